@@ -1,0 +1,238 @@
+"""``hpt-data``: the dataset toolkit's command line (Typer).
+
+Commands parse options and call the orchestrator; no pipeline logic lives here. A
+``HptError`` (bad input, malformed config, missing file) is printed as one line,
+``error: ...``, and the command exits with status 2; a run in which some videos failed
+exits with status 1 after listing them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hpt_data.errors import HptError, NotImplementedYet
+
+app = typer.Typer(
+    name="hpt-data",
+    help="Turn videos of people into pose-transfer training data, one staged command at a time.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Dataset name in datasets.yaml.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="datasets.yaml to read (default: $HPT_DATASETS, ./datasets.yaml)."
+    ),
+]
+WorkRootOpt = Annotated[
+    Path | None,
+    typer.Option("--work-root", help="Where outputs go (default: work_root in datasets.yaml)."),
+]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", "-w", min=1, help="Worker processes (1: run in this process).")
+]
+LimitOpt = Annotated[
+    int | None, typer.Option("--limit", "-n", min=1, help="Only the first N videos (by id).")
+]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="Executor: local.")]
+RetriesOpt = Annotated[
+    int, typer.Option("--retries", min=0, help="Resubmissions of a task whose worker died.")
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Redo outputs that are up to date.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 8))
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn ``HptError`` into one line on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HptError as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise fail(
+                "interrupted; finished outputs are kept, run the command again to resume", 130
+            ) from None
+
+    return wrapper
+
+
+def _open(dataset: str, config: Path | None, work_root: Path | None):  # -> Dataset
+    from hpt_data.config import find_config, load_datasets
+    from hpt_data.orchestrator import Dataset
+
+    datasets = load_datasets(find_config(config), work_root)
+    return Dataset.open(datasets.dataset(dataset), datasets.work_root)
+
+
+def _report(steps: list, problems: list, not_implemented: list[str], work: Path) -> int:
+    for p in problems:
+        typer.echo(f"skipped {p.path}: {p.reason}")
+    for step in steps:
+        typer.echo(step.line())
+        for o in step.failures[:20]:
+            typer.echo(f"  {o.state} {o.video_id}: {o.error}")
+        if len(step.failures) > 20:
+            typer.echo(f"  ... and {len(step.failures) - 20} more (hpt-data info)")
+    if not_implemented:
+        typer.echo(f"not implemented yet, not run: {', '.join(not_implemented)}")
+    typer.echo(f"work folder: {work}")
+    return 1 if any(s.failures for s in steps) else 0
+
+
+@app.command()
+@user_errors
+def sources() -> None:
+    """List the registered video sources (entry-point group hpt_data.sources)."""
+    import dataclasses
+
+    from hpt_data.sources.registry import list_sources, load_source_class
+
+    for entry in list_sources():
+        try:
+            cls = load_source_class(entry.name)
+            fields = ", ".join(f.name for f in dataclasses.fields(cls.Options)) or "-"
+        except HptError as exc:
+            fields = f"(broken: {exc})"
+        typer.echo(f"{entry.name:<16} {entry.target:<48} [{entry.distribution}] options: {fields}")
+
+
+@app.command()
+@user_errors
+def info(
+    dataset: DatasetOpt = "demo",
+    config: ConfigOpt = None,
+    work_root: WorkRootOpt = None,
+) -> None:
+    """Show what a dataset's work folder holds, per stage."""
+    from hpt_data.orchestrator import dataset_info
+    from hpt_data.workdir import read_json
+
+    ds = _open(dataset, config, work_root)
+    scan = read_json(ds.dirs.videos_json) or {}
+    typer.echo(f"dataset {ds.config.name} ({ds.config.source}) at {ds.dirs.root}")
+    typer.echo(
+        f"videos: {len(scan.get('videos', []))} listed, "
+        f"{len(scan.get('problems', []))} skipped by the source"
+    )
+    for row in dataset_info(ds):
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(row["counts"].items())) or "-"
+        note = "" if row["implemented"] else "  (not implemented yet)"
+        typer.echo(f"{row['stage']:<14} {counts}{note}")
+        for vid, error in row["failures"][:10]:
+            typer.echo(f"  {vid}: {error}")
+
+
+@app.command()
+@user_errors
+def build(
+    dataset: DatasetOpt = "demo",
+    config: ConfigOpt = None,
+    work_root: WorkRootOpt = None,
+    workers: WorkersOpt = DEFAULT_WORKERS,
+    limit: LimitOpt = None,
+    executor: ExecutorOpt = "local",
+    retries: RetriesOpt = 2,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run every stage for a dataset, skipping work already done."""
+    from hpt_data.executors import make_executor
+    from hpt_data.orchestrator import build as run_build
+
+    ds = _open(dataset, config, work_root)
+    with make_executor(executor, workers, retries) as ex:
+        report = run_build(ds, ex, limit=limit, force=force, progress=not quiet)
+    raise typer.Exit(_report(report.steps, report.problems, report.not_implemented, ds.dirs.root))
+
+
+def _stage_command(stage_name: str, doc: str) -> None:
+    @user_errors
+    def command(
+        dataset: DatasetOpt = "demo",
+        config: ConfigOpt = None,
+        work_root: WorkRootOpt = None,
+        workers: WorkersOpt = DEFAULT_WORKERS,
+        limit: LimitOpt = None,
+        executor: ExecutorOpt = "local",
+        retries: RetriesOpt = 2,
+        force: ForceOpt = False,
+        quiet: QuietOpt = False,
+    ) -> None:
+        from hpt_data.executors import make_executor
+        from hpt_data.orchestrator import materialize_videos, run_stage, scan_videos
+
+        ds = _open(dataset, config, work_root)
+        stage = ds.stage(stage_name)
+        if not stage.implemented:
+            raise NotImplementedYet(
+                f"stage '{stage_name}' is not implemented yet ({stage.planned_in})"
+            )
+        scan = scan_videos(ds, limit)
+        with make_executor(executor, workers, retries) as ex:
+            steps = [materialize_videos(ds, scan.videos, ex, progress=not quiet)]
+            ready = [
+                v
+                for v, o in zip(scan.videos, steps[0].outcomes, strict=True)
+                if o.state in ("ok", "skipped")
+            ]
+            steps.append(run_stage(ds, stage, ready, ex, force=force, progress=not quiet))
+        raise typer.Exit(_report(steps, scan.problems, [], ds.dirs.root))
+
+    command.__doc__ = doc
+    app.command(name=stage_name)(command)
+
+
+for _name, _doc in (
+    ("sample-frames", "Decode videos and keep keyframes (stride, fps or pose-diverse)."),
+    ("remove-bg", "Segment the person, crop a square around them, remove the background."),
+    ("pose2d", "Detect 2D landmarks (MediaPipe Pose) with confidences."),
+    ("fit-smpl", "Fit SMPL shape, pose and camera to each person's frames."),
+    ("render-maps", "Render parsing S, depth D and pose heatmaps H from the fitted body."),
+    ("voxelize", "Voxelize the posed body into 256x256x64 part-label grids."),
+):
+    _stage_command(_name, _doc)
+
+
+@app.command("write-shards")
+@user_errors
+def write_shards(
+    dataset: DatasetOpt = "demo",
+    config: ConfigOpt = None,
+    work_root: WorkRootOpt = None,
+    workers: WorkersOpt = DEFAULT_WORKERS,
+    limit: LimitOpt = None,
+) -> None:
+    """Pack the stage outputs into HDF5 shards per split."""
+    _open(dataset, config, work_root)  # validate the inputs before refusing
+    raise NotImplementedYet("write-shards is not implemented yet (issue #8)")
+
+
+def main() -> None:
+    try:
+        app()
+    except BrokenPipeError:  # `hpt-data info | head`
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

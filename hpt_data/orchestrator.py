@@ -1,0 +1,467 @@
+"""Runs stages over a dataset's videos: skipping, atomic outputs, status, parallelism.
+
+The unit of work is one (stage, video) pair, shipped to an executor as a picklable
+``StageTask`` and run by ``execute_stage_task`` in a worker. The trust rule for outputs
+is described in ``hpt_data.workdir``. Stages run one after the other over all videos
+(so each worker loads a stage's models once and a progress bar counts videos per stage);
+a video that failed upstream is ``blocked`` downstream, the others go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from tqdm import tqdm
+
+from hpt_data.config import DatasetConfig
+from hpt_data.errors import HptError
+from hpt_data.executors import Executor, WorkerLost
+from hpt_data.sources.base import SourceProblem, VideoRecord, VideoSource
+from hpt_data.sources.split import assign_splits
+from hpt_data.stages import STAGES, Stage, StageContext
+from hpt_data.workdir import (
+    DatasetDir,
+    VideoDir,
+    content_digest,
+    files_intact,
+    list_files,
+    read_json,
+    write_json_atomic,
+)
+
+State = Literal["ok", "skipped", "failed", "blocked"]
+SOURCE_STEP = "source"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Dataset:
+    """A dataset opened for work: its config, its source, its work folder and its stages
+    (in pipeline order, each with this dataset's settings)."""
+
+    config: DatasetConfig
+    dirs: DatasetDir
+    source: VideoSource
+    stages: dict[str, Stage]
+
+    @classmethod
+    def open(
+        cls,
+        config: DatasetConfig,
+        work_root: Path,
+        stage_classes: Sequence[type[Stage]] = STAGES,
+    ) -> Dataset:
+        stages = {c.name: c(config.stages.get(c.name)) for c in stage_classes}
+        return cls(config, DatasetDir(Path(work_root) / config.name), config.make_source(), stages)
+
+    def stage(self, name: str) -> Stage:
+        if name not in self.stages:
+            raise HptError(f"unknown stage '{name}' (stages: {', '.join(self.stages)})")
+        return self.stages[name]
+
+    def upstream_fingerprints(self, stage: Stage) -> dict[str, str]:
+        return {req: self.stage(req).fingerprint() for req in stage.requires}
+
+
+@dataclass
+class ScanResult:
+    videos: list[VideoRecord]
+    problems: list[SourceProblem]
+
+
+def scan_videos(ds: Dataset, limit: int | None = None) -> ScanResult:
+    """List the dataset's videos, assign splits, record them in the work folder.
+
+    ``limit`` keeps the first N videos by id (after splitting, so splits do not depend on
+    the limit).
+    """
+    scan = ds.source.scan()
+    videos = sorted(assign_splits(scan.videos, ds.config.split), key=lambda v: v.video_id)
+    ids = [v.video_id for v in videos]
+    dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if dupes:
+        raise HptError(f"source '{ds.config.source}' gave duplicate video ids: {dupes[:5]}")
+    if limit is not None:
+        if limit < 1:
+            raise HptError(f"--limit must be at least 1, got {limit}")
+        videos = videos[:limit]
+    write_json_atomic(
+        ds.dirs.videos_json,
+        {
+            "dataset": ds.config.name,
+            "source": ds.config.source,
+            "scanned_at": _now(),
+            "videos": [v.to_json() for v in videos],
+            "problems": [dataclasses.asdict(p) for p in scan.problems],
+        },
+    )
+    for v in videos:
+        vdir = ds.dirs.video(v.video_id)
+        if read_json(vdir.record_json) != v.to_json():
+            write_json_atomic(vdir.record_json, v.to_json())
+    return ScanResult(videos, scan.problems)
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class StageTask:
+    """One stage on one video; picklable, so any executor can ship it to a worker."""
+
+    stage: Stage
+    video: VideoRecord
+    video_dir: Path
+    upstream_fingerprints: dict[str, str]
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class MaterializeTask:
+    source: VideoSource
+    video: VideoRecord
+    video_dir: Path
+
+
+@dataclass
+class TaskOutcome:
+    video_id: str
+    state: State
+    error: str | None = None
+    seconds: float = 0.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+OutputState = Literal["done", "missing", "stale", "incomplete"]
+
+
+def assess_output(
+    vdir: VideoDir, stage: Stage, upstream_fingerprints: dict[str, str]
+) -> tuple[OutputState, str]:
+    """Apply the trust rule to one stage output; returns the state and why."""
+    manifest = vdir.manifest(stage.name)
+    if manifest is None:
+        return "missing", "no output"
+    if manifest.get("fingerprint") != stage.fingerprint():
+        return "stale", "made with other settings or an older stage version"
+    for req in stage.requires:
+        up = vdir.manifest(req)
+        if up is None or up.get("digest") != manifest.get("inputs", {}).get(req):
+            return "stale", f"its input '{req}' has changed"
+        if upstream_fingerprints.get(req) not in (None, up.get("fingerprint")):
+            return "stale", f"its input '{req}' is stale"
+    if not files_intact(vdir.output(stage.name), manifest.get("files", {})):
+        return "incomplete", "files are missing or truncated"
+    return "done", "up to date"
+
+
+def _check_inputs(task: StageTask, vdir: VideoDir) -> tuple[dict[str, Path], dict[str, str]]:
+    """The required upstream outputs, each verified; raises HptError if one is unusable."""
+    inputs, digests = {}, {}
+    for req in task.stage.requires:
+        manifest = vdir.manifest(req)
+        folder = vdir.output(req)
+        if manifest is None:
+            raise HptError(f"needs the output of '{req}', which is missing: run {req} first")
+        if manifest.get("fingerprint") != task.upstream_fingerprints.get(req):
+            raise HptError(f"the output of '{req}' is stale: run {req} again first")
+        if not files_intact(folder, manifest.get("files", {})):
+            raise HptError(f"the output of '{req}' has missing files: run {req} again first")
+        inputs[req] = folder
+        digests[req] = manifest["digest"]
+    return inputs, digests
+
+
+def execute_stage_task(task: StageTask) -> TaskOutcome:
+    """Run one stage on one video in the current process, committing atomically.
+
+    Never raises for a problem with the video: the outcome carries it, and the video's
+    status record is written either way.
+    """
+    stage, video = task.stage, task.video
+    vdir = VideoDir(task.video_dir)
+    start = time.perf_counter()
+    vdir.clear_temp_outputs(stage.name)
+    state, _ = assess_output(vdir, stage, task.upstream_fingerprints)
+    if state == "done" and not task.force:
+        return TaskOutcome(video.video_id, "skipped")
+    try:
+        inputs, input_digests = _check_inputs(task, vdir)
+    except HptError as exc:
+        outcome = TaskOutcome(video.video_id, "blocked", str(exc))
+        _record(vdir, stage, outcome)
+        return outcome
+
+    output = vdir.output(stage.name)
+    previous: Path | None = None
+    if state == "incomplete" and not task.force:
+        previous = vdir.path / f".{stage.name}.prev-{uuid.uuid4().hex[:12]}"
+        os.rename(output, previous)
+    tmp = vdir.new_temp_output(stage.name)
+    ctx = StageContext(video=video, inputs=inputs, out_dir=tmp, previous=previous)
+    trace = None
+    try:
+        result = stage.run(ctx)
+    except HptError as exc:
+        error: str | None = str(exc)
+    except Exception as exc:  # a bug in a stage must not stop the other videos
+        error = f"{type(exc).__name__}: {exc}"
+        trace = traceback.format_exc()
+    else:
+        error = None
+    seconds = time.perf_counter() - start
+    if error is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if previous is not None and not output.exists():
+            os.rename(previous, output)
+        outcome = TaskOutcome(video.video_id, "failed", error, seconds)
+        _record(vdir, stage, outcome, trace)
+        return outcome
+
+    files = list_files(tmp)
+    manifest = {
+        "stage": stage.name,
+        "fingerprint": stage.fingerprint(),
+        "inputs": input_digests,
+        "files": files,
+        "digest": content_digest(tmp, files),
+        "created_at": _now(),
+        "seconds": round(seconds, 3),
+        "metrics": result.metrics,
+    }
+    write_json_atomic(tmp / "_stage.json", manifest)
+    _commit(tmp, output)
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
+    outcome = TaskOutcome(video.video_id, "ok", None, seconds, dict(result.metrics))
+    _record(vdir, stage, outcome)
+    return outcome
+
+
+def _commit(tmp: Path, output: Path) -> None:
+    """Put the finished folder in place: the old output (if any) moves aside first, so at
+    no moment does ``output`` hold a mix of old and new files."""
+    if output.exists():
+        old = output.parent / f".{output.name}.prev-{uuid.uuid4().hex[:12]}"
+        os.rename(output, old)
+        os.rename(tmp, output)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, output)
+
+
+def _record(vdir: VideoDir, stage: Stage, outcome: TaskOutcome, trace: str | None = None) -> None:
+    status = {
+        "stage": stage.name,
+        "state": outcome.state,
+        "error": outcome.error,
+        "seconds": round(outcome.seconds, 3),
+        "metrics": outcome.metrics,
+        "finished_at": _now(),
+        "pid": os.getpid(),
+    }
+    if trace:
+        status["traceback"] = trace
+    vdir.write_status(stage.name, status)
+
+
+def execute_materialize_task(task: MaterializeTask) -> TaskOutcome:
+    """Make one video's files exist (the synthetic source renders them)."""
+    vdir = VideoDir(task.video_dir)
+    if task.source.is_materialized(task.video):
+        return TaskOutcome(task.video.video_id, "skipped")
+    start = time.perf_counter()
+    try:
+        task.source.materialize(task.video)
+        error = None
+    except HptError as exc:
+        error = str(exc)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    outcome = TaskOutcome(
+        task.video.video_id, "failed" if error else "ok", error, time.perf_counter() - start
+    )
+    vdir.write_status(
+        SOURCE_STEP,
+        {
+            "stage": SOURCE_STEP,
+            "state": outcome.state,
+            "error": error,
+            "seconds": round(outcome.seconds, 3),
+            "finished_at": _now(),
+        },
+    )
+    return outcome
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass
+class StepSummary:
+    """What one stage (or the source step) did over the videos."""
+
+    step: str
+    outcomes: list[TaskOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, state: State) -> int:
+        return sum(o.state == state for o in self.outcomes)
+
+    @property
+    def failures(self) -> list[TaskOutcome]:
+        return [o for o in self.outcomes if o.state in ("failed", "blocked")]
+
+    def line(self) -> str:
+        parts = [f"{self.count(s)} {s}" for s in ("ok", "skipped", "failed", "blocked")]
+        return f"{self.step:<14} {', '.join(parts)}  ({self.seconds:.1f} s)"
+
+
+def _run_tasks(
+    executor: Executor, fn: Any, tasks: Sequence[Any], desc: str, progress: bool
+) -> list[TaskOutcome]:
+    outcomes = []
+    bar = tqdm(total=len(tasks), desc=desc, unit="video", disable=not progress, leave=True)
+    try:
+        for task, result in executor.imap_unordered(fn, tasks):
+            if isinstance(result, WorkerLost):
+                result = TaskOutcome(task.video.video_id, "failed", result.message)
+                VideoDir(task.video_dir).write_status(
+                    desc,
+                    {
+                        "stage": desc,
+                        "state": "failed",
+                        "error": result.error,
+                        "finished_at": _now(),
+                    },
+                )
+            outcomes.append(result)
+            bar.update(1)
+    finally:
+        bar.close()
+    return sorted(outcomes, key=lambda o: o.video_id)
+
+
+def materialize_videos(
+    ds: Dataset, videos: Sequence[VideoRecord], executor: Executor, progress: bool = True
+) -> StepSummary:
+    start = time.perf_counter()
+    tasks = [MaterializeTask(ds.source, v, ds.dirs.video(v.video_id).path) for v in videos]
+    outcomes = _run_tasks(executor, execute_materialize_task, tasks, SOURCE_STEP, progress)
+    return StepSummary(SOURCE_STEP, outcomes, time.perf_counter() - start)
+
+
+def run_stage(
+    ds: Dataset,
+    stage: Stage,
+    videos: Iterable[VideoRecord],
+    executor: Executor,
+    *,
+    force: bool = False,
+    progress: bool = True,
+) -> StepSummary:
+    """Run ``stage`` on every video whose output is not up to date (all with ``force``)."""
+    if not stage.implemented:
+        raise HptError(f"stage '{stage.name}' is not implemented yet ({stage.planned_in})")
+    start = time.perf_counter()
+    upstream = ds.upstream_fingerprints(stage)
+    outcomes, tasks = [], []
+    for v in videos:
+        vdir = ds.dirs.video(v.video_id)
+        state, _ = assess_output(vdir, stage, upstream)
+        if state == "done" and not force:
+            outcomes.append(TaskOutcome(v.video_id, "skipped"))
+        else:
+            tasks.append(StageTask(stage, v, vdir.path, upstream, force))
+    outcomes += _run_tasks(executor, execute_stage_task, tasks, stage.name, progress)
+    outcomes.sort(key=lambda o: o.video_id)
+    return StepSummary(stage.name, outcomes, time.perf_counter() - start)
+
+
+@dataclass
+class BuildReport:
+    steps: list[StepSummary]
+    problems: list[SourceProblem]
+    not_implemented: list[str]
+
+    @property
+    def failed(self) -> bool:
+        return any(s.failures for s in self.steps)
+
+
+def build(
+    ds: Dataset,
+    executor: Executor,
+    *,
+    stages: Sequence[str] | None = None,
+    limit: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> BuildReport:
+    """Scan, materialize, then run each stage in order over the videos that got through.
+
+    Stages that are not implemented yet end the chain (they are listed in the report); a
+    video that fails a stage is left out of the later stages.
+    """
+    scan = scan_videos(ds, limit)
+    steps = [materialize_videos(ds, scan.videos, executor, progress)]
+    alive = {o.video_id for o in steps[0].outcomes if o.state in ("ok", "skipped")}
+    names = list(stages) if stages is not None else list(ds.stages)
+    not_implemented = []
+    for name in names:
+        stage = ds.stage(name)
+        if not stage.implemented:
+            not_implemented = names[names.index(name) :]
+            break
+        videos = [v for v in scan.videos if v.video_id in alive]
+        summary = run_stage(ds, stage, videos, executor, force=force, progress=progress)
+        steps.append(summary)
+        alive = {o.video_id for o in summary.outcomes if o.state in ("ok", "skipped")}
+    return BuildReport(steps, scan.problems, not_implemented)
+
+
+# --------------------------------------------------------------------------- info
+
+
+def dataset_info(ds: Dataset) -> list[dict[str, Any]]:
+    """Per stage: how many videos have a done / stale / incomplete / missing output, and
+    the failures recorded in the status files (``hpt-data info``)."""
+    ids = ds.dirs.video_ids()
+    rows = []
+    for stage in ds.stages.values():
+        upstream = ds.upstream_fingerprints(stage)
+        counts: Counter[str] = Counter()
+        failures = []
+        for vid in ids:
+            vdir = ds.dirs.video(vid)
+            state, _ = assess_output(vdir, stage, upstream)
+            status = vdir.status(stage.name)
+            if state != "done" and status and status.get("state") in ("failed", "blocked"):
+                counts[status["state"]] += 1
+                failures.append((vid, status.get("error")))
+            else:
+                counts[state] += 1
+        rows.append(
+            {
+                "stage": stage.name,
+                "implemented": stage.implemented,
+                "videos": len(ids),
+                "counts": dict(counts),
+                "failures": failures,
+            }
+        )
+    return rows

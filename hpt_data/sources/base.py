@@ -1,0 +1,101 @@
+"""What a video source is: the records it yields and the interface a plugin implements.
+
+A source lists the videos of one dataset (``scan``) and, where the videos do not exist as
+files yet (the synthetic source renders them), makes one video's files on demand
+(``materialize``). Every later stage reads a real file or image folder through OpenCV, so
+a source never hands frames over in memory.
+
+Sources are registered under the entry-point group ``hpt_data.sources`` (see
+``hpt_data.sources.registry``); a contributor's package adds one without editing ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video of one person: the unit of work of every stage.
+
+    ``path`` is a video file OpenCV can decode or a folder of numbered images.
+    ``ground_truth`` points to a file of per-frame truth where the source has one (the
+    synthetic source writes an ``.npz``; see ``hpt_data.sources.synthetic``).
+    """
+
+    video_id: str
+    person_id: str
+    source: str
+    path: str
+    split: str = "unassigned"
+    action: str | None = None
+    ground_truth: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VideoRecord:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """A file the source found but cannot use, with the reason in one line."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class SourceScan:
+    """What ``VideoSource.scan`` found: usable videos and the files it had to skip."""
+
+    videos: list[VideoRecord] = field(default_factory=list)
+    problems: list[SourceProblem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """Options of a source that takes none."""
+
+
+class VideoSource(ABC):
+    """Base class of a video source plugin.
+
+    Subclasses set ``name`` and ``Options`` (a frozen dataclass whose fields are the
+    source's keys under ``options:`` in ``datasets.yaml``; the config loader validates them
+    by their type hints) and implement ``scan``. Constructed in the parent process and
+    pickled to workers, so keep heavy state out of ``__init__``.
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type] = NoOptions
+    #: whether ``root`` must exist when the config is loaded (False for generated data)
+    root_must_exist: ClassVar[bool] = True
+
+    def __init__(self, root: Path, options: Any | None = None, dataset: str = "") -> None:
+        self.root = Path(root)
+        self.options = options if options is not None else self.Options()
+        self.dataset = dataset
+
+    @abstractmethod
+    def scan(self) -> SourceScan:
+        """List the dataset's videos, with ``split`` left as ``"unassigned"``."""
+
+    def materialize(self, video: VideoRecord) -> None:  # noqa: B027 - a no-op by default
+        """Make ``video.path`` (and its ground truth) exist; a no-op for files on disk.
+
+        Runs in a worker process, one call per video; must write atomically (temporary
+        name, then rename) so that a killed worker leaves nothing a later run trusts.
+        """
+
+    def is_materialized(self, video: VideoRecord) -> bool:
+        return Path(video.path).exists()

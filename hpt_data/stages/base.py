@@ -1,0 +1,91 @@
+"""The stage contract: a pure per-video unit with declared inputs and outputs.
+
+A stage reads the output folders of the stages it ``requires`` and writes its own files
+into an empty folder it is handed. It knows nothing of skipping, atomic renames, status
+records, processes or shards: the orchestrator does all of that, the same way for every
+stage and every executor. Errors that concern one video's data are raised as
+``StageError`` with a one-line reason; the orchestrator records them and goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hpt_data.sources.base import VideoRecord
+
+
+@dataclass(frozen=True)
+class NoSettings:
+    """Settings of a stage that takes none."""
+
+
+@dataclass
+class StageContext:
+    """What one call of a stage gets.
+
+    ``inputs`` maps each required stage's name to its complete output folder.
+    ``out_dir`` is an empty temporary folder: everything the stage writes goes there.
+    ``previous`` is this stage's last complete output for the video when it was made with
+    the same settings and inputs but has lost files since (a stage may reuse what is still
+    there, e.g. redo only the missing frames); otherwise None.
+    """
+
+    video: VideoRecord
+    inputs: dict[str, Path]
+    out_dir: Path
+    previous: Path | None = None
+
+
+@dataclass
+class StageResult:
+    """A small summary copied into the video's status record (counts, flags, timings)."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class Stage(ABC):
+    """Base class of the per-video stages.
+
+    Subclasses set ``name`` (the CLI command), ``requires`` (upstream stage names),
+    ``Settings`` (a frozen dataclass: the stage's keys under ``stages:`` in
+    ``datasets.yaml``) and ``version`` (bump it when the outputs' meaning changes, so
+    old outputs are redone), and implement ``run``. Instances are pickled to worker
+    processes: load heavy models lazily inside ``run`` (cached per process).
+    """
+
+    name: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ()
+    version: ClassVar[int] = 1
+    Settings: ClassVar[type] = NoSettings
+    #: the issue that builds this stage, for stages not implemented yet
+    planned_in: ClassVar[str | None] = None
+
+    def __init__(self, settings: Any | None = None) -> None:
+        self.settings = settings if settings is not None else self.Settings()
+        if not isinstance(self.settings, self.Settings):
+            raise TypeError(f"{self.name}: settings must be {self.Settings.__name__}")
+
+    def fingerprint(self) -> str:
+        """Identifies the stage's code version and settings; outputs made under another
+        fingerprint are stale."""
+        payload = {
+            "stage": self.name,
+            "version": self.version,
+            "settings": dataclasses.asdict(self.settings),
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @property
+    def implemented(self) -> bool:
+        return self.planned_in is None
+
+    @abstractmethod
+    def run(self, ctx: StageContext) -> StageResult:
+        """Process one video: read ``ctx.inputs``, write into ``ctx.out_dir``."""

@@ -1,0 +1,47 @@
+"""Stages that later issues build. They are registered so that the CLI, the config and
+``build`` know the whole pipeline, and they refuse to run: nothing pretends to work."""
+
+from __future__ import annotations
+
+from hpt_data.errors import NotImplementedYet
+from hpt_data.stages.base import Stage, StageContext, StageResult
+
+
+class PlannedStage(Stage):
+    def run(self, ctx: StageContext) -> StageResult:
+        raise NotImplementedYet(f"stage '{self.name}' is not implemented yet ({self.planned_in})")
+
+
+class SampleFrames(PlannedStage):
+    name = "sample-frames"
+    planned_in = "issue #5"
+
+
+class RemoveBackground(PlannedStage):
+    name = "remove-bg"
+    requires = ("sample-frames",)
+    planned_in = "issue #5"
+
+
+class Pose2D(PlannedStage):
+    name = "pose2d"
+    requires = ("remove-bg",)
+    planned_in = "issue #5"
+
+
+class FitSMPL(PlannedStage):
+    name = "fit-smpl"
+    requires = ("remove-bg", "pose2d")
+    planned_in = "issue #6"
+
+
+class RenderMaps(PlannedStage):
+    name = "render-maps"
+    requires = ("fit-smpl",)
+    planned_in = "issue #7"
+
+
+class Voxelize(PlannedStage):
+    name = "voxelize"
+    requires = ("fit-smpl",)
+    planned_in = "issue #7"

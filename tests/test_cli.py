@@ -1,0 +1,92 @@
+"""The hpt-data command line: exit codes, one-line errors, what build and info print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_sources import write_clip
+from typer.testing import CliRunner
+
+from hpt_data.cli import app
+from hpt_data.stages import STAGE_NAMES
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def folder_config(tmp_path: Path) -> Path:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_clip(videos / "anna_walk.mp4")
+    write_clip(videos / "ben_jump.mp4")
+    (videos / "carl_broken.mp4").write_text("not a video")
+    config = tmp_path / "datasets.yaml"
+    config.write_text(
+        "version: 1\nwork_root: work\ndatasets:\n"
+        "  clips:\n    source: video_folder\n    root: videos\n"
+    )
+    return config
+
+
+def test_every_stage_has_a_command_with_the_common_options() -> None:
+    for name in [*STAGE_NAMES, "build", "write-shards"]:
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0, name
+        for option in ("--dataset", "--config", "--workers", "--limit"):
+            assert option in result.output, (name, option)
+
+
+def test_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "datasets.yaml"
+    bad.write_text("version: 1\ndatasets:\n  x:\n    source: video_folder\n    rot: y\n")
+    result = runner.invoke(app, ["build", "--config", str(bad), "-d", "x"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: {bad}:5: datasets.x.rot: unknown key")
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["info", "--config", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'none.yaml'}: no such file"
+
+
+def test_unimplemented_stage_refuses_clearly(folder_config: Path) -> None:
+    result = runner.invoke(app, ["fit-smpl", "-c", str(folder_config), "-d", "clips"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: stage 'fit-smpl' is not implemented yet (issue #6)"
+
+
+def test_build_runs_what_exists_and_info_reports_it(folder_config: Path) -> None:
+    result = runner.invoke(app, ["build", "-c", str(folder_config), "-d", "clips", "-w", "1"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "carl_broken.mp4: OpenCV cannot open it" in out or "carl_broken.mp4: no frame" in out
+    assert "source         0 ok, 2 skipped, 0 failed, 0 blocked" in out
+    work = folder_config.parent / "work" / "clips"
+    assert f"work folder: {work}" in out
+    assert sorted(p.name for p in (work / "videos").iterdir()) == ["anna_walk", "ben_jump"]
+
+    info = runner.invoke(app, ["info", "-c", str(folder_config), "-d", "clips"])
+    assert info.exit_code == 0
+    assert "videos: 2 listed, 1 skipped by the source" in info.stdout
+    assert info.stdout.count("(not implemented yet)") == sum(
+        1 for line in info.stdout.splitlines() if "2 missing" in line
+    )
+
+
+def test_limit_keeps_the_first_videos(folder_config: Path) -> None:
+    result = runner.invoke(
+        app, ["build", "-c", str(folder_config), "-d", "clips", "-w", "1", "--limit", "1", "-q"]
+    )
+    assert result.exit_code == 0
+    work = folder_config.parent / "work" / "clips" / "videos"
+    assert [p.name for p in work.iterdir()] == ["anna_walk"]
+
+
+def test_unknown_dataset_lists_known(folder_config: Path) -> None:
+    result = runner.invoke(app, ["info", "-c", str(folder_config), "-d", "nope"])
+    assert result.exit_code == 2
+    assert "no dataset named 'nope' (datasets: clips)" in result.stderr

@@ -1,0 +1,203 @@
+"""The orchestrator's promises: skipping, per-video failure, atomic outputs, kill safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from stages_for_tests import (
+    FrameSettings,
+    SlowSettings,
+    SlowStage,
+    frame_bytes,
+    make_dataset,
+)
+
+from hpt_data.executors import LocalExecutor
+from hpt_data.orchestrator import assess_output, build, dataset_info, scan_videos
+
+TESTS_DIR = Path(__file__).parent
+
+
+def calls(tmp: Path, video_id: str) -> int:
+    log = tmp / "src" / f"{video_id}.calls.log"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def made(tmp: Path, video_id: str) -> list[str]:
+    log = tmp / "src" / f"{video_id}.made.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def states(report, step: str) -> dict[str, str]:
+    summary = next(s for s in report.steps if s.step == step)
+    return {o.video_id: o.state for o in summary.outcomes}
+
+
+def test_second_run_skips_finished_videos(tmp_path: Path) -> None:
+    ds = make_dataset(tmp_path)
+    with LocalExecutor(workers=1) as ex:
+        first = build(ds, ex, progress=False)
+        second = build(ds, ex, progress=False)
+    assert set(states(first, "frames").values()) == {"ok"}
+    assert set(states(second, "frames").values()) == {"skipped"}
+    assert set(states(second, "summary").values()) == {"skipped"}
+    assert all(calls(tmp_path, f"v{i}") == 1 for i in range(4))
+    out = ds.dirs.video("v2").output("frames")
+    assert (out / "frame_001.bin").read_bytes() == frame_bytes("v2", 1, "")
+
+
+def test_a_failing_video_is_recorded_and_the_others_complete(tmp_path: Path) -> None:
+    ds = make_dataset(tmp_path, count=3, bad=(1,))
+    with LocalExecutor(workers=2) as ex:
+        report = build(ds, ex, progress=False)
+    frames = states(report, "frames")
+    assert frames == {"v0": "ok", "v1-bad": "failed", "v2": "ok"}
+    # the failed video does not reach the next stage; the others do
+    assert states(report, "summary") == {"v0": "ok", "v2": "ok"}
+    status = ds.dirs.video("v1-bad").status("frames")
+    assert status["state"] == "failed"
+    assert status["error"].endswith("v1-bad.txt: no person in any frame")
+    assert not ds.dirs.video("v1-bad").output("frames").exists()
+    info = {row["stage"]: row for row in dataset_info(ds)}
+    assert info["frames"]["counts"] == {"done": 2, "failed": 1}
+    assert info["frames"]["failures"][0][0] == "v1-bad"
+    assert report.failed
+
+
+def test_missing_frame_is_redone_alone_and_downstream_kept(tmp_path: Path) -> None:
+    ds = make_dataset(tmp_path)
+    with LocalExecutor(workers=1) as ex:
+        build(ds, ex, progress=False)
+        out = ds.dirs.video("v3").output("frames")
+        (out / "frame_002.bin").unlink()
+        assert assess_output(ds.dirs.video("v3"), ds.stage("frames"), {})[0] == "incomplete"
+        report = build(ds, ex, progress=False)
+    assert states(report, "frames") == {
+        "v0": "skipped",
+        "v1": "skipped",
+        "v2": "skipped",
+        "v3": "ok",
+    }
+    assert made(tmp_path, "v3") == [
+        "frame_000.bin",
+        "frame_001.bin",
+        "frame_002.bin",
+        "frame_002.bin",
+    ]
+    # the redone output is byte-identical, so the downstream stage stays up to date
+    assert states(report, "summary")["v3"] == "skipped"
+    assert (out / "frame_002.bin").read_bytes() == frame_bytes("v3", 2, "")
+
+
+def test_changed_settings_make_outputs_stale(tmp_path: Path) -> None:
+    ds = make_dataset(tmp_path)
+    with LocalExecutor(workers=1) as ex:
+        build(ds, ex, progress=False)
+        ds2 = make_dataset(tmp_path, settings={"frames": FrameSettings(frames=3, salt="x")})
+        report = build(ds2, ex, progress=False)
+    assert set(states(report, "frames").values()) == {"ok"}
+    assert set(states(report, "summary").values()) == {"ok"}  # its input changed
+    out = ds2.dirs.video("v0").output("frames")
+    assert (out / "frame_000.bin").read_bytes() == frame_bytes("v0", 0, "x")
+
+
+def test_truncated_output_file_is_not_trusted(tmp_path: Path) -> None:
+    ds = make_dataset(tmp_path, count=1)
+    with LocalExecutor(workers=1) as ex:
+        build(ds, ex, progress=False)
+    target = ds.dirs.video("v0").output("frames") / "frame_000.bin"
+    target.write_bytes(target.read_bytes()[:10])
+    assert assess_output(ds.dirs.video("v0"), ds.stage("frames"), {})[0] == "incomplete"
+
+
+def test_downstream_stage_alone_is_blocked_without_its_input(tmp_path: Path) -> None:
+    from hpt_data.orchestrator import run_stage
+
+    ds = make_dataset(tmp_path, count=2)
+    videos = scan_videos(ds).videos
+    with LocalExecutor(workers=1) as ex:
+        summary = run_stage(ds, ds.stage("summary"), videos, ex, progress=False)
+    assert {o.state for o in summary.outcomes} == {"blocked"}
+    assert "run frames first" in summary.outcomes[0].error
+
+
+def _start_slow_build(tmp: Path, pause: Path, retries: int) -> subprocess.Popen:
+    code = (
+        f"import sys; sys.path.insert(0, {str(TESTS_DIR)!r}); import stages_for_tests as m; "
+        f"m.run_slow_build({str(tmp)!r}, {str(pause)!r}, '2', '{retries}')"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for(path: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("retries", [0, 1])
+def test_sigkilled_worker_leaves_nothing_trusted(tmp_path: Path, retries: int) -> None:
+    """A real worker process is killed with SIGKILL in the middle of a stage."""
+    pause = tmp_path / "pause"
+    pause.write_text("")
+    proc = _start_slow_build(tmp_path, pause, retries)
+    pid_file = tmp_path / "pid-v1"
+    try:
+        _wait_for(pid_file)
+        worker_pid = int(pid_file.read_text())
+        assert worker_pid != proc.pid  # it is a pool worker, not the parent
+        ds = make_dataset(tmp_path, 4, (SlowStage,), {"slow": SlowSettings(str(pause))})
+        vdir = ds.dirs.video("v1")
+        # mid-stage: half of the output exists, but only in an untrusted temporary folder
+        assert list(vdir.path.glob(".slow.tmp-*/part1.bin"))
+        assert assess_output(vdir, ds.stage("slow"), {})[0] == "missing"
+        os.kill(worker_pid, signal.SIGKILL)
+        if retries:
+            pid_file.unlink()
+            _wait_for(pid_file)  # the retried task reached the same point again
+            pause.unlink()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("slow ")}
+    if retries == 0:
+        assert " failed worker process died" in lines["v1"]
+        assert not vdir.output("slow").exists()
+        assert vdir.status("slow")["state"] == "failed"
+        # Python's pool ends every worker when one dies: tasks in flight with v1 fail the
+        # same way (that is what retries are for); the rest complete.
+        for other in ("v0", "v2", "v3"):
+            assert " ok " in lines[other] or "worker process died" in lines[other]
+    else:
+        for vid in ("v0", "v1", "v2", "v3"):
+            assert " ok " in lines[vid], lines[vid]
+
+    # run again, uninterrupted: every output is complete and equals a clean run's
+    if pause.exists():
+        pause.unlink()
+    ds = make_dataset(tmp_path, 4, (SlowStage,), {"slow": SlowSettings(str(pause))})
+    with LocalExecutor(workers=1) as ex:
+        build(ds, ex, progress=False)
+    clean = make_dataset(tmp_path / "clean", 4, (SlowStage,), {"slow": SlowSettings("")})
+    with LocalExecutor(workers=1) as ex:
+        build(clean, ex, progress=False)
+    for vid in ("v0", "v1", "v2", "v3"):
+        got = ds.dirs.video(vid).output("slow")
+        want = clean.dirs.video(vid).output("slow")
+        assert sorted(p.name for p in got.iterdir()) == sorted(p.name for p in want.iterdir())
+        for name in ("part1.bin", "part2.bin"):
+            assert (got / name).read_bytes() == (want / name).read_bytes()
+        assert not list(ds.dirs.video(vid).path.glob(".slow.tmp-*"))
