@@ -1,0 +1,162 @@
+"""The HDF5 shard schema: what one training frame holds, field by field.
+
+This module is the one piece of ``hpt_data`` that ``hpt_model`` imports, so it needs only
+numpy (and h5py where files are touched). Bump ``SCHEMA_VERSION`` on any change to a
+field's name, shape, dtype or meaning; readers refuse other versions.
+
+A shard ``<split>-<nnnnn>.h5`` stores N frames; every field is a dataset whose first axis
+is the frame, chunked one frame per chunk so that random access reads one frame. Array
+fields carry HDF5's Fletcher-32 checksum per chunk, so a flipped bit fails the read of
+that chunk; encoded images are variable-length bytes (outside the chunks), so each has
+its CRC-32 in ``<name>_crc32``, checked by the reader. ``lzf`` is HDF5's fast
+compression (with byte shuffling): labels and masks shrink by one to two orders of
+magnitude and decode far faster than gzip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+CROP = 1024  # the person crop of the fine stage
+COARSE = 512  # the coarse stage
+VOXELS = (64, 256, 256)  # (z, y, x): DESIGN.md's grid, x/y at 1/4 of the crop
+NUM_JOINTS = 24  # SMPL's kinematic joints: the heatmaps H are rendered from these
+NUM_LANDMARKS = 33  # MediaPipe Pose
+NUM_BETAS = 10
+PART_LAYERS = ("face", "left_arm", "right_arm", "left_leg", "right_leg")
+PART_LAYER_SIZE = {
+    "face": 128,
+    "left_arm": 256,
+    "right_arm": 256,
+    "left_leg": 512,
+    "right_leg": 512,
+}
+NUM_LABELS = 7  # 0 background, 1 head, 2 torso, 3 left arm, 4 right arm, 5 left leg, 6 right leg
+
+Codec = Literal["raw", "lzf", "jpeg", "png", "text"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One per-frame field: its shape (without the frame axis), dtype and storage."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    codec: Codec
+    doc: str
+    max_value: int | None = None  # labels: every value must be <= this
+
+    @property
+    def encoded(self) -> bool:
+        """Stored as variable-length bytes (an image file's bytes, or UTF-8 text)."""
+        return self.codec in ("jpeg", "png", "text")
+
+
+def _layer_fields() -> list[Field]:
+    out = []
+    for layer in PART_LAYERS:
+        size = PART_LAYER_SIZE[layer]
+        out.append(
+            Field(
+                f"layer_mask_{layer}",
+                (size, size),
+                "uint8",
+                "lzf",
+                f"complete {layer} map: that part rendered alone (1 = part)",
+                1,
+            )
+        )
+        out.append(
+            Field(
+                f"layer_depth_{layer}",
+                (size, size),
+                "float16",
+                "lzf",
+                f"complete {layer} depth, metres; 0 off the part",
+            )
+        )
+    return out
+
+
+FIELDS: tuple[Field, ...] = (
+    # ids
+    Field("video_id", (), "str", "text", "video id in the dataset"),
+    Field("person_id", (), "str", "text", "person id; training pairs share it"),
+    Field("frame_id", (), "str", "text", "frame name within the video"),
+    Field("source", (), "str", "text", "registered source that listed the video"),
+    Field("time_s", (), "float64", "raw", "time stamp of the frame in the source video"),
+    # images and maps at the fine scale
+    Field("image", (CROP, CROP, 3), "uint8", "jpeg", "person over the plain background, RGB"),
+    Field("mask", (CROP, CROP), "uint8", "lzf", "person mask from remove-bg (1 = person)", 1),
+    Field("parsing", (CROP, CROP), "uint8", "lzf", "S: part labels 0..6", NUM_LABELS - 1),
+    Field("depth", (CROP, CROP), "float16", "lzf", "D: metres along the camera z; 0 = background"),
+    Field("parsing_512", (COARSE, COARSE), "uint8", "lzf", "S at the coarse scale", NUM_LABELS - 1),
+    Field("depth_512", (COARSE, COARSE), "float16", "lzf", "D at the coarse scale"),
+    # pose
+    Field(
+        "joints2d",
+        (NUM_JOINTS, 2),
+        "float32",
+        "raw",
+        "projected SMPL joints, crop pixels (H is rendered from these)",
+    ),
+    Field(
+        "landmarks",
+        (NUM_LANDMARKS, 3),
+        "float32",
+        "raw",
+        "MediaPipe Pose landmarks: x, y crop pixels, visibility",
+    ),
+    Field("betas", (NUM_BETAS,), "float32", "raw", "SMPL shape"),
+    Field("global_orient", (3,), "float32", "raw", "axis-angle, camera frame"),
+    Field("body_pose", (69,), "float32", "raw", "axis-angle of joints 1..23"),
+    Field("camera", (3,), "float32", "raw", "weak perspective (s, tx, ty)"),
+    # part layers
+    Field(
+        "part_boxes",
+        (len(PART_LAYERS), 3),
+        "int32",
+        "raw",
+        "[x0, y0, size] of each part layer crop, crop pixels",
+    ),
+    *_layer_fields(),
+    # volume
+    Field("voxels", VOXELS, "uint8", "lzf", "part labels on the (z, y, x) grid", NUM_LABELS - 1),
+    Field("voxel_z", (2,), "float32", "raw", "z0 and dz: depth of bin k is z0 + (k + 0.5) dz"),
+)
+
+FIELD_BY_NAME = {f.name: f for f in FIELDS}
+ENCODED_IMAGES = tuple(f.name for f in FIELDS if f.codec in ("jpeg", "png"))
+
+
+def crc_name(field_name: str) -> str:
+    """The dataset holding the CRC-32 of each encoded image of ``field_name``."""
+    return f"{field_name}_crc32"
+
+
+def check_record(record: dict[str, object]) -> None:
+    """Raise ``ValueError`` naming the first field that is missing or malformed."""
+    missing = [f.name for f in FIELDS if f.name not in record]
+    if missing:
+        raise ValueError(f"record lacks field(s): {', '.join(missing)}")
+    extra = sorted(set(record) - set(FIELD_BY_NAME))
+    if extra:
+        raise ValueError(f"record has unknown field(s): {', '.join(extra)}")
+    for f in FIELDS:
+        value = record[f.name]
+        if f.dtype == "str":
+            if not isinstance(value, str):
+                raise ValueError(f"{f.name}: expected str, got {type(value).__name__}")
+            continue
+        arr = np.asarray(value)
+        if arr.shape != f.shape:
+            raise ValueError(f"{f.name}: expected shape {f.shape}, got {arr.shape}")
+        if arr.dtype != np.dtype(f.dtype):
+            raise ValueError(f"{f.name}: expected dtype {f.dtype}, got {arr.dtype}")
+        if f.max_value is not None and arr.size and int(arr.max()) > f.max_value:
+            raise ValueError(f"{f.name}: value {int(arr.max())} above {f.max_value}")

@@ -1,0 +1,72 @@
+"""``hpt-data verify``: re-read every shard against the manifest and name what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hpt_data.shards.reading import ShardError, ShardFile, label_ranges_ok, load_manifest
+from hpt_data.shards.schema import ENCODED_IMAGES, FIELDS
+from hpt_data.shards.writer import sha256_file
+
+
+@dataclass
+class VerifyReport:
+    """``problems``: why the set is not whole (empty: it is). ``leftovers``: files of an
+    interrupted run that the manifest does not list; harmless, removed by the next
+    successful ``write-shards``."""
+
+    problems: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_shards(shard_dir: Path, deep: bool = True) -> VerifyReport:
+    """Check the manifest and schema version; every listed shard's presence, size,
+    SHA-256 (``deep``), structure (fields, lengths, shapes), label ranges and image CRCs
+    (``deep``); and list shard files the manifest does not (an interrupted run's)."""
+    shard_dir = Path(shard_dir)
+    report = VerifyReport()
+    try:
+        manifest = load_manifest(shard_dir)
+    except ShardError as exc:
+        report.problems.append(str(exc))
+        report.leftovers = [str(p) for p in sorted(shard_dir.glob("gen-*/*.h5"))]
+        return report
+    problems = report.problems
+    listed = set()
+    for entry in manifest["shards"]:
+        path = shard_dir / entry["file"]
+        listed.add(path.resolve())
+        try:
+            shard = ShardFile(shard_dir, entry)
+        except ShardError as exc:
+            problems.append(str(exc))
+            continue
+        try:
+            if deep:
+                digest = sha256_file(path)
+                if digest != entry["sha256"]:
+                    problems.append(f"{path}: SHA-256 differs from the manifest (corrupted)")
+                    continue
+                for f in FIELDS:
+                    if f.max_value is not None:
+                        bad = label_ranges_ok(shard.h5[f.name], f.max_value)
+                        if bad is not None:
+                            problems.append(
+                                f"{path}: frame {bad} field '{f.name}' has labels above "
+                                f"{f.max_value}"
+                            )
+                for i in range(shard.frames):
+                    shard.read(i, ENCODED_IMAGES)
+        except ShardError as exc:
+            problems.append(str(exc))
+        finally:
+            shard.close()
+    for stray in sorted(shard_dir.glob("gen-*/*.h5")):
+        if stray.resolve() not in listed:
+            report.leftovers.append(f"{stray}: not in the manifest (left by an interrupted run)")
+    return report

@@ -1,0 +1,204 @@
+"""Write frames into size-bounded HDF5 shards, crash-safely.
+
+A run writes a new *generation* folder ``<out>/gen-<id>/`` holding ``<split>-<nnnnn>.h5``
+shards, each written under a temporary name and renamed when closed; then
+``<out>/manifest.json`` (shard list, frame counts, sizes, SHA-256 checksums) is replaced
+atomically, and only then are older generations deleted. Whenever a run is killed, the
+manifest still describes a complete set (the old one, or none yet): no reader or
+``verify`` ever accepts a partly written shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from hpt_data.shards.schema import ENCODED_IMAGES, FIELDS, SCHEMA_VERSION, check_record, crc_name
+
+MANIFEST = "manifest.json"
+JPEG_QUALITY = 95
+
+
+def encode_image(rgb: np.ndarray, codec: str) -> bytes:
+    """(H, W, 3) uint8 RGB to JPEG (quality 95, 4:4:4) or PNG bytes, through Pillow."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    img = Image.fromarray(np.ascontiguousarray(rgb))
+    if codec == "jpeg":
+        img.save(buf, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    else:
+        img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class ShardInfo:
+    file: str  # relative to the output folder
+    split: str
+    frames: int
+    bytes: int
+    sha256: str
+
+
+class _OpenShard:
+    """One shard being filled: resizable datasets, one chunk per frame."""
+
+    def __init__(self, path: Path, split: str, dataset: str) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+        self.h5 = h5py.File(self.tmp, "w")
+        self.h5.attrs["schema_version"] = SCHEMA_VERSION
+        self.h5.attrs["split"] = split
+        self.h5.attrs["dataset"] = dataset
+        self.frames = 0
+        for f in FIELDS:
+            if f.encoded:
+                dtype = h5py.string_dtype() if f.codec == "text" else h5py.vlen_dtype(np.uint8)
+                self.h5.create_dataset(f.name, (0,), maxshape=(None,), dtype=dtype, chunks=(64,))
+            else:
+                kwargs: dict[str, Any] = {"fletcher32": True}
+                if f.codec == "lzf":
+                    kwargs.update(compression="lzf", shuffle=True)
+                self.h5.create_dataset(
+                    f.name,
+                    (0, *f.shape),
+                    maxshape=(None, *f.shape),
+                    dtype=f.dtype,
+                    chunks=(1, *f.shape) if f.shape else (1024,),
+                    **kwargs,
+                )
+        for name in ENCODED_IMAGES:
+            self.h5.create_dataset(
+                crc_name(name),
+                (0,),
+                maxshape=(None,),
+                dtype="uint32",
+                chunks=(1024,),
+                fletcher32=True,
+            )
+
+    def append(self, record: dict[str, Any]) -> None:
+        n = self.frames
+        for f in FIELDS:
+            ds = self.h5[f.name]
+            ds.resize((n + 1, *ds.shape[1:]))
+            value = record[f.name]
+            if f.codec in ("jpeg", "png"):
+                data = encode_image(np.asarray(value), f.codec)
+                ds[n] = np.frombuffer(data, np.uint8)
+                crc = self.h5[crc_name(f.name)]
+                crc.resize((n + 1,))
+                crc[n] = zlib.crc32(data)
+            else:
+                ds[n] = value
+        self.frames += 1
+
+    def size_on_disk(self) -> int:
+        self.h5.flush()
+        return self.tmp.stat().st_size
+
+    def close(self) -> ShardInfo:
+        self.h5.attrs["num_frames"] = self.frames
+        self.h5.close()
+        with open(self.tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self.tmp, self.path)
+        return ShardInfo(
+            file=f"{self.path.parent.name}/{self.path.name}",
+            split=str(self.path.name.split("-")[0]),
+            frames=self.frames,
+            bytes=self.path.stat().st_size,
+            sha256=sha256_file(self.path),
+        )
+
+
+@dataclass
+class ShardWriter:
+    """Context manager: ``write(split, record)`` frames, shards roll over at ``max_bytes``.
+
+    The manifest is written on a clean exit only; an exception or a kill leaves the
+    previous generation in force.
+    """
+
+    out_dir: Path
+    dataset: str
+    max_bytes: int = 1 << 30
+    extra: dict[str, Any] = field(default_factory=dict)  # copied into the manifest
+
+    def __post_init__(self) -> None:
+        self.out_dir = Path(self.out_dir)
+        if self.max_bytes < 1 << 20:
+            raise ValueError(f"max_bytes must be at least 1 MiB, got {self.max_bytes}")
+        self._gen = f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        self._open: dict[str, _OpenShard] = {}
+        self._count: dict[str, int] = {}
+        self._done: list[ShardInfo] = []
+
+    def __enter__(self) -> ShardWriter:
+        (self.out_dir / self._gen).mkdir(parents=True, exist_ok=False)
+        return self
+
+    def write(self, split: str, record: dict[str, Any]) -> None:
+        check_record(record)
+        shard = self._open.get(split)
+        if shard is None:
+            index = self._count.get(split, 0)
+            self._count[split] = index + 1
+            path = self.out_dir / self._gen / f"{split}-{index:05d}.h5"
+            shard = self._open[split] = _OpenShard(path, split, self.dataset)
+        shard.append(record)
+        if shard.size_on_disk() >= self.max_bytes:
+            self._done.append(shard.close())
+            del self._open[split]
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            for shard in self._open.values():
+                shard.h5.close()
+                shard.tmp.unlink(missing_ok=True)
+            shutil.rmtree(self.out_dir / self._gen, ignore_errors=True)
+            return
+        for shard in self._open.values():
+            self._done.append(shard.close())
+        self._open.clear()
+        self._publish()
+
+    def _publish(self) -> None:
+        from hpt_data.workdir import write_json_atomic
+
+        splits: dict[str, int] = {}
+        for s in self._done:
+            splits[s.split] = splits.get(s.split, 0) + s.frames
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "dataset": self.dataset,
+            "generation": self._gen,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "frames": splits,
+            "shards": [s.__dict__ for s in sorted(self._done, key=lambda s: s.file)],
+            **self.extra,
+        }
+        write_json_atomic(self.out_dir / MANIFEST, manifest)
+        for old in self.out_dir.glob("gen-*"):
+            if old.name != self._gen:
+                shutil.rmtree(old, ignore_errors=True)
