@@ -18,7 +18,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from hpt_data.errors import ConfigError
+from hpt_data.errors import ConfigError, HptError
 
 
 class ConfigLocation:
@@ -138,7 +138,7 @@ def load_dataclass(cls: type, node: yaml.Node, loc: ConfigLocation) -> Any:
         raise loc.error(f"missing required key '{missing[0]}'")
     try:
         return cls(**kwargs)
-    except ValueError as exc:  # a dataclass's own __post_init__ check
+    except (ValueError, HptError) as exc:  # a dataclass's own __post_init__ check
         raise loc.error(str(exc)) from None
 
 
