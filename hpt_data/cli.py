@@ -213,6 +213,49 @@ for _name, _doc in (
     _stage_command(_name, _doc)
 
 
+@app.command()
+@user_errors
+def preview(
+    video: Annotated[str, typer.Argument(help="Video id (as in the work folder).")],
+    stage: Annotated[
+        str, typer.Option("--stage", "-s", help="sample-frames, remove-bg or pose2d.")
+    ] = "pose2d",
+    dataset: DatasetOpt = "demo",
+    config: ConfigOpt = None,
+    work_root: WorkRootOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="PNG to write (default: <work>/previews/VIDEO.STAGE.png)."
+        ),
+    ] = None,
+    max_frames: Annotated[int, typer.Option("--max-frames", min=1, help="Tiles at most.")] = 24,
+    columns: Annotated[int, typer.Option("--columns", min=1, help="Tiles per row.")] = 6,
+    tile: Annotated[int, typer.Option("--tile", min=64, help="Tile side in pixels.")] = 256,
+) -> None:
+    """Write a contact sheet PNG of one video's stage output: frames with the mask outline
+    and the skeleton, flagged frames marked with their reason."""
+    from hpt_data.orchestrator import assess_output
+    from hpt_data.preview import PREVIEW_STAGES, write_preview
+
+    ds = _open(dataset, config, work_root)
+    if stage not in PREVIEW_STAGES:
+        raise HptError(f"no preview for stage '{stage}' (previews: {', '.join(PREVIEW_STAGES)})")
+    if video not in ds.dirs.video_ids():
+        known = ", ".join(ds.dirs.video_ids()[:8]) or "none yet"
+        raise HptError(f"no video '{video}' in {ds.dirs.root} (videos: {known})")
+    vdir = ds.dirs.video(video)
+    stage_obj = ds.stage(stage)
+    state, why = assess_output(vdir, stage_obj, ds.upstream_fingerprints(stage_obj))
+    if state != "done":
+        status = vdir.status(stage) or {}
+        if status.get("state") in ("failed", "blocked"):
+            raise HptError(f"{stage} {status['state']} for {video}: {status.get('error')}")
+        raise HptError(f"{video} has no up-to-date {stage} output ({why}): run {stage} first")
+    target = out or ds.dirs.root / "previews" / f"{video}.{stage}.png"
+    typer.echo(str(write_preview(vdir.path, stage, target, max_frames, columns, tile)))
+
+
 @app.command("write-shards")
 @user_errors
 def write_shards(

@@ -9,7 +9,7 @@ from test_sources import write_clip
 from typer.testing import CliRunner
 
 from hpt_data.cli import app
-from hpt_data.stages import STAGE_NAMES
+from hpt_data.stages import STAGE_NAMES, stage_class
 
 runner = CliRunner()
 
@@ -61,8 +61,11 @@ def test_unimplemented_stage_refuses_clearly(folder_config: Path) -> None:
 
 def test_build_runs_what_exists_and_info_reports_it(folder_config: Path) -> None:
     result = runner.invoke(app, ["build", "-c", str(folder_config), "-d", "clips", "-w", "1"])
-    assert result.exit_code == 0, result.output
+    # the clips hold no person: remove-bg fails both (and says why), so the run exits 1
+    assert result.exit_code == 1, result.output
     out = result.stdout
+    assert "remove-bg      0 ok, 0 skipped, 2 failed, 0 blocked" in out
+    assert "anna_walk.mp4: no usable frame; all 8 flagged (no person found: 8)" in out
     assert "carl_broken.mp4: OpenCV cannot open it" in out or "carl_broken.mp4: no frame" in out
     assert "source         0 ok, 2 skipped, 0 failed, 0 blocked" in out
     work = folder_config.parent / "work" / "clips"
@@ -72,8 +75,10 @@ def test_build_runs_what_exists_and_info_reports_it(folder_config: Path) -> None
     info = runner.invoke(app, ["info", "-c", str(folder_config), "-d", "clips"])
     assert info.exit_code == 0
     assert "videos: 2 listed, 1 skipped by the source" in info.stdout
+    assert "sample-frames  2 done" in info.stdout
+    assert "remove-bg      2 failed" in info.stdout
     assert info.stdout.count("(not implemented yet)") == sum(
-        1 for line in info.stdout.splitlines() if "2 missing" in line
+        1 for name in STAGE_NAMES if not stage_class(name)().implemented
     )
 
 
@@ -81,7 +86,7 @@ def test_limit_keeps_the_first_videos(folder_config: Path) -> None:
     result = runner.invoke(
         app, ["build", "-c", str(folder_config), "-d", "clips", "-w", "1", "--limit", "1", "-q"]
     )
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # remove-bg finds no person in the clip (see above)
     work = folder_config.parent / "work" / "clips" / "videos"
     assert [p.name for p in work.iterdir()] == ["anna_walk"]
 

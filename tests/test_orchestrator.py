@@ -182,8 +182,11 @@ def test_sigkilled_worker_leaves_nothing_trusted(tmp_path: Path, retries: int) -
         for other in ("v0", "v2", "v3"):
             assert " ok " in lines[other] or "worker process died" in lines[other]
     else:
-        for vid in ("v0", "v1", "v2", "v3"):
-            assert " ok " in lines[vid], lines[vid]
+        assert " ok " in lines["v1"], lines["v1"]  # the killed task, retried
+        # a task that finished just before the pool broke loses only its result: when
+        # resubmitted it finds its own complete output and skips
+        for other in ("v0", "v2", "v3"):
+            assert " ok " in lines[other] or " skipped " in lines[other], lines[other]
 
     # run again, uninterrupted: every output is complete and equals a clean run's
     if pause.exists():

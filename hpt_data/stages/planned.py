@@ -12,23 +12,6 @@ class PlannedStage(Stage):
         raise NotImplementedYet(f"stage '{self.name}' is not implemented yet ({self.planned_in})")
 
 
-class SampleFrames(PlannedStage):
-    name = "sample-frames"
-    planned_in = "issue #5"
-
-
-class RemoveBackground(PlannedStage):
-    name = "remove-bg"
-    requires = ("sample-frames",)
-    planned_in = "issue #5"
-
-
-class Pose2D(PlannedStage):
-    name = "pose2d"
-    requires = ("remove-bg",)
-    planned_in = "issue #5"
-
-
 class FitSMPL(PlannedStage):
     name = "fit-smpl"
     requires = ("remove-bg", "pose2d")

@@ -1,0 +1,137 @@
+"""Small file helpers shared by the frame stages: images, JSON, deterministic ``.npz``, and
+reuse of intact files from a previous output.
+
+Every writer here is byte-for-byte deterministic (fixed key order, no time stamps), so an
+output that is redone equals the one it replaces and downstream stages stay up to date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from hpt_data.errors import StageError
+
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+INDEX = "frames.json"
+
+
+def write_image(
+    path: Path, image: np.ndarray, fmt: Literal["png", "jpg"] = "png", quality: int = 95
+) -> None:
+    """Encode ``image`` ((H, W, 3) BGR or (H, W) gray, uint8) as PNG or JPEG at ``path``."""
+    import cv2
+
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == "jpg" else []
+    ok, buf = cv2.imencode(f".{fmt}", image, params)
+    if not ok:
+        raise StageError(f"{path}: could not encode the image as {fmt}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.tobytes())
+
+
+def read_image(path: Path, gray: bool = False) -> np.ndarray:
+    """An image written by ``write_image``: (H, W, 3) BGR, or (H, W) with ``gray``."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+    if image is None:
+        raise StageError(f"{path}: cannot read the image")
+    return image
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_index(folder: Path, stage: str) -> dict[str, Any]:
+    """The ``frames.json`` of an upstream stage's output; a one-line error if unreadable."""
+    path = folder / INDEX
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StageError(f"{path}: cannot read the {stage} index ({exc})") from None
+
+
+def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """``numpy.savez_compressed`` without its time stamps: same arrays, same bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for key in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(arrays[key]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+
+
+def file_signature(path: Path) -> str:
+    """A cheap content signature of a source video or image folder (size plus the bytes at
+    its start and end), to tell whether a previous output was made from the same file."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    for p in files:
+        size = p.stat().st_size
+        h.update(f"{p.name}:{size}\0".encode())
+        with open(p, "rb") as fh:
+            h.update(fh.read(1 << 16))
+            if size > 1 << 17:
+                fh.seek(-(1 << 16), os.SEEK_END)
+                h.update(fh.read())
+    return h.hexdigest()[:20]
+
+
+class PreviousOutput:
+    """This stage's last complete output for the video (``StageContext.previous``), from
+    which intact files are reused. A file counts as intact when its size is the one its
+    manifest recorded (the orchestrator hands it over because some file is missing or
+    truncated)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.sizes: dict[str, int] = {}
+        self.index: dict[str, Any] | None = None
+        if folder is None:
+            return
+        try:
+            manifest = json.loads((folder / "_stage.json").read_text(encoding="utf-8"))
+            self.sizes = {str(k): int(v) for k, v in manifest.get("files", {}).items()}
+        except (OSError, ValueError, AttributeError):
+            self.sizes = {}
+        if self.intact(INDEX):
+            try:
+                self.index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self.index = None
+
+    def intact(self, rel: str) -> bool:
+        if self.folder is None or rel not in self.sizes:
+            return False
+        try:
+            return (self.folder / rel).stat().st_size == self.sizes[rel]
+        except OSError:
+            return False
+
+    def reuse(self, rel: str, out_dir: Path) -> bool:
+        """Link (or copy) ``rel`` into ``out_dir`` if intact; whether it was reused."""
+        folder = self.folder
+        if folder is None or not self.intact(rel):
+            return False
+        dst = out_dir / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(folder / rel, dst)
+        except OSError:
+            shutil.copyfile(folder / rel, dst)
+        return True

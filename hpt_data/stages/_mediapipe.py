@@ -1,0 +1,89 @@
+"""MediaPipe models, loaded once per process and shared by the frame stages.
+
+Only what ships in the ``mediapipe==0.10.21`` wheel is used (Pose ``model_complexity=1``,
+its segmentation head, and Selfie Segmentation), so everything runs offline. Stages are
+pickled to spawned workers, so the models live here, in a module-level cache keyed by
+their settings, never on the stage object.
+
+Landmarks come back as a (33, 5) float array per image: x, y in pixels of the image
+given (pixel-corner convention: the image spans [0, W] x [0, H]), z (MediaPipe's
+relative depth, in the scale of x), visibility and presence in [0, 1]. Points may lie
+outside the image: Pose predicts body parts beyond the frame edge.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class PoseOutput:
+    """One image through MediaPipe Pose: ``landmarks`` (33, 5) as in the module doc, and
+    ``mask`` (H, W) float32 in [0, 1], the tracked person's soft segmentation (or None)."""
+
+    landmarks: np.ndarray
+    mask: np.ndarray | None
+
+
+@functools.cache
+def pose_model(static: bool, segmentation: bool, min_detection: float = 0.5) -> Any:
+    """A MediaPipe Pose graph (complexity 1, the model the wheel ships).
+
+    ``static=False`` tracks the person from one frame to the next (the detector runs only
+    when tracking is lost); call ``.reset()`` before each new video. MediaPipe's own
+    landmark smoothing is off: it assumes 30 fps time stamps, and our frames are sampled
+    at their own times; the stages filter with the real time stamps instead.
+    """
+    import mediapipe as mp
+
+    return mp.solutions.pose.Pose(
+        static_image_mode=static,
+        model_complexity=1,
+        smooth_landmarks=False,
+        enable_segmentation=segmentation,
+        smooth_segmentation=False,
+        min_detection_confidence=min_detection,
+        min_tracking_confidence=0.5,
+    )
+
+
+@functools.cache
+def selfie_model() -> Any:
+    """MediaPipe Selfie Segmentation (the general 256x256 model): every person in view."""
+    import mediapipe as mp
+
+    return mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+
+
+def run_pose(model: Any, image_bgr: np.ndarray) -> PoseOutput | None:
+    """Pose on one (H, W, 3) uint8 BGR image; None when no person is found."""
+    import cv2
+
+    h, w = image_bgr.shape[:2]
+    rgb = np.ascontiguousarray(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
+    result = model.process(rgb)
+    if result.pose_landmarks is None:
+        return None
+    lms = np.array(
+        [
+            (p.x * w, p.y * h, p.z * w, p.visibility, p.presence)
+            for p in result.pose_landmarks.landmark
+        ],
+        dtype=np.float64,
+    )
+    mask = getattr(result, "segmentation_mask", None)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=np.float32)
+    return PoseOutput(lms, mask)
+
+
+def run_selfie(image_bgr: np.ndarray) -> np.ndarray:
+    """Selfie Segmentation on one (H, W, 3) uint8 BGR image: (H, W) float32 in [0, 1]."""
+    import cv2
+
+    rgb = np.ascontiguousarray(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
+    return np.asarray(selfie_model().process(rgb).segmentation_mask, dtype=np.float32)

@@ -1,0 +1,207 @@
+"""``pose2d``: MediaPipe Pose's 33 landmarks per crop, in crop and source pixels, with COCO-17
+and BODY_25 conversions, tracked from frame to frame and filtered for jitter.
+
+Per video, in time order, on the person-over-background crops of ``remove-bg``:
+
+1. MediaPipe Pose (complexity 1) in tracking mode: each frame starts from the region of
+   the previous frame's landmarks, and the detector runs only when tracking is lost. On the
+   synthetic clips it is as accurate as detecting every frame afresh and about 2.5 times
+   faster (``docs/perception.md``). A gap between kept frames longer than
+   ``max_track_gap_ms``, or a frame without a crop, restarts tracking.
+2. The landmarks are mapped to source pixels (``hpt_data.crop``) and filtered there with a
+   One Euro filter (``hpt_data.smoothing``) on the true time stamps, in units of the
+   video's median crop side: a still joint is smoothed, a fast one followed. The filtered
+   points are mapped back into each crop.
+
+Output folder::
+
+    frames.json     per frame of remove-bg: index, time, flags (remove-bg's, plus
+                    ``no_pose`` where Pose found nobody in the crop), reason, usable, and
+                    ``row``: its row in the arrays (null for frames without a crop)
+    pose2d.npz      the arrays, one row per frame with a crop (N rows):
+                    frame_index (N,) int, time_ms (N,), found (N,) bool,
+                    landmarks_crop, landmarks_source (N, 33, 5): x, y, z, visibility,
+                    presence (filtered; x, y, z in that frame's pixels),
+                    landmarks_crop_raw (N, 33, 5) before filtering,
+                    coco17_crop, coco17_source (N, 17, 3) and body25_crop,
+                    body25_source (N, 25, 3): x, y, confidence
+                    (see ``hpt_data.keypoints`` for the tables)
+
+Rows where ``found`` is false are zeros. Tracking and the filter run over the whole video,
+so a lost output file means the video is redone (it takes a second or two).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hpt_data.crop import CropWindow
+from hpt_data.errors import StageError
+from hpt_data.keypoints import mediapipe_to_body25, mediapipe_to_coco17
+from hpt_data.smoothing import OneEuroFilter
+from hpt_data.stages._frames_io import INDEX, read_image, read_index, save_npz, write_json
+from hpt_data.stages.base import Stage, StageContext, StageResult
+from hpt_data.stages.remove_bg import FLAG_TEXT
+
+FLAGS = {**FLAG_TEXT, "no_pose": "no pose found in the crop"}
+
+
+@dataclass(frozen=True)
+class Pose2DSettings:
+    """Keys under ``stages: pose2d:`` in ``datasets.yaml``."""
+
+    tracking: bool = True  # track from frame to frame (False: detect in every frame)
+    max_track_gap_ms: float = 500.0  # a longer gap between kept frames restarts tracking
+    smoothing: bool = True  # One Euro filter on the landmark tracks
+    min_cutoff: float = 1.0  # Hz: smoothing of a still joint (lower: smoother)
+    beta: float = 64.0  # cutoff rise per (crop side per second) of speed (higher: less lag)
+    d_cutoff: float = 1.0  # Hz: smoothing of the speed estimate
+    min_detection_confidence: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.max_track_gap_ms <= 0 or self.min_cutoff <= 0 or self.d_cutoff <= 0:
+            raise ValueError("max_track_gap_ms, min_cutoff and d_cutoff must be positive")
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        if not 0 < self.min_detection_confidence < 1:
+            raise ValueError("min_detection_confidence must be in (0, 1)")
+
+
+class Pose2D(Stage):
+    """2D landmarks (MediaPipe Pose, 33 points, plus COCO-17 and BODY_25) per crop."""
+
+    name = "pose2d"
+    requires = ("remove-bg",)
+    Settings = Pose2DSettings
+    version = 1
+
+    def run(self, ctx: StageContext) -> StageResult:
+        from hpt_data.stages._mediapipe import pose_model, run_pose
+
+        s: Pose2DSettings = self.settings
+        folder = ctx.inputs["remove-bg"]
+        frames = read_index(folder, "remove-bg")["frames"]
+        with_crop = [e for e in frames if e.get("image")]
+        model = pose_model(not s.tracking, False, s.min_detection_confidence)
+        model.reset()  # no tracking state from another video
+        n = len(with_crop)
+        raw = np.zeros((n, 33, 5))
+        found = np.zeros(n, bool)
+        windows = [CropWindow.from_json(e["crop"]) for e in with_crop]
+        last_ms: float | None = None
+        rows: dict[int, int] = {}
+        for row, entry in enumerate(with_crop):
+            rows[entry["index"]] = row
+            gap = None if last_ms is None else entry["time_ms"] - last_ms
+            if s.tracking and (gap is None or gap > s.max_track_gap_ms):
+                model.reset()
+            last_ms = entry["time_ms"]
+            result = run_pose(model, read_image(folder / entry["image"]))
+            if result is not None:
+                raw[row], found[row] = result.landmarks, True
+            elif s.tracking:
+                model.reset()
+                last_ms = None
+
+        source = self._to_source(raw, windows)
+        if s.smoothing:
+            times = [e["time_ms"] for e in with_crop]
+            source[..., :2] = self._smooth(source[..., :2], found, times, windows)
+        crop = self._to_crop(source, windows)
+        crop[~found] = 0.0
+        source[~found] = 0.0
+
+        entries, counts = [], Counter()
+        for entry in frames:
+            flags = list(entry["flags"])
+            row = rows.get(entry["index"])
+            if row is not None and not found[row]:
+                flags.append("no_pose")
+            counts.update(flags)
+            entries.append(
+                {
+                    "index": entry["index"],
+                    "time_ms": entry["time_ms"],
+                    "row": row,
+                    "flags": flags,
+                    "reason": "; ".join(FLAGS[f] for f in flags) or None,
+                    "usable": not flags,
+                }
+            )
+        usable = sum(e["usable"] for e in entries)
+        if usable == 0:
+            detail = ", ".join(f"{FLAGS[f]}: {k}" for f, k in sorted(counts.items()))
+            raise StageError(
+                f"{ctx.video.path}: no usable frame; all {len(entries)} flagged ({detail})"
+            )
+        save_npz(ctx.out_dir / "pose2d.npz", self._arrays(with_crop, found, raw, crop, source))
+        write_json(ctx.out_dir / INDEX, {"frames": entries})
+        metrics: dict[str, Any] = {
+            "frames": len(entries),
+            "usable": usable,
+            "posed": int(found.sum()),
+        }
+        metrics.update({f"flagged_{f}": k for f, k in sorted(counts.items())})
+        return StageResult(metrics)
+
+    @staticmethod
+    def _to_source(crop: np.ndarray, windows: list[CropWindow]) -> np.ndarray:
+        """(N, 33, 5) crop landmarks -> source pixels (x, y, and z in x's scale)."""
+        out = crop.copy()
+        for i, w in enumerate(windows):
+            out[i, :, :2] = w.to_source(crop[i, :, :2])
+            out[i, :, 2] = crop[i, :, 2] / w.scale
+        return out
+
+    @staticmethod
+    def _to_crop(source: np.ndarray, windows: list[CropWindow]) -> np.ndarray:
+        out = source.copy()
+        for i, w in enumerate(windows):
+            out[i, :, :2] = w.to_crop(source[i, :, :2])
+            out[i, :, 2] = source[i, :, 2] * w.scale
+        return out
+
+    def _smooth(
+        self, xy: np.ndarray, found: np.ndarray, times_ms: list[float], windows: list[CropWindow]
+    ) -> np.ndarray:
+        """One Euro filter over the (N, 33, 2) source tracks, in median-crop-side units."""
+        s: Pose2DSettings = self.settings
+        unit = float(np.median([w.side for w in windows])) if windows else 1.0
+        filt = OneEuroFilter(s.min_cutoff, s.beta, s.d_cutoff, s.max_track_gap_ms / 1000.0)
+        out = xy.copy()
+        for i in range(len(xy)):
+            if not found[i]:
+                filt.reset()
+                continue
+            out[i] = filt(xy[i] / unit, times_ms[i] / 1000.0) * unit
+        return out
+
+    @staticmethod
+    def _arrays(
+        frames: list[dict[str, Any]],
+        found: np.ndarray,
+        raw: np.ndarray,
+        crop: np.ndarray,
+        source: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        raw = np.where(found[:, None, None], raw, 0.0)
+        return {
+            "frame_index": np.array([e["index"] for e in frames], np.int64),
+            "time_ms": np.array([e["time_ms"] for e in frames], np.float64),
+            "found": found,
+            "landmarks_crop": crop.astype(np.float32),
+            "landmarks_source": source.astype(np.float32),
+            "landmarks_crop_raw": raw.astype(np.float32),
+            "coco17_crop": mediapipe_to_coco17(crop[..., :2], crop[..., 3]).astype(np.float32),
+            "coco17_source": mediapipe_to_coco17(source[..., :2], source[..., 3]).astype(
+                np.float32
+            ),
+            "body25_crop": mediapipe_to_body25(crop[..., :2], crop[..., 3]).astype(np.float32),
+            "body25_source": mediapipe_to_body25(source[..., :2], source[..., 3]).astype(
+                np.float32
+            ),
+        }

@@ -1,0 +1,230 @@
+"""``sample-frames``: decode a video (or image folder) and keep keyframes, with time stamps.
+
+Output folder::
+
+    frames.json             source facts (size, rotation, fps, frame counts, signature) and
+                            one entry per kept frame: source index, time stamp (ms), file
+    frames/000012.png       the kept frames, named by their index in the source
+
+Modes (``Settings.mode``):
+- ``stride``: every ``stride``-th decoded frame;
+- ``fps``: the first frame at or after each tick of a ``fps`` clock started at the first
+  frame's time stamp (true time stamps, so variable-frame-rate videos sample evenly in time);
+- ``diverse``: of every ``stride``-th frame, keep one when its 2D pose differs from the
+  last kept frame's by at least ``min_pose_change`` pose radii (MediaPipe Pose on a
+  reduced copy, tracking from frame to frame; see ``docs/perception.md`` for why a pose
+  measure and not a motion measure). A frame where no pose is found is kept: remove-bg
+  decides about it and records why.
+
+``max_frames`` caps the count by keeping frames evenly spread over those selected.
+Frames are PNG by default (lossless: the video's own compression is not compounded before
+segmentation and the 1024 crops; see ``docs/perception.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from hpt_data.errors import StageError
+from hpt_data.stages._frames_io import (
+    INDEX,
+    PreviousOutput,
+    file_signature,
+    write_image,
+    write_json,
+)
+from hpt_data.stages.base import Stage, StageContext, StageResult
+from hpt_data.video import Frame, VideoError, VideoReader
+
+DIVERSE_SIDE = 512  # longest side of the copy that the diverse mode's pose pass sees
+
+
+@dataclass(frozen=True)
+class SampleFramesSettings:
+    """Keys under ``stages: sample-frames:`` in ``datasets.yaml``."""
+
+    mode: Literal["stride", "fps", "diverse"] = "fps"
+    stride: int = 1  # stride mode: keep every Nth frame; diverse mode: look at every Nth
+    fps: float = 10.0  # fps mode: frames kept per second of video
+    min_pose_change: float = 0.05  # diverse mode: in pose radii (keypoints.pose_distance)
+    max_frames: int = 0  # at most this many frames per video, evenly spread (0: no cap)
+    image_format: Literal["png", "jpg"] = "png"
+    jpeg_quality: int = 95  # with image_format: jpg
+    sequence_fps: float = 25.0  # time stamps of image-sequence folders
+    min_side: int = 32  # frames smaller than this on a side are refused
+    keep_truncated: bool = False  # keep the decodable part of a truncated video
+
+    def __post_init__(self) -> None:
+        if self.stride < 1:
+            raise ValueError(f"stride must be at least 1, got {self.stride}")
+        if self.fps <= 0 or self.sequence_fps <= 0:
+            raise ValueError("fps and sequence_fps must be positive")
+        if self.max_frames < 0:
+            raise ValueError(f"max_frames must be 0 (no cap) or more, got {self.max_frames}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
+        if self.min_pose_change < 0 or self.min_side < 1:
+            raise ValueError("min_pose_change must be >= 0 and min_side >= 1")
+
+
+class _Selector:
+    """Decides frame by frame whether to keep it; ``note`` is stored with a kept frame."""
+
+    def __init__(self, settings: SampleFramesSettings) -> None:
+        self.s = settings
+        self.next_ms: float | None = None
+        self.last: Any = None
+        self.model: Any = None
+        if settings.mode == "diverse":
+            from hpt_data.stages._mediapipe import pose_model
+
+            self.model = pose_model(static=False, segmentation=False)
+            self.model.reset()  # no tracking state from another video
+
+    def keep(self, frame: Frame) -> tuple[bool, dict[str, Any]]:
+        s = self.s
+        if s.mode == "stride":
+            return frame.index % s.stride == 0, {}
+        if s.mode == "fps":
+            period = 1000.0 / s.fps
+            if self.next_ms is None:
+                self.next_ms = frame.time_ms
+            if frame.time_ms + min(1.0, 0.01 * period) < self.next_ms:
+                return False, {}
+            while self.next_ms <= frame.time_ms + min(1.0, 0.01 * period):
+                self.next_ms += period
+            return True, {}
+        if frame.index % s.stride:
+            return False, {}
+        return self._keep_diverse(frame)
+
+    def _keep_diverse(self, frame: Frame) -> tuple[bool, dict[str, Any]]:
+        import cv2
+
+        from hpt_data.keypoints import pose_distance
+        from hpt_data.stages._mediapipe import run_pose
+
+        image = frame.image
+        scale = DIVERSE_SIDE / max(image.shape[:2])
+        if scale < 1:
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        found = run_pose(self.model, image)
+        if found is None:
+            return True, {"pose_change": None}
+        lm = found.landmarks
+        if self.last is None:
+            self.last = lm
+            return True, {"pose_change": None}
+        change = pose_distance(self.last[:, :2], lm[:, :2], self.last[:, 3], lm[:, 3])
+        if change < self.s.min_pose_change:
+            return False, {}
+        self.last = lm
+        return True, {"pose_change": round(change, 4) if np.isfinite(change) else None}
+
+
+class SampleFrames(Stage):
+    """Decode a video and keep keyframes (stride, fps or pose-diverse), with time stamps."""
+
+    name = "sample-frames"
+    Settings = SampleFramesSettings
+    version = 1
+
+    def run(self, ctx: StageContext) -> StageResult:
+        s: SampleFramesSettings = self.settings
+        path = Path(ctx.video.path)
+        try:
+            reader = VideoReader(path, s.sequence_fps, s.min_side)
+            signature = file_signature(path)
+            previous = PreviousOutput(ctx.previous)
+            old = previous.index
+            if old is not None and old.get("source", {}).get("signature") == signature:
+                index, reused = self._redo_missing(reader, old, previous, ctx.out_dir)
+            else:
+                index, reused = self._sample(reader, signature, ctx.out_dir), 0
+        except VideoError as exc:
+            raise StageError(str(exc)) from None
+        write_json(ctx.out_dir / INDEX, index)
+        return StageResult(
+            {
+                "decoded": index["source"]["decoded_frames"],
+                "kept": len(index["frames"]),
+                "reused": reused,
+            }
+        )
+
+    def _ext(self) -> str:
+        return self.settings.image_format
+
+    def _write(self, frame: Frame, out_dir: Path) -> str:
+        rel = f"frames/{frame.index:06d}.{self._ext()}"
+        write_image(
+            out_dir / rel, frame.image, self.settings.image_format, self.settings.jpeg_quality
+        )
+        return rel
+
+    def _sample(self, reader: VideoReader, signature: str, out_dir: Path) -> dict[str, Any]:
+        s: SampleFramesSettings = self.settings
+        selector = _Selector(s)
+        kept: list[dict[str, Any]] = []
+        decoded = 0
+        for frame in reader.frames(allow_truncated=s.keep_truncated):
+            decoded += 1
+            keep, note = selector.keep(frame)
+            if keep:
+                entry = {
+                    "index": frame.index,
+                    "time_ms": frame.time_ms,
+                    "file": self._write(frame, out_dir),
+                }
+                kept.append(entry | note)
+        if s.max_frames and len(kept) > s.max_frames:
+            chosen = set(np.round(np.linspace(0, len(kept) - 1, s.max_frames)).astype(int).tolist())
+            for i, entry in enumerate(kept):
+                if i not in chosen:
+                    (out_dir / entry["file"]).unlink()
+            kept = [e for i, e in enumerate(kept) if i in chosen]
+        info = reader.info
+        return {
+            "source": {
+                "path": info.path,
+                "kind": info.kind,
+                "width": info.width,
+                "height": info.height,
+                "fps": round(info.fps, 6),
+                "rotation": info.rotation,
+                "codec": info.codec,
+                "declared_frames": info.declared_frames,
+                "decoded_frames": decoded,
+                "signature": signature,
+            },
+            "mode": s.mode,
+            "frames": kept,
+        }
+
+    def _redo_missing(
+        self, reader: VideoReader, old: dict[str, Any], previous: PreviousOutput, out_dir: Path
+    ) -> tuple[dict[str, Any], int]:
+        """Same source, same settings: keep the previous selection, link the frames still
+        intact and decode only up to the last missing one."""
+        missing = {}
+        for entry in old["frames"]:
+            if not previous.reuse(entry["file"], out_dir):
+                missing[entry["index"]] = entry
+        reused = len(old["frames"]) - len(missing)
+        if missing:
+            last = max(missing)
+            for frame in reader.frames(allow_truncated=True, stop_after=last):
+                if frame.index in missing:
+                    if frame.time_ms != missing[frame.index]["time_ms"]:
+                        raise StageError(
+                            f"{reader.path}: frame {frame.index} changed its time stamp"
+                        )
+                    self._write(frame, out_dir)
+                    del missing[frame.index]
+            if missing:
+                raise StageError(f"{reader.path}: frame {min(missing)} can no longer be decoded")
+        return old, reused

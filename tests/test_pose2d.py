@@ -1,0 +1,252 @@
+"""pose2d: landmarks on a real photograph's face, the arrays and flags it writes, the One
+Euro filter, tracking that is reproducible, reruns, and the 2D error on a synthetic clip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from frames_for_tests import (
+    frame_stages,
+    make_dataset,
+    output_files,
+    portrait,
+    portrait_frames,
+    render_synthetic_clip,
+    write_video,
+)
+
+from hpt_data.crop import CropWindow
+from hpt_data.executors import LocalExecutor
+from hpt_data.keypoints import MEDIAPIPE_TO_LANDMARK, MEDIAPIPE_TO_SMPL_JOINT
+from hpt_data.orchestrator import build
+from hpt_data.smoothing import OneEuroFilter
+from hpt_data.sources.base import VideoRecord
+from hpt_data.stages.base import StageContext
+from hpt_data.stages.pose2d import Pose2D, Pose2DSettings
+from hpt_data.stages.remove_bg import RemoveBackground, RemoveBgSettings
+from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
+
+
+def run_all(tmp: Path, video: Path, pose: Pose2DSettings | None = None, **rb) -> dict[str, Path]:
+    """The three stages on one file, directly; their output folders by stage name."""
+    record = VideoRecord(video.stem, "p0", "test", str(video))
+    dirs = {n: tmp / n for n in ("sample-frames", "remove-bg", "pose2d")}
+    for d in dirs.values():
+        d.mkdir(parents=True)
+    SampleFrames(SampleFramesSettings(mode="stride")).run(
+        StageContext(record, {}, dirs["sample-frames"])
+    )
+    RemoveBackground(RemoveBgSettings(**rb)).run(
+        StageContext(record, {"sample-frames": dirs["sample-frames"]}, dirs["remove-bg"])
+    )
+    Pose2D(pose).run(StageContext(record, {"remove-bg": dirs["remove-bg"]}, dirs["pose2d"]))
+    return dirs
+
+
+def load(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    index = json.loads((folder / "frames.json").read_text())
+    with np.load(folder / "pose2d.npz") as data:
+        return index, {k: data[k] for k in data.files}
+
+
+# ------------------------------------------------------------------ the One Euro filter
+
+
+def test_filter_removes_jitter_of_a_still_point_and_follows_a_fast_one() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(60) / 30.0
+    # jitter of 2 px at 1024 (positions are in crop sides), at 30 frames per second
+    still = 0.5 + rng.normal(0, 0.002, (60, 1, 2))
+    filt = OneEuroFilter(min_cutoff=1.0, beta=64.0)  # pose2d's defaults
+    out = np.array([filt(x, ti) for x, ti in zip(still, t, strict=True)])
+    assert out[20:].std() < 0.6 * still[20:].std()
+
+    fast = np.stack([np.stack([3.0 * t, 0 * t], axis=1)], axis=1)  # 3 units per second
+    filt.reset()
+    out = np.array([filt(x, ti) for x, ti in zip(fast, t, strict=True)])
+    lag = fast[30:, 0, 0] - out[30:, 0, 0]
+    assert np.all(lag < 0.01)  # under 1 % of a unit behind, at 10 % of a unit per frame
+
+    plain = OneEuroFilter(min_cutoff=1.0, beta=0.0)  # no speed term: a plain low-pass lags
+    out = np.array([plain(x, ti) for x, ti in zip(fast, t, strict=True)])
+    assert np.all(fast[30:, 0, 0] - out[30:, 0, 0] > 0.3)
+
+
+def test_filter_restarts_after_a_long_gap() -> None:
+    filt = OneEuroFilter(max_gap_s=0.5)
+    filt(np.zeros((1, 2)), 0.0)
+    filt(np.zeros((1, 2)), 0.1)
+    jumped = filt(np.ones((1, 2)), 1.0)  # 0.9 s later: a new start, passed through
+    assert np.allclose(jumped, 1.0)
+
+
+# ------------------------------------------------------------------ a real photograph
+
+
+@pytest.fixture(scope="module")
+def hopper(tmp_path_factory) -> tuple[dict[str, Path], dict, dict[str, np.ndarray]]:
+    tmp = tmp_path_factory.mktemp("hopper")
+    folder = tmp / "photo"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "hopper.png"), portrait())
+    dirs = run_all(tmp, folder, max_edge_cut=1.0)
+    return (dirs, *load(dirs["pose2d"]))
+
+
+def test_photograph_face_landmarks_fall_on_the_face(hopper) -> None:
+    """MediaPipe's 11 face landmarks lie inside the face that OpenCV's own face detector
+    (a Haar cascade shipped in the wheel: an independent method) finds."""
+    _, index, arrays = hopper
+    assert index["frames"][0]["usable"] and arrays["found"].tolist() == [True]
+    gray = cv2.cvtColor(portrait(), cv2.COLOR_BGR2GRAY)
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    faces = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(60, 60))
+    assert len(faces) == 1
+    x, y, w, h = faces[0]
+    face = arrays["landmarks_source"][0, :11]
+    assert np.all(face[:, 3] > 0.9)  # confident
+    assert np.all((face[:, 0] > x) & (face[:, 0] < x + w)), (face[:, :2], faces)
+    assert np.all((face[:, 1] > y) & (face[:, 1] < y + h)), (face[:, :2], faces)
+    nose, left_eye, right_eye = face[0], face[2], face[5]
+    assert left_eye[0] > nose[0] > right_eye[0]  # her left eye is on the image's right
+    assert nose[1] > max(left_eye[1], right_eye[1])
+
+
+def test_photograph_arrays_agree_between_crop_and_source(hopper) -> None:
+    dirs, _, arrays = hopper
+    rb = json.loads((dirs["remove-bg"] / "frames.json").read_text())["frames"][0]
+    window = CropWindow.from_json(rb["crop"])
+    crop, source = arrays["landmarks_crop"][0], arrays["landmarks_source"][0]
+    assert np.allclose(window.to_crop(source[:, :2]), crop[:, :2], atol=1e-3)
+    assert np.allclose(crop[:, 3:], source[:, 3:])
+    assert arrays["coco17_crop"].shape == (1, 17, 3)
+    assert arrays["body25_source"].shape == (1, 25, 3)
+    assert np.allclose(arrays["coco17_crop"][0, 5, :2], crop[11, :2], atol=1e-3)
+    assert np.allclose(arrays["body25_crop"][0, 1, :2], crop[[11, 12], :2].mean(0), atol=1e-3)
+
+
+# ------------------------------------------------------------------ video behaviour
+
+
+def test_frames_without_a_crop_keep_their_flag_and_have_no_row(tmp_path: Path) -> None:
+    frames = portrait_frames(4)
+    frames[2] = np.full_like(frames[2], 128)
+    clip = write_video(tmp_path / "gap.avi", frames, 10, "FFV1")
+    dirs = run_all(tmp_path, clip, max_edge_cut=1.0)
+    index, arrays = load(dirs["pose2d"])
+    assert [e["row"] for e in index["frames"]] == [0, 1, None, 2]
+    assert index["frames"][2]["flags"] == ["no_person"] and not index["frames"][2]["usable"]
+    assert arrays["frame_index"].tolist() == [0, 1, 3]
+    assert arrays["landmarks_crop"].shape == (3, 33, 5)
+    assert arrays["found"].all()
+
+
+def test_tracking_is_reproducible_and_the_filter_smooths(tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "pan.avi", portrait_frames(6), 10, "FFV1")
+    dirs = run_all(tmp_path / "a", clip, max_edge_cut=1.0)
+    again = tmp_path / "b"
+    again.mkdir()
+    record = VideoRecord("pan", "p0", "test", str(clip))
+    Pose2D().run(StageContext(record, {"remove-bg": dirs["remove-bg"]}, again))
+    # the cached tracker is reset per video: a second run in this process is identical
+    assert (again / "pose2d.npz").read_bytes() == (dirs["pose2d"] / "pose2d.npz").read_bytes()
+    _, arrays = load(dirs["pose2d"])
+    raw, smooth = arrays["landmarks_crop_raw"], arrays["landmarks_crop"]
+    assert np.allclose(raw[0], smooth[0])  # the first sample passes through
+    moved = np.abs(raw[1:, :11, :2] - smooth[1:, :11, :2]).max()
+    assert 0 < moved < 20  # the filter acts, by a few pixels at most on a steady face
+
+
+def test_rerun_skips_and_a_redone_crop_keeps_pose2d(tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "hopper.avi", portrait_frames(4), 10, "FFV1")
+    classes, settings = frame_stages("sample-frames,remove-bg,pose2d")
+    ds = make_dataset(tmp_path, [clip], classes, settings)
+    with LocalExecutor(workers=1) as ex:
+        first = build(ds, ex, progress=False)
+        assert [s.outcomes[0].state for s in first.steps[1:]] == ["ok", "ok", "ok"]
+        pose = output_files(ds.dirs.video("hopper").output("pose2d"))
+        (ds.dirs.video("hopper").output("remove-bg") / "image" / "000001.png").unlink()
+        second = build(ds, ex, progress=False)
+    assert [s.outcomes[0].state for s in second.steps[1:]] == ["skipped", "ok", "skipped"]
+    assert output_files(ds.dirs.video("hopper").output("pose2d")) == pose
+
+
+# ------------------------------------------------------------------ synthetic ground truth
+
+
+@pytest.mark.slow
+def test_joint_error_on_a_synthetic_clip(tmp_path_factory, tmp_path: Path) -> None:
+    video, truth = render_synthetic_clip(tmp_path_factory.getbasetemp() / "synthetic")
+    dirs = run_all(tmp_path, video)
+    index, arrays = load(dirs["pose2d"])
+    rb = {
+        e["index"]: e for e in json.loads((dirs["remove-bg"] / "frames.json").read_text())["frames"]
+    }
+    names = list(truth["landmark_names"])
+    errors = []
+    assert arrays["found"].all() and all(e["usable"] for e in index["frames"])
+    for row, frame in enumerate(arrays["frame_index"]):
+        window = CropWindow.from_json(rb[frame]["crop"])
+        pred = arrays["landmarks_crop"][row, :, :2]
+        # the ground truth puts pixel centres on integers; we put them at +0.5
+        for mp, joint in MEDIAPIPE_TO_SMPL_JOINT.items():
+            gt = window.to_crop(truth["joints2d"][frame, joint] + 0.5)
+            errors.append(np.linalg.norm(pred[mp] - gt))
+        for mp, name in MEDIAPIPE_TO_LANDMARK.items():
+            gt = window.to_crop(truth["landmarks2d"][frame, names.index(name)] + 0.5)
+            errors.append(np.linalg.norm(pred[mp] - gt))
+    assert np.median(errors) <= 12.0, np.median(errors)
+    assert np.percentile(errors, 90) <= 30.0
+
+
+# ------------------------------------------------------------------ the preview command
+
+
+def test_preview_command_writes_a_contact_sheet_with_flagged_frames_marked(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hpt_data.cli import app
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    frames = portrait_frames(5)
+    frames[3] = np.full_like(frames[3], 128)  # no person in frame 3
+    write_video(videos / "grace_pan.avi", frames, 10, "FFV1")
+    config = tmp_path / "datasets.yaml"
+    config.write_text(
+        "version: 1\nwork_root: work\ndatasets:\n  clips:\n    source: video_folder\n"
+        "    root: videos\n    stages:\n      sample-frames: {mode: stride}\n"
+        "      remove-bg: {max_edge_cut: 1.0, size: 512}\n"
+    )
+    runner = CliRunner()
+    args = ["-c", str(config), "-d", "clips"]
+    missing = runner.invoke(app, ["preview", "grace_pan", *args])
+    assert missing.exit_code == 2
+    assert "no video 'grace_pan'" in missing.stderr
+    built = runner.invoke(app, ["build", *args, "-w", "1", "-q"])
+    assert "pose2d         1 ok" in built.stdout, built.output
+    result = runner.invoke(app, ["preview", "grace_pan", *args, "--tile", "128", "--columns", "3"])
+    assert result.exit_code == 0, result.output
+    sheet_path = tmp_path / "work" / "clips" / "previews" / "grace_pan.pose2d.png"
+    assert result.stdout.strip() == str(sheet_path)
+    sheet = cv2.imread(str(sheet_path))
+    assert sheet.shape == (2 * 132 + 4, 3 * 132 + 4, 3)  # 5 tiles of 128 in rows of 3
+    tiles = [
+        sheet[4 + r * 132 : r * 132 + 132, 4 + c * 132 : c * 132 + 132]
+        for r in (0, 1)
+        for c in (0, 1, 2)
+    ]
+
+    def red_border(t: np.ndarray) -> bool:
+        edge = np.concatenate([t[-2:, :].reshape(-1, 3), t[:, :2].reshape(-1, 3)])
+        return bool((edge[:, 2] > 180).mean() > 0.8 and (edge[:, 0] < 90).mean() > 0.8)
+
+    assert [red_border(t) for t in tiles[:5]] == [False, False, False, True, False]
+    # the skeleton is drawn: the person's left side in orange, right in blue
+    body = tiles[0][20:, :]
+    assert ((body[..., 0] > 200) & (body[..., 1] < 150) & (body[..., 2] < 100)).sum() > 10
+    assert ((body[..., 2] > 200) & (body[..., 1] > 140) & (body[..., 0] < 100)).sum() > 10
