@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from hpt_data.errors import HptError
 from hpt_data.stages.base import NoSettings, Stage, StageContext, StageResult
-from hpt_data.stages.planned import FitSMPL, RenderMaps, Voxelize
+from hpt_data.stages.planned import FitSMPL
 from hpt_data.stages.pose2d import Pose2D
 from hpt_data.stages.remove_bg import RemoveBackground
+from hpt_data.stages.render_maps import RenderMaps
 from hpt_data.stages.sample_frames import SampleFrames
+from hpt_data.stages.voxelize import Voxelize
 
 STAGES: tuple[type[Stage], ...] = (
     SampleFrames,

@@ -17,14 +17,3 @@ class FitSMPL(PlannedStage):
     requires = ("remove-bg", "pose2d")
     planned_in = "issue #6"
 
-
-class RenderMaps(PlannedStage):
-    name = "render-maps"
-    requires = ("fit-smpl",)
-    planned_in = "issue #7"
-
-
-class Voxelize(PlannedStage):
-    name = "voxelize"
-    requires = ("fit-smpl",)
-    planned_in = "issue #7"

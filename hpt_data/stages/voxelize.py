@@ -1,0 +1,154 @@
+"""``voxelize``: every fitted frame's posed mesh as a solid grid of part labels (§III-B).
+
+The grid is BodyNet's ground truth made without binvox's slow carving: a purpose-built
+winding-number fill (:func:`hpt_data.voxel.voxelize`), ``labels[z, y, x]`` of shape
+(64, 256, 256): x and y the 1024 crop at 1/4, z 64 bins over the body's depth range.
+Formats and frame: ``docs/maps_and_volumes.md``.
+
+Output folder::
+
+    frames.json             per fitted frame: frame_id, row, ok, flags, reason, file,
+                            binvox (folder or null)
+    voxels/<frame_id>.npz   labels (64, 256, 256) uint8; z0, dz () float64 (bin k spans
+                            z0 + [k, k+1)·dz metres); camera (3,) float64
+    binvox/<frame_id>/      body.binvox and one <part>.binvox per part: cubic 256³ grids
+                            with cubic voxels of the xy pitch (binvox has one scale)
+    preview/<frame_id>.png  the volume's three projections and S, D projected along z
+
+Frames whose fit failed or with a fatal flag are recorded as skipped with their reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hpt_data.errors import StageError
+from hpt_data.render.mesh_checks import FATAL_FLAGS
+from hpt_data.stages._frames_io import INDEX, PreviousOutput, save_npz, write_json
+from hpt_data.stages.base import Stage, StageContext, StageResult
+from hpt_data.stages.render_maps import (
+    FITS,
+    body_model_for,
+    flag_reason,
+    posed_batches,
+    read_fits,
+    safe_name,
+)
+
+
+@dataclass(frozen=True)
+class VoxelizeSettings:
+    """Keys under ``stages: voxelize:`` in ``datasets.yaml``."""
+
+    xy_size: int = 256  # the 1024 crop at 1/4 (DESIGN.md)
+    z_bins: int = 64  # §III-B: 256 × 256 × 64
+    binvox: bool = True  # also write .binvox files (whole body and one per part)
+    binvox_size: int = 256  # side of the cubic .binvox grids
+    previews: int = 3  # preview sheets for the first N frames
+    batch: int = 32  # frames posed per body-model call
+
+    def __post_init__(self) -> None:
+        if min(self.xy_size, self.z_bins, self.binvox_size, self.batch) <= 0:
+            raise ValueError("xy_size, z_bins, binvox_size and batch must be positive")
+        if self.previews < 0:
+            raise ValueError(f"previews must be >= 0, got {self.previews}")
+
+
+class Voxelize(Stage):
+    """A (64, 256, 256) part-label volume (and .binvox files) per fitted frame."""
+
+    name = "voxelize"
+    requires = ("fit-smpl",)
+    Settings = VoxelizeSettings
+    version = 1
+
+    def run(self, ctx: StageContext) -> StageResult:
+        from hpt_data.render.preview_maps import maps_sheet, write_sheet
+        from hpt_data.voxel import project_volume, voxelize
+        from hpt_data.voxel.binvox import cubic_grid, write_part_binvox
+
+        s: VoxelizeSettings = self.settings
+        fits = read_fits(ctx.inputs["fit-smpl"])
+        model = body_model_for(fits, ctx.inputs["fit-smpl"])
+        previous = PreviousOutput(ctx.previous)
+        old = {e["frame_id"]: e for e in (previous.index or {}).get("frames", [])}
+        entries: list[dict[str, Any]] = []
+        todo: list[int] = []
+        for row, fid in enumerate(fits.frame_ids):
+            entry = {"frame_id": fid, "row": row, "ok": False, "flags": [], "file": None}
+            entry["binvox"] = None
+            if not fits.ok[row]:
+                entry["reason"] = f"fit-smpl: {fits.flag[row] or 'not ok'}"
+            elif self._reuse(old.get(fid), previous, ctx):
+                entry = dict(old[fid])
+                previous.reuse(f"preview/{safe_name(fid)}.png", ctx.out_dir)
+            else:
+                todo.append(row)
+            entries.append(entry)
+        counts: Counter[str] = Counter()
+        previews = 0
+        for row, verts, _ in posed_batches(fits, todo, s.batch):
+            cam = fits.camera[row]
+            name = safe_name(fits.frame_ids[row])
+            grid = voxelize(verts, model.faces, model.part_labels, cam, s.xy_size, s.z_bins)
+            entry = entries[row]
+            flags = list(grid.flags)
+            if FATAL_FLAGS.intersection(flags):
+                entry.update(flags=flags, reason=flag_reason(flags))
+                counts.update(flags)
+                continue
+            rel = f"voxels/{name}.npz"
+            save_npz(
+                ctx.out_dir / rel,
+                {
+                    "labels": grid.labels,
+                    "z0": np.float64(grid.z0),
+                    "dz": np.float64(grid.dz),
+                    "camera": grid.camera,
+                },
+            )
+            entry.update(ok=True, file=rel)
+            if s.binvox:
+                cubic = cubic_grid(verts, model.faces, model.part_labels, cam, s.binvox_size)
+                flags = sorted(set(flags) | set(cubic.flags))
+                write_part_binvox(ctx.out_dir / "binvox" / name, cubic)
+                entry["binvox"] = f"binvox/{name}"
+            entry.update(flags=flags, reason=flag_reason(flags))
+            counts.update(flags)
+            if previews < s.previews:
+                parsing, depth = project_volume(grid.labels, grid.z0, grid.dz)
+                sheet = maps_sheet(
+                    parsing, depth, None, volume=grid.labels, volume_z_scale=grid.dz / grid.pitch_xy
+                )
+                write_sheet(ctx.out_dir / "preview" / f"{name}.png", sheet)
+                previews += 1
+        done = sum(e["ok"] for e in entries)
+        if done == 0:
+            raise StageError(
+                f"{ctx.inputs['fit-smpl'] / FITS}: no frame to voxelize "
+                f"({len(entries)} frames, {int(fits.ok.sum())} fitted)"
+            )
+        write_json(
+            ctx.out_dir / INDEX,
+            {"shape": [s.z_bins, s.xy_size, s.xy_size], "frames": entries},
+        )
+        metrics: dict[str, Any] = {"frames": len(entries), "voxelized": done}
+        metrics["skipped"] = len(entries) - done
+        metrics.update({f"flagged_{f}": k for f, k in sorted(counts.items())})
+        return StageResult(metrics)
+
+    @staticmethod
+    def _reuse(prev: dict[str, Any] | None, previous: PreviousOutput, ctx: StageContext) -> bool:
+        """Reuse a frame's files from the previous output when all are intact."""
+        if not prev or not prev.get("file"):
+            return False
+        files = [prev["file"]]
+        if prev.get("binvox"):
+            files += [k for k in previous.sizes if k.startswith(prev["binvox"] + "/")]
+        if not all(previous.intact(f) for f in files):
+            return False
+        return all(previous.reuse(f, ctx.out_dir) for f in files)
