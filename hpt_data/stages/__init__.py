@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hpt_data.errors import HptError
 from hpt_data.stages.base import NoSettings, Stage, StageContext, StageResult
-from hpt_data.stages.planned import FitSMPL
+from hpt_data.stages.fit_smpl import FitSMPL
 from hpt_data.stages.pose2d import Pose2D
 from hpt_data.stages.remove_bg import RemoveBackground
 from hpt_data.stages.render_maps import RenderMaps

@@ -10,10 +10,3 @@ from hpt_data.stages.base import Stage, StageContext, StageResult
 class PlannedStage(Stage):
     def run(self, ctx: StageContext) -> StageResult:
         raise NotImplementedYet(f"stage '{self.name}' is not implemented yet ({self.planned_in})")
-
-
-class FitSMPL(PlannedStage):
-    name = "fit-smpl"
-    requires = ("remove-bg", "pose2d")
-    planned_in = "issue #6"
-

@@ -1,0 +1,529 @@
+"""SMPLify-style fitting of one person's video: staged, batched over frames, device-aware.
+
+Unknowns: one shape ``betas (nb,)`` for the person; per frame a weak-perspective camera
+``(s, tx, ty)`` (``hpt_data.body.weak_perspective``), a global orientation (a rotation
+``R0_t`` chosen among four headings, times a free axis-angle correction) and the 23 joint
+rotations as extrinsic x-y-z Euler angles (``hpt_data.body.joint_limits``' convention).
+The body is posed in the camera frame (x right, y down, z away), ``transl = 0``.
+
+Schedule (each stage runs its optimiser over all frames at once):
+
+1. **camera and orientation** from the torso and face landmarks, the pose held at the
+   prior's mean, for four headings per frame (0, 90, 180, 270 degrees about the body's
+   vertical axis); each frame keeps its best;
+2. **pose** (with camera and orientation): every term but shape;
+3. **shape** (with everything): betas join, the pose prior relaxed.
+
+Terms: robust reprojection (``losses.reprojection_loss``), silhouette
+(``silhouette.silhouette_loss``), joint limits, pose prior, shape L2, temporal smoothness
+of angles, orientation and camera across consecutive frames. After the last stage the
+knee and elbow angles are clamped into their limits (a projection that moves them by the
+limit penalty's small leftover), so no fitted frame hyper-extends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from hpt_data.body.joint_limits import limits_array
+from hpt_data.body.joints import JOINT_INDEX
+from hpt_data.fitting import losses
+from hpt_data.fitting.kinematics import (
+    BodyKinematics,
+    axis_angle_to_matrix,
+    euler_to_matrix,
+    matrix_to_axis_angle,
+)
+from hpt_data.fitting.landmarks import (
+    TARGET_NAMES,
+    TORSO_TARGETS,
+    ModelPoints,
+    target_weights,
+    targets_from_mediapipe,
+)
+from hpt_data.fitting.losses import PX_PER_UNIT
+from hpt_data.fitting.metrics import mask_iou, rasterize
+from hpt_data.fitting.silhouette import build_targets, farthest_point_sample, silhouette_loss
+
+HINGES: tuple[str, ...] = ("left_knee", "right_knee", "left_elbow", "right_elbow")
+_FACE = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Iterations, loss weights and switches of the fitter (the stage's settings feed it)."""
+
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    iters_camera: int = 20  # stage 1 (L-BFGS iterations, or Adam steps x 5)
+    iters_pose: int = 40  # stage 2
+    iters_shape: int = 60  # stage 3
+    sigma_px: float = 40.0  # Geman-McClure scale, pixels at 1024 (shape stage)
+    sigma_px_coarse: float = 300.0  # the scale of the camera and pose stages (wide basin)
+    w_silhouette: float = 0.3
+    w_limits: float = 1.0e4
+    w_prior: float = 2.0
+    w_shape: float = 5.0
+    w_temporal_pose: float = 50.0
+    w_temporal_camera: float = 1.0
+    silhouette: bool = True
+    temporal: bool = True
+    silhouette_vertices: int = 300  # surface vertices projected for the silhouette term
+    silhouette_resolution: int = 128  # side of the distance maps
+    outline_points: int = 64  # mask outline samples per frame
+    iou_resolution: int = 256  # raster side for the fit's mask IoU
+    max_gap_ms: float = 500.0  # no smoothness across a longer gap between frames
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = 1  # torch CPU threads while fitting (small ops: 1 is fastest)
+
+
+@dataclass
+class FitResult:
+    """A fitted sequence (T frames). Camera frame, metres; ``uv`` normalised crop units.
+
+    betas : (nb,); global_orient : (T, 3); body_pose : (T, 69); camera : (T, 3)
+    joints3d : (T, 24, 3); joints_uv : (T, 24, 2)
+    targets_uv : (T, K, 2) the fitted targets' model points, projected
+    reproj_px : (T,) confidence-weighted mean landmark error, pixels at 1024
+    mask_iou : (T,) IoU of the projected mesh and the mask (NaN without a mask)
+    euler : (T, 23, 3) joint angles; losses : per-stage final loss values
+    """
+
+    betas: np.ndarray
+    global_orient: np.ndarray
+    body_pose: np.ndarray
+    camera: np.ndarray
+    joints3d: np.ndarray
+    joints_uv: np.ndarray
+    targets_uv: np.ndarray
+    reproj_px: np.ndarray
+    mask_iou: np.ndarray
+    euler: np.ndarray
+    losses: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for but torch sees no GPU")
+    return torch.device(name)
+
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    old = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _rot_x(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+
+
+def _rot_y(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+HEADINGS = (0.0, 0.5 * math.pi, math.pi, 1.5 * math.pi)
+
+
+class Fitter:
+    """Fits sequences of one body model (built once: kinematics, prior, vertex subsets).
+
+    Parameters
+    ----------
+    body : hpt_data.body.BodyModel (built-in or real SMPL)
+    config : FitConfig
+    """
+
+    def __init__(self, body: Any, config: FitConfig | None = None) -> None:
+        self.body = body
+        self.config = config or FitConfig()
+        self.device = pick_device(self.config.device)
+        self.dtype = torch.float32
+        self.points = ModelPoints(body.landmark_vertex_ids)
+        rest = body.smpl.v_template.detach().cpu().numpy()
+        sil = farthest_point_sample(rest, self.config.silhouette_vertices)
+        self.n_landmark_vertices = len(self.points.vertex_ids)
+        ids = np.concatenate([self.points.vertex_ids, sil])
+        self.kin = BodyKinematics(body, ids, self.dtype).to(self.device)
+        mean, std = losses.prior_from_limits()
+        self.prior_mean = torch.as_tensor(mean, dtype=self.dtype, device=self.device)
+        self.prior_std = torch.as_tensor(std, dtype=self.dtype, device=self.device)
+        self.target_w = torch.as_tensor(target_weights(), device=self.device)
+        self.faces = np.asarray(body.faces)
+        self.closed = _is_closed(self.faces)
+        lim = limits_array()[1:]
+        self.hinge_idx = [JOINT_INDEX[n] - 1 for n in HINGES]
+        self.hinge_lo = torch.as_tensor(lim[self.hinge_idx, :, 0], dtype=self.dtype)
+        self.hinge_hi = torch.as_tensor(lim[self.hinge_idx, :, 1], dtype=self.dtype)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _pose(self, betas: torch.Tensor, root: torch.Tensor, euler: torch.Tensor) -> Any:
+        rots = torch.cat([root[:, None], euler_to_matrix(euler)], 1)
+        return self.kin(betas, rots)
+
+    def _project(self, pts: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
+        """(T, N, 3) camera-frame points, (T, 3) (log s, tx, ty) -> (T, N, 2)."""
+        return pts[..., :2] * cam[:, None, :1].exp() + cam[:, None, 1:]
+
+    def _run(self, params: list[torch.Tensor], closure_loss: Any, iters: int) -> float:
+        cfg = self.config
+        if iters <= 0:
+            return float(closure_loss().detach())
+        if cfg.optimizer == "lbfgs":
+            opt = torch.optim.LBFGS(
+                params, lr=1.0, max_iter=iters, history_size=20, line_search_fn="strong_wolfe"
+            )
+
+            def closure() -> torch.Tensor:
+                opt.zero_grad()
+                loss = closure_loss()
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+        else:
+            opt = torch.optim.Adam(params, lr=0.02)
+            for _ in range(iters * 5):
+                opt.zero_grad()
+                loss = closure_loss()
+                loss.backward()
+                opt.step()
+        with torch.no_grad():
+            return float(closure_loss())
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(
+        self,
+        landmarks: np.ndarray,
+        masks: list[np.ndarray | None] | None = None,
+        times_ms: np.ndarray | None = None,
+    ) -> FitResult:
+        """Fit one person's frames.
+
+        Parameters
+        ----------
+        landmarks : (T, 33, 3) MediaPipe layout, normalised crop coordinates and a
+            confidence (``hpt_data.fitting.landmarks.targets_from_mediapipe``); NaN = missing
+        masks : T entries, (H, W) bool masks of the square crop or None where missing
+        times_ms : (T,) frame times; consecutive frames further apart than
+            ``max_gap_ms`` are not smoothed together (default: all consecutive)
+
+        Returns
+        -------
+        FitResult
+        """
+        import time
+
+        t_start = time.perf_counter()
+        with _threads(self.config.threads):
+            result = self._fit(landmarks, masks, times_ms)
+        result.seconds = time.perf_counter() - t_start
+        return result
+
+    def _fit(
+        self,
+        landmarks: np.ndarray,
+        masks: list[np.ndarray | None] | None,
+        times_ms: np.ndarray | None,
+    ) -> FitResult:
+        cfg, dev, dt = self.config, self.device, self.dtype
+        pts_np, conf_np = targets_from_mediapipe(landmarks)
+        t = len(pts_np)
+        if t == 0:
+            raise ValueError("no frames to fit")
+        masks = list(masks) if masks is not None else [None] * t
+        if len(masks) != t:
+            raise ValueError(f"{len(masks)} masks for {t} frames")
+        target = torch.as_tensor(pts_np, device=dev, dtype=dt)
+        weight = torch.as_tensor(conf_np, device=dev, dtype=dt) * self.target_w
+        if times_ms is None:
+            pair = np.ones(max(t - 1, 0))
+        else:
+            pair = (np.diff(np.asarray(times_ms, np.float64)) <= cfg.max_gap_ms).astype(float)
+        pair_w = torch.as_tensor(pair, device=dev, dtype=dt)
+        use_sil = cfg.silhouette and any(m is not None for m in masks)
+        sil = (
+            build_targets(masks, cfg.silhouette_resolution, cfg.outline_points, dev, dt)
+            if use_sil
+            else None
+        )
+        nb = self.kin.num_betas
+        betas = torch.zeros(nb, device=dev, dtype=dt)
+        euler0 = self.prior_mean.expand(t, 23, 3).clone()
+        stage_losses: dict[str, float] = {}
+
+        # ---- stage 1: camera and orientation, four headings per frame
+        r0, cam, delta, loss1 = self._camera_stage(betas, euler0, target, weight)
+        stage_losses["camera"] = loss1
+        euler = euler0.clone()
+        for name, (index, axis, sign) in _HINGE_INIT.items():
+            bend = torch.as_tensor(_bend_2d(pts_np, conf_np, name), device=dev, dtype=dt)
+            euler[:, index, axis] = torch.where(
+                torch.isfinite(bend), sign * bend.clamp(0.1, 2.0), euler[:, index, axis]
+            )
+        frames = torch.arange(t, device=dev)
+        nl = self.n_landmark_vertices
+
+        def objective(with_shape: bool) -> torch.Tensor:
+            sigma = cfg.sigma_px if with_shape else cfg.sigma_px_coarse
+            root = r0 @ axis_angle_to_matrix(delta)
+            posed = self._pose(betas, root, euler)
+            pts = self.points(posed.joints, posed.vertices[:, :nl], root)
+            loss = losses.reprojection_loss(self._project(pts, cam), target, weight, sigma)
+            loss = loss + cfg.w_limits * losses.joint_limit_penalty(euler)
+            loss = loss + cfg.w_prior * (0.5 if with_shape else 1.0) * losses.pose_prior(
+                euler, self.prior_mean, self.prior_std
+            )
+            loss = loss + cfg.w_shape * losses.shape_l2(betas)
+            if sil is not None:
+                uv = self._project(posed.vertices[:, nl:], cam)
+                loss = loss + cfg.w_silhouette * silhouette_loss(uv, sil, frames, sigma)
+            if cfg.temporal and t > 1:
+                loss = loss + cfg.w_temporal_pose * (
+                    losses.temporal_smoothness(euler, pair_w)
+                    + losses.temporal_smoothness(root, pair_w)
+                )
+                cam_px = torch.cat([cam[:, :1], cam[:, 1:] * PX_PER_UNIT / 100.0], 1)
+                loss = loss + cfg.w_temporal_camera * 100.0 * losses.temporal_smoothness(
+                    cam_px, pair_w
+                )
+            return loss
+
+        # ---- stage 2: pose (with camera and orientation)
+        euler.requires_grad_(True)
+        cam.requires_grad_(True)
+        delta.requires_grad_(True)
+        stage_losses["pose"] = self._run(
+            [euler, cam, delta], lambda: objective(False), cfg.iters_pose
+        )
+        # ---- stage 3: shape joins
+        betas.requires_grad_(True)
+        stage_losses["shape"] = self._run(
+            [euler, cam, delta, betas], lambda: objective(True), cfg.iters_shape
+        )
+        return self._finish(betas, r0, delta, euler, cam, target, weight, masks, stage_losses)
+
+    def _camera_stage(
+        self,
+        betas: torch.Tensor,
+        euler0: torch.Tensor,
+        target: torch.Tensor,
+        weight: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        """Stage 1 over ``len(HEADINGS) * T`` hypotheses; returns each frame's best
+        ``r0 (T, 3, 3)``, camera ``(T, 3)`` (log s, tx, ty), correction ``(T, 3)``."""
+        cfg, dev, dt = self.config, self.device, self.dtype
+        t, h = target.shape[0], len(HEADINGS)
+        keep = [TARGET_NAMES.index(n) for n in TORSO_TARGETS + _FACE]
+        sel_w = torch.zeros_like(weight)
+        sel_w[:, keep] = weight[:, keep]
+        sel_w[:, [TARGET_NAMES.index(n) for n in _FACE]] *= 0.3
+        flip = _rot_x(math.pi)
+        r0 = np.stack([flip @ _rot_y(a) for a in HEADINGS])  # (H, 3, 3)
+        r0 = torch.as_tensor(r0, device=dev, dtype=dt).repeat_interleave(t, 0)  # (H*T, 3, 3)
+        tgt = target.repeat(h, 1, 1)
+        w_all = weight.repeat(h, 1)
+        w_sel = sel_w.repeat(h, 1)
+        euler = euler0.repeat(h, 1, 1)
+        nl = self.n_landmark_vertices
+        with torch.no_grad():
+            posed = self._pose(betas, r0, euler)
+            pts = self.points(posed.joints, posed.vertices[:, :nl], r0)
+            cam = _init_camera(pts[..., :2], tgt, w_all)
+        delta = torch.zeros(h * t, 3, device=dev, dtype=dt, requires_grad=True)
+        cam.requires_grad_(True)
+
+        def per_frame() -> torch.Tensor:
+            root = r0 @ axis_angle_to_matrix(delta)
+            posed = self._pose(betas, root, euler)
+            pts = self.points(posed.joints, posed.vertices[:, :nl], root)
+            sq = ((self._project(pts, cam) - tgt) * PX_PER_UNIT).pow(2).sum(-1)
+            rho = losses.geman_mcclure(sq, cfg.sigma_px_coarse)
+            return (w_sel * rho).sum(-1) / w_sel.sum(-1).clamp_min(1e-6)
+
+        def objective() -> torch.Tensor:
+            return per_frame().sum() + 10.0 * delta.pow(2).sum()
+
+        # a few iterations for every heading, then only each frame's best goes on
+        first = max(1, cfg.iters_camera // 4)
+        self._run([cam, delta], objective, first)
+        with torch.no_grad():
+            best = per_frame().reshape(h, t).argmin(0)  # (T,)
+            rows = best * t + torch.arange(t, device=dev)
+        r0, tgt, w_sel, euler = r0[rows], tgt[rows], w_sel[rows], euler[rows]
+        cam = cam[rows].detach().clone().requires_grad_(True)
+        delta = delta[rows].detach().clone().requires_grad_(True)
+        final = self._run([cam, delta], objective, cfg.iters_camera - first)
+        return r0.clone(), cam.detach().clone(), delta.detach().clone(), final
+
+    def _finish(
+        self,
+        betas: torch.Tensor,
+        r0: torch.Tensor,
+        delta: torch.Tensor,
+        euler: torch.Tensor,
+        cam: torch.Tensor,
+        target: torch.Tensor,
+        weight: torch.Tensor,
+        masks: list[np.ndarray | None],
+        stage_losses: dict[str, float],
+    ) -> FitResult:
+        with torch.no_grad():
+            euler = euler.detach().clone()
+            lo, hi = self.hinge_lo.to(euler), self.hinge_hi.to(euler)
+            euler[:, self.hinge_idx] = torch.maximum(
+                torch.minimum(euler[:, self.hinge_idx], hi), lo
+            )
+            root = r0 @ axis_angle_to_matrix(delta)
+            posed = self._pose(betas, root, euler)
+            nl = self.n_landmark_vertices
+            pts = self.points(posed.joints, posed.vertices[:, :nl], root)
+            uv = self._project(pts, cam)
+            err = ((uv - target) * PX_PER_UNIT).norm(dim=-1)
+            # the figure: plain (not robust) error, confidence-weighted, known landmarks only
+            w = (weight > 0).to(err) * weight
+            reproj = (w * err).sum(-1) / w.sum(-1).clamp_min(1e-9)
+            reproj = torch.where(w.sum(-1) > 0, reproj, torch.full_like(reproj, float("nan")))
+            joints_uv = self._project(posed.joints, cam)
+            s = cam[:, :1].exp()
+            camera = torch.cat([s, cam[:, 1:]], 1)
+        euler_np = euler.cpu().double().numpy()
+        from scipy.spatial.transform import Rotation
+
+        body_pose = Rotation.from_euler("xyz", euler_np.reshape(-1, 3)).as_rotvec()
+        body_pose = body_pose.reshape(-1, 69)
+        global_orient = matrix_to_axis_angle(root.cpu().double().numpy())
+        betas_np = betas.detach().cpu().numpy()
+        camera_np = camera.cpu().numpy()
+        ious = self.mask_ious(betas_np, global_orient, body_pose, camera_np, masks)
+        return FitResult(
+            betas=betas_np.astype(np.float32),
+            global_orient=global_orient.astype(np.float32),
+            body_pose=body_pose.astype(np.float32),
+            camera=camera_np.astype(np.float32),
+            joints3d=posed.joints.cpu().numpy().astype(np.float32),
+            joints_uv=joints_uv.cpu().numpy().astype(np.float32),
+            targets_uv=uv.cpu().numpy().astype(np.float32),
+            reproj_px=reproj.cpu().numpy().astype(np.float32),
+            mask_iou=ious.astype(np.float32),
+            euler=euler_np.astype(np.float32),
+            losses=stage_losses,
+        )
+
+    def vertices(
+        self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray
+    ) -> np.ndarray:
+        """Full meshes (T, V, 3) of fitted parameters through ``BodyModel.forward``."""
+        body = self.body
+        dtype = body.dtype
+        t = len(body_pose)
+        out = []
+        with torch.no_grad():
+            for i in range(0, t, 32):
+                j = min(t, i + 32)
+                res = body(
+                    betas=torch.as_tensor(np.tile(betas, (j - i, 1)), dtype=dtype),
+                    body_pose=torch.as_tensor(body_pose[i:j], dtype=dtype),
+                    global_orient=torch.as_tensor(global_orient[i:j], dtype=dtype),
+                )
+                out.append(res.vertices.cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, body.num_vertices, 3))
+
+    def mask_ious(
+        self,
+        betas: np.ndarray,
+        global_orient: np.ndarray,
+        body_pose: np.ndarray,
+        camera: np.ndarray,
+        masks: list[np.ndarray | None],
+    ) -> np.ndarray:
+        """(T,) IoU of each frame's projected mesh with its mask at ``iou_resolution``."""
+        import cv2
+
+        size = self.config.iou_resolution
+        ious = np.full(len(masks), np.nan)
+        todo = [i for i, m in enumerate(masks) if m is not None]
+        if not todo:
+            return ious
+        verts = self.vertices(betas, global_orient[todo], body_pose[todo])
+        for k, i in enumerate(todo):
+            uv = verts[k, :, :2] * camera[i, 0] + camera[i, 1:]
+            px = (uv + 1.0) * 0.5 * size - 0.5
+            fit = rasterize(px, self.faces, size, one_side=self.closed)
+            m = np.asarray(masks[i]).astype(np.uint8) * 255
+            small = cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA) >= 128
+            ious[i] = mask_iou(fit, small)
+        return ious
+
+
+def _is_closed(faces: np.ndarray) -> bool:
+    """Whether every edge of the (F, 3) triangle mesh is shared by exactly two faces."""
+    f = np.asarray(faces, dtype=np.int64)
+    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    return bool((counts == 2).all())
+
+
+#: hinge -> (row in the 23 joint angles, Euler axis, sign of flexion)
+_HINGE_INIT: dict[str, tuple[int, int, float]] = {
+    "left_elbow": (JOINT_INDEX["left_elbow"] - 1, 1, -1.0),
+    "right_elbow": (JOINT_INDEX["right_elbow"] - 1, 1, 1.0),
+    "left_knee": (JOINT_INDEX["left_knee"] - 1, 0, 1.0),
+    "right_knee": (JOINT_INDEX["right_knee"] - 1, 0, 1.0),
+}
+_HINGE_CHAIN = {
+    "left_elbow": ("left_shoulder", "left_elbow", "left_wrist"),
+    "right_elbow": ("right_shoulder", "right_elbow", "right_wrist"),
+    "left_knee": ("left_hip", "left_knee", "left_ankle"),
+    "right_knee": ("right_hip", "right_knee", "right_ankle"),
+}
+
+
+def _bend_2d(points: np.ndarray, conf: np.ndarray, hinge: str, min_conf: float = 0.3) -> np.ndarray:
+    """(T,) how far the limb through ``hinge`` bends in the image (radians; NaN when a
+    landmark is unsure). A straight limb projects to a straight line under a weak-perspective
+    camera, so a bend seen in 2D means a bent joint: it starts the pose stage there, on the
+    right side of the straight-limb saddle where the twist of the limb is undetermined."""
+    a, b, c = (TARGET_NAMES.index(n) for n in _HINGE_CHAIN[hinge])
+    u, v = points[:, a] - points[:, b], points[:, c] - points[:, b]
+    cos = (u * v).sum(-1) / np.maximum(
+        np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1), 1e-9
+    )
+    bend = np.pi - np.arccos(np.clip(cos, -1.0, 1.0))
+    sure = (conf[:, [a, b, c]] >= min_conf).all(-1)
+    return np.where(sure, bend, np.nan)
+
+
+def _init_camera(xy: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Closed-form weighted least squares of ``s * xy + t ≈ target`` per frame.
+
+    xy, target : (B, K, 2); weight : (B, K). Returns (B, 3) (log s, tx, ty).
+    """
+    w = weight[..., None]
+    wsum = weight.sum(-1, keepdim=True).clamp_min(1e-6)[..., None]
+    mx = (w * xy).sum(1, keepdim=True) / wsum
+    mt = (w * target).sum(1, keepdim=True) / wsum
+    dx, dtg = xy - mx, target - mt
+    s = (w * dx * dtg).sum((1, 2)) / (w * dx * dx).sum((1, 2)).clamp_min(1e-9)
+    s = s.clamp_min(0.05)
+    tr = mt[:, 0] - s[:, None] * mx[:, 0]
+    return torch.cat([s.log()[:, None], tr], 1)

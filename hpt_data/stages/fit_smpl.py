@@ -1,0 +1,290 @@
+"""``fit-smpl``: SMPL shape, pose and weak-perspective camera per frame, by optimisation.
+
+Reads ``remove-bg`` (crops, masks, ``frames.json``) and ``pose2d`` (``pose2d.npz``
+landmarks in crop pixels, ``frames.json`` flags), fits one shape per video (one person)
+and per frame a pose and camera with ``hpt_data.fitting`` (see ``docs/fit_smpl.md``).
+
+Output folder::
+
+    fits.npz     frame_ids (T,) str, ok (T,) bool, flag (T,) str ('' or the reason),
+                 betas (nb,), global_orient (T, 3), body_pose (T, 69), camera (T, 3)
+                 (s, tx, ty), joints3d (T, 24, 3) camera frame metres, joints2d (T, 24, 2)
+                 crop pixels at crop_size, reproj_px (T,), mask_iou (T,) float32;
+                 body_model () str ('builtin' or the SMPL file), crop_size () int
+    fit.json     summary figures (counts, medians, p90s, seconds, losses)
+    preview.png  contact sheet: the fitted mesh over a few crops
+
+Frames flagged upstream, frames with too few landmarks and frames whose fit misses its
+landmarks or mask by more than the thresholds have ``ok`` false and a one-line ``flag``;
+the first two are not fitted (zeros, NaN figures) and take no part in the shared shape.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from hpt_data.errors import StageError
+from hpt_data.stages._frames_io import read_index, save_npz, write_image, write_json
+from hpt_data.stages.base import Stage, StageContext, StageResult
+
+
+@dataclass(frozen=True)
+class FitSMPLSettings:
+    """Keys under ``stages: fit-smpl:`` in ``datasets.yaml``."""
+
+    body_model: str = ""  # a path to SMPL files (file or folder); '' = the built-in model
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    iters_camera: int = 20  # camera and orientation stage
+    iters_pose: int = 40  # pose stage
+    iters_shape: int = 60  # shape stage
+    sigma_px: float = 40.0  # robust scale of the last stage, pixels at 1024
+    sigma_px_coarse: float = 300.0  # robust scale of the first stages
+    w_silhouette: float = 0.3
+    w_limits: float = 1.0e4
+    w_prior: float = 2.0
+    w_shape: float = 5.0
+    w_temporal_pose: float = 50.0
+    w_temporal_camera: float = 1.0
+    silhouette: bool = True
+    temporal: bool = True
+    max_gap_ms: float = 500.0  # no temporal smoothing across a longer gap
+    min_confidence: float = 0.5  # a landmark counts as seen from this confidence
+    min_landmarks: int = 8  # fewer seen targets (of 23): the frame is flagged, not fitted
+    min_frames: int = 2  # fewer fittable frames: the video fails
+    max_reproj_px: float = 15.0  # flag a fit whose landmark error (px at 1024) is larger
+    min_mask_iou: float = 0.6  # flag a fit whose mask IoU is smaller
+    threads: int = 1  # torch CPU threads while fitting
+    preview_frames: int = 8
+
+    def __post_init__(self) -> None:
+        if min(self.iters_camera, self.iters_pose, self.iters_shape) < 0:
+            raise ValueError("iteration counts must be >= 0")
+        if self.sigma_px <= 0 or self.sigma_px_coarse <= 0:
+            raise ValueError("sigma_px and sigma_px_coarse must be positive")
+        if self.min_frames < 1 or self.min_landmarks < 1:
+            raise ValueError("min_frames and min_landmarks must be at least 1")
+        if not 0 <= self.min_mask_iou <= 1 or not 0 <= self.min_confidence <= 1:
+            raise ValueError("min_mask_iou and min_confidence must be in [0, 1]")
+
+    def fit_config(self) -> Any:
+        from hpt_data.fitting.fitter import FitConfig
+
+        keys = FitConfig.__dataclass_fields__
+        return FitConfig(**{k: getattr(self, k) for k in keys if hasattr(self, k)})
+
+
+@functools.lru_cache(maxsize=2)
+def _fitter(body_model: str, settings: FitSMPLSettings) -> Any:
+    """The body model and fitter, built once per process and settings."""
+    from hpt_data.body import load_body_model
+    from hpt_data.fitting.fitter import Fitter
+
+    body = load_body_model(body_model or None)
+    return Fitter(body, settings.fit_config())
+
+
+def _read_mask(folder: Path, entry: dict[str, Any]) -> np.ndarray | None:
+    import cv2
+
+    rel = entry.get("mask")
+    if not rel or not (folder / rel).is_file():
+        return None
+    mask = cv2.imread(str(folder / rel), cv2.IMREAD_GRAYSCALE)
+    return None if mask is None else mask >= 128
+
+
+class FitSMPL(Stage):
+    """SMPLify-style fit of shape (one per video), pose and camera per frame."""
+
+    name = "fit-smpl"
+    requires = ("remove-bg", "pose2d")
+    Settings = FitSMPLSettings
+    version = 1
+
+    def run(self, ctx: StageContext) -> StageResult:
+        from hpt_data.body.weak_perspective import to_pixels
+        from hpt_data.fitting.landmarks import targets_from_mediapipe
+
+        s: FitSMPLSettings = self.settings
+        rb_dir, p2_dir = ctx.inputs["remove-bg"], ctx.inputs["pose2d"]
+        rb_index = read_index(rb_dir, "remove-bg")
+        size = int(rb_index.get("size", 1024))
+        rb_frames = {e["index"]: e for e in rb_index["frames"]}
+        frames = read_index(p2_dir, "pose2d")["frames"]
+        try:
+            with np.load(p2_dir / "pose2d.npz", allow_pickle=False) as z:
+                crop_lm = z["landmarks_crop"].astype(np.float64)
+        except (OSError, KeyError, ValueError) as exc:
+            raise StageError(f"{p2_dir / 'pose2d.npz'}: cannot read landmarks ({exc})") from None
+
+        t = len(frames)
+        flags = [""] * t
+        fit_rows: list[int] = []
+        landmarks, masks, times = [], [], []
+        for i, e in enumerate(frames):
+            if not e.get("usable", False) or e.get("row") is None:
+                flags[i] = f"upstream: {e.get('reason') or 'not usable'}"
+                continue
+            lm = crop_lm[int(e["row"])]  # (33, 5) crop pixels, edges at 0 and size
+            norm = np.stack([lm[:, 0] / size * 2 - 1, lm[:, 1] / size * 2 - 1, lm[:, 3]], -1)
+            _, conf = targets_from_mediapipe(norm[None])
+            seen = int((conf[0] >= s.min_confidence).sum())
+            if seen < s.min_landmarks:
+                flags[i] = f"too few landmarks ({seen} < {s.min_landmarks})"
+                continue
+            mask = _read_mask(rb_dir, rb_frames.get(e["index"], {}))
+            if mask is None:
+                flags[i] = "mask missing"
+            fit_rows.append(i)
+            landmarks.append(norm)
+            masks.append(mask)
+            times.append(float(e.get("time_ms", 0.0)))
+        if len(fit_rows) < s.min_frames:
+            reasons = Counter(f.split(" (")[0] for f in flags if f)
+            detail = ", ".join(f"{k}: {n}" for k, n in sorted(reasons.items()))
+            raise StageError(
+                f"{ctx.video.path}: too few frames to fit ({len(fit_rows)} < {s.min_frames}; "
+                f"{detail or 'no frames'})"
+            )
+
+        fitter = _fitter(s.body_model, s)
+        res = fitter.fit(np.stack(landmarks), masks, np.array(times))
+        nb = len(res.betas)
+        out: dict[str, np.ndarray] = {
+            "global_orient": np.zeros((t, 3), np.float32),
+            "body_pose": np.zeros((t, 69), np.float32),
+            "camera": np.zeros((t, 3), np.float32),
+            "joints3d": np.zeros((t, 24, 3), np.float32),
+            "joints2d": np.zeros((t, 24, 2), np.float32),
+            "reproj_px": np.full(t, np.nan, np.float32),
+            "mask_iou": np.full(t, np.nan, np.float32),
+        }
+        rows = np.array(fit_rows)
+        out["global_orient"][rows] = res.global_orient
+        out["body_pose"][rows] = res.body_pose
+        out["camera"][rows] = res.camera
+        out["joints3d"][rows] = res.joints3d
+        out["joints2d"][rows] = to_pixels(res.joints_uv, size)
+        out["reproj_px"][rows] = res.reproj_px
+        out["mask_iou"][rows] = res.mask_iou
+        for k, i in enumerate(fit_rows):
+            finite = all(np.isfinite(out[key][i]).all() for key in ("body_pose", "camera"))
+            err, iou = float(res.reproj_px[k]), float(res.mask_iou[k])
+            found = [flags[i]] if flags[i] else []
+            if not finite or not np.isfinite(err):
+                found.append("fit diverged")
+            elif err > s.max_reproj_px:
+                found.append(f"reprojection {err:.1f} px > {s.max_reproj_px:g}")
+            if np.isfinite(iou) and iou < s.min_mask_iou:
+                found.append(f"mask IoU {iou:.2f} < {s.min_mask_iou:g}")
+            flags[i] = "; ".join(found)
+        ok = np.array([not f for f in flags])
+        frame_ids = np.array([f"{e['index']:06d}" for e in frames])
+        body_model = s.body_model if s.body_model else "builtin"
+        save_npz(
+            ctx.out_dir / "fits.npz",
+            {
+                "frame_ids": frame_ids,
+                "ok": ok,
+                "flag": np.array(flags),
+                "betas": res.betas.astype(np.float32).reshape(nb),
+                **out,
+                "body_model": np.array(body_model),
+                "crop_size": np.array(size),
+            },
+        )
+        summary = self._summary(res, flags, ok, fit_rows, body_model, fitter)
+        write_json(ctx.out_dir / "fit.json", summary)
+        self._preview(ctx, rb_dir, rb_frames, frames, fit_rows, res, flags, fitter)
+        metrics = {
+            k: summary[k]
+            for k in ("frames", "fitted", "ok", "reproj_px_median", "mask_iou_median", "seconds")
+        }
+        metrics.update({f"flagged_{k}": n for k, n in summary["flag_counts"].items()})
+        return StageResult(metrics)
+
+    @staticmethod
+    def _summary(
+        res: Any,
+        flags: list[str],
+        ok: np.ndarray,
+        fit_rows: list[int],
+        body_model: str,
+        fitter: Any,
+    ) -> dict[str, Any]:
+        def stat(x: np.ndarray, q: float) -> float | None:
+            x = x[np.isfinite(x)]
+            return round(float(np.percentile(x, q)), 4) if len(x) else None
+
+        kinds = Counter(
+            part.split(" ")[0].rstrip(":") for f in flags if f for part in f.split("; ")
+        )
+        return {
+            "frames": len(flags),
+            "fitted": len(fit_rows),
+            "ok": int(ok.sum()),
+            "flag_counts": dict(sorted(kinds.items())),
+            "reproj_px_median": stat(res.reproj_px, 50),
+            "reproj_px_p90": stat(res.reproj_px, 90),
+            "mask_iou_median": stat(res.mask_iou, 50),
+            "mask_iou_p10": stat(res.mask_iou, 10),
+            "seconds": round(res.seconds, 3),
+            "frames_per_second": round(len(fit_rows) / max(res.seconds, 1e-9), 3),
+            "device": str(fitter.device),
+            "body_model": body_model,
+            "betas": [round(float(b), 5) for b in res.betas],
+            "losses": {k: round(v, 4) for k, v in res.losses.items()},
+            "units": "reproj_px: pixels at a 1024-pixel crop; mask_iou at 256x256",
+        }
+
+    def _preview(
+        self,
+        ctx: StageContext,
+        rb_dir: Path,
+        rb_frames: dict[int, dict[str, Any]],
+        frames: list[dict[str, Any]],
+        fit_rows: list[int],
+        res: Any,
+        flags: list[str],
+        fitter: Any,
+    ) -> None:
+        import cv2
+
+        from hpt_data.fitting.overlay import draw_mesh
+        from hpt_data.preview import caption, contact_sheet
+
+        n = min(self.settings.preview_frames, len(fit_rows))
+        if n <= 0:
+            return
+        picks = np.unique(np.linspace(0, len(fit_rows) - 1, n).round().astype(int))
+        verts = fitter.vertices(res.betas, res.global_orient[picks], res.body_pose[picks])
+        tiles = []
+        tile = 256
+        for v, k in zip(verts, picks, strict=True):
+            i = fit_rows[k]
+            entry = rb_frames.get(frames[i]["index"], {})
+            path = rb_dir / entry["image"] if entry.get("image") else None
+            image = cv2.imread(str(path)) if path is not None and path.is_file() else None
+            if image is None:
+                image = np.full((tile, tile, 3), 255, np.uint8)
+            image = cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA)
+            drawn = draw_mesh(image, v, res.camera[k], fitter.faces, fitter.body.part_labels)
+            text = f"{frames[i]['index']:06d} {res.reproj_px[k]:.1f}px IoU {res.mask_iou[k]:.2f}"
+            tiles.append(caption(drawn, text, flagged=bool(flags[i])))
+        write_image(ctx.out_dir / "preview.png", contact_sheet(tiles, columns=4))
+
+
+def read_fits(folder: Path) -> dict[str, np.ndarray]:
+    """The arrays of a ``fit-smpl`` output folder (``fits.npz``), as a dict."""
+    with np.load(Path(folder) / "fits.npz", allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+__all__ = ["FitSMPL", "FitSMPLSettings", "read_fits"]

@@ -1,0 +1,389 @@
+"""``hpt_data.fitting`` and the ``fit-smpl`` stage: losses and Procrustes by hand, the lean
+forward pass against ``BodyModel.forward``, fitting short synthetic clips from their
+ground-truth 2D (accuracy aims, no hyper-extension), the same fit through a real SMPL
+``.pkl``, and the stage's output contract and flags on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from hpt_data.body.joint_limits import limits_array, sample_random_euler
+from hpt_data.body.joints import JOINT_INDEX
+from hpt_data.fitting import losses
+from hpt_data.fitting.landmarks import HIP_OFFSET, TARGET_NAMES, TARGETS, targets_from_mediapipe
+from hpt_data.fitting.metrics import (
+    hinge_angles,
+    mask_iou,
+    mpjpe,
+    pa_mpjpe,
+    procrustes_align,
+    rasterize,
+)
+
+# ------------------------------------------------------------------ synthetic clips
+
+
+def make_clip(
+    body: Any, action: str = "walk", frames: int = 6, seed: int = 1, mask_size: int = 256
+) -> dict[str, Any]:
+    """A synthetic clip without rendering: the person posed by the synthetic source's
+    motion, filmed by a perspective camera 3.5 m away, cropped square around the body.
+
+    Returns MediaPipe-layout ground-truth landmarks (T, 33, 3) in normalised crop
+    coordinates (the model points of ``hpt_data.fitting.landmarks``' table, perspective
+    projection), masks (T, mask_size, mask_size) bool, camera-frame joints (T, 24, 3) m.
+    """
+    from hpt_data.render.camera import look_at, transform_points
+    from hpt_data.sources.synthetic.motions import make_motion
+
+    rng = np.random.default_rng(seed)
+    motion, _ = make_motion(action, frames, 15.0, rng)
+    betas = rng.normal(0, 0.6, body.num_betas)
+    with torch.no_grad():
+        out = body(
+            betas=torch.as_tensor(np.tile(betas, (frames, 1)), dtype=body.dtype),
+            body_pose=torch.as_tensor(motion.body_pose, dtype=body.dtype),
+            global_orient=torch.as_tensor(motion.global_orient, dtype=body.dtype),
+            transl=torch.as_tensor(motion.transl, dtype=body.dtype),
+        )
+    verts, joints = out.vertices.double().numpy(), out.joints.double().numpy()
+    view = np.radians(rng.uniform(-40, 40))
+    centre = joints[:, 0].mean(0)
+    w2c = look_at(centre + 3.5 * np.array([np.sin(view), 0.1, np.cos(view)]), centre)
+    cam_v = transform_points(verts, w2c)
+    pv = cam_v[..., :2] / cam_v[..., 2:3]
+    lo, hi = pv.min(1), pv.max(1)
+    ctr, half = (lo + hi) / 2, (hi - lo).max(1) * 0.6
+
+    def to_crop(p: np.ndarray) -> np.ndarray:  # (T, 3) world -> (T, 2) normalised
+        c = transform_points(p, w2c)
+        return (c[:, :2] / c[:, 2:3] - ctr) / half[:, None]
+
+    root = Rotation.from_rotvec(motion.global_orient).as_matrix()
+    lm = np.full((frames, 33, 3), np.nan)
+    ids = body.landmark_vertex_ids
+    for tg in TARGETS:
+        if tg.kind == "joint":
+            p = joints[:, JOINT_INDEX[tg.ref]]
+        elif tg.kind == "vertex":
+            p = verts[:, ids[tg.ref]]
+        else:
+            off = np.array(HIP_OFFSET) * ([1, 1, 1] if tg.ref == "left" else [-1, 1, 1])
+            p = joints[:, JOINT_INDEX[f"{tg.ref}_hip"]] + root @ off
+        for m in tg.mediapipe:
+            lm[:, m, :2] = to_crop(p)
+            lm[:, m, 2] = 1.0
+    faces = np.asarray(body.faces)
+    masks = [
+        rasterize((((pv[i] - ctr[i]) / half[i]) + 1) * 0.5 * mask_size - 0.5, faces, mask_size)
+        for i in range(frames)
+    ]
+    return {
+        "landmarks": lm,
+        "masks": masks,
+        "joints_cam": transform_points(joints, w2c),
+        "times_ms": np.arange(frames) * 1000.0 / 15.0,
+    }
+
+
+@pytest.fixture(scope="module")
+def body() -> Any:
+    from hpt_data.body import load_body_model
+
+    return load_body_model()
+
+
+@pytest.fixture(scope="module")
+def fitter(body: Any) -> Any:
+    from hpt_data.fitting.fitter import FitConfig, Fitter
+
+    return Fitter(body, FitConfig(device="cpu"))
+
+
+# ------------------------------------------------------------------ losses by hand
+
+
+def test_geman_mcclure_by_hand() -> None:
+    r2 = torch.tensor([0.0, 100.0, 1e8])
+    got = losses.geman_mcclure(r2, 10.0)
+    assert got[0] == 0.0
+    assert got[1].item() == pytest.approx(50.0)  # r = sigma: sigma^2 / 2
+    assert got[2].item() == pytest.approx(100.0, rel=1e-5)  # saturates at sigma^2
+
+
+def test_reprojection_loss_weights_by_confidence() -> None:
+    pred = torch.zeros(1, 2, 2)
+    target = torch.tensor([[[1.0 / 512, 0.0], [0.0, 0.0]]])  # 1 px off, and exact
+    weight = torch.tensor([[1.0, 3.0]])
+    got = losses.reprojection_loss(pred, target, weight, sigma=1e6)
+    assert got.item() == pytest.approx(1.0 / 4.0, rel=1e-4)  # (1 * 1 + 3 * 0) / 4
+
+
+def test_joint_limit_penalty_by_hand() -> None:
+    euler = torch.zeros(1, 23, 3)
+    lim = limits_array()[1:]
+    euler[0] = torch.as_tensor((lim[..., 0] + lim[..., 1]) / 2)  # mid-range: free
+    assert losses.joint_limit_penalty(euler).item() == pytest.approx(0.0, abs=1e-9)
+    knee = JOINT_INDEX["left_knee"] - 1
+    euler[0, knee, 0] = -0.1  # 0.1 rad of hyper-extension
+    assert losses.joint_limit_penalty(euler).item() == pytest.approx(0.01, rel=1e-5)
+    assert losses.joint_limit_penalty(euler, [JOINT_INDEX["right_knee"]]).item() == 0.0
+
+
+def test_prior_shape_and_temporal_by_hand() -> None:
+    mean, std = losses.prior_from_limits()
+    assert mean.shape == std.shape == (23, 3) and (std >= 0.05).all()
+    e = torch.as_tensor(mean).float()[None].clone()
+    e[0, 0, 0] += float(std[0, 0]) * 2
+    p = losses.pose_prior(e, torch.as_tensor(mean).float(), torch.as_tensor(std).float())
+    assert p.item() == pytest.approx(4.0, rel=1e-5)
+    assert losses.shape_l2(torch.tensor([3.0, 4.0])).item() == 25.0
+    x = torch.tensor([[0.0], [1.0], [3.0]])
+    got = losses.temporal_smoothness(x, torch.tensor([1.0, 0.5]))
+    assert got.item() == pytest.approx(1.0 + 0.5 * 4.0)
+
+
+# ------------------------------------------------------------------ metrics by hand
+
+
+def test_procrustes_by_hand() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(2, 24, 3))
+    rot = Rotation.from_euler("xyz", [0.3, -1.0, 2.0]).as_matrix()
+    pred = 1.7 * truth @ rot.T + np.array([0.5, -2.0, 3.0])
+    np.testing.assert_allclose(procrustes_align(pred, truth), truth, atol=1e-9)
+    assert pa_mpjpe(pred, truth).max() < 1e-9
+    # a mirror image cannot be undone by a rotation
+    assert pa_mpjpe(truth * [-1, 1, 1], truth).min() > 0.1
+    # MPJPE aligns the root only: a shift is free, a 2x scale is not
+    assert mpjpe(truth + 5.0, truth).max() < 1e-9
+    d = mpjpe(2 * truth, truth)
+    expect = np.linalg.norm(truth - truth[:, :1], axis=-1).mean(-1)
+    np.testing.assert_allclose(d, expect)
+
+
+def test_rasterize_and_iou_by_hand() -> None:
+    square = np.array([[2.0, 2.0], [7.0, 2.0], [7.0, 7.0], [2.0, 7.0]])
+    mask = rasterize(square, np.array([[0, 1, 2], [0, 2, 3]]), 10)
+    assert mask.sum() == 36 and mask[2:8, 2:8].all()  # pixel centres 2..7 inclusive
+    other = np.zeros((10, 10), bool)
+    other[2:8, 2:5] = True
+    assert mask_iou(mask, other) == pytest.approx(0.5)
+
+
+def test_hinge_angles_pick_the_limits_solution() -> None:
+    pose = np.zeros((1, 69))
+    elbow = JOINT_INDEX["left_elbow"] - 1
+    pose[0, elbow * 3 : elbow * 3 + 3] = Rotation.from_euler("xyz", [0, -1.9, 0]).as_rotvec()
+    np.testing.assert_allclose(hinge_angles(pose)["left_elbow"][0], [0, -1.9, 0], atol=1e-9)
+
+
+# ------------------------------------------------------------------ landmarks, kinematics
+
+
+def test_targets_from_mediapipe_average_and_missing() -> None:
+    lm = np.zeros((2, 33, 3))
+    lm[..., 2] = 0.9
+    lm[:, 17, :2] = [0.2, 0.4]  # left pinky
+    lm[:, 19, :2] = [0.4, 0.0]  # left index
+    lm[1, 11] = np.nan  # a missing left shoulder
+    pts, conf = targets_from_mediapipe(lm)
+    hand = TARGET_NAMES.index("left_hand")
+    np.testing.assert_allclose(pts[0, hand], [0.3, 0.2], atol=1e-6)
+    sh = TARGET_NAMES.index("left_shoulder")
+    assert (
+        conf[0, sh] == pytest.approx(0.9) and conf[1, sh] == 0.0 and pts[1, sh].tolist() == [0, 0]
+    )
+
+
+def test_kinematics_match_the_body_model(body: Any) -> None:
+    from hpt_data.fitting.kinematics import BodyKinematics, axis_angle_to_matrix, euler_to_matrix
+
+    ids = np.arange(0, body.num_vertices, 97)
+    kin = BodyKinematics(body, ids)
+    euler = torch.as_tensor(sample_random_euler(3, seed=2), dtype=torch.float32)
+    orient = torch.tensor([[3.0, 0.1, -0.2], [0.0, 0.0, 0.0], [0.5, 1.0, 0.2]])
+    betas = torch.linspace(-1, 1, body.num_betas)
+    rots = torch.cat([axis_angle_to_matrix(orient)[:, None], euler_to_matrix(euler)], 1)
+    got = kin(betas, rots)
+    pose = Rotation.from_euler("xyz", euler.double().numpy().reshape(-1, 3)).as_rotvec()
+    ref = body(
+        betas=betas.expand(3, -1),
+        body_pose=torch.as_tensor(pose.reshape(3, 69), dtype=torch.float32),
+        global_orient=orient,
+    )
+    torch.testing.assert_close(got.joints, ref.joints, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got.vertices, ref.vertices[:, ids], atol=1e-5, rtol=0)
+
+
+# ------------------------------------------------------------------ fitting
+
+
+def _check_no_hyperextension(body_pose: np.ndarray) -> None:
+    lim = limits_array()
+    for name, angles in hinge_angles(body_pose).items():
+        lo, hi = lim[JOINT_INDEX[name], :, 0], lim[JOINT_INDEX[name], :, 1]
+        assert (angles >= lo - 1e-4).all() and (angles <= hi + 1e-4).all(), name
+
+
+@pytest.mark.parametrize("action", ["walk", "turn"])
+def test_fit_from_ground_truth_2d_meets_the_aims(body: Any, fitter: Any, action: str) -> None:
+    clip = make_clip(body, action, frames=6, seed=1)
+    res = fitter.fit(clip["landmarks"], clip["masks"], clip["times_ms"])
+    assert res.body_pose.shape == (6, 69) and res.betas.shape == (body.num_betas,)
+    pa = pa_mpjpe(res.joints3d, clip["joints_cam"]) * 1000
+    assert np.median(res.reproj_px) <= 4.0, res.reproj_px
+    assert np.median(pa) <= 40.0, pa
+    assert np.nanmedian(res.mask_iou) >= 0.85, res.mask_iou
+    _check_no_hyperextension(res.body_pose)
+
+
+def test_same_fit_through_a_real_smpl_pkl(body: Any, fitter: Any, tmp_path: Path) -> None:
+    from hpt_data.body import load_body_model
+    from hpt_data.body.smpl_layer import save_smpl_pkl
+    from hpt_data.fitting.fitter import FitConfig, Fitter
+
+    path = save_smpl_pkl(body, tmp_path / "SMPL_NEUTRAL.pkl")
+    loaded = load_body_model(tmp_path)
+    assert loaded.source == str(path)
+    clip = make_clip(body, "bend", frames=3, seed=4)
+    cfg = FitConfig(device="cpu", iters_pose=10, iters_shape=5)
+    a = Fitter(body, cfg).fit(clip["landmarks"], clip["masks"], clip["times_ms"])
+    b = Fitter(loaded, cfg).fit(clip["landmarks"], clip["masks"], clip["times_ms"])
+    np.testing.assert_allclose(a.joints3d, b.joints3d, atol=1e-4)
+    np.testing.assert_allclose(a.body_pose, b.body_pose, atol=1e-3)
+
+
+# ------------------------------------------------------------------ the stage
+
+
+def _write_upstream(root: Path, clip: dict[str, Any], size: int = 512) -> tuple[Path, Path]:
+    """``remove-bg`` and ``pose2d`` outputs for a clip, in their formats."""
+    import cv2
+
+    from hpt_data.stages._frames_io import save_npz, write_json
+
+    rb, p2 = root / "remove-bg", root / "pose2d"
+    t = len(clip["masks"])
+    rb_frames, p2_frames = [], []
+    lm = np.zeros((t, 33, 5))
+    for i in range(t):
+        name = f"{i * 2:06d}.png"
+        mask = cv2.resize(clip["masks"][i].astype(np.uint8) * 255, (size, size))
+        (rb / "mask").mkdir(parents=True, exist_ok=True)
+        (rb / "image").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(rb / "mask" / name), np.where(mask >= 128, 255, 0).astype(np.uint8))
+        cv2.imwrite(str(rb / "image" / name), np.dstack([255 - mask] * 3))
+        rb_frames.append(
+            {
+                "index": i * 2,
+                "time_ms": i * 133.3,
+                "flags": [],
+                "usable": True,
+                "image": f"image/{name}",
+                "mask": f"mask/{name}",
+            }
+        )
+        p2_frames.append(
+            {
+                "index": i * 2,
+                "time_ms": i * 133.3,
+                "row": i,
+                "flags": [],
+                "reason": None,
+                "usable": True,
+            }
+        )
+        # crop pixels with edges at 0 and size (hpt_data.crop's convention)
+        lm[i, :, :2] = (clip["landmarks"][i, :, :2] + 1) / 2 * size
+        lm[i, :, 3] = np.nan_to_num(clip["landmarks"][i, :, 2])
+    lm[np.isnan(lm)] = 0.0
+    write_json(rb / "frames.json", {"size": size, "frames": rb_frames})
+    write_json(p2 / "frames.json", {"frames": p2_frames})
+    save_npz(p2 / "pose2d.npz", {"landmarks_crop": lm.astype(np.float32)})
+    return rb, p2
+
+
+def _run_stage(rb: Path, p2: Path, out: Path, **settings: Any) -> Any:
+    from hpt_data.sources.base import VideoRecord
+    from hpt_data.stages.base import StageContext
+    from hpt_data.stages.fit_smpl import FitSMPL, FitSMPLSettings
+
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = StageContext(VideoRecord("v", "p", "list", "v.mp4"), {"remove-bg": rb, "pose2d": p2}, out)
+    return FitSMPL(FitSMPLSettings(device="cpu", **settings)).run(ctx)
+
+
+def test_stage_writes_the_contract_and_flags_bad_frames(body: Any, tmp_path: Path) -> None:
+    from hpt_data.body.weak_perspective import project, to_pixels
+    from hpt_data.stages.fit_smpl import read_fits
+
+    clip = make_clip(body, "wave", frames=6, seed=3)
+    rb, p2 = _write_upstream(tmp_path, clip)
+    # frame 1: NaN landmarks; frame 2: flagged upstream; frame 3: its mask is lost
+    with np.load(p2 / "pose2d.npz") as z:
+        lm = z["landmarks_crop"].copy()
+    lm[1, :26] = np.nan  # 7 targets of 23 left
+    from hpt_data.stages._frames_io import save_npz
+
+    save_npz(p2 / "pose2d.npz", {"landmarks_crop": lm})
+    index = json.loads((p2 / "frames.json").read_text())
+    index["frames"][2].update(flags=["no_pose"], reason="no pose found in the crop", usable=False)
+    (p2 / "frames.json").write_text(json.dumps(index))
+    (rb / "mask" / "000006.png").unlink()
+
+    result = _run_stage(rb, p2, tmp_path / "out", iters_pose=15, iters_shape=10)
+    fits = read_fits(tmp_path / "out")
+    t = 6
+    expect = {
+        "frame_ids": ((t,), "U"), "ok": ((t,), "b"), "flag": ((t,), "U"),
+        "betas": ((body.num_betas,), "f"), "global_orient": ((t, 3), "f"),
+        "body_pose": ((t, 69), "f"), "camera": ((t, 3), "f"), "joints3d": ((t, 24, 3), "f"),
+        "joints2d": ((t, 24, 2), "f"), "reproj_px": ((t,), "f"), "mask_iou": ((t,), "f"),
+        "body_model": ((), "U"), "crop_size": ((), "i"),
+    }  # fmt: skip
+    for key, (shape, kind) in expect.items():
+        assert fits[key].shape == shape and fits[key].dtype.kind == kind, key
+    assert fits["frame_ids"].tolist() == [f"{2 * i:06d}" for i in range(t)]
+    assert str(fits["body_model"]) == "builtin" and int(fits["crop_size"]) == 512
+    flags = fits["flag"].tolist()
+    assert flags[1].startswith("too few landmarks")
+    assert flags[2] == "upstream: no pose found in the crop"
+    assert flags[3] == "mask missing"
+    assert fits["ok"].tolist() == [not f for f in flags]
+    assert fits["ok"][[0, 4, 5]].all(), flags
+    assert np.isnan(fits["reproj_px"][[1, 2]]).all() and np.isnan(fits["mask_iou"][3])
+    # joints2d is the camera's projection of joints3d in crop pixels
+    ok = fits["ok"]
+    px = to_pixels(project(fits["joints3d"][ok], fits["camera"][ok]), 512)
+    np.testing.assert_allclose(fits["joints2d"][ok], px, atol=1e-3)
+    # an upright person facing the camera has global_orient near (pi, 0, 0)
+    go = Rotation.from_rotvec(fits["global_orient"][0]).as_matrix()
+    assert go[1, 1] < -0.7  # the body's up (+y) points up in the image (-y)
+    summary = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert summary["fitted"] == 4 and summary["ok"] == 3
+    assert (tmp_path / "out" / "preview.png").stat().st_size > 1000
+    assert result.metrics["ok"] == 3
+    _check_no_hyperextension(fits["body_pose"][ok])
+
+
+def test_stage_refuses_a_video_with_too_few_frames(body: Any, tmp_path: Path) -> None:
+    from hpt_data.errors import StageError
+
+    clip = make_clip(body, "walk", frames=2, seed=5)
+    rb, p2 = _write_upstream(tmp_path, clip)
+    with np.load(p2 / "pose2d.npz") as z:
+        lm = z["landmarks_crop"].copy()
+    lm[0] = np.nan
+    from hpt_data.stages._frames_io import save_npz
+
+    save_npz(p2 / "pose2d.npz", {"landmarks_crop": lm})
+    with pytest.raises(StageError, match=r"too few frames to fit \(1 < 2; too few landmarks: 1\)"):
+        _run_stage(rb, p2, tmp_path / "out")
