@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from hpt_data.shards.schema import HEATMAP_SIGMA_1024
+
 #: σ in pixels per pixel of image size: 6 px at 256.
-SIGMA_PER_PIXEL = 6.0 / 256.0
+SIGMA_PER_PIXEL = HEATMAP_SIGMA_1024 / 1024.0  # the shards' σ, 6 px at 256
 #: Maps are exactly zero beyond this many σ from the joint (along x or y).
 TRUNCATE = 4.0
 

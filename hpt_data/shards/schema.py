@@ -35,6 +35,7 @@ PART_LAYER_SIZE = {
     "left_leg": 512,
     "right_leg": 512,
 }
+HEATMAP_SIGMA_1024 = 24.0  # σ (pixels) of the pose heatmaps H at 1024, scaled with the size
 NUM_LABELS = 7  # 0 background, 1 head, 2 torso, 3 left arm, 4 right arm, 5 left leg, 6 right leg
 
 Codec = Literal["raw", "lzf", "jpeg", "png", "text"]

@@ -1,0 +1,277 @@
+"""One batch of :class:`~hpt_model.data.PairDataset` at shard resolution → each stage's inputs.
+
+The shards hold everything at the 1024 crop (parsing and depth also at 512); the config asks
+for its own sizes (``inputs.coarse_size``, ``fine_size``, part sizes, the volume grid).
+:func:`build_stage_inputs` is the single place where that conversion happens, on the
+training device:
+
+- images: area-averaged to the stage size (bilinear when enlarging), values in [-1, 1];
+- parsing S: one-hot (7 channels) then area-averaged, so part borders are soft; for large
+  reductions the labels are first subsampled to 4× the output size (4×4 samples per pixel);
+- depth D: relative depth, i.e. metres minus the mean depth of the person's pixels, 0 on
+  the background (absolute distance to the camera says nothing about the pose), then
+  area-averaged;
+- heatmaps H: one Gaussian per joint of ``target_joints2d`` (24 SMPL joints, 1024-frame
+  pixels), ``exp(-d² / 2σ²)`` with σ = ``heatmap_sigma`` in 1024-frame pixels (so the blob
+  covers the same part of the body at every resolution), rendered directly at the output
+  size with pixel centres at ``i + 0.5``;
+- part crops: the shard's ``part_boxes`` (``[x0, y0, size]`` in the 1024 frame) give each
+  part's centre; the crop is the config's part size (face 128, arm 256, leg 512 at a fine
+  size of 1024) centred there, in fine-frame pixels. The source part crop comes from the
+  source's own box, the target crops (S, D, H, ground truth) from the target's;
+- complete part maps: ``target_layer_mask_<part>`` (the part rendered alone in its box)
+  pasted into the 1024 frame, resized and cropped like the other maps; a part is
+  *unoccluded* when its visible pixels in the target parsing cover at least
+  ``complete_threshold`` of the complete map;
+- volume: the source image and the target heatmaps at ``volume.xy_size``, the voxel labels
+  (64, 256, 256) nearest-resampled to (``z_bins``, ``xy_size``, ``xy_size``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from hpt_data.shards.schema import CROP, HEATMAP_SIGMA_1024, PART_LAYERS
+from hpt_model.config import NUM_PARTS, HPTConfig
+from hpt_model.networks.fusion import crop_boxes, paste_box
+from hpt_model.networks.layers import PART_KIND, PART_LABEL
+
+STAGES: tuple[str, ...] = ("coarse", "face", "arm", "leg", "fine", "e2e", "volume")
+LAYER_STAGES: tuple[str, ...] = ("face", "arm", "leg")
+OTHER_SIDE: dict[str, str] = {
+    "left_arm": "right_arm",
+    "right_arm": "left_arm",
+    "left_leg": "right_leg",
+    "right_leg": "left_leg",
+}
+PART_INDEX: dict[str, int] = {name: i for i, name in enumerate(PART_LAYERS)}  # rows of part_boxes
+
+
+@dataclass
+class MapSet:
+    """Images and informative maps of one pair at one square resolution R."""
+
+    source: Tensor  # (B, 3, R, R) source image I_s in [-1, 1]
+    target: Tensor  # (B, 3, R, R) ground truth Î_t in [-1, 1]
+    parsing: Tensor  # (B, 7, R, R) S_t, soft one-hot
+    depth: Tensor  # (B, 1, R, R) D_t, relative metres
+    heatmaps: Tensor  # (B, J, R, R) H_t in [0, 1]
+
+
+@dataclass
+class PartInputs:
+    """One body part's crops, all (B, C, s, s) at the fine scale; right parts unmirrored."""
+
+    box: Tensor  # (B, 3) int64 [x0, y0, s] of the target crop, fine-frame pixels
+    source: Tensor  # (B, 3, s, s) source part crop I^n_s
+    other_source: Tensor | None  # (B, 3, s, s) the other side's source crop (arm, leg)
+    parsing: Tensor  # (B, 7, s, s) S^n_t
+    depth: Tensor  # (B, 1, s, s) D^n_t
+    heatmaps: Tensor  # (B, J, s, s) H^n_t
+    target: Tensor  # (B, 3, s, s) ground-truth crop Î^n_t
+    visible: Tensor  # (B, 1, s, s) the part's channel of S^n_t: where Eq. 2 is evaluated
+    complete: Tensor  # (B, 1, s, s) the complete part map (from layer_mask_<part>)
+    unoccluded: Tensor  # (B,) bool: visible covers ≥ complete_threshold of complete
+
+
+@dataclass
+class StageInputs:
+    """What one stage's step needs; fields a stage does not use are None / empty."""
+
+    coarse: MapSet | None = None
+    fine: MapSet | None = None
+    parts: dict[str, PartInputs] = field(default_factory=dict)
+    volume_image: Tensor | None = None  # (B, 3, X, X)
+    volume_pose: Tensor | None = None  # (B, J, X, X)
+    volume_target: Tensor | None = None  # (B, Z, X, X) int64 labels
+    source_voxels: Tensor | None = None  # (B, Z, X, X) int64, when the batch has them
+
+
+def stage_parts(stage: str) -> tuple[str, ...]:
+    """The body parts a stage runs: face → (face,), arm → both arms, fine/e2e → all five."""
+    if stage in LAYER_STAGES:
+        return tuple(p for p in PART_LAYERS if PART_KIND[p] == stage)
+    if stage in ("fine", "e2e"):
+        return tuple(PART_LAYERS)
+    return ()
+
+
+# --------------------------------------------------------------------------- resampling
+
+
+def resize(x: Tensor, size: int) -> Tensor:
+    """(B, C, H, W) → (B, C, size, size): area average when shrinking, bilinear otherwise."""
+    if x.shape[-2:] == (size, size):
+        return x
+    if x.shape[-1] > size:
+        return F.interpolate(x, size=(size, size), mode="area")
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def one_hot_parsing(labels: Tensor, size: int) -> Tensor:
+    """(B, H, W) int labels 0..6 → (B, 7, size, size) soft one-hot (area-averaged)."""
+    factor = labels.shape[-1] // size
+    if factor > 4:  # 4×4 label samples per output pixel are plenty
+        stride = factor // 4
+        labels = labels[:, stride // 2 :: stride, stride // 2 :: stride]
+    onehot = F.one_hot(labels.long(), NUM_PARTS).permute(0, 3, 1, 2).float()
+    return resize(onehot, size)
+
+
+def relative_depth(depth: Tensor) -> Tensor:
+    """(B, 1, H, W) metres, 0 = background → metres minus the person's mean depth, 0 off it."""
+    fg = depth > 0
+    count = fg.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1)
+    mean = (depth * fg).sum(dim=(1, 2, 3), keepdim=True) / count
+    return torch.where(fg, depth - mean, torch.zeros_like(depth))
+
+
+def render_heatmaps(joints: Tensor, size: int, sigma: float) -> Tensor:
+    """Gaussian heatmaps: joints (B, J, 2) x, y in 1024-frame pixels → (B, J, size, size).
+
+    ``sigma`` is in 1024-frame pixels; pixel i of the output covers [i, i+1)·1024/size.
+    """
+    if sigma <= 0:
+        raise ValueError(f"heatmap sigma must be > 0, got {sigma}")
+    scale = CROP / size
+    centres = (torch.arange(size, device=joints.device, dtype=torch.float32) + 0.5) * scale
+    x = joints[..., 0:1].float()  # (B, J, 1)
+    y = joints[..., 1:2].float()
+    gx = torch.exp(-((centres - x) ** 2) / (2 * sigma**2))  # (B, J, size) along x
+    gy = torch.exp(-((centres - y) ** 2) / (2 * sigma**2))  # along y
+    return gy.unsqueeze(-1) * gx.unsqueeze(-2)  # (B, J, size(y), size(x))
+
+
+def scale_boxes(boxes: Tensor, fine_size: int, part_size: int) -> Tensor:
+    """(B, 3) [x0, y0, size] in the 1024 frame → (B, 3) crop of ``part_size`` in the fine
+    frame, centred on the same point."""
+    k = fine_size / CROP
+    centre = boxes[:, :2].double() + boxes[:, 2:3].double() / 2
+    x0y0 = torch.round(centre * k - part_size / 2).long()
+    size = torch.full_like(x0y0[:, :1], part_size)
+    return torch.cat([x0y0, size], dim=1)
+
+
+def complete_map(layer_mask: Tensor, shard_box: Tensor, fine_size: int, box: Tensor) -> Tensor:
+    """Complete part map (B, 1, b, b) at its 1024-frame ``shard_box`` (B, 3) → the fine-frame
+    crop ``box`` (B, 3): pasted into the 1024 frame, resized like every other map, cropped
+    like them, so it lines up with the visible part to the pixel."""
+    frame = paste_box(layer_mask.float(), shard_box, CROP, CROP)
+    return crop_boxes(resize(frame, fine_size), box)
+
+
+# --------------------------------------------------------------------------- the builder
+
+
+def _map_set(batch: Mapping[str, Any], size: int, sigma: float, use_512: bool) -> MapSet:
+    suffix = "_512" if use_512 else ""
+    labels = batch[f"target_parsing{suffix}"]
+    depth = batch[f"target_depth{suffix}"]
+    return MapSet(
+        source=resize(batch["source_image"], size),
+        target=resize(batch["target_image"], size),
+        parsing=one_hot_parsing(labels, size),
+        depth=resize(relative_depth(depth.float()), size),
+        heatmaps=render_heatmaps(batch["target_joints2d"], size, sigma),
+    )
+
+
+def _part_inputs(
+    batch: Mapping[str, Any],
+    fine: MapSet,
+    part: str,
+    config: HPTConfig,
+    complete_threshold: float,
+) -> PartInputs:
+    fine_size = config.inputs.fine_size
+    size = config.inputs.part_size(PART_KIND[part])
+    row = PART_INDEX[part]
+    box = scale_boxes(batch["target_part_boxes"][:, row], fine_size, size)
+    source_box = scale_boxes(batch["source_part_boxes"][:, row], fine_size, size)
+    other = None
+    if part in OTHER_SIDE:
+        other_box = scale_boxes(
+            batch["source_part_boxes"][:, PART_INDEX[OTHER_SIDE[part]]], fine_size, size
+        )
+        other = crop_boxes(fine.source, other_box)
+    parsing = crop_boxes(fine.parsing, box)
+    label = PART_LABEL[part]
+    visible = parsing[:, label : label + 1]
+    complete = complete_map(
+        batch[f"target_layer_mask_{part}"], batch["target_part_boxes"][:, row], fine_size, box
+    )
+    area = complete.sum(dim=(1, 2, 3))
+    covered = torch.minimum(visible, complete).sum(dim=(1, 2, 3))
+    unoccluded = (area > 0) & (covered >= complete_threshold * area)
+    return PartInputs(
+        box=box,
+        source=crop_boxes(fine.source, source_box),
+        other_source=other,
+        parsing=parsing,
+        depth=crop_boxes(fine.depth, box),
+        heatmaps=crop_boxes(fine.heatmaps, box),
+        target=crop_boxes(fine.target, box),
+        visible=visible,
+        complete=complete,
+        unoccluded=unoccluded,
+    )
+
+
+def _voxels(voxels: Tensor, z_bins: int, xy: int) -> Tensor:
+    """(B, 64, 256, 256) labels → (B, z_bins, xy, xy) int64, nearest."""
+    if voxels.shape[-3:] == (z_bins, xy, xy):
+        return voxels.long()
+    out = F.interpolate(voxels[:, None].float(), size=(z_bins, xy, xy), mode="nearest")
+    return out[:, 0].long()
+
+
+def build_stage_inputs(
+    batch: Mapping[str, Any],
+    config: HPTConfig,
+    stage: str,
+    heatmap_sigma: float = HEATMAP_SIGMA_1024,
+    complete_threshold: float = 0.95,
+) -> StageInputs:
+    """Everything ``stage`` needs from a (device-resident) PairDataset batch; see the module
+    docstring for each conversion."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+    inputs = config.inputs
+    out = StageInputs()
+    if stage == "volume":
+        v = config.volume
+        out.volume_image = resize(batch["source_image"], v.xy_size)
+        out.volume_pose = render_heatmaps(batch["target_joints2d"], v.xy_size, heatmap_sigma)
+        out.volume_target = _voxels(batch["target_voxels"], v.z_bins, v.xy_size)
+        if "source_voxels" in batch:
+            out.source_voxels = _voxels(batch["source_voxels"], v.z_bins, v.xy_size)
+        return out
+    use_512 = inputs.coarse_size <= 512 and "target_parsing_512" in batch
+    out.coarse = _map_set(batch, inputs.coarse_size, heatmap_sigma, use_512)
+    parts = stage_parts(stage)
+    if parts:
+        fine = _map_set(batch, inputs.fine_size, heatmap_sigma, use_512=False)
+        if stage in ("fine", "e2e"):
+            out.fine = fine
+        out.parts = {p: _part_inputs(batch, fine, p, config, complete_threshold) for p in parts}
+    return out
+
+
+def to_device(
+    batch: Mapping[str, Any], device: torch.device, channels_last: bool = False
+) -> dict[str, Any]:
+    """Move a collated batch's tensors to ``device`` (4-D float ones channels_last if asked)."""
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        if isinstance(value, Tensor):
+            value = value.to(device, non_blocking=True)
+            if channels_last and value.dim() == 4 and value.is_floating_point():
+                value = value.contiguous(memory_format=torch.channels_last)
+        out[key] = value
+    return out

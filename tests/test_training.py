@@ -1,0 +1,483 @@
+"""Training (issue 9, part 3): stage inputs, schedule, learning check, exact resume, refusals,
+and the ``hpt-model train`` command, on CPU with small configs.
+
+The learning check trains every stage in the paper's order on a handful of learnable pairs
+(``train_records``) and compares each stage's reconstruction error after training with its
+error before and with copying the source. It uses :class:`TinyFeatures` instead of VGG-19
+(seconds per step here); the loop, resume and CLI tests use the real VGG-19 (random weights).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import Dataset, Subset, default_collate
+from train_records import TinyFeatures, small_config, write_config, write_train_shards
+from typer.testing import CliRunner
+
+from hpt_model.cli import app
+from hpt_model.config import HPTConfig
+from hpt_model.data import PairDataset
+from hpt_model.data.pairs import SOURCE_FIELDS
+from hpt_model.networks import define_network
+from hpt_model.training import StageTrainer, TrainingError, TrainSettings, train
+from hpt_model.training.checkpoint import FINAL, LAST, load_checkpoint
+from hpt_model.training.inputs import build_stage_inputs, render_heatmaps, scale_boxes
+from hpt_model.training.schedule import lr_factor
+from hpt_model.training.steps import reconstruction
+from hpt_model.vgg import MissingWeightsError
+
+PERSONS, FRAMES = 2, 4  # 8 training pairs
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Two OpenMP threads on two shared cores spin against each other (50× slower here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_train_shards(tmp_path_factory.mktemp("train_shards"), PERSONS, FRAMES)
+
+
+class CachedPairs(Dataset):
+    """A PairDataset whose items are read once per (epoch, index): the tests read each pair
+    many times, and decoding 1024² frames dominates otherwise."""
+
+    def __init__(self, pairs: PairDataset) -> None:
+        self.pairs = pairs
+        self.cache: dict[tuple[int, int], dict] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        self.pairs.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        key = (self.pairs.epoch, index)
+        if key not in self.cache:
+            self.cache[key] = self.pairs[index]
+        return self.cache[key]
+
+
+@pytest.fixture(scope="module")
+def pairs(shards: Path) -> CachedPairs:
+    return CachedPairs(PairDataset(shards))
+
+
+def settings(stage: str, out: Path, **kw) -> TrainSettings:
+    base = dict(tensorboard=False, progress=False, num_workers=0, device="cpu", batch_size=2)
+    return TrainSettings(stage=stage, out=out, **{**base, **kw})
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_lr_schedule_by_hand() -> None:
+    # 10 steps, constant for the first half, then (10 - step) / 5.
+    want = [1, 1, 1, 1, 1, 1.0, 0.8, 0.6, 0.4, 0.2, 0.0]
+    got = [lr_factor(step, 10, 0.5) for step in range(11)]
+    assert got == pytest.approx(want)
+    assert lr_factor(3, 4, 1.0) == 1.0  # all constant
+    assert lr_factor(0, 4, 0.0) == 1.0 and lr_factor(2, 4, 0.0) == 0.5  # all decaying
+    with pytest.raises(ValueError, match="total_steps"):
+        lr_factor(0, 0)
+
+
+def test_heatmaps_peak_at_the_joints_and_scale_with_resolution() -> None:
+    joints = torch.tensor([[[512.0, 256.0], [100.0, 900.0]]])
+    for size in (64, 128):
+        maps = render_heatmaps(joints, size, sigma=16.0)
+        assert maps.shape == (1, 2, size, size)
+        for j in range(2):
+            y, x = divmod(int(maps[0, j].argmax()), size)
+            assert abs((x + 0.5) * 1024 / size - joints[0, j, 0]) <= 1024 / size
+            assert abs((y + 0.5) * 1024 / size - joints[0, j, 1]) <= 1024 / size
+    # the same σ in 1024-frame pixels covers the same share of the image at any size
+    mass = [render_heatmaps(joints, s, 16.0)[0, 0].sum() / s**2 for s in (64, 256)]
+    assert float(mass[0]) == pytest.approx(float(mass[1]), rel=0.05)
+
+
+def test_part_boxes_keep_their_centre_at_the_fine_scale() -> None:
+    boxes = torch.tensor([[448, 64, 128], [-100, 500, 512]])
+    scaled = scale_boxes(boxes, fine_size=64, part_size=16)
+    assert scaled.tolist() == [[24, 0, 16], [2, 39, 16]]  # centres 512/16=32 → 24..40, etc.
+
+
+def test_stage_inputs_have_the_config_sizes(pairs: CachedPairs) -> None:
+    config = small_config()
+    batch = default_collate([pairs[0], pairs[1]])
+    inputs = build_stage_inputs(batch, config, "fine")
+    assert inputs.coarse is not None and inputs.fine is not None
+    assert inputs.coarse.parsing.shape == (2, 7, 32, 32)
+    assert inputs.fine.heatmaps.shape == (2, 24, 64, 64)
+    assert inputs.coarse.parsing.sum(1).allclose(torch.ones(2, 32, 32))  # soft one-hot
+    for part, size in dict(face=16, left_arm=16, right_arm=16, left_leg=32, right_leg=32).items():
+        p = inputs.parts[part]
+        assert p.source.shape == p.target.shape == (2, 3, size, size)
+        assert p.visible.shape == p.complete.shape == (2, 1, size, size)
+        assert (p.other_source is None) == (part == "face")
+        # what is visible of a part lies inside its complete map
+        assert float((p.visible - p.complete).clamp_min(0).sum()) <= 0.05 * float(p.visible.sum())
+    assert set(build_stage_inputs(batch, config, "arm").parts) == {"left_arm", "right_arm"}
+    assert build_stage_inputs(batch, config, "coarse").parts == {}
+
+
+# --------------------------------------------------------------------------- learning check
+
+# (stage, steps, required end/start ratio): e2e starts from the trained fine stage, so less
+# is left to gain there.
+LEARNING_PLAN = [
+    ("coarse", 150, 0.6),
+    ("face", 80, 0.6),
+    ("arm", 80, 0.6),
+    ("leg", 80, 0.6),
+    ("fine", 60, 0.6),
+    ("e2e", 50, 0.8),
+]
+
+
+def _batches(dataset: Dataset, size: int) -> list[dict]:
+    items = [dataset[i] for i in range(len(dataset))]
+    return [default_collate(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def _learn(trainer: StageTrainer, batches: list[dict], steps: int) -> tuple[dict, dict]:
+    everything = trainer.inputs(default_collate([x for b in batches for x in _unbatch(b)]))
+    prepared = [trainer.inputs(b) for b in batches]
+    before = reconstruction(trainer.stage, trainer.config, trainer.nets, everything)
+    trainer.total_steps = steps
+    for i in range(steps):
+        losses = trainer.train_step(prepared[i % len(prepared)])
+        assert all(math.isfinite(float(v)) for v in losses.values()), losses
+    after = reconstruction(trainer.stage, trainer.config, trainer.nets, everything)
+    return before, after
+
+
+def _unbatch(batch: dict) -> list[dict]:
+    n = len(batch["index"])
+    return [{k: v[i] for k, v in batch.items()} for i in range(n)]
+
+
+def test_every_stage_learns_below_its_start_and_copying_the_source(
+    pairs: CachedPairs, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    config = small_config()
+    batches = _batches(pairs, 2)
+    trained: dict[str, StageTrainer] = {}
+    figures = {}
+    for stage, steps, ratio in LEARNING_PLAN:
+        trainer = StageTrainer(settings(stage, tmp_path / stage), config, features=TinyFeatures())
+        if stage in ("face", "arm", "leg", "fine"):
+            trainer.nets["coarse"].load_state_dict(trained["coarse"].nets["coarse"].state_dict())
+        if stage == "fine":
+            for kind in ("face", "arm", "leg"):
+                trained_layers = trained[kind].nets["layers"].generators[kind]
+                trainer.nets["layers"].generators[kind].load_state_dict(trained_layers.state_dict())
+        if stage == "e2e":
+            for name, net in trained["fine"].nets.items():
+                trainer.nets[name].load_state_dict(net.state_dict())
+        before, after = _learn(trainer, batches, steps)
+        trained[stage] = trainer
+        figures[stage] = (before["l1"], after["l1"], after["copy_source"])
+        assert after["l1"] < ratio * before["l1"], (stage, before, after)
+        assert after["l1"] < 0.9 * after["copy_source"], (stage, before, after)
+    print("\nstage   start   end     copy-source  (L1, [-1, 1] images)")
+    for stage, (start, end, copy) in figures.items():
+        print(f"{stage:7s} {start:.4f}  {end:.4f}  {copy:.4f}")
+
+
+def test_volume_network_learns(shards: Path, tmp_path: Path) -> None:
+    """The per-voxel cross-entropy and error rate fall well below their start. Copying the
+    source's voxels is right on ~97% of voxels (mostly empty space); the tiny network does not
+    get there in a CPU test's budget, so that baseline is reported, not asserted. The rate is
+    raised to 2e-3 for the same reason (the paper gives none for this network)."""
+    torch.manual_seed(0)
+    data = small_config().to_dict()
+    data["optim"]["lr"] = 2e-3
+    config = HPTConfig.from_dict(data)
+    volume_pairs = PairDataset(shards, with_volume=True, source_fields=(*SOURCE_FIELDS, "voxels"))
+    batches = _batches(volume_pairs, 2)
+    trainer = StageTrainer(settings("volume", tmp_path), config)
+    before, after = _learn(trainer, batches, 100)
+    print(
+        f"\nvolume: CE {before['ce']:.3f} → {after['ce']:.3f}; error {before['error']:.3f} → "
+        f"{after['error']:.3f}; copy-source error {after['copy_source']:.3f}"
+    )
+    assert after["ce"] < 0.8 * before["ce"]
+    assert after["error"] < 0.6 * before["error"]
+
+
+@pytest.mark.parametrize("stage", ["arm", "volume"])
+def test_bf16_and_channels_last_paths_run_on_cpu(stage: str, pairs: CachedPairs) -> None:
+    """The GPU code paths (bf16 autocast, channels_last), exercised on the CPU."""
+    torch.manual_seed(0)
+    config = small_config()
+    s = settings(stage, Path("unused"), precision="bf16", channels_last="on")
+    trainer = StageTrainer(s, config, features=TinyFeatures())
+    assert trainer.autocast_dtype == torch.bfloat16 and trainer.channels_last
+    trainer.total_steps = 2
+    if stage == "volume":
+        batch = default_collate([_volume_item(pairs, i) for i in range(2)])
+    else:
+        batch = default_collate([pairs[0], pairs[1]])
+    for _ in range(2):
+        losses = trainer.train_step(trainer.inputs(batch))
+        assert losses and all(math.isfinite(float(v)) for v in losses.values()), losses
+    plain = StageTrainer(settings(stage, Path("unused")), config, features=TinyFeatures())
+    assert plain.autocast_dtype is None and not plain.channels_last  # auto: off on the CPU
+
+
+def _volume_item(pairs: CachedPairs, index: int) -> dict:
+    item = dict(pairs[index])
+    item["target_voxels"] = torch.zeros(64, 256, 256, dtype=torch.int64)
+    item["target_voxels"][20:40, 60:200, 100:160] = 2
+    return item
+
+
+# --------------------------------------------------------------------------- resume
+
+
+def _parameters(path: Path) -> dict[str, torch.Tensor]:
+    models = load_checkpoint(path)["models"]
+    return {f"{n}.{k}": v for n, sd in models.items() for k, v in sd.items()}
+
+
+@pytest.fixture(scope="module")
+def coarse_checkpoint(pairs: CachedPairs, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("coarse_run")
+    config = small_config()
+    train(settings("coarse", out, epochs=1), config, pairs)
+    return out / FINAL
+
+
+@pytest.mark.parametrize("stage", ["coarse", "arm"])
+def test_resume_equals_a_straight_run(
+    stage: str, pairs: CachedPairs, coarse_checkpoint: Path, tmp_path: Path
+) -> None:
+    config = small_config()
+    extra = {} if stage == "coarse" else {"coarse_checkpoint": coarse_checkpoint}
+    straight = tmp_path / "straight"
+    result = train(settings(stage, straight, epochs=2, **extra), config, pairs)
+    assert result.step == result.total_steps == 8  # 8 pairs / batch 2 × 2 epochs
+
+    split = tmp_path / "split"
+    stopped = train(settings(stage, split, epochs=2, stop_after=3, **extra), config, pairs)
+    assert stopped.step == 3 and stopped.checkpoint == split / LAST
+    assert not (split / FINAL).exists()
+    resumed = train(settings(stage, split, epochs=2, resume=True), config, pairs)
+    assert resumed.step == 8
+
+    want, got = _parameters(straight / FINAL), _parameters(split / FINAL)
+    assert want.keys() == got.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6, msg=key)
+    if stage == "arm":
+        bank = load_checkpoint(split / FINAL)["bank"]
+        assert bank["real"] is not None and len(bank["real"]) > 0
+
+
+def test_resume_refuses_changed_settings(pairs: CachedPairs, tmp_path: Path) -> None:
+    config = small_config()
+    train(settings("coarse", tmp_path, epochs=1, stop_after=1), config, pairs)
+    with pytest.raises(TrainingError, match="keep --epochs"):
+        train(settings("coarse", tmp_path, epochs=3, resume=True), config, pairs)
+    with pytest.raises(TrainingError, match=r"no last\.pt"):
+        train(settings("coarse", tmp_path / "empty", resume=True), config, pairs)
+
+
+def test_the_stages_chain_through_their_checkpoints(
+    pairs: CachedPairs, coarse_checkpoint: Path, tmp_path: Path
+) -> None:
+    """coarse → face, arm, leg → fine → e2e by their final.pt files, one step each; each
+    stage starts from exactly the weights the earlier ones saved."""
+    config = small_config()
+    two_pairs = Subset(pairs, [0, 1])
+    one_step = dict(epochs=1, batch_size=2)
+    layer_ckpts = {}
+    for kind in ("face", "arm", "leg"):
+        s = settings(kind, tmp_path / kind, coarse_checkpoint=coarse_checkpoint, **one_step)
+        layer_ckpts[kind] = train(s, config, two_pairs).checkpoint
+        assert layer_ckpts[kind] == tmp_path / kind / FINAL
+    fine = train(
+        settings(
+            "fine",
+            tmp_path / "fine",
+            coarse_checkpoint=coarse_checkpoint,
+            face_checkpoint=layer_ckpts["face"],
+            arm_checkpoint=layer_ckpts["arm"],
+            leg_checkpoint=layer_ckpts["leg"],
+            **one_step,
+        ),
+        config,
+        two_pairs,
+    )
+    fine_models = load_checkpoint(fine.checkpoint)["models"]
+    coarse_models = load_checkpoint(coarse_checkpoint)["models"]
+    for key, value in coarse_models["coarse"].items():  # frozen: unchanged by the fine stage
+        torch.testing.assert_close(fine_models["coarse"][key], value, msg=key)
+    for kind, path in layer_ckpts.items():
+        trained = load_checkpoint(path)["models"]["layers"]
+        for key, value in trained.items():
+            if key.startswith(f"generators.{kind}."):
+                torch.testing.assert_close(fine_models["layers"][key], value, msg=key)
+    e2e = train(
+        settings("e2e", tmp_path / "e2e", init=fine.checkpoint, **one_step), config, two_pairs
+    )
+    e2e_models = load_checkpoint(e2e.checkpoint)["models"]
+    assert set(e2e_models) == {"coarse", "layers", "fine", "fine_d"}
+    moved = [
+        name
+        for name in ("coarse", "layers", "fine")
+        if any(not torch.equal(v, fine_models[name][k]) for k, v in e2e_models[name].items())
+    ]
+    assert moved == ["coarse", "layers", "fine"]  # e2e trains every generator
+
+
+def test_two_processes_under_torchrun_match_one_with_twice_the_batch(
+    shards: Path, tmp_path: Path
+) -> None:
+    """Gradient averaging over 2 ranks × batch 1 = one process with batch 2 (every loss is a
+    batch mean and the networks use instance norm), on the CPU with Gloo."""
+    cfg_file = write_config(tmp_path / "config.json", small_config(allow_random_vgg=True))
+    common = ["train", "--stage", "coarse", "--data", str(shards), "--config", str(cfg_file)]
+    common += ["--allow-random-vgg", "--device", "cpu", "--workers", "0", "--epochs", "1"]
+    common += ["--quiet", "--no-tensorboard"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    subprocess.run(
+        [
+            *torchrun,
+            "-m",
+            "hpt_model.cli",
+            *common,
+            "--batch-size",
+            "1",
+            "--out",
+            str(tmp_path / "ddp"),
+        ],
+        check=True,
+        env=env,
+        timeout=300,
+        capture_output=True,
+    )
+    single = CliRunner().invoke(
+        app, [*common, "--batch-size", "2", "--out", str(tmp_path / "single")]
+    )
+    assert single.exit_code == 0, single.output
+    ddp, one = (
+        load_checkpoint(tmp_path / "ddp" / FINAL),
+        load_checkpoint(tmp_path / "single" / FINAL),
+    )
+    assert ddp["step"] == one["step"] == 4
+    # Conv biases right before an instance norm get zero gradients up to rounding, which Adam
+    # turns into full-size steps of arbitrary sign; the networks' outputs ignore them.
+    for name in ("coarse", "coarse_d"):
+        for key, value in one["models"][name].items():
+            if key.endswith("weight"):
+                torch.testing.assert_close(ddp["models"][name][key], value, rtol=1e-3, atol=1e-5)
+    config = small_config()
+    outputs = []
+    for state in (ddp, one):
+        generator = define_network("coarse", config)
+        generator.load_state_dict(state["models"]["coarse"])
+        torch.manual_seed(1)
+        x = [torch.rand(1, c, 32, 32) for c in (3, 24, 7, 1)]
+        outputs.append(generator(*x))
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-3, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_refuses_to_start_without_vgg_weights(
+    monkeypatch: pytest.MonkeyPatch, shards: Path, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    config = small_config(allow_random_vgg=False)
+    with pytest.raises(MissingWeightsError, match="--allow-random-vgg"):
+        StageTrainer(settings("coarse", tmp_path / "run"), config)
+    cfg_file = write_config(tmp_path / "config.json", small_config())
+    result = CliRunner().invoke(
+        app, ["train", "--stage", "coarse", "--data", str(shards), "--config", str(cfg_file)]
+    )
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: VGG-19 weights not found")
+    assert "--allow-random-vgg" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("stage", "flag", "given"),
+    [
+        ("face", "--coarse-checkpoint", []),
+        ("leg", "--coarse-checkpoint", []),
+        ("fine", "--face-checkpoint", ["--coarse-checkpoint", "COARSE"]),
+        ("e2e", "--init", []),
+    ],
+)
+def test_a_missing_earlier_checkpoint_is_one_line(
+    stage: str, flag: str, given: list[str], coarse_checkpoint: Path, shards: Path, tmp_path: Path
+) -> None:
+    cfg_file = write_config(tmp_path / "config.json", small_config())
+    given = [str(coarse_checkpoint) if g == "COARSE" else g for g in given]
+    args = ["train", "--stage", stage, "--data", str(shards), "--out", str(tmp_path / "run")]
+    args += ["--config", str(cfg_file), "--allow-random-vgg", "--device", "cpu", *given]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"error: stage '{stage}' needs") and flag in lines[0]
+
+
+def test_a_checkpoint_of_the_wrong_stage_is_refused(
+    coarse_checkpoint: Path, shards: Path, tmp_path: Path
+) -> None:
+    config = small_config()
+    s = settings(
+        "fine",
+        tmp_path,
+        coarse_checkpoint=coarse_checkpoint,
+        face_checkpoint=coarse_checkpoint,
+        arm_checkpoint=coarse_checkpoint,
+        leg_checkpoint=coarse_checkpoint,
+    )
+    with pytest.raises(TrainingError, match="holds no trained face layer generator"):
+        StageTrainer(s, config).load_required()
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_cli_trains_a_few_steps_with_tensorboard_and_resumes(shards: Path, tmp_path: Path) -> None:
+    cfg_file = write_config(tmp_path / "config.json", small_config())
+    out = tmp_path / "run"
+    base = ["train", "--stage", "coarse", "--data", str(shards), "--out", str(out)]
+    base += ["--config", str(cfg_file), "--allow-random-vgg", "--workers", "0", "--quiet"]
+    base += ["--epochs", "1", "--batch-size", "4", "--log-every", "1", "--image-every", "1"]
+    runner = CliRunner()
+    first = runner.invoke(app, [*base, "--max-steps", "1"])
+    assert first.exit_code == 0, first.output
+    assert "coarse: step 1/2" in first.output
+    second = runner.invoke(app, [*base, "--resume"])
+    assert second.exit_code == 0, second.output
+    assert "coarse: step 2/2" in second.output and (out / FINAL).is_file()
+    state = load_checkpoint(out / FINAL)
+    assert state["step"] == 2 and state["stage"] == "coarse"
+    assert state["config"] == small_config(allow_random_vgg=True).to_dict()
+    assert set(state["optimizers"]) == {"g", "d"}
+    events = list((out / "tb" / "coarse").glob("events.out.tfevents.*"))
+    assert events and sum(e.stat().st_size for e in events) > 1000  # scalars and image grids
