@@ -162,7 +162,10 @@ def build(
     ds = _open(dataset, config, work_root)
     with make_executor(executor, workers, retries) as ex:
         report = run_build(ds, ex, limit=limit, force=force, progress=not quiet)
-    raise typer.Exit(_report(report.steps, report.problems, report.not_implemented, ds.dirs.root))
+    code = _report(report.steps, report.problems, report.not_implemented, ds.dirs.root)
+    if report.shards is not None:
+        code = max(code, _shards_report(report.shards))
+    raise typer.Exit(code)
 
 
 def _stage_command(stage_name: str, doc: str) -> None:
@@ -256,6 +259,18 @@ def preview(
     typer.echo(str(write_preview(vdir.path, stage, target, max_frames, columns, tile)))
 
 
+def _shards_report(summary) -> int:  # summary: hpt_data.gather.ShardsSummary
+    frames = ", ".join(f"{n} {split}" for split, n in sorted(summary.frames.items())) or "none"
+    typer.echo(f"write-shards   frames written: {frames}")
+    if summary.dropped:
+        dropped = ", ".join(f"{k} {v}" for k, v in sorted(summary.dropped.items()))
+        typer.echo(f"  frames left out, by the stage that dropped them: {dropped}")
+    for video_id, reason in summary.failed:
+        typer.echo(f"  failed {video_id}: {reason}")
+    typer.echo(f"shards: {summary.out_dir} (check them: hpt-data verify)")
+    return 1 if summary.failed else 0
+
+
 @app.command("write-shards")
 @user_errors
 def write_shards(
@@ -264,10 +279,59 @@ def write_shards(
     work_root: WorkRootOpt = None,
     workers: WorkersOpt = DEFAULT_WORKERS,
     limit: LimitOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Pack the stage outputs into HDF5 shards per split."""
-    _open(dataset, config, work_root)  # validate the inputs before refusing
-    raise NotImplementedYet("write-shards is not implemented yet (issue #8)")
+    """Pack the stage outputs into HDF5 shards per split (a new, complete set each run)."""
+    from hpt_data.orchestrator import scan_videos
+    from hpt_data.orchestrator import write_shards as run_write_shards
+
+    ds = _open(dataset, config, work_root)
+    scan = scan_videos(ds, limit)
+    raise typer.Exit(_shards_report(run_write_shards(ds, scan.videos, progress=not quiet)))
+
+
+@app.command()
+@user_errors
+def verify(
+    dataset: DatasetOpt = "demo",
+    config: ConfigOpt = None,
+    work_root: WorkRootOpt = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Skip checksums, label ranges and image CRCs.")
+    ] = False,
+) -> None:
+    """Re-read every shard against the manifest and name what is wrong (exit 1 if any)."""
+    from hpt_data.shards.verify import verify_shards
+
+    ds = _open(dataset, config, work_root)
+    report = verify_shards(ds.dirs.shards, deep=not quick)
+    for line in report.leftovers:
+        typer.echo(f"note: {line}")
+    for line in report.problems:
+        typer.echo(f"problem: {line}")
+    if report.ok:
+        typer.echo(f"ok: {ds.dirs.shards} is a whole shard set")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+@user_errors
+def stats(
+    dataset: DatasetOpt = "demo",
+    config: ConfigOpt = None,
+    work_root: WorkRootOpt = None,
+) -> None:
+    """Counts per split and person, why frames were left out, and plots (PNG)."""
+    from hpt_data.shards.stats import collect_stats, plot_stats, stats_json
+    from hpt_data.workdir import write_json_atomic
+
+    ds = _open(dataset, config, work_root)
+    result = collect_stats(ds.dirs.shards)
+    for line in result.lines():
+        typer.echo(line)
+    png = plot_stats(result, ds.dirs.shards / "stats.png")
+    write_json_atomic(ds.dirs.shards / "stats.json", stats_json(result))
+    typer.echo(f"plots: {png}")
 
 
 def main() -> None:

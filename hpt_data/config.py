@@ -13,6 +13,7 @@ Schema (version 1)::
         split: {by: person, test_fraction: 0.1, seed: 0}
         stages:                     # optional per-stage settings (each stage's Settings)
           sample-frames: {...}
+        shards: {max_mb: 1024}      # optional: shard size bound
 
 Every error names the file, the line and the key, and says what was expected.
 """
@@ -46,6 +47,17 @@ WORK_ROOT_ENV = "HPT_WORK_ROOT"
 
 
 @dataclass(frozen=True)
+class ShardSettings:
+    """``shards:`` of a dataset: how ``write-shards`` cuts the HDF5 files."""
+
+    max_mb: int = 1024  # a shard is closed once it reaches this size (MiB)
+
+    def __post_init__(self) -> None:
+        if self.max_mb < 1:
+            raise ValueError(f"max_mb must be at least 1, got {self.max_mb}")
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     """One dataset, validated: its source class and options are already checked."""
 
@@ -56,6 +68,7 @@ class DatasetConfig:
     split: SplitRule
     stages: dict[str, Any]  # stage name -> that stage's Settings instance
     description: str = ""
+    shards: ShardSettings = field(default_factory=ShardSettings)
 
     def make_source(self) -> VideoSource:
         return load_source_class(self.source)(self.root, self.options, dataset=self.name)
@@ -76,7 +89,7 @@ class DatasetsFile:
 
 
 _TOP_KEYS = ("version", "work_root", "datasets")
-_DATASET_KEYS = ("description", "source", "root", "options", "split", "stages")
+_DATASET_KEYS = ("description", "source", "root", "options", "split", "stages", "shards")
 
 
 def find_config(explicit: Path | None) -> Path:
@@ -175,6 +188,10 @@ def _load_dataset(path: Path, base: Path, name: str, node: yaml.Node, line: int)
             settings_cls = stage_class(e.key).Settings
             stages[e.key] = load_dataclass(settings_cls, e.node, e.loc(path, stages_loc.key_path))
 
+    shards = ShardSettings()
+    if "shards" in items:
+        shards = load_dataclass(ShardSettings, items["shards"].node, sub("shards"))
+
     description = ""
     if "description" in items:
         description = convert(str, items["description"].node, sub("description"))
@@ -186,4 +203,5 @@ def _load_dataset(path: Path, base: Path, name: str, node: yaml.Node, line: int)
         split=split,
         stages=stages,
         description=description,
+        shards=shards,
     )

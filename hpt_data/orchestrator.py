@@ -27,6 +27,7 @@ from tqdm import tqdm
 from hpt_data.config import DatasetConfig
 from hpt_data.errors import HptError
 from hpt_data.executors import Executor, WorkerLost
+from hpt_data.gather import ShardsSummary, write_dataset_shards
 from hpt_data.sources.base import SourceProblem, VideoRecord, VideoSource
 from hpt_data.sources.split import assign_splits
 from hpt_data.stages import STAGES, Stage, StageContext
@@ -392,11 +393,22 @@ def run_stage(
     return StepSummary(stage.name, outcomes, time.perf_counter() - start)
 
 
+def write_shards(
+    ds: Dataset, videos: Sequence[VideoRecord], progress: bool = True
+) -> ShardsSummary:
+    """Pack the videos' stage outputs into a new generation of shards (``shards/``)."""
+    pairs = [(v, ds.dirs.video(v.video_id)) for v in videos]
+    return write_dataset_shards(
+        ds.config.name, pairs, ds.dirs.shards, ds.config.shards.max_mb << 20, progress
+    )
+
+
 @dataclass
 class BuildReport:
     steps: list[StepSummary]
     problems: list[SourceProblem]
     not_implemented: list[str]
+    shards: ShardsSummary | None = None
 
     @property
     def failed(self) -> bool:
@@ -412,7 +424,8 @@ def build(
     force: bool = False,
     progress: bool = True,
 ) -> BuildReport:
-    """Scan, materialize, then run each stage in order over the videos that got through.
+    """Scan, materialize, run each stage in order over the videos that got through, and
+    (for a full build) write the shards.
 
     Stages that are not implemented yet end the chain (they are listed in the report); a
     video that fails a stage is left out of the later stages.
@@ -431,7 +444,10 @@ def build(
         summary = run_stage(ds, stage, videos, executor, force=force, progress=progress)
         steps.append(summary)
         alive = {o.video_id for o in summary.outcomes if o.state in ("ok", "skipped")}
-    return BuildReport(steps, scan.problems, not_implemented)
+    shards = None
+    if stages is None and not not_implemented:
+        shards = write_shards(ds, [v for v in scan.videos if v.video_id in alive], progress)
+    return BuildReport(steps, scan.problems, not_implemented, shards)
 
 
 # --------------------------------------------------------------------------- info

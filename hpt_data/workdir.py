@@ -67,6 +67,10 @@ class DatasetDir:
     def videos_json(self) -> Path:
         return self.root / "videos.json"
 
+    @property
+    def shards(self) -> Path:
+        return self.root / "shards"
+
     def video(self, video_id: str) -> VideoDir:
         return VideoDir(self.root / "videos" / video_id)
 

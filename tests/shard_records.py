@@ -32,7 +32,7 @@ def make_record(seed: int, person: str = "p0", video: str = "v0") -> dict:
         [(xx * 255 // CROP), (yy * 255 // CROP), np.full_like(xx, 40 * (seed % 6))], axis=-1
     ).astype(np.uint8)
     parsing = _blob_labels(rng, CROP)
-    depth = np.where(parsing > 0, 3.0 + rng.random() * 0.5, 0.0).astype(np.float16)
+    depth = np.where(parsing > 0, rng.random() * 0.5 - 0.25, np.inf).astype(np.float16)
     record = {
         "video_id": video,
         "person_id": person,
@@ -65,6 +65,6 @@ def make_record(seed: int, person: str = "p0", video: str = "v0") -> dict:
         size = PART_LAYER_SIZE[layer]
         mask = _blob_labels(rng, size) > 0
         record[f"layer_mask_{layer}"] = mask.astype(np.uint8)
-        record[f"layer_depth_{layer}"] = np.where(mask, 3.2, 0.0).astype(np.float16)
+        record[f"layer_depth_{layer}"] = np.where(mask, 0.1, np.inf).astype(np.float16)
     assert record["parsing_512"].shape == (COARSE, COARSE)
     return record

@@ -110,7 +110,7 @@ def make_train_record(person: int, frame: int) -> dict:
     depth_of = dict(DEPTH)
     for lab in behind:
         depth_of[lab] = 3.15
-    depth = np.zeros((CROP, CROP), np.float32)
+    depth = np.full((CROP, CROP), np.inf, np.float32)  # +inf = background (schema)
     for lab, z in depth_of.items():
         depth[parsing == lab] = z
     depth = depth.astype(np.float16)
@@ -173,7 +173,9 @@ def make_train_record(person: int, frame: int) -> dict:
         mask = layer_masks[layer]
         record[f"layer_mask_{layer}"] = mask
         lab = 1 if layer == "face" else PART_LABELS[layer]
-        record[f"layer_depth_{layer}"] = np.where(mask > 0, depth_of[lab], 0.0).astype(np.float16)
+        record[f"layer_depth_{layer}"] = np.where(mask > 0, depth_of[lab], np.inf).astype(
+            np.float16
+        )
     return record
 
 

@@ -78,7 +78,7 @@ def _layer_fields() -> list[Field]:
                 (size, size),
                 "float16",
                 "lzf",
-                f"complete {layer} depth, metres; 0 off the part",
+                f"complete {layer} depth, metres; +inf off the part",
             )
         )
     return out
@@ -95,9 +95,17 @@ FIELDS: tuple[Field, ...] = (
     Field("image", (CROP, CROP, 3), "uint8", "jpeg", "person over the plain background, RGB"),
     Field("mask", (CROP, CROP), "uint8", "lzf", "person mask from remove-bg (1 = person)", 1),
     Field("parsing", (CROP, CROP), "uint8", "lzf", "S: part labels 0..6", NUM_LABELS - 1),
-    Field("depth", (CROP, CROP), "float16", "lzf", "D: metres along the camera z; 0 = background"),
+    Field(
+        "depth",
+        (CROP, CROP),
+        "float16",
+        "lzf",
+        "D: camera-frame z in metres (may be negative); +inf = background",
+    ),
     Field("parsing_512", (COARSE, COARSE), "uint8", "lzf", "S at the coarse scale", NUM_LABELS - 1),
-    Field("depth_512", (COARSE, COARSE), "float16", "lzf", "D at the coarse scale"),
+    Field(
+        "depth_512", (COARSE, COARSE), "float16", "lzf", "D at the coarse scale; +inf = background"
+    ),
     # pose
     Field(
         "joints2d",
@@ -111,7 +119,7 @@ FIELDS: tuple[Field, ...] = (
         (NUM_LANDMARKS, 3),
         "float32",
         "raw",
-        "MediaPipe Pose landmarks: x, y crop pixels, visibility",
+        "MediaPipe Pose landmarks: x, y crop pixels (integer centres), visibility",
     ),
     Field("betas", (NUM_BETAS,), "float32", "raw", "SMPL shape"),
     Field("global_orient", (3,), "float32", "raw", "axis-angle, camera frame"),

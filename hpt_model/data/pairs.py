@@ -62,7 +62,7 @@ def _to_tensor(name: str, value: Any) -> Any:
         return value
     arr = np.asarray(value)
     if name == "image":  # (H, W, 3) uint8 -> (3, H, W) float in [-1, 1]
-        return torch.from_numpy(arr).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+        return torch.from_numpy(np.array(arr)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
     if name.startswith("parsing") or name == "voxels":
         return torch.from_numpy(arr.astype(np.int64))
     if arr.dtype == np.float16:

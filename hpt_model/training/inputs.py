@@ -8,7 +8,8 @@ training device:
 - images: area-averaged to the stage size (bilinear when enlarging), values in [-1, 1];
 - parsing S: one-hot (7 channels) then area-averaged, so part borders are soft; for large
   reductions the labels are first subsampled to 4× the output size (4×4 samples per pixel);
-- depth D: relative depth, i.e. metres minus the mean depth of the person's pixels, 0 on
+- depth D: relative depth, i.e. metres minus the mean depth of the person's pixels (+inf
+  marks the background in the shards), 0 on
   the background (absolute distance to the camera says nothing about the pose), then
   area-averaged;
 - heatmaps H: one Gaussian per joint of ``target_joints2d`` (24 SMPL joints, 1024-frame
@@ -125,8 +126,10 @@ def one_hot_parsing(labels: Tensor, size: int) -> Tensor:
 
 
 def relative_depth(depth: Tensor) -> Tensor:
-    """(B, 1, H, W) metres, 0 = background → metres minus the person's mean depth, 0 off it."""
-    fg = depth > 0
+    """(B, 1, H, W) metres, +inf = background → metres minus the person's mean depth, 0 off
+    it (the shards' z is relative to the body, so it may be 0 or negative on the person)."""
+    fg = torch.isfinite(depth)
+    depth = torch.where(fg, depth, torch.zeros_like(depth))
     count = fg.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1)
     mean = (depth * fg).sum(dim=(1, 2, 3), keepdim=True) / count
     return torch.where(fg, depth - mean, torch.zeros_like(depth))
