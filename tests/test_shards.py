@@ -21,7 +21,7 @@ from hpt_data.shards.reading import ShardError
 from hpt_data.shards.schema import FIELDS
 from hpt_data.shards.verify import verify_shards
 from hpt_data.shards.writer import ShardWriter
-from hpt_model.data import PairDataset, ShardFrames, pair_indices
+from hpt_model.data import PairDataset, ShardFrames, decode_pair_batch, pair_indices
 
 TESTS_DIR = Path(__file__).parent
 EXACT = [f.name for f in FIELDS if f.codec not in ("jpeg", "png")]
@@ -220,7 +220,8 @@ def test_pair_dataset_through_dataloader_workers(shard_set) -> None:
     loader = DataLoader(ds, batch_size=2, num_workers=2, shuffle=False)
     batches = list(loader)
     assert sum(len(b["index"]) for b in batches) == 4
-    b = batches[0]
+    assert batches[0]["source_image"].dtype == torch.uint8  # compact across workers
+    b = decode_pair_batch(batches[0])
     assert b["source_image"].shape == (2, 3, 1024, 1024)
     assert b["target_parsing"].dtype == torch.int64 and b["target_parsing"].shape[1:] == (
         1024,

@@ -58,27 +58,46 @@ def pair_indices(person_ids: Sequence[str], seed: int, epoch: int) -> np.ndarray
 
 
 def _to_tensor(name: str, value: Any) -> Any:
+    """A field as a compact tensor: what crosses from DataLoader workers stays small
+    (uint8 images and labels, float16 depth); ``decode_pair_batch`` widens it on the
+    device."""
     if isinstance(value, str):
         return value
     arr = np.asarray(value)
-    if name == "image":  # (H, W, 3) uint8 -> (3, H, W) float in [-1, 1]
-        return torch.from_numpy(np.array(arr)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
-    if name.startswith("parsing") or name == "voxels":
-        return torch.from_numpy(arr.astype(np.int64))
-    if arr.dtype == np.float16:
-        arr = arr.astype(np.float32)
-    tensor = torch.from_numpy(np.ascontiguousarray(arr))
+    if name == "image":  # (H, W, 3) uint8 -> (3, H, W) uint8
+        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    tensor = torch.from_numpy(np.array(arr))
     if name.startswith(("depth", "mask", "layer_")) and tensor.dim() == 2:
-        tensor = tensor.unsqueeze(0).float()
+        tensor = tensor.unsqueeze(0)
     return tensor
+
+
+def decode_pair_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """Widen a (collated, usually device-resident) batch of compact fields: images to float
+    in [-1, 1], parsing and voxels to int64, masks and depth to float32 (depth keeps +inf on
+    the background). Fields already decoded are left as they are."""
+    out = dict(batch)
+    for key, value in batch.items():
+        if not isinstance(value, torch.Tensor) or "_" not in key:
+            continue
+        name = key.split("_", 1)[1]
+        if name == "image" and value.dtype == torch.uint8:
+            out[key] = value.float().div_(127.5).sub_(1.0)
+        elif (name.startswith("parsing") or name == "voxels") and value.dtype != torch.int64:
+            out[key] = value.long()
+        elif name.startswith(("depth", "mask", "layer_")) and value.dtype != torch.float32:
+            out[key] = value.float()
+    return out
 
 
 class PairDataset(Dataset):
     """Item ``i``: target frame ``i`` and its source, as ``source_<field>`` /
-    ``target_<field>`` tensors (images (3, H, W) in [-1, 1]; parsing (H, W) int64; depth
-    and masks (1, H, W) float; joints2d (24, 2) pixels; part_boxes (5, 3) [x0, y0, size]).
+    ``target_<field>`` tensors, compact (images (3, H, W) uint8; parsing (H, W) uint8; depth
+    (1, H, W) float16 with +inf background; masks (1, H, W) uint8; joints2d (24, 2) pixels;
+    part_boxes (5, 3) [x0, y0, size]); ``decode_pair_batch`` widens a batch on the device.
     The pose heatmaps H are rendered on the fly from ``target_joints2d``
-    (``hpt_model.data.heatmaps``). ``with_volume`` adds ``target_voxels`` (64, 256, 256).
+    (``hpt_model.training.inputs.render_heatmaps``). ``with_volume`` adds
+    ``target_voxels`` (64, 256, 256).
     """
 
     def __init__(

@@ -40,6 +40,7 @@ from torch import Tensor
 
 from hpt_data.shards.schema import CROP, HEATMAP_SIGMA_1024, PART_LAYERS
 from hpt_model.config import NUM_PARTS, HPTConfig
+from hpt_model.data.pairs import decode_pair_batch
 from hpt_model.networks.fusion import crop_boxes, paste_box
 from hpt_model.networks.layers import PART_KIND, PART_LABEL
 
@@ -245,6 +246,7 @@ def build_stage_inputs(
     docstring for each conversion."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+    batch = decode_pair_batch(dict(batch))  # uint8/float16 over the wire, widened here
     inputs = config.inputs
     out = StageInputs()
     if stage == "volume":
