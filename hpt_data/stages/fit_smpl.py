@@ -25,42 +25,27 @@ import functools
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from hpt_data.errors import StageError
+from hpt_data.fitting.config import FitConfig
 from hpt_data.stages._frames_io import read_index, save_npz, write_image, write_json
 from hpt_data.stages.base import Stage, StageContext, StageResult
 
 
 @dataclass(frozen=True)
-class FitSMPLSettings:
-    """Keys under ``stages: fit-smpl:`` in ``datasets.yaml``."""
+class FitSMPLSettings(FitConfig):
+    """Keys under ``stages: fit-smpl:`` in ``datasets.yaml``: the fitter's own settings
+    (``FitConfig``: iterations, loss weights, switches, device) and the stage's."""
 
     body_model: str = ""  # a path to SMPL files (file or folder); '' = the built-in model
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
-    iters_camera: int = 20  # camera and orientation stage
-    iters_pose: int = 40  # pose stage
-    iters_shape: int = 60  # shape stage
-    sigma_px: float = 40.0  # robust scale of the last stage, pixels at 1024
-    sigma_px_coarse: float = 300.0  # robust scale of the first stages
-    w_silhouette: float = 0.3
-    w_limits: float = 1.0e4
-    w_prior: float = 2.0
-    w_shape: float = 5.0
-    w_temporal_pose: float = 50.0
-    w_temporal_camera: float = 1.0
-    silhouette: bool = True
-    temporal: bool = True
-    max_gap_ms: float = 500.0  # no temporal smoothing across a longer gap
     min_confidence: float = 0.5  # a landmark counts as seen from this confidence
     min_landmarks: int = 8  # fewer seen targets (of 23): the frame is flagged, not fitted
     min_frames: int = 2  # fewer fittable frames: the video fails
     max_reproj_px: float = 15.0  # flag a fit whose landmark error (px at 1024) is larger
     min_mask_iou: float = 0.6  # flag a fit whose mask IoU is smaller
-    threads: int = 1  # torch CPU threads while fitting
     preview_frames: int = 8
 
     def __post_init__(self) -> None:
@@ -73,11 +58,9 @@ class FitSMPLSettings:
         if not 0 <= self.min_mask_iou <= 1 or not 0 <= self.min_confidence <= 1:
             raise ValueError("min_mask_iou and min_confidence must be in [0, 1]")
 
-    def fit_config(self) -> Any:
-        from hpt_data.fitting.fitter import FitConfig
-
+    def fit_config(self) -> FitConfig:
         keys = FitConfig.__dataclass_fields__
-        return FitConfig(**{k: getattr(self, k) for k in keys if hasattr(self, k)})
+        return FitConfig(**{k: getattr(self, k) for k in keys})
 
 
 @functools.lru_cache(maxsize=2)

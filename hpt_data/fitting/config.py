@@ -1,0 +1,34 @@
+"""The fitter's settings, apart from the fitter so that the stage (and the CLI that lists
+the stages) can read them without importing torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Iterations, loss weights and switches of the fitter (the stage's settings feed it)."""
+
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    iters_camera: int = 20  # stage 1 (L-BFGS iterations, or Adam steps x 5)
+    iters_pose: int = 40  # stage 2
+    iters_shape: int = 60  # stage 3
+    sigma_px: float = 40.0  # Geman-McClure scale, pixels at 1024 (shape stage)
+    sigma_px_coarse: float = 300.0  # the scale of the camera and pose stages (wide basin)
+    w_silhouette: float = 0.3
+    w_limits: float = 1.0e4
+    w_prior: float = 2.0
+    w_shape: float = 5.0
+    w_temporal_pose: float = 50.0
+    w_temporal_camera: float = 1.0
+    silhouette: bool = True
+    temporal: bool = True
+    silhouette_vertices: int = 300  # surface vertices projected for the silhouette term
+    silhouette_resolution: int = 128  # side of the distance maps
+    outline_points: int = 64  # mask outline samples per frame
+    iou_resolution: int = 256  # raster side for the fit's mask IoU
+    max_gap_ms: float = 500.0  # no smoothness across a longer gap between frames
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = 1  # torch CPU threads while fitting (small ops: 1 is fastest)
