@@ -25,6 +25,7 @@ camera, body outside the crop) are recorded as skipped with their reason.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,38 @@ def flag_reason(flags: list[str]) -> str | None:
     return "; ".join(FLAG_TEXT.get(f, f) for f in flags) or None
 
 
+def plan_frames(
+    fits: Fits,
+    previous: PreviousOutput,
+    out_dir: Path,
+    reuse: Callable[[dict[str, Any], str], bool],
+    extra: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """The index entry of every fitted frame, and the rows still to compute.
+
+    A frame whose fit failed is recorded with the fit's reason; one whose files ``reuse``
+    (the stage's own rule, given the previous entry and the frame id) took from the
+    previous output keeps its old entry and preview; the others are to compute.
+    ``extra`` adds stage-specific keys to the fresh entries.
+    """
+    old = {e["frame_id"]: e for e in (previous.index or {}).get("frames", [])}
+    entries: list[dict[str, Any]] = []
+    todo: list[int] = []
+    for row, fid in enumerate(fits.frame_ids):
+        entry = {"frame_id": fid, "row": row, "ok": False, "flags": [], "file": None}
+        entry.update(extra or {})
+        prev = old.get(fid)
+        if not fits.ok[row]:
+            entry["reason"] = f"fit-smpl: {fits.flag[row] or 'not ok'}"
+        elif prev is not None and reuse(prev, fid):
+            entry = dict(prev)
+            previous.reuse(f"preview/{safe_name(fid)}.png", out_dir)
+        else:
+            todo.append(row)
+        entries.append(entry)
+    return entries, todo
+
+
 def safe_name(frame_id: str) -> str:
     """A file name for a frame id (ids are the fitter's; keep them readable)."""
     bad = set('/\\:*?"<>| ')
@@ -160,22 +193,12 @@ class RenderMaps(Stage):
         fits = read_fits(ctx.inputs["fit-smpl"])
         model = body_model_for(fits, ctx.inputs["fit-smpl"])
         previous = PreviousOutput(ctx.previous)
-        old = {e["frame_id"]: e for e in (previous.index or {}).get("frames", [])}
-        entries: list[dict[str, Any]] = []
-        todo: list[int] = []
-        for row, fid in enumerate(fits.frame_ids):
-            entry = {"frame_id": fid, "row": row, "ok": False, "flags": [], "file": None}
-            if not fits.ok[row]:
-                entry["reason"] = f"fit-smpl: {fits.flag[row] or 'not ok'}"
-            else:
-                rel = f"maps/{safe_name(fid)}.npz"
-                prev = old.get(fid)
-                if prev and prev.get("file") == rel and previous.reuse(rel, ctx.out_dir):
-                    entry = dict(prev)
-                    previous.reuse(f"preview/{safe_name(fid)}.png", ctx.out_dir)
-                else:
-                    todo.append(row)
-            entries.append(entry)
+
+        def reuse(prev: dict[str, Any], fid: str) -> bool:
+            rel = f"maps/{safe_name(fid)}.npz"
+            return prev.get("file") == rel and previous.reuse(rel, ctx.out_dir)
+
+        entries, todo = plan_frames(fits, previous, ctx.out_dir, reuse)
         counts: Counter[str] = Counter()
         previews = 0
         for row, verts, joints in posed_batches(fits, todo, s.batch):

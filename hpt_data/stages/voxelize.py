@@ -34,6 +34,7 @@ from hpt_data.stages.render_maps import (
     FITS,
     body_model_for,
     flag_reason,
+    plan_frames,
     posed_batches,
     read_fits,
     safe_name,
@@ -75,20 +76,13 @@ class Voxelize(Stage):
         fits = read_fits(ctx.inputs["fit-smpl"])
         model = body_model_for(fits, ctx.inputs["fit-smpl"])
         previous = PreviousOutput(ctx.previous)
-        old = {e["frame_id"]: e for e in (previous.index or {}).get("frames", [])}
-        entries: list[dict[str, Any]] = []
-        todo: list[int] = []
-        for row, fid in enumerate(fits.frame_ids):
-            entry = {"frame_id": fid, "row": row, "ok": False, "flags": [], "file": None}
-            entry["binvox"] = None
-            if not fits.ok[row]:
-                entry["reason"] = f"fit-smpl: {fits.flag[row] or 'not ok'}"
-            elif self._reuse(old.get(fid), previous, ctx):
-                entry = dict(old[fid])
-                previous.reuse(f"preview/{safe_name(fid)}.png", ctx.out_dir)
-            else:
-                todo.append(row)
-            entries.append(entry)
+        entries, todo = plan_frames(
+            fits,
+            previous,
+            ctx.out_dir,
+            lambda prev, _fid: self._reuse(prev, previous, ctx),
+            extra={"binvox": None},
+        )
         counts: Counter[str] = Counter()
         previews = 0
         for row, verts, _ in posed_batches(fits, todo, s.batch):
