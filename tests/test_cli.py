@@ -86,6 +86,8 @@ def test_build_runs_what_exists_and_info_reports_it(folder_config: Path) -> None
     assert "videos: 2 listed, 1 skipped by the source" in info.stdout
     assert "sample-frames  2 done" in info.stdout
     assert "remove-bg      2 failed" in info.stdout
+    for later in ("pose2d", "fit-smpl", "render-maps", "voxelize"):  # never reached
+        assert f"{later:<14} 2 missing" in info.stdout, later
     assert info.stdout.count("(not implemented yet)") == sum(
         1 for name in STAGE_NAMES if not stage_class(name)().implemented
     )
