@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-CONFIG_PRESETS = ("paper", "tiny")
+CONFIG_PRESETS = ("paper", "tiny")  # each optionally ":VARIANT", a Table IV row
 
 
 @app.callback()
@@ -41,21 +41,33 @@ def _fail(message: str) -> typer.Exit:
 
 
 def load_config(spec: str):
-    """``paper`` / ``tiny`` preset, or a JSON file of ``HPTConfig.to_dict()`` form."""
-    from hpt_model.config import HPTConfig
+    """``paper`` / ``tiny`` preset, optionally for one Table IV row (``paper:H+S``,
+    ``tiny:H+S+D+PL-``; default the full method), or a JSON file of ``HPTConfig.to_dict()``
+    form."""
+    from hpt_model.config import TABLE_IV_VARIANTS, HPTConfig, preset
 
-    if spec == "paper":
-        return HPTConfig.paper()
-    if spec == "tiny":
-        return HPTConfig.tiny()
+    base = spec.partition(":")[0]
+    if base in CONFIG_PRESETS:
+        try:
+            return preset(spec)
+        except ValueError as exc:
+            raise ValueError(
+                f"--config {spec}: {exc}; Table IV's rows: {', '.join(TABLE_IV_VARIANTS)}"
+            ) from exc
     path = Path(spec)
     if not path.is_file():
-        raise ValueError(f"--config {spec}: neither a preset {CONFIG_PRESETS} nor a file")
+        raise ValueError(
+            f"--config {spec}: neither a preset {CONFIG_PRESETS} (optionally ':VARIANT', e.g. "
+            "paper:H+S) nor a file"
+        )
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"--config {spec}: not JSON ({exc})") from exc
-    return HPTConfig.from_dict(data)
+    try:
+        return HPTConfig.from_dict(data)
+    except ValueError as exc:
+        raise ValueError(f"--config {spec}: {exc}") from exc
 
 
 PathOpt = Annotated[Path | None, typer.Option(dir_okay=False)]
@@ -73,7 +85,12 @@ def train(
         Path, typer.Option("--out", "-o", help="Run folder: last.pt, final.pt, tb/.")
     ] = Path("runs/hpt"),
     config: Annotated[
-        str, typer.Option("--config", "-c", help="paper | tiny | a config JSON file.")
+        str,
+        typer.Option(
+            "--config",
+            "-c",
+            help="paper | tiny [:VARIANT, a Table IV row, e.g. paper:H+S] | a config JSON file.",
+        ),
     ] = "paper",
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Default: the paper's for the stage.")

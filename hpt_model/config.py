@@ -2,8 +2,9 @@
 
 One dataclass per concern, gathered in :class:`HPTConfig`:
 
-- :class:`InputsConfig`: resolutions of the three stages, the informative-map channels
-  (parsing S, depth D, heatmaps H) and the Table IV ablation switches;
+- :class:`VariantConfig`: which parts of the method are on, i.e. one row of Table IV
+  (informative maps H, S, D; part layers PL⁻ / PL; fine fusion F), default the full method;
+- :class:`InputsConfig`: resolutions of the three stages and the heatmap channels;
 - :class:`GeneratorConfig` / :class:`GeneratorsConfig`: widths and depths of the five
   Johnson-style generators (coarse, face, arm, leg, fine);
 - :class:`DiscriminatorsConfig`: the multi-scale PatchGANs and the DCGAN completeness
@@ -17,7 +18,10 @@ Defaults are the paper's values where the paper (§III, §IV-B) gives them. Wher
 follows Johnson et al. / pix2pixHD, whose architectures the paper says it adopts.
 
 ``HPTConfig.to_dict()`` gives plain Python (JSON/YAML-safe) values for checkpoints and
-``HPTConfig.from_dict()`` rebuilds and validates the config, rejecting unknown keys.
+``HPTConfig.from_dict()`` rebuilds and validates the config, rejecting unknown keys. Configs
+saved before the ``variant`` section existed load as the full method; their switches
+``inputs.use_parsing``, ``inputs.use_depth`` and ``loss.complete_layers`` are translated.
+``preset("paper:H+S")`` gives a named preset, optionally with a Table IV row.
 """
 
 from __future__ import annotations
@@ -51,6 +55,122 @@ GAN_MODES = ("bce", "lsgan")
 UPSAMPLE_MODES = ("transpose", "nearest")
 PART_KINDS = ("face", "arm", "leg")
 
+MAP_NAMES = ("H", "S", "D")  # pose heatmaps, parsing, depth: Table IV's letters
+LAYER_MODES = ("none", "incomplete", "complete")  # no part layers, PL⁻, PL
+FULL_VARIANT = "H+S+D+PL+F"
+TABLE_IV_VARIANTS: tuple[str, ...] = (
+    "H",
+    "H+S",
+    "H+S+D",
+    "H+S+D+PL-",
+    "H+S+D+PL",
+    FULL_VARIANT,
+)
+PRESETS = ("paper", "tiny")
+
+
+@dataclass
+class VariantConfig:
+    """Which parts of the method are on: one row of Table IV (§IV-D). Default: all of them.
+
+    - ``maps``: the informative maps every generator takes besides its images (coarse, part
+      layers, fine fusion): ``H`` pose heatmaps (always, the pose itself), ``S`` parsing,
+      ``D`` depth. Channels are always concatenated in the order S, D, H.
+    - ``layers``: ``none`` (the method ends at the coarse stage, upsampled to the fine size),
+      ``incomplete`` (PL⁻: layer generators trained to reproduce the visible target crop,
+      occluders included) or ``complete`` (PL, §III-C: complete target part map as input,
+      completeness discriminator Eq. 1, perceptual loss on the visible part Eq. 2).
+    - ``fusion``: F, the fine generator refining Eq. 6's fusion; off, the result is Eq. 6.
+    """
+
+    maps: tuple[str, ...] = MAP_NAMES
+    layers: str = "complete"
+    fusion: bool = True
+
+    def uses(self, letter: str) -> bool:
+        """Whether informative map ``letter`` (H, S or D) is a generator input."""
+        if letter not in MAP_NAMES:
+            raise ValueError(f"unknown informative map {letter!r}; expected one of {MAP_NAMES}")
+        return letter in self.maps
+
+    @property
+    def has_layers(self) -> bool:
+        return self.layers != "none"
+
+    @property
+    def name(self) -> str:
+        """Table IV's name of the variant, e.g. ``H+S+D+PL-`` (ASCII minus for PL⁻)."""
+        tokens = [m for m in MAP_NAMES if m in self.maps]
+        tokens += {"none": [], "incomplete": ["PL-"], "complete": ["PL"]}[self.layers]
+        return "+".join(tokens + (["F"] if self.fusion else []))
+
+    @classmethod
+    def from_name(cls, name: str) -> VariantConfig:
+        """Parse ``H+S+D+PL-+F``-style names (any order; ``PL⁻`` and ``full`` accepted)."""
+        if name.strip() == "full":
+            name = FULL_VARIANT
+        tokens = [t.strip().replace("⁻", "-") for t in name.split("+")]
+        known = (*MAP_NAMES, "PL-", "PL", "F")
+        bad = [t for t in tokens if t not in known]
+        if bad or len(set(tokens)) != len(tokens):
+            raise ValueError(
+                f"variant {name!r}: expected distinct parts from {', '.join(known)} joined by '+'"
+            )
+        if "PL" in tokens and "PL-" in tokens:
+            raise ValueError(f"variant {name!r}: PL and PL- exclude each other")
+        layers = "complete" if "PL" in tokens else "incomplete" if "PL-" in tokens else "none"
+        variant = cls(
+            maps=tuple(m for m in MAP_NAMES if m in tokens), layers=layers, fusion="F" in tokens
+        )
+        variant.validate()
+        return variant
+
+    def stages(self) -> tuple[str, ...]:
+        """The training stages of this variant (``volume``, Ours-V's network, always)."""
+        stages = ["coarse"]
+        if self.has_layers:
+            stages += list(PART_KINDS)
+        if self.fusion:
+            stages += ["fine", "e2e"]
+        return (*stages, "volume")
+
+    def check_stage(self, stage: str) -> None:
+        """ValueError, in one line, if ``stage`` is not part of this variant."""
+        if stage in self.stages():
+            return
+        if stage in PART_KINDS:
+            lacks = "part-based layers (PL)"
+        elif stage in ("fine", "e2e"):
+            lacks = "fine-scale fusion stage (F)"
+        else:
+            raise ValueError(f"unknown stage {stage!r}")
+        raise ValueError(
+            f"stage '{stage}' is not part of variant {self.name}: it has no {lacks}; "
+            f"its stages are {', '.join(self.stages())}"
+        )
+
+    def validate(self) -> None:
+        if not isinstance(self.maps, tuple) or not all(isinstance(m, str) for m in self.maps):
+            raise ValueError(f"variant.maps must be a tuple of letters, got {self.maps!r}")
+        bad = [m for m in self.maps if m not in MAP_NAMES]
+        if bad or len(set(self.maps)) != len(self.maps):
+            raise ValueError(
+                f"variant.maps: expected distinct letters from {MAP_NAMES}, got {list(self.maps)}"
+            )
+        if "H" not in self.maps:
+            raise ValueError(
+                "variant.maps must contain 'H': the pose heatmaps are how the target pose "
+                "reaches the generators (every Table IV row has them)"
+            )
+        _choice("variant.layers", self.layers, LAYER_MODES)
+        if not isinstance(self.fusion, bool):
+            raise ValueError(f"variant.fusion must be true or false, got {self.fusion!r}")
+        if self.fusion and not self.has_layers:
+            raise ValueError(
+                "variant.fusion needs part layers (variant.layers 'incomplete' or 'complete'): "
+                "the fine stage fuses the layers into the coarse result (Eq. 6)"
+            )
+
 
 @dataclass
 class InputsConfig:
@@ -63,8 +183,6 @@ class InputsConfig:
     face_size: int = 128  # part-layer crops at the fine scale, §III-C
     arm_size: int = 256
     leg_size: int = 512
-    use_parsing: bool = True  # Table IV ablation: feed S to the coarse generator
-    use_depth: bool = True  # Table IV ablation: feed D to the coarse generator (H always)
 
     def part_size(self, kind: str) -> int:
         """Crop side in fine-scale pixels for ``kind`` in ``face|arm|leg``."""
@@ -238,7 +356,6 @@ class LossConfig:
     vgg_layer_weights: tuple[float, ...] = PIX2PIXHD_VGG_WEIGHTS  # relu1_2 .. relu5_2
     vgg_weights_path: str | None = None  # torchvision vgg19 state dict; None: look in the cache
     allow_random_vgg: bool = False  # train with a random VGG if no weights are found (tests)
-    complete_layers: bool = True  # PL (completeness D + masked Eq. 2) vs PL⁻ in Table IV
 
     def validate(self) -> None:
         _choice("loss.gan_mode", self.gan_mode, GAN_MODES)
@@ -295,12 +412,14 @@ class HPTConfig:
     volume: VolumeConfig = field(default_factory=VolumeConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    variant: VariantConfig = field(default_factory=VariantConfig)  # Table IV row; default full
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
         """Raise ValueError naming the first inconsistent field."""
+        self.variant.validate()
         self.inputs.validate()
         self.generators.validate(self.inputs)
         self.discriminators.validate(self.inputs)
@@ -309,12 +428,12 @@ class HPTConfig:
         self.optim.validate()
 
     @classmethod
-    def paper(cls) -> HPTConfig:
-        """The paper's configuration (the defaults)."""
-        return cls()
+    def paper(cls, variant: str = FULL_VARIANT) -> HPTConfig:
+        """The paper's configuration (the defaults), for one Table IV row (default: full)."""
+        return cls(variant=VariantConfig.from_name(variant))
 
     @classmethod
-    def tiny(cls) -> HPTConfig:
+    def tiny(cls, variant: str = FULL_VARIANT) -> HPTConfig:
         """Small widths and resolutions for CPU tests (coarse 64, fine 128, volume 32×32×8)."""
         small = GeneratorConfig(ngf=8, n_downsample=2, n_blocks=1, max_channels=32)
         return cls(
@@ -333,6 +452,7 @@ class HPTConfig:
             ),
             volume=VolumeConfig(xy_size=32, z_bins=8, features=16, hourglass_depth=2),
             loss=LossConfig(allow_random_vgg=True),
+            variant=VariantConfig.from_name(variant),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -341,8 +461,54 @@ class HPTConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HPTConfig:
-        """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys raise."""
-        return _from_dict(cls, data, "config")
+        """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys raise.
+
+        A dict saved before ``variant`` existed loads as the full method, its legacy switches
+        translated (see :func:`_migrate_legacy`).
+        """
+        return _from_dict(cls, _migrate_legacy(data), "config")
+
+
+def preset(spec: str) -> HPTConfig:
+    """``paper`` / ``tiny``, optionally with a Table IV row: ``paper:H+S``, ``tiny:H+S+D+PL-``."""
+    base, _, variant = spec.partition(":")
+    if base not in PRESETS:
+        raise ValueError(f"unknown preset {base!r}; expected one of {PRESETS}")
+    if not variant:
+        variant = FULL_VARIANT
+    return HPTConfig.paper(variant) if base == "paper" else HPTConfig.tiny(variant)
+
+
+# Switches of configs saved before the variant section: (section, key) → variant meaning.
+_LEGACY_KEYS = (("inputs", "use_parsing"), ("inputs", "use_depth"), ("loss", "complete_layers"))
+
+
+def _migrate_legacy(data: Any) -> Any:
+    """Translate ``inputs.use_parsing``/``use_depth`` (coarse inputs S, D) and
+    ``loss.complete_layers`` (PL vs PL⁻) into a ``variant`` section; F stays on, as it was."""
+    if not isinstance(data, dict):
+        return data
+    found: dict[str, Any] = {}
+    data = dict(data)
+    for section, key in _LEGACY_KEYS:
+        part = data.get(section)
+        if isinstance(part, dict) and key in part:
+            part = dict(part)
+            found[key] = part.pop(key)
+            data[section] = part
+    if not found:
+        return data
+    if "variant" in data:
+        raise ValueError(
+            f"config: legacy key(s) {sorted(found)} next to a 'variant' section; keep the variant"
+        )
+    for key, value in found.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"config: legacy key {key} must be true or false, got {value!r}")
+    maps = ["H"] + ["S"] * found.get("use_parsing", True) + ["D"] * found.get("use_depth", True)
+    layers = "complete" if found.get("complete_layers", True) else "incomplete"
+    data["variant"] = {"maps": maps, "layers": layers, "fusion": True}
+    return data
 
 
 _T = TypeVar("_T")

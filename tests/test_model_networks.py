@@ -119,7 +119,7 @@ def test_coarse_generator_ablation_variants(
     use_parsing: bool, use_depth: bool, in_channels: int
 ) -> None:
     data = HPTConfig.tiny().to_dict()
-    data["inputs"].update(use_parsing=use_parsing, use_depth=use_depth)
+    data["variant"]["maps"] = ["H"] + ["S"] * use_parsing + ["D"] * use_depth
     cfg = HPTConfig.from_dict(data)
     net = define_network("coarse", cfg)
     assert net.net.in_channels == in_channels

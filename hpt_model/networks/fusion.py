@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from hpt_model.config import NUM_PARTS, HPTConfig
 from hpt_model.networks.generator import ResnetGenerator, check_channels, concat_inputs
 from hpt_model.networks.layers import PART_LABEL
+from hpt_model.networks.maps import map_channels, select_maps
 
 
 def _check_boxes(boxes: Tensor, batch: int) -> list[list[int]]:
@@ -150,16 +151,19 @@ class FusionOutput:
 
 
 def fine_in_channels(config: HPTConfig) -> int:
-    """[İ_t (3), S_t (7), D_t (1), H_t (J)]."""
-    return 3 + NUM_PARTS + 1 + config.inputs.num_heatmaps
+    """[İ_t (3), S_t (7), D_t (1), H_t (J)], S and D only if the variant uses them."""
+    return 3 + map_channels(config)
 
 
 class FineFusionGenerator(nn.Module):
-    """Eq. 6 followed by the fine generator predicting an offset from [İ_t, S_t, D_t, H_t]."""
+    """Eq. 6 followed by the fine generator predicting an offset from [İ_t, S_t, D_t, H_t].
+
+    The parsing is needed for Eq. 6's masks whether or not S is a generator input.
+    """
 
     def __init__(self, config: HPTConfig) -> None:
         super().__init__()
-        self.num_heatmaps = config.inputs.num_heatmaps
+        self.config = config
         self.net = ResnetGenerator.from_config(
             config.generators.fine,
             fine_in_channels(config),
@@ -174,19 +178,12 @@ class FineFusionGenerator(nn.Module):
         offsets: Mapping[str, Tensor],
         boxes: Mapping[str, Tensor],
         parsing: Tensor,
-        depth: Tensor,
+        depth: Tensor | None,
         heatmaps: Tensor,
     ) -> FusionOutput:
         """coarse (B, 3, h, w); offsets/boxes per part; parsing (B, 7, H, W), depth
-        (B, 1, H, W), heatmaps (B, J, H, W) at the fine size."""
+        (B, 1, H, W) (None if the variant has no D), heatmaps (B, J, H, W) at the fine size."""
         initial = initial_fusion(coarse, offsets, boxes, parsing)
-        x = concat_inputs(
-            [
-                initial,
-                parsing,
-                check_channels(depth, "depth", 1),
-                check_channels(heatmaps, "heatmaps", self.num_heatmaps),
-            ]
-        )
+        x = concat_inputs([initial, *select_maps(self.config, parsing, depth, heatmaps)])
         offset = self.net(x)
         return FusionOutput(initial=initial, offset=offset, image=initial + offset)

@@ -12,12 +12,15 @@ Input channel order of a part generator (concatenated on dim 1), all (B, C, s, s
 tensor                channels  note
 ====================  ========  ===========================================
 source part I^n_s     3         the source image's crop of this part
-target parsing S^n_t  7         one-hot, labels 0..6
-target depth D^n_t    1
+target parsing S^n_t  7         one-hot, labels 0..6; if ``"S" in variant.maps``
+target depth D^n_t    1         if ``"D" in variant.maps``
 target heatmaps H^n_t J
 coarse crop Ĩ^n_t     3         crop of the upsampled coarse result
 other-side source     3         arm and leg only: the source crop of the other side
 ====================  ========  ===========================================
+
+What S^n_t holds (complete part map for PL, visible parsing for PL⁻) is decided where the
+crops are made (:mod:`hpt_model.training.inputs`); the generators are the same for both.
 
 Left and right share ONE generator (§III-C). The shared arm/leg generators are trained in
 the frame of the person's LEFT side; a right part is handled by mirroring: every input crop
@@ -34,8 +37,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from hpt_model.config import NUM_PARTS, HPTConfig
+from hpt_model.config import HPTConfig
 from hpt_model.networks.generator import ResnetGenerator, check_channels, concat_inputs
+from hpt_model.networks.maps import map_channels, select_maps
 
 PART_NAMES: tuple[str, ...] = ("face", "left_arm", "right_arm", "left_leg", "right_leg")
 PART_KIND: dict[str, str] = {
@@ -91,9 +95,9 @@ class PartCrops:
         )
 
 
-def part_in_channels(kind: str, num_heatmaps: int) -> int:
+def part_in_channels(kind: str, config: HPTConfig) -> int:
     """Input channels of the ``face|arm|leg`` generator (see the module docstring)."""
-    base = 3 + NUM_PARTS + 1 + num_heatmaps + 3
+    base = 3 + map_channels(config) + 3
     return base if kind == "face" else base + 3
 
 
@@ -104,10 +108,10 @@ class PartLayerGenerator(nn.Module):
         super().__init__()
         config.inputs.part_size(kind)  # validates the kind
         self.kind = kind
-        self.num_heatmaps = config.inputs.num_heatmaps
+        self.config = config
         self.net = ResnetGenerator.from_config(
             getattr(config.generators, kind),
-            part_in_channels(kind, self.num_heatmaps),
+            part_in_channels(kind, config),
             norm=config.generators.norm,
             output="offset",
             offset_scale=config.generators.offset_scale,
@@ -116,9 +120,7 @@ class PartLayerGenerator(nn.Module):
     def forward(self, crops: PartCrops) -> Tensor:
         tensors = [
             check_channels(crops.source, "source", 3),
-            check_channels(crops.parsing, "parsing", NUM_PARTS),
-            check_channels(crops.depth, "depth", 1),
-            check_channels(crops.heatmaps, "heatmaps", self.num_heatmaps),
+            *select_maps(self.config, crops.parsing, crops.depth, crops.heatmaps),
             check_channels(crops.coarse, "coarse", 3),
         ]
         if self.kind != "face":

@@ -12,13 +12,16 @@
 from hpt_model.training.checkpoint import TrainingError
 from hpt_model.training.inputs import STAGES, build_stage_inputs
 from hpt_model.training.loop import StageTrainer, TrainResult, TrainSettings, train
+from hpt_model.training.steps import MethodOutput, final_image
 
 __all__ = [
     "STAGES",
+    "MethodOutput",
     "StageTrainer",
     "TrainResult",
     "TrainSettings",
     "TrainingError",
     "build_stage_inputs",
+    "final_image",
     "train",
 ]

@@ -24,6 +24,13 @@ training device:
   pasted into the 1024 frame, resized and cropped like the other maps; a part is
   *unoccluded* when its visible pixels in the target parsing cover at least
   ``complete_threshold`` of the complete map;
+- the part generator's parsing S^n_t: with complete part layers (PL, the full method) the
+  crop with the complete part map laid on top, ``S·(1 − C) + onehot(part)·C``, so the
+  generator is told the whole part's extent "regardless of the occlusion" (§III-C); with
+  PL⁻ the plain (visible) crop;
+- which stages exist follows ``config.variant``: a layer stage of a variant without part
+  layers is a ValueError; ``fine``/``e2e`` give everything the variant's final image needs
+  (coarse maps, fine maps, and the five parts when it has layers), whatever the variant;
 - volume: the source image and the target heatmaps at ``volume.xy_size``, the voxel labels
   (64, 256, 256) nearest-resampled to (``z_bins``, ``xy_size``, ``xy_size``).
 """
@@ -73,7 +80,7 @@ class PartInputs:
     box: Tensor  # (B, 3) int64 [x0, y0, s] of the target crop, fine-frame pixels
     source: Tensor  # (B, 3, s, s) source part crop I^n_s
     other_source: Tensor | None  # (B, 3, s, s) the other side's source crop (arm, leg)
-    parsing: Tensor  # (B, 7, s, s) S^n_t
+    parsing: Tensor  # (B, 7, s, s) S^n_t as the generator sees it: complete (PL) or visible
     depth: Tensor  # (B, 1, s, s) D^n_t
     heatmaps: Tensor  # (B, J, s, s) H^n_t
     target: Tensor  # (B, 3, s, s) ground-truth crop Î^n_t
@@ -95,11 +102,12 @@ class StageInputs:
     source_voxels: Tensor | None = None  # (B, Z, X, X) int64, when the batch has them
 
 
-def stage_parts(stage: str) -> tuple[str, ...]:
-    """The body parts a stage runs: face → (face,), arm → both arms, fine/e2e → all five."""
+def stage_parts(stage: str, config: HPTConfig | None = None) -> tuple[str, ...]:
+    """The body parts a stage runs: face → (face,), arm → both arms, fine/e2e → all five
+    (none when ``config``'s variant has no part layers)."""
     if stage in LAYER_STAGES:
         return tuple(p for p in PART_LAYERS if PART_KIND[p] == stage)
-    if stage in ("fine", "e2e"):
+    if stage in ("fine", "e2e") and (config is None or config.variant.has_layers):
         return tuple(PART_LAYERS)
     return ()
 
@@ -170,6 +178,14 @@ def complete_map(layer_mask: Tensor, shard_box: Tensor, fine_size: int, box: Ten
     return crop_boxes(resize(frame, fine_size), box)
 
 
+def complete_parsing(parsing: Tensor, complete: Tensor, label: int) -> Tensor:
+    """The part laid on top of the parsing: (B, 7, s, s) soft one-hot and the complete part
+    map (B, 1, s, s) in [0, 1] → ``S·(1 − C) + onehot(label)·C``, still summing to one."""
+    c = complete.clamp(0, 1)
+    out = parsing * (1 - c)
+    return torch.cat([out[:, :label], out[:, label : label + 1] + c, out[:, label + 1 :]], dim=1)
+
+
 # --------------------------------------------------------------------------- the builder
 
 
@@ -213,6 +229,8 @@ def _part_inputs(
     area = complete.sum(dim=(1, 2, 3))
     covered = torch.minimum(visible, complete).sum(dim=(1, 2, 3))
     unoccluded = (area > 0) & (covered >= complete_threshold * area)
+    if config.variant.layers == "complete":
+        parsing = complete_parsing(parsing, complete, label)
     return PartInputs(
         box=box,
         source=crop_boxes(fine.source, source_box),
@@ -243,9 +261,12 @@ def build_stage_inputs(
     complete_threshold: float = 0.95,
 ) -> StageInputs:
     """Everything ``stage`` needs from a (device-resident) PairDataset batch; see the module
-    docstring for each conversion."""
+    docstring for each conversion. ``fine`` (or ``e2e``) gives what the config's final image
+    needs, for every variant; a layer stage needs a variant with part layers."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+    if stage in LAYER_STAGES:
+        config.variant.check_stage(stage)
     batch = decode_pair_batch(dict(batch))  # uint8/float16 over the wire, widened here
     inputs = config.inputs
     out = StageInputs()
@@ -259,11 +280,11 @@ def build_stage_inputs(
         return out
     use_512 = inputs.coarse_size <= 512 and "target_parsing_512" in batch
     out.coarse = _map_set(batch, inputs.coarse_size, heatmap_sigma, use_512)
-    parts = stage_parts(stage)
-    if parts:
+    if stage in ("fine", "e2e") or stage in LAYER_STAGES:
         fine = _map_set(batch, inputs.fine_size, heatmap_sigma, use_512=False)
         if stage in ("fine", "e2e"):
             out.fine = fine
+        parts = stage_parts(stage, config)
         out.parts = {p: _part_inputs(batch, fine, p, config, complete_threshold) for p in parts}
     return out
 

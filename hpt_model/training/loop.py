@@ -67,13 +67,13 @@ from hpt_model.training.inputs import (
 )
 from hpt_model.training.schedule import lr_factor, set_learning_rate
 from hpt_model.training.steps import (
-    STAGE_NETWORKS,
     Losses,
     StepContext,
     discriminator_parameters,
     generator_parameters,
     prepare_networks,
     stage_images,
+    stage_networks,
     train_step,
 )
 from hpt_model.vgg import load_vgg19
@@ -196,9 +196,11 @@ class StageTrainer:
 
     Construction loads the VGG-19 first, so a run without weights (and without
     ``loss.allow_random_vgg``) refuses at once with :class:`~hpt_model.vgg.MissingWeightsError`.
-    ``features`` replaces the VGG-19 by another frozen extractor with its interface (image
-    (B, 3, H, W) in [-1, 1] → five feature maps at 1, 1/2, … 1/16 of H): tests use a small
-    one, VGG-19 costing seconds per step on two CPU cores.
+    A stage that ``config.variant`` lacks (e.g. ``face`` for Table IV's H+S+D) is refused at
+    once with a one-line TrainingError. ``features`` replaces the VGG-19 by another frozen
+    extractor with its interface (image (B, 3, H, W) in [-1, 1] → five feature maps at 1,
+    1/2, … 1/16 of H): tests use a small one, VGG-19 costing seconds per step on two CPU
+    cores.
     """
 
     def __init__(
@@ -209,6 +211,10 @@ class StageTrainer:
         info: DistInfo | None = None,
         features: nn.Module | None = None,
     ) -> None:
+        try:
+            config.variant.check_stage(settings.stage)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from exc
         self.settings = settings
         self.config = config
         self.stage = settings.stage
@@ -228,7 +234,7 @@ class StageTrainer:
                 features = load_vgg19(config.loss.vgg_weights_path, config.loss.allow_random_vgg)
             vgg_loss = VGGPerceptualLoss(features, config.loss.vgg_layer_weights)  # type: ignore[arg-type]
             vgg_loss.to(self.device)
-        self.nets = define_networks(config, STAGE_NETWORKS[self.stage]).to(self.device)
+        self.nets = define_networks(config, stage_networks(self.stage, config)).to(self.device)
         if self.channels_last:
             self.nets.to(memory_format=torch.channels_last)
         prepare_networks(self.stage, self.nets)
@@ -242,7 +248,7 @@ class StageTrainer:
             self.optimizers["d"] = torch.optim.Adam(d_params, optim.lr, betas)
         self.bank = (
             CompletePartBank(settings.bank_size)
-            if self.stage in LAYER_STAGES and config.loss.complete_layers
+            if self.stage in LAYER_STAGES and config.variant.layers == "complete"
             else None
         )
         self.ctx = StepContext(
@@ -293,6 +299,13 @@ class StageTrainer:
             raise TrainingError(
                 f"{flag} {path}: a '{state.get('stage')}' checkpoint holds no trained {what} "
                 "layer generator"
+            )
+        saved_layers = HPTConfig.from_dict(state["config"]).variant.layers
+        if saved_layers != self.config.variant.layers:
+            raise TrainingError(
+                f"{flag} {path}: its {what} layers were trained as '{saved_layers}' part "
+                f"layers, this variant ({self.config.variant.name}) needs "
+                f"'{self.config.variant.layers}' ones"
             )
         generator = self.nets["layers"].generators[what]
         _load_into(generator, _part_weights(models["layers"], what), f"{flag} {path}")

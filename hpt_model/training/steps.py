@@ -18,8 +18,14 @@ parameters are frozen meanwhile. The layer stages run both sides of a limb throu
 shared generator and show the discriminator both, right parts mirrored into the left frame;
 their real samples come from :class:`~hpt_model.training.bank.CompletePartBank`. The
 end-to-end stage fine-tunes every generator through Eq. 7 on the final image only (the paper
-says no more). With ``loss.complete_layers`` off (Table IV's PL⁻) the layer stages drop the
-discriminator and use the unmasked perceptual loss.
+says no more).
+
+Table IV's variants (``config.variant``) change what exists, not how a step works: a stage
+the variant lacks is refused (:meth:`~hpt_model.config.VariantConfig.check_stage`); with
+PL⁻ (``variant.layers == "incomplete"``) the layer stages have no completeness
+discriminator and use the unmasked perceptual loss against the ground-truth crop.
+:func:`final_image` runs the variant's whole method: the coarse result upsampled (no
+layers), Eq. 6 (layers, no F) or Eq. 6 and the fine generator (the full method).
 
 All weights λ come from :class:`~hpt_model.config.LossConfig`. Every returned tensor is
 detached, so a caller may keep them.
@@ -29,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -42,11 +48,17 @@ from hpt_model.losses import (
     gan_loss,
     volume_cross_entropy,
 )
-from hpt_model.networks import PartCrops
-from hpt_model.networks.fusion import FusionOutput, crop_boxes
+from hpt_model.networks import PartCrops, variant_network_names
+from hpt_model.networks.fusion import FusionOutput, crop_boxes, initial_fusion
 from hpt_model.networks.layers import MIRRORED_PARTS
 from hpt_model.training.bank import CompletePartBank
-from hpt_model.training.inputs import LAYER_STAGES, MapSet, PartInputs, StageInputs
+from hpt_model.training.inputs import (
+    LAYER_STAGES,
+    MapSet,
+    PartInputs,
+    StageInputs,
+    stage_parts,
+)
 
 Losses = dict[str, Tensor]
 GradReducer = Callable[[Iterable[nn.Parameter]], None]
@@ -77,6 +89,16 @@ FROZEN: dict[str, tuple[str, ...]] = {
 }
 
 
+def stage_networks(stage: str, config: HPTConfig) -> tuple[str, ...]:
+    """The networks ``stage`` builds in ``config``'s variant (ValueError if the variant has
+    no such stage)."""
+    if stage not in STAGE_NETWORKS:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {tuple(STAGE_NETWORKS)}")
+    config.variant.check_stage(stage)
+    present = set(variant_network_names(config))
+    return tuple(name for name in STAGE_NETWORKS[stage] if name in present)
+
+
 def generator_parameters(stage: str, nets: nn.ModuleDict) -> list[nn.Parameter]:
     """The parameters the stage's generator optimiser updates."""
     if stage == "coarse":
@@ -93,8 +115,10 @@ def generator_parameters(stage: str, nets: nn.ModuleDict) -> list[nn.Parameter]:
 
 
 def discriminator_parameters(stage: str, nets: nn.ModuleDict) -> list[nn.Parameter]:
+    """The stage discriminator's parameters; none if the stage (or, for PL⁻, the variant)
+    has no discriminator."""
     name = DISCRIMINATOR[stage]
-    return [] if name is None else list(nets[name].parameters())
+    return [] if name is None or name not in nets else list(nets[name].parameters())
 
 
 def prepare_networks(stage: str, nets: nn.ModuleDict) -> None:
@@ -163,11 +187,74 @@ def run_fine(
     coarse: Tensor,
     layers: Mapping[str, tuple[Tensor, Tensor]],
 ) -> FusionOutput:
-    """Eq. 6 and the fine generator on the fine-size maps."""
+    """Eq. 6 and the fine generator on the fine-size maps (variants with F only)."""
     fine = _need(inputs.fine, "fine maps")
+    if "fine" not in nets:
+        raise ValueError(
+            "run_fine: no fine generator among the networks (a variant without F?); "
+            "use final_image, which stops at Eq. 6 for such variants"
+        )
     offsets = {part: offset for part, (offset, _) in layers.items()}
     boxes = {part: inputs.parts[part].box for part in layers}
     return nets["fine"](coarse, offsets, boxes, fine.parsing, fine.depth, fine.heatmaps)
+
+
+def fuse_layers(
+    inputs: StageInputs, coarse: Tensor, layers: Mapping[str, tuple[Tensor, Tensor]]
+) -> Tensor:
+    """Eq. 6 alone: İ_t (B, 3, F, F), the upsampled coarse result plus the part offsets
+    masked by their visible parsing channel (the final image of a variant without F)."""
+    fine = _need(inputs.fine, "fine maps")
+    offsets = {part: offset for part, (offset, _) in layers.items()}
+    boxes = {part: inputs.parts[part].box for part in layers}
+    return initial_fusion(coarse, offsets, boxes, fine.parsing)
+
+
+@dataclass
+class MethodOutput:
+    """The method's result for one config's variant, with every intermediate it made."""
+
+    coarse: Tensor  # (B, 3, c, c) Ĩ_t
+    final: Tensor  # (B, 3, F, F) the variant's result at the fine size (not clamped)
+    layers: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)  # part → (Ǐ^n, I^n)
+    initial: Tensor | None = None  # (B, 3, F, F) İ_t of Eq. 6 (variants with part layers)
+    offset: Tensor | None = None  # (B, 3, F, F) the fine generator's Ǐ_t (variants with F)
+
+
+def final_image(
+    config: HPTConfig, nets: Mapping[str, nn.Module], inputs: StageInputs
+) -> MethodOutput:
+    """The method's final image for ``config.variant``, from ``build_stage_inputs(batch,
+    config, "fine")`` and the variant's generators (coarse; layers; fine):
+
+    - no part layers (H, H+S, H+S+D): the coarse result, bilinearly upsampled to the fine size;
+    - part layers, no F (H+S+D+PL⁻, H+S+D+PL): Eq. 6, İ_t, with no fine generator;
+    - the full method: Eq. 6 refined by the fine generator, I_t = İ_t + Ǐ_t.
+
+    Gradients flow unless the caller disables them (``forward_stage`` does).
+    """
+    variant = config.variant
+    fine_size = config.inputs.fine_size
+    coarse = run_coarse(nets, _need(inputs.coarse, "coarse maps"))
+    if not variant.has_layers:
+        return MethodOutput(coarse=coarse, final=upsample(coarse, fine_size))
+    missing = sorted(set(stage_parts("fine", config)) - set(inputs.parts))
+    if missing:
+        raise ValueError(
+            f"final_image: the inputs lack part(s) {missing}; build them for stage 'fine'"
+        )
+    layers = run_layers(nets, inputs.parts, coarse, fine_size)
+    if not variant.fusion:
+        initial = fuse_layers(inputs, coarse, layers)
+        return MethodOutput(coarse=coarse, final=initial, layers=layers, initial=initial)
+    fused = run_fine(nets, inputs, coarse, layers)
+    return MethodOutput(
+        coarse=coarse,
+        final=fused.image,
+        layers=layers,
+        initial=fused.initial,
+        offset=fused.offset,
+    )
 
 
 def to_left_frame(x: Tensor, part: str) -> Tensor:
@@ -266,6 +353,7 @@ def coarse_step(ctx: StepContext, inputs: StageInputs) -> Losses:
 def layer_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     """Eqs. 1 and 2 for the parts of one kind (face; left+right arm; left+right leg)."""
     loss_cfg = ctx.config.loss
+    complete = ctx.config.variant.layers == "complete"  # PL; PL⁻ otherwise
     coarse_maps = _need(inputs.coarse, "coarse maps")
     with torch.no_grad(), ctx.autocast():
         coarse = run_coarse(ctx.nets, coarse_maps)
@@ -279,8 +367,8 @@ def layer_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     losses: Losses = {}
     g_total = layer.new_zeros(())
     with ctx.autocast():
-        g_per = _perceptual(ctx, layer, target, visible if loss_cfg.complete_layers else None)
-    if loss_cfg.complete_layers:
+        g_per = _perceptual(ctx, layer, target, visible if complete else None)
+    if complete:
         bank = _need(ctx.bank, "complete part bank")
         for n, p in zip(names, parts, strict=True):
             keep = p.unoccluded
@@ -346,7 +434,9 @@ STEPS: dict[str, Callable[[StepContext, StageInputs], Losses]] = {
 
 
 def train_step(ctx: StepContext, inputs: StageInputs) -> Losses:
-    """One optimisation step of ``ctx.stage``; returns its named, detached losses."""
+    """One optimisation step of ``ctx.stage``; returns its named, detached losses.
+    ValueError if the config's variant has no such stage."""
+    ctx.config.variant.check_stage(ctx.stage)
     return STEPS[ctx.stage](ctx, inputs)
 
 
@@ -369,9 +459,11 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
 def forward_stage(
     stage: str, config: HPTConfig, nets: Mapping[str, nn.Module], inputs: StageInputs
 ) -> dict[str, Tensor]:
-    """The stage's outputs, no gradients: ``coarse``, ``layers`` (part → layer), ``initial``,
-    ``final`` (fine/e2e) or ``logits`` (volume), as far as the stage goes. Runs in eval
-    mode, so logging and evaluation leave the training state as it was."""
+    """The stage's outputs, no gradients: ``coarse``, ``layer_<part>``, ``initial`` and
+    ``final`` (fine/e2e) or ``logits`` (volume), as far as the stage goes. For ``fine`` and
+    ``e2e`` these are :func:`final_image`'s for every variant: ``final`` is always there,
+    ``layer_*`` and ``initial`` when the variant has part layers. Runs in eval mode, so
+    logging and evaluation leave the training state as it was."""
     with eval_mode(nets if isinstance(nets, nn.Module) else nn.ModuleDict(dict(nets))):
         return _forward_stage(stage, config, nets, inputs)
 
@@ -382,17 +474,24 @@ def _forward_stage(
     if stage == "volume":
         image = _need(inputs.volume_image, "volume image")
         return {"logits": nets["volume"](image, _need(inputs.volume_pose, "volume pose"))}
+    if stage in LAYER_STAGES:
+        config.variant.check_stage(stage)
     out: dict[str, Tensor] = {}
+    if stage in ("fine", "e2e"):
+        result = final_image(config, nets, inputs)
+        out["coarse"] = result.coarse
+        for part, (_, layer) in result.layers.items():
+            out[f"layer_{part}"] = layer
+        if result.initial is not None:
+            out["initial"] = result.initial
+        out["final"] = result.final
+        return out
     coarse = run_coarse(nets, _need(inputs.coarse, "coarse maps"))
     out["coarse"] = coarse
     if inputs.parts:
         layers = run_layers(nets, inputs.parts, coarse, config.inputs.fine_size)
         for part, (_, layer) in layers.items():
             out[f"layer_{part}"] = layer
-        if stage in ("fine", "e2e"):
-            fused = run_fine(nets, inputs, coarse, layers)
-            out["initial"] = fused.initial
-            out["final"] = fused.image
     return out
 
 
@@ -497,8 +596,9 @@ def stage_images(
     for part in inputs.parts:
         images[f"layer_{part}"] = out[f"layer_{part}"]
         images[f"truth_{part}"] = inputs.parts[part].target
-    if "final" in out:
+    if "initial" in out:
         images["initial"] = out["initial"]
+    if "final" in out:
         images["final"] = out["final"]
     images["ground_truth"] = maps.target
     return images
