@@ -1,0 +1,14 @@
+"""Image-quality metrics of the evaluation (§IV-C, Tab. II-IV): SSIM and LPIPS.
+
+- :func:`hpt_model.metrics.ssim.ssim`: per-image SSIM through torchmetrics;
+- :func:`hpt_model.metrics.lpips.load_lpips`: LPIPS v0.1 (AlexNet or VGG-16) written without
+  torchvision, official backbone weights from a path or torch hub's cache.
+
+Occlusion State Accuracy needs the body model and the renderer, so it lives in
+``pipelines/occlusion.py``. Importing this package imports neither torchmetrics nor
+torchvision: import the submodule you need. See ``docs/evaluation.md``.
+"""
+
+from hpt_model.vgg import MissingWeightsError
+
+__all__ = ["MissingWeightsError"]
