@@ -152,25 +152,36 @@ def _record(
         "time_s": np.float64(entry["time_ms"] / 1000.0),
         "image": np.ascontiguousarray(image[:, :, ::-1]),
         "mask": (mask >= 128).astype(np.uint8),
-        "parsing": maps["parsing_1024"].astype(np.uint8),
-        "depth": _depth(maps["depth_1024"]),
-        "parsing_512": maps["parsing_512"].astype(np.uint8),
-        "depth_512": _depth(maps["depth_512"]),
-        "joints2d": maps["joints2d_1024"].astype(np.float32),
+        **map_fields(maps),
         # pose2d keeps MediaPipe's half-pixel convention; shards use integer pixel centres
         "landmarks": (landmarks[:, [0, 1, 3]] - np.array([0.5, 0.5, 0.0])).astype(np.float32),
         "betas": betas,
         "global_orient": fits["global_orient"][row].astype(np.float32),
         "body_pose": fits["body_pose"][row].astype(np.float32),
         "camera": fits["camera"][row].astype(np.float32),
-        "part_boxes": maps["boxes"].astype(np.int32),
         "voxels": vox["labels"].astype(np.uint8),
         "voxel_z": np.array([vox["z0"], vox["dz"]], np.float32),
     }
-    for layer in PART_LAYERS:
-        record[f"layer_mask_{layer}"] = maps[f"part_mask_{layer}"].astype(np.uint8)
-        record[f"layer_depth_{layer}"] = _depth(maps[f"part_depth_{layer}"])
     return record
+
+
+def map_fields(maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The shard fields of one frame's render-maps arrays (``maps/<frame_id>.npz``, see
+    ``hpt_data.stages.render_maps``): parsing, depth, their 512 versions, joints2d,
+    part_boxes and the complete part maps, in the schema's dtypes. Shared with the
+    pose-transfer pipelines, which render a target's maps the same way."""
+    fields = {
+        "parsing": maps["parsing_1024"].astype(np.uint8),
+        "depth": _depth(maps["depth_1024"]),
+        "parsing_512": maps["parsing_512"].astype(np.uint8),
+        "depth_512": _depth(maps["depth_512"]),
+        "joints2d": maps["joints2d_1024"].astype(np.float32),
+        "part_boxes": maps["boxes"].astype(np.int32),
+    }
+    for layer in PART_LAYERS:
+        fields[f"layer_mask_{layer}"] = maps[f"part_mask_{layer}"].astype(np.uint8)
+        fields[f"layer_depth_{layer}"] = _depth(maps[f"part_depth_{layer}"])
+    return fields
 
 
 @dataclass

@@ -11,7 +11,7 @@ import sys
 def test_hpt_model_loads_only_the_shard_package_of_hpt_data() -> None:
     code = (
         "import sys, json, hpt_model.data, hpt_model.training, hpt_model.cli, "
-        "hpt_model.networks, hpt_model.losses, hpt_model.vgg, "
+        "hpt_model.networks, hpt_model.losses, hpt_model.vgg, hpt_model.inference, "
         "hpt_model.metrics, hpt_model.metrics.lpips, hpt_model.metrics.ssim\n"
         "print(json.dumps(sorted(sys.modules)))"
     )

@@ -63,8 +63,36 @@ class FitSMPLSettings(FitConfig):
         return FitConfig(**{k: getattr(self, k) for k in keys})
 
 
+def normalise_landmarks(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """(33, 5) MediaPipe landmarks in crop pixels (edges at 0 and ``size``) → (33, 3)
+    normalised crop x, y in [-1, 1] and visibility: the fitter's input for one frame."""
+    lm = np.asarray(landmarks, np.float64)
+    return np.stack([lm[:, 0] / size * 2 - 1, lm[:, 1] / size * 2 - 1, lm[:, 3]], -1)
+
+
+def quality_flags(
+    body_pose: np.ndarray,
+    camera: np.ndarray,
+    reproj_px: float,
+    mask_iou: float,
+    settings: FitSMPLSettings,
+) -> list[str]:
+    """Why one fitted frame cannot be trusted (empty: it can): a diverged fit, a landmark
+    error above ``max_reproj_px`` or a mask IoU below ``min_mask_iou``."""
+    finite = bool(np.isfinite(body_pose).all() and np.isfinite(camera).all())
+    err, iou = float(reproj_px), float(mask_iou)
+    found = []
+    if not finite or not np.isfinite(err):
+        found.append("fit diverged")
+    elif err > settings.max_reproj_px:
+        found.append(f"reprojection {err:.1f} px > {settings.max_reproj_px:g}")
+    if np.isfinite(iou) and iou < settings.min_mask_iou:
+        found.append(f"mask IoU {iou:.2f} < {settings.min_mask_iou:g}")
+    return found
+
+
 @functools.lru_cache(maxsize=2)
-def _fitter(body_model: str, settings: FitSMPLSettings) -> Any:
+def fitter_for(body_model: str, settings: FitSMPLSettings) -> Any:
     """The body model and fitter, built once per process and settings."""
     from hpt_data.body import load_body_model
     from hpt_data.fitting.fitter import Fitter
@@ -115,8 +143,7 @@ class FitSMPL(Stage):
             if not e.get("usable", False) or e.get("row") is None:
                 flags[i] = f"upstream: {e.get('reason') or 'not usable'}"
                 continue
-            lm = crop_lm[int(e["row"])]  # (33, 5) crop pixels, edges at 0 and size
-            norm = np.stack([lm[:, 0] / size * 2 - 1, lm[:, 1] / size * 2 - 1, lm[:, 3]], -1)
+            norm = normalise_landmarks(crop_lm[int(e["row"])], size)
             _, conf = targets_from_mediapipe(norm[None])
             seen = int((conf[0] >= s.min_confidence).sum())
             if seen < s.min_landmarks:
@@ -137,7 +164,7 @@ class FitSMPL(Stage):
                 f"{detail or 'no frames'})"
             )
 
-        fitter = _fitter(s.body_model, s)
+        fitter = fitter_for(s.body_model, s)
         res = fitter.fit(np.stack(landmarks), masks, np.array(times))
         nb = len(res.betas)
         out: dict[str, np.ndarray] = {
@@ -158,15 +185,10 @@ class FitSMPL(Stage):
         out["reproj_px"][rows] = res.reproj_px
         out["mask_iou"][rows] = res.mask_iou
         for k, i in enumerate(fit_rows):
-            finite = all(np.isfinite(out[key][i]).all() for key in ("body_pose", "camera"))
-            err, iou = float(res.reproj_px[k]), float(res.mask_iou[k])
             found = [flags[i]] if flags[i] else []
-            if not finite or not np.isfinite(err):
-                found.append("fit diverged")
-            elif err > s.max_reproj_px:
-                found.append(f"reprojection {err:.1f} px > {s.max_reproj_px:g}")
-            if np.isfinite(iou) and iou < s.min_mask_iou:
-                found.append(f"mask IoU {iou:.2f} < {s.min_mask_iou:g}")
+            found += quality_flags(
+                out["body_pose"][i], out["camera"][i], res.reproj_px[k], res.mask_iou[k], s
+            )
             flags[i] = "; ".join(found)
         ok = np.array([not f for f in flags])
         frame_ids = np.array([f"{e['index']:06d}" for e in frames])
@@ -270,4 +292,11 @@ def read_fits(folder: Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-__all__ = ["FitSMPL", "FitSMPLSettings", "read_fits"]
+__all__ = [
+    "FitSMPL",
+    "FitSMPLSettings",
+    "fitter_for",
+    "normalise_landmarks",
+    "quality_flags",
+    "read_fits",
+]

@@ -174,6 +174,33 @@ def _other_person_area(everyone: np.ndarray, person: np.ndarray) -> float:
     return float(stats[1:, cv2.CC_STAT_AREA].max() / max(person.sum(), 1))
 
 
+def crop_person(
+    image: np.ndarray,
+    seg: Segmentation,
+    settings: RemoveBgSettings,
+    window: CropWindow | None = None,
+) -> tuple[np.ndarray, np.ndarray, CropWindow]:
+    """The square crop of one segmented frame: the person over ``settings.background``
+    ((size, size, 3) uint8 BGR), the soft matte in the crop ((size, size) float32 in
+    [0, 1]) and the crop window (by default the one around the person, as the stage
+    crops). Shared by the stage and the one-image pipelines."""
+    import cv2
+
+    if seg.matte is None or seg.box is None:
+        raise ValueError("crop_person needs a segmentation that found a person")
+    if window is None:
+        window = CropWindow.around(seg.box, settings.margin, settings.size)
+    # area and linear resampling are convex: the matte stays in [0, 1]
+    alpha = window.cut(
+        seg.matte, 0.0, cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
+    )
+    crop = window.cut(image, 0)
+    bg = np.empty_like(crop)
+    bg[...] = settings.background[::-1]  # RGB -> BGR
+    composite = cv2.blendLinear(crop, bg, alpha, 1.0 - alpha)
+    return composite, alpha, window
+
+
 class RemoveBackground(Stage):
     """Segment the person, crop a square around them, remove the background; flag frames
     with no person, a person cut by the frame edge, or several people."""
@@ -217,8 +244,6 @@ class RemoveBackground(Stage):
         return StageResult(metrics)
 
     def _frame(self, frames_dir: Path, frame: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-        import cv2
-
         s: RemoveBgSettings = self.settings
         image = read_image(frames_dir / frame["file"])
         seg = segment_person(image, s)
@@ -234,15 +259,7 @@ class RemoveBackground(Stage):
         }
         if seg.matte is None or seg.box is None:
             return entry
-        window = CropWindow.around(seg.box, s.margin, s.size)
-        # area and linear resampling are convex: the matte stays in [0, 1]
-        alpha = window.cut(
-            seg.matte, 0.0, cv2.INTER_AREA if window.side > s.size else cv2.INTER_LINEAR
-        )
-        crop = window.cut(image, 0)
-        bg = np.empty_like(crop)
-        bg[...] = s.background[::-1]  # RGB -> BGR
-        composite = cv2.blendLinear(crop, bg, alpha, 1.0 - alpha)
+        composite, alpha, window = crop_person(image, seg, s)
         name = f"{frame['index']:06d}.png"
         files = {"image": f"image/{name}", "alpha": f"alpha/{name}", "mask": f"mask/{name}"}
         write_image(out_dir / files["image"], composite)

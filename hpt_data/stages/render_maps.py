@@ -25,10 +25,10 @@ camera, body outside the crop) are recorded as skipped with their reason.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from hpt_data.render.boxes import LAYERS
 from hpt_data.render.mesh_checks import FATAL_FLAGS, FLAG_TEXT
 from hpt_data.stages._frames_io import INDEX, PreviousOutput, save_npz, write_json
 from hpt_data.stages.base import Stage, StageContext, StageResult
+
+if TYPE_CHECKING:
+    from hpt_data.render.maps import Maps
 
 FITS = "fits.npz"
 _FIT_KEYS = ("frame_ids", "ok", "flag", "betas", "global_orient", "body_pose", "camera")
@@ -171,6 +174,27 @@ def plan_frames(
     return entries, todo
 
 
+def maps_arrays(maps: Sequence[Maps]) -> dict[str, np.ndarray]:
+    """One frame's ``maps/<frame_id>.npz`` arrays (module docstring) from its maps at each
+    size, the first with the layers; the maps must have no fatal flag. Shared by the stage
+    and the pose-transfer pipelines, so both hand the model the same fields."""
+    arrays: dict[str, np.ndarray] = {}
+    for m in maps:
+        arrays[f"parsing_{m.size}"] = m.parsing
+        arrays[f"depth_{m.size}"] = m.depth.astype(np.float16)
+        arrays[f"joints2d_{m.size}"] = m.joints2d.astype(np.float32)
+        arrays[f"sigma_{m.size}"] = np.float32(m.sigma)
+    fine = maps[0]
+    if not fine.boxes:
+        raise ValueError("the first maps must hold the layer boxes and complete part maps")
+    arrays["z_range"] = np.asarray(fine.z_range, np.float32)
+    arrays["boxes"] = np.stack([fine.boxes[n] for n in LAYERS]).astype(np.int32)
+    for name in LAYERS:
+        arrays[f"part_mask_{name}"] = fine.part_masks[name]
+        arrays[f"part_depth_{name}"] = fine.part_depths[name].astype(np.float16)
+    return arrays
+
+
 def safe_name(frame_id: str) -> str:
     """A file name for a frame id (ids are the fitter's; keep them readable)."""
     bad = set('/\\:*?"<>| ')
@@ -203,29 +227,19 @@ class RenderMaps(Stage):
         previews = 0
         for row, verts, joints in posed_batches(fits, todo, s.batch):
             cam = fits.camera[row]
-            arrays: dict[str, np.ndarray] = {}
-            flags: list[str] = []
-            fine = None
-            for k, size in enumerate(s.sizes):
-                m = render_maps(verts, model.faces, model.part_labels, joints, cam, size, k == 0)
-                flags = sorted(set(flags) | set(m.flags))
-                arrays[f"parsing_{size}"] = m.parsing
-                arrays[f"depth_{size}"] = m.depth.astype(np.float16)
-                arrays[f"joints2d_{size}"] = m.joints2d.astype(np.float32)
-                arrays[f"sigma_{size}"] = np.float32(m.sigma)
-                if k == 0:
-                    fine = m
+            rendered = [
+                render_maps(verts, model.faces, model.part_labels, joints, cam, size, k == 0)
+                for k, size in enumerate(s.sizes)
+            ]
+            flags = sorted({f for m in rendered for f in m.flags})
             entry = entries[row]
             entry["flags"] = flags
             counts.update(flags)
-            if FATAL_FLAGS.intersection(flags) or fine is None:
+            if FATAL_FLAGS.intersection(flags):
                 entry["reason"] = flag_reason(flags)
                 continue
-            arrays["z_range"] = np.asarray(fine.z_range, np.float32)
-            arrays["boxes"] = np.stack([fine.boxes[n] for n in LAYERS]).astype(np.int32)
-            for name in LAYERS:
-                arrays[f"part_mask_{name}"] = fine.part_masks[name]
-                arrays[f"part_depth_{name}"] = fine.part_depths[name].astype(np.float16)
+            fine = rendered[0]
+            arrays = maps_arrays(rendered)
             rel = f"maps/{safe_name(fits.frame_ids[row])}.npz"
             save_npz(ctx.out_dir / rel, arrays)
             entry.update(ok=True, file=rel, reason=flag_reason(flags))
