@@ -53,13 +53,12 @@ class RenderMapsSettings:
     sizes: tuple[int, ...] = (1024, 512)  # the fine and coarse resolutions; the first gets
     # the layer boxes and complete part maps
     previews: int = 3  # preview sheets for the first N rendered frames
-    batch: int = 32  # frames posed per body-model call
 
     def __post_init__(self) -> None:
         if not self.sizes or any(int(s) <= 0 for s in self.sizes):
             raise ValueError(f"sizes must be positive, got {self.sizes}")
-        if self.previews < 0 or self.batch <= 0:
-            raise ValueError("previews must be >= 0 and batch > 0")
+        if self.previews < 0:
+            raise ValueError(f"previews must be >= 0, got {self.previews}")
 
 
 @dataclass
@@ -118,24 +117,25 @@ def body_model_for(fits: Fits, folder: Path | None = None) -> Any:
     return _MODELS[key]
 
 
-def posed_batches(fits: Fits, rows: list[int], batch: int) -> Any:
-    """Yield ``(row, vertices (V, 3) float64, joints (24, 3) float64)`` for ``rows``."""
+def posed_frames(fits: Fits, rows: list[int]) -> Any:
+    """Yield ``(row, vertices (V, 3) float64, joints (24, 3) float64)`` for ``rows``.
+
+    One body-model call per frame, not per batch: batched matrix products round differently
+    with the batch's size on some CPUs, and a frame redone alone (``ctx.previous`` lost its
+    file) must come out bit-identical to the first run. Posing is ~10 ms a frame, small
+    beside rendering."""
     import torch
 
     model = body_model_for(fits)
-    betas = torch.as_tensor(fits.betas[None])
-    for start in range(0, len(rows), batch):
-        chunk = rows[start : start + batch]
+    betas = torch.as_tensor(fits.betas[None]) if fits.betas.size else None
+    for row in rows:
         with torch.no_grad():
             out = model(
-                betas=betas.expand(len(chunk), -1) if fits.betas.size else None,
-                body_pose=torch.as_tensor(fits.body_pose[chunk]),
-                global_orient=torch.as_tensor(fits.global_orient[chunk]),
+                betas=betas,
+                body_pose=torch.as_tensor(fits.body_pose[row : row + 1]),
+                global_orient=torch.as_tensor(fits.global_orient[row : row + 1]),
             )
-        verts = out.vertices.double().numpy()
-        joints = out.joints.double().numpy()
-        for i, row in enumerate(chunk):
-            yield row, verts[i], joints[i]
+        yield row, out.vertices[0].double().numpy(), out.joints[0].double().numpy()
 
 
 def flag_reason(flags: list[str]) -> str | None:
@@ -225,7 +225,7 @@ class RenderMaps(Stage):
         entries, todo = plan_frames(fits, previous, ctx.out_dir, reuse)
         counts: Counter[str] = Counter()
         previews = 0
-        for row, verts, joints in posed_batches(fits, todo, s.batch):
+        for row, verts, joints in posed_frames(fits, todo):
             cam = fits.camera[row]
             rendered = [
                 render_maps(verts, model.faces, model.part_labels, joints, cam, size, k == 0)

@@ -35,7 +35,7 @@ from hpt_data.stages.render_maps import (
     body_model_for,
     flag_reason,
     plan_frames,
-    posed_batches,
+    posed_frames,
     read_fits,
     safe_name,
 )
@@ -50,11 +50,10 @@ class VoxelizeSettings:
     binvox: bool = True  # also write .binvox files (whole body and one per part)
     binvox_size: int = 256  # side of the cubic .binvox grids
     previews: int = 3  # preview sheets for the first N frames
-    batch: int = 32  # frames posed per body-model call
 
     def __post_init__(self) -> None:
-        if min(self.xy_size, self.z_bins, self.binvox_size, self.batch) <= 0:
-            raise ValueError("xy_size, z_bins, binvox_size and batch must be positive")
+        if min(self.xy_size, self.z_bins, self.binvox_size) <= 0:
+            raise ValueError("xy_size, z_bins and binvox_size must be positive")
         if self.previews < 0:
             raise ValueError(f"previews must be >= 0, got {self.previews}")
 
@@ -85,7 +84,7 @@ class Voxelize(Stage):
         )
         counts: Counter[str] = Counter()
         previews = 0
-        for row, verts, _ in posed_batches(fits, todo, s.batch):
+        for row, verts, _ in posed_frames(fits, todo):
             cam = fits.camera[row]
             name = safe_name(fits.frame_ids[row])
             grid = voxelize(verts, model.faces, model.part_labels, cam, s.xy_size, s.z_bins)
