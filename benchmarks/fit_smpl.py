@@ -12,11 +12,15 @@ then fits each clip twice:
 Each with the full fitter, without the silhouette term and without the temporal term.
 Figures per frame, median and 90th percentile over the fitted frames:
 
-- ``reproj_px``: the fit's own landmark error against its input, pixels at 1024;
-- ``joints2d_px``: the fitted 24 joints against the true ones projected into the crop (1024);
+- ``reproj_px``: the fit's own landmark error against its input, pixels at 1024, in the
+  fit's camera model (perspective at the assumed ``camera_distance``);
+- ``reproj_weak_px``: the same through the output weak-perspective camera ``(s, tx, ty)``
+  (what renderers of the project's convention draw);
+- ``joints2d_px``: the fitted 24 joints through the output weak-perspective camera against
+  the true ones projected into the crop (1024);
 - ``mpjpe_mm`` (pelvis-aligned) and ``pa_mpjpe_mm`` (Procrustes-aligned), 24 joints, against
   the true joints in the camera frame;
-- ``mask_iou``: the projected fit against the true mask (256x256).
+- ``mask_iou``: the fit projected by the output camera against the true mask (256x256).
 
 Speed: the full fitter on the first clip's 100 frames (GT-2D), torch on 1 thread, in a
 process pinned to 2 cores where possible; the load average is recorded beside it (the
@@ -178,6 +182,7 @@ def figures(res: Any, rows: list[dict[str, Any]], fitter: Any) -> dict[str, list
     iou_truth = fitter.mask_ious(res.betas, res.global_orient, res.body_pose, res.camera, gt_masks)
     return {
         "reproj_px": res.reproj_px.tolist(),
+        "reproj_weak_px": res.reproj_weak_px.tolist(),
         "joints2d_px": (j2d.mean(-1) * 512).tolist(),
         "mpjpe_mm": (mpjpe(res.joints3d, truth) * 1000).tolist(),
         "pa_mpjpe_mm": (pa_mpjpe(res.joints3d, truth) * 1000).tolist(),

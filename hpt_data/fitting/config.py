@@ -12,6 +12,10 @@ class FitConfig:
     """Iterations, loss weights and switches of the fitter (the stage's settings feed it)."""
 
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    # assumed distance (m) from the camera to the pelvis: the fit projects with perspective
+    # (nearer limbs larger) at that depth; 0 = weak perspective. Overridden per frame by a
+    # focal length given to ``Fitter.fit`` (depth = focal / s). See docs/fit_smpl.md.
+    camera_distance: float = 3.0
     iters_camera: int = 20  # stage 1 (L-BFGS iterations, or Adam steps x 5)
     iters_pose: int = 40  # stage 2
     iters_shape: int = 60  # stage 3
