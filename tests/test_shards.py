@@ -17,11 +17,19 @@ import torch
 from shard_records import make_record
 from torch.utils.data import DataLoader, DistributedSampler
 
-from hpt_data.shards.reading import ShardError
+from hpt_data.shards.reading import ShardError, load_manifest
 from hpt_data.shards.schema import FIELDS
 from hpt_data.shards.verify import verify_shards
-from hpt_data.shards.writer import ShardWriter
-from hpt_model.data import PairDataset, ShardFrames, decode_pair_batch, pair_indices
+from hpt_data.shards.writer import ShardWriter, sha256_file
+from hpt_model.config import HPTConfig
+from hpt_model.data import (
+    PairDataset,
+    ShardFrames,
+    decode_pair_batch,
+    fields_for_stage,
+    pair_indices,
+)
+from hpt_model.training.inputs import STAGES, build_stage_inputs
 
 TESTS_DIR = Path(__file__).parent
 EXACT = [f.name for f in FIELDS if f.codec not in ("jpeg", "png")]
@@ -245,3 +253,126 @@ def test_distributed_ranks_read_disjoint_parts(shard_set) -> None:
         sampler.set_epoch(3)
         seen.append(set(sampler))
     assert not seen[0] & seen[1] and seen[0] | seen[1] == set(range(len(ds)))
+
+
+def _as_version_1(src: Path, dst: Path) -> Path:
+    """A copy of a shard set as schema version 1 wrote it: the same datasets, lzf instead
+    of Blosc, manifest and attributes saying 1."""
+    manifest = json.loads((src / "manifest.json").read_text())
+    for entry in manifest["shards"]:
+        (dst / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(src / entry["file"], "r") as a, h5py.File(dst / entry["file"], "w") as b:
+            b.attrs.update(a.attrs)
+            b.attrs["schema_version"] = 1
+            for name, ds in a.items():
+                if "32001" in ds._filters:  # Blosc (HDF5 filter id 32001)
+                    b.create_dataset(
+                        name, data=ds[:], chunks=ds.chunks, maxshape=ds.maxshape,
+                        compression="lzf", shuffle=True, fletcher32=True,
+                    )  # fmt: skip
+                else:
+                    a.copy(name, b)
+        entry["bytes"] = (dst / entry["file"]).stat().st_size
+        entry["sha256"] = sha256_file(dst / entry["file"])
+    manifest["schema_version"] = 1
+    (dst / "manifest.json").write_text(json.dumps(manifest))
+    return dst
+
+
+def test_version_1_shards_read_the_same_and_other_versions_are_refused(
+    shard_set, tmp_path: Path
+) -> None:
+    out = shard_set[0]
+    old = _as_version_1(out, tmp_path / "v1")
+    with h5py.File(_first_shard(old), "r") as h5:
+        assert h5["parsing"].compression == "lzf"  # the copy really is version 1's encoding
+    assert verify_shards(old).ok
+    new_frames, old_frames = ShardFrames(out, "train"), ShardFrames(old, "train")
+    for i in range(len(new_frames)):
+        want, got = new_frames.read(i), old_frames.read(i)
+        for name, value in want.items():
+            np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+    future = _copy_set(out, tmp_path / "v3")
+    manifest_path = future / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["schema_version"] = 3
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ShardError, match=rf"^{manifest_path}: schema version 3, this hpt reads "):
+        load_manifest(future)
+    assert "reads versions 1, 2" in verify_shards(future).problems[0]
+
+    shard = _first_shard(out)
+    entry = next(e for e in manifest["shards"] if out / e["file"] == shard)
+    manifest["schema_version"] = 2
+    renamed = _copy_set(out, tmp_path / "attr")
+    with h5py.File(renamed / entry["file"], "r+") as h5:
+        h5.attrs["schema_version"] = 3
+    entry["bytes"] = (renamed / entry["file"]).stat().st_size
+    (renamed / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ShardError, match=rf"^{renamed / entry['file']}: schema version 3"):
+        ShardFrames(renamed, entry["split"])
+
+
+@pytest.mark.parametrize("size", [512, 256, 128])
+def test_images_decoded_at_a_stage_size_match_an_area_average(shard_set, size) -> None:
+    out, _ = shard_set
+    frames = ShardFrames(out, "train")
+    full = frames.read(1, ["image"])["image"].astype(np.float64)
+    small = frames.read(1, ["image"], image_size=size)["image"]
+    assert small.shape == (size, size, 3) and small.dtype == np.uint8
+    k = full.shape[0] // size
+    area = full.reshape(size, k, size, k, 3).mean(axis=(1, 3))
+    assert psnr(small, area) >= 45.0  # libjpeg's DCT scaling is a box filter, to rounding
+
+
+def test_fields_for_stage_give_each_stage_what_it_uses(shard_set) -> None:
+    """Each stage's inputs from its field subset equal those from the full item (images
+    decoded smaller, to JPEG-scaling rounding). The tiny config keeps it fast; the paper's
+    sizes only change which sizes are asked for, checked first."""
+    out, _ = shard_set
+    paper = fields_for_stage("coarse")
+    assert paper["image_size"] == 512 and "parsing_512" in paper["target_fields"]
+    assert "depth" not in paper["target_fields"] and paper["source_fields"] == ("image",)
+    fine = fields_for_stage("fine", HPTConfig.paper())
+    assert fine["image_size"] is None and "layer_mask_face" in fine["target_fields"]
+    assert fields_for_stage("arm")["target_fields"][-2:] == (
+        "layer_mask_left_arm",
+        "layer_mask_right_arm",
+    )
+    config = HPTConfig.tiny()
+    full = next(iter(DataLoader(PairDataset(out, "train", with_volume=True), batch_size=1)))
+    for stage in STAGES:
+        kwargs = fields_for_stage(stage, config)
+        loader = DataLoader(PairDataset(out, "train", **kwargs), batch_size=1, num_workers=0)
+        batch = next(iter(loader))
+        assert set(batch) < set(full) or stage == "volume", stage
+        assert batch["source_image"].is_contiguous()  # the collated view is a plain tensor
+        want = build_stage_inputs(full, config, stage)
+        got = build_stage_inputs(batch, config, stage)
+        for part in ("coarse", "fine", "parts"):
+            a, b = getattr(want, part), getattr(got, part)
+            if isinstance(a, dict):
+                assert a.keys() == b.keys(), (stage, part)
+                pairs = [
+                    (getattr(a[k], f), getattr(b[k], f), f"{k}.{f}")
+                    for k in a
+                    for f in ("source", "parsing", "depth", "target", "complete", "unoccluded")
+                ]
+            elif a is None:
+                assert b is None, (stage, part)
+                continue
+            else:
+                pairs = [
+                    (getattr(a, f), getattr(b, f), f)
+                    for f in ("source", "target", "parsing", "depth", "heatmaps")
+                ]
+            for x, y, name in pairs:
+                image = name.split(".")[-1] in ("source", "target")
+                tol = 2e-2 if kwargs["image_size"] and image else 0
+                torch.testing.assert_close(y, x, atol=tol, rtol=0, msg=f"{stage} {part} {name}")
+        if stage == "volume":
+            assert torch.equal(got.volume_target, want.volume_target)
+            torch.testing.assert_close(got.volume_image, want.volume_image, atol=2e-2, rtol=0)
+    with pytest.raises(ValueError, match="unknown stage 'coarser'"):
+        fields_for_stage("coarser")

@@ -6,6 +6,13 @@ has one) by a generator seeded with ``(seed, epoch, target index)``. So a pair d
 only on the seed, the epoch and the index: the same in every DataLoader worker, on every
 rank, and after a resume. Call ``set_epoch`` each epoch (as with DistributedSampler, which
 gives each rank a disjoint part of the indices).
+
+What is read: by default every field of ``SOURCE_FIELDS`` / ``TARGET_FIELDS`` at the
+shards' 1024 (the documented item). ``fields_for_stage(stage, config)`` gives the
+PairDataset arguments that read only what ``hpt_model.training.inputs`` uses for one
+stage, with images decoded at that stage's largest size (JPEG DCT scaling): a coarse-stage
+pair at 512 costs about a third of the CPU of a full item, mostly because a fifth of the
+bytes and a quarter of the tensors cross from the workers (docs/shards.md, "Measured").
 """
 
 from __future__ import annotations
@@ -13,13 +20,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from hpt_data.shards.schema import CROP, PART_LAYERS, VOXELS
 from hpt_model.data.shards import ShardFrames
+
+if TYPE_CHECKING:
+    from hpt_model.config import HPTConfig
 
 SOURCE_FIELDS: tuple[str, ...] = ("image", "mask", "part_boxes", "person_id", "frame_id")
 TARGET_FIELDS: tuple[str, ...] = (
@@ -42,6 +53,50 @@ TARGET_FIELDS: tuple[str, ...] = (
     "frame_id",
 )
 VOLUME_FIELDS: tuple[str, ...] = ("voxels", "voxel_z")
+STAGE_LAYERS: dict[str, tuple[str, ...]] = {
+    "face": ("face",),
+    "arm": ("left_arm", "right_arm"),
+    "leg": ("left_leg", "right_leg"),
+    "fine": PART_LAYERS,
+    "e2e": PART_LAYERS,
+}
+
+
+def fields_for_stage(stage: str, config: HPTConfig | None = None) -> dict[str, Any]:
+    """``PairDataset`` keyword arguments that read only what ``build_stage_inputs`` uses for
+    ``stage``, images decoded at the largest size the stage uses (``config``'s sizes; the
+    paper's when None: coarse 512, fine 1024, volume 256). Opt-in: the default PairDataset
+    reads everything at 1024.
+
+    coarse: both images, target S/D (the 512 maps when the coarse size is ≤ 512), joints.
+    face/arm/leg/fine/e2e: both images and part boxes, target S/D at 1024 and 512, joints,
+    the complete maps of the stage's parts. volume: the source image, joints, voxels.
+    """
+    coarse = config.inputs.coarse_size if config is not None else CROP // 2
+    fine = config.inputs.fine_size if config is not None else CROP
+    volume = config.volume.xy_size if config is not None else VOXELS[1]
+    maps_512 = ("parsing_512", "depth_512") if coarse <= CROP // 2 else ()
+    if stage == "coarse":
+        source: tuple[str, ...] = ("image",)
+        target = ("image", *(maps_512 or ("parsing", "depth")), "joints2d")
+        size = coarse
+    elif stage in STAGE_LAYERS:
+        source = ("image", "part_boxes")
+        masks = tuple(f"layer_mask_{p}" for p in STAGE_LAYERS[stage])
+        target = ("image", "parsing", "depth", *maps_512, "joints2d", "part_boxes", *masks)
+        size = fine
+    elif stage == "volume":
+        source, target, size = ("image",), ("joints2d",), volume
+    else:
+        raise ValueError(
+            f"unknown stage {stage!r}; expected coarse, {', '.join(STAGE_LAYERS)}, volume"
+        )
+    return {
+        "source_fields": source,
+        "target_fields": target,
+        "with_volume": stage == "volume",
+        "image_size": size if size < CROP else None,
+    }
 
 
 def pair_indices(person_ids: Sequence[str], seed: int, epoch: int) -> np.ndarray:
@@ -60,13 +115,17 @@ def pair_indices(person_ids: Sequence[str], seed: int, epoch: int) -> np.ndarray
 def _to_tensor(name: str, value: Any) -> Any:
     """A field as a compact tensor: what crosses from DataLoader workers stays small
     (uint8 images and labels, float16 depth); ``decode_pair_batch`` widens it on the
-    device."""
+    device. No copy: the DataLoader's collation copies each tensor into shared memory
+    anyway, and the image's (3, H, W) is a view of the decoded (H, W, 3) that this one
+    copy transposes (a separate transpose cost ~1.7 ms per 1024 image)."""
     if isinstance(value, str):
         return value
     arr = np.asarray(value)
-    if name == "image":  # (H, W, 3) uint8 -> (3, H, W) uint8
-        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
-    tensor = torch.from_numpy(np.array(arr))
+    if not arr.flags.writeable or any(s < 0 for s in arr.strides):
+        arr = np.array(arr)  # torch shares only writable, positively strided memory
+    if name == "image":  # (H, W, 3) uint8 -> (3, H, W) uint8 view
+        return torch.from_numpy(arr).permute(2, 0, 1)
+    tensor = torch.from_numpy(arr)
     if name.startswith(("depth", "mask", "layer_")) and tensor.dim() == 2:
         tensor = tensor.unsqueeze(0)
     return tensor
@@ -92,12 +151,14 @@ def decode_pair_batch(batch: dict[str, Any]) -> dict[str, Any]:
 
 class PairDataset(Dataset):
     """Item ``i``: target frame ``i`` and its source, as ``source_<field>`` /
-    ``target_<field>`` tensors, compact (images (3, H, W) uint8; parsing (H, W) uint8; depth
-    (1, H, W) float16 with +inf background; masks (1, H, W) uint8; joints2d (24, 2) pixels;
-    part_boxes (5, 3) [x0, y0, size]); ``decode_pair_batch`` widens a batch on the device.
-    The pose heatmaps H are rendered on the fly from ``target_joints2d``
-    (``hpt_model.training.inputs.render_heatmaps``). ``with_volume`` adds
-    ``target_voxels`` (64, 256, 256).
+    ``target_<field>`` tensors, compact (images (3, H, W) uint8, possibly a non-contiguous
+    view; parsing (H, W) uint8; depth (1, H, W) float16 with +inf background; masks
+    (1, H, W) uint8; joints2d (24, 2) pixels; part_boxes (5, 3) [x0, y0, size]);
+    ``decode_pair_batch`` widens a batch on the device. The pose heatmaps H are rendered
+    on the fly from ``target_joints2d`` (``hpt_model.training.inputs.render_heatmaps``).
+    ``with_volume`` adds ``target_voxels`` (64, 256, 256). ``image_size``: images decoded
+    at the smallest JPEG scale (n/8 of 1024) at least that large, e.g. 512; None: 1024.
+    Maps and keypoints stay at shard resolution. See ``fields_for_stage``.
     """
 
     def __init__(
@@ -108,9 +169,13 @@ class PairDataset(Dataset):
         with_volume: bool = False,
         source_fields: Sequence[str] = SOURCE_FIELDS,
         target_fields: Sequence[str] = TARGET_FIELDS,
+        image_size: int | None = None,
     ) -> None:
+        if image_size is not None and not 0 < image_size <= CROP:
+            raise ValueError(f"image_size must be in 1..{CROP} or None, got {image_size}")
         self.frames = ShardFrames(shard_dir, split)
         self.seed = seed
+        self.image_size = image_size
         self.source_fields = tuple(source_fields)
         self.target_fields = tuple(target_fields) + (VOLUME_FIELDS if with_volume else ())
         self.set_epoch(0)
@@ -123,8 +188,8 @@ class PairDataset(Dataset):
         return len(self.frames)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        target = self.frames.read(index, self.target_fields)
-        source = self.frames.read(int(self.sources[index]), self.source_fields)
+        target = self.frames.read(index, self.target_fields, self.image_size)
+        source = self.frames.read(int(self.sources[index]), self.source_fields, self.image_size)
         item = {f"target_{k}": _to_tensor(k, v) for k, v in target.items()}
         item.update({f"source_{k}": _to_tensor(k, v) for k, v in source.items()})
         item["index"] = index

@@ -70,9 +70,12 @@ class ShardFrames:
         shard = bisect_right(self.starts, index) - 1
         return shard, index - self.starts[shard]
 
-    def read(self, index: int, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    def read(
+        self, index: int, fields: Iterable[str] | None = None, image_size: int | None = None
+    ) -> dict[str, Any]:
+        """Frame ``index`` (see ``ShardFile.read``; ``image_size`` decodes images smaller)."""
         shard, local = self.locate(index)
-        return self._shard(shard).read(local, fields)
+        return self._shard(shard).read(local, fields, image_size)
 
     def close(self) -> None:
         for f in self._files.values():

@@ -454,15 +454,15 @@ class TrainResult:
 
 
 def _shard_dataset(settings: TrainSettings, config: HPTConfig) -> Dataset:
-    from hpt_model.data import PairDataset  # reads shards: imports hpt_data's schema
+    from hpt_model.data import PairDataset, fields_for_stage  # imports hpt_data's schema
 
     if settings.data is None:
         raise TrainingError("no training data: pass --data SHARD_DIR")
     if not settings.data.is_dir():
         raise TrainingError(f"--data {settings.data}: no such folder")
-    return PairDataset(
-        settings.data, settings.split, seed=settings.seed, with_volume=settings.stage == "volume"
-    )
+    # only the fields this stage uses, images decoded at its size (docs/shards.md)
+    fields = fields_for_stage(settings.stage, config)
+    return PairDataset(settings.data, settings.split, seed=settings.seed, **fields)
 
 
 def train(
