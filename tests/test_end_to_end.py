@@ -1,7 +1,7 @@
 """The whole data chain on a tiny synthetic dataset: build, verify, stats, read back.
 
-One module-scoped build (a few frames of two people) serves every test here; the checks
-compare what the shards hold with what the stages wrote.
+One build of the tiny dataset (``conftest.tiny_dataset``: a few frames of two people) serves
+every test here; the checks compare what the shards hold with what the stages wrote.
 """
 
 from __future__ import annotations
@@ -21,29 +21,9 @@ from hpt_model.data import PairDataset, ShardFrames
 pytestmark = pytest.mark.slow
 runner = CliRunner()
 
-CONFIG = """\
-version: 1
-work_root: work
-datasets:
-  tiny:
-    source: synthetic
-    root: clips
-    options: {persons: 2, clips_per_person: 1, seconds: 0.8, fps: 5, width: 240,
-              height: 320, actions: [walk, wave]}
-    split: {by: person, test_fraction: 0.5, seed: 0}
-    shards: {max_mb: 64}
-"""
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("e2e")
-    config = root / "datasets.yaml"
-    config.write_text(CONFIG)
-    result = runner.invoke(app, ["build", "-c", str(config), "-d", "tiny", "-w", "1", "-q"])
-    assert result.exit_code == 0, result.output
-    assert "write-shards   frames written:" in result.stdout
-    return config
+def built(tiny_dataset: Path) -> Path:
+    return tiny_dataset
 
 
 def _work(config: Path) -> Path:

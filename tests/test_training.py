@@ -18,7 +18,16 @@ from pathlib import Path
 import pytest
 import torch
 from torch.utils.data import Dataset, Subset, default_collate
-from train_records import TinyFeatures, small_config, write_config, write_train_shards
+from train_records import (
+    LEARNING_PLAN,
+    TinyFeatures,
+    collate_batches,
+    learn,
+    learn_every_stage,
+    small_config,
+    write_config,
+    write_train_shards,
+)
 from typer.testing import CliRunner
 
 from hpt_model.cli import app
@@ -30,7 +39,6 @@ from hpt_model.training import StageTrainer, TrainingError, TrainSettings, train
 from hpt_model.training.checkpoint import FINAL, LAST, load_checkpoint
 from hpt_model.training.inputs import build_stage_inputs, render_heatmaps, scale_boxes
 from hpt_model.training.schedule import lr_factor
-from hpt_model.training.steps import reconstruction
 from hpt_model.vgg import MissingWeightsError
 
 PERSONS, FRAMES = 2, 4  # 8 training pairs
@@ -136,67 +144,15 @@ def test_stage_inputs_have_the_config_sizes(pairs: CachedPairs) -> None:
 
 # --------------------------------------------------------------------------- learning check
 
-# (stage, steps, required end/start ratio): e2e starts from the trained fine stage, so less
-# is left to gain there.
-LEARNING_PLAN = [
-    ("coarse", 150, 0.6),
-    ("face", 80, 0.6),
-    ("arm", 80, 0.6),
-    ("leg", 80, 0.6),
-    ("fine", 60, 0.6),
-    ("e2e", 50, 0.8),
-]
-
-
-def _batches(dataset: Dataset, size: int) -> list[dict]:
-    items = [dataset[i] for i in range(len(dataset))]
-    return [default_collate(items[i : i + size]) for i in range(0, len(items), size)]
-
-
-def _learn(trainer: StageTrainer, batches: list[dict], steps: int) -> tuple[dict, dict]:
-    everything = trainer.inputs(default_collate([x for b in batches for x in _unbatch(b)]))
-    prepared = [trainer.inputs(b) for b in batches]
-    before = reconstruction(trainer.stage, trainer.config, trainer.nets, everything)
-    trainer.total_steps = steps
-    for i in range(steps):
-        losses = trainer.train_step(prepared[i % len(prepared)])
-        assert all(math.isfinite(float(v)) for v in losses.values()), losses
-    after = reconstruction(trainer.stage, trainer.config, trainer.nets, everything)
-    return before, after
-
-
-def _unbatch(batch: dict) -> list[dict]:
-    n = len(batch["index"])
-    return [{k: v[i] for k, v in batch.items()} for i in range(n)]
-
-
 def test_every_stage_learns_below_its_start_and_copying_the_source(
     pairs: CachedPairs, tmp_path: Path
 ) -> None:
     torch.manual_seed(0)
-    config = small_config()
-    batches = _batches(pairs, 2)
-    trained: dict[str, StageTrainer] = {}
-    figures = {}
-    for stage, steps, ratio in LEARNING_PLAN:
-        trainer = StageTrainer(settings(stage, tmp_path / stage), config, features=TinyFeatures())
-        if stage in ("face", "arm", "leg", "fine"):
-            trainer.nets["coarse"].load_state_dict(trained["coarse"].nets["coarse"].state_dict())
-        if stage == "fine":
-            for kind in ("face", "arm", "leg"):
-                trained_layers = trained[kind].nets["layers"].generators[kind]
-                trainer.nets["layers"].generators[kind].load_state_dict(trained_layers.state_dict())
-        if stage == "e2e":
-            for name, net in trained["fine"].nets.items():
-                trainer.nets[name].load_state_dict(net.state_dict())
-        before, after = _learn(trainer, batches, steps)
-        trained[stage] = trainer
-        figures[stage] = (before["l1"], after["l1"], after["copy_source"])
-        assert after["l1"] < ratio * before["l1"], (stage, before, after)
-        assert after["l1"] < 0.9 * after["copy_source"], (stage, before, after)
-    print("\nstage   start   end     copy-source  (L1, [-1, 1] images)")
-    for stage, (start, end, copy) in figures.items():
-        print(f"{stage:7s} {start:.4f}  {end:.4f}  {copy:.4f}")
+    figures = learn_every_stage(pairs, small_config(), tmp_path, settings)
+    for stage, fig in figures.items():
+        ratio = LEARNING_PLAN[stage][1]
+        assert fig["end"] < ratio * fig["start"], (stage, fig)
+        assert fig["end"] < 0.9 * fig["copy_source"], (stage, fig)
 
 
 def test_volume_network_learns(shards: Path, tmp_path: Path) -> None:
@@ -209,9 +165,9 @@ def test_volume_network_learns(shards: Path, tmp_path: Path) -> None:
     data["optim"]["lr"] = 2e-3
     config = HPTConfig.from_dict(data)
     volume_pairs = PairDataset(shards, with_volume=True, source_fields=(*SOURCE_FIELDS, "voxels"))
-    batches = _batches(volume_pairs, 2)
+    batches = collate_batches(volume_pairs, 2)
     trainer = StageTrainer(settings("volume", tmp_path), config)
-    before, after = _learn(trainer, batches, 100)
+    before, after = learn(trainer, batches, 100)
     print(
         f"\nvolume: CE {before['ce']:.3f} → {after['ce']:.3f}; error {before['error']:.3f} → "
         f"{after['error']:.3f}; copy-source error {after['copy_source']:.3f}"

@@ -14,11 +14,13 @@ complete part maps (each part drawn alone), depth per part, voxels at 1/4 scale.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import default_collate
 
 from hpt_data.shards.schema import (
     CROP,
@@ -31,6 +33,7 @@ from hpt_data.shards.schema import (
 )
 from hpt_data.shards.writer import ShardWriter
 from hpt_model.config import HPTConfig
+from hpt_model.training.steps import reconstruction
 
 BACKGROUND = (235, 235, 235)
 PART_LABELS = {"head": 1, "torso": 2, "left_arm": 3, "right_arm": 4, "left_leg": 5, "right_leg": 6}
@@ -240,3 +243,84 @@ class TinyFeatures(nn.Module):
             x = block(x)
             out.append(x)
         return out
+
+
+# --------------------------------------------------------------------------- learning check
+
+# stage → (steps, required end/start ratio of its reconstruction error), in the paper's order;
+# e2e starts from the trained fine stage, so less is left to gain there.
+LEARNING_PLAN: dict[str, tuple[int, float]] = {
+    "coarse": (150, 0.6),
+    "face": (80, 0.6),
+    "arm": (80, 0.6),
+    "leg": (80, 0.6),
+    "fine": (60, 0.6),
+    "e2e": (50, 0.8),
+}
+
+
+def collate_batches(dataset, size: int) -> list[dict]:
+    """Every item of ``dataset``, collated into batches of ``size`` (the last may be short)."""
+    items = [dataset[i] for i in range(len(dataset))]
+    return [default_collate(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def _unbatch(batch: dict) -> list[dict]:
+    n = len(batch["index"])
+    return [{k: v[i] for k, v in batch.items()} for i in range(n)]
+
+
+def learn(trainer, batches: list[dict], steps: int) -> tuple[dict, dict]:
+    """Train ``steps`` steps cycling over ``batches``; the stage's reconstruction figures
+    (``hpt_model.training.steps.reconstruction``) over all of them, before and after."""
+    everything = trainer.inputs(default_collate([x for b in batches for x in _unbatch(b)]))
+    prepared = [trainer.inputs(b) for b in batches]
+    before = reconstruction(trainer.stage, trainer.config, trainer.nets, everything)
+    trainer.total_steps = steps
+    for i in range(steps):
+        losses = trainer.train_step(prepared[i % len(prepared)])
+        assert all(math.isfinite(float(v)) for v in losses.values()), losses
+    after = reconstruction(trainer.stage, trainer.config, trainer.nets, everything)
+    return before, after
+
+
+def learn_every_stage(
+    dataset,
+    config: HPTConfig,
+    out: Path,
+    settings,
+    plan: dict[str, tuple[int, float]] | None = None,
+) -> dict[str, dict]:
+    """Train coarse → face/arm/leg → fine → e2e on ``dataset`` as the paper chains them (each
+    stage starts from the earlier stages' trained networks), with :class:`TinyFeatures` as
+    the perceptual network. ``settings(stage, folder)`` makes each stage's TrainSettings;
+    ``plan`` (default :data:`LEARNING_PLAN`) gives each stage's steps.
+    Returns per stage the L1 reconstruction error at the start and end and the
+    copy-the-source baseline, and prints them as a table."""
+    from hpt_model.training import StageTrainer
+
+    batches = collate_batches(dataset, 2)
+    trained: dict = {}
+    figures: dict[str, dict] = {}
+    for stage, (steps, _) in (plan or LEARNING_PLAN).items():
+        trainer = StageTrainer(settings(stage, out / stage), config, features=TinyFeatures())
+        if stage in ("face", "arm", "leg", "fine"):
+            trainer.nets["coarse"].load_state_dict(trained["coarse"].nets["coarse"].state_dict())
+        if stage == "fine":
+            for kind in ("face", "arm", "leg"):
+                layers = trained[kind].nets["layers"].generators[kind]
+                trainer.nets["layers"].generators[kind].load_state_dict(layers.state_dict())
+        if stage == "e2e":
+            for name, net in trained["fine"].nets.items():
+                trainer.nets[name].load_state_dict(net.state_dict())
+        before, after = learn(trainer, batches, steps)
+        trained[stage] = trainer
+        figures[stage] = {
+            "start": before["l1"],
+            "end": after["l1"],
+            "copy_source": after["copy_source"],
+        }
+    print("\nstage   start   end     copy-source  (L1, [-1, 1] images)")
+    for stage, f in figures.items():
+        print(f"{stage:7s} {f['start']:.4f}  {f['end']:.4f}  {f['copy_source']:.4f}")
+    return figures

@@ -1,0 +1,38 @@
+"""Fixtures shared by several test modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hpt_data.cli import app
+
+TINY_DATASET = """\
+version: 1
+work_root: work
+datasets:
+  tiny:
+    source: synthetic
+    root: clips
+    options: {persons: 2, clips_per_person: 1, seconds: 0.8, fps: 5, width: 240,
+              height: 320, actions: [walk, wave]}
+    split: {by: person, test_fraction: 0.5, seed: 0}
+    shards: {max_mb: 64}
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``datasets.yaml`` of a tiny synthetic dataset (two people, four frames each) built
+    through every stage into shards, once per test session; the work folder is beside it
+    (``work/tiny``). Real renders, detectors, fits, maps and volumes: the data the model
+    package trains on, at a size a CPU test can afford."""
+    root = tmp_path_factory.mktemp("tiny_dataset")
+    config = root / "datasets.yaml"
+    config.write_text(TINY_DATASET)
+    result = CliRunner().invoke(app, ["build", "-c", str(config), "-d", "tiny", "-w", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "write-shards   frames written:" in result.stdout
+    return config
