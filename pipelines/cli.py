@@ -238,6 +238,138 @@ def motion(
     )
 
 
+@app.command("eval")
+def evaluate_command(
+    data: Annotated[Path, typer.Option("--data", help="Shard folder (hpt-data's shards).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(help="A run folder or fine/e2e/coarse final.pt; repeat for more rows."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="Shard split to evaluate on.")] = "test",
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N pairs.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the pairs (and of random weights).")] = 0,
+    lpips_net: Annotated[str, typer.Option(help="LPIPS backbone: alex | vgg.")] = "alex",
+    lpips_weights: Annotated[
+        Path | None, typer.Option(help="The backbone's torchvision ImageNet weights file.")
+    ] = None,
+    allow_random_lpips: Annotated[
+        bool,
+        typer.Option("--allow-random-lpips", help="Random LPIPS backbone: tests only."),
+    ] = False,
+    osa: Annotated[bool, typer.Option(help="Compute OSA (fits every result).")] = True,
+    oracle: Annotated[
+        bool, typer.Option("--oracle", help="Add a row scoring the ground truth itself.")
+    ] = False,
+    allow_random_model: AllowRandom = False,
+    config: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--config", "-c", help="Random weights (--allow-random-model): paper|tiny[:VARIANT]."
+        ),
+    ] = None,
+    volume: Annotated[
+        bool,
+        typer.Option("--volume", help="Also an Ours-V row per model (S, D from the volume net)."),
+    ] = False,
+    volume_checkpoint: VolumeCheckpoint = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Pairs per model call.")] = 1,
+    workers: Annotated[int, typer.Option(min=0, help="DataLoader workers.")] = 0,
+    grid_rows: Annotated[int, typer.Option(min=0, help="Pairs shown in grid.png.")] = 8,
+    body_model: Annotated[
+        str, typer.Option(help="SMPL files of the shards' fits ('' = built-in), for OSA.")
+    ] = "",
+    device: Device = "auto",
+    precision: Precision = "fp32",
+    quiet: Quiet = False,
+) -> None:
+    """Score checkpoints on a test split: SSIM, LPIPS, OSA → metrics.json, table.md, grid.png."""
+    from hpt_model.metrics import MissingWeightsError
+    from pipelines.evaluate import (
+        EvalSettings,
+        evaluate,
+        load_metric_lpips,
+        load_row,
+        name_models,
+    )
+
+    logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="%(message)s")
+    try:
+        if lpips_net not in ("alex", "vgg"):
+            raise ValueError(f"--lpips-net must be alex or vgg, got {lpips_net!r}")
+        if config and not allow_random_model:
+            raise ValueError("--config gives a model random weights: add --allow-random-model")
+        if not (checkpoint or config or oracle):
+            raise ValueError(
+                "nothing to evaluate: pass --checkpoint RUN_DIR (repeatable), --oracle, or "
+                "--allow-random-model --config CONFIG"
+            )
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        lpips = load_metric_lpips(lpips_net, lpips_weights, allow_random_lpips)
+        models: list[tuple[Any, str, bool]] = []
+        for path in checkpoint or []:
+            gens = load_row(
+                path,
+                volume=volume,
+                volume_checkpoint=volume_checkpoint,
+                device=device,
+                precision=precision,
+            )
+            models += [(gens, str(path), False)] + ([(gens, str(path), True)] if volume else [])
+        for spec in config or []:
+            gens = _generators(None, None, True, spec, volume, device, precision, seed)
+            origin = f"random:{spec}"
+            models += [(gens, origin, False)] + ([(gens, origin, True)] if volume else [])
+        if oracle:
+            models.append((None, "oracle", False))
+        if not lpips.trusted:
+            typer.echo(
+                f"warning: LPIPS {lpips_net} backbone weights not found: RANDOM backbone, the "
+                "LPIPS column is untrustworthy (marked * in table.md)",
+                err=True,
+            )
+        settings = EvalSettings(
+            split=split,
+            limit=limit,
+            seed=seed,
+            batch_size=batch_size,
+            workers=workers,
+            osa=osa,
+            grid_rows=grid_rows,
+            progress=not quiet,
+        )
+        fit_settings = model_of_fits = None
+        if body_model and osa:
+            from hpt_data.body import load_body_model
+            from hpt_data.stages.fit_smpl import FitSMPLSettings
+
+            fit_settings = FitSMPLSettings(body_model=body_model)
+            model_of_fits = load_body_model(body_model)
+        result = evaluate(
+            data,
+            name_models(models),
+            out,
+            lpips,
+            settings,
+            body_model=model_of_fits,
+            fit_settings=fit_settings,
+            device=device,
+        )
+    except (*_errors(), MissingWeightsError) as exc:
+        raise _fail(str(exc).splitlines()[0]) from exc
+    for row in result.models:
+        s = row.summary
+        osa_text = "" if s.get("osa") is None else f", OSA {s['osa']:.3f}"
+        typer.echo(
+            f"{row.spec.name}: SSIM {s['ssim']:.4f}, LPIPS {s['lpips']:.4f}{osa_text} "
+            f"({s['n_images']} pairs)"
+        )
+    typer.echo(f"wrote {', '.join(str(f) for f in result.files)}")
+
+
 def main() -> None:
     app()
 
