@@ -12,12 +12,11 @@ then fits each clip twice:
 Each with the full fitter, without the silhouette term and without the temporal term.
 Figures per frame, median and 90th percentile over the fitted frames:
 
-- ``reproj_px``: the fit's own landmark error against its input, pixels at 1024, in the
-  fit's camera model (perspective at the assumed ``camera_distance``);
-- ``reproj_weak_px``: the same through the output weak-perspective camera ``(s, tx, ty)``
-  (what renderers of the project's convention draw);
-- ``joints2d_px``: the fitted 24 joints through the output weak-perspective camera against
-  the true ones projected into the crop (1024);
+- ``reproj_px``: the fit's own landmark error against its input, pixels at 1024, through
+  the output camera ``(s, tx, ty)`` and ``camera_distance`` (the perspective about the
+  pelvis, ``hpt_data.body.weak_perspective``: what render-maps and voxelize draw);
+- ``joints2d_px``: the fitted 24 joints through the output camera against the true ones
+  projected into the crop (1024);
 - ``mpjpe_mm`` (pelvis-aligned) and ``pa_mpjpe_mm`` (Procrustes-aligned), 24 joints, against
   the true joints in the camera frame;
 - ``mask_iou``: the fit projected by the output camera against the true mask (256x256).
@@ -179,10 +178,11 @@ def figures(res: Any, rows: list[dict[str, Any]], fitter: Any) -> dict[str, list
     truth = np.stack([r["joints_cam"] for r in rows])
     j2d = np.linalg.norm(res.joints_uv - np.stack([r["joints_uv"] for r in rows]), axis=-1)
     gt_masks = [r["mask"] for r in rows]
-    iou_truth = fitter.mask_ious(res.betas, res.global_orient, res.body_pose, res.camera, gt_masks)
+    iou_truth = fitter.mask_ious(
+        res.betas, res.global_orient, res.body_pose, res.camera, gt_masks, res.camera_distance
+    )
     return {
         "reproj_px": res.reproj_px.tolist(),
-        "reproj_weak_px": res.reproj_weak_px.tolist(),
         "joints2d_px": (j2d.mean(-1) * 512).tolist(),
         "mpjpe_mm": (mpjpe(res.joints3d, truth) * 1000).tolist(),
         "pa_mpjpe_mm": (pa_mpjpe(res.joints3d, truth) * 1000).tolist(),

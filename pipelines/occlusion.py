@@ -7,8 +7,10 @@ that rule (written out in ``docs/evaluation.md``):
 
 1. **Part layers.** Each of the 6 parts (1 head, 2 torso, 3/4 left/right arm, 5/6 left/right
    leg; per-vertex labels of :mod:`hpt_data.body.parts`) is rendered *alone* with its depth,
-   in the crop's frame through the weak-perspective camera of
-   :mod:`hpt_data.body.weak_perspective`, at ``size`` × ``size`` pixels (default 256), by the
+   in the crop's frame through the camera of :mod:`hpt_data.body.weak_perspective`
+   (``(s, tx, ty)`` and the fit's ``camera_distance`` about the pelvis, 0 = weak
+   perspective: each body drawn the way it was fitted), at ``size`` × ``size`` pixels
+   (default 256), by the
    project's exact rasteriser and z-buffer (:mod:`hpt_data.render.raster`,
    :func:`hpt_data.render.maps.zbuffer`). A face takes its vertices' majority label.
 2. **Overlap.** Parts ``i < j`` overlap at a pixel centre that both silhouettes cover,
@@ -68,7 +70,7 @@ from tqdm import tqdm
 
 from hpt_data.body.joints import SMPL_JOINT_NAMES
 from hpt_data.body.parts import PART_NAMES
-from hpt_data.body.weak_perspective import from_pixels, project, to_pixels
+from hpt_data.body.weak_perspective import from_pixels, project, to_pixels, unproject
 from hpt_data.render.maps import zbuffer
 from hpt_data.render.raster import rasterize
 from hpt_data.render.scene import face_labels
@@ -89,7 +91,7 @@ APART, FIRST_IN_FRONT, SECOND_IN_FRONT = 0, 1, -1
 
 @dataclass(frozen=True)
 class BodyParams:
-    """One posed body in a crop: model parameters and the weak-perspective camera.
+    """One posed body in a crop: model parameters and the camera.
 
     Attributes
     ----------
@@ -97,22 +99,27 @@ class BodyParams:
     body_pose : (69,) axis-angle of joints 1..23
     camera : (3,) ``(s, tx, ty)``
     betas : (nb,) shape, or None for the mean shape
+    camera_distance : metres from the camera to the pelvis (0 = weak perspective), as
+        ``fit-smpl`` fitted it (``hpt_data.body.weak_perspective.project``)
     """
 
     global_orient: np.ndarray
     body_pose: np.ndarray
     camera: np.ndarray
     betas: np.ndarray | None = None
+    camera_distance: float = 0.0
 
     @classmethod
     def from_fit(cls, fit: Any) -> BodyParams:
         """From anything with ``global_orient``, ``body_pose``, ``camera`` and ``betas``
-        attributes (``pipelines.perceive.Perception``, a fits record)."""
+        attributes, and ``camera_distance`` where it has one (``pipelines.perceive.
+        Perception``, a fits record)."""
         return cls(
             global_orient=np.asarray(fit.global_orient, np.float64),
             body_pose=np.asarray(fit.body_pose, np.float64),
             camera=np.asarray(fit.camera, np.float64),
             betas=None if fit.betas is None else np.asarray(fit.betas, np.float64),
+            camera_distance=float(getattr(fit, "camera_distance", 0.0)),
         )
 
 
@@ -178,12 +185,16 @@ class PartLayers:
     seams : dict (i, j) → (K, 3) float64
         Posed positions of the vertices where parts ``i`` and ``j`` meet on the mesh (pairs
         that do not meet are absent).
+    distance, ref_z : float
+        The perspective about the pelvis of the render (0: weak perspective).
     """
 
     masks: np.ndarray
     depths: np.ndarray
     camera: np.ndarray
     seams: dict[tuple[int, int], np.ndarray]
+    distance: float = 0.0
+    ref_z: float = 0.0
 
     @property
     def size(self) -> int:
@@ -222,6 +233,8 @@ def part_layers(
     part_labels: np.ndarray,
     camera: np.ndarray,
     size: int = OSA_SIZE,
+    distance: float = 0.0,
+    ref_z: float | None = None,
 ) -> PartLayers:
     """Each part rendered alone: silhouettes and depths in the crop frame.
 
@@ -233,9 +246,13 @@ def part_layers(
     part_labels : (V,) int
         Label 1..6 per vertex.
     camera : (3,) float
-        Weak-perspective ``(s, tx, ty)``.
+        ``(s, tx, ty)``.
     size : int
         Side of the square render.
+    distance : float
+        Camera-to-pelvis distance (metres; 0 = weak perspective).
+    ref_z : float, optional
+        The pelvis's depth (joint 0); needed with ``distance > 0``.
 
     Returns
     -------
@@ -253,7 +270,7 @@ def part_layers(
         raise ValueError(f"camera must be a finite (s, tx, ty) with s > 0, got {cam}")
     if size <= 0:
         raise ValueError(f"size must be positive, got {size}")
-    xy = to_pixels(project(v, cam), size)
+    xy = to_pixels(project(v, cam, distance, ref_z), size)
     # back faces too: a part alone is an open surface
     frags = rasterize(xy, v[:, 2], f, size, size)
     frag_label = face_labels(f, lab)[frags.face]
@@ -264,7 +281,8 @@ def part_layers(
         masks[k] = fid >= 0
         depths[k] = depth
     seams = {pair: v[idx] for pair, idx in seam_vertices(f, lab).items()}
-    return PartLayers(masks, depths, cam, seams)
+    rz = 0.0 if ref_z is None else float(ref_z)
+    return PartLayers(masks, depths, cam, seams, float(distance), rz)
 
 
 def _far_from_seam(
@@ -277,9 +295,8 @@ def _far_from_seam(
 ) -> np.ndarray:
     """Whether the surface points at pixels ``(rows, cols)`` with depths ``z`` lie farther
     than ``radius`` from every seam vertex; (N,) bool."""
-    s, tx, ty = layers.camera
     uv = from_pixels(np.stack([cols, rows], axis=1).astype(np.float64), layers.size)
-    points = np.column_stack([(uv[:, 0] - tx) / s, (uv[:, 1] - ty) / s, z])
+    points = unproject(uv, z, layers.camera, layers.distance, layers.ref_z)
     far = np.ones(points.shape[0], bool)
     for start in range(0, points.shape[0], 4096):  # bounded memory: (chunk, K) distances
         chunk = points[start : start + 4096]
@@ -350,15 +367,22 @@ def occlusion_states(
     size: int = OSA_SIZE,
     min_overlap: int | None = None,
     junction_radius: float = JUNCTION_RADIUS,
+    distance: float = 0.0,
+    ref_z: float | None = None,
 ) -> OcclusionStates:
     """Occlusion states of a posed mesh (inputs of :func:`part_layers` and
     :func:`states_from_layers`)."""
-    layers = part_layers(vertices, faces, part_labels, camera, size)
+    layers = part_layers(vertices, faces, part_labels, camera, size, distance, ref_z)
     return states_from_layers(layers, min_overlap, junction_radius)
 
 
 def pose_body(body_model: Any, params: BodyParams) -> np.ndarray:
     """Posed vertices (V, 3) float64 in the camera frame for ``params``."""
+    return _posed(body_model, params)[0]
+
+
+def _posed(body_model: Any, params: BodyParams) -> tuple[np.ndarray, np.ndarray]:
+    """Posed vertices (V, 3) and joints (24, 3), float64, camera frame."""
     import torch
 
     go = np.asarray(params.global_orient, np.float32).reshape(1, -1)
@@ -374,7 +398,7 @@ def pose_body(body_model: Any, params: BodyParams) -> np.ndarray:
         out = body_model(
             betas=betas, body_pose=torch.as_tensor(bp), global_orient=torch.as_tensor(go)
         )
-    return out.vertices[0].double().numpy()
+    return out.vertices[0].double().numpy(), out.joints[0].double().numpy()
 
 
 def occlusion_states_smpl(
@@ -384,8 +408,9 @@ def occlusion_states_smpl(
     min_overlap: int | None = None,
     junction_radius: float = JUNCTION_RADIUS,
 ) -> OcclusionStates:
-    """Occlusion states of a body model (``hpt_data.body.BodyModel``) posed by ``params``."""
-    vertices = pose_body(body_model, params)
+    """Occlusion states of a body model (``hpt_data.body.BodyModel``) posed by ``params``,
+    drawn with its ``camera_distance`` about its pelvis."""
+    vertices, joints = _posed(body_model, params)
     return occlusion_states(
         vertices,
         body_model.faces,
@@ -394,6 +419,8 @@ def occlusion_states_smpl(
         size,
         min_overlap,
         junction_radius,
+        params.camera_distance,
+        float(joints[0, 2]),
     )
 
 
@@ -534,4 +561,5 @@ def mirror_smpl(params: BodyParams) -> BodyParams:
         body_pose=mirrored[1:].reshape(69),
         camera=cam,
         betas=None if params.betas is None else np.asarray(params.betas).copy(),
+        camera_distance=params.camera_distance,
     )

@@ -12,8 +12,10 @@ made the way the data toolkit makes them for shards, by the same functions:
 - the tensors: the PairDataset's own field conversion.
 
 §III-B: the target maps show the *source's* shape (betas) in the *target* pose, under the
-*source's* weak-perspective camera (scale and centre), so the target person stands where
-the source stands, at the source's size. ``target_image`` is black: there is no ground
+*source's* camera (scale, centre and the fit's ``camera_distance``: the perspective
+about the pelvis, :mod:`hpt_data.body.weak_perspective`), so the target person stands
+where the source stands, at the source's size, foreshortened as the source's camera would
+show them. ``target_image`` is black: there is no ground
 truth at inference. ``target_voxel_z`` is the depth frame of the target body (the 64-bin
 grid of ``voxelize``), used by Ours-V to put the volume's depth in metres.
 """
@@ -53,19 +55,25 @@ def render_pose(
     global_orient: np.ndarray,
     body_pose: np.ndarray,
     camera: np.ndarray,
+    distance: float = 0.0,
 ) -> RenderedPose:
     """The shard's map fields (and ``voxel_z``) of ``body`` with this shape and pose under
-    ``camera``. HptError when the pose cannot be rendered (the body leaves the crop, ...)."""
+    ``camera`` and ``distance`` (metres to the pelvis; 0 = weak perspective). HptError when
+    the pose cannot be rendered (the body leaves the crop, ...)."""
     from hpt_data.gather import map_fields
     from hpt_data.render.maps import render_target_maps
     from hpt_data.render.mesh_checks import FLAG_TEXT
     from hpt_data.stages.render_maps import maps_arrays
 
-    fine = render_target_maps(body, betas, global_orient, body_pose, camera, CROP, layers=True)
+    fine = render_target_maps(
+        body, betas, global_orient, body_pose, camera, CROP, layers=True, distance=distance
+    )
     if not fine.usable:
         reasons = "; ".join(FLAG_TEXT.get(f, f) for f in fine.flags)
         raise HptError(f"the pose cannot be rendered in the source's frame: {reasons}")
-    coarse = render_target_maps(body, betas, global_orient, body_pose, camera, COARSE, layers=False)
+    coarse = render_target_maps(
+        body, betas, global_orient, body_pose, camera, COARSE, layers=False, distance=distance
+    )
     fields = map_fields(maps_arrays([fine, coarse]))
     z_lo, z_hi = fine.z_range  # the posed body's depth range: voxelize's default z frame
     fields["voxel_z"] = np.array([z_lo, (z_hi - z_lo) / VOXELS[0]], np.float32)
@@ -76,7 +84,12 @@ def source_fields(source: Perception, body: Any) -> tuple[dict[str, Any], Render
     """The PairDataset's source fields of a perceived photo, and its own rendered maps
     (whose part boxes give the source's part crops, as the shards' do)."""
     rendered = render_pose(
-        body, source.betas, source.global_orient, source.body_pose, source.camera
+        body,
+        source.betas,
+        source.global_orient,
+        source.body_pose,
+        source.camera,
+        source.camera_distance,
     )
     fields = {
         "image": source.image,
@@ -96,8 +109,10 @@ def target_fields(
     label: str,
 ) -> tuple[dict[str, Any], RenderedPose]:
     """The PairDataset's target fields: the source's shape in the target pose under the
-    source's camera (§III-B)."""
-    rendered = render_pose(body, source.betas, global_orient, body_pose, source.camera)
+    source's camera and camera distance (§III-B)."""
+    rendered = render_pose(
+        body, source.betas, global_orient, body_pose, source.camera, source.camera_distance
+    )
     fields = dict(rendered.fields)
     fields.update(
         image=np.zeros((CROP, CROP, 3), np.uint8),

@@ -56,7 +56,9 @@ class Perception:
     betas: np.ndarray  # (nb,) float32 SMPL shape
     global_orient: np.ndarray  # (3,) float32 axis-angle, camera frame
     body_pose: np.ndarray  # (69,) float32 axis-angle of joints 1..23
-    camera: np.ndarray  # (3,) float32 weak perspective (s, tx, ty)
+    camera: np.ndarray  # (3,) float32 (s, tx, ty) at the pelvis's depth
+    camera_distance: float  # metres, camera to pelvis (0 = weak perspective): with
+    # ``camera`` the projection of hpt_data.body.weak_perspective.project, as fit-smpl's
     joints2d: np.ndarray  # (24, 2) float32 fitted SMPL joints, crop pixels (centres at integers)
     reproj_px: float  # landmark error of the fit, pixels at 1024
     mask_iou: float  # IoU of the fitted mesh and the mask
@@ -131,7 +133,9 @@ def perceive(
     if found is None:
         raise PerceptionError(f"{where}: no person found in the crop (pose2d)")
     landmarks = found.landmarks
-    betas, orient, pose, camera, joints2d, err, iou = _fit(where, landmarks, mask, rb.size, fs)
+    betas, orient, pose, camera, distance, joints2d, err, iou = _fit(
+        where, landmarks, mask, rb.size, fs
+    )
     flags += _fit_flags(where, pose, camera, err, iou, fs)
     return Perception(
         path=where,
@@ -145,6 +149,7 @@ def perceive(
         global_orient=orient,
         body_pose=pose,
         camera=camera,
+        camera_distance=distance,
         joints2d=joints2d,
         reproj_px=err,
         mask_iou=iou,
@@ -164,9 +169,9 @@ def _check_array(image: np.ndarray) -> np.ndarray:
 
 def _fit(
     where: str, landmarks: np.ndarray, mask: np.ndarray, size: int, settings: FitSMPLSettings
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float]:
-    """fit-smpl's per-frame work on one frame: betas, orient, pose, camera, joints2d, the
-    landmark error and mask IoU."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray, float, float]:
+    """fit-smpl's per-frame work on one frame: betas, orient, pose, camera, camera
+    distance, joints2d, the landmark error and mask IoU."""
     from hpt_data.body.weak_perspective import to_pixels
     from hpt_data.fitting.landmarks import targets_from_mediapipe
     from hpt_data.stages.fit_smpl import fitter_for, normalise_landmarks
@@ -186,6 +191,7 @@ def _fit(
         res.global_orient[0].astype(np.float32),
         res.body_pose[0].astype(np.float32),
         res.camera[0].astype(np.float32),
+        float(res.camera_distance[0]),
         to_pixels(res.joints_uv[0], size).astype(np.float32),
         float(res.reproj_px[0]),
         float(res.mask_iou[0]),

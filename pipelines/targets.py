@@ -14,7 +14,7 @@ body (``orient``):
   without ``global_orient``).
 
 The shape and the camera are never the target's: §III-B renders the *source's* shape in the
-target pose, with the source's weak-perspective camera (see :mod:`pipelines.pairs`).
+target pose, with the source's camera and camera distance (see :mod:`pipelines.pairs`).
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ def hand_made_source(
         global_orient=UPRIGHT.copy(),
         body_pose=body_pose,
         camera=CAMERA.copy(),
+        camera_distance=0.0,
         joints2d=maps.joints2d.astype(np.float32),
         reproj_px=0.0,
         mask_iou=1.0,

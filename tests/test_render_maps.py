@@ -323,3 +323,83 @@ def test_stages_redo_only_a_lost_frame(tmp_path: Path, body) -> None:
             str(p.relative_to(second)): p.read_bytes() for p in second.rglob("*") if p.is_file()
         }
         assert again == files, stage.name
+
+
+# ------------------------------------------------------------------ perspective about the pelvis
+
+
+def test_a_hand_in_front_of_the_pelvis_is_drawn_farther_out_by_the_pinhole_ratio() -> None:
+    v, f = box_mesh((-0.3, -0.5, -0.1), (0.3, 0.5, 0.2))
+    joints = np.zeros((24, 3))
+    joints[0] = (0.0, 0.0, 0.05)  # the pelvis
+    joints[23] = (0.25, -0.3, 0.05 - 0.4)  # the right hand, 40 cm nearer the camera
+    lab = np.full(len(v), 2)
+    camera = np.array([0.9, 0.0, 0.0])  # the principal point at the crop's centre
+    weak = render_maps(v, f, lab, joints, camera, 1024, layers=False)
+    persp = render_maps(v, f, lab, joints, camera, 1024, layers=False, distance=3.0)
+    centre = np.array([511.5, 511.5])  # u = 0: (0 + 1) / 2 * 1024 - 0.5
+    # by hand: the weak pixel is s * x, the perspective's s * x * Z / (Z - 0.4)
+    np.testing.assert_allclose(weak.joints2d[23], centre + 512 * 0.9 * np.array([0.25, -0.3]))
+    np.testing.assert_allclose(
+        persp.joints2d[23] - centre, (weak.joints2d[23] - centre) * 3.0 / 2.6, rtol=1e-12
+    )
+    np.testing.assert_array_equal(persp.joints2d[0], weak.joints2d[0])  # the pelvis's plane
+    # the box's near face (z = -0.1) is drawn 3.0 / 2.85 times as wide as under weak
+    # perspective: its outline is what S shows
+    cols = np.nonzero((persp.parsing > 0).any(0))[0]
+    half = 0.5 * (cols.max() - cols.min() + 1)
+    assert half == pytest.approx(512 * 0.9 * 0.3 * 3.0 / 2.85, abs=1.0)
+
+
+def test_maps_joints_are_the_conventions_projection_pixel_exactly(tmp_path: Path, body) -> None:
+    from hpt_data.body.weak_perspective import project, to_pixels
+    from hpt_data.sources.base import VideoRecord
+    from hpt_data.stages.base import StageContext
+    from hpt_data.stages.render_maps import RenderMaps, RenderMapsSettings, posed_frames, read_fits
+
+    fit = tmp_path / "fit-smpl"
+    write_fits(fit, body, ["right_arm_in_front", "random"], distance=3.0)
+    out = tmp_path / "out"
+    out.mkdir()
+    ctx = StageContext(VideoRecord("v", "p", "list", "v.mp4"), {"fit-smpl": fit}, out)
+    RenderMaps(RenderMapsSettings(previews=0)).run(ctx)
+    fits = read_fits(fit)
+    assert fits.camera_distance.tolist() == [3.0, 3.0]
+    for row, verts, joints in posed_frames(fits, [0, 1]):
+        with np.load(out / "maps" / f"{row:06d}.npz") as m:
+            for size in (1024, 512):
+                cam = fits.camera[row]  # CAMERA as fits.npz stores it (float32)
+                want = to_pixels(project(joints, cam, 3.0, joints[0, 2]), size)
+                np.testing.assert_array_equal(m[f"joints2d_{size}"], want.astype(np.float32))
+            # and S covers exactly the projected mesh's extent (the maps align with it)
+            xy = to_pixels(project(verts, fits.camera[row], 3.0, joints[0, 2]), 1024)
+            ys, xs = np.nonzero(m["parsing_1024"])
+            assert abs(xs.min() - xy[:, 0].min()) <= 1 and abs(xs.max() - xy[:, 0].max()) <= 1
+            assert abs(ys.min() - xy[:, 1].min()) <= 1 and abs(ys.max() - xy[:, 1].max()) <= 1
+
+
+def test_fits_without_a_camera_distance_render_as_before(tmp_path: Path, body) -> None:
+    """fit-smpl version 1 wrote no ``camera_distance``: such fits are weak perspective, and
+    their maps are byte for byte those of an explicit distance 0, with the joints where the
+    weak-perspective formula puts them."""
+    from hpt_data.sources.base import VideoRecord
+    from hpt_data.stages.base import StageContext
+    from hpt_data.stages.render_maps import RenderMaps, RenderMapsSettings, posed_frames, read_fits
+
+    files = {}
+    for name, distance in (("old", None), ("zero", 0.0)):
+        fit = tmp_path / name / "fit-smpl"
+        write_fits(fit, body, ["crossed_arms", "random"], distance=distance)
+        out = tmp_path / name / "out"
+        out.mkdir()
+        ctx = StageContext(VideoRecord("v", "p", "list", "v.mp4"), {"fit-smpl": fit}, out)
+        RenderMaps(RenderMapsSettings(sizes=(512, 256), previews=0)).run(ctx)
+        files[name] = {p.name: p.read_bytes() for p in sorted((out / "maps").iterdir())}
+    assert files["old"] == files["zero"] and len(files["old"]) == 2
+    fits = read_fits(tmp_path / "old" / "fit-smpl")
+    assert not fits.camera_distance.any()
+    for row, _, joints in posed_frames(fits, [0]):
+        with np.load(tmp_path / "old" / "out" / "maps" / f"{row:06d}.npz") as m:
+            s, tx, ty = fits.camera[row]
+            by_hand = (np.stack([s * joints[:, 0] + tx, s * joints[:, 1] + ty], 1) + 1) * 256
+            np.testing.assert_allclose(m["joints2d_512"], by_hand - 0.5, atol=1e-4)

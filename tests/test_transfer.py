@@ -87,6 +87,23 @@ def test_target_maps_take_the_source_shape_not_the_target_s(source) -> None:
     np.testing.assert_array_equal(tgt["camera"], source.camera)
 
 
+def test_target_maps_take_the_source_s_camera_distance(source) -> None:
+    """§III-B: the source's camera, the perspective of its fit included."""
+    from dataclasses import replace
+
+    body = body_model("")
+    near = replace(source, camera_distance=3.0)
+    pose = named_pose("crossed_arms")
+    tgt, _ = target_fields(near, body, pose, near.global_orient, "x")
+    own = render_target_maps(body, near.betas, near.global_orient, pose, near.camera, distance=3.0)
+    weak = render_target_maps(body, near.betas, near.global_orient, pose, near.camera)
+    np.testing.assert_array_equal(tgt["parsing"], own.parsing)
+    np.testing.assert_array_equal(tgt["joints2d"], own.joints2d.astype(np.float32))
+    assert np.abs(tgt["joints2d"] - weak.joints2d).max() > 1.0
+    _, src_maps = source_fields(near, body)
+    assert (src_maps.maps.parsing != source_fields(source, body)[1].maps.parsing).any()
+
+
 def test_the_item_has_the_pair_dataset_format(source) -> None:
     from hpt_model.data.pairs import SOURCE_FIELDS, TARGET_FIELDS
 

@@ -265,8 +265,15 @@ def test_bad_input_is_flagged_not_raised(body, posed) -> None:
 # ------------------------------------------------------------------ the stage
 
 
-def write_fits(folder: Path, body, names: list[str], bad_rows: tuple[int, ...] = ()) -> None:
-    """A ``fit-smpl`` output made from known poses (the contract of issue #6)."""
+def write_fits(
+    folder: Path,
+    body,
+    names: list[str],
+    bad_rows: tuple[int, ...] = (),
+    distance: float | None = None,
+) -> None:
+    """A ``fit-smpl`` output made from known poses (the contract of issue #6); without
+    ``distance`` as fit-smpl version 1 wrote it (no ``camera_distance`` key)."""
     from hpt_data.body.joint_limits import sample_random_poses
     from hpt_data.render.named_poses import named_pose
 
@@ -276,8 +283,10 @@ def write_fits(folder: Path, body, names: list[str], bad_rows: tuple[int, ...] =
     ok = np.array([i not in bad_rows for i in range(t)])
     camera = np.tile(CAMERA, (t, 1)).astype(np.float32)
     folder.mkdir(parents=True, exist_ok=True)
+    extra = {} if distance is None else {"camera_distance": np.full(t, distance, np.float32)}
     np.savez(
         folder / "fits.npz",
+        **extra,
         frame_ids=np.array([f"{i:06d}" for i in range(t)]),
         ok=ok,
         flag=np.array(["" if k else "fit_diverged" for k in ok]),
@@ -320,3 +329,67 @@ def test_voxelize_stage_writes_volumes_binvox_and_skips_failed_fits(
         assert float(data["dz"]) > 0
     assert len(list((out / rows[0]["binvox"]).glob("*.binvox"))) == 7
     assert len(list((out / "preview").glob("*.png"))) == 1
+
+
+# ------------------------------------------------------------------ perspective about the pelvis
+
+
+def test_a_perspective_volume_projects_onto_the_perspective_maps(body, posed) -> None:
+    """With the fit's camera distance the columns are the camera's rays: projecting the
+    volume gives the maps rendered with the same distance, as in the weak case."""
+    from hpt_data.body.weak_perspective import project, to_pixels
+    from hpt_data.render.maps import render_maps
+
+    verts, joints = posed
+    for k in (0, 18, 19):  # a random pose, crossed arms, crossed legs
+        v, j = verts[k], joints[k]
+        grid = voxelize(v, body.faces, body.part_labels, CAMERA, distance=3.0, ref_z=j[0, 2])
+        weak = voxelize(v, body.faces, body.part_labels, CAMERA)
+        assert grid.flags == () and (grid.distance, grid.ref_z) == (3.0, j[0, 2])
+        assert (grid.labels != weak.labels).any()
+        maps = render_maps(v, body.faces, body.part_labels, j, CAMERA, 256, False, 3.0)
+        parsing, depth = project_volume(grid.labels, grid.z0, grid.dz)
+        for part in range(1, 7):
+            a, b = maps.parsing == part, parsing == part
+            assert (a & b).sum() / max((a | b).sum(), 1) >= 0.95, (k, part)
+        both = (maps.parsing > 0) & (parsing > 0)
+        assert np.abs(maps.depth[both] - depth[both]).max() <= 0.5 * grid.dz + 1e-5
+        # voxel centres lie on their columns' rays: they project to the pixel centres
+        idx = np.argwhere(grid.labels > 0)[::97]
+        px = to_pixels(project(grid.centres(idx), CAMERA, 3.0, j[0, 2]), 256)
+        np.testing.assert_allclose(px, idx[:, [2, 1]], atol=1e-9)
+
+
+def test_stages_draw_volumes_and_maps_with_the_fits_camera_distance(tmp_path: Path, body) -> None:
+    from hpt_data.sources.base import VideoRecord
+    from hpt_data.stages.base import StageContext
+    from hpt_data.stages.render_maps import RenderMaps, RenderMapsSettings
+    from hpt_data.stages.voxelize import Voxelize, VoxelizeSettings
+
+    video = VideoRecord("v", "p", "list", "v.mp4")
+    out = {}
+    for name, distance in (("weak", None), ("persp", 3.0)):
+        fit = tmp_path / name / "fit-smpl"
+        write_fits(fit, body, ["crossed_arms"], distance=distance)
+        for stage in (
+            RenderMaps(RenderMapsSettings(sizes=(256,), previews=0)),
+            Voxelize(VoxelizeSettings(binvox=False, previews=0)),
+        ):
+            folder = tmp_path / name / stage.name
+            folder.mkdir()
+            stage.run(StageContext(video, {"fit-smpl": fit}, folder))
+        with np.load(tmp_path / name / "render-maps" / "maps" / "000000.npz") as m:
+            maps = dict(m)
+        with np.load(tmp_path / name / "voxelize" / "voxels" / "000000.npz") as z:
+            vox = dict(z)
+        out[name] = maps, vox
+        assert float(vox["camera_distance"]) == (distance or 0.0)
+        # the stages stay aligned: S projected from the volume is render-maps' S
+        parsing, _ = project_volume(vox["labels"], float(vox["z0"]), float(vox["dz"]))
+        for part in range(1, 7):
+            a, b = maps["parsing_256"] == part, parsing == part
+            assert (a & b).sum() / max((a | b).sum(), 1) >= 0.95, (name, part)
+    (weak_maps, weak_vox), (persp_maps, persp_vox) = out["weak"], out["persp"]
+    # the distance was used: a body whose parts reach 20-30 cm in front of the pelvis
+    assert (weak_vox["labels"] != persp_vox["labels"]).any()
+    assert np.abs(weak_maps["joints2d_256"] - persp_maps["joints2d_256"]).max() > 0.5

@@ -11,9 +11,11 @@ the body to explain the foreshortening (44 mm PA-MPJPE from exact 2D of clips fi
 m away, 19 mm when the same 2D is made weak-perspective). The fit projects with
 perspective about the pelvis, ``(s·xy + t) / (1 + (z - z_pelvis) / Z)``, the pelvis at an
 assumed distance ``Z = camera_distance`` (or ``focal / s`` for a given focal length): the
-pelvis's depth plane maps exactly as the weak-perspective ``(s, t)``. The outputs keep the
-project's weak-perspective convention: their ``camera`` is the ``(s, t)`` that best maps
-the fitted body's landmark points onto the targets (least squares).
+pelvis's depth plane maps exactly as the weak-perspective ``(s, t)``. This is the
+project's camera convention (:mod:`hpt_data.body.weak_perspective`, whose
+``perspective_divide`` both use): the outputs are the fit's own ``camera`` ``(s, tx, ty)``
+and its ``camera_distance`` ``Z`` (0 for weak perspective), and ``render-maps``,
+``voxelize`` and the pipelines draw with both, so the maps sit where the fit does.
 
 Schedule (each stage runs its optimiser over all frames at once):
 
@@ -45,6 +47,7 @@ import torch
 
 from hpt_data.body.joint_limits import limits_array
 from hpt_data.body.joints import JOINT_INDEX
+from hpt_data.body.weak_perspective import perspective_divide, project, to_pixels
 from hpt_data.fitting import losses
 from hpt_data.fitting.config import FitConfig
 from hpt_data.fitting.kinematics import (
@@ -73,15 +76,15 @@ class FitResult:
     """A fitted sequence (T frames). Camera frame, metres; ``uv`` normalised crop units.
 
     betas : (nb,); global_orient : (T, 3); body_pose : (T, 69); camera : (T, 3)
-    joints3d : (T, 24, 3); joints_uv : (T, 24, 2)
+    camera_distance : (T,) the camera-to-pelvis distance of the fit (m; 0: weak
+        perspective): with ``camera`` the projection of ``weak_perspective.project``,
+        ``ref_z`` the pelvis's (joint 0's) depth
+    joints3d : (T, 24, 3); joints_uv : (T, 24, 2) projected by that camera
     targets_uv : (T, K, 2) the fitted targets' model points, projected
-    reproj_px : (T,) confidence-weighted mean landmark error of the fit in its own camera
-        model (perspective unless ``camera_distance = 0``), pixels at 1024
-    mask_iou : (T,) IoU of the mesh projected by ``camera`` and the mask (NaN without one)
+    reproj_px : (T,) confidence-weighted mean landmark error through that camera (the
+        fit's own model), pixels at 1024
+    mask_iou : (T,) IoU of the mesh so projected and the mask (NaN without one)
     euler : (T, 23, 3) joint angles; losses : per-stage final loss values
-    reproj_weak_px : (T,) the same error through the weak-perspective ``camera`` (what a
-        renderer of the convention shows)
-    depth : (T,) the assumed camera-to-pelvis distance of the fit (m; inf: weak perspective)
     """
 
     betas: np.ndarray
@@ -94,8 +97,7 @@ class FitResult:
     reproj_px: np.ndarray
     mask_iou: np.ndarray
     euler: np.ndarray
-    reproj_weak_px: np.ndarray
-    depth: np.ndarray
+    camera_distance: np.ndarray
     losses: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -196,15 +198,14 @@ class Fitter:
             inv_depth = torch.full_like(s[..., 0], 1.0 / self.config.camera_distance)
         else:
             return uv
-        denom = 1.0 + (pts[..., 2] - root_z[:, None]) * inv_depth
-        return uv / denom.clamp_min(0.2)[..., None]
+        return perspective_divide(uv, pts[..., 2], root_z[:, None], inv_depth)
 
-    def _depth(self, cam: torch.Tensor, focal: torch.Tensor | None) -> torch.Tensor:
-        """(T,) the pelvis's assumed distance from the camera (m); inf for weak perspective."""
+    def _distance(self, cam: torch.Tensor, focal: torch.Tensor | None) -> torch.Tensor:
+        """(T,) the pelvis's distance from the camera (m); 0 for weak perspective (the
+        convention's ``distance``)."""
         if focal is not None:
             return focal / cam[:, 0].exp()
-        d = self.config.camera_distance
-        return torch.full_like(cam[:, 0], d if d > 0 else float("inf"))
+        return torch.full_like(cam[:, 0], max(self.config.camera_distance, 0.0))
 
     def _run(self, params: list[torch.Tensor], closure_loss: Any, iters: int) -> float:
         cfg = self.config
@@ -445,17 +446,12 @@ class Fitter:
             pts = self.points(posed.joints, posed.vertices[:, :nl], root)
             root_z = posed.joints[:, 0, 2]
             w = (weight > 0).to(weight) * weight
-            # the fit's own error, in its own camera model (perspective unless disabled)
-            reproj = _reprojection_px(self._project(pts, cam, root_z, focal), target, w)
-            depth = self._depth(cam, focal)
-            # the outputs' weak-perspective camera: the (s, t) that best maps this body's
-            # landmark points onto the targets (least squares), what renderers of the
-            # convention should use; the perspective -> weak gap is ``reproj_weak_px``
-            weak = _init_camera(pts[..., :2], target, w)
-            cam = torch.where(w.sum(-1, keepdim=True) > 0, weak, cam)
-            uv = self._project(pts, cam)
-            reproj_weak = _reprojection_px(uv, target, w)
-            joints_uv = self._project(posed.joints, cam)
+            # the outputs are the fit's own camera model: (s, t) at the pelvis's plane and
+            # the distance (0: weak perspective), drawn by weak_perspective.project
+            uv = self._project(pts, cam, root_z, focal)
+            reproj = _reprojection_px(uv, target, w)
+            distance = self._distance(cam, focal)
+            joints_uv = self._project(posed.joints, cam, root_z, focal)
             s = cam[:, :1].exp()
             camera = torch.cat([s, cam[:, 1:]], 1)
         euler_np = euler.cpu().double().numpy()
@@ -465,19 +461,19 @@ class Fitter:
         body_pose = body_pose.reshape(-1, 69)
         global_orient = matrix_to_axis_angle(root.cpu().double().numpy())
         betas_np = betas.detach().cpu().numpy()
-        camera_np = camera.cpu().numpy()
-        ious = self.mask_ious(betas_np, global_orient, body_pose, camera_np, masks)
+        camera_np = camera.cpu().numpy().astype(np.float32)
+        distance_np = distance.cpu().numpy().astype(np.float32)
+        ious = self.mask_ious(betas_np, global_orient, body_pose, camera_np, masks, distance_np)
         return FitResult(
             betas=betas_np.astype(np.float32),
             global_orient=global_orient.astype(np.float32),
             body_pose=body_pose.astype(np.float32),
-            camera=camera_np.astype(np.float32),
+            camera=camera_np,
+            camera_distance=distance_np,
             joints3d=posed.joints.cpu().numpy().astype(np.float32),
             joints_uv=joints_uv.cpu().numpy().astype(np.float32),
             targets_uv=uv.cpu().numpy().astype(np.float32),
             reproj_px=reproj.cpu().numpy().astype(np.float32),
-            reproj_weak_px=reproj_weak.cpu().numpy().astype(np.float32),
-            depth=depth.cpu().numpy().astype(np.float32),
             mask_iou=ious.astype(np.float32),
             euler=euler_np.astype(np.float32),
             losses=stage_losses,
@@ -487,10 +483,17 @@ class Fitter:
         self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray
     ) -> np.ndarray:
         """Full meshes (T, V, 3) of fitted parameters through ``BodyModel.forward``."""
+        return self.meshes(betas, global_orient, body_pose)[0]
+
+    def meshes(
+        self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Full meshes (T, V, 3) and joints (T, 24, 3) through ``BodyModel.forward`` (the
+        joints give each frame's pelvis depth, the perspective's ``ref_z``)."""
         body = self.body
         dtype = body.dtype
         t = len(body_pose)
-        out = []
+        verts, joints = [], []
         with torch.no_grad():
             for i in range(0, t, 32):
                 j = min(t, i + 32)
@@ -499,8 +502,11 @@ class Fitter:
                     body_pose=torch.as_tensor(body_pose[i:j], dtype=dtype),
                     global_orient=torch.as_tensor(global_orient[i:j], dtype=dtype),
                 )
-                out.append(res.vertices.cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, body.num_vertices, 3))
+                verts.append(res.vertices.cpu().numpy())
+                joints.append(res.joints[:, :24].cpu().numpy())
+        if not verts:
+            return np.zeros((0, body.num_vertices, 3)), np.zeros((0, 24, 3))
+        return np.concatenate(verts), np.concatenate(joints)
 
     def mask_ious(
         self,
@@ -509,8 +515,11 @@ class Fitter:
         body_pose: np.ndarray,
         camera: np.ndarray,
         masks: list[np.ndarray | None],
+        camera_distance: np.ndarray | None = None,
     ) -> np.ndarray:
-        """(T,) IoU of each frame's projected mesh with its mask at ``iou_resolution``."""
+        """(T,) IoU of each frame's projected mesh with its mask at ``iou_resolution``;
+        ``camera`` (T, 3) and ``camera_distance`` (T,) (None: weak perspective) as in
+        ``weak_perspective.project``, about each frame's pelvis."""
         import cv2
 
         size = self.config.iou_resolution
@@ -518,10 +527,10 @@ class Fitter:
         todo = [i for i, m in enumerate(masks) if m is not None]
         if not todo:
             return ious
-        verts = self.vertices(betas, global_orient[todo], body_pose[todo])
+        dist = np.zeros(len(masks)) if camera_distance is None else camera_distance
+        verts, joints = self.meshes(betas, global_orient[todo], body_pose[todo])
         for k, i in enumerate(todo):
-            uv = verts[k, :, :2] * camera[i, 0] + camera[i, 1:]
-            px = (uv + 1.0) * 0.5 * size - 0.5
+            px = to_pixels(project(verts[k], camera[i], dist[i], joints[k, 0, 2]), size)
             fit = rasterize(px, self.faces, size, one_side=self.closed)
             m = np.asarray(masks[i]).astype(np.uint8) * 255
             small = cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA) >= 128

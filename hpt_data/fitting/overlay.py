@@ -30,8 +30,11 @@ def draw_mesh(
     faces: np.ndarray,
     part_labels: np.ndarray,
     alpha: float = 0.6,
+    distance: float = 0.0,
+    ref_z: float | None = None,
 ) -> np.ndarray:
-    """The mesh projected by the weak-perspective ``camera`` over ``image``.
+    """The mesh projected by ``camera`` (and ``distance`` about the pelvis depth ``ref_z``,
+    :func:`hpt_data.body.weak_perspective.project`) over ``image``.
 
     Parameters
     ----------
@@ -39,6 +42,7 @@ def draw_mesh(
     vertices : (V, 3) camera-frame vertices; camera : (3,) (s, tx, ty)
     faces : (F, 3) int; part_labels : (V,) uint8 1..6
     alpha : opacity of the mesh
+    distance, ref_z : the perspective about the pelvis (0: weak perspective)
 
     Returns
     -------
@@ -46,9 +50,11 @@ def draw_mesh(
     """
     import cv2
 
+    from hpt_data.body.weak_perspective import project, to_pixels
+
     size = image.shape[0]
     v = np.asarray(vertices, dtype=np.float64)
-    px = ((v[:, :2] * camera[0] + camera[1:]) + 1.0) * 0.5 * size - 0.5
+    px = to_pixels(project(v, camera, distance, ref_z), size)
     tri = v[faces]
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     norm = np.linalg.norm(normal, axis=1) + 1e-12

@@ -1,4 +1,4 @@
-"""``fit-smpl``: SMPL shape, pose and weak-perspective camera per frame, by optimisation.
+"""``fit-smpl``: SMPL shape, pose and camera per frame, by optimisation.
 
 Reads ``remove-bg`` (crops, masks, ``frames.json``) and ``pose2d`` (``pose2d.npz``
 landmarks in crop pixels, ``frames.json`` flags), fits one shape per video (one person)
@@ -8,9 +8,12 @@ Output folder::
 
     fits.npz     frame_ids (T,) str, ok (T,) bool, flag (T,) str ('' or the reason),
                  betas (nb,), global_orient (T, 3), body_pose (T, 69), camera (T, 3)
-                 (s, tx, ty), joints3d (T, 24, 3) camera frame metres, joints2d (T, 24, 2)
-                 crop pixels at crop_size, reproj_px (T,), mask_iou (T,) float32;
-                 body_model () str ('builtin' or the SMPL file), crop_size () int
+                 (s, tx, ty), camera_distance (T,) metres (0 = weak perspective; the
+                 projection of ``hpt_data.body.weak_perspective.project`` about the
+                 pelvis, joints3d[:, 0]), joints3d (T, 24, 3) camera frame metres,
+                 joints2d (T, 24, 2) crop pixels at crop_size, reproj_px (T,), mask_iou
+                 (T,) float32; body_model () str ('builtin' or the SMPL file), crop_size
+                 () int
     fit.json     summary figures (counts, medians, p90s, seconds, losses)
     preview.png  contact sheet: the fitted mesh over a few crops
 
@@ -117,7 +120,9 @@ class FitSMPL(Stage):
     name = "fit-smpl"
     requires = ("remove-bg", "pose2d")
     Settings = FitSMPLSettings
-    version = 1
+    # 2: camera is the fit's own (s, t) with camera_distance (perspective about the pelvis),
+    # no longer a weak-perspective approximant
+    version = 2
 
     def run(self, ctx: StageContext) -> StageResult:
         from hpt_data.body.weak_perspective import to_pixels
@@ -171,6 +176,7 @@ class FitSMPL(Stage):
             "global_orient": np.zeros((t, 3), np.float32),
             "body_pose": np.zeros((t, 69), np.float32),
             "camera": np.zeros((t, 3), np.float32),
+            "camera_distance": np.zeros(t, np.float32),
             "joints3d": np.zeros((t, 24, 3), np.float32),
             "joints2d": np.zeros((t, 24, 2), np.float32),
             "reproj_px": np.full(t, np.nan, np.float32),
@@ -180,6 +186,7 @@ class FitSMPL(Stage):
         out["global_orient"][rows] = res.global_orient
         out["body_pose"][rows] = res.body_pose
         out["camera"][rows] = res.camera
+        out["camera_distance"][rows] = res.camera_distance
         out["joints3d"][rows] = res.joints3d
         out["joints2d"][rows] = to_pixels(res.joints_uv, size)
         out["reproj_px"][rows] = res.reproj_px
@@ -269,10 +276,10 @@ class FitSMPL(Stage):
         if n <= 0:
             return
         picks = np.unique(np.linspace(0, len(fit_rows) - 1, n).round().astype(int))
-        verts = fitter.vertices(res.betas, res.global_orient[picks], res.body_pose[picks])
+        verts, joints = fitter.meshes(res.betas, res.global_orient[picks], res.body_pose[picks])
         tiles = []
         tile = 256
-        for v, k in zip(verts, picks, strict=True):
+        for v, jts, k in zip(verts, joints, picks, strict=True):
             i = fit_rows[k]
             entry = rb_frames.get(frames[i]["index"], {})
             path = rb_dir / entry["image"] if entry.get("image") else None
@@ -280,7 +287,15 @@ class FitSMPL(Stage):
             if image is None:
                 image = np.full((tile, tile, 3), 255, np.uint8)
             image = cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA)
-            drawn = draw_mesh(image, v, res.camera[k], fitter.faces, fitter.body.part_labels)
+            drawn = draw_mesh(
+                image,
+                v,
+                res.camera[k],
+                fitter.faces,
+                fitter.body.part_labels,
+                distance=float(res.camera_distance[k]),
+                ref_z=float(jts[0, 2]),
+            )
             text = f"{frames[i]['index']:06d} {res.reproj_px[k]:.1f}px IoU {res.mask_iou[k]:.2f}"
             tiles.append(caption(drawn, text, flagged=bool(flags[i])))
         write_image(ctx.out_dir / "preview.png", contact_sheet(tiles, columns=4))

@@ -1,8 +1,10 @@
 """``render-maps``: the informative maps of every fitted frame (§III-A/B/C).
 
-Reads ``fit-smpl/fits.npz`` (per frame: ``ok``, ``flag``, pose, camera; the person's
-``betas``; the body model), poses the body model and renders, per frame with ``ok``
-(:func:`hpt_data.render.maps.render_maps`, formats in ``docs/maps_and_volumes.md``).
+Reads ``fit-smpl/fits.npz`` (per frame: ``ok``, ``flag``, pose, camera and its
+``camera_distance``, absent = 0 for the weak-perspective fits of fit-smpl version 1; the
+person's ``betas``; the body model), poses the body model and renders, per frame with ``ok``
+(:func:`hpt_data.render.maps.render_maps`, with the perspective about the frame's pelvis;
+formats in ``docs/maps_and_volumes.md``).
 
 Output folder::
 
@@ -73,6 +75,7 @@ class Fits:
     body_pose: np.ndarray  # (T, 69)
     camera: np.ndarray  # (T, 3)
     body_model: str
+    camera_distance: np.ndarray  # (T,) metres, 0 = weak perspective (absent in old fits)
 
 
 def read_fits(folder: Path) -> Fits:
@@ -93,6 +96,11 @@ def read_fits(folder: Path) -> Fits:
                 body_pose=np.asarray(data["body_pose"], np.float32).reshape(t, 69),
                 camera=np.asarray(data["camera"], np.float64).reshape(t, 3),
                 body_model=str(data["body_model"]) if "body_model" in data else "builtin",
+                camera_distance=(
+                    np.asarray(data["camera_distance"], np.float64).reshape(t)
+                    if "camera_distance" in data
+                    else np.zeros(t)
+                ),
             )
     except (OSError, ValueError) as exc:
         raise StageError(f"{path}: cannot read the fits ({exc})") from None
@@ -207,7 +215,7 @@ class RenderMaps(Stage):
     name = "render-maps"
     requires = ("fit-smpl",)
     Settings = RenderMapsSettings
-    version = 1
+    version = 2  # 2: drawn with fits.npz's camera_distance (perspective about the pelvis)
 
     def run(self, ctx: StageContext) -> StageResult:
         from hpt_data.render.maps import render_maps
@@ -226,9 +234,9 @@ class RenderMaps(Stage):
         counts: Counter[str] = Counter()
         previews = 0
         for row, verts, joints in posed_frames(fits, todo):
-            cam = fits.camera[row]
+            cam, dist = fits.camera[row], float(fits.camera_distance[row])
             rendered = [
-                render_maps(verts, model.faces, model.part_labels, joints, cam, size, k == 0)
+                render_maps(verts, model.faces, model.part_labels, joints, cam, size, k == 0, dist)
                 for k, size in enumerate(s.sizes)
             ]
             flags = sorted({f for m in rendered for f in m.flags})

@@ -2,15 +2,18 @@
 
 The grid is BodyNet's ground truth made without binvox's slow carving: a purpose-built
 winding-number fill (:func:`hpt_data.voxel.voxelize`), ``labels[z, y, x]`` of shape
-(64, 256, 256): x and y the 1024 crop at 1/4, z 64 bins over the body's depth range.
-Formats and frame: ``docs/maps_and_volumes.md``.
+(64, 256, 256): x and y the 1024 crop at 1/4, projected exactly as ``render-maps``' pixels
+(the fit's ``camera`` and ``camera_distance`` about the frame's pelvis), z 64 bins over the
+body's depth range. Formats and frame: ``docs/maps_and_volumes.md``.
 
 Output folder::
 
     frames.json             per fitted frame: frame_id, row, ok, flags, reason, file,
                             binvox (folder or null)
     voxels/<frame_id>.npz   labels (64, 256, 256) uint8; z0, dz () float64 (bin k spans
-                            z0 + [k, k+1)·dz metres); camera (3,) float64
+                            z0 + [k, k+1)·dz metres); camera (3,) float64;
+                            camera_distance, ref_z () float64 (the perspective about the
+                            pelvis at depth ref_z; 0 = weak perspective)
     binvox/<frame_id>/      body.binvox and one <part>.binvox per part: cubic 256³ grids
                             with cubic voxels of the xy pitch (binvox has one scale)
     preview/<frame_id>.png  the volume's three projections and S, D projected along z
@@ -64,7 +67,7 @@ class Voxelize(Stage):
     name = "voxelize"
     requires = ("fit-smpl",)
     Settings = VoxelizeSettings
-    version = 1
+    version = 2  # 2: columns follow fits.npz's camera_distance (perspective about the pelvis)
 
     def run(self, ctx: StageContext) -> StageResult:
         from hpt_data.render.preview_maps import maps_sheet, write_sheet
@@ -84,10 +87,20 @@ class Voxelize(Stage):
         )
         counts: Counter[str] = Counter()
         previews = 0
-        for row, verts, _ in posed_frames(fits, todo):
-            cam = fits.camera[row]
+        for row, verts, joints in posed_frames(fits, todo):
+            cam, dist = fits.camera[row], float(fits.camera_distance[row])
+            ref_z = float(joints[0, 2])
             name = safe_name(fits.frame_ids[row])
-            grid = voxelize(verts, model.faces, model.part_labels, cam, s.xy_size, s.z_bins)
+            grid = voxelize(
+                verts,
+                model.faces,
+                model.part_labels,
+                cam,
+                s.xy_size,
+                s.z_bins,
+                distance=dist,
+                ref_z=ref_z,
+            )
             entry = entries[row]
             flags = list(grid.flags)
             if FATAL_FLAGS.intersection(flags):
@@ -102,11 +115,15 @@ class Voxelize(Stage):
                     "z0": np.float64(grid.z0),
                     "dz": np.float64(grid.dz),
                     "camera": grid.camera,
+                    "camera_distance": np.float64(grid.distance),
+                    "ref_z": np.float64(grid.ref_z),
                 },
             )
             entry.update(ok=True, file=rel)
             if s.binvox:
-                cubic = cubic_grid(verts, model.faces, model.part_labels, cam, s.binvox_size)
+                cubic = cubic_grid(
+                    verts, model.faces, model.part_labels, cam, s.binvox_size, dist, ref_z
+                )
                 flags = sorted(set(flags) | set(cubic.flags))
                 write_part_binvox(ctx.out_dir / "binvox" / name, cubic)
                 entry["binvox"] = f"binvox/{name}"

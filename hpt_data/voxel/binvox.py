@@ -16,6 +16,12 @@ Binvox has one scale for all axes and its readers disagree on the axis order of
 non-cubic dims, so the files written here are cubic ``D³`` grids with cubic voxels of the
 crop's xy pitch (:func:`cubic_grid`); the 64-bin grid of the model lives in
 ``voxels.npz``. Axes are the camera frame's (x right, y down, z away), metres.
+
+With the perspective about the pelvis (``distance > 0``, ``hpt_data.body.weak_perspective``)
+the grid's columns are the camera's rays, which one binvox scale cannot express: the files
+then hold the body as the camera sees it, x and y measured at the pelvis's depth (a voxel
+at depth z stands for a region ``1 + (z - ref_z) / distance`` times as wide), so that they
+stay aligned with the maps; with ``distance = 0`` they are the metric body.
 """
 
 from __future__ import annotations
@@ -36,11 +42,14 @@ def cubic_grid(
     part_labels: np.ndarray,
     camera: np.ndarray,
     size: int = 256,
+    distance: float = 0.0,
+    ref_z: float | None = None,
 ) -> VoxelGrid:
     """A ``size³`` labelled grid with cubic voxels, aligned with the crop in x and y.
 
-    The z bins have the xy pitch ``2 / (s · size)`` and are centred on the body's depth
-    range; a body deeper than the grid is clipped (flag ``depth_clipped``).
+    The z bins have the xy pitch ``2 / (s · size)`` (at the pelvis's depth with the
+    perspective ``distance``, ``ref_z``: see the module docstring) and are centred on the
+    body's depth range; a body deeper than the grid is clipped (flag ``depth_clipped``).
     """
     v = np.asarray(vertices, dtype=np.float64)
     cam = np.asarray(camera, dtype=np.float64)
@@ -48,11 +57,13 @@ def cubic_grid(
         raise ValueError(f"size must be positive, got {size}")
     ok = cam.shape == (3,) and np.isfinite(cam).all() and cam[0] > 0 and np.isfinite(v).all()
     if not ok or v.size == 0:
-        return voxelize(v, faces, part_labels, cam, size, size)  # flags it
+        return voxelize(v, faces, part_labels, cam, size, size, distance=distance, ref_z=ref_z)
     pitch = 2.0 / (cam[0] * size)
     zmid = 0.5 * (v[:, 2].min() + v[:, 2].max())
     z0 = zmid - 0.5 * size * pitch
-    grid = voxelize(v, faces, part_labels, cam, size, size, z_frame=(z0, pitch))
+    grid = voxelize(
+        v, faces, part_labels, cam, size, size, (z0, pitch), distance=distance, ref_z=ref_z
+    )
     if v[:, 2].min() < z0 or v[:, 2].max() > z0 + size * pitch:
         grid.flags = (*grid.flags, "depth_clipped")
     return grid

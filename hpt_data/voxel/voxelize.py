@@ -6,7 +6,11 @@ volume network. Voxel column ``(x, y)`` is pixel ``(x, y)`` of the crop rendered
 ``xy_size`` pixels: its centre is the pixel centre, so at the 1024 crop voxel ``(x, y)``
 covers pixels ``4x .. 4x+3`` and ``4y .. 4y+3``. Along z, bin ``k`` spans the camera-frame
 depths ``z0 + [k, k+1)·dz``; by default ``z0`` and ``dz`` split the body's own depth range
-into the bins (:func:`depth_range`).
+into the bins (:func:`depth_range`). Columns follow the camera of
+:mod:`hpt_data.body.weak_perspective` exactly as ``render-maps``' pixels do, the
+perspective about the pelvis included (``distance > 0``): a column is then a ray through a
+pixel centre, and the grid a frustum in metres, so volume and maps stay aligned pixel for
+pixel while z keeps metric camera-frame depth.
 
 Algorithm: every triangle is rasterised at the column centres (exactly, with a consistent
 tie rule, :mod:`hpt_data.render.raster`); each crossing adds +1 (a triangle facing the
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hpt_data.body.weak_perspective import project, to_pixels
+from hpt_data.body.weak_perspective import from_pixels, project, to_pixels, unproject
 from hpt_data.render.mesh_checks import FATAL_FLAGS, frame_flags, mesh_flags
 from hpt_data.render.raster import Fragments, RasterTooLarge, rasterize
 from hpt_data.render.scene import face_labels
@@ -43,9 +47,13 @@ class VoxelGrid:
     z0, dz : float
         Camera-frame depth (metres) of the front face of bin 0, and the bins' depth.
     camera : (3,) float64
-        The weak-perspective camera ``(s, tx, ty)`` the grid is aligned with.
+        The camera ``(s, tx, ty)`` the grid is aligned with.
     flags : tuple of str
         See :mod:`hpt_data.render.mesh_checks`.
+    distance : float
+        Camera-to-pelvis distance of the perspective (metres; 0 = weak perspective).
+    ref_z : float
+        The pelvis's depth, the perspective's reference (unused when ``distance`` is 0).
     """
 
     labels: np.ndarray
@@ -53,6 +61,8 @@ class VoxelGrid:
     dz: float
     camera: np.ndarray
     flags: tuple[str, ...] = field(default=())
+    distance: float = 0.0
+    ref_z: float = 0.0
 
     @property
     def xy_size(self) -> int:
@@ -64,16 +74,17 @@ class VoxelGrid:
 
     @property
     def pitch_xy(self) -> float:
-        """Side of a voxel in x and y, metres (``2 / (s · xy_size)``)."""
+        """Side of a voxel in x and y, metres (``2 / (s · xy_size)``; with the perspective,
+        at the pelvis's depth: nearer voxels are narrower by the divisor)."""
         return float(2.0 / (self.camera[0] * self.xy_size))
 
     def centres(self, index: np.ndarray) -> np.ndarray:
-        """Camera-frame centres (metres) of voxels given as ``(N, 3)`` rows ``(z, y, x)``."""
-        idx = np.asarray(index, dtype=np.float64)
-        s, tx, ty = self.camera
-        u = (idx[:, 2] + 0.5) / (0.5 * self.xy_size) - 1.0
-        v = (idx[:, 1] + 0.5) / (0.5 * self.xy_size) - 1.0
-        return np.stack([(u - tx) / s, (v - ty) / s, self.z0 + (idx[:, 0] + 0.5) * self.dz], 1)
+        """Camera-frame centres (metres) of voxels given as ``(N, 3)`` rows ``(z, y, x)``:
+        the points the camera projects to the column's pixel centre, at the bin's depth."""
+        idx = np.asarray(index, dtype=np.float64).reshape(-1, 3)
+        uv = from_pixels(idx[:, [2, 1]], self.xy_size)
+        z = self.z0 + (idx[:, 0] + 0.5) * self.dz
+        return unproject(uv, z, self.camera, self.distance, self.ref_z)
 
 
 def depth_range(vertices: np.ndarray, z_bins: int = Z_BINS) -> tuple[float, float]:
@@ -110,6 +121,8 @@ def voxelize(
     z_bins: int = Z_BINS,
     z_frame: tuple[float, float] | None = None,
     surface: bool = True,
+    distance: float = 0.0,
+    ref_z: float | None = None,
 ) -> VoxelGrid:
     """Solid, part-labelled voxel grid of a closed mesh.
 
@@ -123,7 +136,7 @@ def voxelize(
     part_labels : (V,) int
         Part label 1..6 of each vertex; a face takes its vertices' majority label.
     camera : (3,) float
-        Weak-perspective ``(s, tx, ty)``.
+        ``(s, tx, ty)``.
     xy_size, z_bins : int
         Grid size: ``(z_bins, xy_size, xy_size)``.
     z_frame : (z0, dz), optional
@@ -134,6 +147,10 @@ def voxelize(
         through. Then every column the renderer sees at ``xy_size`` has a voxel and the
         front-most one carries the rendered label, however thin the part (fingers thinner
         than a bin hold no voxel centre). False: voxels whose centre is inside, only.
+    distance : float
+        Camera-to-pelvis distance (metres; 0 = weak perspective), as ``render_maps``'.
+    ref_z : float, optional
+        The pelvis's (root joint's) depth; needed with ``distance > 0``.
 
     Returns
     -------
@@ -155,25 +172,35 @@ def voxelize(
         raise ValueError(f"grid sizes must be positive, got {xy_size} and {z_bins}")
     if lab.shape != (v.shape[0],):
         raise ValueError(f"part_labels must have shape ({v.shape[0]},), got {lab.shape}")
+    dist = float(distance)
+    if dist > 0 and ref_z is None:
+        raise ValueError("a distance > 0 needs ref_z, the pelvis's depth")
+    rz = float(ref_z) if ref_z is not None else 0.0
     flags = mesh_flags(v, f, cam)
+    if not (np.isfinite(dist) and dist >= 0 and np.isfinite(rz)) and "bad_camera" not in flags:
+        flags.append("bad_camera")
     empty = np.zeros((z_bins, xy_size, xy_size), np.uint8)
+
+    def grid(labels: np.ndarray, z0: float, dz: float, found: list[str]) -> VoxelGrid:
+        return VoxelGrid(labels, float(z0), float(dz), cam, tuple(found), dist, rz)
+
     if FATAL_FLAGS.intersection(flags):
-        return VoxelGrid(empty, 0.0, 0.0, cam, tuple(flags))
+        return grid(empty, 0.0, 0.0, flags)
     z0, dz = depth_range(v, z_bins) if z_frame is None else z_frame
     if not (np.isfinite(z0) and np.isfinite(dz) and dz > 0):
-        return VoxelGrid(empty, 0.0, 0.0, cam, (*flags, "degenerate_mesh"))
-    xy = to_pixels(project(v, cam), xy_size)
+        return grid(empty, 0.0, 0.0, [*flags, "degenerate_mesh"])
+    xy = to_pixels(project(v, cam, dist, rz), xy_size)
     flags += frame_flags(xy, xy_size)
     if FATAL_FLAGS.intersection(flags):
-        return VoxelGrid(empty, z0, dz, cam, tuple(flags))
+        return grid(empty, z0, dz, flags)
     try:
         frags = rasterize(xy, v[:, 2], f, xy_size, xy_size)
     except RasterTooLarge:
-        return VoxelGrid(empty, z0, dz, cam, (*flags, "bad_camera"))
+        return grid(empty, z0, dz, [*flags, "bad_camera"])
     labels, unbalanced = _fill(frags, face_labels(f, lab), xy_size, z_bins, z0, dz, surface)
     if unbalanced and "not_watertight" not in flags:
         flags.append("not_watertight")
-    return VoxelGrid(labels, float(z0), float(dz), cam, tuple(flags))
+    return grid(labels, z0, dz, flags)
 
 
 def _fill(
