@@ -159,6 +159,10 @@ def _record(
         "global_orient": fits["global_orient"][row].astype(np.float32),
         "body_pose": fits["body_pose"][row].astype(np.float32),
         "camera": fits["camera"][row].astype(np.float32),
+        # fits of fit-smpl before its stage version 2 have no distance: weak perspective
+        "camera_distance": np.float32(
+            fits["camera_distance"][row] if "camera_distance" in fits else 0.0
+        ),
         "voxels": vox["labels"].astype(np.uint8),
         "voxel_z": np.array([vox["z0"], vox["dz"]], np.float32),
     }

@@ -120,6 +120,7 @@ def target_fields(
         global_orient=np.asarray(global_orient, np.float32).reshape(3),
         betas=np.asarray(source.betas, np.float32),
         camera=np.asarray(source.camera, np.float32),
+        camera_distance=np.float32(source.camera_distance),
         frame_id=label,
     )
     return fields, rendered

@@ -54,6 +54,7 @@ def make_record(seed: int, person: str = "p0", video: str = "v0") -> dict:
         "global_orient": rng.normal(size=3).astype(np.float32),
         "body_pose": rng.normal(size=69).astype(np.float32) * 0.1,
         "camera": np.array([0.9, 0.0, 0.1], np.float32),
+        "camera_distance": np.float32(3.0),
         "part_boxes": np.array(
             [[rng.integers(0, 900), rng.integers(0, 900), PART_LAYER_SIZE[p]] for p in PART_LAYERS],
             np.int32,

@@ -59,6 +59,10 @@ def test_shards_hold_what_the_stages_wrote(built: Path) -> None:
                 assert np.all(np.isposinf(got["depth"][~fg]))
             with np.load(vdir / "voxelize" / "voxels" / f"{fid}.npz") as vox:
                 np.testing.assert_array_equal(got["voxels"], vox["labels"])
+            with np.load(vdir / "fit-smpl" / "fits.npz") as fits:
+                row = list(fits["frame_ids"]).index(fid)
+                np.testing.assert_array_equal(got["camera"], fits["camera"][row])
+                assert got["camera_distance"] == fits["camera_distance"][row] > 0
             with np.load(vdir / "pose2d" / "pose2d.npz") as pose:
                 index = json.loads((vdir / "pose2d" / "frames.json").read_text())["frames"]
                 row = next(e["row"] for e in index if f"{e['index']:06d}" == fid)

@@ -168,6 +168,7 @@ def make_train_record(person: int, frame: int) -> dict:
         "global_orient": np.zeros(3, np.float32),
         "body_pose": np.zeros(69, np.float32),
         "camera": np.array([0.9, 0.0, 0.1], np.float32),
+        "camera_distance": np.float32(3.0),
         "part_boxes": np.array(boxes, np.int32),
         "voxels": voxels,
         "voxel_z": np.array([2.5, 0.02], np.float32),

@@ -103,6 +103,7 @@ class ShardFile:
         except OSError as exc:
             raise ShardError(f"{self.path}: HDF5 cannot open it ({exc})") from None
         self.datasets: dict[str, h5py.Dataset] = {}  # by name: h5py's lookup costs ~20 µs
+        self.defaults: dict[str, np.ndarray] = {}  # fields newer than this shard's version
         try:
             self._check_structure()
         except ShardError:
@@ -113,6 +114,9 @@ class ShardFile:
         version = self.h5.attrs.get("schema_version")
         _check_version(self.path, version)
         for f in FIELDS:
+            if f.name not in self.h5 and int(version) < f.since:
+                self.defaults[f.name] = np.full(f.shape, f.default, dtype=f.dtype)
+                continue
             if f.name not in self.h5:
                 raise ShardError(f"{self.path}: field '{f.name}' is missing")
             ds = self.datasets[f.name] = self.h5[f.name]
@@ -139,6 +143,9 @@ class ShardFile:
         out: dict[str, Any] = {}
         for name in names:
             f = FIELD_BY_NAME[name]
+            if name in self.defaults:
+                out[name] = self.defaults[name].copy()
+                continue
             try:
                 value = self.datasets[name][index]
                 if name in ENCODED_IMAGES:

@@ -15,9 +15,11 @@ by ``hdf5plugin``): labels and masks shrink by one to two orders of magnitude, a
 HDF5's ``lzf``, but decode 5-15x faster (about 0.2 ms for a 1024² map here, against 2-4
 ms), which is what a training loader pays on every frame (docs/shards.md, "Measured").
 
-Versions: 1 stored the same arrays with ``lzf``; 2 stores them with Blosc. HDF5 undoes
-either filter by itself, so the reader reads both (``READABLE_VERSIONS``); the writer
-writes 2.
+Versions: 1 stored the same arrays with ``lzf``; 2 stores them with Blosc and adds
+``camera_distance`` (fit-smpl's perspective about the pelvis). HDF5 undoes either filter by
+itself, so the reader reads both (``READABLE_VERSIONS``): a field newer than a shard
+(``Field.since``) reads as its ``Field.default``, which for ``camera_distance`` (0, weak
+perspective) is exactly how version-1 fits were made. The writer writes 2.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Literal
 import numpy as np
 
 SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # same fields, shapes and dtypes; only the compression differs
+READABLE_VERSIONS = (1, 2)  # 1: lzf instead of Blosc, and no camera_distance
 CROP = 1024  # the person crop of the fine stage
 COARSE = 512  # the coarse stage
 VOXELS = (64, 256, 256)  # (z, y, x): DESIGN.md's grid, x/y at 1/4 of the crop
@@ -59,6 +61,8 @@ class Field:
     codec: Codec
     doc: str
     max_value: int | None = None  # labels: every value must be <= this
+    since: int = 1  # the first schema version that stores it
+    default: float | None = None  # its value when read from an older shard (since > 1)
 
     @property
     def encoded(self) -> bool:
@@ -138,7 +142,17 @@ FIELDS: tuple[Field, ...] = (
     Field("betas", (NUM_BETAS,), "float32", "raw", "SMPL shape"),
     Field("global_orient", (3,), "float32", "raw", "axis-angle, camera frame"),
     Field("body_pose", (69,), "float32", "raw", "axis-angle of joints 1..23"),
-    Field("camera", (3,), "float32", "raw", "weak perspective (s, tx, ty)"),
+    Field("camera", (3,), "float32", "raw", "(s, tx, ty): weak perspective at the pelvis plane"),
+    Field(
+        "camera_distance",
+        (),
+        "float32",
+        "raw",
+        "metres from the camera to the pelvis of fit-smpl's perspective about the pelvis "
+        "(hpt_data.body.weak_perspective); 0 = pure weak perspective",
+        since=2,
+        default=0.0,
+    ),
     # part layers
     Field(
         "part_boxes",

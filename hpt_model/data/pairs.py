@@ -50,6 +50,7 @@ TARGET_FIELDS: tuple[str, ...] = (
     "global_orient",
     "betas",
     "camera",
+    "camera_distance",
     "frame_id",
 )
 VOLUME_FIELDS: tuple[str, ...] = ("voxels", "voxel_z")
