@@ -39,12 +39,31 @@ WorkRootOpt = Annotated[
     typer.Option("--work-root", help="Where outputs go (default: work_root in datasets.yaml)."),
 ]
 WorkersOpt = Annotated[
-    int, typer.Option("--workers", "-w", min=1, help="Worker processes (1: run in this process).")
+    int,
+    typer.Option(
+        "--workers",
+        "-w",
+        min=1,
+        help="Worker processes (1: run in this process); with ray, a local instance's CPUs.",
+    ),
 ]
 LimitOpt = Annotated[
     int | None, typer.Option("--limit", "-n", min=1, help="Only the first N videos (by id).")
 ]
-ExecutorOpt = Annotated[str, typer.Option("--executor", help="Executor: local.")]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor", help="local (a process pool) or ray (the ray extra; docs/scale_out.md)."
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="With --executor ray: auto, ray://HOST:PORT or HOST:PORT "
+        "(default: a local Ray instance with --workers CPUs).",
+    ),
+]
 RetriesOpt = Annotated[
     int, typer.Option("--retries", min=0, help="Resubmissions of a task whose worker died.")
 ]
@@ -151,6 +170,7 @@ def build(
     workers: WorkersOpt = DEFAULT_WORKERS,
     limit: LimitOpt = None,
     executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
     retries: RetriesOpt = 2,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -160,7 +180,7 @@ def build(
     from hpt_data.orchestrator import build as run_build
 
     ds = _open(dataset, config, work_root)
-    with make_executor(executor, workers, retries) as ex:
+    with make_executor(executor, workers, retries, ray_address) as ex:
         report = run_build(ds, ex, limit=limit, force=force, progress=not quiet)
     code = _report(report.steps, report.problems, report.not_implemented, ds.dirs.root)
     if report.shards is not None:
@@ -177,6 +197,7 @@ def _stage_command(stage_name: str, doc: str) -> None:
         workers: WorkersOpt = DEFAULT_WORKERS,
         limit: LimitOpt = None,
         executor: ExecutorOpt = "local",
+        ray_address: RayAddressOpt = None,
         retries: RetriesOpt = 2,
         force: ForceOpt = False,
         quiet: QuietOpt = False,
@@ -191,7 +212,7 @@ def _stage_command(stage_name: str, doc: str) -> None:
                 f"stage '{stage_name}' is not implemented yet ({stage.planned_in})"
             )
         scan = scan_videos(ds, limit)
-        with make_executor(executor, workers, retries) as ex:
+        with make_executor(executor, workers, retries, ray_address) as ex:
             steps = [materialize_videos(ds, scan.videos, ex, progress=not quiet)]
             ready = [
                 v

@@ -338,7 +338,7 @@ def _run_tasks(
     outcomes = []
     bar = tqdm(total=len(tasks), desc=desc, unit="video", disable=not progress, leave=True)
     try:
-        for task, result in executor.imap_unordered(fn, tasks):
+        for task, result in executor.imap_unordered(fn, tasks, step=desc):
             if isinstance(result, WorkerLost):
                 result = TaskOutcome(task.video.video_id, "failed", result.message)
                 VideoDir(task.video_dir).write_status(

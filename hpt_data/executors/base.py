@@ -37,9 +37,13 @@ class Executor(ABC):
 
     @abstractmethod
     def imap_unordered(
-        self, fn: Callable[[T], R], tasks: Sequence[T]
+        self, fn: Callable[[T], R], tasks: Sequence[T], step: str = ""
     ) -> Iterator[tuple[T, R | WorkerLost]]:
-        """Run ``fn`` on every task; yield ``(task, result)`` in completion order."""
+        """Run ``fn`` on every task; yield ``(task, result)`` in completion order.
+
+        ``step`` names what the tasks do (a stage name, or ``source``), so that an
+        executor can give them the resources they need; one that cannot, ignores it.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release workers; the executor may be used again afterwards."""

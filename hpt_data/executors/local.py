@@ -47,7 +47,7 @@ class LocalExecutor(Executor):
             self._pool = None
 
     def imap_unordered(
-        self, fn: Callable[[T], R], tasks: Sequence[T]
+        self, fn: Callable[[T], R], tasks: Sequence[T], step: str = ""
     ) -> Iterator[tuple[T, R | WorkerLost]]:
         if self.workers == 1:
             for task in tasks:
