@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from hpt_data.cli import app
@@ -21,6 +22,16 @@ datasets:
     split: {by: person, test_fraction: 0.5, seed: 0}
     shards: {max_mb: 64}
 """
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (``pytest.mark.usefixtures``): two OpenMP threads
+    on two shared cores spin against each other, up to 50× slower here."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,8 @@ from hpt_model.training import StageTrainer, TrainingError, TrainSettings
 from hpt_model.training.inputs import build_stage_inputs
 from hpt_model.training.steps import final_image, forward_stage, run_fine
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
+
 DATA = Path(__file__).parent / "data"
 J = 24
 ALL_TRAINED_STAGES = ("coarse", "face", "arm", "leg", "fine", "e2e")
@@ -56,15 +58,6 @@ STAGES_OF = {
 }
 MAP_CHANNELS = {"H": J, "H+S": 7 + J}  # S one-hot 7, D 1, H one per joint
 MAP_CHANNELS.update({v: 7 + 1 + J for v in TABLE_IV_VARIANTS if v.startswith("H+S+D")})
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two OpenMP threads on two shared cores spin against each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def variant_config(variant: str) -> HPTConfig:

@@ -21,6 +21,7 @@ from hpt_model.data import PairDataset, ShardFrames
 pytestmark = pytest.mark.slow
 runner = CliRunner()
 
+
 @pytest.fixture(scope="module")
 def built(tiny_dataset: Path) -> Path:
     return tiny_dataset

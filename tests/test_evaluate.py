@@ -32,18 +32,11 @@ from pipelines.evaluate import (
 )
 from pipelines.occlusion import BodyParams, pose_body
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
+
 runner = CliRunner()
 CAMERA = np.array([2 / 2.3, 0.0, -0.05])  # the whole body inside the crop
 TILE = 192  # EvalSettings' default grid tile
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two OpenMP threads on two shared cores spin against each other (as test_training)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

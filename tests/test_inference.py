@@ -24,6 +24,8 @@ from hpt_model.inference import (
 from hpt_model.networks import define_network
 from hpt_model.training.checkpoint import CHECKPOINT_VERSION, TrainingError, save_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
+
 
 def _items(n: int, seed: int = 0) -> list[dict]:
     """n PairDataset items (compact, as the dataset gives them) with a blocky body."""
@@ -59,15 +61,6 @@ def _items(n: int, seed: int = 0) -> list[dict]:
             item[f"target_layer_mask_{part}"] = torch.ones(1, s, s, dtype=torch.uint8)
         items.append(item)
     return items
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two OpenMP threads on two shared cores spin against each other (as test_training)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from hpt_model.config import HPTConfig
 from hpt_model.data import PairDataset
 from hpt_model.training import TrainSettings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 # stage → (steps, required end/start ratio). Consecutive frames of one clip are close, so
 # copying the source is a strong baseline (L1 ≈ 0.04 at the coarse and fine sizes): the
@@ -35,15 +35,6 @@ PLAN: dict[str, tuple[int, float]] = {
     "fine": (300, 0.6),
     "e2e": (50, 0.9),
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two OpenMP threads on two shared cores spin against each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _settings(stage: str, out: Path) -> TrainSettings:

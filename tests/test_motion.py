@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from pipelines_for_tests import hand_made_source, synthetic_frame, tiny_generators
 from scipy.spatial.transform import Rotation
 from typer.testing import CliRunner
@@ -19,16 +18,9 @@ from pipelines.cli import app
 from pipelines.motion import paste_into_source, write_motion
 from pipelines.targets import PoseSequence, TargetError, load_pose_file, smooth_poses
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
+
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two OpenMP threads on two shared cores spin against each other (as test_training)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _read_video(path: Path) -> list[np.ndarray]:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import ray
+from conftest import TINY_DATASET
 from stages_for_tests import SlowSettings, SlowStage, frame_bytes, make_dataset
 from typer.testing import CliRunner
 
@@ -33,19 +34,6 @@ from hpt_model.data import ShardFrames
 
 runner = CliRunner()
 STAGE_NAMES = ("sample-frames", "remove-bg", "pose2d", "fit-smpl", "render-maps", "voxelize")
-
-CONFIG = """\
-version: 1
-work_root: work
-datasets:
-  tiny:
-    source: synthetic
-    root: clips
-    options: {persons: 2, clips_per_person: 1, seconds: 0.8, fps: 5, width: 240,
-              height: 320, actions: [walk, wave]}
-    split: {by: person, test_fraction: 0.5, seed: 0}
-    shards: {max_mb: 64}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +55,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory, ray_instance: RayExecutor) 
     ``work_local`` with --executor local over the same clips."""
     root = tmp_path_factory.mktemp("ray_vs_local")
     config = root / "datasets.yaml"
-    config.write_text(CONFIG)
+    config.write_text(TINY_DATASET)
     for executor in ("ray", "local"):
         args = ["build", "-c", str(config), "-d", "tiny", "-q", "--executor", executor]
         args += ["--work-root", str(root / f"work_{executor}")]
@@ -247,7 +235,7 @@ def _free_port() -> int:
 
 def _build(tmp_path: Path, *extra: str) -> tuple[int, str]:
     config = tmp_path / "datasets.yaml"
-    config.write_text(CONFIG)
+    config.write_text(TINY_DATASET)
     result = runner.invoke(app, ["build", "-c", str(config), "-d", "tiny", "-q", *extra])
     return result.exit_code, result.output
 

@@ -41,16 +41,9 @@ from hpt_model.training.inputs import build_stage_inputs, render_heatmaps, scale
 from hpt_model.training.schedule import lr_factor
 from hpt_model.vgg import MissingWeightsError
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
+
 PERSONS, FRAMES = 2, 4  # 8 training pairs
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two OpenMP threads on two shared cores spin against each other (50× slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +136,7 @@ def test_stage_inputs_have_the_config_sizes(pairs: CachedPairs) -> None:
 
 
 # --------------------------------------------------------------------------- learning check
+
 
 def test_every_stage_learns_below_its_start_and_copying_the_source(
     pairs: CachedPairs, tmp_path: Path

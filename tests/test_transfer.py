@@ -10,7 +10,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from pipelines_for_tests import hand_made_source, synthetic_frame, tiny_generators
 from typer.testing import CliRunner
 
@@ -22,18 +21,11 @@ from pipelines.perceive import PerceptionError, perceive
 from pipelines.targets import TargetError, load_video_poses, named_target, parse_frame_spec
 from pipelines.transfer import save_transfer, transfer_poses
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
+
 runner = CliRunner()
 ARM_LABELS = (3, 4)
 LEG_LABELS = (5, 6)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two OpenMP threads on two shared cores spin against each other (as test_training)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
