@@ -1,10 +1,11 @@
-"""``hpt``: pose transfer of one photo and motion videos (Typer).
+"""``hpt``: pose transfer of one photo, motion videos and evaluation (Typer).
 
 ``hpt transfer`` generates the person of a photo in one target pose; ``hpt motion`` in a
-sequence of poses, as an mp4 (``docs/pipelines.md``). Commands parse options and call
-:mod:`pipelines.transfer` / :mod:`pipelines.motion`. A user-facing problem (an unreadable
-photo, no person, a bad pose file, a missing checkpoint) ends with one line, ``error:
-...``, and exit status 2.
+sequence of poses, as an mp4 (``docs/pipelines.md``); ``hpt eval`` scores checkpoints on a
+shard split (``docs/evaluation.md``). Commands parse options and call
+:mod:`pipelines.transfer` / :mod:`pipelines.motion` / :mod:`pipelines.evaluate`. A
+user-facing problem (an unreadable photo, no person, a bad pose file, a missing checkpoint)
+ends with one line, ``error: ...``, and exit status 2.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import typer
 
 app = typer.Typer(
     name="hpt",
-    help="Pose transfer of one photo (hpt transfer) and motion videos (hpt motion).",
+    help="Pose transfer of one photo (hpt transfer), motion videos (hpt motion) and "
+    "evaluation with SSIM, LPIPS and occlusion state accuracy (hpt eval).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -40,18 +40,10 @@ Library calls:
 - :func:`mirror_smpl`: the body seen in the left↔right flipped image (the test that the
   metric can fail).
 
-The image-level metric (to be composed by the ``eval`` command) fits the generated image in
-its own frame with the single-image perception and fit of ``pipelines/perceive.py`` and
-compares with the target frame's ground-truth fit; the generated image is the target
-crop, so both cameras live in the same normalised frame::
-
-    def image_osa(generated: np.ndarray,      # (H, W, 3) uint8 BGR, the generated crop
-                  target: BodyParams,          # the target frame's fit (fits.npz)
-                  body_model: BodyModel) -> float:
-        from pipelines.perceive import perceive
-        fit = BodyParams.from_fit(perceive(generated, crop=False))
-        return occlusion_state_accuracy(occlusion_states_smpl(body_model, fit),
-                                        occlusion_states_smpl(body_model, target))
+The image-level metric is :func:`pipelines.evaluate.image_osa`: it fits the generated image
+in its own frame with the single-image perception and fit of ``pipelines/perceive.py`` and
+compares with the target frame's ground-truth fit; the generated image is the target crop,
+so both cameras live in the same normalised frame.
 
 A generated image in which no person is found (``PerceptionError``) should score 0, not be
 skipped, so that a generator cannot gain by producing unrecognisable people.
