@@ -6,22 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from stages_for_tests import TINY_DATASET
 from typer.testing import CliRunner
 
 from hpt_data.cli import app
-
-TINY_DATASET = """\
-version: 1
-work_root: work
-datasets:
-  tiny:
-    source: synthetic
-    root: clips
-    options: {persons: 2, clips_per_person: 1, seconds: 0.8, fps: 5, width: 240,
-              height: 320, actions: [walk, wave]}
-    split: {by: person, test_fraction: 0.5, seed: 0}
-    shards: {max_mb: 64}
-"""
 
 
 @pytest.fixture(scope="module")

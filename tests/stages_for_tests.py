@@ -1,4 +1,5 @@
-"""Throwaway stages and a list source for the orchestrator tests.
+"""Throwaway stages and a list source for the orchestrator and executor tests, and the
+helpers those tests share.
 
 They live in an importable module (not in a test file) because the local executor starts
 workers with ``spawn``: a worker imports the stage's module by name.
@@ -152,3 +153,29 @@ def run_slow_build(tmp: str, pause_file: str, workers: str, retries: str) -> Non
         for o in step.outcomes:
             print(f"{step.step} {o.video_id} {o.state} {o.error}")
     sys.stdout.flush()
+
+
+def wait_for_file(path: Path, timeout: float) -> None:
+    """Block until a task under test has written ``path`` (its pid, or a sign that it
+    reached a point), or fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.05)
+
+
+# datasets.yaml of the tiny synthetic dataset (two people, four frames each) that the
+# end-to-end, learning and Ray tests build (``conftest.tiny_dataset`` builds it once)
+TINY_DATASET = """\
+version: 1
+work_root: work
+datasets:
+  tiny:
+    source: synthetic
+    root: clips
+    options: {persons: 2, clips_per_person: 1, seconds: 0.8, fps: 5, width: 240,
+              height: 320, actions: [walk, wave]}
+    split: {by: person, test_fraction: 0.5, seed: 0}
+    shards: {max_mb: 64}
+"""

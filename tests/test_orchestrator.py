@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from stages_for_tests import (
     SlowStage,
     frame_bytes,
     make_dataset,
+    wait_for_file,
 )
 
 from hpt_data.executors import LocalExecutor
@@ -137,14 +137,6 @@ def _start_slow_build(tmp: Path, pause: Path, retries: int) -> subprocess.Popen:
     )
 
 
-def _wait_for(path: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} did not appear within {timeout} s")
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("retries", [0, 1])
 def test_sigkilled_worker_leaves_nothing_trusted(tmp_path: Path, retries: int) -> None:
@@ -154,7 +146,7 @@ def test_sigkilled_worker_leaves_nothing_trusted(tmp_path: Path, retries: int) -
     proc = _start_slow_build(tmp_path, pause, retries)
     pid_file = tmp_path / "pid-v1"
     try:
-        _wait_for(pid_file)
+        wait_for_file(pid_file, 60.0)
         worker_pid = int(pid_file.read_text())
         assert worker_pid != proc.pid  # it is a pool worker, not the parent
         ds = make_dataset(tmp_path, 4, (SlowStage,), {"slow": SlowSettings(str(pause))})
@@ -165,7 +157,7 @@ def test_sigkilled_worker_leaves_nothing_trusted(tmp_path: Path, retries: int) -
         os.kill(worker_pid, signal.SIGKILL)
         if retries:
             pid_file.unlink()
-            _wait_for(pid_file)  # the retried task reached the same point again
+            wait_for_file(pid_file, 60.0)  # the retried task reached the same point again
             pause.unlink()
         out, err = proc.communicate(timeout=120)
     finally:

@@ -22,8 +22,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import ray
-from conftest import TINY_DATASET
-from stages_for_tests import SlowSettings, SlowStage, frame_bytes, make_dataset
+from stages_for_tests import (
+    TINY_DATASET,
+    SlowSettings,
+    SlowStage,
+    frame_bytes,
+    make_dataset,
+    wait_for_file,
+)
 from typer.testing import CliRunner
 
 from hpt_data.cli import app
@@ -125,14 +131,6 @@ def test_a_second_driver_joins_the_running_cluster(builds: Path) -> None:
     assert ray.is_initialized()  # the other driver left this one's instance running
 
 
-def _wait_for(path: Path, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} did not appear within {timeout} s")
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("retries", [0, 1])
 def test_a_killed_ray_worker_is_retried(
@@ -156,7 +154,7 @@ def test_a_killed_ray_worker_is_retried(
     thread.start()
     pid_file = tmp_path / "pid-v1"
     try:
-        _wait_for(pid_file)
+        wait_for_file(pid_file, 90.0)
         worker_pid = int(pid_file.read_text())
         assert worker_pid != os.getpid()
         vdir = ds.dirs.video("v1")
@@ -164,7 +162,7 @@ def test_a_killed_ray_worker_is_retried(
         os.kill(worker_pid, signal.SIGKILL)
         if retries:
             pid_file.unlink()
-            _wait_for(pid_file)  # the task, rerun by Ray, reached the same point again
+            wait_for_file(pid_file, 90.0)  # the task, rerun by Ray, reached the same point again
             assert int(pid_file.read_text()) != worker_pid
     finally:
         pause.unlink(missing_ok=True)
