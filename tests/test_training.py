@@ -9,6 +9,7 @@ error before and with copying the source. It uses :class:`TinyFeatures` instead 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -347,6 +348,42 @@ def test_two_processes_under_torchrun_match_one_with_twice_the_batch(
         x = [torch.rand(1, c, 32, 32) for c in (3, 24, 7, 1)]
         outputs.append(generator(*x))
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-3, atol=1e-4)
+
+
+def test_every_stage_stays_in_step_across_ranks_fed_different_pairs(
+    shards: Path, tmp_path: Path
+) -> None:
+    """DistributedDataParallel reaches every network each stage trains (the layers run
+    through PartLayers.forward, the discriminators are wrapped): two ranks on different
+    pairs end with identical weights, which moved; unwrapped, the same run drifts apart."""
+    result = tmp_path / "ddp.json"
+    worker = Path(__file__).with_name("ddp_stage_worker.py")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    done = subprocess.run(
+        [*torchrun, str(worker), str(shards), str(result)],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=600,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(result.read_text())
+    control = figures.pop("control: coarse, not distributed")
+    expected = {
+        "coarse": {"coarse", "coarse_d"},
+        "face": {"layers", "face_d"},
+        "arm": {"layers", "arm_d"},
+        "leg": {"layers", "leg_d"},
+        "fine": {"fine", "fine_d"},
+        "e2e": {"coarse", "layers", "fine", "fine_d"},
+        "volume": {"volume"},
+    }
+    assert {stage: set(nets) for stage, nets in figures.items()} == expected
+    for stage, nets in figures.items():
+        for name, f in nets.items():
+            assert f["moved"] > 1e-4, (stage, name, f)
+            assert f["rank_difference"] <= 1e-6, (stage, name, f)
+    assert min(f["rank_difference"] for f in control.values()) > 1e-4, control
 
 
 # --------------------------------------------------------------------------- refusals

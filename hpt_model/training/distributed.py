@@ -1,25 +1,36 @@
 """Data parallelism under ``torchrun`` (environment ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``).
 
-Each rank trains on its share of every epoch's pairs (see ``EpochSampler``); after each
-backward pass the gradients of the updated network are averaged over the ranks with one
-all-reduce per parameter, before the optimiser step. Every rank starts from the same seed,
-and rank 0's parameters are broadcast once, so the copies stay identical.
+Each rank trains on its share of every epoch's pairs (see ``EpochSampler``). Every network
+a stage trains is wrapped in ``DistributedDataParallel`` (:func:`replicate_trained`), whose
+backward pass averages its gradients over the ranks in buckets, overlapped with the rest of
+the backward pass; frozen networks are broadcast from rank 0 once and called as they are.
+Every rank starts from the same seed and rank 0's weights, so the copies stay identical.
 
-This is what ``DistributedDataParallel`` does, done by hand: a GAN step runs the
-discriminator several times (real, fake, and again for the generator with its weights
-frozen) before the backward pass, and the DDP wrapper's reducer accepts one forward per
-backward (or needs ``static_graph`` and unused-parameter bookkeeping to cope).
+How a GAN step lives with DDP's one-backward-per-forward bookkeeping
+(:mod:`~hpt_model.training.steps`):
+
+- the discriminator update calls the wrapper twice (fake, real) before one backward pass:
+  every parameter gets its gradient once, as DDP expects;
+- the generator update calls the *unwrapped* discriminator, its weights frozen: no gradient
+  reaches them, and a wrapper called there would wait for gradients that never come;
+- the part layers run through ``PartLayers.forward`` (both sides of a limb in one call), as
+  a wrapper sees only what its forward runs.
+
+Buffers are not broadcast at each forward (``broadcast_buffers=False``): the generators use
+instance norm without running statistics; the batch-norm statistics of the face
+discriminator and the volume network stay per rank, and rank 0's are saved.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -79,16 +90,30 @@ def broadcast_module(module: nn.Module, info: DistInfo) -> None:
         dist.broadcast(tensor, src=0)
 
 
-def make_gradient_reducer(info: DistInfo):
-    """A function averaging the gradients of the given parameters over the ranks (no-op for
-    a single process)."""
+def is_trained(module: nn.Module) -> bool:
+    return any(p.requires_grad for p in module.parameters())
 
-    def reduce(params: Iterable[nn.Parameter]) -> None:
-        if not info.enabled:
-            return
-        for p in params:
-            if p.grad is not None:
-                dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-                p.grad.div_(info.world_size)
 
-    return reduce
+def replicate_trained(
+    nets: Mapping[str, nn.Module], info: DistInfo, device: torch.device
+) -> dict[str, nn.Module] | None:
+    """Name → what training calls: each network with parameters to train wrapped in
+    ``DistributedDataParallel`` (which broadcasts rank 0's weights as it is built), every
+    other one broadcast from rank 0 and returned as it is. None for a single process.
+
+    Call it once the weights are loaded, ``requires_grad`` is set to what the stage trains
+    (DDP registers only those parameters) and any ``torch.compile`` is done.
+    """
+    if not info.enabled:
+        return None
+    device_ids = [device.index] if device.type == "cuda" else None
+    replicas: dict[str, nn.Module] = {}
+    for name, net in nets.items():
+        if is_trained(net):
+            replicas[name] = DistributedDataParallel(
+                net, device_ids=device_ids, broadcast_buffers=False
+            )
+        else:
+            broadcast_module(net, info)
+            replicas[name] = net
+    return replicas

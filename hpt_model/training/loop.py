@@ -51,10 +51,10 @@ from hpt_model.training.checkpoint import (
 )
 from hpt_model.training.distributed import (
     DistInfo,
-    broadcast_module,
     dist_info_from_env,
     init_distributed,
-    make_gradient_reducer,
+    is_trained,
+    replicate_trained,
     select_device,
     shutdown_distributed,
 )
@@ -259,7 +259,6 @@ class StageTrainer:
             vgg_loss=vgg_loss,
             bank=self.bank,
             autocast=self._autocast,
-            reduce_gradients=make_gradient_reducer(self.info),
         )
         self.step = 0
         self.total_steps = 1
@@ -377,8 +376,14 @@ class StageTrainer:
     def compile(self) -> None:
         """torch.compile the trained networks in place (state-dict keys unchanged)."""
         for net in self.nets.values():
-            if any(p.requires_grad for p in net.parameters()):
+            if is_trained(net):
                 net.compile()
+
+    def distribute(self) -> None:
+        """Under torchrun, wrap the trained networks in DistributedDataParallel and take the
+        others from rank 0 (no-op for one process). Call after loading weights and compiling:
+        checkpoints keep holding the plain networks' state dicts."""
+        self.ctx.replicas = replicate_trained(self.nets, self.info, self.device)
 
 
 # --------------------------------------------------------------------------- data
@@ -509,10 +514,9 @@ def _train(
         trainer.load_state_dict(resume_state, str(settings.out / LAST))
     else:
         trainer.load_required()
-    for net in trainer.nets.values():
-        broadcast_module(net, info)
     if settings.compile:
         trainer.compile()
+    trainer.distribute()
 
     dataset = dataset if dataset is not None else _shard_dataset(settings, config)
     batch = settings.batch_size or config.optim.batch_size

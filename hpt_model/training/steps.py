@@ -34,7 +34,7 @@ detached, so a caller may keep them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -61,7 +61,6 @@ from hpt_model.training.inputs import (
 )
 
 Losses = dict[str, Tensor]
-GradReducer = Callable[[Iterable[nn.Parameter]], None]
 
 STAGE_NETWORKS: dict[str, tuple[str, ...]] = {
     "coarse": ("coarse", "coarse_d"),
@@ -163,22 +162,25 @@ def upsample(image: Tensor, size: int) -> Tensor:
 def run_layers(
     nets: Mapping[str, nn.Module], parts: Mapping[str, PartInputs], coarse: Tensor, fine_size: int
 ) -> dict[str, tuple[Tensor, Tensor]]:
-    """part → (offset Ǐ^n_t, layer Ĩ^n_t + Ǐ^n_t), each (B, 3, s, s) in the part's own frame."""
+    """part → (offset Ǐ^n_t, layer Ĩ^n_t + Ǐ^n_t), each (B, 3, s, s) in the part's own frame.
+
+    Every part goes through one call of the layers module's ``forward`` (not ``run_part``):
+    a DistributedDataParallel wrapper synchronises gradients only of what its forward ran.
+    """
     up = upsample(coarse, fine_size)
-    out = {}
-    for part, p in parts.items():
-        coarse_crop = crop_boxes(up, p.box)
-        crops = PartCrops(
+    crops = {
+        part: PartCrops(
             source=p.source,
             parsing=p.parsing,
             depth=p.depth,
             heatmaps=p.heatmaps,
-            coarse=coarse_crop,
+            coarse=crop_boxes(up, p.box),
             other_source=p.other_source,
         )
-        offset = nets["layers"].run_part(part, crops)
-        out[part] = (offset, coarse_crop + offset)
-    return out
+        for part, p in parts.items()
+    }
+    offsets = nets["layers"](crops)
+    return {part: (offsets[part], crops[part].coarse + offsets[part]) for part in parts}
 
 
 def run_fine(
@@ -282,7 +284,15 @@ def _need(value, what: str):
 
 @dataclass
 class StepContext:
-    """What a step needs besides its inputs."""
+    """What a step needs besides its inputs.
+
+    ``nets`` are the networks themselves; ``replicas`` is what a step *calls* to train them:
+    under torchrun, each trained network wrapped in DistributedDataParallel (whose backward
+    averages the gradients over the ranks), frozen ones as they are
+    (:func:`~hpt_model.training.distributed.replicate_trained`); None in a single process.
+    A discriminator judging the generator's output (its weights frozen) is called
+    unwrapped, so that its wrapper expects no gradients in that backward pass.
+    """
 
     stage: str
     config: HPTConfig
@@ -291,14 +301,18 @@ class StepContext:
     vgg_loss: VGGPerceptualLoss | None
     bank: CompletePartBank | None = None  # layer stages
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
-    reduce_gradients: GradReducer = lambda params: None  # all-reduce under torchrun
+    replicas: Mapping[str, nn.Module] | None = None
+
+    @property
+    def trained(self) -> Mapping[str, nn.Module]:
+        """The networks as a training forward pass calls them (see the class docstring)."""
+        return self.nets if self.replicas is None else self.replicas
 
 
-def _update(ctx: StepContext, which: str, loss: Tensor, params: list[nn.Parameter]) -> None:
+def _update(ctx: StepContext, which: str, loss: Tensor) -> None:
     optimizer = ctx.optimizers[which]
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    ctx.reduce_gradients(params)
     optimizer.step()
 
 
@@ -313,12 +327,12 @@ def image_gan_step(
 ) -> Losses:
     """Eqs. 3/7 with a conditional multi-scale PatchGAN: D update, then G update."""
     loss_cfg = ctx.config.loss
-    disc = ctx.nets[d_name]
+    disc_replica, disc = ctx.trained[d_name], ctx.nets[d_name]
     with ctx.autocast():
-        d_fake = gan_loss(disc(fake.detach(), condition), False, loss_cfg.gan_mode)
-        d_real = gan_loss(disc(real, condition), True, loss_cfg.gan_mode)
+        d_fake = gan_loss(disc_replica(fake.detach(), condition), False, loss_cfg.gan_mode)
+        d_real = gan_loss(disc_replica(real, condition), True, loss_cfg.gan_mode)
         d_total = 0.5 * (d_fake + d_real)
-    _update(ctx, "d", d_total, discriminator_parameters(ctx.stage, ctx.nets))
+    _update(ctx, "d", d_total)
     with frozen(disc), ctx.autocast():
         fake_features = disc(fake, condition)
         with torch.no_grad():
@@ -329,7 +343,7 @@ def image_gan_step(
         g_total = (
             loss_cfg.lambda_adv * g_adv + loss_cfg.lambda_fm * g_fm + loss_cfg.lambda_per * g_per
         )
-    _update(ctx, "g", g_total, generator_parameters(ctx.stage, ctx.nets))
+    _update(ctx, "g", g_total)
     losses = {
         "g_total": g_total,
         "g_adv": g_adv,
@@ -346,7 +360,7 @@ def image_gan_step(
 def coarse_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     maps = _need(inputs.coarse, "coarse maps")
     with ctx.autocast():
-        fake = run_coarse(ctx.nets, maps)
+        fake = run_coarse(ctx.trained, maps)
     return image_gan_step(ctx, fake, maps.target, maps.source, "coarse_d")
 
 
@@ -358,7 +372,7 @@ def layer_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     with torch.no_grad(), ctx.autocast():
         coarse = run_coarse(ctx.nets, coarse_maps)
     with ctx.autocast():
-        layers = run_layers(ctx.nets, inputs.parts, coarse, ctx.config.inputs.fine_size)
+        layers = run_layers(ctx.trained, inputs.parts, coarse, ctx.config.inputs.fine_size)
     names = list(inputs.parts)
     parts = [inputs.parts[n] for n in names]
     layer = torch.cat([layers[n][1] for n in names])  # own frames, for Eq. 2
@@ -375,24 +389,25 @@ def layer_step(ctx: StepContext, inputs: StageInputs) -> Losses:
             bank.push(to_left_frame(p.target[keep], n), to_left_frame(p.source[keep], n))
         fake = torch.cat([to_left_frame(layers[n][1], n) for n in names])
         condition = torch.cat([to_left_frame(inputs.parts[n].source, n) for n in names])
-        disc = ctx.nets[f"{ctx.stage}_d"]
+        d_name = f"{ctx.stage}_d"
+        disc_replica, disc = ctx.trained[d_name], ctx.nets[d_name]
         sample = bank.sample(fake.shape[0], fake.device)
         with ctx.autocast():
-            d_fake = gan_loss(disc(fake.detach(), condition), False, loss_cfg.gan_mode)
+            d_fake = gan_loss(disc_replica(fake.detach(), condition), False, loss_cfg.gan_mode)
             if sample is None:  # nothing complete seen yet: fake term only
                 d_real = d_fake.new_zeros(())
                 d_total = d_fake
             else:
-                d_real = gan_loss(disc(*sample), True, loss_cfg.gan_mode)
+                d_real = gan_loss(disc_replica(*sample), True, loss_cfg.gan_mode)
                 d_total = 0.5 * (d_fake + d_real)
-        _update(ctx, "d", d_total, discriminator_parameters(ctx.stage, ctx.nets))
+        _update(ctx, "d", d_total)
         with frozen(disc), ctx.autocast():
             g_adv = gan_loss(disc(fake, condition), True, loss_cfg.gan_mode)
         g_total = g_total + loss_cfg.lambda_layer_adv * g_adv
         losses.update(g_adv=g_adv, d_total=d_total, d_real=d_real, d_fake=d_fake)
         losses["bank_size"] = torch.tensor(float(len(bank)))
     g_total = g_total + loss_cfg.lambda_layer_per * g_per
-    _update(ctx, "g", g_total, generator_parameters(ctx.stage, ctx.nets))
+    _update(ctx, "g", g_total)
     losses.update(g_total=g_total, g_per=g_per, l1=masked_l1(layer, target, visible))
     return {k: v.detach().float() for k, v in losses.items()}
 
@@ -403,10 +418,10 @@ def fusion_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     fine = _need(inputs.fine, "fine maps")
     upstream = torch.no_grad() if ctx.stage == "fine" else contextlib.nullcontext()
     with upstream, ctx.autocast():
-        coarse = run_coarse(ctx.nets, coarse_maps)
-        layers = run_layers(ctx.nets, inputs.parts, coarse, ctx.config.inputs.fine_size)
+        coarse = run_coarse(ctx.trained, coarse_maps)
+        layers = run_layers(ctx.trained, inputs.parts, coarse, ctx.config.inputs.fine_size)
     with ctx.autocast():
-        fused = run_fine(ctx.nets, inputs, coarse, layers)
+        fused = run_fine(ctx.trained, inputs, coarse, layers)
     return image_gan_step(ctx, fused.image, fine.target, fine.source, "fine_d")
 
 
@@ -415,9 +430,9 @@ def volume_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     image = _need(inputs.volume_image, "volume image")
     target = _need(inputs.volume_target, "voxel targets")
     with ctx.autocast():
-        logits = ctx.nets["volume"](image, _need(inputs.volume_pose, "volume pose"))
+        logits = ctx.trained["volume"](image, _need(inputs.volume_pose, "volume pose"))
         ce = volume_cross_entropy(logits.float(), target)
-    _update(ctx, "g", ce, generator_parameters("volume", ctx.nets))
+    _update(ctx, "g", ce)
     error = (logits.argmax(1) != target).float().mean()
     return {"ce": ce.detach(), "error": error.detach()}
 
