@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from hpt_data.shards.schema import HEATMAP_SIGMA_1024
 from hpt_model.config import HPTConfig
+from hpt_model.data.ring import RingLoader
 from hpt_model.losses import VGGPerceptualLoss
 from hpt_model.networks import define_networks
 from hpt_model.training.bank import CompletePartBank
@@ -410,20 +411,33 @@ class EpochSampler(Sampler[int]):
 
 def _loader(
     dataset: Dataset, settings: TrainSettings, batch: int, epoch: int, start: int, info: DistInfo
-) -> DataLoader:
+) -> Iterable[dict[str, Any]]:
+    """This rank's batches of one epoch, from ``start`` on. With workers, batches cross
+    through a :class:`~hpt_model.data.ring.RingLoader` (shared slots made once; each batch
+    valid until the one after the next is drawn, which the loop respects); without, the
+    main process reads them."""
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
     sampler = EpochSampler(
         len(dataset), settings.seed, epoch, info.rank, info.world_size, start * batch
     )
+    generator = torch.Generator().manual_seed(settings.seed + epoch)  # leaves the global RNG
+    if settings.num_workers > 0 and len(sampler) > 0:
+        return RingLoader(
+            dataset,
+            batch_size=batch,
+            sampler=sampler,
+            num_workers=settings.num_workers,
+            drop_last=True,
+            generator=generator,
+        )
     return DataLoader(
         dataset,
         batch_size=batch,
         sampler=sampler,
-        num_workers=settings.num_workers,
         drop_last=True,
         pin_memory=torch.cuda.is_available(),
-        generator=torch.Generator().manual_seed(settings.seed + epoch),  # leaves the global RNG
+        generator=generator,
     )
 
 
