@@ -1,9 +1,10 @@
 """Training pairs per second: HDF5 shards vs a folder of PNG/NPZ files, side by side.
 
 The folder layout is the one pix2pixHD-style projects use: one PNG per image and label
-map, one NPZ per frame for the rest, the same data as the shards. Both are read through a
-DataLoader with 2 workers, the same pairs in the same order, yielding the same item
-(``PairDataset``'s format), for several field sets:
+map, one NPZ per frame for the rest, the same data as the shards. Both are read with 2
+workers, the same pairs in the same order, yielding the same item (``PairDataset``'s
+format), each both through a plain DataLoader and through the ``RingLoader`` that training
+uses (``_ring`` rows), for several field sets:
 
 - ``all``: every field of the default item at 1024 (source image and mask; target image,
   S and D at 1024 and 512, joints, boxes, complete part masks, pose);
@@ -12,6 +13,8 @@ DataLoader with 2 workers, the same pairs in the same order, yielding the same i
 - ``coarse_512``: the same with images at the stage's 512 (the shards decode the JPEG at
   half scale; the folder decodes the PNG and area-resizes it, as such loaders do).
 
+The headline ratio is what training reads (shards, ring) over what a pix2pixHD-style loader
+reads (folder, DataLoader); the like-for-like ratios (both one way) are written beside it.
 Each run reports pairs/s (wall clock, from the first pair: worker start-up excluded) and
 CPU ms per pair (workers + main process, from getrusage: what the loader costs whatever
 else loads the machine, so ``2000 / cpu_ms`` is the rate two idle cores would give). A
@@ -25,6 +28,7 @@ per frame are counted both ways.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -43,13 +47,15 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from hpt_data.shards.reading import decode_image
 from hpt_data.shards.schema import CROP, ENCODED_IMAGES, crc_name
-from hpt_model.data import PairDataset, ShardFrames, fields_for_stage
+from hpt_model.data import PairDataset, RingLoader, ShardFrames, fields_for_stage
 from hpt_model.data.pairs import SOURCE_FIELDS, TARGET_FIELDS, _to_tensor, pair_indices
 
 RESULTS = Path(__file__).parent / "results" / "shard_loading.json"
 LAYER_MASKS = tuple(f for f in TARGET_FIELDS if f.startswith("layer_mask_"))
 PNG_FIELDS = ("image", "mask", "parsing", "parsing_512", *LAYER_MASKS)
 TEXT = ("person_id", "frame_id", "video_id", "source")
+RING = "_ring"  # suffix of the rows read through the RingLoader
+LAYOUTS = ("shards", "shards" + RING, "png_npz_folder", "png_npz_folder" + RING)
 
 
 def scenarios() -> dict[str, dict[str, Any]]:
@@ -141,10 +147,16 @@ def _cpu_s() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def measure(dataset: Dataset, order: list[int], workers: int) -> tuple[float, float]:
-    """(pairs/s from the first pair on, CPU ms per pair) for one pass over ``order``."""
-    loader = DataLoader(dataset, batch_size=1, sampler=order, num_workers=workers)
+def measure(
+    dataset: Dataset, order: list[int], workers: int, ring: bool = False
+) -> tuple[float, float]:
+    """(pairs/s from the first pair on, CPU ms per pair) for one pass over ``order``, through
+    a DataLoader or (``ring``) the RingLoader training uses."""
     cpu0 = _cpu_s()
+    if ring:
+        loader = RingLoader(dataset, 1, order, num_workers=workers)
+    else:
+        loader = DataLoader(dataset, batch_size=1, sampler=order, num_workers=workers)
     it = iter(loader)
     next(it)
     start = time.perf_counter()
@@ -180,10 +192,15 @@ def transfer_cost(workers: int) -> dict[str, float]:
         f"{k} tensors, {mb} MB": measure(Blank(k, mb), order, workers)[1]
         for k, mb in ((1, 0), (25, 0), (1, 6), (1, 12))
     }
+    ring = {
+        f"{k} tensors, {mb} MB": measure(Blank(k, mb), order, workers, ring=True)[1]
+        for k, mb in ((1, 0), (25, 0), (1, 12))
+    }
     return {
         **{k: round(v, 2) for k, v in cost.items()},
         "per_tensor_ms": round((cost["25 tensors, 0 MB"] - cost["1 tensors, 0 MB"]) / 24, 2),
         "per_mb_ms": round((cost["1 tensors, 12 MB"] - cost["1 tensors, 6 MB"]) / 6, 2),
+        "ring": {k: round(v, 2) for k, v in ring.items()},
     }
 
 
@@ -278,18 +295,24 @@ def main() -> None:
                     "shards": PairDataset(args.shards, args.split, **kwargs),
                     "png_npz_folder": FolderPairs(tmp, frames, *fields, kwargs.get("image_size")),
                 }
-                for layout, dataset in readers.items():
-                    rate, cpu = measure(dataset, order, args.workers)
+                for (layout, dataset), ring in itertools.product(readers.items(), (False, True)):
+                    rate, cpu = measure(dataset, order, args.workers, ring)
+                    layout = f"{layout}{RING if ring else ''}"
                     row = rows.setdefault(name, {}).setdefault(layout, {})
                     row["pairs_per_s"] = round(max(row.get("pairs_per_s", 0.0), rate), 1)
                     row["cpu_ms_per_pair"] = round(min(row.get("cpu_ms_per_pair", 1e9), cpu), 1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for row in rows.values():
-        shards, folder = row["shards"], row["png_npz_folder"]
-        row["ratio_shards_over_folder"] = round(shards["pairs_per_s"] / folder["pairs_per_s"], 2)
-        for layout in (shards, folder):
-            layout["idle_2_core_pairs_per_s"] = round(2000 / layout["cpu_ms_per_pair"], 1)
+        ratios = {  # the headline: what training reads vs what pix2pixHD-style loaders read
+            "ratio_shards_over_folder": ("shards" + RING, "png_npz_folder"),
+            "ratio_shards_over_folder_both_dataloader": ("shards", "png_npz_folder"),
+            "ratio_shards_over_folder_both_ring": ("shards" + RING, "png_npz_folder" + RING),
+        }
+        for key, (a, b) in ratios.items():
+            row[key] = round(row[a]["pairs_per_s"] / row[b]["pairs_per_s"], 2)
+        for layout in LAYOUTS:
+            row[layout]["idle_2_core_pairs_per_s"] = round(2000 / row[layout]["cpu_ms_per_pair"], 1)
     budget = {
         name: profile_pair(args.shards, args.split, kwargs, min(n, 40))
         for name, kwargs in scenarios().items()
@@ -311,16 +334,20 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     }
     print(
-        f"{'field set':<12} {'layout':<15} {'pairs/s':>8} {'CPU ms/pair':>12} {'idle 2 cores':>13}"
+        f"{'field set':<12} {'layout':<20} {'pairs/s':>8} {'CPU ms/pair':>12} {'idle 2 cores':>13}"
     )
     for name, row in rows.items():
-        for layout in ("shards", "png_npz_folder"):
+        for layout in LAYOUTS:
             r = row[layout]
             print(
-                f"{name:<12} {layout:<15} {r['pairs_per_s']:>8.1f} {r['cpu_ms_per_pair']:>12.1f} "
+                f"{name:<12} {layout:<20} {r['pairs_per_s']:>8.1f} {r['cpu_ms_per_pair']:>12.1f} "
                 f"{r['idle_2_core_pairs_per_s']:>13.1f}"
             )
-        print(f"{'':<12} shards / folder: {row['ratio_shards_over_folder']}x")
+        print(
+            f"{'':<12} shards (ring) / folder (DataLoader): {row['ratio_shards_over_folder']}x; "
+            f"both DataLoader {row['ratio_shards_over_folder_both_dataloader']}x, "
+            f"both ring {row['ratio_shards_over_folder_both_ring']}x"
+        )
     for name, steps in budget.items():
         total = sum(steps.values())
         print(f"shard pair budget, {name} ({total:.1f} ms in one process):")
@@ -328,7 +355,7 @@ def main() -> None:
             print(f"    {key:<34} {ms:6.2f} ms")
     print(
         f"DataLoader transfer alone: {transfer['per_tensor_ms']} CPU ms per tensor, "
-        f"{transfer['per_mb_ms']} per MB"
+        f"{transfer['per_mb_ms']} per MB; blank items through the ring: {transfer['ring']}"
     )
     mb = {k: v / 1e6 for k, v in result["bytes_per_frame"].items()}
     print(f"MB per frame: shards {mb['shards']:.3f}, folder {mb['png_npz_folder']:.3f}")
