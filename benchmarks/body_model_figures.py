@@ -2,13 +2,15 @@
 
 Prints a table and writes ``benchmarks/results/body_model.json``:
 
-- volume ratio posed/rest over 20 random poses within the joint limits (ours, and Anny's
-  own 104-bone skinning on the same poses);
+- volume ratio posed/rest over 20 random poses within the joint limits: ours (with the
+  pose correctives), ours without them (plain LBS), dual-quaternion skinning with the same
+  weights (what the correctives are fitted to), and Anny's own 104-bone skinning;
 - joint placement error (regressed rest joints vs the Anny bone heads they sit on);
 - regressed joints vs Anny's bone heads along the shape directions (at 2 sigma), and on
   held-out phenotypes fitted by betas;
 - height change over -2..+2 sigma per shape direction;
-- agreement with Anny posed with the same rotations (median and max vertex distance);
+- agreement with Anny posed with the same rotations (median and max vertex distance),
+  with and without the correctives;
 - posing time for a batch of 8 through smplx vs through Anny (its own forward with
   ``local-ref`` parameters, and with our SMPL-to-Anny mapping included);
 - derivation time (from scratch, into a temporary cache).
@@ -31,6 +33,7 @@ import torch
 import trimesh
 
 from hpt_data.body import SMPL_JOINT_NAMES, anny_smpl, joint_limits, load_body_model
+from hpt_data.body import pose_correctives as pc
 
 NUM_POSES = 20
 POSE_SEED = 7  # as in tests/test_body_model.py
@@ -111,12 +114,24 @@ def main() -> None:
     with torch.no_grad():
         rest = model().vertices[0].double().numpy()
         ours = model(body_pose=pose_t).vertices.double().numpy()
+    plain_model = load_body_model(num_betas=arrays["shapedirs"].shape[2])
+    with torch.no_grad():
+        plain_model.smpl.posedirs.zero_()
+        plain = plain_model(body_pose=pose_t).vertices.double().numpy()
     theirs = anny_smpl.anny_vertices_for_smpl_pose(anny_model, arrays, poses)
+    joints_rest = arrays["J_regressor"] @ arrays["v_template"]
+    transforms = pc.joint_transforms(joints_rest, pc.local_rotations(poses))
+    dqs = pc.dual_quaternion_skinning(arrays["v_template"], arrays["weights"], transforms)
 
     v_rest = _volume(rest, faces)
     ratio = np.array([_volume(v, faces) for v in ours]) / v_rest
+    ratio_plain = np.array([_volume(v, faces) for v in plain]) / v_rest
+    ratio_dqs = np.array([_volume(v, faces) for v in dqs]) / v_rest
     ratio_anny = np.array([_volume(v, faces) for v in theirs]) / v_rest
     dist = np.linalg.norm(ours - theirs, axis=-1)
+    dist_plain = np.linalg.norm(plain - theirs, axis=-1)
+    dist_dqs = np.linalg.norm(ours - dqs, axis=-1)
+    corrective_shift = np.linalg.norm(ours - plain, axis=-1)
 
     regressed = arrays["J_regressor"] @ arrays["v_template"]
     joint_err = np.linalg.norm(regressed - arrays["joint_bone_heads"], axis=1)
@@ -166,8 +181,18 @@ def main() -> None:
         "volume_ratio_min": float(ratio.min()),
         "volume_ratio_max": float(ratio.max()),
         "poses_beyond_5_percent": int(np.sum(np.abs(ratio - 1) > 0.05)),
+        "no_correctives_volume_ratio_min": float(ratio_plain.min()),
+        "no_correctives_volume_ratio_max": float(ratio_plain.max()),
+        "no_correctives_poses_beyond_5_percent": int(np.sum(np.abs(ratio_plain - 1) > 0.05)),
+        "dqs_volume_ratio_min": float(ratio_dqs.min()),
+        "dqs_volume_ratio_max": float(ratio_dqs.max()),
         "anny_volume_ratio_min": float(ratio_anny.min()),
         "anny_volume_ratio_max": float(ratio_anny.max()),
+        "no_correctives_vs_anny_volume_gap_max": float(np.abs(ratio_plain - ratio_anny).max()),
+        "correctives_fit_rms_mm": 1000 * float(arrays["posedirs_fit_rms"]),
+        "correctives_vs_dqs_p99_mm": 1000 * float(np.percentile(dist_dqs, 99)),
+        "correctives_vs_dqs_max_mm": 1000 * float(dist_dqs.max()),
+        "correctives_displacement_max_mm": 1000 * float(corrective_shift.max()),
         "joint_error_max_mm": 1000 * float(joint_err.max()),
         "joint_error_worst_joint": SMPL_JOINT_NAMES[int(np.argmax(joint_err))],
         "joint_shape_error_2sigma_max_mm": 1000 * float(shape_joint_err.max()),
@@ -178,6 +203,9 @@ def main() -> None:
         "agreement_p99_mm": 1000 * float(np.percentile(dist, 99)),
         "agreement_max_mm": 1000 * float(dist.max()),
         "agreement_share_over_1cm": float(np.mean(dist > 0.01)),
+        "no_correctives_agreement_median_mm": 1000 * float(np.median(dist_plain)),
+        "no_correctives_agreement_p99_mm": 1000 * float(np.percentile(dist_plain, 99)),
+        "no_correctives_agreement_max_mm": 1000 * float(dist_plain.max()),
         "pose_batch8_smplx_ms": 1000 * t_smplx,
         "pose_batch8_anny_ms": 1000 * t_anny_raw,
         "pose_batch8_anny_with_mapping_ms": 1000 * t_anny,

@@ -479,3 +479,18 @@ def test_stage_refuses_a_video_with_too_few_frames(body: Any, tmp_path: Path) ->
     save_npz(p2 / "pose2d.npz", {"landmarks_crop": lm})
     with pytest.raises(StageError, match=r"too few frames to fit \(1 < 2; too few landmarks: 1\)"):
         _run_stage(rb, p2, tmp_path / "out")
+
+
+def test_fingerprint_follows_the_builtin_body_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new derivation of the built-in model (e.g. pose correctives) makes old fits stale,
+    and so the maps and volumes drawn from them; a user's SMPL file is named by its path."""
+    from hpt_data.body import anny_smpl
+    from hpt_data.stages.fit_smpl import FitSMPL, FitSMPLSettings
+    from hpt_data.stages.render_maps import RenderMaps
+
+    builtin, user_file = FitSMPL(FitSMPLSettings()), FitSMPL(FitSMPLSettings(body_model="m.pkl"))
+    before = builtin.fingerprint(), user_file.fingerprint(), RenderMaps().fingerprint()
+    monkeypatch.setattr(anny_smpl, "DERIVATION_VERSION", anny_smpl.DERIVATION_VERSION + 1)
+    after = builtin.fingerprint(), user_file.fingerprint(), RenderMaps().fingerprint()
+    assert after[0] != before[0]
+    assert after[1:] == before[1:]

@@ -23,7 +23,10 @@ poses through the very same ``smplx`` forward pass as the real SMPL files:
    ring around the joint (the limb's cross-section at the bone head) that reproduces the
    bone head on the template and its motion along every shape direction, so that the
    regressed joints follow betas (:func:`fit_joint_regressor`).
-7. **No pose correctives.** ``posedirs`` are zeros of SMPL's shape (207 per coordinate).
+7. **Pose correctives.** ``posedirs`` (SMPL's ``(V, 3, 207)``) make linear blend
+   skinning follow dual-quaternion skinning with the same weights, which keeps the volume
+   at strong bends; fitted on random poses within the joint limits
+   (:mod:`hpt_data.body.pose_correctives`). The rest pose is unchanged.
 
 The result is cached in ``${HPT_CACHE_DIR:-~/.cache/hpt}/body/anny-<version>-smpl-v<N>.npz``
 (written to a temporary name, then renamed); the derivation is deterministic (seeded).
@@ -61,6 +64,7 @@ from typing import Any
 
 import numpy as np
 
+from hpt_data.body import pose_correctives
 from hpt_data.body.joints import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 
 logger = logging.getLogger(__name__)
@@ -68,7 +72,8 @@ logger = logging.getLogger(__name__)
 #: The anny release the figures in docs/body_model.md were measured on.
 ANNY_VERSION_PINNED = "0.6.2"
 #: Bump when the derivation changes: it is part of the cache file name.
-DERIVATION_VERSION = 1
+#: 2: pose correctives (``posedirs``) fitted to dual-quaternion skinning.
+DERIVATION_VERSION = 2
 #: Number of shape directions kept (SMPL files carry 10; smplx reads up to this many here).
 NUM_SHAPE_COMPONENTS = 20
 #: Phenotypes sampled for the shape PCA and the joint regressor.
@@ -549,8 +554,9 @@ def derive(num_samples: int = NUM_SHAPE_SAMPLES, chunk: int = 50) -> dict[str, n
     Returns
     -------
     dict of arrays
-        SMPL's fields (``v_template (V, 3)``, ``shapedirs (V, 3, NB)``, ``J_regressor
-        (24, V)``, ``weights (V, 24)``, ``kintree_table (2, 24)``, ``f (F, 3)``) plus the
+        SMPL's fields (``v_template (V, 3)``, ``shapedirs (V, 3, NB)``, ``posedirs
+        (V, 3, 207)`` float32, ``J_regressor (24, V)``, ``weights (V, 24)``,
+        ``kintree_table (2, 24)``, ``f (F, 3)``) plus the
         derivation's own records (Anny bone heads, T-pose corrections, phenotypes, ...).
     """
     import anny
@@ -588,18 +594,25 @@ def derive(num_samples: int = NUM_SHAPE_SAMPLES, chunk: int = 50) -> dict[str, n
     joint_dirs = joint_dirs.reshape(-1, NUM_JOINTS, 3).transpose(1, 2, 0)
     regressor = fit_joint_regressor(template, shapedirs, joints[0], joint_dirs, joint_w)
     fit_err = np.linalg.norm(regressor @ template - joints[0], axis=-1)
+    t_pc = time.perf_counter()
+    posedirs, pc_stats = pose_correctives.derive_posedirs(template, joint_w, regressor @ template)
+    t_pc = time.perf_counter() - t_pc
     landmarks = find_landmarks(template, joint_w, bone_w, bone_heads[0], rig)
     kintree = np.array([[4294967295, *SMPL_PARENTS[1:]], list(range(NUM_JOINTS))], np.int64)
     logger.info(
-        "derived the Anny body model in %.1f s: rest joints regressed within %.2f mm",
+        "derived the Anny body model in %.1f s (pose correctives %.1f s): rest joints "
+        "regressed within %.2f mm, correctives fit DQS to %.2f mm rms",
         time.perf_counter() - t0,
+        t_pc,
         1000 * fit_err.max(),
+        1000 * pc_stats["rms"],
     )
     return {
         "v_template": template,
         "shapedirs": shapedirs,
         "J_regressor": regressor,
         "weights": joint_w,
+        "posedirs": posedirs.astype(np.float32),  # smplx poses in float32 anyway
         "kintree_table": kintree,
         "f": faces,
         "joint_bone_heads": joints[0],
@@ -615,6 +628,8 @@ def derive(num_samples: int = NUM_SHAPE_SAMPLES, chunk: int = 50) -> dict[str, n
         "shape_std": std,
         "shape_explained_variance": ratio,
         "regressor_fit_error_max": np.array(fit_err.max()),
+        "posedirs_fit_rms": np.array(pc_stats["rms"]),
+        "posedirs_fit_max": np.array(pc_stats["max"]),
         "joint_dirs": joint_dirs,
         "landmark_names": np.array(list(landmarks)),
         "landmark_ids": np.array(list(landmarks.values()), dtype=np.int64),
@@ -727,7 +742,7 @@ def load_or_derive(path: Path | None = None) -> dict[str, np.ndarray]:
     fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp.npz", dir=path.parent)
     os.close(fd)
     try:
-        np.savez(tmp, **arrays)
+        np.savez_compressed(tmp, **arrays)  # posedirs are mostly zeros
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is plain data
         os.replace(tmp, path)
     finally:

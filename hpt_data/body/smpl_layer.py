@@ -353,7 +353,8 @@ def _landmarks_for(data: Mapping[str, Any], path: Path | str) -> dict[str, int]:
 def builtin_smpl_arrays(num_betas: int | None = None) -> dict[str, Any]:
     """The built-in model's arrays in SMPL's layout (plus ``hpt_vertex_ids``).
 
-    ``posedirs`` are zeros ``(V, 3, 207)``: the built-in model has no pose correctives.
+    ``posedirs (V, 3, 207)`` are the built-in model's pose correctives (fitted to
+    dual-quaternion skinning, :mod:`hpt_data.body.pose_correctives`).
     """
     from hpt_data.body import anny_smpl
 
@@ -364,14 +365,13 @@ def builtin_smpl_arrays(num_betas: int | None = None) -> dict[str, Any]:
     for side, s in (("left", "l"), ("right", "r")):
         for tip in _TIPS:
             vertex_ids[s + tip] = ids[f"{side}_{tip}_tip"]
-    n = arrays["v_template"].shape[0]
     shapedirs = arrays["shapedirs"]
     if num_betas is not None:
         shapedirs = shapedirs[:, :, :num_betas]
     return {
         "v_template": arrays["v_template"],
         "shapedirs": shapedirs,
-        "posedirs": np.zeros((n, 3, SMPL_NUM_POSE_BASIS)),
+        "posedirs": arrays["posedirs"].astype(np.float64),
         "J_regressor": arrays["J_regressor"],
         "weights": arrays["weights"],
         "kintree_table": arrays["kintree_table"],

@@ -72,15 +72,24 @@ class Stage(ABC):
             raise TypeError(f"{self.name}: settings must be {self.Settings.__name__}")
 
     def fingerprint(self) -> str:
-        """Identifies the stage's code version and settings; outputs made under another
-        fingerprint are stale."""
+        """Identifies the stage's code version, settings and :meth:`dependencies`; outputs
+        made under another fingerprint are stale (and so are the later stages' outputs made
+        from them)."""
         payload = {
             "stage": self.name,
             "version": self.version,
             "settings": dataclasses.asdict(self.settings),
         }
+        extra = self.dependencies()
+        if extra:  # only when there is any, so other stages' fingerprints stay as they were
+            payload["dependencies"] = extra
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    def dependencies(self) -> dict[str, str]:
+        """What the outputs depend on beyond the settings and the inputs, e.g. the version
+        of a built-in model; part of the fingerprint. Must stay cheap (no model loading)."""
+        return {}
 
     @property
     def implemented(self) -> bool:

@@ -124,6 +124,16 @@ class FitSMPL(Stage):
     # no longer a weak-perspective approximant
     version = 2
 
+    def dependencies(self) -> dict[str, str]:
+        """The built-in body model's derivation (a new one, e.g. with pose correctives, redoes
+        the fits and so the maps and volumes drawn from them); a user's SMPL file is named
+        by its path in the settings."""
+        if self.settings.body_model:
+            return {}
+        from hpt_data.body.anny_smpl import ANNY_VERSION_PINNED, DERIVATION_VERSION
+
+        return {"builtin_body_model": f"anny-{ANNY_VERSION_PINNED}-v{DERIVATION_VERSION}"}
+
     def run(self, ctx: StageContext) -> StageResult:
         from hpt_data.body.weak_perspective import to_pixels
         from hpt_data.fitting.landmarks import targets_from_mediapipe
