@@ -177,7 +177,8 @@ class RingLoader:
     docstring). ``num_workers`` must be at least 1: without workers there is nothing to
     cross, use a DataLoader.
 
-    The slot layout comes from ``dataset[first index]`` read once in the main process.
+    ``sampler`` is iterated more than once (a Sampler or a list, not a generator). The
+    slot layout comes from ``dataset[first index]`` read once in the main process.
     One ring serves every iteration of this loader; make a new loader when the item's
     fields change. Memory: (prefetch factor × workers + 2) × batch size × item size.
     """

@@ -91,6 +91,7 @@ def broadcast_module(module: nn.Module, info: DistInfo) -> None:
 
 
 def is_trained(module: nn.Module) -> bool:
+    """Whether the stage trains any of the module's parameters (``requires_grad``)."""
     return any(p.requires_grad for p in module.parameters())
 
 
