@@ -119,8 +119,8 @@ def main() -> None:
         plain_model.smpl.posedirs.zero_()
         plain = plain_model(body_pose=pose_t).vertices.double().numpy()
     theirs = anny_smpl.anny_vertices_for_smpl_pose(anny_model, arrays, poses)
-    joints_rest = arrays["J_regressor"] @ arrays["v_template"]
-    transforms = pc.joint_transforms(joints_rest, pc.local_rotations(poses))
+    regressed = arrays["J_regressor"] @ arrays["v_template"]  # the rest joints
+    transforms = pc.joint_transforms(regressed, pc.local_rotations(poses))
     dqs = pc.dual_quaternion_skinning(arrays["v_template"], arrays["weights"], transforms)
 
     v_rest = _volume(rest, faces)
@@ -133,7 +133,6 @@ def main() -> None:
     dist_dqs = np.linalg.norm(ours - dqs, axis=-1)
     corrective_shift = np.linalg.norm(ours - plain, axis=-1)
 
-    regressed = arrays["J_regressor"] @ arrays["v_template"]
     joint_err = np.linalg.norm(regressed - arrays["joint_bone_heads"], axis=1)
     moved = np.einsum("jv,vck->jck", arrays["J_regressor"], arrays["shapedirs"])
     shape_joint_err = 2.0 * np.linalg.norm(moved - arrays["joint_dirs"], axis=1)

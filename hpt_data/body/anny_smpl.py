@@ -64,7 +64,6 @@ from typing import Any
 
 import numpy as np
 
-from hpt_data.body import pose_correctives
 from hpt_data.body.joints import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 
 logger = logging.getLogger(__name__)
@@ -594,6 +593,8 @@ def derive(num_samples: int = NUM_SHAPE_SAMPLES, chunk: int = 50) -> dict[str, n
     joint_dirs = joint_dirs.reshape(-1, NUM_JOINTS, 3).transpose(1, 2, 0)
     regressor = fit_joint_regressor(template, shapedirs, joints[0], joint_dirs, joint_w)
     fit_err = np.linalg.norm(regressor @ template - joints[0], axis=-1)
+    from hpt_data.body import pose_correctives  # it builds on this module's kinematics
+
     t_pc = time.perf_counter()
     posedirs, pc_stats = pose_correctives.derive_posedirs(template, joint_w, regressor @ template)
     t_pc = time.perf_counter() - t_pc

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hpt_data.body.anny_smpl import forward_kinematics, rodrigues
 from hpt_data.body.joints import NUM_JOINTS, SMPL_PARENTS
 
 #: Random training poses (within the joint limits) the correctives are fitted on.
@@ -46,12 +47,9 @@ CHUNK = 25
 
 def local_rotations(body_pose: np.ndarray) -> np.ndarray:
     """Local rotation matrices ``(B, 24, 3, 3)`` of axis-angle poses ``(B, 69)`` (root = I)."""
-    from scipy.spatial.transform import Rotation
-
     b = body_pose.shape[0]
     rot = np.tile(np.eye(3), (b, NUM_JOINTS, 1, 1))
-    flat = np.asarray(body_pose, dtype=np.float64).reshape(-1, 3)
-    rot[:, 1:] = Rotation.from_rotvec(flat).as_matrix().reshape(b, NUM_JOINTS - 1, 3, 3)
+    rot[:, 1:] = rodrigues(np.asarray(body_pose).reshape(b, NUM_JOINTS - 1, 3))
     return rot
 
 
@@ -62,16 +60,9 @@ def pose_features(rotations: np.ndarray) -> np.ndarray:
 
 def joint_transforms(joints: np.ndarray, rotations: np.ndarray) -> np.ndarray:
     """SMPL's skinning transforms ``(B, 24, 4, 4)`` from rest joints ``(24, 3)`` and
-    local rotations ``(B, 24, 3, 3)`` (``T_j(x) = T_p(J_j + R_j (x - J_j))``)."""
-    b = rotations.shape[0]
-    out = np.zeros((b, NUM_JOINTS, 4, 4))
-    out[..., 3, 3] = 1.0
-    local = out.copy()
-    local[..., :3, :3] = rotations
-    local[..., :3, 3] = joints - np.einsum("bjik,jk->bji", rotations, joints)
-    for j, p in enumerate(SMPL_PARENTS):
-        out[:, j] = local[:, j] if p < 0 else out[:, p] @ local[:, j]
-    return out
+    local rotations ``(B, 24, 3, 3)`` (``anny_smpl.forward_kinematics`` on SMPL's tree)."""
+    heads = np.broadcast_to(joints, (rotations.shape[0], *joints.shape))
+    return forward_kinematics(SMPL_PARENTS, heads, rotations)
 
 
 def linear_blend(weights: np.ndarray, transforms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
