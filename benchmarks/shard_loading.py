@@ -56,6 +56,11 @@ PNG_FIELDS = ("image", "mask", "parsing", "parsing_512", *LAYER_MASKS)
 TEXT = ("person_id", "frame_id", "video_id", "source")
 RING = "_ring"  # suffix of the rows read through the RingLoader
 LAYOUTS = ("shards", "shards" + RING, "png_npz_folder", "png_npz_folder" + RING)
+RATIOS = {  # the headline first: what training reads vs what pix2pixHD-style loaders read
+    "ratio_shards_over_folder": ("shards" + RING, "png_npz_folder"),
+    "ratio_shards_over_folder_both_dataloader": ("shards", "png_npz_folder"),
+    "ratio_shards_over_folder_both_ring": ("shards" + RING, "png_npz_folder" + RING),
+}
 
 
 def scenarios() -> dict[str, dict[str, Any]]:
@@ -297,19 +302,14 @@ def main() -> None:
                 }
                 for (layout, dataset), ring in itertools.product(readers.items(), (False, True)):
                     rate, cpu = measure(dataset, order, args.workers, ring)
-                    layout = f"{layout}{RING if ring else ''}"
-                    row = rows.setdefault(name, {}).setdefault(layout, {})
+                    row_name = layout + (RING if ring else "")
+                    row = rows.setdefault(name, {}).setdefault(row_name, {})
                     row["pairs_per_s"] = round(max(row.get("pairs_per_s", 0.0), rate), 1)
                     row["cpu_ms_per_pair"] = round(min(row.get("cpu_ms_per_pair", 1e9), cpu), 1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for row in rows.values():
-        ratios = {  # the headline: what training reads vs what pix2pixHD-style loaders read
-            "ratio_shards_over_folder": ("shards" + RING, "png_npz_folder"),
-            "ratio_shards_over_folder_both_dataloader": ("shards", "png_npz_folder"),
-            "ratio_shards_over_folder_both_ring": ("shards" + RING, "png_npz_folder" + RING),
-        }
-        for key, (a, b) in ratios.items():
+        for key, (a, b) in RATIOS.items():
             row[key] = round(row[a]["pairs_per_s"] / row[b]["pairs_per_s"], 2)
         for layout in LAYOUTS:
             row[layout]["idle_2_core_pairs_per_s"] = round(2000 / row[layout]["cpu_ms_per_pair"], 1)
