@@ -26,7 +26,7 @@ from train_records import TinyFeatures, small_config
 
 from hpt_model.data import PairDataset, fields_for_stage
 from hpt_model.training import StageTrainer, TrainSettings
-from hpt_model.training.distributed import dist_info_from_env, is_trained
+from hpt_model.training.distributed import dist_info_from_env, is_trained, shutdown_distributed
 
 STAGES = ("coarse", "face", "arm", "leg", "fine", "e2e", "volume")
 STEPS = 2
@@ -72,7 +72,7 @@ def main(shards: Path, result: Path) -> None:
     figures["control: coarse, not distributed"] = run_stage("coarse", shards, out, False)
     if dist.get_rank() == 0:
         result.write_text(json.dumps(figures, indent=1))
-    dist.destroy_process_group()
+    shutdown_distributed()
 
 
 if __name__ == "__main__":

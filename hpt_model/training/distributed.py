@@ -16,13 +16,15 @@ How a GAN step lives with DDP's one-backward-per-forward bookkeeping
 - the part layers run through ``PartLayers.forward`` (both sides of a limb in one call), as
   a wrapper sees only what its forward runs.
 
-Buffers are not broadcast at each forward (``broadcast_buffers=False``): the generators use
+Buffers are synchronised when a wrapper is built, not at each forward
+(``forward_sync_buffers=False``): the generators use
 instance norm without running statistics; the batch-norm statistics of the face
 discriminator and the volume network stay per rank, and rank 0's are saved.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -78,7 +80,11 @@ def init_distributed(info: DistInfo, device: torch.device) -> None:
 
 
 def shutdown_distributed() -> None:
+    """Destroy the process group, after the DistributedDataParallel wrappers still held in
+    reference cycles (a trainer's step context refers back to the trainer) are collected:
+    a wrapper destroyed after its group can abort the process at exit."""
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 
@@ -112,7 +118,7 @@ def replicate_trained(
     for name, net in nets.items():
         if is_trained(net):
             replicas[name] = DistributedDataParallel(
-                net, device_ids=device_ids, broadcast_buffers=False
+                net, device_ids=device_ids, forward_sync_buffers=False
             )
         else:
             broadcast_module(net, info)
