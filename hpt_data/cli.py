@@ -298,11 +298,12 @@ def write_shards(
     dataset: DatasetOpt = "demo",
     config: ConfigOpt = None,
     work_root: WorkRootOpt = None,
-    workers: WorkersOpt = DEFAULT_WORKERS,
     limit: LimitOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Pack the stage outputs into HDF5 shards per split (a new, complete set each run)."""
+    """Pack the stage outputs into HDF5 shards per split (a new, complete set each run).
+
+    It writes serially, in this process, so it takes no worker or executor options."""
     from hpt_data.orchestrator import scan_videos
     from hpt_data.orchestrator import write_shards as run_write_shards
 
@@ -311,9 +312,47 @@ def write_shards(
     raise typer.Exit(_shards_report(run_write_shards(ds, scan.videos, progress=not quiet)))
 
 
+ShardPathArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="A shard folder (with manifest.json) to read instead of the dataset's: "
+        "no datasets.yaml needed.",
+        show_default=False,
+    ),
+]
+
+
+def _shard_path(
+    path: Path | None, dataset: str, config: Path | None, work_root: Path | None, file_ok: bool
+) -> Path:
+    """PATH if given (so shards received without datasets.yaml can be checked), else the
+    dataset's shard folder. ``file_ok``: a single .h5 shard is accepted too."""
+    from hpt_data.shards.reading import MANIFEST
+
+    if path is None:
+        return _open(dataset, config, work_root).dirs.shards
+    if file_ok and path.is_file() and path.suffix == ".h5":
+        return path
+    if not path.exists():
+        raise HptError(f"{path}: no such file or folder")
+    if not (path / MANIFEST).is_file():
+        raise HptError(
+            f"{path}: no {MANIFEST}: not a shard folder (hpt-data write-shards makes one)"
+        )
+    return path
+
+
 @app.command()
 @user_errors
 def verify(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A shard folder (with manifest.json), or one .h5 shard, to check instead of "
+            "the dataset's: no datasets.yaml needed.",
+            show_default=False,
+        ),
+    ] = None,
     dataset: DatasetOpt = "demo",
     config: ConfigOpt = None,
     work_root: WorkRootOpt = None,
@@ -322,22 +361,28 @@ def verify(
     ] = False,
 ) -> None:
     """Re-read every shard against the manifest and name what is wrong (exit 1 if any)."""
-    from hpt_data.shards.verify import verify_shards
+    from hpt_data.shards.verify import verify_shard_file, verify_shards
 
-    ds = _open(dataset, config, work_root)
-    report = verify_shards(ds.dirs.shards, deep=not quick)
+    target = _shard_path(path, dataset, config, work_root, file_ok=True)
+    if target.is_file():
+        report = verify_shard_file(target, deep=not quick)
+        whole = "a whole shard (alone: its size and SHA-256 were not compared)"
+    else:
+        report = verify_shards(target, deep=not quick)
+        whole = "a whole shard set"
     for line in report.leftovers:
         typer.echo(f"note: {line}")
     for line in report.problems:
         typer.echo(f"problem: {line}")
     if report.ok:
-        typer.echo(f"ok: {ds.dirs.shards} is a whole shard set")
+        typer.echo(f"ok: {target} is {whole}")
     raise typer.Exit(0 if report.ok else 1)
 
 
 @app.command()
 @user_errors
 def stats(
+    path: ShardPathArg = None,
     dataset: DatasetOpt = "demo",
     config: ConfigOpt = None,
     work_root: WorkRootOpt = None,
@@ -346,12 +391,12 @@ def stats(
     from hpt_data.shards.stats import collect_stats, plot_stats, stats_json
     from hpt_data.workdir import write_json_atomic
 
-    ds = _open(dataset, config, work_root)
-    result = collect_stats(ds.dirs.shards)
+    shards = _shard_path(path, dataset, config, work_root, file_ok=False)
+    result = collect_stats(shards)
     for line in result.lines():
         typer.echo(line)
-    png = plot_stats(result, ds.dirs.shards / "stats.png")
-    write_json_atomic(ds.dirs.shards / "stats.json", stats_json(result))
+    png = plot_stats(result, shards / "stats.png")
+    write_json_atomic(shards / "stats.json", stats_json(result))
     typer.echo(f"plots: {png}")
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 from test_sources import write_clip
+from train_records import write_train_shards
 from typer.testing import CliRunner
 
 from hpt_data.cli import app
@@ -30,11 +33,23 @@ def folder_config(tmp_path: Path) -> Path:
 
 
 def test_every_stage_has_a_command_with_the_common_options() -> None:
-    for name in [*STAGE_NAMES, "build", "write-shards"]:
+    for name in [*STAGE_NAMES, "build"]:
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0, name
-        for option in ("--dataset", "--config", "--workers", "--limit"):
+        for option in ("--dataset", "--config", "--workers", "--limit", "--executor", "--force"):
             assert option in result.output, (name, option)
+
+
+def test_write_shards_takes_only_the_options_it_uses() -> None:
+    # it writes serially in this process: a --workers it ignored was refused by the issue
+    result = runner.invoke(app, ["write-shards", "--help"])
+    assert result.exit_code == 0
+    for option in ("--dataset", "--config", "--work-root", "--limit", "--quiet"):
+        assert option in result.output, option
+    for option in ("--workers", "--executor", "--ray-address", "--force", "--retries"):
+        assert option not in result.output, option
+    refused = runner.invoke(app, ["write-shards", "--workers", "2"])
+    assert refused.exit_code == 2 and "No such option: --workers" in refused.output
 
 
 def test_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
@@ -106,3 +121,70 @@ def test_unknown_dataset_lists_known(folder_config: Path) -> None:
     result = runner.invoke(app, ["info", "-c", str(folder_config), "-d", "nope"])
     assert result.exit_code == 2
     assert "no dataset named 'nope' (datasets: clips)" in result.stderr
+
+
+# ------------------------------------------------ verify and stats on a bare shard folder
+
+
+@pytest.fixture(scope="module")
+def bare_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real shard set (2 persons x 2 frames) with no datasets.yaml anywhere near it."""
+    return write_train_shards(tmp_path_factory.mktemp("received") / "shards", 2, 2)
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _shard_files(shards: Path) -> list[Path]:
+    manifest = json.loads((shards / "manifest.json").read_text())
+    return [shards / entry["file"] for entry in manifest["shards"]]
+
+
+def test_verify_and_stats_take_a_shard_folder_without_datasets_yaml(
+    bare_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPT_DATASETS", raising=False)
+    assert runner.invoke(app, ["verify"]).exit_code == 2  # -d demo needs a datasets.yaml
+    result = runner.invoke(app, ["verify", str(bare_shards)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"ok: {bare_shards} is a whole shard set"
+    assert runner.invoke(app, ["verify", "--quick", str(bare_shards)]).exit_code == 0
+    shard = _shard_files(bare_shards)[0]
+    alone = runner.invoke(app, ["verify", str(shard)])
+    assert alone.exit_code == 0, alone.output
+    assert alone.stdout.startswith(f"ok: {shard} is a whole shard")
+
+    shards = _copy(bare_shards, tmp_path / "copy")  # stats writes its plots beside them
+    result = runner.invoke(app, ["stats", str(shards)])
+    assert result.exit_code == 0, result.output
+    assert "train: 4 frames, 2 persons (p0 2, p1 2)" in result.stdout
+    assert (shards / "stats.png").is_file() and (shards / "stats.json").is_file()
+
+
+def test_verify_names_a_truncated_shard(bare_shards: Path, tmp_path: Path) -> None:
+    shards = _copy(bare_shards, tmp_path / "copy")
+    shard = _shard_files(shards)[0]
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])
+    for target in (shards, shard):  # against the manifest, and the file alone (HDF5's check)
+        result = runner.invoke(app, ["verify", str(target)])
+        assert result.exit_code == 1, result.output
+        lines = result.stdout.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"problem: {shard}: "), lines
+        assert "truncated" in lines[0]
+
+
+def test_verify_and_stats_refuse_a_folder_that_is_not_a_shard_folder(tmp_path: Path) -> None:
+    for command in ("verify", "stats"):
+        result = runner.invoke(app, [command, str(tmp_path)])
+        assert result.exit_code == 2
+        assert result.stderr.strip().splitlines() == [
+            f"error: {tmp_path}: no manifest.json: not a shard folder "
+            "(hpt-data write-shards makes one)"
+        ]
+    missing = runner.invoke(app, ["verify", str(tmp_path / "nope")])
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == f"error: {tmp_path / 'nope'}: no such file or folder"

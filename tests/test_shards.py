@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import torch
 from shard_records import make_record
 from torch.utils.data import DataLoader, DistributedSampler
 
+from hpt_data.shards import open_shard
 from hpt_data.shards.reading import ShardError, load_manifest
 from hpt_data.shards.schema import FIELDS
 from hpt_data.shards.verify import verify_shards
@@ -142,6 +144,69 @@ def test_corrupt_image_bytes_fail_their_crc(shard_set, tmp_path: Path) -> None:
     assert any("SHA-256" in p for p in verify_shards(out).problems)
     with pytest.raises(ShardError, match="fails its CRC-32"):
         ShardFrames(out, shard.name.split("-")[0]).read(0, ["image"])
+
+
+def _python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter: no hdf5plugin imported unless the code does it."""
+    env = {k: v for k, v in os.environ.items() if k != "HDF5_PLUGIN_PATH"}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_plain_h5py_fails_as_documented_and_open_shard_reads(shard_set) -> None:
+    """docs/shards.md's claim: plain h5py fails on a Blosc map with the message quoted there;
+    ``import hdf5plugin`` or ``open_shard`` reads it."""
+    shard = str(_first_shard(shard_set[0]))
+    read = "f = h5py.File(sys.argv[1], 'r'); print(f['parsing'][0].max())"
+    plain = _python(f"import sys, h5py; {read}", shard)
+    assert plain.returncode != 0
+    said = plain.stderr.strip().splitlines()[-1]
+    doc = (TESTS_DIR.parent / "docs" / "shards.md").read_text(encoding="utf-8")
+    quoted = [line for line in doc.splitlines() if line.startswith("OSError: Can't synch")]
+    assert len(quoted) == 1
+    plugin_dir = re.compile(r"can't open directory \(.*?\)\.")  # HDF5's default, per build
+    documented = plugin_dir.sub("DIR.", quoted[0])
+    assert plugin_dir.sub("DIR.", said) == documented or "can't find plugin" in said, said
+    with_fix = _python(f"import sys, h5py, hdf5plugin; {read}", shard)
+    assert with_fix.returncode == 0 and with_fix.stdout.strip() == "6", with_fix.stderr
+    ours = _python(
+        "import sys; from hpt_data.shards import open_shard; "
+        "f = open_shard(sys.argv[1]); print(f['parsing'][0].max(), f.mode)",
+        shard,
+    )
+    assert ours.returncode == 0 and ours.stdout.strip() == "6 r", ours.stderr
+
+
+def test_without_hdf5plugin_the_reader_says_to_install_it(shard_set) -> None:
+    code = (
+        "import sys; sys.modules['hdf5plugin'] = None  # as if not installed\n"
+        "from hpt_data.shards import ShardError, open_shard\n"
+        "try:\n    open_shard(sys.argv[1])\nexcept ShardError as exc:\n    print(exc)"
+    )
+    shard = _first_shard(shard_set[0])
+    out = _python(code, str(shard))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (
+        f"{shard}: cannot read the shards' Blosc-compressed arrays (HDF5 filter 32001): "
+        "hdf5plugin is not installed; pip install hdf5plugin"
+    )
+
+
+def test_open_shard_names_a_truncated_or_foreign_file(shard_set, tmp_path: Path) -> None:
+    data = _first_shard(shard_set[0]).read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ShardError, match=rf"^{cut}: HDF5 cannot open it \(.*truncated file"):
+        open_shard(cut)
+    text = tmp_path / "notes.h5"
+    text.write_text("not HDF5")
+    with pytest.raises(ShardError, match=rf"^{text}: HDF5 cannot open it \(.*signature"):
+        open_shard(text)
+    with pytest.raises(ShardError, match=rf"^{tmp_path / 'none.h5'}: no such shard file$"):
+        open_shard(tmp_path / "none.h5")
+    with open_shard(_first_shard(shard_set[0])) as h5:
+        assert h5.mode == "r" and h5["parsing"][0].max() <= 6
 
 
 def test_missing_manifest_and_unlisted_shards_are_reported(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ Every problem is a ``ShardError`` whose message starts with the file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zlib
 from collections.abc import Iterable
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-import hdf5plugin  # noqa: F401  registers the Blosc filter that version-2 arrays use
 import numpy as np
 import simplejpeg
 
@@ -28,11 +28,36 @@ from hpt_data.shards.schema import (
     crc_name,
 )
 
+with contextlib.suppress(ImportError):  # open_shard says so if it is missing
+    import hdf5plugin  # noqa: F401  registers the Blosc filter that version-2 arrays use
+
 MANIFEST = "manifest.json"
+BLOSC_FILTER = 32001  # HDF5's id of the Blosc filter (docs/shards.md)
 
 
 class ShardError(HptError):
     """A shard or manifest that is missing, truncated, corrupt or of another schema."""
+
+
+def open_shard(path: str | Path) -> h5py.File:
+    """One shard file opened read-only with the Blosc filter registered.
+
+    Plain ``h5py.File`` opens a shard but fails on its first Blosc array with "can't open
+    directory (.../lib/plugin)" unless ``hdf5plugin`` was imported (docs/shards.md); this
+    imports it. A missing, truncated or non-HDF5 file is a one-line ``ShardError`` naming it.
+    """
+    path = Path(path)
+    if not h5py.h5z.filter_avail(BLOSC_FILTER):
+        raise ShardError(
+            f"{path}: cannot read the shards' Blosc-compressed arrays (HDF5 filter "
+            f"{BLOSC_FILTER}): hdf5plugin is not installed; pip install hdf5plugin"
+        )
+    if not path.is_file():
+        raise ShardError(f"{path}: no such shard file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise ShardError(f"{path}: HDF5 cannot open it ({exc})") from None
 
 
 def load_manifest(shard_dir: Path) -> dict[str, Any]:
@@ -98,10 +123,7 @@ class ShardFile:
                 f"{self.path}: {size} bytes on disk, the manifest says {entry['bytes']} "
                 "(truncated or replaced)"
             )
-        try:
-            self.h5 = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise ShardError(f"{self.path}: HDF5 cannot open it ({exc})") from None
+        self.h5 = open_shard(self.path)
         self.datasets: dict[str, h5py.Dataset] = {}  # by name: h5py's lookup costs ~20 µs
         self.defaults: dict[str, np.ndarray] = {}  # fields newer than this shard's version
         try:

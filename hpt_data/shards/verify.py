@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpt_data.shards.reading import ShardError, ShardFile, label_ranges_ok, load_manifest
+from hpt_data.shards.reading import (
+    ShardError,
+    ShardFile,
+    label_ranges_ok,
+    load_manifest,
+    open_shard,
+)
 from hpt_data.shards.schema import ENCODED_IMAGES, FIELDS
 from hpt_data.shards.writer import sha256_file
 
@@ -52,16 +58,7 @@ def verify_shards(shard_dir: Path, deep: bool = True) -> VerifyReport:
                 if digest != entry["sha256"]:
                     problems.append(f"{path}: SHA-256 differs from the manifest (corrupted)")
                     continue
-                for f in FIELDS:
-                    if f.max_value is not None:
-                        bad = label_ranges_ok(shard.h5[f.name], f.max_value)
-                        if bad is not None:
-                            problems.append(
-                                f"{path}: frame {bad} field '{f.name}' has labels above "
-                                f"{f.max_value}"
-                            )
-                for i in range(shard.frames):
-                    shard.read(i, ENCODED_IMAGES)
+                _check_frames(shard, problems)
         except ShardError as exc:
             problems.append(str(exc))
         finally:
@@ -70,3 +67,48 @@ def verify_shards(shard_dir: Path, deep: bool = True) -> VerifyReport:
         if stray.resolve() not in listed:
             report.leftovers.append(f"{stray}: not in the manifest (left by an interrupted run)")
     return report
+
+
+def verify_shard_file(path: Path, deep: bool = True) -> VerifyReport:
+    """One shard file without its manifest (a copy received alone): that HDF5 opens it
+    (a truncated file fails here), its schema version, structure, and (``deep``) every
+    chunk's checksum, label ranges and image CRCs. There is no size or SHA-256 to compare."""
+    path = Path(path)
+    report = VerifyReport()
+    try:
+        with open_shard(path) as h5:
+            frames = len(h5["video_id"]) if "video_id" in h5 else 0
+        shard = ShardFile(
+            path.parent, {"file": path.name, "frames": frames, "bytes": path.stat().st_size}
+        )
+    except ShardError as exc:
+        report.problems.append(str(exc))
+        return report
+    try:
+        if deep:
+            for f in FIELDS:  # no SHA-256: read each array chunk for its checksum (labels below)
+                if f.name in shard.datasets and not f.encoded and f.max_value is None:
+                    for i in range(shard.frames):
+                        shard.read(i, [f.name])
+            _check_frames(shard, report.problems)
+    except ShardError as exc:
+        report.problems.append(str(exc))
+    finally:
+        shard.close()
+    return report
+
+
+def _check_frames(shard: ShardFile, problems: list[str]) -> None:
+    """Label ranges and image CRCs of every frame (reads every label chunk and image)."""
+    for f in FIELDS:
+        if f.max_value is not None:
+            try:
+                bad = label_ranges_ok(shard.h5[f.name], f.max_value)
+            except OSError as exc:  # a chunk failing its Fletcher-32 checksum
+                raise ShardError(f"{shard.path}: field '{f.name}' is corrupt ({exc})") from None
+            if bad is not None:
+                problems.append(
+                    f"{shard.path}: frame {bad} field '{f.name}' has labels above {f.max_value}"
+                )
+    for i in range(shard.frames):
+        shard.read(i, ENCODED_IMAGES)
