@@ -1,12 +1,26 @@
-"""The learning check of issue 9 on pairs the data chain really made: the tiny synthetic
-dataset (``conftest.tiny_dataset``: rendered people through MediaPipe, the fitter, the map
-renderer and the shard writer), not the blocky learnable records of ``train_records``.
+"""The learning check on pairs the data chain really made: the tiny synthetic dataset
+(``conftest.tiny_dataset``: rendered people through MediaPipe, the fitter, the map
+renderer and the shard writer; one person trains, the other is held out), not the blocky
+learnable records of ``train_records``.
 
-Each stage, trained in the paper's order for a few dozen steps on the handful of training
-pairs, must end well below its starting reconstruction error and below copying the source
-frame. The perceptual network is ``TinyFeatures`` (VGG-19's weights cannot be had here, and
-with random weights it costs seconds a step and teaches nothing), so this checks that the
-networks, inputs and losses learn from real maps, not the paper's figures.
+Each stage is trained in the paper's order for a few dozen steps on the training person's
+pairs (``train_records.REAL_PAIRS_STEPS``). The perceptual network is ``TinyFeatures``
+(VGG-19's weights cannot be had here, and with random weights it costs seconds a step and
+teaches nothing), so this checks that the networks, inputs and losses learn from real maps,
+not the paper's figures.
+
+Bounds. ``benchmarks/learning_check.py`` trains this plan over 5 seeds at 1 and 2 torch
+threads and writes the spread to ``benchmarks/results/learning_check.json``; every bound
+below sits at least 15 % beyond the worst ratio measured there, so rounding (another CPU,
+other kernels, another thread count, a detector landmark a pixel off) cannot flip the
+verdict. The worst ratios are quoted beside each bound.
+
+What one training person does not give: on the held-out person no stage beats copying the
+source frame (held-out error / copy-source 1.06–1.28 for coarse and fine, ~3 for the face
+and leg layers). The held-out check is therefore that training on one person's pairs
+still takes the other person's error far below the untrained network's, for the two stages
+that see the whole image (coarse, fine); the blocky records of ``test_training.py``, with
+more people, check transfer to a new person against copying.
 """
 
 from __future__ import annotations
@@ -15,52 +29,63 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_records import learn_every_stage, small_config
+from train_records import (
+    REAL_PAIRS_STEPS,
+    learn_every_stage,
+    real_pairs_config,
+    real_pairs_settings,
+)
 
-from hpt_model.config import HPTConfig
 from hpt_model.data import PairDataset
-from hpt_model.training import TrainSettings
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
-# stage → (steps, required end/start ratio). Consecutive frames of one clip are close, so
-# copying the source is a strong baseline (L1 ≈ 0.04 at the coarse and fine sizes): the
-# coarse and fine stages get more steps than on the blocky records, and the rate is 1e-3
-# (the paper's 2e-4 gets there too, in more steps than a CPU test affords).
-PLAN: dict[str, tuple[int, float]] = {
-    "coarse": (300, 0.6),
-    "face": (80, 0.6),
-    "arm": (80, 0.6),
-    "leg": (80, 0.6),
-    "fine": (300, 0.6),
-    "e2e": (50, 0.9),
+# stage → bound on end / copy-the-source over the training pairs (worst measured in brackets)
+TRAIN_OVER_COPY = {
+    "coarse": 0.75,  # [0.53]
+    "face": 0.6,  # [0.34]
+    "arm": 0.6,  # [0.24]
+    "leg": 0.75,  # [0.50]
+    "fine": 1.0,  # [0.84]: below copying the source
+    "e2e": 0.9,  # [0.67]
 }
-
-
-def _settings(stage: str, out: Path) -> TrainSettings:
-    return TrainSettings(
-        stage=stage,
-        out=out,
-        tensorboard=False,
-        progress=False,
-        num_workers=0,
-        device="cpu",
-        batch_size=2,
-    )
+# stage → bound on end / start over the training pairs
+TRAIN_OVER_START = {
+    "coarse": 0.1,  # [0.02]
+    "face": 0.4,  # [0.13]
+    "arm": 0.4,  # [0.17]
+    "leg": 0.4,  # [0.17]
+    "fine": 0.3,  # [0.12]
+    "e2e": 1.1,  # [0.91]: fine-tuning everything together does not undo the fine stage
+}
+# stage → bound on end / start over the held-out person's pairs
+HELD_OUT_OVER_START = {
+    "coarse": 0.3,  # [0.12]
+    "fine": 0.6,  # [0.36]
+}
 
 
 def test_every_stage_learns_on_pairs_the_data_chain_made(
     tiny_dataset: Path, tmp_path: Path
 ) -> None:
     shards = tiny_dataset.parent / "work" / "tiny" / "shards"
-    pairs = PairDataset(shards, "train")
-    assert 3 <= len(pairs) <= 8, len(pairs)  # a handful of real pairs of one person
-    items = [pairs[i] for i in range(len(pairs))]  # read once: decoding 1024² frames dominates
-    data = small_config().to_dict()
-    data["optim"]["lr"] = 1e-3
+    train, test = PairDataset(shards, "train"), PairDataset(shards, "test")
+    assert 3 <= len(train) <= 8 and 3 <= len(test) <= 8, (len(train), len(test))
+    assert set(train.frames.person_ids).isdisjoint(test.frames.person_ids)
+    items = [train[i] for i in range(len(train))]  # read once: decoding 1024² frames dominates
+    held_out = [test[i] for i in range(len(test))]
     torch.manual_seed(0)
-    figures = learn_every_stage(items, HPTConfig.from_dict(data), tmp_path, _settings, PLAN)
+    figures = learn_every_stage(
+        items,
+        real_pairs_config(),
+        tmp_path,
+        real_pairs_settings,
+        REAL_PAIRS_STEPS,
+        held_out=held_out,
+    )
     for stage, fig in figures.items():
-        ratio = PLAN[stage][1]
-        assert fig["end"] < ratio * fig["start"], (stage, fig)
-        assert fig["end"] < 0.9 * fig["copy_source"], (stage, fig)
+        assert fig["end"] < TRAIN_OVER_COPY[stage] * fig["copy_source"], (stage, fig)
+        assert fig["end"] < TRAIN_OVER_START[stage] * fig["start"], (stage, fig)
+    for stage, bound in HELD_OUT_OVER_START.items():
+        fig = figures[stage]
+        assert fig["held_out_end"] < bound * fig["held_out_start"], (stage, fig)
