@@ -73,6 +73,20 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.
 DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 8))
 
 
+@app.callback()
+def _app_options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Let MediaPipe's native (C++) log lines through.")
+    ] = False,
+) -> None:
+    """Options of every command. ``--verbose`` goes to the workers through the environment
+    (spawned processes inherit it, the Ray executor forwards it)."""
+    if verbose:
+        from hpt_data.native_logs import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)

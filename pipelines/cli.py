@@ -11,6 +11,7 @@ ends with one line, ``error: ...``, and exit status 2.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +25,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _app_options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Let MediaPipe's native (C++) log lines through.")
+    ] = False,
+) -> None:
+    """Options of every command; ``--verbose`` reaches the perception code (and any worker
+    process) through the environment."""
+    if verbose:
+        from hpt_data.native_logs import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"
 
 
 def _fail(message: str) -> typer.Exit:

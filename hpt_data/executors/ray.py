@@ -57,7 +57,13 @@ STEP_RESOURCES: dict[str, dict[str, float]] = {
 #: Steps that take a GPU share when the cluster has GPUs, and how large a share.
 GPU_STEPS: dict[str, float] = {"fit-smpl": 0.25}
 #: Environment variables handed from the driver to every worker when they are set.
-FORWARDED_ENV = ("PYOPENGL_PLATFORM", "EGL_DEVICE_ID", "HPT_CACHE_DIR", "ANNY_CACHE_DIR")
+FORWARDED_ENV = (
+    "PYOPENGL_PLATFORM",
+    "EGL_DEVICE_ID",
+    "HPT_CACHE_DIR",
+    "ANNY_CACHE_DIR",
+    "HPT_VERBOSE",  # --verbose: hpt_data.native_logs
+)
 #: How long to wait for a TCP answer from the address before handing it to Ray (whose own
 #: timeouts are 30 s for ``ray://`` and minutes for a GCS address).
 PROBE_TIMEOUT_S = 5.0

@@ -9,6 +9,14 @@ Landmarks come back as a (33, 5) float array per image: x, y in pixels of the im
 given (pixel-corner convention: the image spans [0, W] x [0, H]), z (MediaPipe's
 relative depth, in the scale of x), visibility and presence in [0, 1]. Points may lie
 outside the image: Pose predicts body parts beyond the frame edge.
+
+MediaPipe's calculators log to fd 2: as they open, on MediaPipe's own threads, after the
+graph starts (at construction and at every ``reset()``), and some once per process at
+whichever ``process()`` first takes a path (``landmark_projection_calculator``'s warning,
+at the first person found). So construction, reset and ``process`` all run here, inside
+:func:`hpt_data.native_logs.quiet_native_logs`, and the first two wait for the graph to be
+idle before the window closes (``process`` does); reset with :func:`reset_model`, not
+``model.reset()``.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from hpt_data.native_logs import quiet_native_logs
 
 
 @dataclass
@@ -34,21 +44,24 @@ def pose_model(static: bool, segmentation: bool, min_detection: float = 0.5) -> 
     """A MediaPipe Pose graph (complexity 1, the model the wheel ships).
 
     ``static=False`` tracks the person from one frame to the next (the detector runs only
-    when tracking is lost); call ``.reset()`` before each new video. MediaPipe's own
+    when tracking is lost); call :func:`reset_model` before each new video. MediaPipe's own
     landmark smoothing is off: it assumes 30 fps time stamps, and our frames are sampled
     at their own times; the stages filter with the real time stamps instead.
     """
     import mediapipe as mp
 
-    return mp.solutions.pose.Pose(
-        static_image_mode=static,
-        model_complexity=1,
-        smooth_landmarks=False,
-        enable_segmentation=segmentation,
-        smooth_segmentation=False,
-        min_detection_confidence=min_detection,
-        min_tracking_confidence=0.5,
-    )
+    with quiet_native_logs():
+        return _opened(
+            mp.solutions.pose.Pose(
+                static_image_mode=static,
+                model_complexity=1,
+                smooth_landmarks=False,
+                enable_segmentation=segmentation,
+                smooth_segmentation=False,
+                min_detection_confidence=min_detection,
+                min_tracking_confidence=0.5,
+            )
+        )
 
 
 @functools.cache
@@ -56,7 +69,26 @@ def selfie_model() -> Any:
     """MediaPipe Selfie Segmentation (the general 256x256 model): every person in view."""
     import mediapipe as mp
 
-    return mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+    with quiet_native_logs():
+        return _opened(mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0))
+
+
+def reset_model(model: Any) -> None:
+    """``model.reset()`` (no tracking state from another video), quietly: the reset
+    restarts the graph, and its calculators log again as they reopen."""
+    with quiet_native_logs():
+        model.reset()
+        _opened(model)
+
+
+def _opened(solution: Any) -> Any:
+    """``solution`` once its graph is idle: its calculators open (and log) on MediaPipe's
+    threads after the start, so without the wait their lines would come after the quiet
+    window, in the middle of whatever runs next."""
+    graph = getattr(solution, "_graph", None)  # SolutionBase's; no public way to wait
+    if graph is not None:
+        graph.wait_until_idle()
+    return solution
 
 
 def run_pose(model: Any, image_bgr: np.ndarray) -> PoseOutput | None:
@@ -65,7 +97,8 @@ def run_pose(model: Any, image_bgr: np.ndarray) -> PoseOutput | None:
 
     h, w = image_bgr.shape[:2]
     rgb = np.ascontiguousarray(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
-    result = model.process(rgb)
+    with quiet_native_logs():
+        result = model.process(rgb)
     if result.pose_landmarks is None:
         return None
     lms = np.array(
@@ -86,4 +119,7 @@ def run_selfie(image_bgr: np.ndarray) -> np.ndarray:
     import cv2
 
     rgb = np.ascontiguousarray(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
-    return np.asarray(selfie_model().process(rgb).segmentation_mask, dtype=np.float32)
+    model = selfie_model()
+    with quiet_native_logs():
+        mask = model.process(rgb).segmentation_mask
+    return np.asarray(mask, dtype=np.float32)

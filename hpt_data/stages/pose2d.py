@@ -80,14 +80,14 @@ class Pose2D(Stage):
     version = 1
 
     def run(self, ctx: StageContext) -> StageResult:
-        from hpt_data.stages._mediapipe import pose_model, run_pose
+        from hpt_data.stages._mediapipe import pose_model, reset_model, run_pose
 
         s: Pose2DSettings = self.settings
         folder = ctx.inputs["remove-bg"]
         frames = read_index(folder, "remove-bg")["frames"]
         with_crop = [e for e in frames if e.get("image")]
         model = pose_model(not s.tracking, False, s.min_detection_confidence)
-        model.reset()  # no tracking state from another video
+        reset_model(model)  # no tracking state from another video
         n = len(with_crop)
         raw = np.zeros((n, 33, 5))
         found = np.zeros(n, bool)
@@ -98,13 +98,13 @@ class Pose2D(Stage):
             rows[entry["index"]] = row
             gap = None if last_ms is None else entry["time_ms"] - last_ms
             if s.tracking and (gap is None or gap > s.max_track_gap_ms):
-                model.reset()
+                reset_model(model)
             last_ms = entry["time_ms"]
             result = run_pose(model, read_image(folder / entry["image"]))
             if result is not None:
                 raw[row], found[row] = result.landmarks, True
             elif s.tracking:
-                model.reset()
+                reset_model(model)
                 last_ms = None
 
         source = self._to_source(raw, windows)

@@ -80,10 +80,10 @@ class _Selector:
         self.last: Any = None
         self.model: Any = None
         if settings.mode == "diverse":
-            from hpt_data.stages._mediapipe import pose_model
+            from hpt_data.stages._mediapipe import pose_model, reset_model
 
             self.model = pose_model(static=False, segmentation=False)
-            self.model.reset()  # no tracking state from another video
+            reset_model(self.model)  # no tracking state from another video
 
     def keep(self, frame: Frame) -> tuple[bool, dict[str, Any]]:
         s = self.s
