@@ -414,6 +414,24 @@ def stats(
     typer.echo(f"plots: {png}")
 
 
+@app.command("convert-smpl")
+@user_errors
+def convert_smpl(
+    src: Annotated[Path, typer.Argument(help="An SMPL .pkl (or .npz) to convert.")],
+    dst: Annotated[Path, typer.Argument(help="The plain .npz to write.")],
+) -> None:
+    """Convert an SMPL model file to a plain .npz (numpy arrays only, no pickles).
+
+    The input is read through the restricted unpickler (old chumpy arrays included), so a
+    file is vetted once and later loads need no unpickling at all."""
+    from hpt_data.body.smpl_files import convert_smpl_file
+
+    out, data, left_out = convert_smpl_file(src, dst)
+    n_verts, n_betas = data["v_template"].shape[0], data["shapedirs"].shape[-1]
+    skipped = f"; left out (not plain arrays): {', '.join(left_out)}" if left_out else ""
+    typer.echo(f"wrote {out}: {n_verts} vertices, {n_betas} shape directions{skipped}")
+
+
 def main() -> None:
     try:
         app()

@@ -28,6 +28,8 @@ from typing import Any
 import yaml
 
 from hpt_data.errors import ConfigError, HptError
+from hpt_data.names import ADVICE as NAME_ADVICE
+from hpt_data.names import path_name_problem
 from hpt_data.sources.base import VideoSource
 from hpt_data.sources.registry import load_source_class
 from hpt_data.sources.split import SplitRule
@@ -148,6 +150,9 @@ def load_datasets(path: Path, work_root: Path | None = None) -> DatasetsFile:
 def _load_dataset(path: Path, base: Path, name: str, node: yaml.Node, line: int) -> DatasetConfig:
     key_path = f"datasets.{name}"
     loc = ConfigLocation(path, line, key_path)
+    problem = path_name_problem(name)  # the name becomes <work_root>/<name>/
+    if problem is not None:
+        raise loc.error(f"dataset name {name!r} {problem}; {NAME_ADVICE}")
     items = {e.key: e for e in mapping_items(node, loc)}
     for e in items.values():
         if e.key not in _DATASET_KEYS:

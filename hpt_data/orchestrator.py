@@ -28,6 +28,8 @@ from hpt_data.config import DatasetConfig
 from hpt_data.errors import HptError
 from hpt_data.executors import Executor, WorkerLost
 from hpt_data.gather import ShardsSummary, write_dataset_shards
+from hpt_data.names import ADVICE as NAME_ADVICE
+from hpt_data.names import path_name_problem
 from hpt_data.sources.base import SourceProblem, VideoRecord, VideoSource
 from hpt_data.sources.split import assign_splits
 from hpt_data.stages import STAGES, Stage, StageContext
@@ -91,6 +93,8 @@ def scan_videos(ds: Dataset, limit: int | None = None) -> ScanResult:
     the limit).
     """
     scan = ds.source.scan()
+    scan.videos, bad = _split_unsafe_ids(scan.videos, ds.config.source)
+    scan.problems = [*scan.problems, *bad]
     videos = sorted(assign_splits(scan.videos, ds.config.split), key=lambda v: v.video_id)
     ids = [v.video_id for v in videos]
     dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
@@ -115,6 +119,26 @@ def scan_videos(ds: Dataset, limit: int | None = None) -> ScanResult:
         if read_json(vdir.record_json) != v.to_json():
             write_json_atomic(vdir.record_json, v.to_json())
     return ScanResult(videos, scan.problems)
+
+
+def _split_unsafe_ids(
+    videos: list[VideoRecord], source: str
+) -> tuple[list[VideoRecord], list[SourceProblem]]:
+    """Videos whose id is a safe folder name, and a problem for each other one.
+
+    A video id becomes ``videos/<id>/``; an id like ``../x`` from a plugin would write
+    outside the work folder. One bad id is reported as a skipped video (with the reason),
+    so it does not lose the rest of the scan.
+    """
+    good, bad = [], []
+    for v in videos:
+        problem = path_name_problem(v.video_id)
+        if problem is None:
+            good.append(v)
+        else:
+            reason = f"{source} source: video id {v.video_id!r} {problem}; {NAME_ADVICE}"
+            bad.append(SourceProblem(v.path, reason))
+    return good, bad
 
 
 # --------------------------------------------------------------------------- tasks

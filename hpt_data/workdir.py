@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpt_data.names import check_path_name
+
 MANIFEST = "_stage.json"
 
 
@@ -72,6 +74,8 @@ class DatasetDir:
         return self.root / "shards"
 
     def video(self, video_id: str) -> VideoDir:
+        """A video's folder; refuses an id that is not one safe folder name (``../x``)."""
+        check_path_name("video id", video_id, str(self.root))
         return VideoDir(self.root / "videos" / video_id)
 
     def video_ids(self) -> list[str]:

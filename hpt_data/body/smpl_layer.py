@@ -1,9 +1,10 @@
 """``BodyModel``: a thin layer over ``smplx.SMPL`` for real SMPL files and the built-in model.
 
-Both kinds pose through the very same ``smplx`` forward pass: a real file goes through
-smplx's own loader (``smplx.SMPL(model_path=...)`` for ``.pkl``; an ``.npz`` is read with
-numpy into smplx's ``Struct``, as ``smplx.create`` does); the built-in Anny-derived model
-(:mod:`hpt_data.body.anny_smpl`) is handed to ``smplx.SMPL(data_struct=...)``.
+Both kinds pose through the very same ``smplx`` forward pass, built with
+``smplx.SMPL(data_struct=...)``: a real file is read by :mod:`hpt_data.body.smpl_files`
+(a restricted unpickler for ``.pkl``, ``allow_pickle=False`` for ``.npz``; smplx is never
+given the path, since it would unpickle the file itself with plain ``pickle.load``); the
+built-in Anny-derived model (:mod:`hpt_data.body.anny_smpl`) is handed over the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ from torch import nn
 
 from hpt_data.body.joints import NUM_JOINTS, SMPL_PARENTS
 from hpt_data.body.parts import part_labels_from_weights
+from hpt_data.body.smpl_files import (
+    read_smpl_npz,
+    read_smpl_pkl,
+    shape_of,
+    validate_smpl_arrays,
+    write_plain_npz,
+)
 from hpt_data.errors import HptError
 
 logger = logging.getLogger(__name__)
@@ -218,7 +226,7 @@ def load_body_model(
     elif path.suffix == ".pkl":
         data = _read_pkl(path)
         _validate(data, path)
-        smpl = _build_smplx(num_betas, path, model_path=str(path), data=data)
+        smpl = _build_smplx(num_betas, path, data_struct=_Struct(**data))
     else:
         raise HptError(f"{path}: not a body model file (expected .pkl or .npz)")
     return BodyModel(smpl, _landmarks_for(data, path), source=str(path))
@@ -238,59 +246,18 @@ def _find_in_dir(folder: Path, gender: str) -> Path:
 
 
 def _read_pkl(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            data = pickle.load(fh, encoding="latin1")
-    except ModuleNotFoundError as exc:
-        raise HptError(
-            f"{path}: needs the Python module {exc.name!r} to unpickle (an old SMPL release "
-            "with chumpy arrays); use the v1.1.0 files or convert them to plain numpy"
-        ) from exc
-    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, OSError) as exc:
-        raise HptError(f"{path}: not a readable SMPL .pkl ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(data, dict):
-        raise HptError(f"{path}: not a SMPL .pkl (holds a {type(data).__name__}, not a dict)")
-    return data
+    """Through the restricted unpickler (:mod:`hpt_data.body.smpl_files`): a crafted
+    ``.pkl`` is refused before any of its code runs."""
+    return read_smpl_pkl(path)
 
 
 def _read_npz(path: Path) -> dict[str, Any]:
-    try:
-        with np.load(path, allow_pickle=True) as npz:
-            data = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-        raise HptError(f"{path}: not a readable SMPL .npz ({type(exc).__name__}: {exc})") from exc
-    for key, value in list(data.items()):
-        if isinstance(value, np.ndarray) and value.dtype == object and value.shape == ():
-            data[key] = value.item()
-    return data
+    """``allow_pickle=False``; object members through the same restricted unpickler."""
+    return read_smpl_npz(path)
 
 
-def _shape_of(value: Any) -> tuple[int, ...]:
-    return tuple(getattr(value, "shape", ()))
-
-
-def _validate(data: Mapping[str, Any], path: Path) -> None:
-    """Check keys and shapes, so that smplx never fails with an obscure error."""
-    missing = [k for k in _REQUIRED if k not in data]
-    if missing:
-        raise HptError(f"{path}: not a SMPL model, missing {', '.join(missing)}")
-    v = _shape_of(data["v_template"])
-    if len(v) != 2 or v[1] != 3:
-        raise HptError(f"{path}: v_template has shape {v}, expected (V, 3)")
-    n = v[0]
-    checks = {
-        "shapedirs": (_shape_of(data["shapedirs"])[:2], (n, 3)),
-        "posedirs": (_shape_of(data["posedirs"]), (n, 3, SMPL_NUM_POSE_BASIS)),
-        "J_regressor": (_shape_of(data["J_regressor"]), (NUM_JOINTS, n)),
-        "weights": (_shape_of(data["weights"]), (n, NUM_JOINTS)),
-        "kintree_table": (_shape_of(data["kintree_table"]), (2, NUM_JOINTS)),
-    }
-    for key, (got, want) in checks.items():
-        if got != want:
-            raise HptError(f"{path}: {key} has shape {got}, expected {want}")
-    f = _shape_of(data["f"])
-    if len(f) != 2 or f[1] != 3:
-        raise HptError(f"{path}: f has shape {f}, expected (F, 3)")
+_shape_of = shape_of
+_validate = validate_smpl_arrays
 
 
 def _build_smplx(num_betas: int, path: Path | str, **kwargs: Any) -> nn.Module:
@@ -395,7 +362,8 @@ def _load_builtin(num_betas: int) -> BodyModel:
 
 
 def save_smpl_pkl(model_or_arrays: BodyModel | Mapping[str, Any], path: str | Path) -> Path:
-    """Write a model in SMPL's file layout: ``.pkl`` (pickle of plain numpy) or ``.npz``.
+    """Write a model in SMPL's file layout: ``.pkl`` (pickle of plain numpy) or a plain
+    ``.npz`` (no object arrays; a dict such as ``hpt_vertex_ids`` as ``K__keys``/``K__values``).
 
     The ``.pkl`` has the keys of the official v1.1.0 files (``J_regressor`` a scipy CSC
     matrix, ``f`` uint32, ``kintree_table`` with 4294967295 as the root's parent), plus
@@ -417,9 +385,7 @@ def save_smpl_pkl(model_or_arrays: BodyModel | Mapping[str, Any], path: str | Pa
         with open(path, "wb") as fh:
             pickle.dump(arrays, fh, protocol=2)
     else:
-        extra = {k: np.array(v, dtype=object) for k, v in arrays.items() if isinstance(v, dict)}
-        plain = {k: v for k, v in arrays.items() if not isinstance(v, dict)}
-        np.savez(path, **plain, **extra)
+        write_plain_npz(arrays, path)  # no pickles: hpt_vertex_ids as two arrays
     return path
 
 
