@@ -35,7 +35,11 @@ VERBOSE_ENV = "HPT_VERBOSE"
 
 #: absl/glog INFO and WARNING lines (``W0000 00:00:1796459518.148526    4447 file.cc:114] ...``)
 #: and the ``INFO: ``/``WARNING: `` lines TFLite and absl print before absl is set up.
-NATIVE_NOISE = re.compile(rb"^(?:[IW]\d{4} \d\d:\d\d:[\d.]+ +\d+ [^\]\s]+\] |(?:INFO|WARNING): )")
+#: Also Warp's note, on a machine without a GPU, that it found no CUDA driver (expected here).
+NATIVE_NOISE = re.compile(
+    rb"^(?:[IW]\d{4} \d\d:\d\d:[\d.]+ +\d+ [^\]\s]+\] |(?:INFO|WARNING): "
+    rb"|Warp CUDA warning: Could not find or load the NVIDIA CUDA driver)"
+)
 
 # fd 2 is one per process: two threads redirecting it at once would leave it pointing at a
 # closed window's file. Reentrant, so a quiet block may call another.
@@ -106,3 +110,15 @@ def quiet_native_logs() -> Iterator[None]:
             kept = lines if failed else [ln for ln in lines if not NATIVE_NOISE.match(ln)]
             with contextlib.suppress(OSError):
                 _write_all(2, b"".join(kept))
+
+
+def init_warp_quietly() -> None:
+    """Initialise NVIDIA Warp (Anny poses with it) without its banner and, on a machine
+    without a GPU, its native "could not find the CUDA driver" warning; both are printed at
+    the first kernel otherwise, between the progress bars. ``--verbose`` shows them."""
+    import warp  # warp.init() is a no-op after the first call
+
+    if not verbose():
+        warp.config.log_level = warp.LOG_WARNING
+    with quiet_native_logs():
+        warp.init()

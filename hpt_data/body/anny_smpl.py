@@ -558,6 +558,9 @@ def derive(num_samples: int = NUM_SHAPE_SAMPLES, chunk: int = 50) -> dict[str, n
         ``kintree_table (2, 24)``, ``f (F, 3)``) plus the
         derivation's own records (Anny bone heads, T-pose corrections, phenotypes, ...).
     """
+    from hpt_data.native_logs import init_warp_quietly
+
+    init_warp_quietly()
     import anny
 
     t0 = time.perf_counter()

@@ -69,6 +69,9 @@ def _age_years(rng: np.random.Generator) -> float:
 @functools.lru_cache(maxsize=1)
 def _anny() -> tuple[Any, dict[str, np.ndarray]]:
     """Anny and the built-in model's arrays, loaded once per process."""
+    from hpt_data.native_logs import init_warp_quietly
+
+    init_warp_quietly()
     import anny
 
     from hpt_data.body.anny_smpl import load_or_derive
