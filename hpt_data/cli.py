@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hpt_data.errors import HptError, NotImplementedYet
+from hpt_data.errors import HptError
 
 app = typer.Typer(
     name="hpt-data",
@@ -117,7 +117,7 @@ def _open(dataset: str, config: Path | None, work_root: Path | None):  # -> Data
     return Dataset.open(datasets.dataset(dataset), datasets.work_root)
 
 
-def _report(steps: list, problems: list, not_implemented: list[str], work: Path) -> int:
+def _report(steps: list, problems: list, work: Path) -> int:
     for p in problems:
         typer.echo(f"skipped {p.path}: {p.reason}")
     for step in steps:
@@ -126,8 +126,6 @@ def _report(steps: list, problems: list, not_implemented: list[str], work: Path)
             typer.echo(f"  {o.state} {o.video_id}: {o.error}")
         if len(step.failures) > 20:
             typer.echo(f"  ... and {len(step.failures) - 20} more (hpt-data info)")
-    if not_implemented:
-        typer.echo(f"not implemented yet, not run: {', '.join(not_implemented)}")
     typer.echo(f"work folder: {work}")
     return 1 if any(s.failures for s in steps) else 0
 
@@ -169,8 +167,7 @@ def info(
     )
     for row in dataset_info(ds):
         counts = ", ".join(f"{n} {state}" for state, n in sorted(row["counts"].items())) or "-"
-        note = "" if row["implemented"] else "  (not implemented yet)"
-        typer.echo(f"{row['stage']:<14} {counts}{note}")
+        typer.echo(f"{row['stage']:<14} {counts}")
         for vid, error in row["failures"][:10]:
             typer.echo(f"  {vid}: {error}")
 
@@ -196,7 +193,7 @@ def build(
     ds = _open(dataset, config, work_root)
     with make_executor(executor, workers, retries, ray_address) as ex:
         report = run_build(ds, ex, limit=limit, force=force, progress=not quiet)
-    code = _report(report.steps, report.problems, report.not_implemented, ds.dirs.root)
+    code = _report(report.steps, report.problems, ds.dirs.root)
     if report.shards is not None:
         code = max(code, _shards_report(report.shards))
     raise typer.Exit(code)
@@ -218,14 +215,12 @@ def _stage_command(stage_name: str, doc: str) -> None:
     ) -> None:
         from hpt_data.executors import make_executor
         from hpt_data.orchestrator import materialize_videos, run_stage, scan_videos
+        from hpt_data.preflight import preflight
 
         ds = _open(dataset, config, work_root)
         stage = ds.stage(stage_name)
-        if not stage.implemented:
-            raise NotImplementedYet(
-                f"stage '{stage_name}' is not implemented yet ({stage.planned_in})"
-            )
-        scan = scan_videos(ds, limit)
+        check = functools.partial(preflight, ds, [stage_name], force=force)
+        scan = scan_videos(ds, limit, check)
         with make_executor(executor, workers, retries, ray_address) as ex:
             steps = [materialize_videos(ds, scan.videos, ex, progress=not quiet)]
             ready = [
@@ -234,7 +229,7 @@ def _stage_command(stage_name: str, doc: str) -> None:
                 if o.state in ("ok", "skipped")
             ]
             steps.append(run_stage(ds, stage, ready, ex, force=force, progress=not quiet))
-        raise typer.Exit(_report(steps, scan.problems, [], ds.dirs.root))
+        raise typer.Exit(_report(steps, scan.problems, ds.dirs.root))
 
     command.__doc__ = doc
     app.command(name=stage_name)(command)
@@ -320,9 +315,10 @@ def write_shards(
     It writes serially, in this process, so it takes no worker or executor options."""
     from hpt_data.orchestrator import scan_videos
     from hpt_data.orchestrator import write_shards as run_write_shards
+    from hpt_data.preflight import preflight
 
     ds = _open(dataset, config, work_root)
-    scan = scan_videos(ds, limit)
+    scan = scan_videos(ds, limit, functools.partial(preflight, ds, [], shards=True))
     raise typer.Exit(_shards_report(run_write_shards(ds, scan.videos, progress=not quiet)))
 
 

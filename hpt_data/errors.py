@@ -22,7 +22,3 @@ class SourceError(HptError):
 
 class StageError(HptError):
     """A stage cannot process one video; recorded in that video's status, the run goes on."""
-
-
-class NotImplementedYet(HptError):
-    """A stage that a later issue fills in; nothing pretends to work."""

@@ -16,7 +16,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from hpt_data.executors import Executor, WorkerLost
 from hpt_data.gather import ShardsSummary, write_dataset_shards
 from hpt_data.names import ADVICE as NAME_ADVICE
 from hpt_data.names import path_name_problem
+from hpt_data.preflight import preflight
 from hpt_data.sources.base import SourceProblem, VideoRecord, VideoSource
 from hpt_data.sources.split import assign_splits
 from hpt_data.stages import STAGES, Stage, StageContext
@@ -86,11 +87,16 @@ class ScanResult:
     problems: list[SourceProblem]
 
 
-def scan_videos(ds: Dataset, limit: int | None = None) -> ScanResult:
+def scan_videos(
+    ds: Dataset,
+    limit: int | None = None,
+    check: Callable[[list[VideoRecord]], None] | None = None,
+) -> ScanResult:
     """List the dataset's videos, assign splits, record them in the work folder.
 
     ``limit`` keeps the first N videos by id (after splitting, so splits do not depend on
-    the limit).
+    the limit). ``check`` (a ``preflight``) sees the videos before anything is written, so
+    a run it stops leaves no trace.
     """
     scan = ds.source.scan()
     scan.videos, bad = _split_unsafe_ids(scan.videos, ds.config.source)
@@ -104,6 +110,8 @@ def scan_videos(ds: Dataset, limit: int | None = None) -> ScanResult:
         if limit < 1:
             raise HptError(f"--limit must be at least 1, got {limit}")
         videos = videos[:limit]
+    if check is not None:
+        check(videos)
     write_json_atomic(
         ds.dirs.videos_json,
         {
@@ -400,8 +408,6 @@ def run_stage(
     progress: bool = True,
 ) -> StepSummary:
     """Run ``stage`` on every video whose output is not up to date (all with ``force``)."""
-    if not stage.implemented:
-        raise HptError(f"stage '{stage.name}' is not implemented yet ({stage.planned_in})")
     start = time.perf_counter()
     upstream = ds.upstream_fingerprints(stage)
     outcomes, tasks = [], []
@@ -431,7 +437,6 @@ def write_shards(
 class BuildReport:
     steps: list[StepSummary]
     problems: list[SourceProblem]
-    not_implemented: list[str]
     shards: ShardsSummary | None = None
 
     @property
@@ -448,30 +453,32 @@ def build(
     force: bool = False,
     progress: bool = True,
 ) -> BuildReport:
-    """Scan, materialize, run each stage in order over the videos that got through, and
-    (for a full build) write the shards.
+    """Check what the run needs (``hpt_data.preflight``), scan, materialize, run each
+    stage in order over the videos that got through, and (for a full build) write the
+    shards.
 
-    Stages that are not implemented yet end the chain (they are listed in the report); a
-    video that fails a stage is left out of the later stages.
+    A video that fails a stage is left out of the later stages.
     """
-    scan = scan_videos(ds, limit)
+    names = list(stages) if stages is not None else list(ds.stages)
+    for name in names:
+        ds.stage(name)  # an unknown name stops the run before anything is written
+
+    def check(videos: list[VideoRecord]) -> None:
+        preflight(ds, names, videos, shards=stages is None, force=force)
+
+    scan = scan_videos(ds, limit, check)
     steps = [materialize_videos(ds, scan.videos, executor, progress)]
     alive = {o.video_id for o in steps[0].outcomes if o.state in ("ok", "skipped")}
-    names = list(stages) if stages is not None else list(ds.stages)
-    not_implemented = []
     for name in names:
         stage = ds.stage(name)
-        if not stage.implemented:
-            not_implemented = names[names.index(name) :]
-            break
         videos = [v for v in scan.videos if v.video_id in alive]
         summary = run_stage(ds, stage, videos, executor, force=force, progress=progress)
         steps.append(summary)
         alive = {o.video_id for o in summary.outcomes if o.state in ("ok", "skipped")}
     shards = None
-    if stages is None and not not_implemented:
+    if stages is None:
         shards = write_shards(ds, [v for v in scan.videos if v.video_id in alive], progress)
-    return BuildReport(steps, scan.problems, not_implemented, shards)
+    return BuildReport(steps, scan.problems, shards)
 
 
 # --------------------------------------------------------------------------- info
@@ -498,7 +505,6 @@ def dataset_info(ds: Dataset) -> list[dict[str, Any]]:
         rows.append(
             {
                 "stage": stage.name,
-                "implemented": stage.implemented,
                 "videos": len(ids),
                 "counts": dict(counts),
                 "failures": failures,

@@ -1,8 +1,10 @@
 """``hpt-model``: the model package's command line (Typer).
 
 ``hpt-model train --stage coarse|face|arm|leg|fine|e2e|volume`` trains one stage (see
-``docs/training.md`` for the order and the commands); ``transfer`` and ``eval`` come with
-later issues. Commands parse options and call library functions. A user-facing problem
+``docs/training.md`` for the order and the commands). Running the trained model (pose
+transfer of one image, a motion video, evaluation) is the ``hpt`` command's
+(``pipelines/cli.py``: ``hpt transfer``, ``hpt motion``, ``hpt eval``), since it needs both
+packages. Commands parse options and call library functions. A user-facing problem
 (a missing earlier checkpoint, missing VGG-19 weights, a bad config file) ends with one
 line, ``error: ...``, and exit status 2.
 """
@@ -21,7 +23,7 @@ from hpt_data.shards.schema import HEATMAP_SIGMA_1024
 
 app = typer.Typer(
     name="hpt-model",
-    help="Train (and later run) the hierarchical pose-transfer generator.",
+    help="Train the hierarchical pose-transfer generator (run it with the hpt command).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -32,7 +34,7 @@ CONFIG_PRESETS = ("paper", "tiny")  # each optionally ":VARIANT", a Table IV row
 
 @app.callback()
 def _root() -> None:
-    """Train (and later run) the hierarchical pose-transfer generator."""
+    """Train the hierarchical pose-transfer generator (run it with the hpt command)."""
 
 
 def _fail(message: str) -> typer.Exit:
@@ -96,7 +98,10 @@ def train(
         int | None, typer.Option(min=1, help="Default: the paper's for the stage.")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Default: 1 (§IV-B).")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="Loader workers.")] = 4,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=0, help="Loader workers (default: min(4, CPUs - 1))."),
+    ] = None,
     seed: int = 0,
     split: str = "train",
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints.")] = 1000,
@@ -133,6 +138,7 @@ def train(
     """Train one stage. Order: coarse → face, arm, leg → fine → e2e (volume: any time)."""
     from hpt_model.training import TrainingError, TrainSettings
     from hpt_model.training import train as run_training
+    from hpt_model.training.loop import default_loader_workers
     from hpt_model.vgg import MissingWeightsError
 
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
@@ -148,7 +154,7 @@ def train(
             split=split,
             epochs=epochs,
             batch_size=batch_size,
-            num_workers=workers,
+            num_workers=default_loader_workers() if workers is None else workers,
             seed=seed,
             checkpoint_every=checkpoint_every,
             log_every=log_every,

@@ -12,7 +12,7 @@ from train_records import write_train_shards
 from typer.testing import CliRunner
 
 from hpt_data.cli import app
-from hpt_data.stages import STAGE_NAMES, stage_class
+from hpt_data.stages import STAGE_NAMES
 
 runner = CliRunner()
 
@@ -68,21 +68,6 @@ def test_missing_config_file_is_named(tmp_path: Path) -> None:
     assert result.stderr.strip() == f"error: {tmp_path / 'none.yaml'}: no such file"
 
 
-def test_unimplemented_stage_refuses_clearly() -> None:
-    # every registered stage is implemented now; a planned one still refuses in one line
-    from hpt_data.errors import NotImplementedYet
-    from hpt_data.stages.planned import PlannedStage
-
-    class Later(PlannedStage):
-        name = "later"
-        planned_in = "issue #99"
-
-    with pytest.raises(NotImplementedYet) as err:
-        Later().run(None)  # type: ignore[arg-type]
-    assert str(err.value) == "stage 'later' is not implemented yet (issue #99)"
-    assert all(stage_class(name)().implemented for name in STAGE_NAMES)
-
-
 def test_build_runs_what_exists_and_info_reports_it(folder_config: Path) -> None:
     result = runner.invoke(app, ["build", "-c", str(folder_config), "-d", "clips", "-w", "1"])
     # the clips hold no person: remove-bg fails both (and says why), so the run exits 1
@@ -103,9 +88,6 @@ def test_build_runs_what_exists_and_info_reports_it(folder_config: Path) -> None
     assert "remove-bg      2 failed" in info.stdout
     for later in ("pose2d", "fit-smpl", "render-maps", "voxelize"):  # never reached
         assert f"{later:<14} 2 missing" in info.stdout, later
-    assert info.stdout.count("(not implemented yet)") == sum(
-        1 for name in STAGE_NAMES if not stage_class(name)().implemented
-    )
 
 
 def test_limit_keeps_the_first_videos(folder_config: Path) -> None:

@@ -468,3 +468,15 @@ def test_cli_trains_a_few_steps_with_tensorboard_and_resumes(shards: Path, tmp_p
     assert set(state["optimizers"]) == {"g", "d"}
     events = list((out / "tb" / "coarse").glob("events.out.tfevents.*"))
     assert events and sum(e.stat().st_size for e in events) > 1000  # scalars and image grids
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 0), (2, 1), (4, 3), (16, 4)])
+def test_default_loader_workers_leave_a_cpu_to_the_loop(
+    cpus: int, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a fixed 4 made torch warn on every run on a 2-core machine
+    from hpt_model.training.loop import default_loader_workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cpus)), raising=False)
+    assert default_loader_workers() == workers
+    assert TrainSettings(stage="coarse").num_workers == workers

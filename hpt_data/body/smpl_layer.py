@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from hpt_data.body.joints import NUM_JOINTS, SMPL_PARENTS
+from hpt_data.body.model_files import GENDERS, find_model_file
 from hpt_data.body.parts import part_labels_from_weights
 from hpt_data.body.smpl_files import (
     read_smpl_npz,
@@ -51,7 +52,6 @@ LANDMARK_TO_SMPLX: dict[str, str] = {
 }
 _TIPS = ("thumb", "index", "middle", "ring", "pinky")
 _REQUIRED = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
-_GENDERS = ("neutral", "male", "female")
 SMPL_NUM_POSE_BASIS = 9 * (NUM_JOINTS - 1)  # 207
 
 
@@ -208,41 +208,22 @@ def load_body_model(
     HptError
         When the file is missing or malformed (one line, naming the file).
     """
-    if gender not in _GENDERS:
-        raise ValueError(f"gender must be one of {_GENDERS}, got {gender!r}")
+    if gender not in GENDERS:
+        raise ValueError(f"gender must be one of {GENDERS}, got {gender!r}")
     if num_betas < 1:
         raise ValueError(f"num_betas must be >= 1, got {num_betas}")
     if model_path is None:
         return _load_builtin(num_betas)
-    path = Path(model_path).expanduser()
-    if path.is_dir():
-        path = _find_in_dir(path, gender)
-    elif not path.exists():
-        raise HptError(f"{path}: body model file not found")
+    path = find_model_file(model_path, gender)  # a .pkl or .npz that exists
     if path.suffix == ".npz":
         data = _read_npz(path)
         _validate(data, path)
         smpl = _build_smplx(num_betas, path, data_struct=_Struct(**data))
-    elif path.suffix == ".pkl":
+    else:
         data = _read_pkl(path)
         _validate(data, path)
         smpl = _build_smplx(num_betas, path, data_struct=_Struct(**data))
-    else:
-        raise HptError(f"{path}: not a body model file (expected .pkl or .npz)")
     return BodyModel(smpl, _landmarks_for(data, path), source=str(path))
-
-
-def _find_in_dir(folder: Path, gender: str) -> Path:
-    g = gender.upper()
-    short = {"neutral": "neutral", "male": "m", "female": "f"}[gender]
-    names = [f"SMPL_{g}.pkl", f"SMPL_{g}.npz"] + [
-        f"basic{m}_{short}_lbs_10_207_0_v1.{v}.0.pkl" for m in ("model", "Model") for v in (1, 0)
-    ]
-    for sub in (folder, folder / "smpl"):
-        for name in names:
-            if (sub / name).is_file():
-                return sub / name
-    raise HptError(f"{folder}: no SMPL model for gender {gender!r} (looked for SMPL_{g}.pkl/.npz)")
 
 
 def _read_pkl(path: Path) -> dict[str, Any]:

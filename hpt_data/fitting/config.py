@@ -11,6 +11,7 @@ from typing import Literal
 class FitConfig:
     """Iterations, loss weights and switches of the fitter (the stage's settings feed it)."""
 
+    # the optimiser: L-BFGS, or Adam
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     # assumed distance (m) from the camera to the pelvis: the fit projects with perspective
     # (nearer limbs larger) at that depth; 0 = weak perspective. Overridden per frame by a
@@ -21,18 +22,18 @@ class FitConfig:
     iters_shape: int = 60  # stage 3
     sigma_px: float = 40.0  # Geman-McClure scale, pixels at 1024 (shape stage)
     sigma_px_coarse: float = 300.0  # the scale of the camera and pose stages (wide basin)
-    w_silhouette: float = 0.3
-    w_limits: float = 1.0e4
-    w_prior: float = 2.0
-    w_shape: float = 5.0
-    w_temporal_pose: float = 50.0
-    w_temporal_camera: float = 1.0
-    silhouette: bool = True
-    temporal: bool = True
+    w_silhouette: float = 0.3  # weight of the mask outline term
+    w_limits: float = 1.0e4  # weight of the excess beyond the joint limits
+    w_prior: float = 2.0  # weight of the Gaussian pose prior
+    w_shape: float = 5.0  # weight of |betas|² (betas in standard deviations)
+    w_temporal_pose: float = 50.0  # weight of frame-to-frame pose differences
+    w_temporal_camera: float = 1.0  # weight of frame-to-frame camera differences
+    silhouette: bool = True  # fit the person mask too, where remove-bg gave one
+    temporal: bool = True  # smooth pose and camera across frames
     silhouette_vertices: int = 300  # surface vertices projected for the silhouette term
     silhouette_resolution: int = 128  # side of the distance maps
     outline_points: int = 64  # mask outline samples per frame
     iou_resolution: int = 256  # raster side for the fit's mask IoU
     max_gap_ms: float = 500.0  # no smoothness across a longer gap between frames
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
     threads: int = 1  # torch CPU threads while fitting (small ops: 1 is fastest)

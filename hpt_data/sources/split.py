@@ -19,9 +19,9 @@ from hpt_data.sources.base import VideoRecord
 class SplitRule:
     """``split:`` in ``datasets.yaml``."""
 
-    by: Literal["person", "action"] = "person"
+    by: Literal["person", "action"] = "person"  # what keeps train and test apart
     test_fraction: float = 0.1  # share of persons in the test split (by: person)
-    seed: int = 0
+    seed: int = 0  # which persons go to test (by: person)
     train_actions: list[str] = field(default_factory=list)  # by: action
     test_actions: list[str] = field(default_factory=list)  # by: action
 

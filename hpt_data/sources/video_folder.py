@@ -23,9 +23,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 @dataclass(frozen=True)
 class VideoFolderOptions:
+    """Keys under ``options:`` of a ``video_folder`` dataset in ``datasets.yaml``."""
+
+    # file suffixes read as videos (any case)
     extensions: list[str] = field(
         default_factory=lambda: [".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"]
     )
+    # where the person id comes from: the file name, the parent folder, or persons_csv
     person_from: Literal["filename", "folder", "csv"] = "filename"
     # with person_from: filename — applied to the file stem; the 'person' group is the id
     person_pattern: str = r"^(?P<person>[^_\-.]+)"
@@ -33,7 +37,7 @@ class VideoFolderOptions:
     persons_csv: str = "persons.csv"
     # a folder holding at least this many images is read as one image sequence (0: never)
     min_sequence_images: int = 2
-    recursive: bool = True
+    recursive: bool = True  # look in sub-folders too
 
     def __post_init__(self) -> None:
         try:

@@ -1,7 +1,6 @@
 """The per-video stages, in pipeline order.
 
-``STAGES`` is the one list the CLI, the config loader and ``build`` read. A stage that a
-later issue builds is a ``PlannedStage`` here until its module replaces it.
+``STAGES`` is the one list the CLI, the config loader and ``build`` read.
 """
 
 from __future__ import annotations

@@ -63,8 +63,6 @@ class Stage(ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     version: ClassVar[int] = 1
     Settings: ClassVar[type] = NoSettings
-    #: the issue that builds this stage, for stages not implemented yet
-    planned_in: ClassVar[str | None] = None
 
     def __init__(self, settings: Any | None = None) -> None:
         self.settings = settings if settings is not None else self.Settings()
@@ -90,10 +88,6 @@ class Stage(ABC):
         """What the outputs depend on beyond the settings and the inputs, e.g. the version
         of a built-in model; part of the fingerprint. Must stay cheap (no model loading)."""
         return {}
-
-    @property
-    def implemented(self) -> bool:
-        return self.planned_in is None
 
     @abstractmethod
     def run(self, ctx: StageContext) -> StageResult:

@@ -49,7 +49,7 @@ class FitSMPLSettings(FitConfig):
     min_frames: int = 2  # fewer fittable frames: the video fails
     max_reproj_px: float = 15.0  # flag a fit whose landmark error (px at 1024) is larger
     min_mask_iou: float = 0.6  # flag a fit whose mask IoU is smaller
-    preview_frames: int = 8
+    preview_frames: int = 8  # fitted frames drawn in preview.png
 
     def __post_init__(self) -> None:
         if min(self.iters_camera, self.iters_pose, self.iters_shape) < 0:

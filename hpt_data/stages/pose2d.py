@@ -60,7 +60,7 @@ class Pose2DSettings:
     min_cutoff: float = 1.0  # Hz: smoothing of a still joint (lower: smoother)
     beta: float = 64.0  # cutoff rise per (crop side per second) of speed (higher: less lag)
     d_cutoff: float = 1.0  # Hz: smoothing of the speed estimate
-    min_detection_confidence: float = 0.5
+    min_detection_confidence: float = 0.5  # MediaPipe Pose detector threshold
 
     def __post_init__(self) -> None:
         if self.max_track_gap_ms <= 0 or self.min_cutoff <= 0 or self.d_cutoff <= 0:

@@ -47,12 +47,14 @@ DIVERSE_SIDE = 512  # longest side of the copy that the diverse mode's pose pass
 class SampleFramesSettings:
     """Keys under ``stages: sample-frames:`` in ``datasets.yaml``."""
 
+    # stride: every stride-th frame; fps: fps frames per second of video; diverse: of every
+    # stride-th frame, those whose pose moved by min_pose_change since the last kept one
     mode: Literal["stride", "fps", "diverse"] = "fps"
     stride: int = 1  # stride mode: keep every Nth frame; diverse mode: look at every Nth
     fps: float = 10.0  # fps mode: frames kept per second of video
     min_pose_change: float = 0.05  # diverse mode: in pose radii (keypoints.pose_distance)
     max_frames: int = 0  # at most this many frames per video, evenly spread (0: no cap)
-    image_format: Literal["png", "jpg"] = "png"
+    image_format: Literal["png", "jpg"] = "png"  # of the kept frames (png: lossless)
     jpeg_quality: int = 95  # with image_format: jpg
     sequence_fps: float = 25.0  # time stamps of image-sequence folders
     min_side: int = 32  # frames smaller than this on a side are refused

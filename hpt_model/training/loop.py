@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,19 @@ logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16")
 SWITCHES = ("auto", "on", "off")
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_loader_workers() -> int:
+    """Loader workers when none are asked for: one CPU is left to the training loop, and
+    at most ``MAX_DEFAULT_WORKERS``. A fixed 4 made torch warn on every run on a 2-core
+    machine (it warns when workers outnumber the CPUs this process may use); 1 CPU gives 0,
+    reading in the main process."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(MAX_DEFAULT_WORKERS, cpus - 1))
 
 
 @dataclass
@@ -95,7 +109,7 @@ class TrainSettings:
     split: str = "train"
     epochs: int | None = None  # None: the paper's (coarse 10, layers 20, fine/e2e 10)
     batch_size: int | None = None  # None: optim.batch_size (1)
-    num_workers: int = 4
+    num_workers: int = dataclasses.field(default_factory=default_loader_workers)
     seed: int = 0
     checkpoint_every: int = 1000  # steps; also at the end and when stopping
     log_every: int = 50
