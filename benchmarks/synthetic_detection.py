@@ -26,7 +26,7 @@ import platform
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -198,8 +198,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="render processes")
     parser.add_argument("--out", type=Path, default=None, help="keep the clips here")
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON to write")
+    parser.add_argument("--seconds", type=float, default=None, help="clip length (quick runs)")
+    parser.add_argument("--persons", type=int, default=None, help="people (quick runs)")
     args = parser.parse_args()
     opts = DEMO_OPTIONS
+    if args.seconds is not None or args.persons is not None:
+        opts = replace(
+            opts,
+            seconds=args.seconds or opts.seconds,
+            persons=args.persons or opts.persons,
+        )
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         root = args.out or Path(tmp)

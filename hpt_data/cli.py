@@ -186,13 +186,21 @@ def build(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run every stage for a dataset, skipping work already done."""
+    """Run every stage for a dataset, skipping work already done; the per-step times go to
+    <work>/<dataset>/build.json."""
+    import time
+
     from hpt_data.executors import make_executor
     from hpt_data.orchestrator import build as run_build
+    from hpt_data.workdir import write_json_atomic
 
     ds = _open(dataset, config, work_root)
+    start = time.perf_counter()
     with make_executor(executor, workers, retries, ray_address) as ex:
         report = run_build(ds, ex, limit=limit, force=force, progress=not quiet)
+    record = report.record(time.perf_counter() - start)
+    record.update(workers=workers, executor=executor, limit=limit, force=force)
+    write_json_atomic(ds.dirs.root / "build.json", record)
     code = _report(report.steps, report.problems, ds.dirs.root)
     if report.shards is not None:
         code = max(code, _shards_report(report.shards))

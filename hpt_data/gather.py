@@ -196,6 +196,7 @@ class ShardsSummary:
     frames: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (video id, reason)
+    seconds: float = 0.0  # wall time of the whole write
 
 
 def write_dataset_shards(

@@ -428,9 +428,12 @@ def write_shards(
 ) -> ShardsSummary:
     """Pack the videos' stage outputs into a new generation of shards (``shards/``)."""
     pairs = [(v, ds.dirs.video(v.video_id)) for v in videos]
-    return write_dataset_shards(
+    start = time.perf_counter()
+    summary = write_dataset_shards(
         ds.config.name, pairs, ds.dirs.shards, ds.config.shards.max_mb << 20, progress
     )
+    summary.seconds = time.perf_counter() - start
+    return summary
 
 
 @dataclass
@@ -442,6 +445,26 @@ class BuildReport:
     @property
     def failed(self) -> bool:
         return any(s.failures for s in self.steps)
+
+    def record(self, wall_s: float) -> dict[str, Any]:
+        """What ``build.json`` holds: per step its wall time and how many videos ended in
+        each state, the frames written per split, and the whole build's wall time."""
+        steps = {s.step: round(s.seconds, 2) for s in self.steps}
+        counts = {
+            s.step: {st: s.count(st) for st in ("ok", "skipped", "failed", "blocked")}
+            for s in self.steps
+        }
+        frames: dict[str, int] = {}
+        if self.shards is not None:
+            steps["write-shards"] = round(self.shards.seconds, 2)
+            frames = dict(self.shards.frames)
+        return {
+            "total_wall_s": round(wall_s, 2),
+            "steps_wall_s": steps,
+            "videos": counts,
+            "frames": frames,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
 
 
 def build(
