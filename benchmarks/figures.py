@@ -1,0 +1,256 @@
+"""The README's table of measured figures, written from ``benchmarks/results/*.json``.
+
+No figure in the README is typed by hand: each row below reads the results file that a
+benchmark wrote (``benchmarks/run_all.py`` runs them all and then calls
+:func:`update_readme`). A row whose results file is missing says so instead of a figure.
+``tests/test_benchmark_figures.py`` checks that the README holds exactly this table.
+
+    python benchmarks/figures.py            # rewrite the README's table from the results
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+BEGIN = "<!-- figures:begin (written by benchmarks/figures.py from benchmarks/results) -->"
+END = "<!-- figures:end -->"
+
+Results = dict[str, Any]
+
+
+def _load(name: str, results: Path) -> Results | None:
+    path = results / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _when(r: Results) -> str:
+    """The run's date, load and size, from the provenance ``run_all.py`` stamps."""
+    run = r.get("run")
+    if not run:
+        return "run by hand (no provenance)"
+    load = run.get("load_average_before", [None])[0]
+    size = "quick" if run.get("quick") else "full"
+    load_text = f"load {load:.1f}" if isinstance(load, int | float) else "load ?"
+    return f"{run['date'][:10]}, {size}, {load_text}, `{run['commit'][:8]}`"
+
+
+def _secs(s: float) -> str:
+    return f"{s / 60:.0f} min {s % 60:.0f} s" if s >= 90 else f"{s:.1f} s"
+
+
+# --------------------------------------------------------------------------- rows
+# Each row: (what, results file, function of the results → the figure text).
+
+
+def _demo(r: Results) -> str:
+    steps = ", ".join(f"{k} {_secs(v)}" for k, v in r["steps_wall_s"].items())
+    frames = ", ".join(f"{n} {split}" for split, n in sorted(r["frames"].items()))
+    return f"{_secs(r['total_wall_s'])} ({frames} frames): {steps}"
+
+
+def _detection(r: Results) -> str:
+    e = r["error_px"]["all"]
+    return (
+        f"detected in {100 * r['detection_rate']:.0f} % of {r['frames']} frames; 2D error "
+        f"median {e['median_crop1024']:.1f} px, p90 {e['p90_crop1024']:.1f} px at 1024"
+    )
+
+
+def _mask_iou(r: Results) -> str:
+    m = r["accuracy"]["mask_iou"]
+    return f"median {m['median']:.2f} (worst {m['min']:.2f}) over {r['accuracy']['frames']} frames"
+
+
+def _pose2d_error(r: Results) -> str:
+    a = r["accuracy"]
+    e = a["joint_error_px_1024"]
+    return (
+        f"detected in {100 * a['detection_rate']:.0f} % of {a['frames']} frames; 2D error "
+        f"median {e['median']:.1f} px, p90 {e['p90']:.1f} px at 1024"
+    )
+
+
+def _perception_speed(r: Results) -> str:
+    s = r["speed"]
+    fps = " / ".join(f"{s[k]['fps']:.0f}" for k in ("sample-frames", "remove-bg", "pose2d"))
+    return f"{fps} frames/s"
+
+
+def _body_joints(r: Results) -> str:
+    return (
+        f"≤ {r['joint_error_max_mm']:.2f} mm; median {r['agreement_median_mm']:.2f} mm, "
+        f"max {r['agreement_max_mm']:.0f} mm with pose correctives "
+        f"({r['no_correctives_agreement_median_mm']:.2f} / "
+        f"{r['no_correctives_agreement_max_mm']:.0f} mm without)"
+    )
+
+
+def _body_volume(r: Results) -> str:
+    return (
+        f"{r['volume_ratio_min']:.3f}–{r['volume_ratio_max']:.3f} with pose correctives "
+        f"(plain skinning {r['no_correctives_volume_ratio_min']:.3f}–"
+        f"{r['no_correctives_volume_ratio_max']:.3f}, Anny's own "
+        f"{r['anny_volume_ratio_min']:.3f}–{r['anny_volume_ratio_max']:.3f})"
+    )
+
+
+def _fit(source: str) -> Callable[[Results], str]:
+    def row(r: Results) -> str:
+        a = r["accuracy"][source]["full"]
+        return (
+            f"reprojection {a['reproj_px']['median']:.1f} px; 2D joints "
+            f"{a['joints2d_px']['median']:.1f} px; PA-MPJPE {a['pa_mpjpe_mm']['median']:.1f} mm "
+            f"median, {a['pa_mpjpe_mm']['p90']:.1f} p90 ({len(r['clips'])} clips × "
+            f"{r['frames_per_clip']} frames, the fitter's own body model)"
+        )
+
+    return row
+
+
+def _fit_speed(r: Results) -> str:
+    s = r["speed"]
+    return f"{s['frames_per_second']:.0f} frames/s over {s['frames']} frames (aim 10)"
+
+
+def _voxelize(r: Results) -> str:
+    v = r["voxelize"]
+    return (
+        f"{v['ours_256x256x64_labels_ms_median']:.0f} ms per mesh; "
+        f"{v['speedup_vs_trimesh_cubic_median']:.0f}× faster"
+    )
+
+
+def _voxel_exact(r: Results) -> str:
+    e = r["exactness"]
+    return (
+        f"≥ {100 * e['contains_agreement_min']:.2f} % over {len(e['poses'])} poses; "
+        f"per-part IoU {e['part_iou_256_min']:.2f}"
+    )
+
+
+def _render(r: Results) -> str:
+    return f"{r['render_1024']['fps_two_processes']:.0f} frames/s"
+
+
+def _shards(r: Results) -> str:
+    f = r["field_sets"]
+    b = r["bytes_per_frame"]
+    return (
+        f"all fields at 1024: {f['all']['shards_ring']['pairs_per_s']:.0f} vs "
+        f"{f['all']['png_npz_folder']['pairs_per_s']:.0f} pairs/s "
+        f"({f['all']['ratio_shards_over_folder']:.1f}×); fine stage "
+        f"{f['fine']['ratio_shards_over_folder']:.1f}×; like for like "
+        f"{f['all']['ratio_shards_over_folder_both_ring']:.1f}× (both RingLoader); "
+        f"{b['shards'] / 1e6:.2f} vs {b['png_npz_folder'] / 1e6:.2f} MB per frame"
+    )
+
+
+def _executor(r: Results) -> str:
+    b, ratio = r["best"], r["ratio_ray_over_local"]
+    return (
+        f"{b['ray']['total_wall_s']:.1f} s vs {b['local']['total_wall_s']:.1f} s "
+        f"({ratio['total']:.2f}×; Ray start {b['ray']['startup_s']:.1f} s)"
+    )
+
+
+def _train_speed(r: Results) -> str:
+    rows = {x["stage"]: x for x in r["results"] if x.get("precision") == "fp32"}
+    stages = [s for s in ("coarse", "arm", "fine", "volume") if s in rows]
+    figures = " / ".join(f"{rows[s]['it_per_s']:.1f}" for s in stages)
+    return f"{' / '.join(stages)}: {figures} it/s ({r['config']} config)"
+
+
+def _inference(r: Results) -> str:
+    done = [x for x in r["results"] if x.get("status") == "measured"]
+    text = "; ".join(f"{x['config']} {x['variant']} {x['ms_per_image'] / 1000:.2f} s" for x in done)
+    return f"{text} per image; GPU rows not run here (command in docs/pipelines.md)"
+
+
+def _learning(r: Results) -> str:
+    s = r["summary"]
+    return (
+        f"trained pairs, end / copy-source (worst of {r['seeds']} seeds): coarse "
+        f"{s['coarse']['train_over_copy_max']:.2f}, fine {s['fine']['train_over_copy_max']:.2f}; "
+        f"held-out person: coarse {s['coarse']['held_out_over_copy_median']:.2f}, fine "
+        f"{s['fine']['held_out_over_copy_median']:.2f} (median; > 1: worse than copying)"
+    )
+
+
+ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
+    ("demo build (`hpt-data build -d demo`, clips rendered afresh)", "demo_build", _demo),
+    ("raw MediaPipe Pose on the decoded demo clips", "synthetic_detection", _detection),
+    ("pose2d (tracking, One Euro filter) on the demo clips", "perception", _pose2d_error),
+    ("remove-bg mask IoU vs ground truth", "perception", _mask_iou),
+    ("sample-frames / remove-bg / pose2d, 2 workers", "perception", _perception_speed),
+    (
+        "built-in body model: joints vs Anny's bone heads; agreement with Anny posed alike",
+        "body_model",
+        _body_joints,
+    ),
+    ("built-in body model: volume posed / rest over 20 random poses", "body_model", _body_volume),
+    ("fit-smpl from ground-truth 2D", "fit_smpl", _fit("gt2d")),
+    ("fit-smpl from MediaPipe", "fit_smpl", _fit("mediapipe")),
+    ("fit-smpl speed, one clip, one torch thread", "fit_smpl", _fit_speed),
+    (
+        "voxelize 256×256×64 with labels, one core; vs `trimesh` voxelize().fill()",
+        "maps_and_volumes",
+        _voxelize,
+    ),
+    (
+        "voxel occupancy vs trimesh `contains`; S from volume vs rendered S",
+        "maps_and_volumes",
+        _voxel_exact,
+    ),
+    ("S + D + H + part maps at 1024, 2 processes", "maps_and_volumes", _render),
+    (
+        "training pairs/s, 2 workers: shards (RingLoader) vs a PNG/NPZ folder (DataLoader)",
+        "shard_loading",
+        _shards,
+    ),
+    ("demo build, `--executor ray` vs `local`, 2 workers", "executor_overhead", _executor),
+    ("training iterations/s on CPU, fp32", "train_speed", _train_speed),
+    ("inference, coarse → layers → fine, batch 1, CPU", "inference_speed", _inference),
+    (
+        "learning check on the tiny synthetic dataset (real data chain), L1 vs copying the source",
+        "learning_check",
+        _learning,
+    ),
+]
+
+
+# results files not named after their script
+SCRIPT_OF = {"body_model": "benchmarks/body_model_figures.py"}
+
+
+def render_table(results: Path = RESULTS) -> str:
+    """The markdown table, one row per figure, with the script and the run it came from."""
+    lines = ["| what | figure | from | run |", "| --- | --- | --- | --- |"]
+    for what, name, figure in ROWS:
+        r = _load(name, results)
+        script = SCRIPT_OF.get(name, f"benchmarks/{name}.py")
+        text, when = (figure(r), _when(r)) if r else ("**not measured yet**", "-")
+        lines.append(f"| {what} | {text} | `{script}` | {when} |")
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path = README, results: Path = RESULTS) -> bool:
+    """Replace the table between the markers; True when the README changed."""
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{readme}: no '{BEGIN}' … '{END}' markers")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{BEGIN}\n{render_table(results)}\n{END}{tail}"
+    if new != text:
+        readme.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":
+    print("README changed" if update_readme() else "README already up to date")

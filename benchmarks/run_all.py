@@ -1,0 +1,154 @@
+"""Run every benchmark, stamp each results file with where and when it was made, and write
+the README's figures table from the results (``benchmarks/figures.py``).
+
+    python benchmarks/run_all.py --quick          # small sizes (~20 min on 2 cores)
+    python benchmarks/run_all.py                  # the sizes the docs quote
+    python benchmarks/run_all.py --only fit_smpl perception
+    python benchmarks/run_all.py --table-only     # rewrite the README table, run nothing
+
+Each benchmark runs as its own process, one after the other (they would only slow each
+other on a shared machine). The demo build runs first: its clips and shards are what the
+perception, detection and shard-loading benchmarks read, so nothing is rendered twice.
+After each one, ``run`` is added to its results file: the git commit (and whether the tree
+had changes), the date, the load average before and after, the wall time, the command and
+whether it was ``--quick``. Timings on a shared machine are noisy: compare the ratios each
+benchmark measures side by side, and read the load beside every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from figures import RESULTS, ROOT, update_readme
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One script and the arguments it gets at each size. ``{work}`` in an argument is the
+    shared scratch folder (the demo build's clips and shards)."""
+
+    name: str  # its results file: benchmarks/results/<name>.json
+    script: str
+    full: tuple[str, ...] = ()
+    quick: tuple[str, ...] = ()
+
+
+BENCHMARKS: tuple[Benchmark, ...] = (
+    Benchmark("demo_build", "benchmarks/demo_build.py", ("--keep", "{work}"), ("--keep", "{work}")),
+    Benchmark(
+        "synthetic_detection",
+        "benchmarks/synthetic_detection.py",
+        (),
+        ("--persons", "2", "--seconds", "1.0"),
+    ),
+    Benchmark(
+        "perception",
+        "benchmarks/perception.py",
+        ("--data", "{work}/clips"),
+        ("--data", "{work}/clips", "--repeats", "1"),
+    ),
+    Benchmark(
+        "shard_loading",
+        "benchmarks/shard_loading.py",
+        ("--shards", "{work}/work/demo/shards"),
+        ("--shards", "{work}/work/demo/shards", "--pairs", "80", "--rounds", "1"),
+    ),
+    Benchmark("body_model", "benchmarks/body_model_figures.py", (), ("--skip-derivation",)),
+    Benchmark("fit_smpl", "benchmarks/fit_smpl.py", (), ("--frames", "40")),
+    Benchmark("osa_calibration", "benchmarks/osa_calibration.py", (), ("--quick",)),
+    Benchmark("maps_and_volumes", "benchmarks/maps_and_volumes.py", (), ("--quick",)),
+    Benchmark(
+        "executor_overhead",
+        "benchmarks/executor_overhead.py",
+        (),
+        ("--limit", "2", "--repeats", "1"),
+    ),
+    Benchmark("train_speed", "benchmarks/train_speed.py", (), ("--steps", "4", "--warmup", "1")),
+    Benchmark(
+        "inference_speed",
+        "benchmarks/inference_speed.py",
+        (),
+        ("--configs", "tiny", "--steps", "3", "--warmup", "1"),
+    ),
+    Benchmark("learning_check", "benchmarks/learning_check.py", (), ("--seeds", "2")),
+)
+
+
+def git(*args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return out.stdout.strip()
+
+
+def stamp(bench: Benchmark, command: list[str], quick: bool, load_before: float, wall: float):
+    """Add ``run`` (provenance) to the benchmark's results file."""
+    path = RESULTS / f"{bench.name}.json"
+    if not path.is_file():
+        raise SystemExit(f"{bench.script} wrote no {path}")
+    results = json.loads(path.read_text())
+    results["run"] = {
+        "script": bench.script,
+        "command": " ".join(command),
+        "quick": quick,
+        "commit": git("rev-parse", "HEAD"),
+        "tree_changed": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "load_average_before": [round(load_before, 2)],
+        "load_average_after": [round(os.getloadavg()[0], 2)],
+        "wall_s": round(wall, 1),
+        "cpus": os.cpu_count(),
+    }
+    path.write_text(json.dumps(results, indent=1) + "\n")
+
+
+def run(bench: Benchmark, quick: bool, work: Path) -> float:
+    args = [a.replace("{work}", str(work)) for a in (bench.quick if quick else bench.full)]
+    command = [sys.executable, bench.script, *args]
+    print(f"\n=== {bench.name}: {' '.join(command[1:])}", flush=True)
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{bench.script} failed (exit {done.returncode}); results not stamped")
+    stamp(bench, [Path(bench.script).name, *args], quick, load, wall)
+    return wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (about 20 min)")
+    names = [b.name for b in BENCHMARKS]
+    parser.add_argument("--only", nargs="+", choices=names, help="these benchmarks only")
+    parser.add_argument("--table-only", action="store_true", help="only rewrite the README")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
+    args = parser.parse_args()
+    walls: dict[str, float] = {}
+    if not args.table_only:
+        chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
+        needs_demo = {"perception", "shard_loading"} & {b.name for b in chosen}
+        if needs_demo and "demo_build" not in {b.name for b in chosen}:
+            chosen.insert(0, BENCHMARKS[0])  # their clips and shards come from the demo build
+        with tempfile.TemporaryDirectory(prefix="hpt-bench-") as tmp:
+            work = (args.work or Path(tmp)).resolve()
+            for bench in chosen:
+                walls[bench.name] = run(bench, args.quick, work)
+    changed = update_readme()
+    print("\nbenchmark            wall")
+    for name, wall in walls.items():
+        print(f"{name:<20} {wall:7.1f} s")
+    if walls:
+        print(f"{'total':<20} {sum(walls.values()):7.1f} s")
+    print("README table", "rewritten" if changed else "unchanged")
+
+
+if __name__ == "__main__":
+    main()
