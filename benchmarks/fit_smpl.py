@@ -9,8 +9,10 @@ then fits each clip twice:
   remove-bg's crop, and the ground-truth mask cut the same way;
 - **MediaPipe**: ``pose2d``'s landmarks and ``remove-bg``'s mask, as the stage does.
 
-Each with the full fitter, without the silhouette term and without the temporal term.
-Figures per frame, median and 90th percentile over the fitted frames:
+Each with the full fitter, without the silhouette term, without the temporal term, and
+with weak perspective (``camera_distance = 0``, the fitter before perspective). Figures per
+frame, median and 90th percentile over the fitted frames (``accuracy``; per clip in
+``accuracy_per_clip``, with the norm of the fitted betas minus the true ones):
 
 - ``reproj_px``: the fit's own landmark error against its input, pixels at 1024, through
   the output camera ``(s, tx, ty)`` and ``camera_distance`` (the perspective about the
@@ -20,6 +22,9 @@ Figures per frame, median and 90th percentile over the fitted frames:
 - ``mpjpe_mm`` (pelvis-aligned) and ``pa_mpjpe_mm`` (Procrustes-aligned), 24 joints, against
   the true joints in the camera frame;
 - ``mask_iou``: the fit projected by the output camera against the true mask (256x256).
+
+Also: the full fitter's Procrustes-aligned error per joint (median over frames,
+``pa_joint_error_mm_median``) and each clip's true camera-to-pelvis distance.
 
 Speed: the full fitter on the first clip's 100 frames (GT-2D), torch on 1 thread, in a
 process pinned to 2 cores where possible; the load average is recorded beside it (the
@@ -48,6 +53,7 @@ CONFIGS = {
     "full": {},
     "no_silhouette": {"silhouette": False},
     "no_temporal": {"temporal": False},
+    "weak_perspective": {"camera_distance": 0.0},  # the fitter before perspective
 }
 
 
@@ -139,6 +145,7 @@ def ground_truth_inputs(video: Any, rb: Path, body: Any) -> dict[str, Any]:
         mask = win.cut(gt["mask"][i].astype(np.uint8) * 255, 0) >= 128
         rows.append(
             {
+                "betas": gt["betas"],
                 "index": i,
                 "time_ms": e["time_ms"],
                 "landmarks": lm,
@@ -215,8 +222,9 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         cpus = sorted(os.sched_getaffinity(0))[:2]
         os.sched_setaffinity(0, cpus)
-    from hpt_data.body import load_body_model
+    from hpt_data.body import SMPL_JOINT_NAMES, load_body_model
     from hpt_data.fitting.fitter import FitConfig, Fitter
+    from hpt_data.fitting.metrics import procrustes_align
 
     root = args.out or Path(tempfile.mkdtemp(prefix="fit_smpl_bench_"))
     t0 = time.perf_counter()
@@ -234,6 +242,8 @@ def main() -> None:
     perceive_s = time.perf_counter() - t0
 
     results: dict[str, Any] = {}
+    per_clip: dict[str, Any] = {}
+    per_joint: dict[str, list[np.ndarray]] = {}
     speed: dict[str, Any] = {}
     for name, over in CONFIGS.items():
         fitter = Fitter(body, FitConfig(device=args.device, **over))
@@ -264,13 +274,30 @@ def main() -> None:
                         else os.cpu_count(),
                         "device": str(fitter.device),
                     }
-                for k, v in figures(res, rows, fitter).items():
+                fig = figures(res, rows, fitter)
+                for k, v in fig.items():
                     per.setdefault(k, []).extend(v)
+                clip = per_clip.setdefault(source, {}).setdefault(name, {})
+                clip[vid] = summarise(fig)
+                clip[vid]["betas_error_norm"] = round(
+                    float(np.linalg.norm(res.betas - rows[0]["betas"][: len(res.betas)])), 2
+                )
+                if name == "full":  # PA error per joint, after each frame's alignment
+                    truth = np.stack([r["joints_cam"] for r in rows])
+                    err = np.linalg.norm(procrustes_align(res.joints3d, truth) - truth, axis=-1)
+                    per_joint.setdefault(source, []).append(err)
             results.setdefault(source, {})[name] = summarise(per)
             print(f"{source:9s} {name:14s} " + "  ".join(
                 f"{k} {v['median']:.2f}/{v['p90']:.2f}" for k, v in results[source][name].items()
             ), flush=True)  # fmt: skip
 
+    joint_medians = {  # full fitter, median over frames of each joint's error
+        source: {
+            joint: round(1000 * float(e), 1)
+            for joint, e in zip(SMPL_JOINT_NAMES, np.median(np.concatenate(errs), 0), strict=True)
+        }
+        for source, errs in per_joint.items()
+    }
     report = {
         "benchmark": "fit_smpl",
         "clips": [v.video_id for v in videos],
@@ -278,6 +305,12 @@ def main() -> None:
         "configs": CONFIGS,
         "fit_config": {k: getattr(FitConfig(), k) for k in FitConfig.__dataclass_fields__},
         "accuracy": results,
+        "accuracy_per_clip": per_clip,
+        "pa_joint_error_mm_median": joint_medians,
+        "clip_pelvis_depth_m_median": {
+            vid: round(float(np.median([r["joints_cam"][0, 2] for r in gt])), 2)
+            for vid, (gt, _) in inputs.items()
+        },
         "speed": speed,
         "render_s": round(render_s, 1),
         "perception_s": round(perceive_s, 1),
