@@ -48,7 +48,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from hpt_data.shards.reading import decode_image
 from hpt_data.shards.schema import CROP, ENCODED_IMAGES, crc_name
 from hpt_model.data import PairDataset, RingLoader, ShardFrames, fields_for_stage
-from hpt_model.data.pairs import SOURCE_FIELDS, TARGET_FIELDS, _to_tensor, pair_indices
+from hpt_model.data.pairs import SOURCE_FIELDS, TARGET_FIELDS, field_to_tensor, pair_indices
 
 RESULTS = Path(__file__).parent / "results" / "shard_loading.json"
 LAYER_MASKS = tuple(f for f in TARGET_FIELDS if f.startswith("layer_mask_"))
@@ -139,8 +139,8 @@ class FolderPairs(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         target = self._read(index, self.target_fields)
         source = self._read(int(self.sources[index]), self.source_fields)
-        item = {f"target_{k}": _to_tensor(k, v) for k, v in target.items()}
-        item.update({f"source_{k}": _to_tensor(k, v) for k, v in source.items()})
+        item = {f"target_{k}": field_to_tensor(k, v) for k, v in target.items()}
+        item.update({f"source_{k}": field_to_tensor(k, v) for k, v in source.items()})
         item["index"] = index
         return item
 
@@ -247,7 +247,7 @@ class PairProfile(Dataset):
                     value = reader.read(local, [name])[name]
                     read = time.perf_counter() - t0
                 t2 = time.perf_counter()
-                item[f"{side}_{name}"] = _to_tensor(name, value)
+                item[f"{side}_{name}"] = field_to_tensor(name, value)
                 steps[f"{key}: read"] = steps.get(f"{key}: read", 0.0) + read
                 steps["to tensor"] = steps.get("to tensor", 0.0) + time.perf_counter() - t2
             t0 = time.perf_counter()

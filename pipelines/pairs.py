@@ -128,9 +128,9 @@ def target_fields(
 
 def make_item(source: dict[str, Any], target: dict[str, Any], index: int = 0) -> dict[str, Any]:
     """One PairDataset item from source and target fields (the dataset's own conversion)."""
-    from hpt_model.data.pairs import _to_tensor
+    from hpt_model.data import field_to_tensor
 
-    item = {f"target_{k}": _to_tensor(k, v) for k, v in target.items()}
-    item.update({f"source_{k}": _to_tensor(k, v) for k, v in source.items()})
+    item = {f"target_{k}": field_to_tensor(k, v) for k, v in target.items()}
+    item.update({f"source_{k}": field_to_tensor(k, v) for k, v in source.items()})
     item["index"] = index
     return item

@@ -9,7 +9,7 @@ gives each rank a disjoint part of the indices).
 
 What is read: by default every field of ``SOURCE_FIELDS`` / ``TARGET_FIELDS`` at the
 shards' 1024 (the documented item). ``fields_for_stage(stage, config)`` gives the
-PairDataset arguments that read only what ``hpt_model.training.inputs`` uses for one
+PairDataset arguments that read only what ``hpt_model.method.inputs`` uses for one
 stage, with images decoded at that stage's largest size (JPEG DCT scaling): a coarse-stage
 pair at 512 costs about a third of the CPU of a full item, mostly because a fifth of the
 bytes and a quarter of the tensors cross from the workers (docs/shards.md, "Measured").
@@ -113,8 +113,9 @@ def pair_indices(person_ids: Sequence[str], seed: int, epoch: int) -> np.ndarray
     return sources
 
 
-def _to_tensor(name: str, value: Any) -> Any:
-    """A field as a compact tensor: what crosses from DataLoader workers stays small
+def field_to_tensor(name: str, value: Any) -> Any:
+    """A shard field (``name`` without its ``source_``/``target_`` prefix) as the compact
+    tensor a PairDataset item holds: what crosses from DataLoader workers stays small
     (uint8 images and labels, float16 depth); ``decode_pair_batch`` widens it on the
     device. No copy: the DataLoader's collation copies each tensor into shared memory
     anyway, and the image's (3, H, W) is a view of the decoded (H, W, 3) that this one
@@ -156,7 +157,7 @@ class PairDataset(Dataset):
     view; parsing (H, W) uint8; depth (1, H, W) float16 with +inf background; masks
     (1, H, W) uint8; joints2d (24, 2) pixels; part_boxes (5, 3) [x0, y0, size]);
     ``decode_pair_batch`` widens a batch on the device. The pose heatmaps H are rendered
-    on the fly from ``target_joints2d`` (``hpt_model.training.inputs.render_heatmaps``).
+    on the fly from ``target_joints2d`` (``hpt_model.method.inputs.render_heatmaps``).
     ``with_volume`` adds ``target_voxels`` (64, 256, 256). ``image_size``: images decoded
     at the smallest JPEG scale (n/8 of 1024) at least that large, e.g. 512; None: 1024.
     Maps and keypoints stay at shard resolution. See ``fields_for_stage``.
@@ -191,7 +192,7 @@ class PairDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         target = self.frames.read(index, self.target_fields, self.image_size)
         source = self.frames.read(int(self.sources[index]), self.source_fields, self.image_size)
-        item = {f"target_{k}": _to_tensor(k, v) for k, v in target.items()}
-        item.update({f"source_{k}": _to_tensor(k, v) for k, v in source.items()})
+        item = {f"target_{k}": field_to_tensor(k, v) for k, v in target.items()}
+        item.update({f"source_{k}": field_to_tensor(k, v) for k, v in source.items()})
         item["index"] = index
         return item
