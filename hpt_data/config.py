@@ -176,9 +176,12 @@ def _load_dataset(path: Path, base: Path, name: str, node: yaml.Node, line: int)
         what = "is not a folder" if root.exists() else "does not exist"
         raise sub("root").error(f"folder '{root}' {what}")
 
-    options = source_cls.Options()
     if "options" in items:
         options = load_dataclass(source_cls.Options, items["options"].node, sub("options"))
+    else:  # read as empty, so that an Options field without a default is named in one line
+        empty = yaml.MappingNode("tag:yaml.org,2002:map", [], node.start_mark, node.end_mark)
+        options_loc = ConfigLocation(path, line, f"{key_path}.options")
+        options = load_dataclass(source_cls.Options, empty, options_loc)
 
     split = SplitRule()
     if "split" in items:

@@ -3,8 +3,10 @@
 PyYAML's ``compose`` keeps each node's position, so the config is checked node by node
 against the dataclasses that describe it (their type hints are the schema) and every
 error reads ``datasets.yaml:12: datasets.demo.split.by: expected one of 'person',
-'action', got 'persn'``. Supported field types: ``int``, ``float``, ``str``, ``bool``,
-``list[T]``, ``dict[str, T]``, ``Literal[...]``, ``T | None`` and nested dataclasses.
+'action', got 'persn'``. Supported field types: :data:`SUPPORTED_TYPES`;
+:func:`schema_problem` checks a dataclass against them up front, so that a plugin's
+``Options`` with a ``set[int]`` field is refused in one line when it is registered, not
+with a traceback when a config is read.
 """
 
 from __future__ import annotations
@@ -210,3 +212,107 @@ def scalar(node: yaml.Node, loc: ConfigLocation) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         raise loc.error(f"expected a single value, got {describe(node)}")
     return yaml.safe_load(yaml.serialize(node))
+
+
+SUPPORTED_TYPES = (
+    "int, float, str, bool, Path, Any, list[T], tuple[T, ...], dict[str, T], Literal[...], "
+    "T | None, a union of these, a nested dataclass"
+)
+_PLAIN_TYPES = (int, float, str, bool, Path)
+_LITERAL_VALUE_TYPES = (int, float, str, bool, type(None))
+
+
+def type_text(hint: Any) -> str:
+    """A type hint as a reader writes it: ``set[int]``, ``Foo``, ``int | None``."""
+    if isinstance(hint, type) and not typing.get_args(hint):
+        return hint.__qualname__
+    return repr(hint).replace("typing.", "")
+
+
+def _unsupported(hint: Any, seen: set[type]) -> Any | None:
+    """The part of ``hint`` that :func:`convert` cannot read, or None when it reads it all."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any or hint in _PLAIN_TYPES:
+        return None
+    if origin in (Union, types.UnionType):
+        non_null = [a for a in args if a is not type(None)]
+        return next((bad for a in non_null if (bad := _unsupported(a, seen)) is not None), None)
+    if origin is Literal:
+        ok = all(type(a) in _LITERAL_VALUE_TYPES for a in args)
+        return None if ok else hint
+    if hint in (list, tuple, dict):
+        return None
+    if origin is list:
+        return _unsupported(args[0], seen) if args else None
+    if origin is tuple:  # convert() reads every item with the first item's type
+        items = [a for a in args if a is not Ellipsis]
+        if any(a != items[0] for a in items):
+            return hint
+        return _unsupported(items[0], seen) if items else None
+    if origin is dict:
+        if args and args[0] is not str:  # YAML keys are read as strings
+            return hint
+        return _unsupported(args[1], seen) if args else None
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if hint in seen:
+            return None
+        seen.add(hint)
+        try:
+            hints = typing.get_type_hints(hint)
+        except Exception:  # an unresolvable hint in a nested dataclass
+            return hint
+        for f in dataclasses.fields(hint):
+            if f.init and _unsupported(hints[f.name], seen) is not None:
+                return hint
+        return None
+    return hint
+
+
+def schema_problem(cls: Any, name: str, _seen: frozenset[type] = frozenset()) -> str | None:
+    """Why ``cls`` cannot be read from YAML by :func:`load_dataclass`, in one line, or None.
+
+    ``name`` is how the message calls ``cls`` (``"Options"``). Checks that ``cls`` is a
+    dataclass (frozen or not), that its type hints resolve, and that every init field has
+    a type :func:`convert` reads (:data:`SUPPORTED_TYPES`).
+    """
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        got = f"class {cls.__qualname__}" if isinstance(cls, type) else type(cls).__name__
+        return f"{name} must be a dataclass (got {got})"
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception as exc:  # NameError for a name imported only under TYPE_CHECKING
+        return f"{name}'s type hints cannot be resolved ({type(exc).__name__}: {exc})"
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        hint = hints[f.name]
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            nested = (
+                None if hint in _seen else schema_problem(hint, f"{name}.{f.name}", _seen | {cls})
+            )
+            if nested is not None:
+                return nested
+        elif _unsupported(hint, {cls, *_seen}) is not None:
+            return (
+                f"{name}.{f.name} has type {type_text(hint)}, which datasets.yaml cannot "
+                f"express (supported: {SUPPORTED_TYPES})"
+            )
+    return None
+
+
+def to_plain(value: Any) -> Any:
+    """``value`` (a dataclass instance, list, dict, Path, scalar) as plain YAML data that
+    :func:`load_dataclass` reads back to an equal value: dataclasses become mappings of
+    their init fields, paths strings, tuples lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
+        }
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    return value

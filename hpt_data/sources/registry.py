@@ -16,6 +16,7 @@ from importlib.metadata import EntryPoint, entry_points
 
 from hpt_data.errors import SourceError
 from hpt_data.sources.base import VideoSource
+from hpt_data.yaml_schema import schema_problem
 
 GROUP = "hpt_data.sources"
 
@@ -44,6 +45,20 @@ def _entry_point(name: str) -> EntryPoint:
     return matches[0]
 
 
+def source_class_problem(cls: object) -> str | None:
+    """Why ``cls`` cannot serve as a video source, in one line, or None.
+
+    Checked when the class is loaded, so a plugin whose ``Options`` is no dataclass, or has
+    a field ``datasets.yaml`` cannot express (``set[int]``, a custom class), is refused by
+    name before any config is read, instead of failing with a traceback later.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, VideoSource)):
+        return f"{cls!r} is not a VideoSource subclass"
+    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
+        return f"{cls.__qualname__} sets no 'name' (the source name its records carry)"
+    return schema_problem(cls.Options, "Options")
+
+
 def load_source_class(name: str) -> type[VideoSource]:
     """Import the class registered under ``name``; a broken plugin gives a one-line error."""
     ep = _entry_point(name)
@@ -51,6 +66,7 @@ def load_source_class(name: str) -> type[VideoSource]:
         cls = ep.load()
     except Exception as exc:  # a plugin's import error must not become our traceback
         raise SourceError(f"video source '{name}' ({ep.value}) failed to import: {exc}") from exc
-    if not (isinstance(cls, type) and issubclass(cls, VideoSource)):
-        raise SourceError(f"video source '{name}' ({ep.value}) is not a VideoSource subclass")
+    problem = source_class_problem(cls)
+    if problem is not None:
+        raise SourceError(f"video source '{name}' ({ep.value}): {problem}")
     return cls
