@@ -1,10 +1,11 @@
 """``video_folder``: every video file (and image-sequence folder) under a folder.
 
-Each candidate is probed with OpenCV (opened, one frame decoded), so a zero-byte file, a
-text file named ``.mp4`` or a truncated clip is reported with its reason at scan time
-instead of failing later. The person id comes from the file name (a regular expression
-with a ``person`` group), the parent folder's name, or a sidecar CSV
-(``file,person[,action]``).
+Each candidate is probed (``hpt_data.sources.probe_video``: opened by the stages' reader,
+one frame decoded), so a zero-byte file, a text file named ``.mp4`` or a truncated clip is
+reported with its reason at scan time instead of failing later. The person id comes from
+the file name (a regular expression with a ``person`` group), the parent folder's name, or
+a sidecar CSV (``file,person[,action]``). The video id is the path below the root made one
+safe folder name (``hpt_data.sources.safe_id``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Literal
 
 from hpt_data.errors import SourceError
 from hpt_data.sources.base import SourceProblem, SourceScan, VideoRecord, VideoSource
+from hpt_data.sources.helpers import probe_video, safe_id
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -48,37 +50,9 @@ class VideoFolderOptions:
             raise ValueError("person_pattern needs a named group (?P<person>...)")
 
 
-def probe_video(path: Path) -> str | None:
-    """None if OpenCV decodes a first frame of ``path`` (a video file or an image folder),
-    else the reason why not, in one line."""
-    import cv2
-
-    if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            return "image folder holds no images"
-        if cv2.imread(str(images[0])) is None:
-            return f"first image {images[0].name} cannot be decoded"
-        return None
-    if path.is_file() and path.stat().st_size == 0:
-        return "empty file (0 bytes)"
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            return "OpenCV cannot open it (not a video, or an unsupported codec)"
-        ok, frame = cap.read()
-        if not ok or frame is None:
-            return "no frame could be decoded (truncated or corrupt video)"
-        if frame.shape[0] < 2 or frame.shape[1] < 2:
-            return f"frames are {frame.shape[1]}x{frame.shape[0]} pixels, too small to use"
-    finally:
-        cap.release()
-    return None
-
-
-def _safe_id(rel: Path) -> str:
-    text = "__".join(rel.with_suffix("").parts) if rel.suffix else "__".join(rel.parts)
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text)
+def _video_id(rel: Path) -> str:
+    """``p1/clip.mp4`` -> ``p1__clip``: the path below the root, made one safe name."""
+    return safe_id("__".join(rel.with_suffix("").parts if rel.suffix else rel.parts))
 
 
 class VideoFolderSource(VideoSource):
@@ -123,7 +97,7 @@ class VideoFolderSource(VideoSource):
                 person = match.group("person")
             scan.videos.append(
                 VideoRecord(
-                    video_id=_safe_id(rel),
+                    video_id=_video_id(rel),
                     person_id=person,
                     source=self.name,
                     path=str(path.resolve()),

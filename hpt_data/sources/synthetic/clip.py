@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from hpt_data.body.parts import JOINT_TO_PART
 from hpt_data.render.camera import project
+from hpt_data.sources.helpers import atomic_output
 from hpt_data.sources.synthetic.ground_truth import GT_FORMAT_VERSION, write_npz
 from hpt_data.sources.synthetic.motions import make_motion
 from hpt_data.sources.synthetic.people import Person
@@ -275,19 +275,9 @@ def write_video(path: str | Path, rgb: np.ndarray, fps: int) -> None:
 
 
 def write_clip(frames: ClipFrames, video_path: str | Path, gt_path: str | Path, fps: int) -> None:
-    """Write the ground truth, then the video, each to a temporary name then renamed."""
-    video_path, gt_path = Path(video_path), Path(gt_path)
-    video_path.parent.mkdir(parents=True, exist_ok=True)
-    gt_path.parent.mkdir(parents=True, exist_ok=True)
-    tag = f".tmp-{os.getpid()}"
-    gt_tmp = gt_path.with_name(gt_path.stem + tag + ".npz")
-    video_tmp = video_path.with_name(video_path.stem + tag + video_path.suffix)
-    try:
+    """Write the ground truth, then the video, each to a temporary name then renamed
+    (``hpt_data.sources.atomic_output``, the writer plugins use too)."""
+    with atomic_output(gt_path) as gt_tmp:
         write_npz(gt_tmp, frames.truth)
-        os.replace(gt_tmp, gt_path)
+    with atomic_output(video_path) as video_tmp:
         write_video(video_tmp, frames.rgb, fps)
-        os.replace(video_tmp, video_path)
-    finally:
-        for tmp in (gt_tmp, video_tmp):
-            if tmp.exists():
-                tmp.unlink()
