@@ -8,7 +8,7 @@ before absl::InitializeLog()" and TFLite's "Created TensorFlow Lite XNNPACK dele
 dataset build printed hundreds of them between its progress bars. ``GLOG_minloglevel``
 and ``TF_CPP_MIN_LOG_LEVEL`` do not reach this absl build (checked with mediapipe
 0.10.21), and the wheel exposes no logging set-up, so :func:`quiet_native_logs` points
-fd 2 at a temporary file around each call into a graph (``hpt_data.stages._mediapipe``):
+fd 2 at a temporary file around each call into a graph (``hpt_data.stages.mediapipe_models``):
 some lines come only at the first ``process()`` that takes a given path.
 
 When the block ends, what was captured goes back to the real stderr except the native

@@ -107,7 +107,7 @@ def perceive(
     PerceptionError
         One line naming the image: unreadable, no person found, too few landmarks.
     """
-    from hpt_data.stages._mediapipe import pose_model, run_pose
+    from hpt_data.stages.mediapipe_models import pose_model, run_pose
     from hpt_data.stages.remove_bg import crop_person, segment_person
 
     rb = remove_bg or RemoveBgSettings()

@@ -80,7 +80,7 @@ class Pose2D(Stage):
     version = 1
 
     def run(self, ctx: StageContext) -> StageResult:
-        from hpt_data.stages._mediapipe import pose_model, reset_model, run_pose
+        from hpt_data.stages.mediapipe_models import pose_model, reset_model, run_pose
 
         s: Pose2DSettings = self.settings
         folder = ctx.inputs["remove-bg"]

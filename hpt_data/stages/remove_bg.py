@@ -122,7 +122,7 @@ def segment_person(image: np.ndarray, settings: RemoveBgSettings) -> Segmentatio
     """Find and segment the person in one (H, W, 3) uint8 BGR frame, and flag problems."""
     import cv2
 
-    from hpt_data.stages._mediapipe import pose_model, run_pose, run_selfie
+    from hpt_data.stages.mediapipe_models import pose_model, run_pose, run_selfie
 
     h, w = image.shape[:2]
     found = run_pose(pose_model(True, True, settings.min_detection_confidence), image)

@@ -82,7 +82,7 @@ class _Selector:
         self.last: Any = None
         self.model: Any = None
         if settings.mode == "diverse":
-            from hpt_data.stages._mediapipe import pose_model, reset_model
+            from hpt_data.stages.mediapipe_models import pose_model, reset_model
 
             self.model = pose_model(static=False, segmentation=False)
             reset_model(self.model)  # no tracking state from another video
@@ -108,7 +108,7 @@ class _Selector:
         import cv2
 
         from hpt_data.keypoints import pose_distance
-        from hpt_data.stages._mediapipe import run_pose
+        from hpt_data.stages.mediapipe_models import run_pose
 
         image = frame.image
         scale = DIVERSE_SIDE / max(image.shape[:2])

@@ -1,4 +1,5 @@
-"""MediaPipe models, loaded once per process and shared by the frame stages.
+"""MediaPipe models, loaded once per process and shared by the frame stages and by the
+single-image perception of ``pipelines.perceive`` (so the module is public).
 
 Only what ships in the ``mediapipe==0.10.21`` wheel is used (Pose ``model_complexity=1``,
 its segmentation head, and Selfie Segmentation), so everything runs offline. Stages are
