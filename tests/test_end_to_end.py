@@ -101,8 +101,8 @@ def test_build_writes_its_step_times(built: Path) -> None:
     """``build.json``: every step's wall time and video counts, frames per split as the
     manifest has them (the demo figures in the README come from this file)."""
     record = json.loads((_work(built) / "build.json").read_text())
-    steps = ("source", "sample-frames", "remove-bg", "pose2d", "fit-smpl", "render-maps")
-    assert set(steps + ("voxelize", "write-shards")) <= set(record["steps_wall_s"])
+    steps = {"source", "sample-frames", "remove-bg", "pose2d", "fit-smpl", "render-maps"}
+    assert steps | {"voxelize", "write-shards"} <= set(record["steps_wall_s"])
     assert all(s >= 0 for s in record["steps_wall_s"].values())
     assert record["total_wall_s"] >= sum(record["steps_wall_s"].values()) * 0.99
     assert record["frames"] == load_manifest(_work(built) / "shards")["frames"]
