@@ -8,7 +8,6 @@ frame and its reason; a frame with no crop shows its source frame, dimmed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from hpt_data.errors import HptError
 from hpt_data.keypoints import MEDIAPIPE_BONES
+from hpt_data.stages.outputs import Crops, Frames, Pose2D, PoseFrame
 
 PREVIEW_STAGES = ("sample-frames", "remove-bg", "pose2d")
 RED = (40, 40, 230)
@@ -122,22 +122,6 @@ def _fit(image: np.ndarray, tile: int) -> np.ndarray:
     return out
 
 
-def _read(path: Path, gray: bool = False) -> np.ndarray:
-    import cv2
-
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
-    if image is None:
-        raise HptError(f"{path}: cannot read the image")
-    return image
-
-
-def _index(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / "frames.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise HptError(f"{folder / 'frames.json'}: cannot read it ({exc})") from None
-
-
 def _spread(items: list[Any], count: int) -> list[Any]:
     if len(items) <= count:
         return items
@@ -152,42 +136,34 @@ def stage_tiles(
     output in a video's work folder."""
     if stage not in PREVIEW_STAGES:
         raise HptError(f"no preview for stage '{stage}' (previews: {', '.join(PREVIEW_STAGES)})")
-    frames_dir = video_dir / "sample-frames"
+    frames = Frames.read(video_dir / "sample-frames")
     if stage == "sample-frames":
-        entries = _spread(_index(frames_dir)["frames"], max_frames)
         return [
-            caption(
-                _fit(_read(frames_dir / e["file"]), tile),
-                f"#{e['index']} {e['time_ms'] / 1000:.2f}s",
-            )
-            for e in entries
+            caption(_fit(frames.image(e.file), tile), f"#{e.index} {e.time_ms / 1000:.2f}s")
+            for e in _spread(frames.frames, max_frames)
         ]
-    rb_dir = video_dir / "remove-bg"
-    rb = _index(rb_dir)["frames"]
-    pose: dict[int, tuple[dict[str, Any], np.ndarray | None]] = {}
+    crops = Crops.read(video_dir / "remove-bg")
+    pose: dict[int, tuple[PoseFrame, np.ndarray | None]] = {}
     if stage == "pose2d":
-        pose_dir = video_dir / "pose2d"
-        with np.load(pose_dir / "pose2d.npz") as data:
-            landmarks, found = data["landmarks_crop"], data["found"]
-        for e in _index(pose_dir)["frames"]:
-            row = e["row"]
-            pose[e["index"]] = (e, landmarks[row] if row is not None and found[row] else None)
+        found = Pose2D.read(video_dir / "pose2d")
+        pose = {e.index: (e, found.landmarks(e)) for e in found.frames}
     tiles = []
-    for e in _spread(rb, max_frames):
-        flags, reason = e["flags"], e["reason"]
+    for e in _spread(crops.frames, max_frames):
+        flags, reason = e.flags, e.reason
         skeleton = None
-        if stage == "pose2d":
-            pe, skeleton = pose.get(e["index"], (e, None))
-            flags, reason = pe["flags"], pe["reason"]
-        text = f"#{e['index']} {reason}" if flags else f"#{e['index']} {e['time_ms'] / 1000:.2f}s"
-        if e.get("image"):
-            image = draw_mask_outline(
-                _read(rb_dir / e["image"]), _read(rb_dir / e["mask"], gray=True)
-            )
+        if stage == "pose2d" and e.index in pose:
+            pe, skeleton = pose[e.index]
+            flags, reason = pe.flags, pe.reason
+        text = f"#{e.index} {reason}" if flags else f"#{e.index} {e.time_ms / 1000:.2f}s"
+        if e.image:
+            mask = crops.mask(e)
+            if mask is None:
+                raise HptError(f"{crops.folder}/{e.mask}: cannot read the mask")
+            image = draw_mask_outline(crops.image(e), mask)
             if skeleton is not None:
                 image = draw_skeleton(image, skeleton, scale=image.shape[0] / 512)
         else:
-            image = (_read(frames_dir / e["source_file"]) * 0.5).astype(np.uint8)
+            image = (frames.image(e.source_file) * 0.5).astype(np.uint8)
         tiles.append(caption(_fit(image, tile), text, flagged=bool(flags)))
     return tiles
 

@@ -5,10 +5,10 @@ and ``target_<field>`` compact tensors of the shard schema's fields. Here the fi
 made the way the data toolkit makes them for shards, by the same functions:
 
 - the maps: :func:`hpt_data.render.maps.render_target_maps` at 1024 (with the layer boxes
-  and complete part maps) and 512, turned into ``render-maps``' arrays by
-  :func:`hpt_data.stages.render_maps.maps_arrays` and into shard fields by
-  :func:`hpt_data.gather.map_fields` (parsing, depth, their 512 versions, joints2d,
-  part_boxes, layer masks);
+  and complete part maps) and 512, turned into ``render-maps``' per-frame output by
+  :meth:`hpt_data.stages.outputs.FrameMaps.from_rendered` and into shard fields by
+  :meth:`~hpt_data.stages.outputs.FrameMaps.shard_fields` (parsing, depth, their 512
+  versions, joints2d, part_boxes, layer masks), as ``write-shards`` does;
 - the tensors: the PairDataset's own field conversion.
 
 §III-B: the target maps show the *source's* shape (betas) in the *target* pose, under the
@@ -60,10 +60,9 @@ def render_pose(
     """The shard's map fields (and ``voxel_z``) of ``body`` with this shape and pose under
     ``camera`` and ``distance`` (metres to the pelvis; 0 = weak perspective). HptError when
     the pose cannot be rendered (the body leaves the crop, ...)."""
-    from hpt_data.gather import map_fields
     from hpt_data.render.maps import render_target_maps
     from hpt_data.render.mesh_checks import FLAG_TEXT
-    from hpt_data.stages.render_maps import maps_arrays
+    from hpt_data.stages.outputs import FrameMaps
 
     fine = render_target_maps(
         body, betas, global_orient, body_pose, camera, CROP, layers=True, distance=distance
@@ -74,7 +73,7 @@ def render_pose(
     coarse = render_target_maps(
         body, betas, global_orient, body_pose, camera, COARSE, layers=False, distance=distance
     )
-    fields = map_fields(maps_arrays([fine, coarse]))
+    fields = FrameMaps.from_rendered([fine, coarse]).shard_fields()
     z_lo, z_hi = fine.z_range  # the posed body's depth range: voxelize's default z frame
     fields["voxel_z"] = np.array([z_lo, (z_hi - z_lo) / VOXELS[0]], np.float32)
     return RenderedPose(fields, fine)

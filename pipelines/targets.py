@@ -173,13 +173,14 @@ def parse_frame_spec(spec: str) -> tuple[Path, str]:
 
 def _frame_times(workdir: Path, frame_ids: list[str]) -> np.ndarray | None:
     """Seconds of each frame from remove-bg's (or pose2d's) index, None if unreadable."""
-    import json
+    from hpt_data.errors import StageError
+    from hpt_data.stages.outputs import Crops, Pose2D, frame_id
 
-    for stage in ("remove-bg", "pose2d"):
+    for stage, output in (("remove-bg", Crops), ("pose2d", Pose2D)):
         try:
-            index = json.loads((workdir / stage / "frames.json").read_text(encoding="utf-8"))
-            by_id = {f"{int(e['index']):06d}": float(e["time_ms"]) for e in index["frames"]}
-        except (OSError, ValueError, KeyError, TypeError):
+            frames = output.read(workdir / stage).frames
+            by_id = {frame_id(e.index): float(e.time_ms) for e in frames}
+        except (StageError, ValueError, TypeError):
             continue
         if all(fid in by_id for fid in frame_ids):
             return np.array([by_id[fid] / 1000.0 for fid in frame_ids], np.float64)
@@ -192,7 +193,7 @@ def load_video_poses(
     """The fitted poses of a video processed by hpt-data (``<work>/<dataset>/videos/<id>``,
     :mod:`hpt_data.workdir`): every frame whose fit is ``ok``, in order, or only ``frame``.
     Times come from the frames' time stamps (``fps`` overrides them)."""
-    from hpt_data.stages.render_maps import read_fits
+    from hpt_data.stages.outputs import Fits
 
     workdir = Path(workdir)
     fit_dir = workdir / "fit-smpl"
@@ -201,7 +202,7 @@ def load_video_poses(
             f"{workdir}: no complete fit-smpl output; point to a video's work folder "
             "(work/<dataset>/videos/<video_id>) after `hpt-data fit-smpl`"
         )
-    fits = read_fits(fit_dir)
+    fits = Fits.read(fit_dir)
     rows = [i for i, ok in enumerate(fits.ok) if ok]
     if frame is not None:
         wanted = f"{int(frame):06d}" if frame.isdigit() else frame

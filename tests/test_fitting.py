@@ -333,11 +333,32 @@ def test_same_fit_through_a_real_smpl_pkl(body: Any, fitter: Any, tmp_path: Path
 # ------------------------------------------------------------------ the stage
 
 
+def _pose2d(frames: list[Any], landmarks: np.ndarray) -> Any:
+    """A ``pose2d`` output with these (T, 33, 5) crop landmarks, found in every frame; the
+    arrays fit-smpl does not read are zeros."""
+    from hpt_data.stages.outputs import Pose2D
+
+    t = len(landmarks)
+    return Pose2D(
+        frames,
+        frame_index=np.array([f.index for f in frames], np.int64),
+        time_ms=np.array([f.time_ms for f in frames], np.float64),
+        found=np.ones(t, bool),
+        landmarks_crop=landmarks.astype(np.float32),
+        landmarks_source=np.zeros((t, 33, 5), np.float32),
+        landmarks_crop_raw=np.zeros((t, 33, 5), np.float32),
+        coco17_crop=np.zeros((t, 17, 3), np.float32),
+        coco17_source=np.zeros((t, 17, 3), np.float32),
+        body25_crop=np.zeros((t, 25, 3), np.float32),
+        body25_source=np.zeros((t, 25, 3), np.float32),
+    )
+
+
 def _write_upstream(root: Path, clip: dict[str, Any], size: int = 512) -> tuple[Path, Path]:
-    """``remove-bg`` and ``pose2d`` outputs for a clip, in their formats."""
+    """``remove-bg`` and ``pose2d`` outputs for a clip, written by their writers."""
     import cv2
 
-    from hpt_data.stages._frames_io import save_npz, write_json
+    from hpt_data.stages.outputs import Crop, Crops, PoseFrame
 
     rb, p2 = root / "remove-bg", root / "pose2d"
     t = len(clip["masks"])
@@ -351,32 +372,15 @@ def _write_upstream(root: Path, clip: dict[str, Any], size: int = 512) -> tuple[
         cv2.imwrite(str(rb / "mask" / name), np.where(mask >= 128, 255, 0).astype(np.uint8))
         cv2.imwrite(str(rb / "image" / name), np.dstack([255 - mask] * 3))
         rb_frames.append(
-            {
-                "index": i * 2,
-                "time_ms": i * 133.3,
-                "flags": [],
-                "usable": True,
-                "image": f"image/{name}",
-                "mask": f"mask/{name}",
-            }
+            Crop(i * 2, i * 133.3, usable=True, image=f"image/{name}", mask=f"mask/{name}")
         )
-        p2_frames.append(
-            {
-                "index": i * 2,
-                "time_ms": i * 133.3,
-                "row": i,
-                "flags": [],
-                "reason": None,
-                "usable": True,
-            }
-        )
+        p2_frames.append(PoseFrame(i * 2, i * 133.3, i, [], None, True))
         # crop pixels with edges at 0 and size (hpt_data.crop's convention)
         lm[i, :, :2] = (clip["landmarks"][i, :, :2] + 1) / 2 * size
         lm[i, :, 3] = np.nan_to_num(clip["landmarks"][i, :, 2])
     lm[np.isnan(lm)] = 0.0
-    write_json(rb / "frames.json", {"size": size, "frames": rb_frames})
-    write_json(p2 / "frames.json", {"frames": p2_frames})
-    save_npz(p2 / "pose2d.npz", {"landmarks_crop": lm.astype(np.float32)})
+    Crops(rb_frames, size).write(rb)
+    _pose2d(p2_frames, lm).write(p2)
     return rb, p2
 
 
@@ -392,24 +396,21 @@ def _run_stage(rb: Path, p2: Path, out: Path, **settings: Any) -> Any:
 
 def test_stage_writes_the_contract_and_flags_bad_frames(body: Any, tmp_path: Path) -> None:
     from hpt_data.body.weak_perspective import project, to_pixels
-    from hpt_data.stages.fit_smpl import read_fits
+    from hpt_data.stages.outputs import Pose2D
 
     clip = make_clip(body, "wave", frames=6, seed=3)
     rb, p2 = _write_upstream(tmp_path, clip)
     # frame 1: NaN landmarks; frame 2: flagged upstream; frame 3: its mask is lost
-    with np.load(p2 / "pose2d.npz") as z:
-        lm = z["landmarks_crop"].copy()
-    lm[1, :26] = np.nan  # 7 targets of 23 left
-    from hpt_data.stages._frames_io import save_npz
-
-    save_npz(p2 / "pose2d.npz", {"landmarks_crop": lm})
-    index = json.loads((p2 / "frames.json").read_text())
-    index["frames"][2].update(flags=["no_pose"], reason="no pose found in the crop", usable=False)
-    (p2 / "frames.json").write_text(json.dumps(index))
+    pose = Pose2D.read(p2)
+    pose.landmarks_crop[1, :26] = np.nan  # 7 targets of 23 left
+    pose.frames[2].flags = ["no_pose"]
+    pose.frames[2].reason, pose.frames[2].usable = "no pose found in the crop", False
+    pose.write(p2)
     (rb / "mask" / "000006.png").unlink()
 
     result = _run_stage(rb, p2, tmp_path / "out", iters_pose=15, iters_shape=10)
-    fits = read_fits(tmp_path / "out")
+    with np.load(tmp_path / "out" / "fits.npz") as z:  # the file's contract, as written
+        fits = {k: z[k] for k in z.files}
     t = 6
     expect = {
         "frame_ids": ((t,), "U"), "ok": ((t,), "b"), "flag": ((t,), "U"),
@@ -471,12 +472,11 @@ def test_stage_refuses_a_video_with_too_few_frames(body: Any, tmp_path: Path) ->
 
     clip = make_clip(body, "walk", frames=2, seed=5)
     rb, p2 = _write_upstream(tmp_path, clip)
-    with np.load(p2 / "pose2d.npz") as z:
-        lm = z["landmarks_crop"].copy()
-    lm[0] = np.nan
-    from hpt_data.stages._frames_io import save_npz
+    from hpt_data.stages.outputs import Pose2D
 
-    save_npz(p2 / "pose2d.npz", {"landmarks_crop": lm})
+    pose = Pose2D.read(p2)
+    pose.landmarks_crop[0] = np.nan
+    pose.write(p2)
     with pytest.raises(StageError, match=r"too few frames to fit \(1 < 2; too few landmarks: 1\)"):
         _run_stage(rb, p2, tmp_path / "out")
 

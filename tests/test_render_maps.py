@@ -355,7 +355,9 @@ def test_maps_joints_are_the_conventions_projection_pixel_exactly(tmp_path: Path
     from hpt_data.body.weak_perspective import project, to_pixels
     from hpt_data.sources.base import VideoRecord
     from hpt_data.stages.base import StageContext
-    from hpt_data.stages.render_maps import RenderMaps, RenderMapsSettings, posed_frames, read_fits
+    from hpt_data.stages.outputs import Fits
+    from hpt_data.stages.posed_frames import posed_frames
+    from hpt_data.stages.render_maps import RenderMaps, RenderMapsSettings
 
     fit = tmp_path / "fit-smpl"
     write_fits(fit, body, ["right_arm_in_front", "random"], distance=3.0)
@@ -363,7 +365,7 @@ def test_maps_joints_are_the_conventions_projection_pixel_exactly(tmp_path: Path
     out.mkdir()
     ctx = StageContext(VideoRecord("v", "p", "list", "v.mp4"), {"fit-smpl": fit}, out)
     RenderMaps(RenderMapsSettings(previews=0)).run(ctx)
-    fits = read_fits(fit)
+    fits = Fits.read(fit)
     assert fits.camera_distance.tolist() == [3.0, 3.0]
     for row, verts, joints in posed_frames(fits, [0, 1]):
         with np.load(out / "maps" / f"{row:06d}.npz") as m:
@@ -384,7 +386,9 @@ def test_fits_without_a_camera_distance_render_as_before(tmp_path: Path, body) -
     weak-perspective formula puts them."""
     from hpt_data.sources.base import VideoRecord
     from hpt_data.stages.base import StageContext
-    from hpt_data.stages.render_maps import RenderMaps, RenderMapsSettings, posed_frames, read_fits
+    from hpt_data.stages.outputs import Fits
+    from hpt_data.stages.posed_frames import posed_frames
+    from hpt_data.stages.render_maps import RenderMaps, RenderMapsSettings
 
     files = {}
     for name, distance in (("old", None), ("zero", 0.0)):
@@ -396,7 +400,7 @@ def test_fits_without_a_camera_distance_render_as_before(tmp_path: Path, body) -
         RenderMaps(RenderMapsSettings(sizes=(512, 256), previews=0)).run(ctx)
         files[name] = {p.name: p.read_bytes() for p in sorted((out / "maps").iterdir())}
     assert files["old"] == files["zero"] and len(files["old"]) == 2
-    fits = read_fits(tmp_path / "old" / "fit-smpl")
+    fits = Fits.read(tmp_path / "old" / "fit-smpl")
     assert not fits.camera_distance.any()
     for row, _, joints in posed_frames(fits, [0]):
         with np.load(tmp_path / "old" / "out" / "maps" / f"{row:06d}.npz") as m:

@@ -1,5 +1,6 @@
-"""Small file helpers shared by the frame stages: images, JSON, deterministic ``.npz``, and
-reuse of intact files from a previous output.
+"""Small file helpers shared by the stages: images, JSON, deterministic ``.npz``, and
+reuse of intact files from a previous output. The stage outputs themselves are read and
+written through ``hpt_data.stages.outputs``.
 
 Every writer here is byte-for-byte deterministic (fixed key order, no time stamps), so an
 output that is redone equals the one it replaces and downstream stages stay up to date.
@@ -13,9 +14,9 @@ import json
 import os
 import shutil
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from hpt_data.errors import StageError
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 INDEX = "frames.json"
+T = TypeVar("T")
 
 
 def write_image(
@@ -52,15 +54,6 @@ def read_image(path: Path, gray: bool = False) -> np.ndarray:
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def read_index(folder: Path, stage: str) -> dict[str, Any]:
-    """The ``frames.json`` of an upstream stage's output; a one-line error if unreadable."""
-    path = folder / INDEX
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StageError(f"{path}: cannot read the {stage} index ({exc})") from None
 
 
 def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -114,6 +107,16 @@ class PreviousOutput:
                 self.index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 self.index = None
+
+    def parsed(self, parse: Callable[[dict[str, Any], Path], T]) -> T | None:
+        """The previous ``frames.json`` through ``parse`` (an output's ``from_json``, see
+        ``hpt_data.stages.outputs``); None when there is none or it does not parse."""
+        if self.index is None or self.folder is None:
+            return None
+        try:
+            return parse(self.index, self.folder)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            return None
 
     def intact(self, rel: str) -> bool:
         if self.folder is None or rel not in self.sizes:

@@ -20,6 +20,7 @@ Output folder::
 Frames flagged upstream, frames with too few landmarks and frames whose fit misses its
 landmarks or mask by more than the thresholds have ``ok`` false and a one-line ``flag``;
 the first two are not fitted (zeros, NaN figures) and take no part in the shared shape.
+``fits.npz`` is written and read through :class:`hpt_data.stages.outputs.Fits`.
 """
 
 from __future__ import annotations
@@ -27,15 +28,15 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hpt_data.errors import StageError
 from hpt_data.fitting.config import FitConfig
-from hpt_data.stages._frames_io import read_index, save_npz, write_image, write_json
+from hpt_data.stages._frames_io import write_image, write_json
 from hpt_data.stages.base import Stage, StageContext, StageResult
+from hpt_data.stages.outputs import Crop, Crops, Fits, Pose2D, PoseFrame, frame_id
 
 
 @dataclass(frozen=True)
@@ -104,16 +105,6 @@ def fitter_for(body_model: str, settings: FitSMPLSettings) -> Any:
     return Fitter(body, settings.fit_config())
 
 
-def _read_mask(folder: Path, entry: dict[str, Any]) -> np.ndarray | None:
-    import cv2
-
-    rel = entry.get("mask")
-    if not rel or not (folder / rel).is_file():
-        return None
-    mask = cv2.imread(str(folder / rel), cv2.IMREAD_GRAYSCALE)
-    return None if mask is None else mask >= 128
-
-
 class FitSMPL(Stage):
     """SMPLify-style fit of shape (one per video), pose and camera per frame."""
 
@@ -130,47 +121,44 @@ class FitSMPL(Stage):
         by its path in the settings."""
         if self.settings.body_model:
             return {}
-        from hpt_data.body.anny_smpl import ANNY_VERSION_PINNED, DERIVATION_VERSION
+        from hpt_data.body.builtin_cache import builtin_model_id
 
-        return {"builtin_body_model": f"anny-{ANNY_VERSION_PINNED}-v{DERIVATION_VERSION}"}
+        return {"builtin_body_model": builtin_model_id()}
 
     def run(self, ctx: StageContext) -> StageResult:
         from hpt_data.body.weak_perspective import to_pixels
         from hpt_data.fitting.landmarks import targets_from_mediapipe
 
         s: FitSMPLSettings = self.settings
-        rb_dir, p2_dir = ctx.inputs["remove-bg"], ctx.inputs["pose2d"]
-        rb_index = read_index(rb_dir, "remove-bg")
-        size = int(rb_index.get("size", 1024))
-        rb_frames = {e["index"]: e for e in rb_index["frames"]}
-        frames = read_index(p2_dir, "pose2d")["frames"]
-        try:
-            with np.load(p2_dir / "pose2d.npz", allow_pickle=False) as z:
-                crop_lm = z["landmarks_crop"].astype(np.float64)
-        except (OSError, KeyError, ValueError) as exc:
-            raise StageError(f"{p2_dir / 'pose2d.npz'}: cannot read landmarks ({exc})") from None
+        crops = Crops.read(ctx.inputs["remove-bg"])
+        size = int(crops.size)
+        rb_frames = crops.by_index()
+        pose = Pose2D.read(ctx.inputs["pose2d"])
+        frames = pose.frames
+        crop_lm = pose.landmarks_crop.astype(np.float64)
 
         t = len(frames)
         flags = [""] * t
         fit_rows: list[int] = []
         landmarks, masks, times = [], [], []
         for i, e in enumerate(frames):
-            if not e.get("usable", False) or e.get("row") is None:
-                flags[i] = f"upstream: {e.get('reason') or 'not usable'}"
+            if not e.usable or e.row is None:
+                flags[i] = f"upstream: {e.reason or 'not usable'}"
                 continue
-            norm = normalise_landmarks(crop_lm[int(e["row"])], size)
+            norm = normalise_landmarks(crop_lm[int(e.row)], size)
             _, conf = targets_from_mediapipe(norm[None])
             seen = int((conf[0] >= s.min_confidence).sum())
             if seen < s.min_landmarks:
                 flags[i] = f"too few landmarks ({seen} < {s.min_landmarks})"
                 continue
-            mask = _read_mask(rb_dir, rb_frames.get(e["index"], {}))
+            crop = rb_frames.get(e.index)
+            mask = None if crop is None else crops.mask(crop)
             if mask is None:
                 flags[i] = "mask missing"
             fit_rows.append(i)
             landmarks.append(norm)
             masks.append(mask)
-            times.append(float(e.get("time_ms", 0.0)))
+            times.append(float(e.time_ms))
         if len(fit_rows) < s.min_frames:
             reasons = Counter(f.split(" (")[0] for f in flags if f)
             detail = ", ".join(f"{k}: {n}" for k, n in sorted(reasons.items()))
@@ -208,23 +196,19 @@ class FitSMPL(Stage):
             )
             flags[i] = "; ".join(found)
         ok = np.array([not f for f in flags])
-        frame_ids = np.array([f"{e['index']:06d}" for e in frames])
         body_model = s.body_model if s.body_model else "builtin"
-        save_npz(
-            ctx.out_dir / "fits.npz",
-            {
-                "frame_ids": frame_ids,
-                "ok": ok,
-                "flag": np.array(flags),
-                "betas": res.betas.astype(np.float32).reshape(nb),
-                **out,
-                "body_model": np.array(body_model),
-                "crop_size": np.array(size),
-            },
-        )
+        Fits(
+            frame_ids=[frame_id(e.index) for e in frames],
+            ok=ok,
+            flag=flags,
+            betas=res.betas.astype(np.float32).reshape(nb),
+            body_model=body_model,
+            crop_size=size,
+            **out,
+        ).write(ctx.out_dir)
         summary = self._summary(res, flags, ok, fit_rows, body_model, fitter)
         write_json(ctx.out_dir / "fit.json", summary)
-        self._preview(ctx, rb_dir, rb_frames, frames, fit_rows, res, flags, fitter)
+        self._preview(ctx, crops, rb_frames, frames, fit_rows, res, flags, fitter)
         metrics = {
             k: summary[k]
             for k in ("frames", "fitted", "ok", "reproj_px_median", "mask_iou_median", "seconds")
@@ -269,9 +253,9 @@ class FitSMPL(Stage):
     def _preview(
         self,
         ctx: StageContext,
-        rb_dir: Path,
-        rb_frames: dict[int, dict[str, Any]],
-        frames: list[dict[str, Any]],
+        crops: Crops,
+        rb_frames: dict[int, Crop],
+        frames: list[PoseFrame],
         fit_rows: list[int],
         res: Any,
         flags: list[str],
@@ -291,8 +275,8 @@ class FitSMPL(Stage):
         tile = 256
         for v, jts, k in zip(verts, joints, picks, strict=True):
             i = fit_rows[k]
-            entry = rb_frames.get(frames[i]["index"], {})
-            path = rb_dir / entry["image"] if entry.get("image") else None
+            entry = rb_frames.get(frames[i].index)
+            path = crops.folder / entry.image if crops.folder and entry and entry.image else None
             image = cv2.imread(str(path)) if path is not None and path.is_file() else None
             if image is None:
                 image = np.full((tile, tile, 3), 255, np.uint8)
@@ -306,15 +290,9 @@ class FitSMPL(Stage):
                 distance=float(res.camera_distance[k]),
                 ref_z=float(jts[0, 2]),
             )
-            text = f"{frames[i]['index']:06d} {res.reproj_px[k]:.1f}px IoU {res.mask_iou[k]:.2f}"
+            text = f"{frame_id(frames[i].index)} {res.reproj_px[k]:.1f}px IoU {res.mask_iou[k]:.2f}"
             tiles.append(caption(drawn, text, flagged=bool(flags[i])))
         write_image(ctx.out_dir / "preview.png", contact_sheet(tiles, columns=4))
-
-
-def read_fits(folder: Path) -> dict[str, np.ndarray]:
-    """The arrays of a ``fit-smpl`` output folder (``fits.npz``), as a dict."""
-    with np.load(Path(folder) / "fits.npz", allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
 
 
 __all__ = [
@@ -323,5 +301,4 @@ __all__ = [
     "fitter_for",
     "normalise_landmarks",
     "quality_flags",
-    "read_fits",
 ]

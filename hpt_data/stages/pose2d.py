@@ -28,7 +28,8 @@ Output folder::
                     (see ``hpt_data.keypoints`` for the tables)
 
 Rows where ``found`` is false are zeros. Tracking and the filter run over the whole video,
-so a lost output file means the video is redone (it takes a second or two).
+so a lost output file means the video is redone (it takes a second or two). Both files
+are written and read through :class:`hpt_data.stages.outputs.Pose2D`.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ from hpt_data.crop import CropWindow
 from hpt_data.errors import StageError
 from hpt_data.keypoints import mediapipe_to_body25, mediapipe_to_coco17
 from hpt_data.smoothing import OneEuroFilter
-from hpt_data.stages._frames_io import INDEX, read_image, read_index, save_npz, write_json
+from hpt_data.stages import outputs
 from hpt_data.stages.base import Stage, StageContext, StageResult
+from hpt_data.stages.outputs import Crop, PoseFrame
 from hpt_data.stages.remove_bg import FLAG_TEXT
 
 FLAGS = {**FLAG_TEXT, "no_pose": "no pose found in the crop"}
@@ -83,24 +85,24 @@ class Pose2D(Stage):
         from hpt_data.stages.mediapipe_models import pose_model, reset_model, run_pose
 
         s: Pose2DSettings = self.settings
-        folder = ctx.inputs["remove-bg"]
-        frames = read_index(folder, "remove-bg")["frames"]
-        with_crop = [e for e in frames if e.get("image")]
+        crops = outputs.Crops.read(ctx.inputs["remove-bg"])
+        frames = crops.frames
+        with_crop = [e for e in frames if e.image]
         model = pose_model(not s.tracking, False, s.min_detection_confidence)
         reset_model(model)  # no tracking state from another video
         n = len(with_crop)
         raw = np.zeros((n, 33, 5))
         found = np.zeros(n, bool)
-        windows = [CropWindow.from_json(e["crop"]) for e in with_crop]
+        windows = [e.window for e in with_crop]
         last_ms: float | None = None
         rows: dict[int, int] = {}
         for row, entry in enumerate(with_crop):
-            rows[entry["index"]] = row
-            gap = None if last_ms is None else entry["time_ms"] - last_ms
+            rows[entry.index] = row
+            gap = None if last_ms is None else entry.time_ms - last_ms
             if s.tracking and (gap is None or gap > s.max_track_gap_ms):
                 reset_model(model)
-            last_ms = entry["time_ms"]
-            result = run_pose(model, read_image(folder / entry["image"]))
+            last_ms = entry.time_ms
+            result = run_pose(model, crops.image(entry))
             if result is not None:
                 raw[row], found[row] = result.landmarks, True
             elif s.tracking:
@@ -109,37 +111,29 @@ class Pose2D(Stage):
 
         source = self._to_source(raw, windows)
         if s.smoothing:
-            times = [e["time_ms"] for e in with_crop]
+            times = [e.time_ms for e in with_crop]
             source[..., :2] = self._smooth(source[..., :2], found, times, windows)
         crop = self._to_crop(source, windows)
         crop[~found] = 0.0
         source[~found] = 0.0
 
-        entries, counts = [], Counter()
+        entries: list[PoseFrame] = []
+        counts: Counter[str] = Counter()
         for entry in frames:
-            flags = list(entry["flags"])
-            row = rows.get(entry["index"])
+            flags = list(entry.flags)
+            row = rows.get(entry.index)
             if row is not None and not found[row]:
                 flags.append("no_pose")
             counts.update(flags)
-            entries.append(
-                {
-                    "index": entry["index"],
-                    "time_ms": entry["time_ms"],
-                    "row": row,
-                    "flags": flags,
-                    "reason": "; ".join(FLAGS[f] for f in flags) or None,
-                    "usable": not flags,
-                }
-            )
-        usable = sum(e["usable"] for e in entries)
+            reason = "; ".join(FLAGS[f] for f in flags) or None
+            entries.append(PoseFrame(entry.index, entry.time_ms, row, flags, reason, not flags))
+        usable = sum(e.usable for e in entries)
         if usable == 0:
             detail = ", ".join(f"{FLAGS[f]}: {k}" for f, k in sorted(counts.items()))
             raise StageError(
                 f"{ctx.video.path}: no usable frame; all {len(entries)} flagged ({detail})"
             )
-        save_npz(ctx.out_dir / "pose2d.npz", self._arrays(with_crop, found, raw, crop, source))
-        write_json(ctx.out_dir / INDEX, {"frames": entries})
+        self._output(entries, with_crop, found, raw, crop, source).write(ctx.out_dir)
         metrics: dict[str, Any] = {
             "frames": len(entries),
             "usable": usable,
@@ -181,27 +175,25 @@ class Pose2D(Stage):
         return out
 
     @staticmethod
-    def _arrays(
-        frames: list[dict[str, Any]],
+    def _output(
+        entries: list[PoseFrame],
+        frames: list[Crop],
         found: np.ndarray,
         raw: np.ndarray,
         crop: np.ndarray,
         source: np.ndarray,
-    ) -> dict[str, np.ndarray]:
+    ) -> outputs.Pose2D:
         raw = np.where(found[:, None, None], raw, 0.0)
-        return {
-            "frame_index": np.array([e["index"] for e in frames], np.int64),
-            "time_ms": np.array([e["time_ms"] for e in frames], np.float64),
-            "found": found,
-            "landmarks_crop": crop.astype(np.float32),
-            "landmarks_source": source.astype(np.float32),
-            "landmarks_crop_raw": raw.astype(np.float32),
-            "coco17_crop": mediapipe_to_coco17(crop[..., :2], crop[..., 3]).astype(np.float32),
-            "coco17_source": mediapipe_to_coco17(source[..., :2], source[..., 3]).astype(
-                np.float32
-            ),
-            "body25_crop": mediapipe_to_body25(crop[..., :2], crop[..., 3]).astype(np.float32),
-            "body25_source": mediapipe_to_body25(source[..., :2], source[..., 3]).astype(
-                np.float32
-            ),
-        }
+        return outputs.Pose2D(
+            frames=entries,
+            frame_index=np.array([e.index for e in frames], np.int64),
+            time_ms=np.array([e.time_ms for e in frames], np.float64),
+            found=found,
+            landmarks_crop=crop.astype(np.float32),
+            landmarks_source=source.astype(np.float32),
+            landmarks_crop_raw=raw.astype(np.float32),
+            coco17_crop=mediapipe_to_coco17(crop[..., :2], crop[..., 3]).astype(np.float32),
+            coco17_source=mediapipe_to_coco17(source[..., :2], source[..., 3]).astype(np.float32),
+            body25_crop=mediapipe_to_body25(crop[..., :2], crop[..., 3]).astype(np.float32),
+            body25_source=mediapipe_to_body25(source[..., :2], source[..., 3]).astype(np.float32),
+        )

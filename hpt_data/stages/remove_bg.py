@@ -27,7 +27,8 @@ Output folder::
     mask/000012.png        the binary mask, uint8 0/255 (alpha >= 128)
 
 A frame flagged ``no_person`` has no files. A video none of whose frames is usable fails
-with a one-line reason.
+with a one-line reason. ``frames.json`` is written and read through
+:class:`hpt_data.stages.outputs.Crops`.
 """
 
 from __future__ import annotations
@@ -41,15 +42,9 @@ import numpy as np
 
 from hpt_data.crop import CropWindow
 from hpt_data.errors import StageError
-from hpt_data.stages._frames_io import (
-    INDEX,
-    PreviousOutput,
-    read_image,
-    read_index,
-    write_image,
-    write_json,
-)
+from hpt_data.stages._frames_io import PreviousOutput, write_image
 from hpt_data.stages.base import Stage, StageContext, StageResult
+from hpt_data.stages.outputs import Crop, Crops, Frames, SampledFrame
 
 FLAG_TEXT = {
     "no_person": "no person found",
@@ -212,65 +207,57 @@ class RemoveBackground(Stage):
 
     def run(self, ctx: StageContext) -> StageResult:
         s: RemoveBgSettings = self.settings
-        frames_dir = ctx.inputs["sample-frames"]
-        upstream = read_index(frames_dir, "sample-frames")
+        upstream = Frames.read(ctx.inputs["sample-frames"])
         previous = PreviousOutput(ctx.previous)
-        old = {e["index"]: e for e in (previous.index or {}).get("frames", [])}
-        entries, reused = [], 0
-        for frame in upstream["frames"]:
-            prev = old.get(frame["index"])
-            if prev is not None and prev.get("source_file") == frame["file"]:
-                files = [prev[k] for k in ("image", "alpha", "mask") if prev.get(k)]
+        before = previous.parsed(Crops.from_json)
+        old = before.by_index() if before is not None else {}
+        entries: list[Crop] = []
+        reused = 0
+        for frame in upstream.frames:
+            prev = old.get(frame.index)
+            if prev is not None and prev.source_file == frame.file:
+                files = [f for f in (prev.image, prev.alpha, prev.mask) if f]
                 if all(previous.intact(f) for f in files):
                     for f in files:
                         previous.reuse(f, ctx.out_dir)
                     entries.append(prev)
                     reused += 1
                     continue
-            entries.append(self._frame(frames_dir, frame, ctx.out_dir))
-        counts = Counter(f for e in entries for f in e["flags"])
-        usable = sum(e["usable"] for e in entries)
+            entries.append(self._frame(upstream, frame, ctx.out_dir))
+        counts = Counter(f for e in entries for f in e.flags)
+        usable = sum(e.usable for e in entries)
         if usable == 0:
             detail = ", ".join(f"{FLAG_TEXT[f]}: {n}" for f, n in sorted(counts.items()))
             raise StageError(
                 f"{ctx.video.path}: no usable frame; all {len(entries)} flagged ({detail})"
             )
-        write_json(
-            ctx.out_dir / INDEX,
-            {"size": s.size, "background_rgb": list(s.background), "frames": entries},
-        )
+        Crops(entries, s.size, list(s.background)).write(ctx.out_dir)
         metrics: dict[str, Any] = {"frames": len(entries), "usable": usable, "reused": reused}
         metrics.update({f"flagged_{f}": n for f, n in sorted(counts.items())})
         return StageResult(metrics)
 
-    def _frame(self, frames_dir: Path, frame: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    def _frame(self, upstream: Frames, frame: SampledFrame, out_dir: Path) -> Crop:
         s: RemoveBgSettings = self.settings
-        image = read_image(frames_dir / frame["file"])
+        image = upstream.image(frame.file)
         seg = segment_person(image, s)
-        entry: dict[str, Any] = {
-            "index": frame["index"],
-            "time_ms": frame["time_ms"],
-            "source_file": frame["file"],
-            "source_size": [image.shape[1], image.shape[0]],
-            "flags": seg.flags,
-            "reason": "; ".join(FLAG_TEXT[f] for f in seg.flags) or None,
-            "usable": not seg.flags,
-            **seg.facts,
-        }
+        entry = Crop(
+            index=frame.index,
+            time_ms=frame.time_ms,
+            source_file=frame.file,
+            source_size=[image.shape[1], image.shape[0]],
+            flags=seg.flags,
+            reason="; ".join(FLAG_TEXT[f] for f in seg.flags) or None,
+            usable=not seg.flags,
+            facts=dict(seg.facts),
+        )
         if seg.matte is None or seg.box is None:
             return entry
         composite, alpha, window = crop_person(image, seg, s)
-        name = f"{frame['index']:06d}.png"
-        files = {"image": f"image/{name}", "alpha": f"alpha/{name}", "mask": f"mask/{name}"}
-        write_image(out_dir / files["image"], composite)
+        name = f"{frame.index:06d}.png"
+        entry.image, entry.alpha, entry.mask = f"image/{name}", f"alpha/{name}", f"mask/{name}"
+        write_image(out_dir / entry.image, composite)
         alpha8 = np.rint(alpha * 255).astype(np.uint8)
-        write_image(out_dir / files["alpha"], alpha8)
-        write_image(out_dir / files["mask"], np.where(alpha8 >= 128, 255, 0).astype(np.uint8))
-        entry.update(
-            {
-                "box": list(seg.box),
-                "crop": window.to_json(),
-                **files,
-            }
-        )
+        write_image(out_dir / entry.alpha, alpha8)
+        write_image(out_dir / entry.mask, np.where(alpha8 >= 128, 255, 0).astype(np.uint8))
+        entry.box, entry.crop = list(seg.box), window.to_json()
         return entry

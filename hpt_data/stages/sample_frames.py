@@ -18,7 +18,8 @@ Modes (``Settings.mode``):
 
 ``max_frames`` caps the count by keeping frames evenly spread over those selected.
 Frames are PNG by default (lossless: the video's own compression is not compounded before
-segmentation and the 1024 crops; see ``docs/perception.md``).
+segmentation and the 1024 crops; see ``docs/perception.md``). ``frames.json`` is written and
+read through :class:`hpt_data.stages.outputs.Frames`.
 """
 
 from __future__ import annotations
@@ -30,14 +31,9 @@ from typing import Any, Literal
 import numpy as np
 
 from hpt_data.errors import StageError
-from hpt_data.stages._frames_io import (
-    INDEX,
-    PreviousOutput,
-    file_signature,
-    write_image,
-    write_json,
-)
+from hpt_data.stages._frames_io import PreviousOutput, file_signature, write_image
 from hpt_data.stages.base import Stage, StageContext, StageResult
+from hpt_data.stages.outputs import Frames, SampledFrame, SourceFacts
 from hpt_data.video import Frame, VideoError, VideoReader
 
 DIVERSE_SIDE = 512  # longest side of the copy that the diverse mode's pose pass sees
@@ -142,18 +138,18 @@ class SampleFrames(Stage):
             reader = VideoReader(path, s.sequence_fps, s.min_side)
             signature = file_signature(path)
             previous = PreviousOutput(ctx.previous)
-            old = previous.index
-            if old is not None and old.get("source", {}).get("signature") == signature:
+            old = previous.parsed(Frames.from_json)
+            if old is not None and old.source.signature == signature:
                 index, reused = self._redo_missing(reader, old, previous, ctx.out_dir)
             else:
                 index, reused = self._sample(reader, signature, ctx.out_dir), 0
         except VideoError as exc:
             raise StageError(str(exc)) from None
-        write_json(ctx.out_dir / INDEX, index)
+        index.write(ctx.out_dir)
         return StageResult(
             {
-                "decoded": index["source"]["decoded_frames"],
-                "kept": len(index["frames"]),
+                "decoded": index.source.decoded_frames,
+                "kept": len(index.frames),
                 "reused": reused,
             }
         )
@@ -168,60 +164,54 @@ class SampleFrames(Stage):
         )
         return rel
 
-    def _sample(self, reader: VideoReader, signature: str, out_dir: Path) -> dict[str, Any]:
+    def _sample(self, reader: VideoReader, signature: str, out_dir: Path) -> Frames:
         s: SampleFramesSettings = self.settings
         selector = _Selector(s)
-        kept: list[dict[str, Any]] = []
+        kept: list[SampledFrame] = []
         decoded = 0
         for frame in reader.frames(allow_truncated=s.keep_truncated):
             decoded += 1
             keep, note = selector.keep(frame)
             if keep:
-                entry = {
-                    "index": frame.index,
-                    "time_ms": frame.time_ms,
-                    "file": self._write(frame, out_dir),
-                }
-                kept.append(entry | note)
+                kept.append(
+                    SampledFrame(frame.index, frame.time_ms, self._write(frame, out_dir), note)
+                )
         if s.max_frames and len(kept) > s.max_frames:
             chosen = set(np.round(np.linspace(0, len(kept) - 1, s.max_frames)).astype(int).tolist())
             for i, entry in enumerate(kept):
                 if i not in chosen:
-                    (out_dir / entry["file"]).unlink()
+                    (out_dir / entry.file).unlink()
             kept = [e for i, e in enumerate(kept) if i in chosen]
         info = reader.info
-        return {
-            "source": {
-                "path": info.path,
-                "kind": info.kind,
-                "width": info.width,
-                "height": info.height,
-                "fps": round(info.fps, 6),
-                "rotation": info.rotation,
-                "codec": info.codec,
-                "declared_frames": info.declared_frames,
-                "decoded_frames": decoded,
-                "signature": signature,
-            },
-            "mode": s.mode,
-            "frames": kept,
-        }
+        source = SourceFacts(
+            path=info.path,
+            kind=info.kind,
+            width=info.width,
+            height=info.height,
+            fps=round(info.fps, 6),
+            rotation=info.rotation,
+            codec=info.codec,
+            declared_frames=info.declared_frames,
+            decoded_frames=decoded,
+            signature=signature,
+        )
+        return Frames(source, s.mode, kept)
 
     def _redo_missing(
-        self, reader: VideoReader, old: dict[str, Any], previous: PreviousOutput, out_dir: Path
-    ) -> tuple[dict[str, Any], int]:
+        self, reader: VideoReader, old: Frames, previous: PreviousOutput, out_dir: Path
+    ) -> tuple[Frames, int]:
         """Same source, same settings: keep the previous selection, link the frames still
         intact and decode only up to the last missing one."""
         missing = {}
-        for entry in old["frames"]:
-            if not previous.reuse(entry["file"], out_dir):
-                missing[entry["index"]] = entry
-        reused = len(old["frames"]) - len(missing)
+        for entry in old.frames:
+            if not previous.reuse(entry.file, out_dir):
+                missing[entry.index] = entry
+        reused = len(old.frames) - len(missing)
         if missing:
             last = max(missing)
             for frame in reader.frames(allow_truncated=True, stop_after=last):
                 if frame.index in missing:
-                    if frame.time_ms != missing[frame.index]["time_ms"]:
+                    if frame.time_ms != missing[frame.index].time_ms:
                         raise StageError(
                             f"{reader.path}: frame {frame.index} changed its time stamp"
                         )

@@ -19,6 +19,9 @@ Output folder::
     preview/<frame_id>.png  the volume's three projections and S, D projected along z
 
 Frames whose fit failed or with a fatal flag are recorded as skipped with their reason.
+The files are read and written through :class:`hpt_data.stages.outputs.Volumes` and
+:class:`~hpt_data.stages.outputs.FrameVolume`; the per-frame loop is shared with
+``render-maps`` (:mod:`hpt_data.stages.posed_frames`).
 """
 
 from __future__ import annotations
@@ -27,21 +30,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from hpt_data.errors import StageError
 from hpt_data.render.mesh_checks import FATAL_FLAGS
-from hpt_data.stages._frames_io import INDEX, PreviousOutput, save_npz, write_json
+from hpt_data.stages._frames_io import PreviousOutput
 from hpt_data.stages.base import Stage, StageContext, StageResult
-from hpt_data.stages.render_maps import (
-    FITS,
-    body_model_for,
-    flag_reason,
-    plan_frames,
-    posed_frames,
-    read_fits,
-    safe_name,
-)
+from hpt_data.stages.outputs import Fits, FrameVolume, VolumeFrame, Volumes, safe_name
+from hpt_data.stages.posed_frames import body_model_for, flag_reason, plan_frames, posed_frames
 
 
 @dataclass(frozen=True)
@@ -75,7 +69,7 @@ class Voxelize(Stage):
         from hpt_data.voxel.binvox import cubic_grid, write_part_binvox
 
         s: VoxelizeSettings = self.settings
-        fits = read_fits(ctx.inputs["fit-smpl"])
+        fits = Fits.read(ctx.inputs["fit-smpl"])
         model = body_model_for(fits, ctx.inputs["fit-smpl"])
         previous = PreviousOutput(ctx.previous)
         entries, todo = plan_frames(
@@ -83,14 +77,14 @@ class Voxelize(Stage):
             previous,
             ctx.out_dir,
             lambda prev, _fid: self._reuse(prev, previous, ctx),
-            extra={"binvox": None},
+            VolumeFrame,
         )
         counts: Counter[str] = Counter()
         previews = 0
         for row, verts, joints in posed_frames(fits, todo):
             cam, dist = fits.camera[row], float(fits.camera_distance[row])
             ref_z = float(joints[0, 2])
-            name = safe_name(fits.frame_ids[row])
+            fid = fits.frame_ids[row]
             grid = voxelize(
                 verts,
                 model.faces,
@@ -104,61 +98,50 @@ class Voxelize(Stage):
             entry = entries[row]
             flags = list(grid.flags)
             if FATAL_FLAGS.intersection(flags):
-                entry.update(flags=flags, reason=flag_reason(flags))
+                entry.flags, entry.reason = flags, flag_reason(flags)
                 counts.update(flags)
                 continue
-            rel = f"voxels/{name}.npz"
-            save_npz(
-                ctx.out_dir / rel,
-                {
-                    "labels": grid.labels,
-                    "z0": np.float64(grid.z0),
-                    "dz": np.float64(grid.dz),
-                    "camera": grid.camera,
-                    "camera_distance": np.float64(grid.distance),
-                    "ref_z": np.float64(grid.ref_z),
-                },
-            )
-            entry.update(ok=True, file=rel)
+            rel = Volumes.file_for(fid)
+            FrameVolume(
+                grid.labels, grid.z0, grid.dz, grid.camera, grid.distance, grid.ref_z
+            ).write(ctx.out_dir / rel)
+            entry.ok, entry.file = True, rel
             if s.binvox:
                 cubic = cubic_grid(
                     verts, model.faces, model.part_labels, cam, s.binvox_size, dist, ref_z
                 )
                 flags = sorted(set(flags) | set(cubic.flags))
-                write_part_binvox(ctx.out_dir / "binvox" / name, cubic)
-                entry["binvox"] = f"binvox/{name}"
-            entry.update(flags=flags, reason=flag_reason(flags))
+                entry.binvox = Volumes.binvox_for(fid)
+                write_part_binvox(ctx.out_dir / entry.binvox, cubic)
+            entry.flags, entry.reason = flags, flag_reason(flags)
             counts.update(flags)
             if previews < s.previews:
                 parsing, depth = project_volume(grid.labels, grid.z0, grid.dz)
                 sheet = maps_sheet(
                     parsing, depth, None, volume=grid.labels, volume_z_scale=grid.dz / grid.pitch_xy
                 )
-                write_sheet(ctx.out_dir / "preview" / f"{name}.png", sheet)
+                write_sheet(ctx.out_dir / "preview" / f"{safe_name(fid)}.png", sheet)
                 previews += 1
-        done = sum(e["ok"] for e in entries)
+        done = sum(e.ok for e in entries)
         if done == 0:
             raise StageError(
-                f"{ctx.inputs['fit-smpl'] / FITS}: no frame to voxelize "
+                f"{ctx.inputs['fit-smpl'] / Fits.ARRAYS}: no frame to voxelize "
                 f"({len(entries)} frames, {int(fits.ok.sum())} fitted)"
             )
-        write_json(
-            ctx.out_dir / INDEX,
-            {"shape": [s.z_bins, s.xy_size, s.xy_size], "frames": entries},
-        )
+        Volumes([s.z_bins, s.xy_size, s.xy_size], entries).write(ctx.out_dir)
         metrics: dict[str, Any] = {"frames": len(entries), "voxelized": done}
         metrics["skipped"] = len(entries) - done
         metrics.update({f"flagged_{f}": k for f, k in sorted(counts.items())})
         return StageResult(metrics)
 
     @staticmethod
-    def _reuse(prev: dict[str, Any] | None, previous: PreviousOutput, ctx: StageContext) -> bool:
+    def _reuse(prev: VolumeFrame, previous: PreviousOutput, ctx: StageContext) -> bool:
         """Reuse a frame's files from the previous output when all are intact."""
-        if not prev or not prev.get("file"):
+        if not prev.file:
             return False
-        files = [prev["file"]]
-        if prev.get("binvox"):
-            files += [k for k in previous.sizes if k.startswith(prev["binvox"] + "/")]
+        files = [prev.file]
+        if prev.binvox:
+            files += [k for k in previous.sizes if k.startswith(prev.binvox + "/")]
         if not all(previous.intact(f) for f in files):
             return False
         return all(previous.reuse(f, ctx.out_dir) for f in files)
