@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from hpt_model.errors import MissingWeightsError
+
 logger = logging.getLogger(__name__)
 
 VGG19_FILENAME = "vgg19-dcbb9e9d.pth"  # torchvision's IMAGENET1K_V1 weights
@@ -37,10 +39,6 @@ FEATURE_LAYERS: dict[str, int] = {  # name → index in ``features`` of that ReL
 }
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class MissingWeightsError(RuntimeError):
-    """No VGG-19 weights file was found and random weights were not allowed."""
 
 
 class VGG19Features(nn.Module):

@@ -9,6 +9,6 @@ Occlusion State Accuracy needs the body model and the renderer, so it lives in
 torchvision: import the submodule you need. See ``docs/evaluation.md``.
 """
 
-from hpt_model.vgg import MissingWeightsError
+from hpt_model.errors import MissingWeightsError, WeightsFileError
 
-__all__ = ["MissingWeightsError"]
+__all__ = ["MissingWeightsError", "WeightsFileError"]

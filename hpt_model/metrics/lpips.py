@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from hpt_model.errors import MissingWeightsError, WeightsFileError
 from hpt_model.metrics.images import to_signed
-from hpt_model.vgg import MissingWeightsError
 
 logger = logging.getLogger(__name__)
 
@@ -172,9 +172,9 @@ def _read_state(path: Path, what: str) -> dict[str, Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
-        raise ValueError(f"{path}: not a readable {what} weights file ({exc})") from exc
+        raise WeightsFileError(f"{path}: not a readable {what} weights file ({exc})") from exc
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a state dict of {what} weights")
+        raise WeightsFileError(f"{path}: not a state dict of {what} weights")
     return state
 
 
@@ -188,7 +188,7 @@ def _load_backbone(model: LPIPS, path: Path) -> None:
         k for k in own if tuple(own[k].shape) != tuple(feats[k].shape)
     ]
     if bad:
-        raise ValueError(
+        raise WeightsFileError(
             f"{path}: not torchvision {BACKBONE_FILENAMES[model.net]}-layout weights "
             f"(keys missing, extra or of the wrong shape: {', '.join(bad[:4])})"
         )
@@ -200,7 +200,7 @@ def _load_heads(model: LPIPS, path: Path) -> None:
     for k, head in enumerate(model.heads):
         key = f"lin{k}.model.1.weight"
         if key not in state or tuple(state[key].shape) != tuple(head.weight.shape):
-            raise ValueError(
+            raise WeightsFileError(
                 f"{path}: expected {key} of shape {tuple(head.weight.shape)} "
                 f"(LPIPS v0.1 {model.net} heads)"
             )
@@ -232,8 +232,8 @@ def load_lpips(
     ------
     MissingWeightsError
         No backbone file (naming the files looked for and how to supply one), or no heads.
-    ValueError
-        A file that is not the expected weights (naming it).
+    WeightsFileError
+        A file that is not the expected weights (naming it); a ValueError too.
     """
     model = LPIPS(net)
     heads = Path(heads_path).expanduser() if heads_path is not None else None

@@ -27,13 +27,12 @@ from typing import Any
 
 import torch
 
+from hpt_model.errors import TrainingError
+
 CHECKPOINT_VERSION = 1
 LAST = "last.pt"  # written every N steps and when a run stops
 FINAL = "final.pt"  # written when a stage has run all its epochs
 
-
-class TrainingError(RuntimeError):
-    """A user-facing problem (missing or unfitting checkpoint, bad settings): one line."""
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:

@@ -34,6 +34,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from hpt_model.errors import TrainingError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -62,13 +64,14 @@ def dist_info_from_env() -> DistInfo:
 
 
 def select_device(requested: str, info: DistInfo) -> torch.device:
-    """``auto``: this rank's GPU if CUDA is available, else the CPU; or ``cpu``/``cuda``."""
+    """``auto``: this rank's GPU if CUDA is available, else the CPU; or ``cpu``/``cuda``.
+    TrainingError (the user's ``--device``) for anything else or CUDA asked for without it."""
     if requested not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {requested!r}")
+        raise TrainingError(f"device must be auto, cpu or cuda, got {requested!r}")
     if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but CUDA is not available")
+        raise TrainingError("--device cuda asked for, but CUDA is not available")
     torch.cuda.set_device(info.local_rank)
     return torch.device("cuda", info.local_rank)
 
