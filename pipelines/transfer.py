@@ -164,8 +164,8 @@ def contact_sheet(images: dict[str, np.ndarray], tile: int = 256, columns: int =
     """The images side by side, each scaled into a ``tile`` square and captioned."""
     import cv2
 
-    from hpt_data.preview import caption
-    from hpt_data.preview import contact_sheet as sheet
+    from hpt_data.drawing import caption
+    from hpt_data.drawing import contact_sheet as sheet
 
     tiles = []
     for name, image in images.items():

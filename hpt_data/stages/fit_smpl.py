@@ -263,8 +263,8 @@ class FitSMPL(Stage):
     ) -> None:
         import cv2
 
+        from hpt_data.drawing import caption, contact_sheet
         from hpt_data.fitting.overlay import draw_mesh
-        from hpt_data.preview import caption, contact_sheet
 
         n = min(self.settings.preview_frames, len(fit_rows))
         if n <= 0:

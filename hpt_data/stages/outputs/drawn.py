@@ -1,0 +1,300 @@
+"""The outputs of the stages that draw each fitted frame: ``render-maps`` (:class:`Maps`,
+one :class:`FrameMaps` per frame) and ``voxelize`` (:class:`Volumes`, one
+:class:`FrameVolume` per frame). See :mod:`hpt_data.stages.outputs`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import numpy as np
+
+from hpt_data.errors import StageError
+from hpt_data.stages._frames_io import INDEX, save_npz, write_json
+from hpt_data.stages.outputs._common import (
+    folder_of,
+    load_arrays,
+    need_arrays,
+    parse_index,
+    safe_name,
+)
+
+if TYPE_CHECKING:
+    from hpt_data.render.maps import Maps as RenderedMaps
+
+
+# --------------------------------------------------------------------------- render-maps, voxelize
+
+
+@dataclass
+class FittedFrame:
+    """One fitted frame's entry in ``render-maps``' (and ``voxelize``'s) ``frames.json``:
+    its row in ``fits.npz``, whether it was drawn, the drawing's flags and the file."""
+
+    frame_id: str
+    row: int
+    ok: bool = False
+    flags: list[str] = field(default_factory=list)
+    reason: str | None = None  # why it was skipped, or the flags in words
+    file: str | None = None  # maps/000012.npz (voxels/ for voxelize); None when skipped
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        return cls(
+            data["frame_id"],
+            data["row"],
+            data["ok"],
+            data["flags"],
+            data.get("reason"),
+            data["file"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class VolumeFrame(FittedFrame):
+    """A :class:`FittedFrame` of ``voxelize``, with its ``.binvox`` folder."""
+
+    binvox: str | None = None  # binvox/000012 (body.binvox and one per part), or None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        base = FittedFrame.from_json(data)
+        return cls(**base.__dict__, binvox=data.get("binvox"))
+
+
+@dataclass
+class FrameMaps:
+    """One frame's ``maps/<frame_id>.npz``: the informative maps at each size (the first,
+    the fine one, also with the layer boxes and complete part maps). Formats:
+    ``docs/maps_and_volumes.md``."""
+
+    parsing: dict[int, np.ndarray]  # size -> (size, size) uint8 part labels S
+    depth: dict[int, np.ndarray]  # size -> (size, size) float16 camera z, metres; +inf off body
+    joints2d: dict[int, np.ndarray]  # size -> (24, 2) float32 pixels (H is drawn from them)
+    sigma: dict[int, np.float32]  # size -> the heatmaps' σ, pixels
+    z_range: np.ndarray  # (2,) float32: the posed body's depth range, metres
+    boxes: np.ndarray  # (5, 3) int32 [x0, y0, side] at the fine size, in LAYERS order
+    part_masks: dict[str, np.ndarray]  # layer -> (n, n) bool, the complete part in its box
+    part_depths: dict[str, np.ndarray]  # layer -> (n, n) float16
+
+    @classmethod
+    def from_rendered(cls, maps: Sequence[RenderedMaps]) -> FrameMaps:
+        """From ``hpt_data.render.maps.Maps`` at each size, the first with the layers; they
+        must have no fatal flag. Shared by ``render-maps`` and the pose-transfer pipelines,
+        so that both hand the model the same fields."""
+        from hpt_data.render.boxes import LAYERS
+
+        fine = maps[0]
+        if not fine.boxes:
+            raise ValueError("the first maps must hold the layer boxes and complete part maps")
+        return cls(
+            parsing={m.size: m.parsing for m in maps},
+            depth={m.size: m.depth.astype(np.float16) for m in maps},
+            joints2d={m.size: m.joints2d.astype(np.float32) for m in maps},
+            sigma={m.size: np.float32(m.sigma) for m in maps},
+            z_range=np.asarray(fine.z_range, np.float32),
+            boxes=np.stack([fine.boxes[n] for n in LAYERS]).astype(np.int32),
+            part_masks={n: fine.part_masks[n] for n in LAYERS},
+            part_depths={n: fine.part_depths[n].astype(np.float16) for n in LAYERS},
+        )
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {}
+        for size in self.parsing:
+            arrays[f"parsing_{size}"] = self.parsing[size]
+            arrays[f"depth_{size}"] = self.depth[size]
+            arrays[f"joints2d_{size}"] = self.joints2d[size]
+            arrays[f"sigma_{size}"] = self.sigma[size]
+        arrays["z_range"] = self.z_range
+        arrays["boxes"] = self.boxes
+        for name in self.part_masks:
+            arrays[f"part_mask_{name}"] = self.part_masks[name]
+            arrays[f"part_depth_{name}"] = self.part_depths[name]
+        return arrays
+
+    @classmethod
+    def read(cls, path: Path) -> FrameMaps:
+        arrays = load_arrays(path, "render-maps")
+        sizes = sorted(
+            (int(k.split("_")[1]) for k in arrays if k.startswith("parsing_")), reverse=True
+        )
+        layers = [k[len("part_mask_") :] for k in arrays if k.startswith("part_mask_")]
+        keys = [f"{f}_{s}" for s in sizes for f in ("parsing", "depth", "joints2d", "sigma")]
+        keys += ["z_range", "boxes", *(f"part_depth_{n}" for n in layers)]
+        need_arrays(arrays, keys, path)
+        return cls(
+            parsing={s: arrays[f"parsing_{s}"] for s in sizes},
+            depth={s: arrays[f"depth_{s}"] for s in sizes},
+            joints2d={s: arrays[f"joints2d_{s}"] for s in sizes},
+            sigma={s: arrays[f"sigma_{s}"][()] for s in sizes},
+            z_range=arrays["z_range"],
+            boxes=arrays["boxes"],
+            part_masks={n: arrays[f"part_mask_{n}"] for n in layers},
+            part_depths={n: arrays[f"part_depth_{n}"] for n in layers},
+        )
+
+    def write(self, path: Path) -> None:
+        save_npz(path, self.to_arrays())
+
+    def shard_fields(self) -> dict[str, np.ndarray]:
+        """The shard fields of these maps (``hpt_data.shards.schema``): parsing, depth,
+        their 512 versions, joints2d, part_boxes and the complete part maps, in the
+        schema's dtypes."""
+        from hpt_data.shards.schema import COARSE, CROP, PART_LAYERS
+
+        fields = {
+            "parsing": self.parsing[CROP].astype(np.uint8),
+            "depth": _shard_depth(self.depth[CROP]),
+            "parsing_512": self.parsing[COARSE].astype(np.uint8),
+            "depth_512": _shard_depth(self.depth[COARSE]),
+            "joints2d": self.joints2d[CROP].astype(np.float32),
+            "part_boxes": self.boxes.astype(np.int32),
+        }
+        for layer in PART_LAYERS:
+            fields[f"layer_mask_{layer}"] = self.part_masks[layer].astype(np.uint8)
+            fields[f"layer_depth_{layer}"] = _shard_depth(self.part_depths[layer])
+        return fields
+
+
+def _shard_depth(depth: np.ndarray) -> np.ndarray:
+    """Depth as the schema stores it: float16 metres, +inf on the background. Camera-frame
+    z of a weak-perspective fit is relative to the body (it can be 0 or negative), so no
+    finite value can mark the background."""
+    depth = np.asarray(depth, np.float32)
+    return np.where(np.isfinite(depth), depth, np.inf).astype(np.float16)
+
+
+@dataclass
+class Maps:
+    """``render-maps``: ``frames.json`` (one :class:`FittedFrame` per row of ``fits.npz``)
+    and a :class:`FrameMaps` file per drawn frame."""
+
+    STAGE: ClassVar[str] = "render-maps"
+
+    sizes: list[int]  # the resolutions drawn, fine first
+    layers: list[str]  # the part layers, in the order of FrameMaps.boxes
+    frames: list[FittedFrame]
+    folder: Path | None = field(default=None, compare=False, repr=False)
+
+    @staticmethod
+    def file_for(fid: str) -> str:
+        return f"maps/{safe_name(fid)}.npz"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], folder: Path | None = None) -> Maps:
+        frames = [FittedFrame.from_json(e) for e in data["frames"]]
+        return cls(data["sizes"], data["layers"], frames, folder)
+
+    @classmethod
+    def read(cls, folder: Path) -> Maps:
+        return parse_index(cls, folder)
+
+    def write(self, folder: Path) -> None:
+        """``frames.json`` (the frames' maps are written one by one as they are drawn)."""
+        write_json(
+            Path(folder) / INDEX,
+            {
+                "sizes": self.sizes,
+                "layers": self.layers,
+                "frames": [f.to_json() for f in self.frames],
+            },
+        )
+
+    def by_frame_id(self) -> dict[str, FittedFrame]:
+        return {f.frame_id: f for f in self.frames}
+
+    def maps(self, frame: FittedFrame) -> FrameMaps:
+        """The frame's maps; StageError when it has none or its file cannot be read."""
+        if not frame.file:
+            raise StageError(f"{folder_of(self, 'Maps')}: frame {frame.frame_id} has no maps")
+        return FrameMaps.read(folder_of(self, "Maps") / frame.file)
+
+
+@dataclass
+class FrameVolume:
+    """One frame's ``voxels/<frame_id>.npz``: the posed body as part labels on a
+    (Z, Y, X) = (64, 256, 256) grid, x and y the fine crop at 1/4, projected as
+    render-maps' pixels; bin k spans ``z0 + [k, k+1)·dz`` metres of camera z."""
+
+    labels: np.ndarray  # (Z, Y, X) uint8 part labels
+    z0: float  # metres
+    dz: float  # metres per bin
+    camera: np.ndarray  # (3,) float64 (s, tx, ty), the fit's
+    camera_distance: float  # metres to the pelvis (0 = weak perspective)
+    ref_z: float  # the pelvis's depth, metres
+
+    @classmethod
+    def read(cls, path: Path) -> FrameVolume:
+        arrays = load_arrays(path, "voxelize")
+        keys = ("labels", "z0", "dz", "camera", "camera_distance", "ref_z")
+        need_arrays(arrays, keys, path)
+        return cls(
+            labels=arrays["labels"],
+            z0=float(arrays["z0"]),
+            dz=float(arrays["dz"]),
+            camera=arrays["camera"],
+            camera_distance=float(arrays["camera_distance"]),
+            ref_z=float(arrays["ref_z"]),
+        )
+
+    def write(self, path: Path) -> None:
+        save_npz(
+            path,
+            {
+                "labels": np.asarray(self.labels, np.uint8),
+                "z0": np.float64(self.z0),
+                "dz": np.float64(self.dz),
+                "camera": np.asarray(self.camera, np.float64),
+                "camera_distance": np.float64(self.camera_distance),
+                "ref_z": np.float64(self.ref_z),
+            },
+        )
+
+
+@dataclass
+class Volumes:
+    """``voxelize``: ``frames.json`` (one :class:`VolumeFrame` per row of ``fits.npz``)
+    and a :class:`FrameVolume` file per voxelized frame."""
+
+    STAGE: ClassVar[str] = "voxelize"
+
+    shape: list[int]  # [Z, Y, X] of every volume
+    frames: list[VolumeFrame]
+    folder: Path | None = field(default=None, compare=False, repr=False)
+
+    @staticmethod
+    def file_for(fid: str) -> str:
+        return f"voxels/{safe_name(fid)}.npz"
+
+    @staticmethod
+    def binvox_for(fid: str) -> str:
+        return f"binvox/{safe_name(fid)}"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], folder: Path | None = None) -> Volumes:
+        return cls(data["shape"], [VolumeFrame.from_json(e) for e in data["frames"]], folder)
+
+    @classmethod
+    def read(cls, folder: Path) -> Volumes:
+        return parse_index(cls, folder)
+
+    def write(self, folder: Path) -> None:
+        """``frames.json`` (the volumes are written one by one as they are made)."""
+        write_json(
+            Path(folder) / INDEX,
+            {"shape": self.shape, "frames": [f.to_json() for f in self.frames]},
+        )
+
+    def by_frame_id(self) -> dict[str, VolumeFrame]:
+        return {f.frame_id: f for f in self.frames}
+
+    def volume(self, frame: FittedFrame) -> FrameVolume:
+        """The frame's volume; StageError when it has none or its file cannot be read."""
+        if not frame.file:
+            raise StageError(f"{folder_of(self, 'Volumes')}: frame {frame.frame_id} has no volume")
+        return FrameVolume.read(folder_of(self, "Volumes") / frame.file)

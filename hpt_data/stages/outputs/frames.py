@@ -1,0 +1,229 @@
+"""The outputs of the frame stages: ``sample-frames`` (:class:`Frames`) and ``remove-bg``
+(:class:`Crops`). See :mod:`hpt_data.stages.outputs`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hpt_data.crop import CropWindow
+from hpt_data.errors import StageError
+from hpt_data.stages._frames_io import INDEX, read_image, write_json
+from hpt_data.stages.outputs._common import folder_of, parse_index
+
+# --------------------------------------------------------------------------- sample-frames
+
+
+@dataclass
+class SourceFacts:
+    """What ``sample-frames`` found out about the source (``frames.json``'s ``source``)."""
+
+    path: str
+    kind: str  # video | images
+    width: int  # pixels, after rotation
+    height: int
+    fps: float  # declared (image sequences: the sequence_fps setting)
+    rotation: int  # degrees applied from the container's metadata
+    codec: str | None
+    declared_frames: int | None
+    decoded_frames: int
+    signature: str  # hpt_data.stages._frames_io.file_signature of the source
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class SampledFrame:
+    """One kept frame: its index and time stamp in the source and its image file."""
+
+    index: int
+    time_ms: float
+    file: str  # frames/000012.png
+    notes: dict[str, Any] = field(default_factory=dict)  # the mode's own: pose_change (diverse)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SampledFrame:
+        rest = dict(data)
+        return cls(rest.pop("index"), rest.pop("time_ms"), rest.pop("file"), rest)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "time_ms": self.time_ms, "file": self.file, **self.notes}
+
+
+@dataclass
+class Frames:
+    """``sample-frames``: the kept frames of one video, in source order."""
+
+    STAGE: ClassVar[str] = "sample-frames"
+
+    source: SourceFacts
+    mode: str  # the sampling mode that chose them
+    frames: list[SampledFrame]
+    folder: Path | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], folder: Path | None = None) -> Frames:
+        return cls(
+            SourceFacts(**data["source"]),
+            data["mode"],
+            [SampledFrame.from_json(e) for e in data["frames"]],
+            folder,
+        )
+
+    @classmethod
+    def read(cls, folder: Path) -> Frames:
+        return parse_index(cls, folder)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source.to_json(),
+            "mode": self.mode,
+            "frames": [f.to_json() for f in self.frames],
+        }
+
+    def write(self, folder: Path) -> None:
+        """``frames.json`` (the frame images are written as they are decoded)."""
+        write_json(Path(folder) / INDEX, self.to_json())
+
+    def image(self, file: str) -> np.ndarray:
+        """A kept frame ((H, W, 3) uint8 BGR), by its ``file``."""
+        return read_image(folder_of(self, "Frames") / file)
+
+
+# --------------------------------------------------------------------------- remove-bg
+
+_CROP_KEYS = (
+    "index",
+    "time_ms",
+    "source_file",
+    "source_size",
+    "flags",
+    "reason",
+    "usable",
+    "box",
+    "crop",
+    "image",
+    "alpha",
+    "mask",
+)
+
+
+@dataclass
+class Crop:
+    """One frame of ``remove-bg``: its flags and, when a person was found, the box, the
+    crop window and the three image files (all at ``Crops.size``)."""
+
+    index: int
+    time_ms: float
+    source_file: str = ""  # the sample-frames image it was cut from
+    source_size: list[int] = field(default_factory=list)  # [width, height]
+    flags: list[str] = field(default_factory=list)  # no_person, cut_by_edge, several_people
+    reason: str | None = None  # the flags in words
+    usable: bool = False  # no flag
+    facts: dict[str, Any] = field(default_factory=dict)  # mask_area, edge_cut, other_person
+    box: list[int] | None = None  # the person's box (x0, y0, x1, y1), source pixels
+    crop: dict[str, Any] | None = None  # CropWindow.to_json(): source -> crop
+    image: str | None = None  # image/000012.png: the person over the background, BGR
+    alpha: str | None = None  # alpha/000012.png: the soft matte, uint8
+    mask: str | None = None  # mask/000012.png: uint8 0/255 (alpha >= 128)
+
+    @property
+    def window(self) -> CropWindow:
+        if self.crop is None:
+            raise ValueError(f"frame {self.index} has no crop")
+        return CropWindow.from_json(self.crop)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Crop:
+        facts = {k: v for k, v in data.items() if k not in _CROP_KEYS}
+        return cls(
+            data["index"],
+            data["time_ms"],
+            data.get("source_file", ""),
+            data.get("source_size", []),
+            data.get("flags", []),
+            data.get("reason"),
+            data.get("usable", False),
+            facts,
+            data.get("box"),
+            data.get("crop"),
+            data.get("image"),
+            data.get("alpha"),
+            data.get("mask"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "index": self.index,
+            "time_ms": self.time_ms,
+            "source_file": self.source_file,
+            "source_size": self.source_size,
+            "flags": self.flags,
+            "reason": self.reason,
+            "usable": self.usable,
+            **self.facts,
+        }
+        for key in ("box", "crop", "image", "alpha", "mask"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+
+@dataclass
+class Crops:
+    """``remove-bg``: one :class:`Crop` per kept frame of ``sample-frames``."""
+
+    STAGE: ClassVar[str] = "remove-bg"
+
+    frames: list[Crop]
+    size: int = 1024  # side of the square crops, pixels
+    background_rgb: list[int] = field(default_factory=lambda: [255, 255, 255])
+    folder: Path | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], folder: Path | None = None) -> Crops:
+        return cls(
+            [Crop.from_json(e) for e in data["frames"]],
+            data.get("size", 1024),
+            data.get("background_rgb", [255, 255, 255]),
+            folder,
+        )
+
+    @classmethod
+    def read(cls, folder: Path) -> Crops:
+        return parse_index(cls, folder)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "background_rgb": self.background_rgb,
+            "frames": [f.to_json() for f in self.frames],
+        }
+
+    def write(self, folder: Path) -> None:
+        """``frames.json`` (the crops are written frame by frame by the stage)."""
+        write_json(Path(folder) / INDEX, self.to_json())
+
+    def by_index(self) -> dict[int, Crop]:
+        return {int(c.index): c for c in self.frames}
+
+    def image(self, crop: Crop) -> np.ndarray:
+        """The person over the background: (size, size, 3) uint8 BGR."""
+        if not crop.image:
+            raise StageError(f"{folder_of(self, 'Crops')}: frame {crop.index} has no crop")
+        return read_image(folder_of(self, "Crops") / crop.image)
+
+    def mask(self, crop: Crop) -> np.ndarray | None:
+        """The person's mask, (size, size) bool; None when the frame has none or its file
+        cannot be read."""
+        import cv2
+
+        folder = folder_of(self, "Crops")
+        if not crop.mask or not (folder / crop.mask).is_file():
+            return None
+        mask = cv2.imread(str(folder / crop.mask), cv2.IMREAD_GRAYSCALE)
+        return None if mask is None else mask >= 128
