@@ -98,9 +98,10 @@ def compact_batch(batch_size: int, seed: int = 0) -> dict:
 
 def measure(config_name: str, variant: str, batch_size: int, args: argparse.Namespace) -> dict:
     """In a child process: build random generators, warm up, time ``args.steps`` batches."""
+    from hpt_model.checkpoints import load_generators
     from hpt_model.config import HPTConfig
-    from hpt_model.inference import load_generators, run_transfer
-    from hpt_model.training.inputs import build_stage_inputs
+    from hpt_model.inference import run_transfer
+    from hpt_model.method import build_stage_inputs
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -11,7 +11,6 @@ line, ``error: ...``, and exit status 2.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -29,8 +28,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-CONFIG_PRESETS = ("paper", "tiny")  # each optionally ":VARIANT", a Table IV row
-
 
 @app.callback()
 def _root() -> None:
@@ -40,36 +37,6 @@ def _root() -> None:
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(2)
-
-
-def load_config(spec: str):
-    """``paper`` / ``tiny`` preset, optionally for one Table IV row (``paper:H+S``,
-    ``tiny:H+S+D+PL-``; default the full method), or a JSON file of ``HPTConfig.to_dict()``
-    form."""
-    from hpt_model.config import TABLE_IV_VARIANTS, HPTConfig, preset
-
-    base = spec.partition(":")[0]
-    if base in CONFIG_PRESETS:
-        try:
-            return preset(spec)
-        except ValueError as exc:
-            raise ValueError(
-                f"--config {spec}: {exc}; Table IV's rows: {', '.join(TABLE_IV_VARIANTS)}"
-            ) from exc
-    path = Path(spec)
-    if not path.is_file():
-        raise ValueError(
-            f"--config {spec}: neither a preset {CONFIG_PRESETS} (optionally ':VARIANT', e.g. "
-            "paper:H+S) nor a file"
-        )
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--config {spec}: not JSON ({exc})") from exc
-    try:
-        return HPTConfig.from_dict(data)
-    except ValueError as exc:
-        raise ValueError(f"--config {spec}: {exc}") from exc
 
 
 PathOpt = Annotated[Path | None, typer.Option(dir_okay=False)]
@@ -136,10 +103,11 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train one stage. Order: coarse → face, arm, leg → fine → e2e (volume: any time)."""
-    from hpt_model.training import TrainingError, TrainSettings
+    from hpt_data.errors import HptError
+    from hpt_model.config import load_config
+    from hpt_model.training import TrainSettings
     from hpt_model.training import train as run_training
     from hpt_model.training.loop import default_loader_workers
-    from hpt_model.vgg import MissingWeightsError
 
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
     try:
@@ -175,7 +143,7 @@ def train(
             heatmap_sigma=heatmap_sigma,
         )
         result = run_training(settings, model_config)
-    except (TrainingError, MissingWeightsError, ValueError) as exc:
+    except (HptError, ValueError) as exc:
         raise _fail(str(exc).splitlines()[0]) from exc
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks and saves
         typer.echo(

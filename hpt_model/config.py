@@ -21,14 +21,19 @@ follows Johnson et al. / pix2pixHD, whose architectures the paper says it adopts
 ``HPTConfig.from_dict()`` rebuilds and validates the config, rejecting unknown keys. Configs
 saved before the ``variant`` section existed load as the full method; their switches
 ``inputs.use_parsing``, ``inputs.use_depth`` and ``loss.complete_layers`` are translated.
-``preset("paper:H+S")`` gives a named preset, optionally with a Table IV row.
+``preset("paper:H+S")`` gives a named preset, optionally with a Table IV row;
+:func:`load_config` what a user's ``--config`` names (a preset or a JSON file).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
+
+from hpt_model.errors import ModelConfigError
 
 NUM_PARTS = 7
 """Body-part labels: 0 background, 1 head, 2 torso, 3 left arm, 4 right arm, 5 left leg,
@@ -477,6 +482,34 @@ def preset(spec: str) -> HPTConfig:
     if not variant:
         variant = FULL_VARIANT
     return HPTConfig.paper(variant) if base == "paper" else HPTConfig.tiny(variant)
+
+
+def load_config(spec: str) -> HPTConfig:
+    """The config a user names (``--config``): ``paper`` / ``tiny`` preset, optionally for one
+    Table IV row (``paper:H+S``, ``tiny:H+S+D+PL-``; default the full method), or a JSON file
+    of ``HPTConfig.to_dict()`` form. ModelConfigError (a ValueError too) naming ``spec``."""
+    base = spec.partition(":")[0]
+    if base in PRESETS:
+        try:
+            return preset(spec)
+        except ValueError as exc:
+            raise ModelConfigError(
+                f"--config {spec}: {exc}; Table IV's rows: {', '.join(TABLE_IV_VARIANTS)}"
+            ) from exc
+    path = Path(spec)
+    if not path.is_file():
+        raise ModelConfigError(
+            f"--config {spec}: neither a preset {PRESETS} (optionally ':VARIANT', e.g. "
+            "paper:H+S) nor a file"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelConfigError(f"--config {spec}: not JSON ({exc})") from exc
+    try:
+        return HPTConfig.from_dict(data)
+    except ValueError as exc:
+        raise ModelConfigError(f"--config {spec}: {exc}") from exc
 
 
 # Switches of configs saved before the variant section: (section, key) → variant meaning.

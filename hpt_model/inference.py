@@ -1,13 +1,12 @@
 """Inference of the hierarchical generator: weights in, coarse → part layers → fusion out.
 
-:func:`load_generators` builds the three generators (coarse, part layers, fine) and, for
-Ours-V, the volume network, from training checkpoints (:mod:`hpt_model.training.checkpoint`)
-or, when asked (``allow_random``), from a random initialisation with a loud warning.
-:func:`run_transfer` runs one batch in the :class:`~hpt_model.data.PairDataset` item format
-(``source_<field>`` / ``target_<field>``, compact or decoded) through the same functions the
-training uses (``build_stage_inputs`` and ``final_image``: coarse, part layers, Eq. 6, fine
-generator, as far as the config's Table IV variant goes) and returns the final image with
-every intermediate.
+The networks come from :func:`hpt_model.checkpoints.load_generators` (checkpoints or a run
+folder, or random weights when asked, with a loud warning). :func:`run_transfer` runs one
+batch in the :class:`~hpt_model.data.PairDataset` item format (``source_<field>`` /
+``target_<field>``, compact or decoded) through the method the training used
+(:mod:`hpt_model.method`: ``build_stage_inputs`` and ``final_image``: coarse, part layers,
+Eq. 6, fine generator, as far as the config's Table IV variant goes) and returns the final
+image with every intermediate. Nothing of :mod:`hpt_model.training` is imported.
 
 Ours-V (§III-B): :func:`volume_to_maps` turns the volume network's voxel logits into the
 parsing S (the front-most non-background label along z) and depth D (that voxel's centre in
@@ -20,277 +19,26 @@ shard schema.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from hpt_data.shards.schema import COARSE, CROP, HEATMAP_SIGMA_1024, VOXELS
-from hpt_model.config import HPTConfig
+from hpt_data.shards.schema import COARSE, CROP, VOXELS
+from hpt_model.checkpoints import Generators
 from hpt_model.data.pairs import decode_pair_batch
-from hpt_model.networks import define_network, variant_network_names
-from hpt_model.training.checkpoint import FINAL, LAST, TrainingError, load_checkpoint
-from hpt_model.training.inputs import (
+from hpt_model.method import (
     MapSet,
     build_stage_inputs,
+    eval_mode,
+    final_image,
     render_heatmaps,
     resize,
     to_device,
 )
-from hpt_model.training.steps import eval_mode, final_image
-
-logger = logging.getLogger(__name__)
-
-GENERATORS: tuple[str, ...] = ("coarse", "layers", "fine")
-# where a run folder keeps the generators and the volume network (docs/training.md's layout)
-GENERATOR_RUNS: tuple[str, ...] = ("e2e", "fine")
-VOLUME_RUN = "volume"
-RANDOM = "random"
-RANDOM_WARNING = (
-    "RANDOM WEIGHTS: the generators are randomly initialised (--allow-random-model); "
-    "the images are noise, useful only to test the pipeline"
-)
-
-
-# --------------------------------------------------------------------------- loading
-
-
-@dataclass
-class Generators:
-    """The networks inference needs, on one device, in eval mode.
-
-    ``nets`` holds the variant's generators (``coarse``, ``layers``, ``fine`` for the full
-    method; see :func:`generator_names`) and, when loaded, ``volume``;
-    ``config`` is the generators' config (the checkpoint's), ``volume_config`` the volume
-    network's; ``origin`` says where each network's weights came from (a path or
-    ``"random"``); ``heatmap_sigma`` is the σ of H the generators were trained with.
-    """
-
-    nets: nn.ModuleDict
-    config: HPTConfig
-    origin: dict[str, str]
-    heatmap_sigma: float = HEATMAP_SIGMA_1024
-    volume_config: HPTConfig | None = None
-    precision: str = "fp32"
-    channels_last: bool = False
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.nets.parameters()).device
-
-    @property
-    def random(self) -> bool:
-        """True when any network has random weights."""
-        return RANDOM in self.origin.values()
-
-    @property
-    def has_volume(self) -> bool:
-        return "volume" in self.nets
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast when ``precision == "bf16"``, else nothing."""
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def compile(self, mode: str | None = None) -> None:
-        """``torch.compile`` each generator's convolution stack in place (the crops and
-        pastes between them stay eager: they read box positions on the host). ``mode``
-        ``"reduce-overhead"`` captures CUDA graphs; ``"max-autotune"`` also tunes kernels."""
-        nets = self.nets
-        nets["coarse"].net.compile(mode=mode)
-        if "layers" in nets:
-            for generator in nets["layers"].generators.values():
-                generator.net.compile(mode=mode)
-        if "fine" in nets:
-            nets["fine"].net.compile(mode=mode)
-        if "volume" in nets:
-            nets["volume"].compile(mode=mode)
-
-
-def generator_names(config: HPTConfig) -> tuple[str, ...]:
-    """The generators ``config``'s variant has: coarse; layers (with part layers); fine
-    (with F)."""
-    present = set(variant_network_names(config))
-    return tuple(name for name in GENERATORS if name in present)
-
-
-def find_checkpoint(path: str | Path, runs: tuple[str, ...] = GENERATOR_RUNS) -> Path:
-    """A checkpoint file, or the first of ``<path>/<run>/final.pt``, ``<path>/<run>/last.pt``
-    (for each run in ``runs``), ``<path>/final.pt``, ``<path>/last.pt`` that exists.
-
-    Raises TrainingError naming the folder when there is none.
-    """
-    path = Path(path)
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise TrainingError(f"{path}: no such checkpoint file or run folder")
-    candidates = [path / run / name for run in runs for name in (FINAL, LAST)]
-    candidates += [path / FINAL, path / LAST]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    tried = ", ".join(str(c.relative_to(path)) for c in candidates)
-    raise TrainingError(f"{path}: no checkpoint in the folder (looked for {tried})")
-
-
-def _config_of(state: Mapping[str, Any], where: Path) -> HPTConfig:
-    try:
-        return HPTConfig.from_dict(state["config"])
-    except (KeyError, ValueError) as exc:
-        raise TrainingError(f"{where}: its config cannot be read ({exc})") from exc
-
-
-def _load_weights(module: nn.Module, state: Mapping[str, Tensor], where: str) -> None:
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        raise TrainingError(f"{where}: weights do not fit its own config: {first}") from exc
-
-
-def _sigma_of(state: Mapping[str, Any]) -> float:
-    settings = state.get("settings") or {}
-    sigma = settings.get("heatmap_sigma") if isinstance(settings, Mapping) else None
-    return float(sigma) if sigma else HEATMAP_SIGMA_1024
-
-
-def _warn_random(what: str) -> None:
-    message = f"{RANDOM_WARNING} ({what})"
-    logger.warning(message)
-    warnings.warn(message, stacklevel=3)
-
-
-def load_generators(
-    checkpoint: str | Path | None,
-    config: HPTConfig | None = None,
-    *,
-    volume: bool = False,
-    volume_checkpoint: str | Path | None = None,
-    allow_random: bool = False,
-    device: str | torch.device = "cpu",
-    precision: str = "fp32",
-    channels_last: bool = False,
-    seed: int = 0,
-) -> Generators:
-    """The generators (and, with ``volume``, the volume network) ready for inference.
-
-    Parameters
-    ----------
-    checkpoint : a ``fine`` or ``e2e`` checkpoint (it holds all three generators), or a run
-        folder (see :func:`find_checkpoint`); None only with ``allow_random``.
-    config : used for random weights only; a checkpoint brings its own config (a different
-        ``config`` given too is reported and ignored).
-    volume : also load the volume network (Ours-V): from ``volume_checkpoint``, else from
-        ``<checkpoint folder>/volume/``, else from the checkpoint itself.
-    allow_random : build randomly initialised networks (seeded by ``seed``) where no
-        checkpoint is given, with a loud warning. Never silently.
-    precision : ``fp32`` or ``bf16`` (autocast in :func:`run_transfer`).
-
-    Raises
-    ------
-    TrainingError
-        One line naming the file: no checkpoint and no ``allow_random``, a checkpoint
-        without the generators, weights that do not fit.
-    """
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
-    device = torch.device(device)
-    nets = nn.ModuleDict()
-    origin: dict[str, str] = {}
-    sigma = HEATMAP_SIGMA_1024
-    torch.manual_seed(seed)
-    if checkpoint is not None:
-        path = find_checkpoint(checkpoint)
-        state = load_checkpoint(path)
-        own = _config_of(state, path)
-        if config is not None and config.to_dict() != own.to_dict():
-            logger.warning("%s: using the checkpoint's own config, not the one given", path)
-        config = own
-        models = state.get("models", {})
-        names = generator_names(config)
-        missing = [name for name in names if name not in models]
-        if missing:
-            raise TrainingError(
-                f"{path}: a '{state.get('stage')}' checkpoint holds no {', '.join(missing)} "
-                f"generator; pass the final.pt of the last stage of variant "
-                f"{config.variant.name} (fine or e2e for the full method)"
-            )
-        for name in names:
-            nets[name] = define_network(name, config)
-            _load_weights(nets[name], models[name], str(path))
-            origin[name] = str(path)
-        sigma = _sigma_of(state)
-    elif allow_random:
-        config = config or HPTConfig.paper()
-        for name in generator_names(config):
-            nets[name] = define_network(name, config)
-            origin[name] = RANDOM
-        _warn_random(", ".join(generator_names(config)))
-    else:
-        raise TrainingError(
-            "no generator weights: pass --checkpoint (a fine or e2e final.pt, or its run "
-            "folder) or --allow-random-model to test the pipeline with random weights"
-        )
-    gens = Generators(nets, config, origin, sigma, precision=precision)
-    if volume:
-        _load_volume(gens, checkpoint, volume_checkpoint, allow_random)
-    nets.to(device)
-    if channels_last:
-        nets.to(memory_format=torch.channels_last)
-        gens.channels_last = True
-    nets.eval()
-    for p in nets.parameters():
-        p.requires_grad_(False)
-    return gens
-
-
-def _load_volume(
-    gens: Generators,
-    checkpoint: str | Path | None,
-    volume_checkpoint: str | Path | None,
-    allow_random: bool,
-) -> None:
-    path: Path | None = None
-    if volume_checkpoint is not None:
-        path = find_checkpoint(volume_checkpoint, (VOLUME_RUN,))
-    elif checkpoint is not None:
-        # the run folder's volume/ (runs/x given, or runs/x/e2e/final.pt given)
-        root = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent.parent
-        if (root / VOLUME_RUN).is_dir():
-            path = find_checkpoint(root / VOLUME_RUN, ())
-    if path is not None:
-        state = load_checkpoint(path)
-        if "volume" not in state.get("models", {}):
-            raise TrainingError(
-                f"{path}: a '{state.get('stage')}' checkpoint holds no volume network; pass "
-                "the final.pt of `hpt-model train --stage volume`"
-            )
-        vconfig = _config_of(state, path)
-        net = define_network("volume", vconfig)
-        _load_weights(net, state["models"]["volume"], str(path))
-        gens.origin["volume"] = str(path)
-    elif allow_random:
-        vconfig = gens.config
-        net = define_network("volume", vconfig)
-        gens.origin["volume"] = RANDOM
-        _warn_random("volume network")
-    else:
-        raise TrainingError(
-            "--volume needs the volume network: pass --volume-checkpoint (the final.pt of "
-            "`hpt-model train --stage volume`) or --allow-random-model"
-        )
-    gens.nets["volume"] = net
-    gens.volume_config = vconfig
-
 
 # --------------------------------------------------------------------------- Ours-V
 

@@ -82,8 +82,8 @@ def _generators(
 ) -> Any:
     import torch
 
-    from hpt_model.cli import load_config
-    from hpt_model.inference import load_generators
+    from hpt_model.checkpoints import load_generators
+    from hpt_model.config import load_config
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -101,9 +101,8 @@ def _generators(
 
 def _errors() -> tuple[type[Exception], ...]:
     from hpt_data.errors import HptError
-    from hpt_model.training.checkpoint import TrainingError
 
-    return (HptError, TrainingError, ValueError)
+    return (HptError, ValueError)
 
 
 def _one_of(**options: Any) -> str:
@@ -301,14 +300,8 @@ def evaluate_command(
     quiet: Quiet = False,
 ) -> None:
     """Score checkpoints on a test split: SSIM, LPIPS, OSA → metrics.json, table.md, grid.png."""
-    from hpt_model.metrics import MissingWeightsError
-    from pipelines.evaluate import (
-        EvalSettings,
-        evaluate,
-        load_metric_lpips,
-        load_row,
-        name_models,
-    )
+    from hpt_model.checkpoints import load_generators
+    from pipelines.evaluate import EvalSettings, evaluate, load_metric_lpips, name_models
 
     logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="%(message)s")
     try:
@@ -328,7 +321,7 @@ def evaluate_command(
         lpips = load_metric_lpips(lpips_net, lpips_weights, allow_random_lpips)
         models: list[tuple[Any, str, bool]] = []
         for path in checkpoint or []:
-            gens = load_row(
+            gens = load_generators(
                 path,
                 volume=volume,
                 volume_checkpoint=volume_checkpoint,
@@ -375,7 +368,7 @@ def evaluate_command(
             fit_settings=fit_settings,
             device=device,
         )
-    except (*_errors(), MissingWeightsError) as exc:
+    except _errors() as exc:
         raise _fail(str(exc).splitlines()[0]) from exc
     for row in result.models:
         s = row.summary

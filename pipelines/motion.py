@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hpt_data.errors import HptError
-from hpt_model.inference import Generators
+from hpt_model.checkpoints import Generators
 from pipelines.perceive import Perception
 from pipelines.targets import PoseSequence, smooth_poses
 from pipelines.transfer import transfer_poses

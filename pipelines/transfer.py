@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from hpt_model.inference import Generators, TransferOutput, iterate_batches, run_transfer, to_uint8
+from hpt_model.checkpoints import Generators
+from hpt_model.inference import TransferOutput, iterate_batches, run_transfer, to_uint8
 from pipelines.pairs import RenderedPose, body_model, make_item, source_fields, target_fields
 from pipelines.perceive import Perception
 from pipelines.targets import PoseSequence

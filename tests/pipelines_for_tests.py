@@ -62,8 +62,8 @@ def hand_made_source(
 
 def tiny_generators(volume: bool = False, seed: int = 0):
     """The tiny config's generators (and volume network) with random weights, quietly."""
+    from hpt_model.checkpoints import load_generators
     from hpt_model.config import HPTConfig
-    from hpt_model.inference import load_generators
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

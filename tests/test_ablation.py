@@ -23,15 +23,20 @@ from torch.utils.data import default_collate
 from train_records import TinyFeatures, small_config, write_train_shards
 from typer.testing import CliRunner
 
-from hpt_model.cli import app, load_config
-from hpt_model.config import FULL_VARIANT, TABLE_IV_VARIANTS, HPTConfig, VariantConfig
+from hpt_model.cli import app
+from hpt_model.config import (
+    FULL_VARIANT,
+    TABLE_IV_VARIANTS,
+    HPTConfig,
+    VariantConfig,
+    load_config,
+)
 from hpt_model.data import PairDataset
+from hpt_model.method import build_stage_inputs, final_image, forward_stage, run_fine
 from hpt_model.networks import define_network, define_networks, variant_network_names
 from hpt_model.networks.fusion import crop_boxes
 from hpt_model.networks.layers import PART_LABEL
 from hpt_model.training import StageTrainer, TrainingError, TrainSettings
-from hpt_model.training.inputs import build_stage_inputs
-from hpt_model.training.steps import final_image, forward_stage, run_fine
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
@@ -290,7 +295,7 @@ def test_layer_inputs_and_forward_refuse_without_part_layers(batch: dict) -> Non
 def test_a_pl_minus_layer_checkpoint_does_not_feed_a_pl_fine_stage(
     batch: dict, tmp_path: Path
 ) -> None:
-    from hpt_model.training.checkpoint import save_checkpoint
+    from hpt_model.checkpoints import save_checkpoint
 
     minus = StageTrainer(_settings("face"), variant_config("H+S+D+PL-"), features=TinyFeatures())
     save_checkpoint(tmp_path / "face.pt", minus.state_dict())

@@ -17,19 +17,18 @@ from typer.testing import CliRunner
 
 from hpt_data.body.weak_perspective import UPRIGHT_FACING_CAMERA
 from hpt_data.render.named_poses import named_pose
+from hpt_model.checkpoints import (
+    CHECKPOINT_VERSION,
+    generator_names,
+    load_generators,
+    save_checkpoint,
+)
 from hpt_model.config import HPTConfig
 from hpt_model.data import PairDataset
-from hpt_model.inference import generator_names
+from hpt_model.errors import CheckpointError
 from hpt_model.networks import define_network
-from hpt_model.training.checkpoint import CHECKPOINT_VERSION, TrainingError, save_checkpoint
 from pipelines.cli import app
-from pipelines.evaluate import (
-    GRID_HEADER,
-    ORACLE,
-    image_osa,
-    load_row,
-    summarize,
-)
+from pipelines.evaluate import GRID_HEADER, ORACLE, image_osa, summarize
 from pipelines.occlusion import BodyParams, pose_body
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
@@ -175,10 +174,10 @@ def test_a_part_layer_row_is_put_together_from_its_stage_folders(tmp_path: Path)
     row = tmp_path / "H+S+D+PL"
     stages = ("face", "arm", "leg")
     saved = {stage: save_stage(row, "H+S+D+PL", stage, seed) for seed, stage in enumerate(stages)}
-    gens = load_row(row)
+    gens = load_generators(row)
     assert gens.config.variant.name == "H+S+D+PL" and set(gens.nets) == {"coarse", "layers"}
     for stage in ("face", "arm", "leg"):  # each part generator from its own stage's file
-        mine = gens.nets["layers"].generators[stage].state_dict()
+        mine = gens.layer(stage).state_dict()
         prefix = f"generators.{stage}."
         for key, value in saved[stage]["layers"].items():
             if key.startswith(prefix):
@@ -190,10 +189,10 @@ def test_a_part_layer_row_is_put_together_from_its_stage_folders(tmp_path: Path)
     assert not torch.equal(saved["face"]["layers"][arm_key], saved["arm"]["layers"][arm_key])
     # a coarse-only row from its coarse/ folder; a stage of another variant is refused
     save_stage(tmp_path / "H+S", "H+S", "coarse", 5)
-    assert load_row(tmp_path / "H+S").config.variant.name == "H+S"
+    assert load_generators(tmp_path / "H+S").config.variant.name == "H+S"
     save_stage(row, "H+S+D+PL-", "arm", 6)
-    with pytest.raises(TrainingError, match=r"arm/final.pt: trained as variant H\+S\+D\+PL-"):
-        load_row(row)
+    with pytest.raises(CheckpointError, match=r"arm/final.pt: trained as variant H\+S\+D\+PL-"):
+        load_generators(row)
 
 
 # --------------------------------------------------------------------------- the command

@@ -12,17 +12,16 @@ import torch
 import torch.nn.functional as F
 
 from hpt_data.shards.schema import CROP, PART_LAYER_SIZE, PART_LAYERS
-from hpt_model.config import HPTConfig
-from hpt_model.inference import (
+from hpt_model.checkpoints import (
+    CHECKPOINT_VERSION,
     find_checkpoint,
-    iterate_batches,
     load_generators,
-    run_transfer,
-    to_uint8,
-    volume_to_maps,
+    save_checkpoint,
 )
+from hpt_model.config import HPTConfig
+from hpt_model.errors import CheckpointError
+from hpt_model.inference import iterate_batches, run_transfer, to_uint8, volume_to_maps
 from hpt_model.networks import define_network
-from hpt_model.training.checkpoint import CHECKPOINT_VERSION, TrainingError, save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
@@ -105,7 +104,7 @@ def test_volume_to_maps_rejects_bad_shapes() -> None:
 
 
 def test_no_weights_is_a_clear_error_and_random_weights_warn() -> None:
-    with pytest.raises(TrainingError, match="--allow-random-model"):
+    with pytest.raises(CheckpointError, match="--allow-random-model"):
         load_generators(None, HPTConfig.tiny())
     with pytest.warns(UserWarning, match="RANDOM WEIGHTS"):
         gens = load_generators(None, HPTConfig.tiny(), allow_random=True)
@@ -134,14 +133,14 @@ def test_generators_load_from_a_run_folder(tmp_path: Path) -> None:
     save_checkpoint(
         tmp_path / "coarse.pt", {**state, "stage": "coarse", "models": {"coarse": models["coarse"]}}
     )
-    with pytest.raises(TrainingError, match=r"coarse.pt: a 'coarse' checkpoint holds no layers"):
+    with pytest.raises(CheckpointError, match=r"coarse.pt: a 'coarse' checkpoint holds no layers"):
         load_generators(tmp_path / "coarse.pt")
-    with pytest.raises(TrainingError, match="needs the volume network"):
+    with pytest.raises(CheckpointError, match="needs the volume network"):
         load_generators(tmp_path / "run", volume=True)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(TrainingError, match="empty: no checkpoint in the folder"):
+    with pytest.raises(CheckpointError, match="empty: no checkpoint in the folder"):
         load_generators(tmp_path / "empty")
-    with pytest.raises(TrainingError, match="missing: no such checkpoint"):
+    with pytest.raises(CheckpointError, match="missing: no such checkpoint"):
         load_generators(tmp_path / "missing")
 
 

@@ -14,9 +14,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from train_records import small_config, write_train_shards
 
+from hpt_model.checkpoints import FINAL, load_checkpoint
 from hpt_model.data import PairDataset, RingLoader
 from hpt_model.training import TrainSettings, train
-from hpt_model.training.checkpoint import FINAL, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 

@@ -31,7 +31,7 @@ from hpt_model.data import (
     fields_for_stage,
     pair_indices,
 )
-from hpt_model.training.inputs import STAGES, build_stage_inputs
+from hpt_model.method import STAGES, build_stage_inputs
 
 TESTS_DIR = Path(__file__).parent
 EXACT = [f.name for f in FIELDS if f.codec not in ("jpeg", "png")]

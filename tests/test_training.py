@@ -31,14 +31,14 @@ from train_records import (
 )
 from typer.testing import CliRunner
 
+from hpt_model.checkpoints import FINAL, LAST, load_checkpoint
 from hpt_model.cli import app
 from hpt_model.config import HPTConfig
 from hpt_model.data import PairDataset
 from hpt_model.data.pairs import SOURCE_FIELDS
+from hpt_model.method.inputs import build_stage_inputs, render_heatmaps, scale_boxes
 from hpt_model.networks import define_network
 from hpt_model.training import StageTrainer, TrainingError, TrainSettings, train
-from hpt_model.training.checkpoint import FINAL, LAST, load_checkpoint
-from hpt_model.training.inputs import build_stage_inputs, render_heatmaps, scale_boxes
 from hpt_model.training.schedule import lr_factor
 from hpt_model.vgg import MissingWeightsError
 

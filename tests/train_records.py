@@ -33,7 +33,7 @@ from hpt_data.shards.schema import (
 )
 from hpt_data.shards.writer import ShardWriter
 from hpt_model.config import HPTConfig
-from hpt_model.training.steps import reconstruction
+from hpt_model.training.monitor import reconstruction
 
 BACKGROUND = (235, 235, 235)
 PART_LABELS = {"head": 1, "torso": 2, "left_arm": 3, "right_arm": 4, "left_leg": 5, "right_leg": 6}
@@ -282,7 +282,7 @@ def learn(
     trainer, batches: list[dict], steps: int, held_out: list[dict] | None = None
 ) -> tuple[dict, dict]:
     """Train ``steps`` steps cycling over ``batches``; the stage's reconstruction figures
-    (``hpt_model.training.steps.reconstruction``) over all of them, before and after. With
+    (``hpt_model.training.monitor.reconstruction``) over all of them, before and after. With
     ``held_out`` items (pairs never trained on), their figures are added as ``held_out_l1``
     and ``held_out_copy_source`` (coarse/layers/fine/e2e stages)."""
     everything = trainer.inputs(default_collate([x for b in batches for x in _unbatch(b)]))

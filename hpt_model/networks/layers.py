@@ -20,7 +20,7 @@ other-side source     3         arm and leg only: the source crop of the other s
 ====================  ========  ===========================================
 
 What S^n_t holds (complete part map for PL, visible parsing for PL⁻) is decided where the
-crops are made (:mod:`hpt_model.training.inputs`); the generators are the same for both.
+crops are made (:mod:`hpt_model.method.inputs`); the generators are the same for both.
 
 Left and right share ONE generator (§III-C). The shared arm/leg generators are trained in
 the frame of the person's LEFT side; a right part is handled by mirroring: every input crop

@@ -4,7 +4,7 @@
 described by :class:`~hpt_model.config.HPTConfig`. :class:`StageTrainer` owns one stage's
 networks, optimisers, VGG and complete-part bank and runs steps; :func:`train` is the loop:
 it reads pairs from the shards (or a given dataset), turns each batch into the stage's
-inputs (:func:`~hpt_model.training.inputs.build_stage_inputs`), steps, logs to TensorBoard
+inputs (:func:`~hpt_model.method.build_stage_inputs`), steps, logs to TensorBoard
 (scalars every ``log_every`` steps, an image grid every ``image_every``) and checkpoints
 every ``checkpoint_every`` steps and at the end.
 
@@ -36,21 +36,30 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from hpt_data.shards.schema import HEATMAP_SIGMA_1024
-from hpt_model.config import HPTConfig
-from hpt_model.data.ring import RingLoader
-from hpt_model.losses import VGGPerceptualLoss
-from hpt_model.networks import define_networks
-from hpt_model.training.bank import CompletePartBank
-from hpt_model.training.checkpoint import (
+from hpt_model.checkpoints import (
     CHECKPOINT_VERSION,
     FINAL,
     LAST,
-    TrainingError,
+    checkpoint_config,
     load_checkpoint,
+    part_weights,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
+from hpt_model.config import HPTConfig
+from hpt_model.data.ring import RingLoader
+from hpt_model.errors import TrainingError
+from hpt_model.losses import VGGPerceptualLoss
+from hpt_model.method import (
+    LAYER_STAGES,
+    STAGES,
+    StageInputs,
+    build_stage_inputs,
+    to_device,
+)
+from hpt_model.networks import define_networks
+from hpt_model.training.bank import CompletePartBank
 from hpt_model.training.distributed import (
     DistInfo,
     dist_info_from_env,
@@ -60,13 +69,7 @@ from hpt_model.training.distributed import (
     select_device,
     shutdown_distributed,
 )
-from hpt_model.training.inputs import (
-    LAYER_STAGES,
-    STAGES,
-    StageInputs,
-    build_stage_inputs,
-    to_device,
-)
+from hpt_model.training.monitor import stage_images
 from hpt_model.training.schedule import lr_factor, set_learning_rate
 from hpt_model.training.steps import (
     Losses,
@@ -74,7 +77,6 @@ from hpt_model.training.steps import (
     discriminator_parameters,
     generator_parameters,
     prepare_networks,
-    stage_images,
     stage_networks,
     train_step,
 )
@@ -201,11 +203,6 @@ def _load_into(module: nn.Module, state: Mapping[str, Tensor], where: str) -> No
         ) from exc
 
 
-def _part_weights(layers_state: Mapping[str, Tensor], kind: str) -> dict[str, Tensor]:
-    prefix = f"generators.{kind}."
-    return {k[len(prefix) :]: v for k, v in layers_state.items() if k.startswith(prefix)}
-
-
 class StageTrainer:
     """One stage's networks, optimisers, VGG loss and bank on one device; steps and saves.
 
@@ -314,7 +311,7 @@ class StageTrainer:
                 f"{flag} {path}: a '{state.get('stage')}' checkpoint holds no trained {what} "
                 "layer generator"
             )
-        saved_layers = HPTConfig.from_dict(state["config"]).variant.layers
+        saved_layers = checkpoint_config(state, f"{flag} {path}").variant.layers
         if saved_layers != self.config.variant.layers:
             raise TrainingError(
                 f"{flag} {path}: its {what} layers were trained as '{saved_layers}' part "
@@ -322,7 +319,7 @@ class StageTrainer:
                 f"'{self.config.variant.layers}' ones"
             )
         generator = self.nets["layers"].generators[what]
-        _load_into(generator, _part_weights(models["layers"], what), f"{flag} {path}")
+        _load_into(generator, part_weights(models["layers"], what), f"{flag} {path}")
 
     def _load_all(self, path: Path) -> None:
         """Every network of the checkpoint that this stage builds (the --init weights)."""
@@ -530,7 +527,7 @@ def _train(
         if not path.is_file():
             raise TrainingError(f"--resume: no {LAST} in {settings.out} to continue from")
         resume_state = load_checkpoint(path)
-        saved = HPTConfig.from_dict(resume_state["config"])
+        saved = checkpoint_config(resume_state, path)
         if config is not None:  # where the VGG weights are is this machine's business
             saved.loss.vgg_weights_path = config.loss.vgg_weights_path
             saved.loss.allow_random_vgg = config.loss.allow_random_vgg

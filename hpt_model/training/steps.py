@@ -18,14 +18,13 @@ parameters are frozen meanwhile. The layer stages run both sides of a limb throu
 shared generator and show the discriminator both, right parts mirrored into the left frame;
 their real samples come from :class:`~hpt_model.training.bank.CompletePartBank`. The
 end-to-end stage fine-tunes every generator through Eq. 7 on the final image only (the paper
-says no more).
+says no more). The forward passes are the method's own (:mod:`hpt_model.method`), the
+functions inference and evaluation run.
 
 Table IV's variants (``config.variant``) change what exists, not how a step works: a stage
 the variant lacks is refused (:meth:`~hpt_model.config.VariantConfig.check_stage`); with
 PL⁻ (``variant.layers == "incomplete"``) the layer stages have no completeness
 discriminator and use the unmasked perceptual loss against the ground-truth crop.
-:func:`final_image` runs the variant's whole method: the coarse result upsampled (no
-layers), Eq. 6 (layers, no F) or Eq. 6 and the fine generator (the full method).
 
 All weights λ come from :class:`~hpt_model.config.LossConfig`. Every returned tensor is
 detached, so a caller may keep them.
@@ -35,30 +34,23 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hpt_model.config import NUM_PARTS, HPTConfig
+from hpt_model.config import HPTConfig
 from hpt_model.losses import (
     VGGPerceptualLoss,
     feature_matching_loss,
     gan_loss,
     volume_cross_entropy,
 )
-from hpt_model.networks import PartCrops, variant_network_names
-from hpt_model.networks.fusion import FusionOutput, crop_boxes, initial_fusion
+from hpt_model.method import LAYER_STAGES, StageInputs, run_coarse, run_fine, run_layers
+from hpt_model.method.inputs import need
+from hpt_model.networks import variant_network_names
 from hpt_model.networks.layers import MIRRORED_PARTS
 from hpt_model.training.bank import CompletePartBank
-from hpt_model.training.inputs import (
-    LAYER_STAGES,
-    MapSet,
-    PartInputs,
-    StageInputs,
-    stage_parts,
-)
 
 Losses = dict[str, Tensor]
 
@@ -144,119 +136,7 @@ def frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-# --------------------------------------------------------------------------- forward passes
-
-
-def run_coarse(nets: Mapping[str, nn.Module], maps: MapSet) -> Tensor:
-    """Ĩ_t (B, 3, c, c) from the coarse-size maps."""
-    return nets["coarse"](maps.source, maps.heatmaps, maps.parsing, maps.depth)
-
-
-def upsample(image: Tensor, size: int) -> Tensor:
-    """(B, 3, h, w) → (B, 3, size, size), bilinear (Eq. 6's ``up``)."""
-    if image.shape[-1] == size:
-        return image
-    return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
-
-
-def run_layers(
-    nets: Mapping[str, nn.Module], parts: Mapping[str, PartInputs], coarse: Tensor, fine_size: int
-) -> dict[str, tuple[Tensor, Tensor]]:
-    """part → (offset Ǐ^n_t, layer Ĩ^n_t + Ǐ^n_t), each (B, 3, s, s) in the part's own frame.
-
-    Every part goes through one call of the layers module's ``forward`` (not ``run_part``):
-    a DistributedDataParallel wrapper synchronises gradients only of what its forward ran.
-    """
-    up = upsample(coarse, fine_size)
-    crops = {
-        part: PartCrops(
-            source=p.source,
-            parsing=p.parsing,
-            depth=p.depth,
-            heatmaps=p.heatmaps,
-            coarse=crop_boxes(up, p.box),
-            other_source=p.other_source,
-        )
-        for part, p in parts.items()
-    }
-    offsets = nets["layers"](crops)
-    return {part: (offsets[part], crops[part].coarse + offsets[part]) for part in parts}
-
-
-def run_fine(
-    nets: Mapping[str, nn.Module],
-    inputs: StageInputs,
-    coarse: Tensor,
-    layers: Mapping[str, tuple[Tensor, Tensor]],
-) -> FusionOutput:
-    """Eq. 6 and the fine generator on the fine-size maps (variants with F only)."""
-    fine = _need(inputs.fine, "fine maps")
-    if "fine" not in nets:
-        raise ValueError(
-            "run_fine: no fine generator among the networks (a variant without F?); "
-            "use final_image, which stops at Eq. 6 for such variants"
-        )
-    offsets = {part: offset for part, (offset, _) in layers.items()}
-    boxes = {part: inputs.parts[part].box for part in layers}
-    return nets["fine"](coarse, offsets, boxes, fine.parsing, fine.depth, fine.heatmaps)
-
-
-def fuse_layers(
-    inputs: StageInputs, coarse: Tensor, layers: Mapping[str, tuple[Tensor, Tensor]]
-) -> Tensor:
-    """Eq. 6 alone: İ_t (B, 3, F, F), the upsampled coarse result plus the part offsets
-    masked by their visible parsing channel (the final image of a variant without F)."""
-    fine = _need(inputs.fine, "fine maps")
-    offsets = {part: offset for part, (offset, _) in layers.items()}
-    boxes = {part: inputs.parts[part].box for part in layers}
-    return initial_fusion(coarse, offsets, boxes, fine.parsing)
-
-
-@dataclass
-class MethodOutput:
-    """The method's result for one config's variant, with every intermediate it made."""
-
-    coarse: Tensor  # (B, 3, c, c) Ĩ_t
-    final: Tensor  # (B, 3, F, F) the variant's result at the fine size (not clamped)
-    layers: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)  # part → (Ǐ^n, I^n)
-    initial: Tensor | None = None  # (B, 3, F, F) İ_t of Eq. 6 (variants with part layers)
-    offset: Tensor | None = None  # (B, 3, F, F) the fine generator's Ǐ_t (variants with F)
-
-
-def final_image(
-    config: HPTConfig, nets: Mapping[str, nn.Module], inputs: StageInputs
-) -> MethodOutput:
-    """The method's final image for ``config.variant``, from ``build_stage_inputs(batch,
-    config, "fine")`` and the variant's generators (coarse; layers; fine):
-
-    - no part layers (H, H+S, H+S+D): the coarse result, bilinearly upsampled to the fine size;
-    - part layers, no F (H+S+D+PL⁻, H+S+D+PL): Eq. 6, İ_t, with no fine generator;
-    - the full method: Eq. 6 refined by the fine generator, I_t = İ_t + Ǐ_t.
-
-    Gradients flow unless the caller disables them (``forward_stage`` does).
-    """
-    variant = config.variant
-    fine_size = config.inputs.fine_size
-    coarse = run_coarse(nets, _need(inputs.coarse, "coarse maps"))
-    if not variant.has_layers:
-        return MethodOutput(coarse=coarse, final=upsample(coarse, fine_size))
-    missing = sorted(set(stage_parts("fine", config)) - set(inputs.parts))
-    if missing:
-        raise ValueError(
-            f"final_image: the inputs lack part(s) {missing}; build them for stage 'fine'"
-        )
-    layers = run_layers(nets, inputs.parts, coarse, fine_size)
-    if not variant.fusion:
-        initial = fuse_layers(inputs, coarse, layers)
-        return MethodOutput(coarse=coarse, final=initial, layers=layers, initial=initial)
-    fused = run_fine(nets, inputs, coarse, layers)
-    return MethodOutput(
-        coarse=coarse,
-        final=fused.image,
-        layers=layers,
-        initial=fused.initial,
-        offset=fused.offset,
-    )
+# --------------------------------------------------------------------------- helpers
 
 
 def to_left_frame(x: Tensor, part: str) -> Tensor:
@@ -271,12 +151,6 @@ def masked_l1(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tenso
         return diff.mean()
     m = mask.float()
     return (diff * m).sum() / (m.sum() * diff.shape[1]).clamp_min(1e-8)
-
-
-def _need(value, what: str):
-    if value is None:
-        raise ValueError(f"the stage inputs lack the {what}")
-    return value
 
 
 # --------------------------------------------------------------------------- the step
@@ -358,7 +232,7 @@ def image_gan_step(
 
 
 def coarse_step(ctx: StepContext, inputs: StageInputs) -> Losses:
-    maps = _need(inputs.coarse, "coarse maps")
+    maps = need(inputs.coarse, "coarse maps")
     with ctx.autocast():
         fake = run_coarse(ctx.trained, maps)
     return image_gan_step(ctx, fake, maps.target, maps.source, "coarse_d")
@@ -368,7 +242,7 @@ def layer_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     """Eqs. 1 and 2 for the parts of one kind (face; left+right arm; left+right leg)."""
     loss_cfg = ctx.config.loss
     complete = ctx.config.variant.layers == "complete"  # PL; PL⁻ otherwise
-    coarse_maps = _need(inputs.coarse, "coarse maps")
+    coarse_maps = need(inputs.coarse, "coarse maps")
     with torch.no_grad(), ctx.autocast():
         coarse = run_coarse(ctx.nets, coarse_maps)
     with ctx.autocast():
@@ -383,7 +257,7 @@ def layer_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     with ctx.autocast():
         g_per = _perceptual(ctx, layer, target, visible if complete else None)
     if complete:
-        bank = _need(ctx.bank, "complete part bank")
+        bank = need(ctx.bank, "complete part bank")
         for n, p in zip(names, parts, strict=True):
             keep = p.unoccluded
             bank.push(to_left_frame(p.target[keep], n), to_left_frame(p.source[keep], n))
@@ -414,8 +288,8 @@ def layer_step(ctx: StepContext, inputs: StageInputs) -> Losses:
 
 def fusion_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     """Eq. 7; the fine stage keeps coarse and layers frozen, e2e trains through them."""
-    coarse_maps = _need(inputs.coarse, "coarse maps")
-    fine = _need(inputs.fine, "fine maps")
+    coarse_maps = need(inputs.coarse, "coarse maps")
+    fine = need(inputs.fine, "fine maps")
     upstream = torch.no_grad() if ctx.stage == "fine" else contextlib.nullcontext()
     with upstream, ctx.autocast():
         coarse = run_coarse(ctx.trained, coarse_maps)
@@ -427,10 +301,10 @@ def fusion_step(ctx: StepContext, inputs: StageInputs) -> Losses:
 
 def volume_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     """Per-voxel cross-entropy of the volume network (§III-B)."""
-    image = _need(inputs.volume_image, "volume image")
-    target = _need(inputs.volume_target, "voxel targets")
+    image = need(inputs.volume_image, "volume image")
+    target = need(inputs.volume_target, "voxel targets")
     with ctx.autocast():
-        logits = ctx.trained["volume"](image, _need(inputs.volume_pose, "volume pose"))
+        logits = ctx.trained["volume"](image, need(inputs.volume_pose, "volume pose"))
         ce = volume_cross_entropy(logits.float(), target)
     _update(ctx, "g", ce)
     error = (logits.argmax(1) != target).float().mean()
@@ -453,167 +327,3 @@ def train_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     ValueError if the config's variant has no such stage."""
     ctx.config.variant.check_stage(ctx.stage)
     return STEPS[ctx.stage](ctx, inputs)
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """Eval mode inside the block (batch-norm statistics untouched), each flag restored."""
-    flags = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.training = flag
-
-
-@torch.no_grad()
-def forward_stage(
-    stage: str, config: HPTConfig, nets: Mapping[str, nn.Module], inputs: StageInputs
-) -> dict[str, Tensor]:
-    """The stage's outputs, no gradients: ``coarse``, ``layer_<part>``, ``initial`` and
-    ``final`` (fine/e2e) or ``logits`` (volume), as far as the stage goes. For ``fine`` and
-    ``e2e`` these are :func:`final_image`'s for every variant: ``final`` is always there,
-    ``layer_*`` and ``initial`` when the variant has part layers. Runs in eval mode, so
-    logging and evaluation leave the training state as it was."""
-    with eval_mode(nets if isinstance(nets, nn.Module) else nn.ModuleDict(dict(nets))):
-        return _forward_stage(stage, config, nets, inputs)
-
-
-def _forward_stage(
-    stage: str, config: HPTConfig, nets: Mapping[str, nn.Module], inputs: StageInputs
-) -> dict[str, Tensor]:
-    if stage == "volume":
-        image = _need(inputs.volume_image, "volume image")
-        return {"logits": nets["volume"](image, _need(inputs.volume_pose, "volume pose"))}
-    if stage in LAYER_STAGES:
-        config.variant.check_stage(stage)
-    out: dict[str, Tensor] = {}
-    if stage in ("fine", "e2e"):
-        result = final_image(config, nets, inputs)
-        out["coarse"] = result.coarse
-        for part, (_, layer) in result.layers.items():
-            out[f"layer_{part}"] = layer
-        if result.initial is not None:
-            out["initial"] = result.initial
-        out["final"] = result.final
-        return out
-    coarse = run_coarse(nets, _need(inputs.coarse, "coarse maps"))
-    out["coarse"] = coarse
-    if inputs.parts:
-        layers = run_layers(nets, inputs.parts, coarse, config.inputs.fine_size)
-        for part, (_, layer) in layers.items():
-            out[f"layer_{part}"] = layer
-    return out
-
-
-def _voxel_error(pred: Tensor, target: Tensor) -> Tensor:
-    return (pred != target).float().mean()
-
-
-@torch.no_grad()
-def reconstruction(
-    stage: str, config: HPTConfig, nets: Mapping[str, nn.Module], inputs: StageInputs
-) -> dict[str, float]:
-    """The stage's reconstruction error and the copy-the-source baseline on one batch.
-
-    coarse: L1 of Ĩ_t vs Î_t at the coarse size; face/arm/leg: L1 of the layers vs the
-    ground-truth crops over the visible part (Eq. 2's region), the baseline being the source
-    part crop; fine/e2e: L1 of I_t vs Î_t at the fine size; volume: the voxel error rate
-    (and cross-entropy), the baseline the source frame's voxels when the batch has them.
-    """
-    out = forward_stage(stage, config, nets, inputs)
-    if stage == "volume":
-        target = _need(inputs.volume_target, "voxel targets")
-        logits = out["logits"].float()
-        result = {
-            "error": float(_voxel_error(logits.argmax(1), target)),
-            "ce": float(volume_cross_entropy(logits, target)),
-        }
-        if inputs.source_voxels is not None:
-            result["copy_source"] = float(_voxel_error(inputs.source_voxels, target))
-        return result
-    if stage == "coarse":
-        maps = _need(inputs.coarse, "coarse maps")
-        return {
-            "l1": float(masked_l1(out["coarse"], maps.target)),
-            "copy_source": float(masked_l1(maps.source, maps.target)),
-        }
-    if stage in LAYER_STAGES:
-        names = list(inputs.parts)
-        parts = [inputs.parts[n] for n in names]
-        target = torch.cat([p.target for p in parts])
-        visible = torch.cat([p.visible for p in parts])
-        layer = torch.cat([out[f"layer_{n}"] for n in names])
-        source = torch.cat([p.source for p in parts])
-        return {
-            "l1": float(masked_l1(layer, target, visible)),
-            "copy_source": float(masked_l1(source, target, visible)),
-        }
-    fine = _need(inputs.fine, "fine maps")
-    return {
-        "l1": float(masked_l1(out["final"], fine.target)),
-        "copy_source": float(masked_l1(fine.source, fine.target)),
-    }
-
-
-# --------------------------------------------------------------------------- images
-
-_PARSING_COLOURS = torch.tensor(
-    [
-        [0.0, 0.0, 0.0],
-        [1.0, 0.85, 0.0],
-        [0.2, 0.8, 0.2],
-        [0.1, 0.4, 1.0],
-        [0.0, 0.8, 1.0],
-        [1.0, 0.2, 0.2],
-        [1.0, 0.5, 0.8],
-    ]
-)
-
-
-def colour_parsing(parsing: Tensor) -> Tensor:
-    """(B, 7, H, W) soft one-hot → (B, 3, H, W) colours in [-1, 1]."""
-    colours = _PARSING_COLOURS.to(parsing.device, parsing.dtype)[:NUM_PARTS]
-    return torch.einsum("bkhw,kc->bchw", parsing, colours) * 2 - 1
-
-
-def stage_images(
-    stage: str, config: HPTConfig, nets: Mapping[str, nn.Module], inputs: StageInputs
-) -> dict[str, Tensor]:
-    """Named (B, 3, H, W) images in [-1, 1] for the log: source, target maps (S colours,
-    H summed), coarse, layers, final, ground truth, as far as the stage goes."""
-    if stage == "volume":
-        image = _need(inputs.volume_image, "volume image")
-        pose = _need(inputs.volume_pose, "volume pose")
-        logits = forward_stage(stage, config, nets, inputs)["logits"]
-        front = logits.argmax(1).amax(1)  # (B, X, X) highest label along z, a crude view
-        target = _need(inputs.volume_target, "voxel targets").amax(1)
-        return {
-            "source": image,
-            "pose": pose.amax(1, keepdim=True).expand(-1, 3, -1, -1) * 2 - 1,
-            "voxels": colour_parsing(F.one_hot(front, NUM_PARTS).permute(0, 3, 1, 2).float()),
-            "voxels_truth": colour_parsing(
-                F.one_hot(target, NUM_PARTS).permute(0, 3, 1, 2).float()
-            ),
-        }
-    maps = inputs.fine if inputs.fine is not None else _need(inputs.coarse, "coarse maps")
-    out = forward_stage(stage, config, nets, inputs)
-    images = {
-        "source": maps.source,
-        "parsing": colour_parsing(maps.parsing),
-        "heatmaps": maps.heatmaps.amax(1, keepdim=True).expand(-1, 3, -1, -1) * 2 - 1,
-        "coarse": out["coarse"],
-    }
-    for part in inputs.parts:
-        images[f"layer_{part}"] = out[f"layer_{part}"]
-        images[f"truth_{part}"] = inputs.parts[part].target
-    if "initial" in out:
-        images["initial"] = out["initial"]
-    if "final" in out:
-        images["final"] = out["final"]
-    images["ground_truth"] = maps.target
-    return images

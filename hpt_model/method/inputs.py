@@ -1,9 +1,10 @@
 """One batch of :class:`~hpt_model.data.PairDataset` at shard resolution → each stage's inputs.
 
-The shards hold everything at the 1024 crop (parsing and depth also at 512); the config asks
-for its own sizes (``inputs.coarse_size``, ``fine_size``, part sizes, the volume grid).
-:func:`build_stage_inputs` is the single place where that conversion happens, on the
-training device:
+The method's inputs (S, D, H at each scale, the part crops) are made here, for training,
+inference and evaluation alike. The shards hold everything at the 1024 crop (parsing and
+depth also at 512); the config asks for its own sizes (``inputs.coarse_size``,
+``fine_size``, part sizes, the volume grid). :func:`build_stage_inputs` is the single place
+where that conversion happens, on the model's device:
 
 - images: area-averaged to the stage size (bilinear when enlarging), values in [-1, 1];
 - parsing S: one-hot (7 channels) then area-averaged, so part borders are soft; for large
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -60,6 +61,8 @@ OTHER_SIDE: dict[str, str] = {
     "right_leg": "left_leg",
 }
 PART_INDEX: dict[str, int] = {name: i for i, name in enumerate(PART_LAYERS)}  # rows of part_boxes
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -100,6 +103,14 @@ class StageInputs:
     volume_pose: Tensor | None = None  # (B, J, X, X)
     volume_target: Tensor | None = None  # (B, Z, X, X) int64 labels
     source_voxels: Tensor | None = None  # (B, Z, X, X) int64, when the batch has them
+
+
+def need(value: T | None, what: str) -> T:
+    """``value``, or a ValueError naming what the stage inputs lack (a caller built them for
+    another stage)."""
+    if value is None:
+        raise ValueError(f"the stage inputs lack the {what}")
+    return value
 
 
 def stage_parts(stage: str, config: HPTConfig | None = None) -> tuple[str, ...]:
