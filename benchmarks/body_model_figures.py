@@ -32,7 +32,15 @@ import numpy as np
 import torch
 import trimesh
 
-from hpt_data.body import SMPL_JOINT_NAMES, anny_smpl, joint_limits, load_body_model
+from hpt_data.body import (
+    SMPL_JOINT_NAMES,
+    anny_derivation,
+    anny_posing,
+    anny_rig,
+    builtin_cache,
+    joint_limits,
+    load_body_model,
+)
 from hpt_data.body import pose_correctives as pc
 
 NUM_POSES = 20
@@ -58,12 +66,12 @@ def _best_time(fn, repeats: int = 30) -> float:
 
 def held_out_shape_figures(model, arrays, anny_model) -> dict[str, float]:
     """Fit betas to unseen Anny phenotypes; compare the mesh and the regressed joints."""
-    rig = anny_smpl.AnnyRig(anny_model)
-    pheno = anny_smpl.sample_phenotypes(anny_model, HELD_OUT, seed=12345)
-    verts, heads = anny_smpl.tposed_anny(anny_model, pheno)
+    rig = anny_rig.AnnyRig(anny_model)
+    pheno = anny_derivation.sample_phenotypes(anny_model, HELD_OUT, seed=12345)
+    verts, heads = anny_posing.tposed_anny(anny_model, pheno)
     verts = verts[:, arrays["anny_vertex_ids"]]
     joints = heads[:, rig.joint_bone]
-    betas = anny_smpl.phenotypes_to_betas(anny_model, arrays, pheno)  # (N, NB)
+    betas = anny_posing.phenotypes_to_betas(anny_model, arrays, pheno)  # (N, NB)
     dirs = arrays["shapedirs"].reshape(-1, arrays["shapedirs"].shape[2])
     recon = arrays["v_template"] + (betas @ dirs.T).reshape(HELD_OUT, -1, 3)
     mesh_err = np.linalg.norm(recon - verts, axis=-1)
@@ -88,7 +96,7 @@ def derivation_seconds() -> float:
         os.environ["HPT_CACHE_DIR"] = tmp
         try:
             t0 = time.perf_counter()
-            anny_smpl.load_or_derive()
+            builtin_cache.load_or_derive()
             return time.perf_counter() - t0
         finally:
             if old is None:
@@ -105,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
-    arrays = anny_smpl.load_or_derive()
+    arrays = builtin_cache.load_or_derive()
     model = load_body_model(num_betas=arrays["shapedirs"].shape[2])
     anny_model = anny.Anny()
     faces = model.faces
@@ -118,7 +126,7 @@ def main() -> None:
     with torch.no_grad():
         plain_model.smpl.posedirs.zero_()
         plain = plain_model(body_pose=pose_t).vertices.double().numpy()
-    theirs = anny_smpl.anny_vertices_for_smpl_pose(anny_model, arrays, poses)
+    theirs = anny_posing.anny_vertices_for_smpl_pose(anny_model, arrays, poses)
     regressed = arrays["J_regressor"] @ arrays["v_template"]  # the rest joints
     transforms = pc.joint_transforms(regressed, pc.local_rotations(poses))
     dqs = pc.dual_quaternion_skinning(arrays["v_template"], arrays["weights"], transforms)
@@ -153,11 +161,11 @@ def main() -> None:
             model(body_pose=batch)
 
     t_smplx = _best_time(smplx_forward)
-    deltas = anny_smpl.smpl_pose_to_anny_deltas(arrays, poses[:8])
+    deltas = anny_posing.smpl_pose_to_anny_deltas(arrays, poses[:8])
     pheno = np.repeat(arrays["reference_phenotype"][None], 8, axis=0)
-    t_anny = _best_time(lambda: anny_smpl.pose_anny(anny_model, pheno, deltas))
+    t_anny = _best_time(lambda: anny_rig.pose_anny(anny_model, pheno, deltas))
     params = torch.as_tensor(
-        anny_smpl.anny_local_pose_parameters(anny_model, pheno, deltas, "local-ref")
+        anny_posing.anny_local_pose_parameters(anny_model, pheno, deltas, "local-ref")
     )
     pheno_t = torch.as_tensor(pheno)
 

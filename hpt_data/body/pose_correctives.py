@@ -30,8 +30,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hpt_data.body.anny_smpl import forward_kinematics, rodrigues
 from hpt_data.body.joints import NUM_JOINTS, SMPL_PARENTS
+from hpt_data.body.kinematics import forward_kinematics, rodrigues
 
 #: Random training poses (within the joint limits) the correctives are fitted on.
 NUM_TRAINING_POSES = 500
@@ -60,7 +60,7 @@ def pose_features(rotations: np.ndarray) -> np.ndarray:
 
 def joint_transforms(joints: np.ndarray, rotations: np.ndarray) -> np.ndarray:
     """SMPL's skinning transforms ``(B, 24, 4, 4)`` from rest joints ``(24, 3)`` and
-    local rotations ``(B, 24, 3, 3)`` (``anny_smpl.forward_kinematics`` on SMPL's tree)."""
+    local rotations ``(B, 24, 3, 3)`` (``kinematics.forward_kinematics`` on SMPL's tree)."""
     heads = np.broadcast_to(joints, (rotations.shape[0], *joints.shape))
     return forward_kinematics(SMPL_PARENTS, heads, rotations)
 

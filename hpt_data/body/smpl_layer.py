@@ -4,7 +4,8 @@ Both kinds pose through the very same ``smplx`` forward pass, built with
 ``smplx.SMPL(data_struct=...)``: a real file is read by :mod:`hpt_data.body.smpl_files`
 (a restricted unpickler for ``.pkl``, ``allow_pickle=False`` for ``.npz``; smplx is never
 given the path, since it would unpickle the file itself with plain ``pickle.load``); the
-built-in Anny-derived model (:mod:`hpt_data.body.anny_smpl`) is handed over the same way.
+built-in Anny-derived model (:mod:`hpt_data.body.anny_derivation`, cached by
+:mod:`hpt_data.body.builtin_cache`) is handed over the same way.
 """
 
 from __future__ import annotations
@@ -304,9 +305,9 @@ def builtin_smpl_arrays(num_betas: int | None = None) -> dict[str, Any]:
     ``posedirs (V, 3, 207)`` are the built-in model's pose correctives (fitted to
     dual-quaternion skinning, :mod:`hpt_data.body.pose_correctives`).
     """
-    from hpt_data.body import anny_smpl
+    from hpt_data.body.builtin_cache import load_or_derive
 
-    arrays = anny_smpl.load_or_derive()
+    arrays = load_or_derive()
     names = [str(n) for n in arrays["landmark_names"]]
     ids = dict(zip(names, (int(i) for i in arrays["landmark_ids"]), strict=True))
     vertex_ids = {LANDMARK_TO_SMPLX[k]: v for k, v in ids.items() if k in LANDMARK_TO_SMPLX}

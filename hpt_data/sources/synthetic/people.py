@@ -4,7 +4,7 @@ A person is drawn from ``(seed, person_id)`` alone, so all their clips show the 
 and clothes. The built-in body model's betas do not name gender or age, so a person is
 drawn as an Anny phenotype (gender, age 13 to 85, and height, weight, muscle, proportions
 from Anny's age- and gender-conditional distribution) and turned into the betas that fit
-it best (``hpt_data.body.anny_smpl.phenotypes_to_betas``). The record keeps the phenotype,
+it best (``hpt_data.body.anny_posing.phenotypes_to_betas``). The record keeps the phenotype,
 the measured height and an estimated mass.
 """
 
@@ -74,7 +74,7 @@ def _anny() -> tuple[Any, dict[str, np.ndarray]]:
     init_warp_quietly()
     import anny
 
-    from hpt_data.body.anny_smpl import load_or_derive
+    from hpt_data.body.builtin_cache import load_or_derive
 
     return anny.Anny(), load_or_derive()
 
@@ -96,7 +96,7 @@ def sample_shape(
     import torch
     from anny.shape_distribution import SimpleShapeDistribution
 
-    from hpt_data.body.anny_smpl import phenotypes_to_betas
+    from hpt_data.body.anny_posing import phenotypes_to_betas
 
     model, arrays = _anny()
     female = bool(rng.random() < 0.5)
