@@ -5,8 +5,9 @@
 transfer of one image, a motion video, evaluation) is the ``hpt`` command's
 (``pipelines/cli.py``: ``hpt transfer``, ``hpt motion``, ``hpt eval``), since it needs both
 packages. Commands parse options and call library functions. A user-facing problem
-(a missing earlier checkpoint, missing VGG-19 weights, a bad config file) ends with one
-line, ``error: ...``, and exit status 2.
+(a missing earlier checkpoint, missing VGG-19 weights, a bad config file: an
+:class:`~hpt_data.errors.HptError`) ends with one line, ``error: ...``, and exit status 2;
+anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Annotated
 
 import typer
 
+from hpt_data.errors import HptError
 from hpt_data.shards.schema import HEATMAP_SIGMA_1024
 
 app = typer.Typer(
@@ -34,8 +36,10 @@ def _root() -> None:
     """Train the hierarchical pose-transfer generator (run it with the hpt command)."""
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+def _fail(exc: HptError) -> typer.Exit:
+    """``error: <the message's first line>`` on stderr; exit status 2."""
+    lines = str(exc).strip().splitlines()
+    typer.echo(f"error: {lines[0] if lines else type(exc).__name__}", err=True)
     return typer.Exit(2)
 
 
@@ -103,7 +107,6 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train one stage. Order: coarse → face, arm, leg → fine → e2e (volume: any time)."""
-    from hpt_data.errors import HptError
     from hpt_model.config import load_config
     from hpt_model.training import TrainSettings
     from hpt_model.training import train as run_training
@@ -143,8 +146,8 @@ def train(
             heatmap_sigma=heatmap_sigma,
         )
         result = run_training(settings, model_config)
-    except (HptError, ValueError) as exc:
-        raise _fail(str(exc).splitlines()[0]) from exc
+    except HptError as exc:
+        raise _fail(exc) from exc
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks and saves
         typer.echo(
             f"{stage}: step {result.step}/{result.total_steps}, checkpoint {result.checkpoint}"

@@ -4,8 +4,9 @@
 sequence of poses, as an mp4 (``docs/pipelines.md``); ``hpt eval`` scores checkpoints on a
 shard split (``docs/evaluation.md``). Commands parse options and call
 :mod:`pipelines.transfer` / :mod:`pipelines.motion` / :mod:`pipelines.evaluate`. A
-user-facing problem (an unreadable photo, no person, a bad pose file, a missing checkpoint)
-ends with one line, ``error: ...``, and exit status 2.
+user-facing problem (an unreadable photo, no person, a bad pose file, a missing checkpoint:
+an :class:`~hpt_data.errors.HptError`) ends with one line, ``error: ...``, and exit status
+2; anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from hpt_data.errors import HptError
 
 app = typer.Typer(
     name="hpt",
@@ -41,8 +44,10 @@ def _app_options(
         os.environ[VERBOSE_ENV] = "1"
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+def _fail(exc: HptError) -> typer.Exit:
+    """``error: <the message's first line>`` on stderr; exit status 2."""
+    lines = str(exc).strip().splitlines()
+    typer.echo(f"error: {lines[0] if lines else type(exc).__name__}", err=True)
     return typer.Exit(2)
 
 
@@ -99,17 +104,11 @@ def _generators(
     )
 
 
-def _errors() -> tuple[type[Exception], ...]:
-    from hpt_data.errors import HptError
-
-    return (HptError, ValueError)
-
-
 def _one_of(**options: Any) -> str:
     given = [name for name, value in options.items() if value is not None]
     flags = ", ".join("--" + n.replace("_", "-") for n in options)
     if len(given) != 1:
-        raise ValueError(f"give exactly one target of {flags} (got {len(given)})")
+        raise HptError(f"give exactly one target of {flags} (got {len(given)})")
     return given[0]
 
 
@@ -171,8 +170,8 @@ def transfer(
         person = perceive(source)
         result = next(transfer_poses(person, poses, gens, volume=volume, progress=not quiet))
         written = save_transfer(result, person, out, intermediates)
-    except _errors() as exc:
-        raise _fail(str(exc).splitlines()[0]) from exc
+    except HptError as exc:
+        raise _fail(exc) from exc
     if not quiet:
         for flag in person.flags:
             typer.echo(f"note: {source}: {flag}", err=True)
@@ -246,8 +245,8 @@ def motion(
             batch_size=batch_size,
             progress=not quiet,
         )
-    except _errors() as exc:
-        raise _fail(str(exc).splitlines()[0]) from exc
+    except HptError as exc:
+        raise _fail(exc) from exc
     typer.echo(
         f"wrote {summary.path}: {summary.frames} frames, {summary.width}x{summary.height}, "
         f"{summary.fps:g} fps"
@@ -306,11 +305,11 @@ def evaluate_command(
     logging.basicConfig(level=logging.ERROR if quiet else logging.WARNING, format="%(message)s")
     try:
         if lpips_net not in ("alex", "vgg"):
-            raise ValueError(f"--lpips-net must be alex or vgg, got {lpips_net!r}")
+            raise HptError(f"--lpips-net must be alex or vgg, got {lpips_net!r}")
         if config and not allow_random_model:
-            raise ValueError("--config gives a model random weights: add --allow-random-model")
+            raise HptError("--config gives a model random weights: add --allow-random-model")
         if not (checkpoint or config or oracle):
-            raise ValueError(
+            raise HptError(
                 "nothing to evaluate: pass --checkpoint RUN_DIR (repeatable), --oracle, or "
                 "--allow-random-model --config CONFIG"
             )
@@ -368,8 +367,8 @@ def evaluate_command(
             fit_settings=fit_settings,
             device=device,
         )
-    except _errors() as exc:
-        raise _fail(str(exc).splitlines()[0]) from exc
+    except HptError as exc:
+        raise _fail(exc) from exc
     for row in result.models:
         s = row.summary
         osa_text = "" if s.get("osa") is None else f", OSA {s['osa']:.3f}"

@@ -80,7 +80,7 @@ def write_motion(
     import cv2
 
     if frame not in FRAME_MODES:
-        raise ValueError(f"frame must be one of {FRAME_MODES}, got {frame!r}")
+        raise HptError(f"frame must be one of {FRAME_MODES}, got {frame!r}")
     out = Path(out)
     if out.suffix.lower() != ".mp4":
         raise HptError(f"{out}: the motion video must be an .mp4 file")
