@@ -39,8 +39,8 @@ def posed(names: list[str], seed: int = 11) -> tuple[object, np.ndarray, np.ndar
 
     from hpt_data.body import load_body_model
     from hpt_data.body.joint_limits import sample_random_poses
+    from hpt_data.body.named_poses import named_pose
     from hpt_data.body.weak_perspective import UPRIGHT_FACING_CAMERA
-    from hpt_data.render.named_poses import named_pose
 
     body = load_body_model()
     randoms = iter(sample_random_poses(len(names), seed=seed))

@@ -3,7 +3,7 @@
 The figures of docs/evaluation.md ("Figures" under the OSA section), all with the built-in
 body model, upright facing the camera, camera ``(2/2.3, 0, -0.1)``, OSA at 256:
 
-- named poses (``hpt_data/render/named_poses.py``): the ground truth against itself and
+- named poses (``hpt_data/body/named_poses.py``): the ground truth against itself and
   the mirrored body (``mirror_smpl``, the fit of the left↔right flipped image) against it;
 - the worked example: the counted overlap pixels of ``right_arm_in_front`` and its mirror,
   and its OSA without the junction rule; with the arms down and no junction rule, the torso
@@ -43,6 +43,7 @@ def _num(x: float) -> float | None:
 
 
 def named_figures(body) -> dict:
+    from hpt_data.body.named_poses import named_pose
     from hpt_data.body.parts import (
         HEAD,
         LEFT_ARM,
@@ -53,7 +54,6 @@ def named_figures(body) -> dict:
         TORSO,
     )
     from hpt_data.body.weak_perspective import UPRIGHT_FACING_CAMERA
-    from hpt_data.render.named_poses import named_pose
     from pipelines.occlusion import (
         PART_PAIRS,
         BodyParams,

@@ -234,9 +234,10 @@ def load_video_poses(
 
 
 def named_targets() -> tuple[str, ...]:
-    """The built-in names: the hand-made poses, then the synthetic source's actions."""
-    from hpt_data.render.named_poses import NAMED_POSES
-    from hpt_data.sources.synthetic.motions import ACTIONS
+    """The built-in names: the hand-made poses, then the motions (the synthetic source's
+    actions; both from :mod:`hpt_data.body`)."""
+    from hpt_data.body.motions import ACTIONS
+    from hpt_data.body.named_poses import NAMED_POSES
 
     return (*sorted(NAMED_POSES), *ACTIONS)
 
@@ -244,8 +245,8 @@ def named_targets() -> tuple[str, ...]:
 def named_sequence(name: str, frames: int = 50, fps: float = DEFAULT_FPS) -> PoseSequence:
     """A built-in pose (one pose, the source's orientation) or motion (``frames`` poses at
     ``fps``, a fixed person style, orientation relative to the source's)."""
-    from hpt_data.render.named_poses import NAMED_POSES, named_pose
-    from hpt_data.sources.synthetic.motions import ACTIONS, make_motion
+    from hpt_data.body.motions import ACTIONS, make_motion
+    from hpt_data.body.named_poses import NAMED_POSES, named_pose
 
     if name in NAMED_POSES:
         return PoseSequence(

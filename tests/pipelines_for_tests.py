@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hpt_data.body.named_poses import named_pose
 from hpt_data.crop import CropWindow
-from hpt_data.render.named_poses import named_pose
 from pipelines.perceive import Perception
 
 UPRIGHT = np.array([np.pi, 0.0, 0.0], np.float32)  # upright, facing the camera

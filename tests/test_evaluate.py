@@ -15,8 +15,8 @@ import torch
 from train_records import write_train_shards
 from typer.testing import CliRunner
 
+from hpt_data.body.named_poses import named_pose
 from hpt_data.body.weak_perspective import UPRIGHT_FACING_CAMERA
-from hpt_data.render.named_poses import named_pose
 from hpt_model.checkpoints import (
     CHECKPOINT_VERSION,
     generator_names,

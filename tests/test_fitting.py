@@ -47,8 +47,7 @@ def make_clip(
     projection), masks (T, mask_size, mask_size) bool, camera-frame joints (T, 24, 3) m
     and their true projections (T, 24, 2) normalised crop coordinates.
     """
-    from hpt_data.sources.synthetic.motions import make_motion
-
+    from hpt_data.body.motions import make_motion
     from hpt_data.render.camera import look_at, transform_points
 
     rng = np.random.default_rng(seed)

@@ -12,8 +12,8 @@ from pipelines_for_tests import hand_made_source, synthetic_frame, tiny_generato
 from scipy.spatial.transform import Rotation
 from typer.testing import CliRunner
 
+from hpt_data.body.named_poses import named_pose
 from hpt_data.crop import CropWindow
-from hpt_data.render.named_poses import named_pose
 from pipelines.cli import app
 from pipelines.motion import paste_into_source, write_motion
 from pipelines.targets import PoseSequence, TargetError, load_pose_file, smooth_poses

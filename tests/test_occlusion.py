@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from test_voxelize import box_mesh
 
+from hpt_data.body.named_poses import named_pose
 from hpt_data.body.parts import HEAD, LEFT_ARM, LEFT_LEG, RIGHT_ARM, RIGHT_LEG, TORSO
 from hpt_data.body.weak_perspective import UPRIGHT_FACING_CAMERA
-from hpt_data.render.named_poses import named_pose
 from pipelines.occlusion import (
     APART,
     PART_PAIRS,

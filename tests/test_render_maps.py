@@ -181,7 +181,7 @@ def test_the_complete_map_of_an_occluded_arm_holds_what_s_hides(body) -> None:
 
 
 def test_target_maps_take_the_source_shape(body) -> None:
-    from hpt_data.render.named_poses import named_pose
+    from hpt_data.body.named_poses import named_pose
 
     pose = named_pose("crossed_legs")
     mean = render_target_maps(body, None, UPRIGHT_FACING_CAMERA, pose, CAMERA, 256, False)

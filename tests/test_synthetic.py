@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from hpt_data.body.motions import make_motion
 from hpt_data.errors import SourceError
 from hpt_data.render.camera import intrinsics, look_at, project
 from hpt_data.sources.base import VideoRecord
 from hpt_data.sources.synthetic import ACTIONS, SyntheticOptions, SyntheticSource
 from hpt_data.sources.synthetic import clip as clip_mod
 from hpt_data.sources.synthetic.ground_truth import load_ground_truth
-from hpt_data.sources.synthetic.motions import make_motion
 
 #: PyOpenGL 3.1.0 calls numpy's deprecated tostring() on every texture upload.
 pytestmark = pytest.mark.filterwarnings("ignore:tostring:DeprecationWarning")

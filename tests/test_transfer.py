@@ -13,8 +13,8 @@ import pytest
 from pipelines_for_tests import hand_made_source, synthetic_frame, tiny_generators
 from typer.testing import CliRunner
 
+from hpt_data.body.named_poses import named_pose
 from hpt_data.render.maps import render_target_maps
-from hpt_data.render.named_poses import named_pose
 from pipelines.cli import app
 from pipelines.pairs import body_model, make_item, source_fields, target_fields
 from pipelines.perceive import PerceptionError, perceive

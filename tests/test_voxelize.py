@@ -47,7 +47,7 @@ def pose_bodies(body, names: list[str], seed: int = 11) -> tuple[np.ndarray, np.
     import torch
 
     from hpt_data.body.joint_limits import sample_random_poses
-    from hpt_data.render.named_poses import named_pose
+    from hpt_data.body.named_poses import named_pose
 
     randoms = iter(sample_random_poses(len(names), seed=seed))
     poses = np.stack([next(randoms) if n == "random" else named_pose(n) for n in names])
@@ -275,7 +275,7 @@ def write_fits(
     """A ``fit-smpl`` output made from known poses (the contract of issue #6); without
     ``distance`` as fit-smpl version 1 wrote it (no ``camera_distance`` key)."""
     from hpt_data.body.joint_limits import sample_random_poses
-    from hpt_data.render.named_poses import named_pose
+    from hpt_data.body.named_poses import named_pose
 
     randoms = iter(sample_random_poses(len(names), seed=5))
     poses = np.stack([next(randoms) if n == "random" else named_pose(n) for n in names])

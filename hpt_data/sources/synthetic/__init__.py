@@ -7,10 +7,10 @@ lists the clips from the options alone; ``materialize`` renders one clip to
 ``<root>/<video_id>.mp4`` with its ground truth in ``<root>/<video_id>.npz`` (see
 ``docs/synthetic.md``).
 
-Modules: ``motions`` (actions as poses), ``people`` (shapes and attributes),
-``appearance`` (clothes by vertex colour), ``textures`` and ``room`` (the set, lights,
-camera), ``shadows`` (soft floor shadows), ``clip`` (rendering and writing),
-``ground_truth`` (the reproducible ``.npz``).
+Modules: ``people`` (shapes and attributes), ``appearance`` (clothes by vertex colour),
+``textures`` and ``room`` (the set, lights, camera), ``shadows`` (soft floor shadows),
+``clip`` (rendering and writing), ``ground_truth`` (the reproducible ``.npz``). The actions
+as poses are a library shared with the pipelines' targets: :mod:`hpt_data.body.motions`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpt_data.body.motions import ACTIONS
 from hpt_data.errors import SourceError
 from hpt_data.sources.base import SourceScan, VideoRecord, VideoSource
-from hpt_data.sources.synthetic.motions import ACTIONS
 
 logger = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from hpt_data.body.motions import make_motion
 from hpt_data.body.parts import JOINT_TO_PART
 from hpt_data.render.camera import project
 from hpt_data.sources.helpers import atomic_output
 from hpt_data.sources.synthetic.ground_truth import GT_FORMAT_VERSION, write_npz
-from hpt_data.sources.synthetic.motions import make_motion
 from hpt_data.sources.synthetic.people import Person
 from hpt_data.sources.synthetic.room import build_room, frame_camera
 from hpt_data.sources.synthetic.shadows import add_shadows

@@ -1,4 +1,5 @@
-"""A few hand-made body poses with self-occlusion, for tests, benchmarks and previews.
+"""A few hand-made body poses with self-occlusion, for tests, benchmarks, previews and the
+pipelines' named targets.
 
 Angles follow :mod:`hpt_data.body.joint_limits` (extrinsic x-y-z Euler angles per joint in
 the T-pose axes; the right side mirrors the left with y and z negated).

@@ -8,6 +8,9 @@ that interpolation never takes a short cut through an unnatural rotation.
 
 Frame (the body model's): metres, y up, the person faces +z, +x is the person's left; the
 zero pose is SMPL's T-pose (arms along +-x, palms down).
+
+Body-model pose data, not part of a source: the synthetic source films these actions and
+``pipelines.targets`` offers them as motion targets, both importing them from here.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: The actions, in the order ``scan`` lists them.
+#: The actions, in the order the synthetic source's ``scan`` lists them.
 ACTIONS: tuple[str, ...] = (
     "walk",
     "wave",
