@@ -9,8 +9,9 @@ lists the clips from the options alone; ``materialize`` renders one clip to
 
 Modules: ``people`` (shapes and attributes), ``appearance`` (clothes by vertex colour),
 ``textures`` and ``room`` (the set, lights, camera), ``shadows`` (soft floor shadows),
-``clip`` (rendering and writing), ``ground_truth`` (the reproducible ``.npz``). The actions
-as poses are a library shared with the pipelines' targets: :mod:`hpt_data.body.motions`.
+``clip`` (rendering and writing), ``reproducible`` (seeds from ids, rounded body output),
+``ground_truth`` (the reproducible ``.npz``). The actions as poses are a library shared
+with the pipelines' targets: :mod:`hpt_data.body.motions`.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class SyntheticOptions:
 
 @functools.lru_cache(maxsize=1)
 def _body_model() -> Any:
-    """The built-in body model, loaded once per process, in float64 (see ``clip.settle``)."""
+    """The built-in body model, loaded once per process, in float64 (see
+    ``reproducible.settle``)."""
     from hpt_data.body import load_body_model
 
     return load_body_model().double()
@@ -76,8 +78,8 @@ def _dressed_person(person_id: str, seed: int) -> tuple[Any, Any, Any]:
     import torch
 
     from hpt_data.sources.synthetic.appearance import stand_off, vertex_colors
-    from hpt_data.sources.synthetic.clip import rng_for, settle
     from hpt_data.sources.synthetic.people import sample_person
+    from hpt_data.sources.synthetic.reproducible import rng_for, settle
 
     model = _body_model()
     rng = rng_for(seed, person_id, "person")

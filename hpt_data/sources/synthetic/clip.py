@@ -8,7 +8,6 @@ place, ground truth first and video last, so a killed worker leaves nothing trus
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from hpt_data.render.camera import project
 from hpt_data.sources.helpers import atomic_output
 from hpt_data.sources.synthetic.ground_truth import GT_FORMAT_VERSION, write_npz
 from hpt_data.sources.synthetic.people import Person
+from hpt_data.sources.synthetic.reproducible import rng_for, settle
 from hpt_data.sources.synthetic.room import build_room, frame_camera
 from hpt_data.sources.synthetic.shadows import add_shadows
 
@@ -30,17 +30,6 @@ logger = logging.getLogger(__name__)
 
 #: Codec of the written videos (OpenCV's MPEG-4 part 2 encoder, in every opencv wheel).
 FOURCC = "mp4v"
-
-
-def stable_seed(*parts: object) -> int:
-    """A 64-bit seed from the parts' text (blake2b): the same in every process and run."""
-    text = "\x1f".join(str(p) for p in parts).encode()
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
-
-
-def rng_for(*parts: object) -> np.random.Generator:
-    """A generator seeded by :func:`stable_seed` of the parts."""
-    return np.random.default_rng(stable_seed(*parts))
 
 
 @dataclass(frozen=True)
@@ -69,22 +58,6 @@ class ClipFrames:
     parts: np.ndarray
     truth: dict[str, np.ndarray]
     seconds: float
-
-
-#: Body coordinates are rounded to this many decimals (metres): a micrometre grid.
-ROUND_DECIMALS = 6
-
-
-def settle(values: Any) -> np.ndarray:
-    """A torch tensor as float64 numpy, rounded to :data:`ROUND_DECIMALS` decimals.
-
-    BLAS kernels may sum in a different order from run to run (memory alignment, threads),
-    which changes the last bits of the body model's output; rounding to a fixed grid
-    (well above float64 noise, well below any pixel) makes the ground truth and every
-    render depend on the seed alone.
-    """
-    arr = values.detach().cpu().numpy().astype(np.float64)
-    return np.round(arr, ROUND_DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def pose_body(

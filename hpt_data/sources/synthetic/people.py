@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from hpt_data.sources.synthetic.appearance import Outfit, sample_outfit
+from hpt_data.sources.synthetic.reproducible import settle
 
 #: Betas are clipped to this many standard deviations (the PCA's far tails look unhuman).
 BETA_CLIP = 3.0
@@ -135,8 +136,6 @@ def sample_person(person_id: str, rng: np.random.Generator, model: Any) -> Perso
     import torch
 
     betas, pheno = sample_shape(rng, int(getattr(model, "num_betas", 10)))
-    from hpt_data.sources.synthetic.clip import settle
-
     with torch.no_grad():
         out = model.forward(betas=torch.as_tensor(betas[None], dtype=getattr(model, "dtype", None)))
     verts = settle(out.vertices[0])
