@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hpt_data.render.boxes import LAYERS
-from hpt_data.voxel.project import first_hit
+from hpt_data.render.volume_views import first_hit
 
 #: BGR colour per part label: background, head, torso, left arm, right arm, left leg, right leg.
 PALETTE = np.array(
