@@ -254,7 +254,7 @@ def test_fit_from_ground_truth_2d_meets_the_aims(body: Any, fitter: Any, action:
 
 
 def test_perspective_projection_by_hand(fitter: Any) -> None:
-    from hpt_data.fitting.fitter import focal_from_fov
+    from hpt_data.fitting.fit_camera import focal_from_fov
 
     # a 90-degree field of view over 480 rows: f = 240 px; a 240-px crop spans 2 f
     assert focal_from_fov(90.0, 480, 240.0) == pytest.approx(2.0)

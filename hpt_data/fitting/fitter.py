@@ -32,12 +32,15 @@ Terms: robust reprojection (``losses.reprojection_loss``), silhouette
 of angles, orientation and camera across consecutive frames. After the last stage the
 knee and elbow angles are clamped into their limits (a projection that moves them by the
 limit penalty's small leftover), so no fitted frame hyper-extends.
+
+The closed-form starting points are :mod:`hpt_data.fitting.initial`, the camera model
+:mod:`hpt_data.fitting.fit_camera`, the full meshes and mask IoU of a fit
+:mod:`hpt_data.fitting.fitted_meshes`; this module is the optimisation.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,9 +50,11 @@ import torch
 
 from hpt_data.body.joint_limits import limits_array
 from hpt_data.body.joints import JOINT_INDEX
-from hpt_data.body.weak_perspective import perspective_divide, project, to_pixels
 from hpt_data.fitting import losses
 from hpt_data.fitting.config import FitConfig
+from hpt_data.fitting.fit_camera import pelvis_distance, project_points
+from hpt_data.fitting.fitted_meshes import FittedMeshes
+from hpt_data.fitting.initial import HEADINGS, HINGE_INIT, bend_2d, heading_rotations, init_camera
 from hpt_data.fitting.kinematics import (
     BodyKinematics,
     axis_angle_to_matrix,
@@ -64,7 +69,6 @@ from hpt_data.fitting.landmarks import (
     targets_from_mediapipe,
 )
 from hpt_data.fitting.losses import PX_PER_UNIT
-from hpt_data.fitting.metrics import mask_iou, rasterize
 from hpt_data.fitting.silhouette import build_targets, farthest_point_sample, silhouette_loss
 
 HINGES: tuple[str, ...] = ("left_knee", "right_knee", "left_elbow", "right_elbow")
@@ -122,19 +126,6 @@ def _threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def _rot_x(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-
-
-def _rot_y(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-
-
-HEADINGS = (0.0, 0.5 * math.pi, math.pi, 1.5 * math.pi)
-
-
 class Fitter:
     """Fits sequences of one body model (built once: kinematics, prior, vertex subsets).
 
@@ -159,8 +150,8 @@ class Fitter:
         self.prior_mean = torch.as_tensor(mean, dtype=self.dtype, device=self.device)
         self.prior_std = torch.as_tensor(std, dtype=self.dtype, device=self.device)
         self.target_w = torch.as_tensor(target_weights(), device=self.device)
-        self.faces = np.asarray(body.faces)
-        self.closed = _is_closed(self.faces)
+        self.fitted = FittedMeshes(body)
+        self.faces = self.fitted.faces
         lim = limits_array()[1:]
         self.hinge_idx = [JOINT_INDEX[n] - 1 for n in HINGES]
         self.hinge_lo = torch.as_tensor(lim[self.hinge_idx, :, 0], dtype=self.dtype)
@@ -179,33 +170,12 @@ class Fitter:
         root_z: torch.Tensor | None = None,
         focal: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """(T, N, 3) camera-frame points, (T, 3) (log s, tx, ty) -> (T, N, 2).
-
-        Weak perspective ``s·xy + t`` when ``root_z`` is None (or ``camera_distance`` is 0
-        and no ``focal``); else perspective about the pelvis at depth ``Z = focal / s`` (or
-        ``camera_distance``): ``(s·xy + t) / (1 + (z - root_z) / Z)``, which is
-        ``f·(X + T) / (Z + dz)`` with ``s = f / Z`` and ``t = s·T``: the pelvis's depth
-        plane projects exactly as the weak-perspective ``(s, t)``, nearer points larger.
-        root_z : (T,) the pelvis's z in the body frame; focal : (T,) normalised crop units.
-        """
-        s = cam[:, None, :1].exp()
-        uv = pts[..., :2] * s + cam[:, None, 1:]
-        if root_z is None:
-            return uv
-        if focal is not None:
-            inv_depth = s[..., 0] / focal[:, None]  # (T, 1)
-        elif self.config.camera_distance > 0:
-            inv_depth = torch.full_like(s[..., 0], 1.0 / self.config.camera_distance)
-        else:
-            return uv
-        return perspective_divide(uv, pts[..., 2], root_z[:, None], inv_depth)
+        """:func:`fit_camera.project_points` with this fit's ``camera_distance``."""
+        return project_points(pts, cam, root_z, focal, self.config.camera_distance)
 
     def _distance(self, cam: torch.Tensor, focal: torch.Tensor | None) -> torch.Tensor:
-        """(T,) the pelvis's distance from the camera (m); 0 for weak perspective (the
-        convention's ``distance``)."""
-        if focal is not None:
-            return focal / cam[:, 0].exp()
-        return torch.full_like(cam[:, 0], max(self.config.camera_distance, 0.0))
+        """:func:`fit_camera.pelvis_distance` with this fit's ``camera_distance``."""
+        return pelvis_distance(cam, focal, self.config.camera_distance)
 
     def _run(self, params: list[torch.Tensor], closure_loss: Any, iters: int) -> float:
         cfg = self.config
@@ -311,8 +281,8 @@ class Fitter:
         r0, cam, delta, loss1 = self._camera_stage(betas, euler0, target, weight, focal)
         stage_losses["camera"] = loss1
         euler = euler0.clone()
-        for name, (index, axis, sign) in _HINGE_INIT.items():
-            bend = torch.as_tensor(_bend_2d(pts_np, conf_np, name), device=dev, dtype=dt)
+        for name, (index, axis, sign) in HINGE_INIT.items():
+            bend = torch.as_tensor(bend_2d(pts_np, conf_np, name), device=dev, dtype=dt)
             euler[:, index, axis] = torch.where(
                 torch.isfinite(bend), sign * bend.clamp(0.1, 2.0), euler[:, index, axis]
             )
@@ -380,8 +350,7 @@ class Fitter:
         sel_w = torch.zeros_like(weight)
         sel_w[:, keep] = weight[:, keep]
         sel_w[:, [TARGET_NAMES.index(n) for n in _FACE]] *= 0.3
-        flip = _rot_x(math.pi)
-        r0 = np.stack([flip @ _rot_y(a) for a in HEADINGS])  # (H, 3, 3)
+        r0 = heading_rotations()  # (H, 3, 3)
         r0 = torch.as_tensor(r0, device=dev, dtype=dt).repeat_interleave(t, 0)  # (H*T, 3, 3)
         tgt = target.repeat(h, 1, 1)
         w_all = weight.repeat(h, 1)
@@ -392,7 +361,7 @@ class Fitter:
         with torch.no_grad():
             posed = self._pose(betas, r0, euler)
             pts = self.points(posed.joints, posed.vertices[:, :nl], r0)
-            cam = _init_camera(pts[..., :2], tgt, w_all)
+            cam = init_camera(pts[..., :2], tgt, w_all)
         delta = torch.zeros(h * t, 3, device=dev, dtype=dt, requires_grad=True)
         cam.requires_grad_(True)
 
@@ -488,25 +457,8 @@ class Fitter:
     def meshes(
         self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Full meshes (T, V, 3) and joints (T, 24, 3) through ``BodyModel.forward`` (the
-        joints give each frame's pelvis depth, the perspective's ``ref_z``)."""
-        body = self.body
-        dtype = body.dtype
-        t = len(body_pose)
-        verts, joints = [], []
-        with torch.no_grad():
-            for i in range(0, t, 32):
-                j = min(t, i + 32)
-                res = body(
-                    betas=torch.as_tensor(np.tile(betas, (j - i, 1)), dtype=dtype),
-                    body_pose=torch.as_tensor(body_pose[i:j], dtype=dtype),
-                    global_orient=torch.as_tensor(global_orient[i:j], dtype=dtype),
-                )
-                verts.append(res.vertices.cpu().numpy())
-                joints.append(res.joints[:, :24].cpu().numpy())
-        if not verts:
-            return np.zeros((0, body.num_vertices, 3)), np.zeros((0, 24, 3))
-        return np.concatenate(verts), np.concatenate(joints)
+        """Full meshes (T, V, 3) and joints (T, 24, 3): :meth:`FittedMeshes.meshes`."""
+        return self.fitted.meshes(betas, global_orient, body_pose)
 
     def mask_ious(
         self,
@@ -517,63 +469,17 @@ class Fitter:
         masks: list[np.ndarray | None],
         camera_distance: np.ndarray | None = None,
     ) -> np.ndarray:
-        """(T,) IoU of each frame's projected mesh with its mask at ``iou_resolution``;
-        ``camera`` (T, 3) and ``camera_distance`` (T,) (None: weak perspective) as in
-        ``weak_perspective.project``, about each frame's pelvis."""
-        import cv2
-
-        size = self.config.iou_resolution
-        ious = np.full(len(masks), np.nan)
-        todo = [i for i, m in enumerate(masks) if m is not None]
-        if not todo:
-            return ious
-        dist = np.zeros(len(masks)) if camera_distance is None else camera_distance
-        verts, joints = self.meshes(betas, global_orient[todo], body_pose[todo])
-        for k, i in enumerate(todo):
-            px = to_pixels(project(verts[k], camera[i], dist[i], joints[k, 0, 2]), size)
-            fit = rasterize(px, self.faces, size, one_side=self.closed)
-            m = np.asarray(masks[i]).astype(np.uint8) * 255
-            small = cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA) >= 128
-            ious[i] = mask_iou(fit, small)
-        return ious
-
-
-def _is_closed(faces: np.ndarray) -> bool:
-    """Whether every edge of the (F, 3) triangle mesh is shared by exactly two faces."""
-    f = np.asarray(faces, dtype=np.int64)
-    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
-    return bool((counts == 2).all())
-
-
-#: hinge -> (row in the 23 joint angles, Euler axis, sign of flexion)
-_HINGE_INIT: dict[str, tuple[int, int, float]] = {
-    "left_elbow": (JOINT_INDEX["left_elbow"] - 1, 1, -1.0),
-    "right_elbow": (JOINT_INDEX["right_elbow"] - 1, 1, 1.0),
-    "left_knee": (JOINT_INDEX["left_knee"] - 1, 0, 1.0),
-    "right_knee": (JOINT_INDEX["right_knee"] - 1, 0, 1.0),
-}
-_HINGE_CHAIN = {
-    "left_elbow": ("left_shoulder", "left_elbow", "left_wrist"),
-    "right_elbow": ("right_shoulder", "right_elbow", "right_wrist"),
-    "left_knee": ("left_hip", "left_knee", "left_ankle"),
-    "right_knee": ("right_hip", "right_knee", "right_ankle"),
-}
-
-
-def _bend_2d(points: np.ndarray, conf: np.ndarray, hinge: str, min_conf: float = 0.3) -> np.ndarray:
-    """(T,) how far the limb through ``hinge`` bends in the image (radians; NaN when a
-    landmark is unsure). A straight limb projects to a straight line under a weak-perspective
-    camera, so a bend seen in 2D means a bent joint: it starts the pose stage there, on the
-    right side of the straight-limb saddle where the twist of the limb is undetermined."""
-    a, b, c = (TARGET_NAMES.index(n) for n in _HINGE_CHAIN[hinge])
-    u, v = points[:, a] - points[:, b], points[:, c] - points[:, b]
-    cos = (u * v).sum(-1) / np.maximum(
-        np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1), 1e-9
-    )
-    bend = np.pi - np.arccos(np.clip(cos, -1.0, 1.0))
-    sure = (conf[:, [a, b, c]] >= min_conf).all(-1)
-    return np.where(sure, bend, np.nan)
+        """(T,) IoU of each frame's projected mesh with its mask at ``iou_resolution``:
+        :meth:`FittedMeshes.mask_ious`."""
+        return self.fitted.mask_ious(
+            self.config.iou_resolution,
+            betas,
+            global_orient,
+            body_pose,
+            camera,
+            masks,
+            camera_distance,
+        )
 
 
 def _reprojection_px(uv: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -582,31 +488,3 @@ def _reprojection_px(uv: torch.Tensor, target: torch.Tensor, w: torch.Tensor) ->
     err = ((uv - target) * PX_PER_UNIT).norm(dim=-1)
     reproj = (w * err).sum(-1) / w.sum(-1).clamp_min(1e-9)
     return torch.where(w.sum(-1) > 0, reproj, torch.full_like(reproj, float("nan")))
-
-
-def focal_from_fov(fov_deg: float, frame_height: float, crop_side: np.ndarray | float) -> Any:
-    """Focal length in normalised crop units (``Fitter.fit``'s ``focal``) of a camera with
-    vertical field of view ``fov_deg`` over a frame ``frame_height`` pixels high, for square
-    crops of ``crop_side`` source pixels: ``2 f / side`` with ``f = (H / 2) / tan(fov / 2)``."""
-    if not 0 < fov_deg < 180 or frame_height <= 0:
-        raise ValueError(
-            f"need 0 < fov_deg < 180 and frame_height > 0, got {fov_deg}, {frame_height}"
-        )
-    f_px = 0.5 * frame_height / math.tan(math.radians(fov_deg) / 2)
-    return 2.0 * f_px / np.asarray(crop_side, np.float64)
-
-
-def _init_camera(xy: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Closed-form weighted least squares of ``s * xy + t ≈ target`` per frame.
-
-    xy, target : (B, K, 2); weight : (B, K). Returns (B, 3) (log s, tx, ty).
-    """
-    w = weight[..., None]
-    wsum = weight.sum(-1, keepdim=True).clamp_min(1e-6)[..., None]
-    mx = (w * xy).sum(1, keepdim=True) / wsum
-    mt = (w * target).sum(1, keepdim=True) / wsum
-    dx, dtg = xy - mx, target - mt
-    s = (w * dx * dtg).sum((1, 2)) / (w * dx * dx).sum((1, 2)).clamp_min(1e-9)
-    s = s.clamp_min(0.05)
-    tr = mt[:, 0] - s[:, None] * mx[:, 0]
-    return torch.cat([s.log()[:, None], tr], 1)
