@@ -154,13 +154,21 @@ def info(
     config: ConfigOpt = None,
     work_root: WorkRootOpt = None,
 ) -> None:
-    """Show what a dataset's work folder holds, per stage."""
+    """Show what a dataset's work folder holds, per stage, with the settings each stage runs
+    with (those that differ from the defaults) and how the shards were made."""
     from hpt_data.orchestrator import dataset_info
+    from hpt_data.provenance import dataset_provenance, describe_settings, shards_line
+    from hpt_data.shards.writer import MANIFEST
     from hpt_data.workdir import read_json
 
     ds = _open(dataset, config, work_root)
     scan = read_json(ds.dirs.videos_json) or {}
     typer.echo(f"dataset {ds.config.name} ({ds.config.source}) at {ds.dirs.root}")
+    typer.echo(
+        f"source: {ds.config.source} at {ds.config.root}; "
+        f"options: {describe_settings(ds.config.options)}; "
+        f"split: {describe_settings(ds.config.split)}"
+    )
     typer.echo(
         f"videos: {len(scan.get('videos', []))} listed, "
         f"{len(scan.get('problems', []))} skipped by the source"
@@ -168,8 +176,12 @@ def info(
     for row in dataset_info(ds):
         counts = ", ".join(f"{n} {state}" for state, n in sorted(row["counts"].items())) or "-"
         typer.echo(f"{row['stage']:<14} {counts}")
+        stage = ds.stage(row["stage"])
+        typer.echo(f"  v{stage.version} {stage.fingerprint()}: {describe_settings(stage.settings)}")
         for vid, error in row["failures"][:10]:
             typer.echo(f"  {vid}: {error}")
+    current = dataset_provenance(ds.config, ds.stages)
+    typer.echo(shards_line(read_json(ds.dirs.shards / MANIFEST), current))
 
 
 @app.command()

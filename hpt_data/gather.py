@@ -179,15 +179,19 @@ def write_dataset_shards(
     out_dir: Path,
     max_bytes: int,
     progress: bool = True,
+    provenance: dict[str, Any] | None = None,
 ) -> ShardsSummary:
     """Write every usable frame of ``videos`` into shards under ``out_dir`` (one new
     generation; see ``hpt_data.shards.writer``). A video whose outputs cannot be read is
-    reported and left out; the others are written."""
+    reported and left out; the others are written. ``provenance``
+    (``hpt_data.provenance.dataset_provenance``) goes into the manifest, with the outputs
+    that were made under another stage fingerprint than it names (:func:`other_makers`)."""
     from tqdm import tqdm
 
     from hpt_data.shards.writer import ShardWriter
 
     summary = ShardsSummary(Path(out_dir))
+    written: list[VideoDir] = []
     with ShardWriter(out_dir, dataset, max_bytes=max_bytes) as writer:
         for video, vdir in tqdm(videos, desc="write-shards", unit="video", disable=not progress):
             if video.split not in ("train", "test"):
@@ -201,6 +205,31 @@ def write_dataset_shards(
                 continue
             summary.frames[video.split] += counts.records
             summary.dropped.update(counts.dropped)
+            if counts.records:
+                written.append(vdir)
         writer.extra["dropped"] = dict(summary.dropped)  # read when the manifest is written
         writer.extra["failed_videos"] = dict(summary.failed)
+        if provenance is not None:
+            writer.extra["provenance"] = other_makers(provenance, written)
     return summary
+
+
+def other_makers(provenance: dict[str, Any], videos: list[VideoDir]) -> dict[str, Any]:
+    """``provenance`` with, per stage whose output in some of ``videos`` was made under
+    another fingerprint (``write-shards`` run after a settings change, without the stages),
+    ``other_fingerprints``: fingerprint -> the videos and the settings their
+    ``_stage.json`` recorded (None for outputs made before settings were recorded)."""
+    out = {**provenance, "stages": {k: dict(v) for k, v in provenance["stages"].items()}}
+    for name, stage in out["stages"].items():
+        others: dict[str, dict[str, Any]] = {}
+        for vdir in videos:
+            manifest = vdir.manifest(name) or {}
+            fingerprint = manifest.get("fingerprint")
+            if fingerprint != stage["fingerprint"]:
+                entry = others.setdefault(
+                    str(fingerprint), {"videos": [], "settings": manifest.get("settings")}
+                )
+                entry["videos"].append(vdir.path.name)
+        if others:
+            stage["other_fingerprints"] = others
+    return out

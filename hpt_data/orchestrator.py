@@ -31,6 +31,7 @@ from hpt_data.gather import ShardsSummary, write_dataset_shards
 from hpt_data.names import ADVICE as NAME_ADVICE
 from hpt_data.names import path_name_problem
 from hpt_data.preflight import preflight
+from hpt_data.provenance import dataset_provenance
 from hpt_data.sources.base import SourceProblem, VideoRecord, VideoSource
 from hpt_data.sources.split import assign_splits
 from hpt_data.stages import STAGES, Stage, StageContext
@@ -268,7 +269,7 @@ def execute_stage_task(task: StageTask) -> TaskOutcome:
     files = list_files(tmp)
     manifest = {
         "stage": stage.name,
-        "fingerprint": stage.fingerprint(),
+        **stage.provenance(),  # fingerprint, version, settings (the trust rule reads the first)
         "inputs": input_digests,
         "files": files,
         "digest": content_digest(tmp, files),
@@ -426,11 +427,17 @@ def run_stage(
 def write_shards(
     ds: Dataset, videos: Sequence[VideoRecord], progress: bool = True
 ) -> ShardsSummary:
-    """Pack the videos' stage outputs into a new generation of shards (``shards/``)."""
+    """Pack the videos' stage outputs into a new generation of shards (``shards/``), with
+    the dataset's provenance (``hpt_data.provenance``) in the manifest."""
     pairs = [(v, ds.dirs.video(v.video_id)) for v in videos]
     start = time.perf_counter()
     summary = write_dataset_shards(
-        ds.config.name, pairs, ds.dirs.shards, ds.config.shards.max_mb << 20, progress
+        ds.config.name,
+        pairs,
+        ds.dirs.shards,
+        ds.config.shards.max_mb << 20,
+        progress,
+        dataset_provenance(ds.config, ds.stages),
     )
     summary.seconds = time.perf_counter() - start
     return summary

@@ -107,3 +107,37 @@ def test_build_writes_its_step_times(built: Path) -> None:
     assert record["total_wall_s"] >= sum(record["steps_wall_s"].values()) * 0.99
     assert record["frames"] == load_manifest(_work(built) / "shards")["frames"]
     assert record["videos"]["pose2d"]["failed"] == 0
+
+
+def test_the_shards_say_how_they_were_made(built: Path) -> None:
+    """The manifest's provenance: the source and its options, the split rule, every stage's
+    version, fingerprint and resolved settings (as each ``_stage.json`` records them), the
+    code; ``hpt-data info`` prints a line per stage and one for the shards."""
+    from hpt_data.stages import STAGES
+    from hpt_data.yaml_schema import to_plain
+
+    made = load_manifest(_work(built) / "shards")["provenance"]
+    assert made["source"]["name"] == "synthetic"
+    assert made["source"]["options"]["persons"] == 2
+    assert made["source"]["options"]["actions"] == ["walk", "wave"]
+    assert made["split"]["by"] == "person" and made["split"]["test_fraction"] == 0.5
+    assert made["hpt_version"]
+    for cls in STAGES:
+        stage = cls()
+        want = {
+            "version": stage.version,
+            "fingerprint": stage.fingerprint(),
+            "settings": to_plain(stage.settings),
+        }
+        assert {k: made["stages"][cls.name].get(k) for k in want} == want, cls.name
+        assert "other_fingerprints" not in made["stages"][cls.name]
+        for vdir in (_work(built) / "videos").iterdir():
+            recorded = json.loads((vdir / cls.name / "_stage.json").read_text())
+            assert {k: recorded[k] for k in want} == want
+    assert made["stages"]["fit-smpl"]["dependencies"]["builtin_body_model"].startswith("anny-")
+    info = runner.invoke(app, ["info", "-c", str(built), "-d", "tiny"])
+    assert info.exit_code == 0, info.output
+    assert "options: persons=2, clips_per_person=1, seconds=0.8" in info.stdout
+    assert f"  v2 {made['stages']['render-maps']['fingerprint']}: defaults" in info.stdout
+    shards_line = next(ln for ln in info.stdout.splitlines() if ln.startswith("shards: "))
+    assert shards_line.endswith("made with the settings above"), shards_line

@@ -196,3 +196,82 @@ def test_sigkilled_worker_leaves_nothing_trusted(tmp_path: Path, retries: int) -
         for name in ("part1.bin", "part2.bin"):
             assert (got / name).read_bytes() == (want / name).read_bytes()
         assert not list(ds.dirs.video(vid).path.glob(".slow.tmp-*"))
+
+
+# ------------------------------------------------------------------ provenance
+
+
+def test_stage_json_records_the_settings_and_old_outputs_stay_trusted(tmp_path: Path) -> None:
+    """``_stage.json`` records the stage's version and resolved settings beside its
+    fingerprint; an output written before that (no settings recorded) is still done."""
+    from hpt_data.workdir import write_json_atomic
+
+    ds = make_dataset(tmp_path, count=1, settings={"frames": FrameSettings(frames=2, salt="s")})
+    with LocalExecutor(workers=1) as ex:
+        build(ds, ex, stages=["frames", "summary"], progress=False)
+    vdir = ds.dirs.video("v0")
+    manifest = vdir.manifest("frames")
+    assert manifest["settings"] == {"frames": 2, "salt": "s"} and manifest["version"] == 1
+    assert manifest["fingerprint"] == ds.stage("frames").fingerprint()
+    assert vdir.manifest("summary")["settings"] == {}
+    for name in ("frames", "summary"):
+        old = {k: v for k, v in vdir.manifest(name).items() if k not in ("settings", "version")}
+        write_json_atomic(vdir.output(name) / "_stage.json", old)
+    for name in ("frames", "summary"):
+        stage = ds.stage(name)
+        assert assess_output(vdir, stage, ds.upstream_fingerprints(stage))[0] == "done"
+
+
+def test_fingerprints_of_the_stages_are_unchanged() -> None:
+    """Recorded values: recording settings (or moving code) must never change a stage's
+    fingerprint, or every existing output would be redone."""
+    from hpt_data.stages import STAGES
+
+    assert {cls.name: cls().fingerprint() for cls in STAGES} == {
+        "sample-frames": "60dcaaeb6f117023",
+        "remove-bg": "61c6f500dcf3f8cf",
+        "pose2d": "b395412c57382713",
+        "fit-smpl": "ad1d2bcac81e2b4c",
+        "render-maps": "04555f37ced14677",
+        "voxelize": "f26bf64a65b273f1",
+    }
+
+
+def test_shard_provenance_names_outputs_made_with_other_settings(tmp_path: Path) -> None:
+    """The manifest's provenance is the dataset's; a video whose output was made under
+    another fingerprint (write-shards after a settings change) is named with the settings
+    its _stage.json recorded, and ``hpt-data info``'s shards line says so."""
+    from hpt_data.gather import other_makers
+    from hpt_data.provenance import dataset_provenance, describe_settings, shards_line
+
+    ds = make_dataset(tmp_path, count=2, settings={"frames": FrameSettings(frames=2)})
+    with LocalExecutor(workers=1) as ex:
+        build(ds, ex, stages=["frames", "summary"], progress=False)
+    made = dataset_provenance(ds.config, ds.stages)
+    assert made["source"] == {
+        "name": "list",
+        "root": str(tmp_path / "src"),
+        "options": {"count": 2, "bad": []},
+    }
+    assert made["stages"]["frames"]["settings"] == {"frames": 2, "salt": ""}
+    assert set(made) >= {"hpt_version", "git_commit", "git_dirty", "split", "stages"}
+    videos = [ds.dirs.video("v0"), ds.dirs.video("v1")]
+    assert other_makers(made, videos) == made
+    manifest = {"generation": "gen-x", "frames": {"train": 3}, "provenance": made}
+    assert shards_line(manifest, made).endswith("made with the settings above")
+
+    now = make_dataset(tmp_path, count=2, settings={"frames": FrameSettings(frames=3)})
+    later = other_makers(dataset_provenance(now.config, now.stages), videos)
+    other = later["stages"]["frames"]["other_fingerprints"]
+    assert other == {
+        ds.stage("frames").fingerprint(): {
+            "videos": ["v0", "v1"],
+            "settings": {"frames": 2, "salt": ""},
+        }
+    }
+    assert "other_fingerprints" not in later["stages"]["summary"]
+    line = shards_line({**manifest, "provenance": later}, later)
+    assert line.endswith("made with other settings than now for: frames")
+    assert describe_settings(FrameSettings(frames=2, salt="x")) == "frames=2, salt=x"
+    assert describe_settings(FrameSettings()) == "defaults"
+    assert shards_line(None, made).startswith("shards: none written yet")

@@ -2,10 +2,12 @@
 
 A run writes a new *generation* folder ``<out>/gen-<id>/`` holding ``<split>-<nnnnn>.h5``
 shards, each written under a temporary name and renamed when closed; then
-``<out>/manifest.json`` (shard list, frame counts, sizes, SHA-256 checksums) is replaced
-atomically, and only then are older generations deleted. Whenever a run is killed, the
-manifest still describes a complete set (the old one, or none yet): no reader or
-``verify`` ever accepts a partly written shard.
+``<out>/manifest.json`` (shard list, frame counts, sizes, SHA-256 checksums, and what the
+caller adds: ``write-shards`` adds the frames dropped per stage, the failed videos and the
+dataset's ``provenance``, ``hpt_data.provenance``) is replaced atomically, and only then
+are older generations deleted. Whenever a run is killed, the manifest still describes a
+complete set (the old one, or none yet): no reader or ``verify`` ever accepts a partly
+written shard.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ class ShardWriter:
     out_dir: Path
     dataset: str
     max_bytes: int = 1 << 30
-    extra: dict[str, Any] = field(default_factory=dict)  # copied into the manifest
+    extra: dict[str, Any] = field(default_factory=dict)  # copied into the manifest (JSON)
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)

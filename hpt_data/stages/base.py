@@ -84,6 +84,24 @@ class Stage(ABC):
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def provenance(self) -> dict[str, Any]:
+        """What makes this stage's outputs, as plain JSON data: ``version``, ``fingerprint``,
+        the resolved ``settings`` (every key, defaults included, in the form
+        ``datasets.yaml`` takes: ``hpt_data.yaml_schema.load_dataclass`` reads them back)
+        and the ``dependencies`` when there are any. ``_stage.json`` and the shard manifest
+        record it, so an output can say how it was made."""
+        from hpt_data.yaml_schema import to_plain
+
+        out: dict[str, Any] = {
+            "version": self.version,
+            "fingerprint": self.fingerprint(),
+            "settings": to_plain(self.settings),
+        }
+        extra = self.dependencies()
+        if extra:
+            out["dependencies"] = extra
+        return out
+
     def dependencies(self) -> dict[str, str]:
         """What the outputs depend on beyond the settings and the inputs, e.g. the version
         of a built-in model; part of the fingerprint. Must stay cheap (no model loading)."""

@@ -1,0 +1,146 @@
+"""The typed stage outputs (``hpt_data.stages.outputs``): on a real build every reader and
+writer pair gives back the bytes it read (nothing dropped, cast or rounded, so a stage that
+reads and writes through them keeps its outputs, and its digests, as they were), and a
+missing or malformed output is a one-line error naming the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hpt_data.errors import StageError
+from hpt_data.stages import outputs
+from hpt_data.stages.posed_frames import plan_frames
+
+
+def _same(a: Path, b: Path) -> None:
+    assert a.read_bytes() == b.read_bytes(), f"{a} does not round-trip"
+
+
+@pytest.mark.slow
+def test_every_output_of_a_build_reads_and_writes_back_byte_identical(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    videos = sorted((tiny_dataset.parent / "work" / "tiny" / "videos").iterdir())
+    assert videos
+    checked = 0
+    for vdir in videos:
+        out = tmp_path / vdir.name
+        outputs.Frames.read(vdir / "sample-frames").write(out / "sample-frames")
+        _same(vdir / "sample-frames" / "frames.json", out / "sample-frames" / "frames.json")
+        outputs.Crops.read(vdir / "remove-bg").write(out / "remove-bg")
+        _same(vdir / "remove-bg" / "frames.json", out / "remove-bg" / "frames.json")
+        pose = outputs.Pose2D.read(vdir / "pose2d")
+        pose.write(out / "pose2d")
+        for name in ("frames.json", "pose2d.npz"):
+            _same(vdir / "pose2d" / name, out / "pose2d" / name)
+        outputs.Fits.read(vdir / "fit-smpl").write(out / "fit-smpl")
+        _same(vdir / "fit-smpl" / "fits.npz", out / "fit-smpl" / "fits.npz")
+        maps = outputs.Maps.read(vdir / "render-maps")
+        maps.write(out / "render-maps")
+        _same(vdir / "render-maps" / "frames.json", out / "render-maps" / "frames.json")
+        volumes = outputs.Volumes.read(vdir / "voxelize")
+        volumes.write(out / "voxelize")
+        _same(vdir / "voxelize" / "frames.json", out / "voxelize" / "frames.json")
+        for frame in maps.frames:
+            if frame.file:
+                maps.maps(frame).write(out / "render-maps" / frame.file)
+                _same(vdir / "render-maps" / frame.file, out / "render-maps" / frame.file)
+                checked += 1
+        for frame in volumes.frames:
+            if frame.file:
+                volumes.volume(frame).write(out / "voxelize" / frame.file)
+                _same(vdir / "voxelize" / frame.file, out / "voxelize" / frame.file)
+        # the joins the shards are made of: pose2d rows and fit rows of the crops' frames
+        crops = outputs.Crops.read(vdir / "remove-bg")
+        fits = outputs.Fits.read(vdir / "fit-smpl")
+        by_index = pose.by_index()
+        for crop in crops.frames:
+            if crop.usable:
+                assert pose.landmarks(by_index[crop.index]) is not None
+                assert fits.row_of(outputs.frame_id(crop.index)) is not None
+    assert checked >= 4
+
+
+def test_a_missing_or_malformed_output_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    with pytest.raises(StageError, match=r"frames\.json: cannot read the remove-bg index"):
+        outputs.Crops.read(tmp_path)
+    (tmp_path / "frames.json").write_text(json.dumps({"size": 512}))
+    with pytest.raises(StageError, match=r"frames\.json: malformed remove-bg output \(missing"):
+        outputs.Crops.read(tmp_path)
+    (tmp_path / "frames.json").write_text(json.dumps({"frames": [{"index": 0}]}))
+    with pytest.raises(StageError, match=r"malformed pose2d output \(missing key 'time_ms'\)"):
+        outputs.Pose2D.read(tmp_path)
+    np.savez(tmp_path / "fits.npz", ok=np.ones(2, bool))
+    with pytest.raises(StageError, match=r"fits\.npz: missing frame_ids, flag, betas"):
+        outputs.Fits.read(tmp_path)
+    (tmp_path / "fits.npz").write_bytes(b"not a zip")
+    with pytest.raises(StageError, match=r"fits\.npz: cannot read the fit-smpl arrays"):
+        outputs.Fits.read(tmp_path)
+
+
+def test_fits_of_fit_smpl_version_1_read_as_weak_perspective(tmp_path: Path) -> None:
+    """Fits written before ``camera_distance`` existed read as distance 0 (how they were
+    fitted); the figures a hand-made file lacks are None, and writing needs them."""
+    t = 2
+    np.savez(
+        tmp_path / "fits.npz",
+        frame_ids=np.array(["000000", "000003"]),
+        ok=np.array([True, False]),
+        flag=np.array(["", "fit diverged"]),
+        betas=np.zeros(10, np.float32),
+        global_orient=np.zeros((t, 3), np.float32),
+        body_pose=np.zeros((t, 69), np.float32),
+        camera=np.tile(np.float32([0.9, 0.1, -0.1]), (t, 1)),
+    )
+    fits = outputs.Fits.read(tmp_path)
+    assert fits.camera_distance.tolist() == [0.0, 0.0] and fits.camera.dtype == np.float64
+    assert fits.body_model == "builtin" and fits.joints3d is None and fits.crop_size is None
+    assert fits.row_of("000003") == 1 and fits.row_of("000006") is None
+    with pytest.raises(ValueError, match=r"Fits\.write needs joints3d"):
+        fits.write(tmp_path / "again")
+
+
+def test_plan_frames_records_failed_fits_and_reuses_intact_frames(tmp_path: Path) -> None:
+    """The skeleton render-maps and voxelize share: a failed fit is recorded with its
+    reason, an entry whose files the stage could reuse is kept as it was, the rest is to
+    draw."""
+    from hpt_data.stages._frames_io import PreviousOutput
+
+    fits = outputs.Fits(
+        frame_ids=["000000", "000001", "000002"],
+        ok=np.array([True, False, True]),
+        flag=["", "mask IoU 0.40 < 0.6", ""],
+        betas=np.zeros(10, np.float32),
+        global_orient=np.zeros((3, 3), np.float32),
+        body_pose=np.zeros((3, 69), np.float32),
+        camera=np.zeros((3, 3)),
+        camera_distance=np.zeros(3),
+    )
+    previous = tmp_path / "previous"
+    old = outputs.VolumeFrame("000002", 2, True, [], None, "voxels/000002.npz", "binvox/000002")
+    outputs.Volumes([64, 256, 256], [old]).write(previous)
+    size = (previous / "frames.json").stat().st_size
+    (previous / "_stage.json").write_text(json.dumps({"files": {"frames.json": size}}))
+    entries, todo = plan_frames(
+        fits,
+        PreviousOutput(previous),
+        tmp_path / "out",
+        lambda prev, fid: fid == "000002",
+        outputs.VolumeFrame,
+    )
+    assert todo == [0]
+    assert entries[1].reason == "fit-smpl: mask IoU 0.40 < 0.6" and not entries[1].ok
+    assert entries[2] == old
+    assert entries[0].to_json() == {
+        "frame_id": "000000",
+        "row": 0,
+        "ok": False,
+        "flags": [],
+        "reason": None,
+        "file": None,
+        "binvox": None,
+    }
