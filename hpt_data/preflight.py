@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 from hpt_data.body.model_files import find_model_file
 from hpt_data.errors import HptError
-from hpt_data.workdir import read_json
 
 if TYPE_CHECKING:
     from hpt_data.orchestrator import Dataset
@@ -188,11 +187,15 @@ def planned_frames(ds: Dataset, video: VideoRecord) -> tuple[int, int]:
     """The frames ``sample-frames`` keeps (or kept) from ``video``, and the pixels of one
     source frame: from its finished output, else from the source's facts (the record's
     ``meta`` or the file itself) under the sample-frames settings."""
-    done = read_json(ds.dirs.video(video.video_id).output("sample-frames") / "frames.json")
-    if isinstance(done, dict) and isinstance(done.get("frames"), list):
-        src = done.get("source") or {}
-        pixels = int(src.get("width", 0)) * int(src.get("height", 0))
-        return len(done["frames"]), pixels or UNKNOWN_SOURCE_PIXELS
+    from hpt_data.stages.outputs import Frames
+
+    try:
+        done: Frames | None = Frames.read(ds.dirs.video(video.video_id).output("sample-frames"))
+    except HptError:  # none yet, or a torn one: plan from the source
+        done = None
+    if done is not None:
+        pixels = int(done.source.width) * int(done.source.height)
+        return len(done.frames), pixels or UNKNOWN_SOURCE_PIXELS
     frames, fps, pixels = _source_facts(video)
     settings = ds.stages["sample-frames"].settings if "sample-frames" in ds.stages else None
     if not fps and Path(video.path).is_dir():  # image sequences are timed at sequence_fps
