@@ -9,6 +9,7 @@ exits with status 1 after listing them.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -17,7 +18,9 @@ from typing import Annotated, Any
 
 import typer
 
+from hpt_data.cli_options import DATASET_FIELDS, RUN_PARAMETERS, RunOptions, option_group
 from hpt_data.errors import HptError
+from hpt_data.stages import STAGES
 
 app = typer.Typer(
     name="hpt-data",
@@ -26,51 +29,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Dataset name in datasets.yaml.")]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="datasets.yaml to read (default: $HPT_DATASETS, ./datasets.yaml)."
-    ),
-]
-WorkRootOpt = Annotated[
-    Path | None,
-    typer.Option("--work-root", help="Where outputs go (default: work_root in datasets.yaml)."),
-]
-WorkersOpt = Annotated[
-    int,
-    typer.Option(
-        "--workers",
-        "-w",
-        min=1,
-        help="Worker processes (1: run in this process); with ray, a local instance's CPUs.",
-    ),
-]
-LimitOpt = Annotated[
-    int | None, typer.Option("--limit", "-n", min=1, help="Only the first N videos (by id).")
-]
-ExecutorOpt = Annotated[
-    str,
-    typer.Option(
-        "--executor", help="local (a process pool) or ray (the ray extra; docs/scale_out.md)."
-    ),
-]
-RayAddressOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--ray-address",
-        help="With --executor ray: auto, ray://HOST:PORT or HOST:PORT "
-        "(default: a local Ray instance with --workers CPUs).",
-    ),
-]
-RetriesOpt = Annotated[
-    int, typer.Option("--retries", min=0, help="Resubmissions of a task whose worker died.")
-]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Redo outputs that are up to date.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-
-DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 8))
 
 
 @app.callback()
@@ -109,12 +67,12 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _open(dataset: str, config: Path | None, work_root: Path | None):  # -> Dataset
-    from hpt_data.config import find_config, load_datasets
-    from hpt_data.orchestrator import Dataset
-
-    datasets = load_datasets(find_config(config), work_root)
-    return Dataset.open(datasets.dataset(dataset), datasets.work_root)
+def dataset_options(
+    fields: tuple[str, ...] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The run options (``RUN_PARAMETERS``; ``fields``: only those) as the command's
+    ``opts: RunOptions``: declared once, for ``build``, every stage command and the readers."""
+    return option_group(RunOptions, RUN_PARAMETERS, fields)
 
 
 def _report(steps: list, problems: list, work: Path) -> int:
@@ -149,11 +107,8 @@ def sources() -> None:
 
 @app.command()
 @user_errors
-def info(
-    dataset: DatasetOpt = "demo",
-    config: ConfigOpt = None,
-    work_root: WorkRootOpt = None,
-) -> None:
+@dataset_options(DATASET_FIELDS)
+def info(opts: RunOptions) -> None:
     """Show what a dataset's work folder holds, per stage, with the settings each stage runs
     with (those that differ from the defaults) and how the shards were made."""
     from hpt_data.orchestrator import dataset_info
@@ -161,7 +116,7 @@ def info(
     from hpt_data.shards.writer import MANIFEST
     from hpt_data.workdir import read_json
 
-    ds = _open(dataset, config, work_root)
+    ds = opts.open()
     scan = read_json(ds.dirs.videos_json) or {}
     typer.echo(f"dataset {ds.config.name} ({ds.config.source}) at {ds.dirs.root}")
     typer.echo(
@@ -184,98 +139,67 @@ def info(
     typer.echo(shards_line(read_json(ds.dirs.shards / MANIFEST), current))
 
 
-@app.command()
-@user_errors
-def build(
-    dataset: DatasetOpt = "demo",
-    config: ConfigOpt = None,
-    work_root: WorkRootOpt = None,
-    workers: WorkersOpt = DEFAULT_WORKERS,
-    limit: LimitOpt = None,
-    executor: ExecutorOpt = "local",
-    ray_address: RayAddressOpt = None,
-    retries: RetriesOpt = 2,
-    force: ForceOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
-    """Run every stage for a dataset, skipping work already done; the per-step times go to
-    <work>/<dataset>/build.json."""
+def run_stages(opts: RunOptions, stages: list[str] | None) -> None:
+    """Run ``stages`` (None: every stage, then the shards) through the orchestrator's
+    ``build``: the preflight, the scan, the videos materialized, each stage over the videos
+    that got through; a whole build records its per-step times in <work>/<dataset>/build.json."""
     import time
 
     from hpt_data.executors import make_executor
     from hpt_data.orchestrator import build as run_build
     from hpt_data.workdir import write_json_atomic
 
-    ds = _open(dataset, config, work_root)
+    ds = opts.open()
     start = time.perf_counter()
-    with make_executor(executor, workers, retries, ray_address) as ex:
-        report = run_build(ds, ex, limit=limit, force=force, progress=not quiet)
-    record = report.record(time.perf_counter() - start)
-    record.update(workers=workers, executor=executor, limit=limit, force=force)
-    write_json_atomic(ds.dirs.root / "build.json", record)
+    with make_executor(opts.executor, opts.workers, opts.retries, opts.ray_address) as ex:
+        report = run_build(
+            ds, ex, stages=stages, limit=opts.limit, force=opts.force, progress=not opts.quiet
+        )
+    if stages is None:
+        record = report.record(time.perf_counter() - start)
+        record.update(
+            workers=opts.workers, executor=opts.executor, limit=opts.limit, force=opts.force
+        )
+        write_json_atomic(ds.dirs.root / "build.json", record)
     code = _report(report.steps, report.problems, ds.dirs.root)
     if report.shards is not None:
         code = max(code, _shards_report(report.shards))
     raise typer.Exit(code)
 
 
-def _stage_command(stage_name: str, doc: str) -> None:
-    @user_errors
-    def command(
-        dataset: DatasetOpt = "demo",
-        config: ConfigOpt = None,
-        work_root: WorkRootOpt = None,
-        workers: WorkersOpt = DEFAULT_WORKERS,
-        limit: LimitOpt = None,
-        executor: ExecutorOpt = "local",
-        ray_address: RayAddressOpt = None,
-        retries: RetriesOpt = 2,
-        force: ForceOpt = False,
-        quiet: QuietOpt = False,
-    ) -> None:
-        from hpt_data.executors import make_executor
-        from hpt_data.orchestrator import materialize_videos, run_stage, scan_videos
-        from hpt_data.preflight import preflight
-
-        ds = _open(dataset, config, work_root)
-        stage = ds.stage(stage_name)
-        check = functools.partial(preflight, ds, [stage_name], force=force)
-        scan = scan_videos(ds, limit, check)
-        with make_executor(executor, workers, retries, ray_address) as ex:
-            steps = [materialize_videos(ds, scan.videos, ex, progress=not quiet)]
-            ready = [
-                v
-                for v, o in zip(scan.videos, steps[0].outcomes, strict=True)
-                if o.state in ("ok", "skipped")
-            ]
-            steps.append(run_stage(ds, stage, ready, ex, force=force, progress=not quiet))
-        raise typer.Exit(_report(steps, scan.problems, ds.dirs.root))
-
-    command.__doc__ = doc
-    app.command(name=stage_name)(command)
+@app.command()
+@user_errors
+@dataset_options()
+def build(opts: RunOptions) -> None:
+    """Run every stage for a dataset, skipping work already done; the per-step times go to
+    <work>/<dataset>/build.json."""
+    run_stages(opts, None)
 
 
-for _name, _doc in (
-    ("sample-frames", "Decode videos and keep keyframes (stride, fps or pose-diverse)."),
-    ("remove-bg", "Segment the person, crop a square around them, remove the background."),
-    ("pose2d", "Detect 2D landmarks (MediaPipe Pose) with confidences."),
-    ("fit-smpl", "Fit SMPL shape, pose and camera to each person's frames."),
-    ("render-maps", "Render parsing S, depth D and pose heatmaps H from the fitted body."),
-    ("voxelize", "Voxelize the posed body into 256x256x64 part-label grids."),
-):
-    _stage_command(_name, _doc)
+def _stage_command(stage: type[Any]) -> None:  # stage: type[hpt_data.stages.Stage]
+    """``hpt-data STAGE``: one stage over the dataset's videos (materialized first), with the
+    run options of ``build``; its help is the stage class's docstring."""
+
+    def command(opts: RunOptions) -> None:
+        run_stages(opts, [stage.name])
+
+    command.__doc__ = " ".join((inspect.getdoc(stage) or stage.name).split("\n\n")[0].split())
+    command.__name__ = stage.name.replace("-", "_")
+    app.command(name=stage.name)(user_errors(dataset_options()(command)))
+
+
+for _stage in STAGES:
+    _stage_command(_stage)
 
 
 @app.command()
 @user_errors
+@dataset_options(DATASET_FIELDS)
 def preview(
     video: Annotated[str, typer.Argument(help="Video id (as in the work folder).")],
     stage: Annotated[
         str, typer.Option("--stage", "-s", help="sample-frames, remove-bg or pose2d.")
     ] = "pose2d",
-    dataset: DatasetOpt = "demo",
-    config: ConfigOpt = None,
-    work_root: WorkRootOpt = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -285,13 +209,15 @@ def preview(
     max_frames: Annotated[int, typer.Option("--max-frames", min=1, help="Tiles at most.")] = 24,
     columns: Annotated[int, typer.Option("--columns", min=1, help="Tiles per row.")] = 6,
     tile: Annotated[int, typer.Option("--tile", min=64, help="Tile side in pixels.")] = 256,
+    *,
+    opts: RunOptions,
 ) -> None:
     """Write a contact sheet PNG of one video's stage output: frames with the mask outline
     and the skeleton, flagged frames marked with their reason."""
     from hpt_data.orchestrator import assess_output
     from hpt_data.preview import PREVIEW_STAGES, write_preview
 
-    ds = _open(dataset, config, work_root)
+    ds = opts.open()
     if stage not in PREVIEW_STAGES:
         raise HptError(f"no preview for stage '{stage}' (previews: {', '.join(PREVIEW_STAGES)})")
     if video not in ds.dirs.video_ids():
@@ -323,13 +249,8 @@ def _shards_report(summary) -> int:  # summary: hpt_data.gather.ShardsSummary
 
 @app.command("write-shards")
 @user_errors
-def write_shards(
-    dataset: DatasetOpt = "demo",
-    config: ConfigOpt = None,
-    work_root: WorkRootOpt = None,
-    limit: LimitOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+@dataset_options((*DATASET_FIELDS, "limit", "quiet"))
+def write_shards(opts: RunOptions) -> None:
     """Pack the stage outputs into HDF5 shards per split (a new, complete set each run).
 
     It writes serially, in this process, so it takes no worker or executor options."""
@@ -337,9 +258,9 @@ def write_shards(
     from hpt_data.orchestrator import write_shards as run_write_shards
     from hpt_data.preflight import preflight
 
-    ds = _open(dataset, config, work_root)
-    scan = scan_videos(ds, limit, functools.partial(preflight, ds, [], shards=True))
-    raise typer.Exit(_shards_report(run_write_shards(ds, scan.videos, progress=not quiet)))
+    ds = opts.open()
+    scan = scan_videos(ds, opts.limit, functools.partial(preflight, ds, [], shards=True))
+    raise typer.Exit(_shards_report(run_write_shards(ds, scan.videos, progress=not opts.quiet)))
 
 
 ShardPathArg = Annotated[
@@ -352,15 +273,13 @@ ShardPathArg = Annotated[
 ]
 
 
-def _shard_path(
-    path: Path | None, dataset: str, config: Path | None, work_root: Path | None, file_ok: bool
-) -> Path:
+def _shard_path(path: Path | None, opts: RunOptions, file_ok: bool) -> Path:
     """PATH if given (so shards received without datasets.yaml can be checked), else the
     dataset's shard folder. ``file_ok``: a single .h5 shard is accepted too."""
     from hpt_data.shards.reading import MANIFEST
 
     if path is None:
-        return _open(dataset, config, work_root).dirs.shards
+        return opts.open().dirs.shards
     if file_ok and path.is_file() and path.suffix == ".h5":
         return path
     if not path.exists():
@@ -374,6 +293,7 @@ def _shard_path(
 
 @app.command()
 @user_errors
+@dataset_options(DATASET_FIELDS)
 def verify(
     path: Annotated[
         Path | None,
@@ -383,17 +303,16 @@ def verify(
             show_default=False,
         ),
     ] = None,
-    dataset: DatasetOpt = "demo",
-    config: ConfigOpt = None,
-    work_root: WorkRootOpt = None,
     quick: Annotated[
         bool, typer.Option("--quick", help="Skip checksums, label ranges and image CRCs.")
     ] = False,
+    *,
+    opts: RunOptions,
 ) -> None:
     """Re-read every shard against the manifest and name what is wrong (exit 1 if any)."""
     from hpt_data.shards.verify import verify_shard_file, verify_shards
 
-    target = _shard_path(path, dataset, config, work_root, file_ok=True)
+    target = _shard_path(path, opts, file_ok=True)
     if target.is_file():
         report = verify_shard_file(target, deep=not quick)
         whole = "a whole shard (alone: its size and SHA-256 were not compared)"
@@ -411,17 +330,13 @@ def verify(
 
 @app.command()
 @user_errors
-def stats(
-    path: ShardPathArg = None,
-    dataset: DatasetOpt = "demo",
-    config: ConfigOpt = None,
-    work_root: WorkRootOpt = None,
-) -> None:
+@dataset_options(DATASET_FIELDS)
+def stats(path: ShardPathArg = None, *, opts: RunOptions) -> None:
     """Counts per split and person, why frames were left out, and plots (PNG)."""
     from hpt_data.shards.stats import collect_stats, plot_stats, stats_json
     from hpt_data.workdir import write_json_atomic
 
-    shards = _shard_path(path, dataset, config, work_root, file_ok=False)
+    shards = _shard_path(path, opts, file_ok=False)
     result = collect_stats(shards)
     for line in result.lines():
         typer.echo(line)
