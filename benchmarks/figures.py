@@ -175,7 +175,8 @@ def _inference(r: Results) -> str:
 def _learning(r: Results) -> str:
     s = r["summary"]
     return (
-        f"trained pairs, end / copy-source (worst of {r['seeds']} seeds): coarse "
+        f"trained pairs, end / copy-source (worst of {r['seeds']} seeds × "
+        f"{len(r['threads'])} thread counts): coarse "
         f"{s['coarse']['train_over_copy_max']:.2f}, fine {s['fine']['train_over_copy_max']:.2f}; "
         f"held-out person: coarse {s['coarse']['held_out_over_copy_median']:.2f}, fine "
         f"{s['fine']['held_out_over_copy_median']:.2f} (median; > 1: worse than copying)"

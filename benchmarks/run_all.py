@@ -79,7 +79,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         (),
         ("--configs", "tiny", "--steps", "3", "--warmup", "1"),
     ),
-    Benchmark("learning_check", "benchmarks/learning_check.py", (), ("--seeds", "2")),
+    Benchmark("learning_check", "benchmarks/learning_check.py", (), ("--seeds", "3")),
 )
 
 
