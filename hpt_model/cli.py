@@ -110,7 +110,7 @@ def train(
     from hpt_model.config import load_config
     from hpt_model.training import TrainSettings
     from hpt_model.training import train as run_training
-    from hpt_model.training.loop import default_loader_workers
+    from hpt_model.training.settings import default_loader_workers
 
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
     try:

@@ -475,7 +475,7 @@ def test_default_loader_workers_leave_a_cpu_to_the_loop(
     cpus: int, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a fixed 4 made torch warn on every run on a 2-core machine
-    from hpt_model.training.loop import default_loader_workers
+    from hpt_model.training.settings import default_loader_workers
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cpus)), raising=False)
     assert default_loader_workers() == workers

@@ -9,12 +9,18 @@ checkpoints are :mod:`hpt_model.checkpoints`.
 - :mod:`~hpt_model.training.bank`: the complete-part set {I^n_r} of Eq. 1;
 - :mod:`~hpt_model.training.schedule`: constant, then linear decay of the learning rate;
 - :mod:`~hpt_model.training.distributed`: data parallelism under torchrun;
-- :mod:`~hpt_model.training.loop`: :class:`TrainSettings`, :class:`StageTrainer`, :func:`train`.
+- :mod:`~hpt_model.training.settings`: :class:`TrainSettings` and its defaults;
+- :mod:`~hpt_model.training.trainer`: :class:`StageTrainer`, one stage's networks and steps;
+- :mod:`~hpt_model.training.sampling`: the data order, a pure function of (seed, epoch);
+- :mod:`~hpt_model.training.run_log`: the progress bar and TensorBoard logs;
+- :mod:`~hpt_model.training.loop`: :func:`train`, the loop over epochs with its checkpoints.
 """
 
 from hpt_model.errors import TrainingError
 from hpt_model.method import STAGES, build_stage_inputs
-from hpt_model.training.loop import StageTrainer, TrainResult, TrainSettings, train
+from hpt_model.training.loop import TrainResult, train
+from hpt_model.training.settings import TrainSettings
+from hpt_model.training.trainer import StageTrainer
 
 __all__ = [
     "STAGES",

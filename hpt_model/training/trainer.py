@@ -1,0 +1,276 @@
+"""One stage's trainer: :class:`StageTrainer` owns the stage's networks, optimisers, VGG
+loss and complete-part bank on one device, loads the earlier stages' weights it starts from,
+runs steps at the scheduled rate and gives its checkpoint state.
+
+Apart from the loop (:func:`~hpt_model.training.loop.train`) so that tests, the DDP worker
+and the speed benchmark step a stage without epochs, data loading or logging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from hpt_model.checkpoints import (
+    CHECKPOINT_VERSION,
+    FINAL,
+    checkpoint_config,
+    load_checkpoint,
+    part_weights,
+    rng_state,
+    set_rng_state,
+)
+from hpt_model.config import HPTConfig
+from hpt_model.errors import TrainingError
+from hpt_model.losses import VGGPerceptualLoss
+from hpt_model.method import LAYER_STAGES, StageInputs, build_stage_inputs, to_device
+from hpt_model.networks import define_networks
+from hpt_model.training.bank import CompletePartBank
+from hpt_model.training.distributed import DistInfo, is_trained, replicate_trained
+from hpt_model.training.schedule import lr_factor, set_learning_rate
+from hpt_model.training.settings import TrainSettings
+from hpt_model.training.steps import (
+    Losses,
+    StepContext,
+    discriminator_parameters,
+    generator_parameters,
+    prepare_networks,
+    stage_networks,
+    train_step,
+)
+from hpt_model.vgg import load_vgg19
+
+# stage → (settings field, network to load, what to load it from) that must be given
+_REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
+    "face": (("coarse_checkpoint", "coarse"),),
+    "arm": (("coarse_checkpoint", "coarse"),),
+    "leg": (("coarse_checkpoint", "coarse"),),
+    "fine": (
+        ("coarse_checkpoint", "coarse"),
+        ("face_checkpoint", "face"),
+        ("arm_checkpoint", "arm"),
+        ("leg_checkpoint", "leg"),
+    ),
+    "e2e": (("init", "fine"),),
+}
+_WHAT = {
+    "coarse": "the trained coarse generator",
+    "face": "the trained face layer generator",
+    "arm": "the trained arm layer generator",
+    "leg": "the trained leg layer generator",
+    "fine": "the trained fine stage",
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _load_into(module: nn.Module, state: Mapping[str, Tensor], where: str) -> None:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise TrainingError(
+            f"{where}: weights do not fit this config (trained with another one?): {first}"
+        ) from exc
+
+
+class StageTrainer:
+    """One stage's networks, optimisers, VGG loss and bank on one device; steps and saves.
+
+    Construction loads the VGG-19 first, so a run without weights (and without
+    ``loss.allow_random_vgg``) refuses at once with :class:`~hpt_model.vgg.MissingWeightsError`.
+    A stage that ``config.variant`` lacks (e.g. ``face`` for Table IV's H+S+D) is refused at
+    once with a one-line TrainingError. ``features`` replaces the VGG-19 by another frozen
+    extractor with its interface (image (B, 3, H, W) in [-1, 1] → five feature maps at 1,
+    1/2, … 1/16 of H): tests use a small one, VGG-19 costing seconds per step on two CPU
+    cores.
+    """
+
+    def __init__(
+        self,
+        settings: TrainSettings,
+        config: HPTConfig,
+        device: torch.device | None = None,
+        info: DistInfo | None = None,
+        features: nn.Module | None = None,
+    ) -> None:
+        try:
+            config.variant.check_stage(settings.stage)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from exc
+        self.settings = settings
+        self.config = config
+        self.stage = settings.stage
+        self.info = info or DistInfo()
+        self.device = device or torch.device("cpu")
+        cuda = self.device.type == "cuda"
+        bf16 = settings.precision == "bf16" or (
+            settings.precision == "auto" and cuda and torch.cuda.is_bf16_supported()
+        )
+        self.autocast_dtype = torch.bfloat16 if bf16 else None
+        self.channels_last = settings.channels_last == "on" or (
+            settings.channels_last == "auto" and cuda
+        )
+        vgg_loss = None
+        if self.stage != "volume":
+            if features is None:
+                features = load_vgg19(config.loss.vgg_weights_path, config.loss.allow_random_vgg)
+            vgg_loss = VGGPerceptualLoss(features, config.loss.vgg_layer_weights)  # type: ignore[arg-type]
+            vgg_loss.to(self.device)
+        self.nets = define_networks(config, stage_networks(self.stage, config)).to(self.device)
+        if self.channels_last:
+            self.nets.to(memory_format=torch.channels_last)
+        prepare_networks(self.stage, self.nets)
+        optim = config.optim
+        betas = (optim.beta1, optim.beta2)
+        self.optimizers = {
+            "g": torch.optim.Adam(generator_parameters(self.stage, self.nets), optim.lr, betas)
+        }
+        d_params = discriminator_parameters(self.stage, self.nets)
+        if d_params:
+            self.optimizers["d"] = torch.optim.Adam(d_params, optim.lr, betas)
+        self.bank = (
+            CompletePartBank(settings.bank_size)
+            if self.stage in LAYER_STAGES and config.variant.layers == "complete"
+            else None
+        )
+        self.ctx = StepContext(
+            stage=self.stage,
+            config=config,
+            nets=self.nets,
+            optimizers=self.optimizers,
+            vgg_loss=vgg_loss,
+            bank=self.bank,
+            autocast=self._autocast,
+        )
+        self.step = 0
+        self.total_steps = 1
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    # ------------------------------------------------------------------ weights
+
+    def load_required(self) -> None:
+        """Load the earlier stages' weights this stage starts from (see ``_REQUIRED``);
+        a missing one is a one-line TrainingError naming the flag."""
+        s = self.settings
+        for flag, what in _REQUIRED.get(self.stage, ()):
+            path = getattr(s, flag)
+            if path is None:
+                raise TrainingError(
+                    f"stage '{self.stage}' needs {_WHAT[what]}: pass {_flag(flag)} PATH "
+                    f"(the {FINAL} of `hpt-model train --stage {what}`)"
+                )
+            if flag != "init":
+                self._load_network(path, what, _flag(flag))
+        if s.init is not None:
+            self._load_all(s.init)
+
+    def _load_network(self, path: Path, what: str, flag: str) -> None:
+        state = load_checkpoint(path)
+        models = state["models"]
+        if what == "coarse":
+            if "coarse" not in models:
+                raise TrainingError(f"{flag} {path}: holds no coarse generator")
+            _load_into(self.nets["coarse"], models["coarse"], f"{flag} {path}")
+            return
+        if state.get("stage") not in (what, "fine", "e2e") or "layers" not in models:
+            raise TrainingError(
+                f"{flag} {path}: a '{state.get('stage')}' checkpoint holds no trained {what} "
+                "layer generator"
+            )
+        saved_layers = checkpoint_config(state, f"{flag} {path}").variant.layers
+        if saved_layers != self.config.variant.layers:
+            raise TrainingError(
+                f"{flag} {path}: its {what} layers were trained as '{saved_layers}' part "
+                f"layers, this variant ({self.config.variant.name}) needs "
+                f"'{self.config.variant.layers}' ones"
+            )
+        generator = self.nets["layers"].generators[what]
+        _load_into(generator, part_weights(models["layers"], what), f"{flag} {path}")
+
+    def _load_all(self, path: Path) -> None:
+        """Every network of the checkpoint that this stage builds (the --init weights)."""
+        models = load_checkpoint(path)["models"]
+        shared = [name for name in self.nets if name in models]
+        if not shared:
+            raise TrainingError(f"--init {path}: holds none of {list(self.nets)}")
+        for name in shared:
+            _load_into(self.nets[name], models[name], f"--init {path}")
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "stage": self.stage,
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "models": {name: net.state_dict() for name, net in self.nets.items()},
+            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
+            "bank": None if self.bank is None else self.bank.state_dict(),
+            "config": self.config.to_dict(),
+            "settings": self.settings.to_dict(),
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any], where: str = "checkpoint") -> None:
+        if state["stage"] != self.stage:
+            raise TrainingError(f"{where}: a '{state['stage']}' checkpoint, not '{self.stage}'")
+        for name, net in self.nets.items():
+            _load_into(net, state["models"][name], where)
+        for key, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][key])
+        if self.bank is not None and state.get("bank") is not None:
+            self.bank.load_state_dict(state["bank"])
+        self.step = int(state["step"])
+        self.total_steps = int(state["total_steps"])
+        set_rng_state(state["rng"])
+
+    # ------------------------------------------------------------------ stepping
+
+    def inputs(self, batch: Mapping[str, Any]) -> StageInputs:
+        """A collated PairDataset batch (any device) → this stage's inputs on the device."""
+        on_device = to_device(batch, self.device, self.channels_last)
+        return build_stage_inputs(
+            on_device,
+            self.config,
+            self.stage,
+            self.settings.heatmap_sigma,
+            self.settings.complete_threshold,
+        )
+
+    def learning_rate(self) -> float:
+        optim = self.config.optim
+        return optim.lr * lr_factor(self.step, self.total_steps, optim.constant_fraction)
+
+    def train_step(self, inputs: StageInputs) -> Losses:
+        """Set the scheduled rate, run one step, count it; returns the named losses."""
+        lr = self.learning_rate()
+        for opt in self.optimizers.values():
+            set_learning_rate(opt, lr)
+        losses = train_step(self.ctx, inputs)
+        self.step += 1
+        return losses
+
+    def compile(self) -> None:
+        """torch.compile the trained networks in place (state-dict keys unchanged)."""
+        for net in self.nets.values():
+            if is_trained(net):
+                net.compile()
+
+    def distribute(self) -> None:
+        """Under torchrun, wrap the trained networks in DistributedDataParallel and take the
+        others from rank 0 (no-op for one process). Call after loading weights and compiling:
+        checkpoints keep holding the plain networks' state dicts."""
+        self.ctx.replicas = replicate_trained(self.nets, self.info, self.device)
