@@ -1,4 +1,4 @@
-"""Calibration of Occlusion State Accuracy (``pipelines/occlusion.py``) on known bodies.
+"""Calibration of Occlusion State Accuracy (``pipelines/occlusion/``) on known bodies.
 
 The figures of docs/evaluation.md ("Figures" under the OSA section), all with the built-in
 body model, upright facing the camera, camera ``(2/2.3, 0, -0.1)``, OSA at 256:
@@ -54,13 +54,10 @@ def named_figures(body) -> dict:
         TORSO,
     )
     from hpt_data.body.weak_perspective import UPRIGHT_FACING_CAMERA
-    from pipelines.occlusion import (
-        PART_PAIRS,
-        BodyParams,
-        mirror_smpl,
-        occlusion_state_accuracy,
-        occlusion_states_smpl,
-    )
+    from pipelines.occlusion.accuracy import occlusion_state_accuracy
+    from pipelines.occlusion.body import BodyParams, mirror_smpl
+    from pipelines.occlusion.part_layers import PART_PAIRS
+    from pipelines.occlusion.states import occlusion_states_smpl
 
     def px(states, i: int, j: int) -> int:
         return int(states.overlap[PART_PAIRS.index((i, j))])
@@ -100,7 +97,8 @@ def random_figures(body, n: int) -> tuple[dict, float]:
     """OSA of the mirrored random poses at each radius; and seconds per body's states."""
     from hpt_data.body.joint_limits import sample_random_poses
     from hpt_data.body.weak_perspective import UPRIGHT_FACING_CAMERA
-    from pipelines.occlusion import BodyParams, mirror_smpl, osa_over_set
+    from pipelines.occlusion.accuracy import osa_over_set
+    from pipelines.occlusion.body import BodyParams, mirror_smpl
 
     poses = sample_random_poses(n, seed=SEED)
     gts = [BodyParams(UPRIGHT_FACING_CAMERA.copy(), p, np.array(CAMERA)) for p in poses]
@@ -132,7 +130,8 @@ def main() -> None:
     import torch
 
     from hpt_data.body import load_body_model
-    from pipelines.occlusion import MIN_OVERLAP_FRACTION, OSA_SIZE, min_overlap_pixels
+    from pipelines.occlusion.part_layers import OSA_SIZE
+    from pipelines.occlusion.states import MIN_OVERLAP_FRACTION, min_overlap_pixels
 
     torch.set_num_threads(1)
     body = load_body_model()

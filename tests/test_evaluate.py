@@ -29,7 +29,7 @@ from hpt_model.errors import CheckpointError
 from hpt_model.networks import define_network
 from pipelines.cli import app
 from pipelines.evaluate import GRID_HEADER, ORACLE, image_osa, summarize
-from pipelines.occlusion import BodyParams, pose_body
+from pipelines.occlusion.body import BodyParams, pose_body
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 

@@ -13,20 +13,10 @@ from test_voxelize import box_mesh
 from hpt_data.body.named_poses import named_pose
 from hpt_data.body.parts import HEAD, LEFT_ARM, LEFT_LEG, RIGHT_ARM, RIGHT_LEG, TORSO
 from hpt_data.body.weak_perspective import UPRIGHT_FACING_CAMERA
-from pipelines.occlusion import (
-    APART,
-    PART_PAIRS,
-    BodyParams,
-    mirror_smpl,
-    occlusion_state_accuracy,
-    occlusion_states,
-    occlusion_states_smpl,
-    osa_over_set,
-    part_layers,
-    pose_body,
-    seam_vertices,
-    summarize_osa,
-)
+from pipelines.occlusion.accuracy import occlusion_state_accuracy, osa_over_set, summarize_osa
+from pipelines.occlusion.body import BodyParams, mirror_smpl, pose_body
+from pipelines.occlusion.part_layers import PART_PAIRS, part_layers, seam_vertices
+from pipelines.occlusion.states import APART, occlusion_states, occlusion_states_smpl
 
 CAMERA = np.array([2 / 2.3, 0.02, -0.1])  # off-centre: tx must change sign in the mirror
 #: Poses with real self-occlusion (named_poses.py).
@@ -215,12 +205,12 @@ def test_bodies_are_drawn_with_their_camera_distance(body) -> None:
     render-maps draws with the same distance, and the right arm, reaching 13-21 cm in front
     of the pelvis, is drawn larger than under weak perspective, the torso hardly so."""
     from hpt_data.render.maps import render_maps
-    from pipelines.occlusion import _posed
+    from pipelines.occlusion.body import posed_body
 
     p = BodyParams(
         UPRIGHT_FACING_CAMERA.copy(), named_pose("right_arm_in_front"), CAMERA.copy(), None, 3.0
     )
-    v, j = _posed(body, p)
+    v, j = posed_body(body, p)
     layers = part_layers(v, body.faces, body.part_labels, CAMERA, 256, 3.0, j[0, 2])
     maps = render_maps(v, body.faces, body.part_labels, j, CAMERA, 256, False, 3.0)
     for k, part in enumerate(range(1, 7)):

@@ -5,7 +5,7 @@
   torchvision, official backbone weights from a path or torch hub's cache.
 
 Occlusion State Accuracy needs the body model and the renderer, so it lives in
-``pipelines/occlusion.py``. Importing this package imports neither torchmetrics nor
+``pipelines/occlusion/``. Importing this package imports neither torchmetrics nor
 torchvision: import the submodule you need. See ``docs/evaluation.md``.
 """
 

@@ -9,13 +9,9 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from pipelines.occlusion import (
-    APART,
-    BodyParams,
-    OcclusionStates,
-    occlusion_state_accuracy,
-    occlusion_states_smpl,
-)
+from pipelines.occlusion.accuracy import occlusion_state_accuracy
+from pipelines.occlusion.body import BodyParams
+from pipelines.occlusion.states import APART, OcclusionStates, occlusion_states_smpl
 
 
 @dataclass
@@ -65,7 +61,7 @@ def image_osa(
     target_states: OcclusionStates | None = None,
     fit_settings: Any = None,
 ) -> ImageOSA:
-    """OSA of a generated image (the docstring of ``pipelines/occlusion.py`` leaves this
+    """OSA of a generated image (the docstring of ``pipelines.occlusion`` leaves this
     signature).
 
     Parameters

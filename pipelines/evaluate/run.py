@@ -25,9 +25,9 @@ from pipelines.evaluate.report import (
     write_grid,
     write_text,
 )
-from pipelines.occlusion import (
+from pipelines.occlusion.part_layers import OSA_SIZE
+from pipelines.occlusion.states import (
     JUNCTION_RADIUS,
-    OSA_SIZE,
     OcclusionStates,
     min_overlap_pixels,
     occlusion_states_smpl,
