@@ -24,19 +24,14 @@ from train_records import TinyFeatures, small_config, write_train_shards
 from typer.testing import CliRunner
 
 from hpt_model.cli import app
-from hpt_model.config import (
-    FULL_VARIANT,
-    TABLE_IV_VARIANTS,
-    HPTConfig,
-    VariantConfig,
-    load_config,
-)
+from hpt_model.config import HPTConfig, load_config
 from hpt_model.data import PairDataset
 from hpt_model.method import build_stage_inputs, final_image, forward_stage, run_fine
 from hpt_model.networks import define_network, define_networks, variant_network_names
 from hpt_model.networks.fusion import crop_boxes
 from hpt_model.networks.layers import PART_LABEL
 from hpt_model.training import StageTrainer, TrainingError, TrainSettings
+from hpt_model.variants import FULL_VARIANT, TABLE_IV_VARIANTS, VariantConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 

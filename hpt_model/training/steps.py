@@ -22,7 +22,7 @@ says no more). The forward passes are the method's own (:mod:`hpt_model.method`)
 functions inference and evaluation run.
 
 Table IV's variants (``config.variant``) change what exists, not how a step works: a stage
-the variant lacks is refused (:meth:`~hpt_model.config.VariantConfig.check_stage`); with
+the variant lacks is refused (:meth:`~hpt_model.variants.VariantConfig.check_stage`); with
 PL⁻ (``variant.layers == "incomplete"``) the layer stages have no completeness
 discriminator and use the unmasked perceptual loss against the ground-truth crop.
 
