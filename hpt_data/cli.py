@@ -111,7 +111,7 @@ def sources() -> None:
 def info(opts: RunOptions) -> None:
     """Show what a dataset's work folder holds, per stage, with the settings each stage runs
     with (those that differ from the defaults) and how the shards were made."""
-    from hpt_data.orchestrator import dataset_info
+    from hpt_data.output_state import dataset_info
     from hpt_data.provenance import dataset_provenance, describe_settings, shards_line
     from hpt_data.shards.writer import MANIFEST
     from hpt_data.workdir import read_json
@@ -214,7 +214,7 @@ def preview(
 ) -> None:
     """Write a contact sheet PNG of one video's stage output: frames with the mask outline
     and the skeleton, flagged frames marked with their reason."""
-    from hpt_data.orchestrator import assess_output
+    from hpt_data.output_state import assess_output
     from hpt_data.preview import PREVIEW_STAGES, write_preview
 
     ds = opts.open()

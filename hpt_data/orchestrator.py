@@ -1,26 +1,24 @@
-"""Runs stages over a dataset's videos: skipping, atomic outputs, status, parallelism.
+"""Runs stages over a dataset's videos: opening and scanning the dataset, skipping, the
+order of the steps, parallelism, the shards and the build's report.
 
 The unit of work is one (stage, video) pair, shipped to an executor as a picklable
-``StageTask`` and run by ``execute_stage_task`` in a worker. The trust rule for outputs
-is described in ``hpt_data.workdir``. Stages run one after the other over all videos
-(so each worker loads a stage's models once and a progress bar counts videos per stage);
-a video that failed upstream is ``blocked`` downstream, the others go on.
+``StageTask`` and run by ``execute_stage_task`` in a worker (:mod:`hpt_data.tasks`). The
+trust rule for outputs is described in ``hpt_data.workdir`` and applied by
+:mod:`hpt_data.output_state`. Stages run one after the other over all videos (so each
+worker loads a stage's models once and a progress bar counts videos per stage); a video
+that failed upstream is ``blocked`` downstream, the others go on.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import time
-import traceback
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tqdm import tqdm
 
@@ -30,27 +28,28 @@ from hpt_data.executors import Executor, WorkerLost
 from hpt_data.gather import ShardsSummary, write_dataset_shards
 from hpt_data.names import ADVICE as NAME_ADVICE
 from hpt_data.names import path_name_problem
+from hpt_data.output_state import assess_output
 from hpt_data.preflight import preflight
 from hpt_data.provenance import dataset_provenance
 from hpt_data.sources.base import SourceProblem, VideoRecord, VideoSource
 from hpt_data.sources.split import assign_splits
-from hpt_data.stages import STAGES, Stage, StageContext
+from hpt_data.stages import STAGES, Stage
+from hpt_data.tasks import (
+    SOURCE_STEP,
+    MaterializeTask,
+    StageTask,
+    State,
+    TaskOutcome,
+    execute_materialize_task,
+    execute_stage_task,
+    utc_now,
+)
 from hpt_data.workdir import (
     DatasetDir,
     VideoDir,
-    content_digest,
-    files_intact,
-    list_files,
     read_json,
     write_json_atomic,
 )
-
-State = Literal["ok", "skipped", "failed", "blocked"]
-SOURCE_STEP = "source"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -118,7 +117,7 @@ def scan_videos(
         {
             "dataset": ds.config.name,
             "source": ds.config.source,
-            "scanned_at": _now(),
+            "scanned_at": utc_now(),
             "videos": [v.to_json() for v in videos],
             "problems": [dataclasses.asdict(p) for p in scan.problems],
         },
@@ -148,198 +147,6 @@ def _split_unsafe_ids(
             reason = f"{source} source: video id {v.video_id!r} {problem}; {NAME_ADVICE}"
             bad.append(SourceProblem(v.path, reason))
     return good, bad
-
-
-# --------------------------------------------------------------------------- tasks
-
-
-@dataclass(frozen=True)
-class StageTask:
-    """One stage on one video; picklable, so any executor can ship it to a worker."""
-
-    stage: Stage
-    video: VideoRecord
-    video_dir: Path
-    upstream_fingerprints: dict[str, str]
-    force: bool = False
-
-
-@dataclass(frozen=True)
-class MaterializeTask:
-    source: VideoSource
-    video: VideoRecord
-    video_dir: Path
-
-
-@dataclass
-class TaskOutcome:
-    video_id: str
-    state: State
-    error: str | None = None
-    seconds: float = 0.0
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
-OutputState = Literal["done", "missing", "stale", "incomplete"]
-
-
-def assess_output(
-    vdir: VideoDir, stage: Stage, upstream_fingerprints: dict[str, str]
-) -> tuple[OutputState, str]:
-    """Apply the trust rule to one stage output; returns the state and why."""
-    manifest = vdir.manifest(stage.name)
-    if manifest is None:
-        return "missing", "no output"
-    if manifest.get("fingerprint") != stage.fingerprint():
-        return "stale", "made with other settings or an older stage version"
-    for req in stage.requires:
-        up = vdir.manifest(req)
-        if up is None or up.get("digest") != manifest.get("inputs", {}).get(req):
-            return "stale", f"its input '{req}' has changed"
-        if upstream_fingerprints.get(req) not in (None, up.get("fingerprint")):
-            return "stale", f"its input '{req}' is stale"
-    if not files_intact(vdir.output(stage.name), manifest.get("files", {})):
-        return "incomplete", "files are missing or truncated"
-    return "done", "up to date"
-
-
-def _check_inputs(task: StageTask, vdir: VideoDir) -> tuple[dict[str, Path], dict[str, str]]:
-    """The required upstream outputs, each verified; raises HptError if one is unusable."""
-    inputs, digests = {}, {}
-    for req in task.stage.requires:
-        manifest = vdir.manifest(req)
-        folder = vdir.output(req)
-        if manifest is None:
-            raise HptError(f"needs the output of '{req}', which is missing: run {req} first")
-        if manifest.get("fingerprint") != task.upstream_fingerprints.get(req):
-            raise HptError(f"the output of '{req}' is stale: run {req} again first")
-        if not files_intact(folder, manifest.get("files", {})):
-            raise HptError(f"the output of '{req}' has missing files: run {req} again first")
-        inputs[req] = folder
-        digests[req] = manifest["digest"]
-    return inputs, digests
-
-
-def execute_stage_task(task: StageTask) -> TaskOutcome:
-    """Run one stage on one video in the current process, committing atomically.
-
-    Never raises for a problem with the video: the outcome carries it, and the video's
-    status record is written either way.
-    """
-    stage, video = task.stage, task.video
-    vdir = VideoDir(task.video_dir)
-    start = time.perf_counter()
-    vdir.clear_temp_outputs(stage.name)
-    state, _ = assess_output(vdir, stage, task.upstream_fingerprints)
-    if state == "done" and not task.force:
-        return TaskOutcome(video.video_id, "skipped")
-    try:
-        inputs, input_digests = _check_inputs(task, vdir)
-    except HptError as exc:
-        outcome = TaskOutcome(video.video_id, "blocked", str(exc))
-        _record(vdir, stage, outcome)
-        return outcome
-
-    output = vdir.output(stage.name)
-    previous: Path | None = None
-    if state == "incomplete" and not task.force:
-        previous = vdir.path / f".{stage.name}.prev-{uuid.uuid4().hex[:12]}"
-        os.rename(output, previous)
-    tmp = vdir.new_temp_output(stage.name)
-    ctx = StageContext(video=video, inputs=inputs, out_dir=tmp, previous=previous)
-    trace = None
-    try:
-        result = stage.run(ctx)
-    except HptError as exc:
-        error: str | None = str(exc)
-    except Exception as exc:  # a bug in a stage must not stop the other videos
-        error = f"{type(exc).__name__}: {exc}"
-        trace = traceback.format_exc()
-    else:
-        error = None
-    seconds = time.perf_counter() - start
-    if error is not None:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if previous is not None and not output.exists():
-            os.rename(previous, output)
-        outcome = TaskOutcome(video.video_id, "failed", error, seconds)
-        _record(vdir, stage, outcome, trace)
-        return outcome
-
-    files = list_files(tmp)
-    manifest = {
-        "stage": stage.name,
-        **stage.provenance(),  # fingerprint, version, settings (the trust rule reads the first)
-        "inputs": input_digests,
-        "files": files,
-        "digest": content_digest(tmp, files),
-        "created_at": _now(),
-        "seconds": round(seconds, 3),
-        "metrics": result.metrics,
-    }
-    write_json_atomic(tmp / "_stage.json", manifest)
-    _commit(tmp, output)
-    if previous is not None:
-        shutil.rmtree(previous, ignore_errors=True)
-    outcome = TaskOutcome(video.video_id, "ok", None, seconds, dict(result.metrics))
-    _record(vdir, stage, outcome)
-    return outcome
-
-
-def _commit(tmp: Path, output: Path) -> None:
-    """Put the finished folder in place: the old output (if any) moves aside first, so at
-    no moment does ``output`` hold a mix of old and new files."""
-    if output.exists():
-        old = output.parent / f".{output.name}.prev-{uuid.uuid4().hex[:12]}"
-        os.rename(output, old)
-        os.rename(tmp, output)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, output)
-
-
-def _record(vdir: VideoDir, stage: Stage, outcome: TaskOutcome, trace: str | None = None) -> None:
-    status = {
-        "stage": stage.name,
-        "state": outcome.state,
-        "error": outcome.error,
-        "seconds": round(outcome.seconds, 3),
-        "metrics": outcome.metrics,
-        "finished_at": _now(),
-        "pid": os.getpid(),
-    }
-    if trace:
-        status["traceback"] = trace
-    vdir.write_status(stage.name, status)
-
-
-def execute_materialize_task(task: MaterializeTask) -> TaskOutcome:
-    """Make one video's files exist (the synthetic source renders them)."""
-    vdir = VideoDir(task.video_dir)
-    if task.source.is_materialized(task.video):
-        return TaskOutcome(task.video.video_id, "skipped")
-    start = time.perf_counter()
-    try:
-        task.source.materialize(task.video)
-        error = None
-    except HptError as exc:
-        error = str(exc)
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    outcome = TaskOutcome(
-        task.video.video_id, "failed" if error else "ok", error, time.perf_counter() - start
-    )
-    vdir.write_status(
-        SOURCE_STEP,
-        {
-            "stage": SOURCE_STEP,
-            "state": outcome.state,
-            "error": error,
-            "seconds": round(outcome.seconds, 3),
-            "finished_at": _now(),
-        },
-    )
-    return outcome
 
 
 # --------------------------------------------------------------------------- runs
@@ -380,7 +187,7 @@ def _run_tasks(
                         "stage": desc,
                         "state": "failed",
                         "error": result.error,
-                        "finished_at": _now(),
+                        "finished_at": utc_now(),
                     },
                 )
             outcomes.append(result)
@@ -509,35 +316,3 @@ def build(
     if stages is None:
         shards = write_shards(ds, [v for v in scan.videos if v.video_id in alive], progress)
     return BuildReport(steps, scan.problems, shards)
-
-
-# --------------------------------------------------------------------------- info
-
-
-def dataset_info(ds: Dataset) -> list[dict[str, Any]]:
-    """Per stage: how many videos have a done / stale / incomplete / missing output, and
-    the failures recorded in the status files (``hpt-data info``)."""
-    ids = ds.dirs.video_ids()
-    rows = []
-    for stage in ds.stages.values():
-        upstream = ds.upstream_fingerprints(stage)
-        counts: Counter[str] = Counter()
-        failures = []
-        for vid in ids:
-            vdir = ds.dirs.video(vid)
-            state, _ = assess_output(vdir, stage, upstream)
-            status = vdir.status(stage.name)
-            if state != "done" and status and status.get("state") in ("failed", "blocked"):
-                counts[status["state"]] += 1
-                failures.append((vid, status.get("error")))
-            else:
-                counts[state] += 1
-        rows.append(
-            {
-                "stage": stage.name,
-                "videos": len(ids),
-                "counts": dict(counts),
-                "failures": failures,
-            }
-        )
-    return rows

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpt_data.body.model_files import find_model_file
 from hpt_data.errors import HptError
+from hpt_data.output_state import assess_output
 
 if TYPE_CHECKING:
     from hpt_data.orchestrator import Dataset
@@ -146,8 +147,6 @@ def check_disk(
     force: bool = False,
 ) -> None:
     """Free space at ``folder`` covers the planned frames at the measured bytes per frame."""
-    from hpt_data.orchestrator import assess_output
-
     plans: dict[str, tuple[int, int]] = {}
 
     def plan(v: VideoRecord) -> tuple[int, int]:

@@ -19,7 +19,8 @@ from stages_for_tests import (
 )
 
 from hpt_data.executors import LocalExecutor
-from hpt_data.orchestrator import assess_output, build, dataset_info, scan_videos
+from hpt_data.orchestrator import build, scan_videos
+from hpt_data.output_state import assess_output, dataset_info
 
 TESTS_DIR = Path(__file__).parent
 

@@ -34,7 +34,8 @@ from typer.testing import CliRunner
 
 from hpt_data.cli import app
 from hpt_data.executors import RayExecutor
-from hpt_data.orchestrator import assess_output, build
+from hpt_data.orchestrator import build
+from hpt_data.output_state import assess_output
 from hpt_data.shards.reading import load_manifest
 from hpt_model.data import ShardFrames
 
