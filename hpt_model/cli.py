@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from hpt_data.errors import HptError
-from hpt_data.shards.schema import HEATMAP_SIGMA_1024
+from hpt_model.errors import TrainingError
+from hpt_model.renamed_flags import Renamed, renaming_command, setting, switch
 
 app = typer.Typer(
     name="hpt-model",
@@ -43,52 +44,95 @@ def _fail(exc: HptError) -> typer.Exit:
     return typer.Exit(2)
 
 
-PathOpt = Annotated[Path | None, typer.Option(dir_okay=False)]
+def _trained(stage: str) -> Any:
+    """The option of an earlier stage's checkpoint that a later stage starts from."""
+    return Annotated[
+        Path | None,
+        typer.Option(dir_okay=False, help=f"The {stage} stage's final.pt (docs/training.md)."),
+    ]
 
 
-@app.command()
+ModelConfigOpt = Annotated[
+    str,
+    typer.Option(
+        "--model-config",
+        "-m",
+        help="paper | tiny [:VARIANT, a Table IV row, e.g. paper:H+S] | a config JSON file.",
+    ),
+]
+
+#: Old spellings, accepted until the next release with a warning: flags that meant another
+#: thing in hpt-data or hpt, and options that mirrored one TrainSettings field each.
+TRAIN_RENAMED = renaming_command(
+    Renamed("--config", "--model-config"),
+    Renamed("-c", "--model-config"),
+    Renamed("-d", "--data"),
+    Renamed("--workers", "--loader-workers"),
+    Renamed("-w", "--loader-workers"),
+    setting("seed"),
+    setting("split"),
+    setting("checkpoint-every"),
+    setting("log-every"),
+    setting("image-every"),
+    setting("precision"),
+    setting("channels-last"),
+    setting("heatmap-sigma"),
+    switch("compile"),
+    switch("tensorboard"),
+)
+
+
+@app.command(cls=TRAIN_RENAMED)
 def train(
     stage: Annotated[
-        str, typer.Option("--stage", "-s", help="coarse | face | arm | leg | fine | e2e | volume")
-    ],
+        str | None,
+        typer.Option(
+            "--stage", "-s", help="coarse | face | arm | leg | fine | e2e | volume (or in FILE)."
+        ),
+    ] = None,
+    settings_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            dir_okay=False,
+            help="JSON or YAML of TrainSettings fields (docs/training.md); options override it.",
+        ),
+    ] = None,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Any TrainSettings field, e.g. --set log_every=10 (repeatable).",
+        ),
+    ] = None,
     data: Annotated[
-        Path | None, typer.Option("--data", "-d", file_okay=False, help="Shard folder.")
+        Path | None, typer.Option("--data", file_okay=False, help="Shard folder.")
     ] = None,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Run folder: last.pt, final.pt, tb/.")
-    ] = Path("runs/hpt"),
-    config: Annotated[
-        str,
-        typer.Option(
-            "--config",
-            "-c",
-            help="paper | tiny [:VARIANT, a Table IV row, e.g. paper:H+S] | a config JSON file.",
-        ),
-    ] = "paper",
+        Path | None,
+        typer.Option("--out", "-o", help="Run folder: last.pt, final.pt, tb/ (default runs/hpt)."),
+    ] = None,
+    model_config: ModelConfigOpt = "paper",
     epochs: Annotated[
         int | None, typer.Option(min=1, help="Default: the paper's for the stage.")
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Default: 1 (§IV-B).")] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", "-w", min=0, help="Loader workers (default: min(4, CPUs - 1))."),
-    ] = None,
-    seed: int = 0,
-    split: str = "train",
-    checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints.")] = 1000,
-    log_every: Annotated[int, typer.Option(min=1, help="Steps between logged losses.")] = 50,
-    image_every: Annotated[int, typer.Option(min=1, help="Steps between image grids.")] = 500,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="Stop (with a checkpoint) after this many steps.")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Default: 1 (§IV-B).")] = None,
+    loader_workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="DataLoader worker processes (default: min(4, CPUs - 1))."),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")] = False,
     init: Annotated[
         Path | None, typer.Option(help="Start from this checkpoint's weights (e2e: fine's).")
     ] = None,
-    coarse_checkpoint: PathOpt = None,
-    face_checkpoint: PathOpt = None,
-    arm_checkpoint: PathOpt = None,
-    leg_checkpoint: PathOpt = None,
+    coarse_checkpoint: _trained("coarse") = None,
+    face_checkpoint: _trained("face") = None,
+    arm_checkpoint: _trained("arm") = None,
+    leg_checkpoint: _trained("leg") = None,
     allow_random_vgg: Annotated[
         bool,
         typer.Option("--allow-random-vgg", help="Train with a random VGG-19 if none is found."),
@@ -96,61 +140,55 @@ def train(
     vgg_weights: Annotated[
         Path | None, typer.Option(help="torchvision's vgg19-dcbb9e9d.pth (default: its cache).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto (bf16 on GPU) | fp32 | bf16")] = "auto",
-    channels_last: Annotated[str, typer.Option(help="auto (on for CUDA) | on | off")] = "auto",
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks.")] = False,
-    tensorboard: Annotated[bool, typer.Option(help="Write TensorBoard logs to OUT/tb.")] = True,
-    heatmap_sigma: Annotated[
-        float, typer.Option(help="σ of the pose heatmaps H, in 1024-frame pixels.")
-    ] = HEATMAP_SIGMA_1024,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda (default auto)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Train one stage. Order: coarse → face, arm, leg → fine → e2e (volume: any time)."""
+    """Train one stage. Order: coarse → face, arm, leg → fine → e2e (volume: any time).
+
+    The settings are TrainSettings: those of --settings FILE, then the options, then --set."""
     from hpt_model.config import load_config
+    from hpt_model.overrides import merge_settings, parse_assignments, read_settings_file
     from hpt_model.training import TrainSettings
     from hpt_model.training import train as run_training
-    from hpt_model.training.settings import default_loader_workers
 
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
     try:
-        model_config = load_config(config)
-        model_config.loss.allow_random_vgg = allow_random_vgg
-        if vgg_weights is not None:
-            model_config.loss.vgg_weights_path = str(vgg_weights)
-        settings = TrainSettings(
-            stage=stage,
-            data=data,
-            out=out,
-            split=split,
-            epochs=epochs,
-            batch_size=batch_size,
-            num_workers=default_loader_workers() if workers is None else workers,
-            seed=seed,
-            checkpoint_every=checkpoint_every,
-            log_every=log_every,
-            image_every=image_every,
-            stop_after=max_steps,
-            resume=resume,
-            init=init,
-            coarse_checkpoint=coarse_checkpoint,
-            face_checkpoint=face_checkpoint,
-            arm_checkpoint=arm_checkpoint,
-            leg_checkpoint=leg_checkpoint,
-            device=device,
-            precision=precision,
-            channels_last=channels_last,
-            compile=compile,
-            tensorboard=tensorboard,
-            progress=not quiet,
-            heatmap_sigma=heatmap_sigma,
+        given = {
+            "stage": ("--stage", stage),
+            "data": ("--data", data),
+            "out": ("--out", out),
+            "epochs": ("--epochs", epochs),
+            "stop_after": ("--max-steps", max_steps),
+            "batch_size": ("--batch-size", batch_size),
+            "num_workers": ("--loader-workers", loader_workers),
+            "resume": ("--resume", resume or None),
+            "init": ("--init", init),
+            "coarse_checkpoint": ("--coarse-checkpoint", coarse_checkpoint),
+            "face_checkpoint": ("--face-checkpoint", face_checkpoint),
+            "arm_checkpoint": ("--arm-checkpoint", arm_checkpoint),
+            "leg_checkpoint": ("--leg-checkpoint", leg_checkpoint),
+            "device": ("--device", device),
+            "progress": ("--quiet", False if quiet else None),
+        }
+        fields = merge_settings(
+            read_settings_file(settings_file, TrainSettings) if settings_file else {},
+            given,
+            parse_assignments(assignments or [], TrainSettings),
         )
-        result = run_training(settings, model_config)
+        if fields.get("stage") is None:
+            raise TrainingError("no stage: pass --stage, or give stage in --settings FILE")
+        settings = TrainSettings(**fields)
+        model = load_config(model_config)
+        model.loss.allow_random_vgg = allow_random_vgg
+        if vgg_weights is not None:
+            model.loss.vgg_weights_path = str(vgg_weights)
+        result = run_training(settings, model)
     except HptError as exc:
         raise _fail(exc) from exc
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks and saves
         typer.echo(
-            f"{stage}: step {result.step}/{result.total_steps}, checkpoint {result.checkpoint}"
+            f"{settings.stage}: step {result.step}/{result.total_steps}, "
+            f"checkpoint {result.checkpoint}"
         )
 
 

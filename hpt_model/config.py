@@ -23,7 +23,7 @@ follows Johnson et al. / pix2pixHD, whose architectures the paper says it adopts
 saved before the ``variant`` section existed load as the full method; their switches
 ``inputs.use_parsing``, ``inputs.use_depth`` and ``loss.complete_layers`` are translated.
 ``preset("paper:H+S")`` gives a named preset, optionally with a Table IV row;
-:func:`load_config` what a user's ``--config`` names (a preset or a JSON file).
+:func:`load_config` what a user's ``--model-config`` names (a preset or a JSON file).
 """
 
 from __future__ import annotations
@@ -371,7 +371,7 @@ def preset(spec: str) -> HPTConfig:
 
 
 def load_config(spec: str) -> HPTConfig:
-    """The config a user names (``--config``): ``paper`` / ``tiny`` preset, optionally for one
+    """The config a user names (``--model-config``): ``paper`` / ``tiny`` preset, optionally for one
     Table IV row (``paper:H+S``, ``tiny:H+S+D+PL-``; default the full method), or a JSON file
     of ``HPTConfig.to_dict()`` form. ModelConfigError (a ValueError too) naming ``spec``."""
     base = spec.partition(":")[0]
@@ -380,22 +380,22 @@ def load_config(spec: str) -> HPTConfig:
             return preset(spec)
         except ValueError as exc:
             raise ModelConfigError(
-                f"--config {spec}: {exc}; Table IV's rows: {', '.join(TABLE_IV_VARIANTS)}"
+                f"--model-config {spec}: {exc}; Table IV's rows: {', '.join(TABLE_IV_VARIANTS)}"
             ) from exc
     path = Path(spec)
     if not path.is_file():
         raise ModelConfigError(
-            f"--config {spec}: neither a preset {PRESETS} (optionally ':VARIANT', e.g. "
+            f"--model-config {spec}: neither a preset {PRESETS} (optionally ':VARIANT', e.g. "
             "paper:H+S) nor a file"
         )
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ModelConfigError(f"--config {spec}: not JSON ({exc})") from exc
+        raise ModelConfigError(f"--model-config {spec}: not JSON ({exc})") from exc
     try:
         return HPTConfig.from_dict(data)
     except ValueError as exc:
-        raise ModelConfigError(f"--config {spec}: {exc}") from exc
+        raise ModelConfigError(f"--model-config {spec}: {exc}") from exc
 
 
 # Switches of configs saved before the variant section: (section, key) → variant meaning.

@@ -3,7 +3,7 @@ base, so the ``hpt-model`` and ``hpt`` commands print them as one line (exit sta
 let anything else (a bug) show its traceback.
 
 A ``ValueError`` raised by a library function means a programming error (a wrong shape, an
-unknown name in code). What a user can cause (a bad ``--config``, a missing checkpoint or
+unknown name in code). What a user can cause (a bad ``--model-config``, a missing checkpoint or
 weights file) raises one of these. Those that replace a ``ValueError`` of earlier versions
 are ``ValueError`` too, so callers that caught it still do.
 """
@@ -28,7 +28,7 @@ class ModelError(HptError):
 
 
 class ModelConfigError(ConfigError, ValueError):
-    """A model config (``--config`` preset or JSON file) that cannot be used."""
+    """A model config (``--model-config`` preset or JSON file) that cannot be used."""
 
 
 class CheckpointError(ModelError):

@@ -118,7 +118,7 @@ def test_variant_names_accept_the_papers_spelling() -> None:
 def test_bad_variant_names_are_refused_clearly(name: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         VariantConfig.from_name(name)
-    with pytest.raises(ValueError, match=r"--config tiny:.*Table IV's rows: H, H\+S"):
+    with pytest.raises(ValueError, match=r"--model-config tiny:.*Table IV's rows: H, H\+S"):
         load_config(f"tiny:{name}")
 
 
@@ -133,7 +133,7 @@ def test_bad_variant_sections_name_the_field(tmp_path: Path) -> None:
             HPTConfig.from_dict({"variant": section})
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"variant": {"layers": "partial"}}))
-    with pytest.raises(ValueError, match=rf"--config {path}: variant\.layers"):
+    with pytest.raises(ValueError, match=rf"--model-config {path}: variant\.layers"):
         load_config(str(path))
 
 
@@ -268,7 +268,7 @@ def test_the_cli_refuses_a_stage_the_variant_lacks_in_one_line(tmp_path: Path) -
         ("fine", "H+S+D+PL", "fine-scale fusion"),
         ("e2e", "H+S+D+PL-", "fine-scale fusion"),
     ]:
-        args = ["train", "--stage", stage, "--config", f"tiny:{variant}", "--data", str(tmp_path)]
+        args = ["train", "--stage", stage, "-m", f"tiny:{variant}", "--data", str(tmp_path)]
         result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run"), "--device", "cpu"])
         assert result.exit_code == 2, result.output
         lines = result.output.strip().splitlines()

@@ -59,7 +59,7 @@ def test_every_user_facing_error_is_an_hpt_error() -> None:
     [
         (
             "model",
-            ["train", "--stage", "coarse", "--config", "tiny"],
+            ["train", "--stage", "coarse", "--model-config", "tiny"],
             hpt_model.config,
             "load_config",
         ),

@@ -303,9 +303,9 @@ def test_two_processes_under_torchrun_match_one_with_twice_the_batch(
     """Gradient averaging over 2 ranks × batch 1 = one process with batch 2 (every loss is a
     batch mean and the networks use instance norm), on the CPU with Gloo."""
     cfg_file = write_config(tmp_path / "config.json", small_config(allow_random_vgg=True))
-    common = ["train", "--stage", "coarse", "--data", str(shards), "--config", str(cfg_file)]
-    common += ["--allow-random-vgg", "--device", "cpu", "--workers", "0", "--epochs", "1"]
-    common += ["--quiet", "--no-tensorboard"]
+    common = ["train", "--stage", "coarse", "--data", str(shards), "-m", str(cfg_file)]
+    common += ["--allow-random-vgg", "--device", "cpu", "--loader-workers", "0", "--epochs", "1"]
+    common += ["--quiet", "--set", "tensorboard=false"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
     subprocess.run(
@@ -399,7 +399,7 @@ def test_refuses_to_start_without_vgg_weights(
         StageTrainer(settings("coarse", tmp_path / "run"), config)
     cfg_file = write_config(tmp_path / "config.json", small_config())
     result = CliRunner().invoke(
-        app, ["train", "--stage", "coarse", "--data", str(shards), "--config", str(cfg_file)]
+        app, ["train", "--stage", "coarse", "--data", str(shards), "-m", str(cfg_file)]
     )
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
@@ -422,7 +422,7 @@ def test_a_missing_earlier_checkpoint_is_one_line(
     cfg_file = write_config(tmp_path / "config.json", small_config())
     given = [str(coarse_checkpoint) if g == "COARSE" else g for g in given]
     args = ["train", "--stage", stage, "--data", str(shards), "--out", str(tmp_path / "run")]
-    args += ["--config", str(cfg_file), "--allow-random-vgg", "--device", "cpu", *given]
+    args += ["--model-config", str(cfg_file), "--allow-random-vgg", "--device", "cpu", *given]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
@@ -453,8 +453,8 @@ def test_cli_trains_a_few_steps_with_tensorboard_and_resumes(shards: Path, tmp_p
     cfg_file = write_config(tmp_path / "config.json", small_config())
     out = tmp_path / "run"
     base = ["train", "--stage", "coarse", "--data", str(shards), "--out", str(out)]
-    base += ["--config", str(cfg_file), "--allow-random-vgg", "--workers", "0", "--quiet"]
-    base += ["--epochs", "1", "--batch-size", "4", "--log-every", "1", "--image-every", "1"]
+    base += ["-m", str(cfg_file), "--allow-random-vgg", "--loader-workers", "0", "--quiet"]
+    base += ["--epochs", "1", "--batch-size", "4", "--set", "log_every=1", "--set", "image_every=1"]
     runner = CliRunner()
     first = runner.invoke(app, [*base, "--max-steps", "1"])
     assert first.exit_code == 0, first.output
