@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from hpt_data.cli_options import option_group
 from hpt_data.errors import HptError
+from hpt_model.renamed_flags import Renamed, renaming_command
 
 app = typer.Typer(
     name="hpt",
@@ -51,28 +54,79 @@ def _fail(exc: HptError) -> typer.Exit:
     return typer.Exit(2)
 
 
-Source = Annotated[Path, typer.Option("--source", "-s", help="Photo of one person.")]
-Checkpoint = Annotated[
-    Path | None,
-    typer.Option(help="Generators: a fine/e2e final.pt, or the run folder holding e2e/, fine/."),
-]
+Source = Annotated[Path, typer.Option("--source", help="Photo of one person.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes.")]
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which generators ``hpt transfer`` and ``hpt motion`` run, and where: trained weights
+    (a checkpoint), or random ones for trying the pipeline (tests)."""
+
+    checkpoint: Path | None = None
+    volume_checkpoint: Path | None = None
+    allow_random_model: bool = False
+    model_config: str = "paper"
+    volume: bool = False
+    device: str = "auto"
+    precision: str = "fp32"
+    seed: int = 0
+
+    def load(self) -> Any:  # -> hpt_model.checkpoints.Generators
+        """The generators, on ``device`` (auto: CUDA where there is one)."""
+        return _generators(
+            self.checkpoint,
+            self.volume_checkpoint,
+            self.allow_random_model,
+            self.model_config,
+            self.volume,
+            self.device,
+            self.precision,
+            self.seed,
+        )
+
+
 VolumeCheckpoint = Annotated[
-    Path | None, typer.Option(help="Volume network (--volume): default RUN/volume/final.pt.")
+    Path | None,
+    typer.Option(help="Volume network (--volume): default RUN/volume/final.pt."),
 ]
 AllowRandom = Annotated[
     bool,
     typer.Option("--allow-random-model", help="Random weights (noise images): tests only."),
 ]
-ConfigOpt = Annotated[
-    str,
-    typer.Option("--config", "-c", help="Random weights: paper | tiny[:VARIANT] | config JSON."),
-]
-Volume = Annotated[
-    bool, typer.Option("--volume", help="Ours-V: S and D from the volume network, not SMPL.")
-]
 Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
 Precision = Annotated[str, typer.Option(help="fp32 | bf16 (autocast)")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes.")]
+
+#: The Typer parameter of each ModelOptions field (``hpt eval`` shares those it takes).
+MODEL_PARAMETERS: dict[str, Any] = {
+    "checkpoint": Annotated[
+        Path | None,
+        typer.Option(
+            help="Generators: a fine/e2e final.pt, or the run folder holding e2e/, fine/."
+        ),
+    ],
+    "volume_checkpoint": VolumeCheckpoint,
+    "allow_random_model": AllowRandom,
+    "model_config": Annotated[
+        str,
+        typer.Option(
+            "--model-config", "-m", help="Random weights: paper | tiny[:VARIANT] | config JSON."
+        ),
+    ],
+    "volume": Annotated[
+        bool, typer.Option("--volume", help="Ours-V: S and D from the volume network, not SMPL.")
+    ],
+    "device": Device,
+    "precision": Precision,
+    "seed": Annotated[int, typer.Option(help="Seed of random weights.")],
+}
+model_options = option_group(ModelOptions, MODEL_PARAMETERS)
+
+#: Old spellings (accepted until the next release, with a warning): -s is --stage
+#: elsewhere, --config a datasets.yaml in hpt-data, --workers processes in hpt-data.
+_MODEL_CONFIG_RENAMED = (Renamed("--config", "--model-config"), Renamed("-c", "--model-config"))
+RUN_RENAMED = renaming_command(Renamed("-s", "--source"), *_MODEL_CONFIG_RENAMED)
+EVAL_RENAMED = renaming_command(Renamed("--workers", "--loader-workers"), *_MODEL_CONFIG_RENAMED)
 
 
 def _generators(
@@ -112,7 +166,8 @@ def _one_of(**options: Any) -> str:
     return given[0]
 
 
-@app.command()
+@app.command(cls=RUN_RENAMED)
+@model_options
 def transfer(
     source: Source,
     target_pose: Annotated[
@@ -126,19 +181,13 @@ def transfer(
     target_named: Annotated[
         str | None, typer.Option(help="A built-in pose or motion (its last pose).")
     ] = None,
-    checkpoint: Checkpoint = None,
-    volume_checkpoint: VolumeCheckpoint = None,
-    allow_random_model: AllowRandom = False,
-    config: ConfigOpt = "paper",
-    volume: Volume = False,
     intermediates: Annotated[
         bool, typer.Option("--intermediates", help="Also save every intermediate + a sheet.")
     ] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("transfer"),
-    device: Device = "auto",
-    precision: Precision = "fp32",
-    seed: int = 0,
     quiet: Quiet = False,
+    *,
+    opts: ModelOptions,
 ) -> None:
     """Generate the person of --source in one target pose: OUT/result.png (+ intermediates)."""
     from pipelines.perceive import perceive
@@ -157,18 +206,9 @@ def transfer(
             poses = load_video_poses(folder, frame)
         else:
             poses = named_target(target_named)  # type: ignore[arg-type]
-        gens = _generators(
-            checkpoint,
-            volume_checkpoint,
-            allow_random_model,
-            config,
-            volume,
-            device,
-            precision,
-            seed,
-        )
+        gens = opts.load()
         person = perceive(source)
-        result = next(transfer_poses(person, poses, gens, volume=volume, progress=not quiet))
+        result = next(transfer_poses(person, poses, gens, volume=opts.volume, progress=not quiet))
         written = save_transfer(result, person, out, intermediates)
     except HptError as exc:
         raise _fail(exc) from exc
@@ -178,7 +218,8 @@ def transfer(
     typer.echo(f"{result.label}: wrote {written[0]} ({len(written)} files in {out})")
 
 
-@app.command()
+@app.command(cls=RUN_RENAMED)
+@model_options
 def motion(
     source: Source,
     poses: Annotated[Path | None, typer.Option(help="SMPL pose sequence .npz.")] = None,
@@ -194,19 +235,13 @@ def motion(
     frame: Annotated[
         str, typer.Option(help="source: the photo's resolution | crop: the fine-size crop.")
     ] = "source",
-    checkpoint: Checkpoint = None,
-    volume_checkpoint: VolumeCheckpoint = None,
-    allow_random_model: AllowRandom = False,
-    config: ConfigOpt = "paper",
-    volume: Volume = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Poses per model call.")] = 1,
     out: Annotated[Path, typer.Option("--out", "-o", help="The mp4 to write.")] = Path(
         "motion.mp4"
     ),
-    device: Device = "auto",
-    precision: Precision = "fp32",
-    seed: int = 0,
     quiet: Quiet = False,
+    *,
+    opts: ModelOptions,
 ) -> None:
     """Generate the person of --source in every pose of a sequence: an mp4, one frame each."""
     from pipelines.motion import write_motion
@@ -222,23 +257,14 @@ def motion(
             sequence = load_video_poses(video, None, fps)  # type: ignore[arg-type]
         else:
             sequence = named_sequence(named, frames, fps or 25.0)  # type: ignore[arg-type]
-        gens = _generators(
-            checkpoint,
-            volume_checkpoint,
-            allow_random_model,
-            config,
-            volume,
-            device,
-            precision,
-            seed,
-        )
+        gens = opts.load()
         person = perceive(source)
         summary = write_motion(
             person,
             sequence,
             gens,
             out,
-            volume=volume,
+            volume=opts.volume,
             frame=frame,
             smooth=smooth,
             fps=fps,
@@ -253,7 +279,7 @@ def motion(
     )
 
 
-@app.command("eval")
+@app.command("eval", cls=EVAL_RENAMED)
 def evaluate_command(
     data: Annotated[Path, typer.Option("--data", help="Shard folder (hpt-data's shards).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
@@ -262,7 +288,9 @@ def evaluate_command(
         typer.Option(help="A run folder or fine/e2e/coarse final.pt; repeat for more rows."),
     ] = None,
     split: Annotated[str, typer.Option(help="Shard split to evaluate on.")] = "test",
-    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N pairs.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="Only the first N pairs.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the pairs (and of random weights).")] = 0,
     lpips_net: Annotated[str, typer.Option(help="LPIPS backbone: alex | vgg.")] = "alex",
     lpips_weights: Annotated[
@@ -277,10 +305,12 @@ def evaluate_command(
         bool, typer.Option("--oracle", help="Add a row scoring the ground truth itself.")
     ] = False,
     allow_random_model: AllowRandom = False,
-    config: Annotated[
+    model_config: Annotated[
         list[str] | None,
         typer.Option(
-            "--config", "-c", help="Random weights (--allow-random-model): paper|tiny[:VARIANT]."
+            "--model-config",
+            "-m",
+            help="Random weights (--allow-random-model): paper|tiny[:VARIANT] (repeatable).",
         ),
     ] = None,
     volume: Annotated[
@@ -289,7 +319,7 @@ def evaluate_command(
     ] = False,
     volume_checkpoint: VolumeCheckpoint = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Pairs per model call.")] = 1,
-    workers: Annotated[int, typer.Option(min=0, help="DataLoader workers.")] = 0,
+    loader_workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
     grid_rows: Annotated[int, typer.Option(min=0, help="Pairs shown in grid.png.")] = 8,
     body_model: Annotated[
         str, typer.Option(help="SMPL files of the shards' fits ('' = built-in), for OSA.")
@@ -306,12 +336,12 @@ def evaluate_command(
     try:
         if lpips_net not in ("alex", "vgg"):
             raise HptError(f"--lpips-net must be alex or vgg, got {lpips_net!r}")
-        if config and not allow_random_model:
-            raise HptError("--config gives a model random weights: add --allow-random-model")
-        if not (checkpoint or config or oracle):
+        if model_config and not allow_random_model:
+            raise HptError("--model-config gives a model random weights: add --allow-random-model")
+        if not (checkpoint or model_config or oracle):
             raise HptError(
                 "nothing to evaluate: pass --checkpoint RUN_DIR (repeatable), --oracle, or "
-                "--allow-random-model --config CONFIG"
+                "--allow-random-model --model-config CONFIG"
             )
         if device == "auto":
             import torch
@@ -328,7 +358,7 @@ def evaluate_command(
                 precision=precision,
             )
             models += [(gens, str(path), False)] + ([(gens, str(path), True)] if volume else [])
-        for spec in config or []:
+        for spec in model_config or []:
             gens = _generators(None, None, True, spec, volume, device, precision, seed)
             origin = f"random:{spec}"
             models += [(gens, origin, False)] + ([(gens, origin, True)] if volume else [])
@@ -345,7 +375,7 @@ def evaluate_command(
             limit=limit,
             seed=seed,
             batch_size=batch_size,
-            workers=workers,
+            workers=loader_workers,
             osa=osa,
             grid_rows=grid_rows,
             progress=not quiet,

@@ -259,7 +259,7 @@ def test_eval_with_osa_counts_undetected_results_as_zero(runs: Path, tmp_path: P
     """Random weights make noise: no person is found in it, so OSA 0 and detection 0 %."""
     out = tmp_path / "out"
     args = ["eval", "--data", str(runs / "shards"), "--out", str(out), "--limit", "2"]
-    args += ["--allow-random-model", "--config", "tiny:H+S+D", "--oracle"]
+    args += ["--allow-random-model", "--model-config", "tiny:H+S+D", "--oracle"]
     args += ["--allow-random-lpips", "--grid-rows", "1", "-q"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -304,7 +304,7 @@ def test_eval_refusals_are_one_line(runs: Path, tmp_path: Path, monkeypatch) -> 
     )
     assert f"{missing}: LPIPS alex backbone file not found" in line
     assert "nothing to evaluate" in _one_error_line(runner.invoke(app, base))
-    line = _one_error_line(runner.invoke(app, [*base, "--config", "tiny"]))
+    line = _one_error_line(runner.invoke(app, [*base, "--model-config", "tiny"]))
     assert "--allow-random-model" in line
     line = _one_error_line(
         runner.invoke(

@@ -129,7 +129,7 @@ def test_smoothing_takes_out_jitter_and_keeps_the_motion() -> None:
 def test_hpt_motion_command_on_a_photo(tmp_path: Path) -> None:
     photo, _ = synthetic_frame(tmp_path)
     out = tmp_path / "wave.mp4"
-    args = ["motion", "-s", str(photo), "--named", "wave", "--frames", "3", "-c", "tiny"]
+    args = ["motion", "--source", str(photo), "--named", "wave", "--frames", "3", "-m", "tiny"]
     args += ["--allow-random-model", "--batch-size", "2", "--out", str(out), "-q"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output

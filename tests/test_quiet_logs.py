@@ -92,8 +92,8 @@ def test_verbose_lets_the_native_log_lines_through(sampled: Path) -> None:
 @pytest.mark.slow
 def test_hpt_transfer_prints_no_native_log_line(sampled: Path, tmp_path: Path) -> None:
     photo = sampled / "work/tiny/videos/p000-walk/sample-frames/frames/000000.png"
-    args = ["-m", "pipelines.cli", "transfer", "-s", str(photo), "--target-named"]
-    args += ["crossed_arms", "-c", "tiny", "--allow-random-model", "--out", str(tmp_path), "-q"]
+    args = ["-m", "pipelines.cli", "transfer", "--source", str(photo), "--target-named"]
+    args += ["crossed_arms", "-m", "tiny", "--allow-random-model", "--out", str(tmp_path), "-q"]
     assert_quiet(run(args, tmp_path).stderr)
     assert (tmp_path / "result.png").is_file()
 

@@ -231,7 +231,7 @@ def test_hpt_transfer_command_end_to_end(photo, tmp_path: Path) -> None:
     pose_file = tmp_path / "pose.npz"
     np.savez(pose_file, body_pose=named_pose("crossed_arms").reshape(23, 3))
     out = tmp_path / "out"
-    args = ["transfer", "-s", str(path), "--target-pose", str(pose_file), "-c", "tiny"]
+    args = ["transfer", "--source", str(path), "--target-pose", str(pose_file), "-m", "tiny"]
     args += ["--allow-random-model", "--intermediates", "--out", str(out), "-q"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -244,7 +244,7 @@ def test_hpt_transfer_errors_are_one_line(tmp_path: Path) -> None:
     text.write_text("not an image")
     pose_file = tmp_path / "pose.npz"
     np.savez(pose_file, body_pose=np.zeros(5))
-    base = ["-c", "tiny", "--allow-random-model", "--out", str(tmp_path / "o"), "-q"]
+    base = ["-m", "tiny", "--allow-random-model", "--out", str(tmp_path / "o"), "-q"]
     cases = [
         (["--source", str(text), "--target-named", "crossed_arms"], "photo.png: cannot read"),
         (["--source", str(tmp_path / "none.png"), "--target-named", "x"], "unknown named pose"),
