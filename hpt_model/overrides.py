@@ -62,7 +62,7 @@ def coerce(text: str, hint: Any, key: str) -> Any:
         if hint in (int, float, str, Path):
             return hint(text)
     except ValueError as exc:
-        raise ModelError(f"--set {key}={text}: not a {hint.__name__} ({exc})") from None
+        raise ModelError(f"--set {key}={text}: expected {hint.__name__} ({exc})") from None
     raise ValueError(f"{key}: no text form for {hint}")
 
 

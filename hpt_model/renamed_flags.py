@@ -15,7 +15,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import click
 import typer
 from typer.core import TyperCommand
 
@@ -82,7 +81,7 @@ def rewrite(args: Sequence[str], renamed: Iterable[Renamed]) -> list[str]:
         else:
             value = attached if eq else next(rest, None)
             if value is None:
-                raise click.UsageError(f"{old.old} needs a value ({old.spelling})")
+                raise typer.BadParameter(f"{old.old} needs a value ({old.spelling})")
             out += [old.new, f"{old.field}={value}"]
     return out
 
@@ -92,7 +91,7 @@ class RenamingCommand(TyperCommand):
 
     renamed: ClassVar[tuple[Renamed, ...]] = ()
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, rewrite(args, self.renamed))
 
 
