@@ -94,7 +94,29 @@ def read_settings_file(path: Path, cls: type) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ModelError(f"--settings {path}: expected a mapping of settings, got {data!r:.60}")
     check_keys(list(data), cls, f"--settings {path}")
+    types_ = field_types(cls)
+    for key, value in data.items():
+        if not _fits(value, types_[key]):
+            raise ModelError(f"--settings {path}: {key}: expected {types_[key]}, got {value!r}")
     return dict(data)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a value read from a file can be a field of type ``hint`` (a path as text, an
+    int where a float goes)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is Path:
+        return isinstance(value, str | Path)
+    return isinstance(value, hint)
 
 
 def merge_settings(

@@ -189,6 +189,9 @@ def test_a_settings_file_names_an_unknown_key_and_reads_json(tmp_path: Path) -> 
     bad.write_text('{"stage": "coarse", "batchsize": 2}')
     with pytest.raises(ModelError, match=r"unknown TrainSettings key 'batchsize'; did you mean"):
         read_settings_file(bad, TrainSettings)
+    bad.write_text("stage: coarse\ndata: 12\n")
+    with pytest.raises(ModelError, match=r"data: expected pathlib.Path \| None, got 12"):
+        read_settings_file(bad, TrainSettings)
     good = tmp_path / "t.json"
     good.write_text('{"stage": "coarse", "batch_size": 2}')
     assert read_settings_file(good, TrainSettings) == {"stage": "coarse", "batch_size": 2}
