@@ -52,6 +52,10 @@ def _trained(stage: str) -> Any:
     ]
 
 
+CoarseCheckpoint = _trained("coarse")
+FaceCheckpoint = _trained("face")
+ArmCheckpoint = _trained("arm")
+LegCheckpoint = _trained("leg")
 ModelConfigOpt = Annotated[
     str,
     typer.Option(
@@ -129,10 +133,10 @@ def train(
     init: Annotated[
         Path | None, typer.Option(help="Start from this checkpoint's weights (e2e: fine's).")
     ] = None,
-    coarse_checkpoint: _trained("coarse") = None,
-    face_checkpoint: _trained("face") = None,
-    arm_checkpoint: _trained("arm") = None,
-    leg_checkpoint: _trained("leg") = None,
+    coarse_checkpoint: CoarseCheckpoint = None,
+    face_checkpoint: FaceCheckpoint = None,
+    arm_checkpoint: ArmCheckpoint = None,
+    leg_checkpoint: LegCheckpoint = None,
     allow_random_vgg: Annotated[
         bool,
         typer.Option("--allow-random-vgg", help="Train with a random VGG-19 if none is found."),
