@@ -201,13 +201,17 @@ def test_regressed_joints_follow_betas(arrays, record_property) -> None:
     """Along each shape direction, the regressed joints move as Anny's bone heads do.
 
     ``joint_dirs`` is the least-squares motion of the heads per sigma over the sampled
-    shapes; at +-2 sigma the regressed joints stay within 1 cm of it.
+    shapes; at +-2 sigma the regressed joints stay within 12 mm of it.
     """
     moved = np.einsum("jv,vck->jck", arrays["J_regressor"], arrays["shapedirs"])
     err = 2.0 * np.linalg.norm(moved - arrays["joint_dirs"], axis=1)  # (24, NB) at 2 sigma
     print(f"\nregressed joints vs Anny heads at 2 sigma: max {1000 * err.max():.2f} mm")
     record_property("joint_shape_error_2sigma_max_mm", float(1000 * err.max()))
-    assert err.max() < 0.01
+    # Measured: 9.46 mm with the shipped shape seed (the same with 1 or 2 threads and with
+    # ATEN_CPU_CAPABILITY=default); 9.09-9.94 mm over shape seeds 0-4, so 1 cm sat 0.6 % above
+    # the worst. 12 mm is 20 % beyond it; a regressor that ignored the shape would miss the
+    # head joint's motion by 19 cm at 2 sigma (below).
+    assert err.max() < 0.012
     # The first direction (height) moves the head joint by centimetres per sigma.
     assert abs(moved[15, 1, 0]) > 0.02
 

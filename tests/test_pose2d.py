@@ -199,7 +199,11 @@ def test_joint_error_on_a_synthetic_clip(tmp_path_factory, tmp_path: Path) -> No
         for mp, name in MEDIAPIPE_TO_LANDMARK.items():
             gt = window.to_crop(truth["landmarks2d"][frame, names.index(name)] + 0.5)
             errors.append(np.linalg.norm(pred[mp] - gt))
-    assert np.median(errors) <= 12.0, np.median(errors)
+    # Measured (median / p90, px at the 1024 crop): 7.9 / 16.3 on this clip (synthetic seed 0);
+    # over synthetic seeds 0-4 the median reaches 11.5 and p90 20.3, so 12 px sat 4 % above
+    # the worst clip. 14 px is 21 % beyond it; a wrong landmark mapping or a half-crop shift
+    # is off by tens of pixels.
+    assert np.median(errors) <= 14.0, np.median(errors)
     assert np.percentile(errors, 90) <= 30.0
 
 

@@ -147,7 +147,10 @@ def test_every_stage_learns_below_its_start_and_copying_the_source(
     for stage, fig in figures.items():
         ratio = LEARNING_PLAN[stage][1]
         assert fig["end"] < ratio * fig["start"], (stage, fig)
-        assert fig["end"] < 0.9 * fig["copy_source"], (stage, fig)
+        # end / copy_source over torch seeds 0-4, 1 or 2 threads and ATEN_CPU_CAPABILITY=default:
+        # worst 0.81 (fine, seed 3; leg 0.80), the 0.9 this was sat 11 % above it; 0.95 is 17 %
+        # beyond it and still needs the stage to beat copying the source (fine starts at 1.9x).
+        assert fig["end"] < 0.95 * fig["copy_source"], (stage, fig)
 
 
 def test_volume_network_learns(shards: Path, tmp_path: Path) -> None:
@@ -167,7 +170,10 @@ def test_volume_network_learns(shards: Path, tmp_path: Path) -> None:
         f"\nvolume: CE {before['ce']:.3f} → {after['ce']:.3f}; error {before['error']:.3f} → "
         f"{after['error']:.3f}; copy-source error {after['copy_source']:.3f}"
     )
-    assert after["ce"] < 0.8 * before["ce"]
+    # after / before over torch seeds 0-4, 1 or 2 threads and ATEN_CPU_CAPABILITY=default:
+    # CE worst 0.733 (seed 0: 0.8 was 9 % above it), error worst 0.518 (seed 0, 2 threads).
+    # 0.85 and 0.6 are 16 % beyond; an untrained network stays near 1.
+    assert after["ce"] < 0.85 * before["ce"]
     assert after["error"] < 0.6 * before["error"]
 
 
