@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hpt_data.docs_gen import rewrite_between_markers
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
@@ -242,15 +244,7 @@ def render_table(results: Path = RESULTS) -> str:
 
 def update_readme(readme: Path = README, results: Path = RESULTS) -> bool:
     """Replace the table between the markers; True when the README changed."""
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{readme}: no '{BEGIN}' … '{END}' markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{BEGIN}\n{render_table(results)}\n{END}{tail}"
-    if new != text:
-        readme.write_text(new)
-    return new != text
+    return rewrite_between_markers(readme, BEGIN, END, render_table(results))
 
 
 if __name__ == "__main__":

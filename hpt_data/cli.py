@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -40,9 +39,9 @@ def _app_options(
     """Options of every command. ``--verbose`` goes to the workers through the environment
     (spawned processes inherit it, the Ray executor forwards it)."""
     if verbose:
-        from hpt_data.native_logs import VERBOSE_ENV
+        from hpt_data.native_logs import enable_verbose
 
-        os.environ[VERBOSE_ENV] = "1"
+        enable_verbose()
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -276,3 +276,17 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def rewrite_between_markers(path: Path, begin: str, end: str, body: str) -> bool:
+    """Put ``body`` between the ``begin`` and ``end`` marker lines of a generated section of
+    ``path`` (the README's figures and option tables); True when the file changed."""
+    text = path.read_text()
+    if begin not in text or end not in text:
+        raise SystemExit(f"{path}: no {begin!r} ... {end!r} markers")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{begin}\n{body}\n{end}{tail}"
+    if new != text:
+        path.write_text(new)
+    return new != text

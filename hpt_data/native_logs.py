@@ -46,6 +46,12 @@ NATIVE_NOISE = re.compile(
 _LOCK = threading.RLock()
 
 
+def enable_verbose() -> None:
+    """Let the native log lines through from now on, here and in every worker started
+    later (spawned processes inherit the environment; the Ray executor forwards it)."""
+    os.environ[VERBOSE_ENV] = "1"
+
+
 def verbose() -> bool:
     """Whether the user asked to see the native log lines (``--verbose``)."""
     return os.environ.get(VERBOSE_ENV, "") not in ("", "0")

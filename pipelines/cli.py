@@ -12,7 +12,6 @@ an :class:`~hpt_data.errors.HptError`) ends with one line, ``error: ...``, and e
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,9 +41,9 @@ def _app_options(
     """Options of every command; ``--verbose`` reaches the perception code (and any worker
     process) through the environment."""
     if verbose:
-        from hpt_data.native_logs import VERBOSE_ENV
+        from hpt_data.native_logs import enable_verbose
 
-        os.environ[VERBOSE_ENV] = "1"
+        enable_verbose()
 
 
 def _fail(exc: HptError) -> typer.Exit:

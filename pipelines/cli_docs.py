@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup, TyperOption
 
+from hpt_data.docs_gen import rewrite_between_markers
 from hpt_model.renamed_flags import RenamingCommand
 
 BEGIN = "<!-- cli-options:begin (written by python -m pipelines.cli_docs from the Typer apps) -->"
@@ -148,15 +149,7 @@ def render_options(groups: dict[str, TyperGroup] | None = None) -> str:
 
 def rewrite_readme(readme: Path = README) -> bool:
     """Put the tables between the markers of ``readme``; True if it changed."""
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{readme}: no {BEGIN!r} ... {END!r} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{BEGIN}\n{render_options()}\n{END}{tail}"
-    if new != text:
-        readme.write_text(new)
-    return new != text
+    return rewrite_between_markers(readme, BEGIN, END, render_options())
 
 
 if __name__ == "__main__":
