@@ -112,6 +112,8 @@ def scan_videos(
         videos = videos[:limit]
     if check is not None:
         check(videos)
+    kept = {v.video_id for v in videos}
+    pairs = [p for p in scan.pairs if p.source_video in kept and p.target_video in kept]
     write_json_atomic(
         ds.dirs.videos_json,
         {
@@ -120,6 +122,7 @@ def scan_videos(
             "scanned_at": utc_now(),
             "videos": [v.to_json() for v in videos],
             "problems": [dataclasses.asdict(p) for p in scan.problems],
+            "pairs": [p.to_json() for p in pairs],
         },
     )
     for v in videos:

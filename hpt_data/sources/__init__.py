@@ -15,12 +15,20 @@ Importing this package loads no source: each is imported when a dataset names it
 
 from hpt_data.errors import SourceError
 from hpt_data.names import check_path_name, path_name_problem
-from hpt_data.sources.base import NoOptions, SourceProblem, SourceScan, VideoRecord, VideoSource
+from hpt_data.sources.base import (
+    FramePair,
+    NoOptions,
+    SourceProblem,
+    SourceScan,
+    VideoRecord,
+    VideoSource,
+)
 from hpt_data.sources.helpers import atomic_output, probe_video, safe_id
 from hpt_data.yaml_schema import SUPPORTED_TYPES
 
 __all__ = [
     "SUPPORTED_TYPES",
+    "FramePair",
     "NoOptions",
     "SourceError",
     "SourceProblem",

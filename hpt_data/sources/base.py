@@ -54,12 +54,38 @@ class SourceProblem:
     reason: str
 
 
+@dataclass(frozen=True)
+class FramePair:
+    """One evaluation or training pair a dataset defines: a source frame and a target frame.
+
+    Frames are named as the shards name them: ``video_id`` and the frame's index in that
+    video (``frame_id`` in a shard is that index as six digits). ``split`` is the split the
+    pair belongs to (``train`` or ``test``). Where a dataset publishes pairs (DeepFashion's
+    test pairs CSV), its source lists them here so that evaluation scores exactly that list.
+    """
+
+    split: str
+    source_video: str
+    source_frame: int
+    target_video: str
+    target_frame: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FramePair:
+        return cls(**data)
+
+
 @dataclass
 class SourceScan:
-    """What ``VideoSource.scan`` found: usable videos and the files it had to skip."""
+    """What ``VideoSource.scan`` found: usable videos, the files it had to skip, and the
+    pairs the dataset defines (empty where it defines none)."""
 
     videos: list[VideoRecord] = field(default_factory=list)
     problems: list[SourceProblem] = field(default_factory=list)
+    pairs: list[FramePair] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
