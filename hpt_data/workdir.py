@@ -25,8 +25,9 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,19 +37,43 @@ from hpt_data.names import check_path_name
 MANIFEST = "_stage.json"
 
 
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed over it when the ``with`` block succeeds.
+
+    Write the file (or a folder, for an image sequence) at the yielded path; it keeps
+    ``path``'s suffix, so writers that pick the format by suffix (``cv2.VideoWriter``,
+    ``numpy.savez``) work. On success a file is flushed to disk and renamed into place in
+    one step; on an error, or when nothing was written, the temporary is removed and
+    ``path`` is left as it was. A folder replaces only a missing or empty ``path``.
+
+    Example::
+
+        with atomic_output(root / f"{video_id}.mp4") as tmp:
+            write_my_video(tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
+    try:
+        yield tmp
+        if tmp.is_file():
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        elif not tmp.is_dir():
+            raise FileNotFoundError(f"{path}: nothing was written at the temporary path {tmp}")
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True, default=str)
 
 
 def read_json(path: Path) -> Any | None:

@@ -27,10 +27,8 @@ import collections
 import copyreg
 import functools
 import logging
-import os
 import pickle
 import struct
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +38,7 @@ import numpy as np
 
 from hpt_data.body.joints import NUM_JOINTS
 from hpt_data.errors import HptError
+from hpt_data.workdir import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -385,18 +384,8 @@ def write_plain_npz(data: Mapping[str, Any], path: Path) -> list[str]:
     """Write :func:`plain_arrays` of ``data`` to ``path`` atomically (temporary name in the
     same folder, then rename); returns the keys left out."""
     arrays, left_out = plain_arrays(data)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(Path(path)) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     return left_out
 
 

@@ -6,9 +6,10 @@
 - :func:`probe_video` asks the same reader the stages use (``hpt_data.video.VideoReader``)
   whether a file or image folder can be decoded, so the scan reports a bad file with its
   reason instead of a stage failing on it later.
-- :func:`atomic_output` gives a source that makes its files (``materialize``) a temporary
-  name that is renamed into place only once the file is complete, so a killed worker
-  leaves nothing ``is_materialized`` would trust.
+- :func:`atomic_output` (from ``hpt_data.workdir``, through which every atomic write goes)
+  gives a source that makes its files (``materialize``) a temporary name that is renamed
+  into place only once the file is complete, so a killed worker leaves nothing
+  ``is_materialized`` would trust.
 
 All three are exported by ``hpt_data.sources``; plugins import them from there.
 """
@@ -16,16 +17,14 @@ All three are exported by ``hpt_data.sources``; plugins import them from there.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from hpt_data.names import ALLOWED_PUNCTUATION, MAX_BYTES, path_name_problem
 from hpt_data.video import VideoError, VideoReader
+from hpt_data.workdir import atomic_output
+
+__all__ = ["atomic_output", "probe_video", "safe_id"]
 
 
 def safe_id(text: str) -> str:
@@ -76,36 +75,3 @@ def probe_video(path: str | Path) -> str | None:
     except VideoError as exc:
         return str(exc).removeprefix(f"{path}: ")
     return None
-
-
-@contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed over it when the ``with`` block succeeds.
-
-    Write the file (or a folder, for an image sequence) at the yielded path; it keeps
-    ``path``'s suffix, so writers that pick the format by suffix (``cv2.VideoWriter``,
-    ``numpy.savez``) work. On success a file is flushed to disk and renamed into place in
-    one step; on an error, or when nothing was written, the temporary is removed and
-    ``path`` is left as it was. A folder replaces only a missing or empty ``path``.
-
-    Example::
-
-        with atomic_output(root / f"{video_id}.mp4") as tmp:
-            write_my_video(tmp)
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
-    try:
-        yield tmp
-        if tmp.is_file():
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-        elif not tmp.is_dir():
-            raise FileNotFoundError(f"{path}: nothing was written at the temporary path {tmp}")
-        os.replace(tmp, path)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
