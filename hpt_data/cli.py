@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -330,7 +331,18 @@ def verify(
 @app.command()
 @user_errors
 @dataset_options(DATASET_FIELDS)
-def stats(path: ShardPathArg = None, *, opts: RunOptions) -> None:
+def stats(
+    path: ShardPathArg = None,
+    *,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for stats.png and stats.json (default: the shard folder itself).",
+        ),
+    ] = None,
+    opts: RunOptions,
+) -> None:
     """Counts per split and person, why frames were left out, and plots (PNG)."""
     from hpt_data.shards.stats import collect_stats, plot_stats, stats_json
     from hpt_data.workdir import write_json_atomic
@@ -339,8 +351,15 @@ def stats(path: ShardPathArg = None, *, opts: RunOptions) -> None:
     result = collect_stats(shards)
     for line in result.lines():
         typer.echo(line)
-    png = plot_stats(result, shards / "stats.png")
-    write_json_atomic(shards / "stats.json", stats_json(result))
+    folder = out if out is not None else shards
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HptError(f"{folder}: cannot create the plots folder ({exc.strerror})") from exc
+    if not os.access(folder, os.W_OK):
+        raise HptError(f"{folder}: not writable, so the plots cannot be saved (pass --out DIR)")
+    png = plot_stats(result, folder / "stats.png")
+    write_json_atomic(folder / "stats.json", stats_json(result))
     typer.echo(f"plots: {png}")
 
 

@@ -146,6 +146,21 @@ def test_verify_and_stats_take_a_shard_folder_without_datasets_yaml(
     assert (shards / "stats.png").is_file() and (shards / "stats.json").is_file()
 
 
+def test_stats_out_leaves_the_shard_folder_as_it_was(bare_shards: Path, tmp_path: Path) -> None:
+    shards = _copy(bare_shards, tmp_path / "copy")
+    before = sorted(p.name for p in shards.iterdir())
+    plots = tmp_path / "plots"
+    result = runner.invoke(app, ["stats", str(shards), "--out", str(plots)])
+    assert result.exit_code == 0, result.output
+    assert (plots / "stats.png").is_file() and (plots / "stats.json").is_file()
+    assert sorted(p.name for p in shards.iterdir()) == before
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    refused = runner.invoke(app, ["stats", str(shards), "--out", str(blocked / "plots")])
+    assert refused.exit_code == 2
+    assert refused.stderr.strip().startswith(f"error: {blocked / 'plots'}: cannot create")
+
+
 def test_verify_names_a_truncated_shard(bare_shards: Path, tmp_path: Path) -> None:
     shards = _copy(bare_shards, tmp_path / "copy")
     shard = _shard_files(shards)[0]
