@@ -13,11 +13,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import lmdb
 import numpy as np
 import pytest
+import typer
 import webdataset as wds
 from PIL import Image
 from shard_records import make_record
@@ -25,7 +32,7 @@ from typer.testing import CliRunner
 
 from hpt_data.cli import app
 from hpt_data.export import ExportOptions, export
-from hpt_data.export.frames import ShardSet, _by_key
+from hpt_data.export.frames import ExportError, ShardSet, export_pairs, frames_of_pairs
 from hpt_data.shards.writer import ShardWriter
 
 runner = CliRunner()
@@ -262,14 +269,20 @@ def test_webdataset_tars_read_back(shards, exported) -> None:
 def test_pairs_are_seeded_and_stored_pairs_map_to_frames(shards) -> None:
     shard_dir, _ = shards
     opened = ShardSet(shard_dir)
-    from hpt_data.export.frames import export_pairs
-
     once = [(s.name, t.name) for s, t in export_pairs(opened, "train", 3)]
     assert once == [(s.name, t.name) for s, t in export_pairs(opened, "train", 3)]
-    stored = _by_key(opened, "test", [(("v4", "000006"), ("v3", "000005"))])
+    # p0's v1 frame has two other-video sources: the seed chooses between them
+    chosen = {
+        s.name
+        for seed in range(10)
+        for s, t in export_pairs(opened, "train", seed)
+        if t.name == name(2)
+    }
+    assert chosen == {name(0), name(1)}
+    stored = frames_of_pairs(opened, "test", [(("v4", "000006"), ("v3", "000005"))])
     assert [(s.name, t.name) for s, t in stored] == [(name(6), name(5))]
-    with pytest.raises(Exception, match="not a test frame"):
-        _by_key(opened, "test", [(("v0", "000000"), ("v3", "000005"))])
+    with pytest.raises(ExportError, match="not a test frame"):
+        frames_of_pairs(opened, "test", [(("v0", "000000"), ("v3", "000005"))])
 
 
 def one_line_error(args: list[str]) -> str:
@@ -299,7 +312,6 @@ def test_absent_or_malformed_shards_are_one_line(tmp_path: Path) -> None:
 def test_failed_export_keeps_the_earlier_one_and_leaves_nothing_half(
     shards, tmp_path: Path
 ) -> None:
-    import shutil
 
     shard_dir, _ = shards
     copy = tmp_path / "shards"
@@ -326,9 +338,6 @@ def test_failed_export_keeps_the_earlier_one_and_leaves_nothing_half(
 
 
 def test_cli_defaults_are_the_library_defaults() -> None:
-    import typer
-
-    from hpt_data.export import ExportOptions
 
     command = typer.main.get_command(app).commands["export"]
     defaults = {p.name: p.default for p in command.params}
@@ -337,3 +346,29 @@ def test_cli_defaults_are_the_library_defaults() -> None:
     assert defaults["prefix"] == library.prefix
     assert defaults["min_visibility"] == library.min_visibility
     assert defaults["samples_per_tar"] == library.samples_per_tar
+
+
+def test_a_killed_export_is_never_taken_for_one(shards, tmp_path: Path) -> None:
+    """kill -9 in the middle of an export that would replace an earlier one: OUT is still
+    the earlier export, whole; the next export clears the leftover and completes."""
+
+    shard_dir, _ = shards
+    out = tmp_path / "out"
+    export(shard_dir, out, ExportOptions("patn"), progress=False)
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    code = "from hpt_data.cli import main; main()"
+    args = ["export", "--data", str(shard_dir), "-f", "nted", "-q", str(out)]
+    child = subprocess.Popen([sys.executable, "-c", code, *args])
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.partial-*/pose")) and time.monotonic() < deadline:
+        assert child.poll() is None, "the export ended before it could be killed"
+        time.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=60)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
+    assert json.loads((out / "hpt-export.json").read_text())["format"] == "patn"
+    leftovers = list(tmp_path.glob(".out.partial-*"))
+    assert leftovers and not any((p / "hpt-export.json").exists() for p in leftovers)
+    export(shard_dir, out, ExportOptions("nted"), progress=False)
+    assert json.loads((out / "hpt-export.json").read_text())["format"] == "nted"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

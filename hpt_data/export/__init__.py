@@ -1,6 +1,6 @@
 """``hpt-data export``: a shard set in the layouts other pose-transfer trainers read.
 
-``patn`` (PATN, GFLA, PISE, CASD, CFLD: image folders and CSVs), ``nted`` (NTED, PIDM:
+``patn`` (PATN, GFLA, CFLD: image folders and CSVs), ``nted`` (NTED, PIDM:
 LMDB, ``pose/*.txt``, ``*_pairs.txt``) and ``webdataset`` (tar shards of every per-frame
 field a large-scale loader may want). One module per format; ``frames`` reads the shards,
 names the frames and chooses the pairs; ``output`` makes the folder appear whole or not at

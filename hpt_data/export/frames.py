@@ -156,22 +156,25 @@ def rule_pairs(refs: Sequence[FrameRef], seed: int) -> list[tuple[FrameRef, Fram
 
 
 def export_pairs(shards: ShardSet, split: str, seed: int) -> list[tuple[FrameRef, FrameRef]]:
-    """The (source, target) pairs an export writes for ``split``.
+    """The (source, target) pairs an export writes for ``split``: the one place that
+    chooses them, for every format.
 
-    The one place that chooses pairs. Pairs stored in the shards (the dataset's official
-    list, once the shards carry pairs) come first: that call goes here, before the rule,
-    as ``read_pairs(shards.dir, split)`` mapped through ``_by_key``; without them, the
-    seeded rule of ``rule_pairs``.
+    Pairs stored in the shards (a dataset's own list, e.g. DeepFashion's official test
+    pairs) win over the rule; until the shards carry pairs, ``stored`` is None and the
+    seeded rule of ``rule_pairs`` decides.
     """
-    refs = shards.frames.get(split, [])
-    return rule_pairs(refs, seed)
+    stored: list[tuple[tuple[str, str], tuple[str, str]]] | None = None
+    # Shards with pairs: stored = hpt_data.shards.pairs.read_pairs(shards.dir, split)
+    if stored is not None:
+        return frames_of_pairs(shards, split, stored)
+    return rule_pairs(shards.frames.get(split, []), seed)
 
 
-def _by_key(
-    shards: ShardSet, split: str, pairs: list[tuple[tuple[str, str], tuple[str, str]]]
+def frames_of_pairs(
+    shards: ShardSet, split: str, pairs: Sequence[tuple[tuple[str, str], tuple[str, str]]]
 ) -> list[tuple[FrameRef, FrameRef]]:
-    """Stored pairs of (video_id, frame_id) keys as frames; a key that is not a frame of
-    ``split`` is an error naming it."""
+    """Pairs of (video_id, frame_id) keys, (source, target), as frames of ``split``; a key
+    that is not a frame of ``split`` is an ``ExportError`` naming it."""
     index = {ref.key: ref for ref in shards.frames.get(split, [])}
     out = []
     for source, target in pairs:
