@@ -240,7 +240,7 @@ def test_webdataset_tars_read_back(shards, exported) -> None:
         tars = sorted(str(p) for p in out.glob(f"{split}-*.tar"))
         n = sum(f[0] == split for f in FRAMES)
         assert len(tars) == (n + 1) // 2  # --samples-per-tar 2
-        for sample in wds.WebDataset(tars, shardshuffle=False):
+        for sample in wds.WebDataset(tars, shardshuffle=False).decode():  # npy, json, .gz
             key = sample["__key__"]
             rec = records[key]
             seen.append(key)
@@ -250,14 +250,14 @@ def test_webdataset_tars_read_back(shards, exported) -> None:
             assert np.array_equal(mask, rec["mask"] * 255)
             parsing = np.asarray(Image.open(io.BytesIO(sample["parsing.png"])))
             assert np.array_equal(parsing, rec["parsing"])
-            depth = np.load(io.BytesIO(sample["depth.npy"]))
+            depth = sample["depth.npy.gz"]
             assert depth.dtype == np.float16 and np.array_equal(depth, rec["depth"])
-            assert np.array_equal(np.load(io.BytesIO(sample["landmarks.npy"])), rec["landmarks"])
-            assert np.array_equal(np.load(io.BytesIO(sample["joints2d.npy"])), rec["joints2d"])
-            smpl = json.loads(sample["smpl.json"])
+            assert np.array_equal(sample["landmarks.npy"], rec["landmarks"])
+            assert np.array_equal(sample["joints2d.npy"], rec["joints2d"])
+            smpl = sample["smpl.json"]
             for k in ("betas", "global_orient", "body_pose", "camera"):
                 assert np.array_equal(np.asarray(smpl[k], np.float32), rec[k]), k
-            meta = json.loads(sample["json"])
+            meta = sample["json"]
             assert (meta["split"], meta["person_id"], meta["video_id"]) == FRAMES[
                 int(rec["frame_id"])
             ]

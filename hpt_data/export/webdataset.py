@@ -10,20 +10,23 @@ of its base name; what follows is the field name. So a key holds no ``.``
 | ``KEY.jpg`` | the shard's 1024² JPEG, its bytes as stored (no re-encoding) |
 | ``KEY.mask.png`` | person mask, 8-bit, 0 or 255 |
 | ``KEY.parsing.png`` | part labels 0..6, 8-bit (DESIGN.md's labels) |
-| ``KEY.depth.npy`` | (1024, 1024) float16 depth in metres, ``inf`` = background |
+| ``KEY.depth.npy.gz`` | (1024, 1024) float16 depth in metres, ``inf`` = background, gzipped |
 | ``KEY.landmarks.npy`` | (33, 3) float32: MediaPipe x, y (crop pixels), visibility |
 | ``KEY.joints2d.npy`` | (24, 2) float32: projected SMPL joints, crop pixels |
 | ``KEY.smpl.json`` | betas, global_orient, body_pose, camera (s, tx, ty), camera_distance |
 | ``KEY.json`` | split, video_id, person_id, frame_id, source, time_s, part_boxes |
 
-Tars are ``<split>-NNNNNN.tar`` with at most ``samples_per_tar`` samples; the pairs of a
-split (which a tar has no slot for) go beside them as ``<split>-pairs.csv`` (``source,
-target`` keys).
+Depth is gzipped at level 1 (the raw array is 2 MiB; its constant background compresses
+well); webdataset's decoder ungzips a ``.gz`` member before decoding by the rest of the
+extension. Tars are ``<split>-NNNNNN.tar`` with at most ``samples_per_tar`` samples; the
+pairs of a split (which a tar has no slot for) go beside them as ``<split>-pairs.csv``
+(``source,target`` keys).
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import tarfile
@@ -88,7 +91,7 @@ def sample_members(ref: FrameRef, frame: dict[str, Any]) -> list[tuple[str, byte
         (f"{key}.jpg", frame["image_jpeg"]),
         (f"{key}.mask.png", png_bytes(np.asarray(frame["mask"]) * np.uint8(255))),
         (f"{key}.parsing.png", png_bytes(frame["parsing"])),
-        (f"{key}.depth.npy", _npy(frame["depth"])),
+        (f"{key}.depth.npy.gz", gzip.compress(_npy(frame["depth"]), compresslevel=1, mtime=0)),
         (f"{key}.landmarks.npy", _npy(frame["landmarks"])),
         (f"{key}.joints2d.npy", _npy(frame["joints2d"])),
         (f"{key}.smpl.json", _json(smpl)),
