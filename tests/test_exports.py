@@ -372,3 +372,14 @@ def test_a_killed_export_is_never_taken_for_one(shards, tmp_path: Path) -> None:
     export(shard_dir, out, ExportOptions("nted"), progress=False)
     assert json.loads((out / "hpt-export.json").read_text())["format"] == "nted"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_ids_that_export_to_one_name_are_refused_with_both_named(tmp_path: Path) -> None:
+    with ShardWriter(tmp_path / "s", "toy") as writer:
+        writer.write("train", make_record(0, "p", "v.1"))
+        writer.write("train", make_record(0, "p", "v-1"))
+    line = one_line_error(
+        ["export", "--data", str(tmp_path / "s"), "-f", "patn", str(tmp_path / "o")]
+    )
+    assert "('v.1', '000000')" in line and "('v-1', '000000')" in line and "p_v-1_000000" in line
+    assert not (tmp_path / "o").exists()
