@@ -363,6 +363,69 @@ def stats(
     typer.echo(f"plots: {png}")
 
 
+@app.command()
+@user_errors
+@dataset_options((*DATASET_FIELDS, "quiet"))
+def export(
+    out: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder to write (made whole or not at all; an earlier export there is replaced).",
+            show_default=False,
+        ),
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="patn (PATN, GFLA: images, pairs and annotation CSVs), nted (NTED, PIDM: "
+            "LMDB, pose/*.txt, *_pairs.txt) or webdataset (tar shards).",
+        ),
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="A shard folder (with manifest.json) to export instead of the dataset's: "
+            "no datasets.yaml needed.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the pair rule (same person, other frame).")
+    ] = 0,
+    prefix: Annotated[
+        str,
+        typer.Option("--prefix", help="patn: the CSVs' prefix (GFLA's loader reads 'fasion')."),
+    ] = "fasion-resize",
+    min_visibility: Annotated[
+        float,
+        typer.Option(
+            "--min-visibility",
+            min=0.0,
+            max=1.0,
+            help="patn, nted: a keypoint whose MediaPipe visibility is below it is -1.",
+        ),
+    ] = 0.5,
+    samples_per_tar: Annotated[
+        int, typer.Option("--samples-per-tar", min=1, help="webdataset: samples per tar shard.")
+    ] = 1000,
+    *,
+    opts: RunOptions,
+) -> None:
+    """Write a dataset's shards in a layout another trainer reads (docs/exports.md), and
+    say what of each frame that layout has no slot for."""
+    from hpt_data.export import ExportOptions
+    from hpt_data.export import export as run_export
+
+    source = _shard_path(data, opts, file_ok=False)
+    options = ExportOptions(fmt, seed, prefix, min_visibility, samples_per_tar)
+    result = run_export(source, out, options, progress=not opts.quiet)
+    counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in result.counts.items())
+    typer.echo(f"wrote {result.out} ({fmt}): {counts}")
+    typer.echo(f"dropped (no slot in {fmt}): {'; '.join(result.dropped)}")
+
+
 @app.command("convert-smpl")
 @user_errors
 def convert_smpl(

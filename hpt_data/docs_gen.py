@@ -56,6 +56,9 @@ run need (`hpt_data/preflight.py`): the body-model path of `fit-smpl`, the modul
 stages import, that the work folder can be written, and that the disk has room for the
 planned frames at the bytes per frame measured there. Each problem is one line,
 `error: <what>: <why>`, and the command exits with status 2 having written nothing.
+
+A dataset's shards can be written in the layouts other pose-transfer trainers read (PATN and
+GFLA, NTED and PIDM, webdataset tars) with `hpt-data export`: [exports](exports.md).
 """
 
 # The keys of config.py's own parsing (not dataclasses): key, type, default, meaning.

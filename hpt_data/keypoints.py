@@ -1,4 +1,4 @@
-"""Keypoint layouts: MediaPipe Pose's 33 landmarks, COCO's 17 and OpenPose's BODY_25.
+"""Keypoint layouts: MediaPipe Pose's 33 landmarks, COCO's 17, OpenPose's BODY_25 and COCO_18.
 
 Pure numpy. "Left" is the person's left in every layout. The conversion from MediaPipe:
 
@@ -29,6 +29,11 @@ Pure numpy. "Left" is the person's left in every layout. The conversion from Med
 | | | | 22 | RBigToe | 32 (right_foot_index) |
 | | | | 23 | RSmallToe | none: (0, 0, 0) |
 | | | | 24 | RHeel | 30 |
+
+OpenPose's COCO_18 (the order of the pose-transfer annotation CSVs and ``pose/*.txt``) is
+BODY_25's first 8 points, then RHip 9, RKnee 10, RAnkle 11, LHip 12, LKnee 13, LAnkle 14
+(BODY_25's indices), then REye, LEye, REar, LEar: MediaPipe 0, mean(11, 12), 12, 14, 16,
+11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7 (``COCO18_FROM_MEDIAPIPE``).
 
 A point made from two landmarks (Neck, MidHip) is their mean with the smaller of the two
 confidences. MediaPipe has no small toe: it is written as (0, 0, 0), the way OpenPose
@@ -124,6 +129,27 @@ BODY_25: tuple[str, ...] = (
     "RHeel",
 )
 
+COCO_18: tuple[str, ...] = (
+    "Nose",
+    "Neck",
+    "RShoulder",
+    "RElbow",
+    "RWrist",
+    "LShoulder",
+    "LElbow",
+    "LWrist",
+    "RHip",
+    "RKnee",
+    "RAnkle",
+    "LHip",
+    "LKnee",
+    "LAnkle",
+    "REye",
+    "LEye",
+    "REar",
+    "LEar",
+)
+
 # Each target keypoint: the MediaPipe landmarks it is the mean of (empty: not detected).
 _MP = {name: i for i, name in enumerate(MEDIAPIPE_33)}
 COCO_FROM_MEDIAPIPE: tuple[tuple[int, ...], ...] = tuple((_MP[n],) for n in COCO_17)
@@ -153,6 +179,10 @@ BODY25_FROM_MEDIAPIPE: tuple[tuple[int, ...], ...] = (
     (32,),
     (),
     (30,),
+)
+
+COCO18_FROM_MEDIAPIPE: tuple[tuple[int, ...], ...] = tuple(
+    BODY25_FROM_MEDIAPIPE[BODY_25.index(name)] for name in COCO_18
 )
 
 #: bones for drawing, as pairs of MediaPipe indices
@@ -233,6 +263,13 @@ def mediapipe_to_body25(xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
     """OpenPose BODY_25 keypoints from MediaPipe's 33: (..., 25, 3) x, y, confidence; the
     small toes, which MediaPipe lacks, are (0, 0, 0). Shapes as ``mediapipe_to_coco17``."""
     return _convert(xy, conf, BODY25_FROM_MEDIAPIPE)
+
+
+def mediapipe_to_coco18(xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """OpenPose COCO_18 keypoints from MediaPipe's 33: (..., 18, 3) x, y, confidence; the
+    Neck is the shoulders' mean with the smaller confidence. Shapes as
+    ``mediapipe_to_coco17``."""
+    return _convert(xy, conf, COCO18_FROM_MEDIAPIPE)
 
 
 def pose_distance(

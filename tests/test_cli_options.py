@@ -59,7 +59,7 @@ def test_the_flags_the_issue_named_have_one_meaning() -> None:
     assert where["--workers"] == where["-w"] == {"hpt-data"}  # processes
     assert where["--model-config"] == where["-m"] == {"hpt-model", "hpt"}
     assert where["--loader-workers"] == {"hpt-model", "hpt"}
-    assert where["--data"] == {"hpt-model", "hpt"}  # a shard folder
+    assert where["--data"] == {"hpt-data", "hpt-model", "hpt"}  # a shard folder
     assert "-s" in where and all(
         f.long == "--stage" for f in flags() if f.short == "-s"
     )  # --source has no short flag

@@ -8,11 +8,13 @@ import pytest
 from hpt_data.keypoints import (
     BODY_25,
     COCO_17,
+    COCO_18,
     MEDIAPIPE_33,
     MEDIAPIPE_TO_LANDMARK,
     MEDIAPIPE_TO_SMPL_JOINT,
     mediapipe_to_body25,
     mediapipe_to_coco17,
+    mediapipe_to_coco18,
     pose_distance,
 )
 
@@ -80,3 +82,15 @@ def test_pose_distance_ignores_position_and_size_but_not_pose() -> None:
     few = np.zeros(33)
     few[[0, 11, 12]] = 1.0
     assert pose_distance(xy, bent, few, conf) == float("inf")
+
+
+def test_coco18_is_openpose_order_with_the_neck_between_the_shoulders() -> None:
+    xy, conf = landmarks()
+    out = by_name(COCO_18, mediapipe_to_coco18(xy, conf))
+    # OpenPose's COCO_18 names are BODY_25's; REye/LEye/REar/LEar come last
+    assert COCO_18[14:] == ("REye", "LEye", "REar", "LEar")
+    assert np.allclose(out["REye"], [*xy[5], conf[5]])  # MediaPipe right_eye
+    assert np.allclose(out["LEar"], [*xy[7], conf[7]])  # MediaPipe left_ear
+    assert np.allclose(out["RHip"], [*xy[24], conf[24]])
+    assert np.allclose(out["Neck"][:2], (xy[11] + xy[12]) / 2)
+    assert out["Neck"][2] == pytest.approx(min(conf[11], conf[12]))
