@@ -244,11 +244,11 @@ def write_shards(
     """Pack the videos' stage outputs into a new generation of shards (``shards/``), with
     the dataset's provenance (``hpt_data.provenance``) in the manifest, and its ``pairs``
     (``ScanResult.pairs``; rule pairs for a test split without them) beside the shards."""
-    pairs = [(v, ds.dirs.video(v.video_id)) for v in videos]
+    with_dirs = [(v, ds.dirs.video(v.video_id)) for v in videos]
     start = time.perf_counter()
     summary = write_dataset_shards(
         ds.config.name,
-        pairs,
+        with_dirs,
         ds.dirs.shards,
         ds.config.shards.max_mb << 20,
         progress,

@@ -287,3 +287,78 @@ def test_eval_scores_exactly_the_stored_pairs(tmp_path: Path) -> None:
     metrics = json.loads((out2 / "metrics.json").read_text())
     assert metrics["settings"]["pairs"] == "sampled" and metrics["settings"]["n_pairs"] == 4
     assert "4 of 4 pairs, pairs sampled with seed 0" in (out2 / "table.md").read_text()
+
+
+# --------------------------------------------------------------------------- the real chain
+
+
+@pytest.mark.slow
+def test_write_shards_stores_rule_pairs_and_counts_the_dataset_pairs_left_out(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """On the tiny dataset built through every stage (``conftest.tiny_dataset``): the build
+    stored the rule's test pairs; then write-shards over a copy of its work folder, one
+    frame's fit marked failed, with a pair list of the dataset's own, stores the pairs whose
+    frames were written and counts the others by reason."""
+    import numpy as np
+
+    from hpt_data.gather import write_dataset_shards
+    from hpt_data.sources.base import VideoRecord
+    from hpt_data.workdir import VideoDir
+
+    work = tiny_dataset.parent / "work" / "tiny"
+    built = work / "shards"
+    # the build's rule pairs: every test frame a target once, its source another frame
+    # of the same person (one clip each here, so of the same video)
+    test_keys = [tuple(k.split("/")) for k in ShardFrames(built, "test").frame_keys]
+    rule = read_pairs(built, "test")
+    assert rule is not None and sorted(t for _, t in rule) == sorted(test_keys)
+    for source, target in rule:
+        assert source in test_keys and source != target and source[0] == target[0]
+    assert json.loads((built / "manifest.json").read_text())["pairs"]["test"]["origin"] == "rule"
+    assert read_pairs(built, "train") is None
+
+    records = json.loads((work / "videos.json").read_text())["videos"]
+    videos = [VideoRecord.from_json(r) for r in records]
+    train = next(v for v in videos if v.split == "train")
+    test = next(v for v in videos if v.split == "test")
+    dirs = {v.video_id: VideoDir(shutil.copytree(work / "videos" / v.video_id,
+                                                 tmp_path / "videos" / v.video_id))
+            for v in (train, test)}  # fmt: skip
+    fits_path = dirs[test.video_id].output("fit-smpl") / "fits.npz"
+    with np.load(fits_path) as f:
+        arrays = dict(f)
+    dropped = int(arrays["frame_ids"][0])
+    arrays["ok"][0] = False  # the fit of the test video's first frame "failed its checks"
+    np.savez(fits_path, **arrays)
+    kept = [int(k[1]) for k in test_keys if k[0] == test.video_id and int(k[1]) != dropped]
+    train_frames = [int(k.split("/")[1]) for k in ShardFrames(built, "train").frame_keys]
+    tv, rv = test.video_id, train.video_id
+    pairs = [
+        FramePair("test", tv, kept[0], tv, kept[1]),  # stored
+        FramePair("test", tv, dropped, tv, kept[0]),  # left out: fit-smpl dropped it
+        FramePair("test", tv, kept[1], tv, 999),  # left out: frame never sampled
+        FramePair("test", rv, train_frames[0], tv, kept[0]),  # left out: a train frame
+        FramePair("test", "elsewhere", 0, tv, kept[0]),  # left out: no such video built
+        FramePair("train", rv, train_frames[1], rv, train_frames[0]),  # stored
+    ]
+    out = tmp_path / "shards"
+    summary = write_dataset_shards(
+        "tiny", [(v, dirs[v.video_id]) for v in (train, test)], out, 64 << 20, False,
+        pairs=pairs,
+    )  # fmt: skip
+    assert summary.dropped["fit-smpl"] == 1 and not summary.failed
+    key = lambda video, index: (video, f"{index:06d}")  # noqa: E731
+    assert read_pairs(out, "test") == [(key(tv, kept[0]), key(tv, kept[1]))]
+    assert read_pairs(out, "train") == [(key(rv, train_frames[1]), key(rv, train_frames[0]))]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["pairs"]["test"]["left_out"] == {
+        "frame dropped by fit-smpl": 1,
+        "frame in the train split": 1,
+        "frame not sampled": 1,
+        "video not built": 1,
+    }
+    assert manifest["pairs"]["train"]["left_out"] == {}
+    assert summary.pairs == {"test": 1, "train": 1}
+    assert verify_shards(out).ok
+    assert len(PairDataset(out, "test")) == 1  # eval scores the one pair left
