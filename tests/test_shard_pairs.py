@@ -15,15 +15,20 @@ from pathlib import Path
 import h5py
 import pytest
 from shard_records import make_record
+from stages_for_tests import ListOptions, ListSource
 from train_records import make_train_record
 from typer.testing import CliRunner
 
+from hpt_data.config import DatasetConfig
+from hpt_data.orchestrator import Dataset, scan_videos
 from hpt_data.shard_pairs import FrameLedger, resolve_pairs, rule_pairs
 from hpt_data.shards.pairs import HEADER, read_pairs
 from hpt_data.shards.reading import ShardError
 from hpt_data.shards.verify import verify_shards
 from hpt_data.shards.writer import ShardWriter
-from hpt_data.sources.base import FramePair
+from hpt_data.sources.base import FramePair, SourceScan
+from hpt_data.sources.split import SplitRule
+from hpt_data.workdir import DatasetDir
 from hpt_model.data import PairDataset, ShardFrames
 from pipelines.cli import app
 
@@ -287,6 +292,27 @@ def test_eval_scores_exactly_the_stored_pairs(tmp_path: Path) -> None:
     metrics = json.loads((out2 / "metrics.json").read_text())
     assert metrics["settings"]["pairs"] == "sampled" and metrics["settings"]["n_pairs"] == 4
     assert "4 of 4 pairs, pairs sampled with seed 0" in (out2 / "table.md").read_text()
+
+
+class PairedListSource(ListSource):
+    """ListSource's videos v0..v3 and two pairs the "dataset" defines."""
+
+    def scan(self) -> SourceScan:
+        scan = super().scan()
+        scan.pairs = [FramePair("test", "v0", 0, "v1", 3), FramePair("test", "v1", 2, "v3", 0)]
+        return scan
+
+
+def test_scan_keeps_the_pairs_between_the_videos_it_keeps(tmp_path: Path) -> None:
+    """The pairs reach write-shards through ``ScanResult.pairs`` (and ``videos.json``); a
+    pair naming a video left out by ``--limit`` is dropped there."""
+    config = DatasetConfig("lst", "list", tmp_path, ListOptions(count=4), SplitRule(), {})
+    ds = Dataset(config, DatasetDir(tmp_path / "work" / "lst"), PairedListSource(tmp_path), {})
+    scan = scan_videos(ds, limit=2)
+    assert [v.video_id for v in scan.videos] == ["v0", "v1"]
+    assert scan.pairs == [FramePair("test", "v0", 0, "v1", 3)]
+    recorded = json.loads(ds.dirs.videos_json.read_text())["pairs"]
+    assert [FramePair.from_json(p) for p in recorded] == scan.pairs
 
 
 # --------------------------------------------------------------------------- the real chain
