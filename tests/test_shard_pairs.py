@@ -99,6 +99,17 @@ def test_verify_names_a_pair_whose_frame_is_not_in_its_split(tmp_path: Path) -> 
         PairDataset(out, "test")
 
 
+def test_an_empty_stored_list_is_refused_not_scored_as_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "shards"
+    with ShardWriter(out, "x", max_bytes=1 << 20) as writer:
+        writer.write("test", make_record(0, "p0", "a"))
+        writer.write_pairs("test", [], origin="dataset", left_out={"frame dropped by pose2d": 2})
+    assert read_pairs(out, "test") == [] and verify_shards(out).ok
+    with pytest.raises(ShardError, match=r"pairs-test.csv: the stored 'test' pair list is empty"):
+        PairDataset(out, "test")
+    assert len(PairDataset(out, "test", pairs="sampled")) == 1
+
+
 def test_pair_dataset_yields_exactly_the_stored_pairs(pair_set: Path) -> None:
     stored = PairDataset(pair_set, "test", source_fields=("frame_id",), target_fields=("frame_id",))
     assert stored.stored and len(stored) == len(PAIRS)

@@ -28,7 +28,8 @@ PAIR_MODES: tuple[str, ...] = ("auto", "stored", "sampled")
 def stored_pair_indices(frames: ShardFrames, mode: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(source indices (P,), target indices (P,)) of the stored pairs of ``frames``' split
     when ``mode`` uses them (see the module docstring), else None. A pair naming a frame the
-    split does not hold is a ``ShardError`` naming the pair file and line."""
+    split does not hold, or an empty stored list (every pair left out), is a ``ShardError``
+    naming the pair file (and line)."""
     if mode not in PAIR_MODES:
         raise ValueError(f"pairs must be one of {', '.join(PAIR_MODES)}, got {mode!r}")
     if mode == "sampled" or (mode == "auto" and frames.split == "train"):
@@ -43,6 +44,12 @@ def stored_pair_indices(frames: ShardFrames, mode: str) -> tuple[np.ndarray, np.
         return None
     entry = pairs_entry(load_manifest(frames.shard_dir), frames.split) or {}
     where = frames.shard_dir / str(entry.get("file", MANIFEST))
+    if not listed:
+        left = entry.get("left_out") or {}
+        raise ShardError(
+            f"{where}: the stored '{frames.split}' pair list is empty (write-shards left out "
+            f"{sum(left.values())} pairs: {left}); use pairs='sampled' (hpt eval --pairs sampled)"
+        )
     index = {key: i for i, key in enumerate(frames.frame_keys)}  # "video_id/frame_id"
     out = np.empty((2, len(listed)), np.int64)
     for p, pair in enumerate(listed):
