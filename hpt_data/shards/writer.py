@@ -185,14 +185,12 @@ class ShardWriter:
         source then target) in this generation as ``pairs-<split>.csv``; ``info`` (JSON:
         origin, pairs left out, ...) joins its manifest entry. Frames are not checked here:
         ``hpt-data verify`` checks that every pair's frames are in the split."""
+        from hpt_data.workdir import atomic_output
+
         data = format_pairs(pairs)
         path = self.out_dir / self._gen / pairs_file_name(split)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp:
+            tmp.write_bytes(data)
         self._pairs[split] = {
             "file": f"{self._gen}/{path.name}",
             "pairs": len(pairs),
