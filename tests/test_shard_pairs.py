@@ -24,6 +24,7 @@ from hpt_data.orchestrator import Dataset, scan_videos
 from hpt_data.shard_pairs import FrameLedger, resolve_pairs, rule_pairs
 from hpt_data.shards.pairs import HEADER, read_pairs
 from hpt_data.shards.reading import ShardError
+from hpt_data.shards.stats import collect_stats
 from hpt_data.shards.verify import verify_shards
 from hpt_data.shards.writer import ShardWriter
 from hpt_data.sources.base import FramePair, SourceScan
@@ -77,6 +78,8 @@ def test_pairs_come_back_equal_across_shard_boundaries(pair_set: Path) -> None:
     text = (pair_set / entry["file"]).read_text()
     assert text.splitlines()[0] == HEADER and text.splitlines()[1] == "c,000004,a,000000"
     assert verify_shards(pair_set).ok
+    lines = collect_stats(pair_set).lines()
+    assert "test pairs stored: 4 (the dataset's list); left out 1: frame not sampled 1" in lines
 
 
 def test_verify_names_a_pair_whose_frame_is_not_in_its_split(tmp_path: Path) -> None:
