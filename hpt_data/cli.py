@@ -241,6 +241,15 @@ def _shards_report(summary) -> int:  # summary: hpt_data.gather.ShardsSummary
     if summary.dropped:
         dropped = ", ".join(f"{k} {v}" for k, v in sorted(summary.dropped.items()))
         typer.echo(f"  frames left out, by the stage that dropped them: {dropped}")
+    for split, n in sorted(summary.pairs.items()):
+        dataset = summary.pairs_origin[split] == "dataset"
+        origin = "the dataset's list" if dataset else "made by the rule, docs/shards.md"
+        text = f"  {split} pairs stored: {n} ({origin})"
+        left = summary.pairs_left_out.get(split)
+        if left:
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(left.items()))
+            text += f"; left out {sum(left.values())}: {reasons}"
+        typer.echo(text)
     for video_id, reason in summary.failed:
         typer.echo(f"  failed {video_id}: {reason}")
     typer.echo(f"shards: {summary.out_dir} (check them: hpt-data verify)")
@@ -260,7 +269,8 @@ def write_shards(opts: RunOptions) -> None:
 
     ds = opts.open()
     scan = scan_videos(ds, opts.limit, functools.partial(preflight, ds, [], shards=True))
-    raise typer.Exit(_shards_report(run_write_shards(ds, scan.videos, progress=not opts.quiet)))
+    summary = run_write_shards(ds, scan.videos, not opts.quiet, scan.pairs)
+    raise typer.Exit(_shards_report(summary))
 
 
 ShardPathArg = Annotated[

@@ -6,23 +6,32 @@ frames are joined on their source index (``frame_id`` from fit-smpl on).
 A frame becomes a record when every stage kept it: remove-bg found one whole person,
 pose2d found the pose, the fit passed its checks, and render-maps and voxelize rendered it.
 Each frame left out is counted under the first stage that dropped it, so ``write-shards``
-can say where the frames went.
+can say where the frames went; which frame each stage dropped is kept too, so that the
+dataset's pairs that name it are left out with that reason (``hpt_data.shard_pairs``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hpt_data.errors import HptError
+from hpt_data.shard_pairs import (
+    RULE,
+    RULE_SEED,
+    RULE_SPLITS,
+    FrameLedger,
+    resolve_pairs,
+    rule_pairs,
+)
 from hpt_data.shards.schema import NUM_BETAS
-from hpt_data.sources.base import VideoRecord
+from hpt_data.sources.base import FramePair, VideoRecord
 from hpt_data.stages.outputs import (
     Crop,
     Crops,
@@ -36,16 +45,25 @@ from hpt_data.stages.outputs import (
 )
 from hpt_data.workdir import VideoDir
 
+if TYPE_CHECKING:
+    from hpt_data.shards.writer import ShardWriter
+
 logger = logging.getLogger(__name__)
 SHARD_INPUTS = ("remove-bg", "pose2d", "fit-smpl", "render-maps", "voxelize")
 
 
 @dataclass
 class GatherCounts:
-    """Frames turned into records, and frames dropped per stage that dropped them."""
+    """Frames turned into records, and frames dropped per stage that dropped them (and,
+    in ``dropped_frames``, frame id -> that stage)."""
 
     records: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
+    dropped_frames: dict[str, str] = field(default_factory=dict)
+
+    def drop(self, fid: str, stage: str) -> None:
+        self.dropped[stage] += 1
+        self.dropped_frames[fid] = stage
 
 
 @dataclass
@@ -95,26 +113,26 @@ def gather_video(
         maps_entry = maps_index.get(fid)
         vox_entry = vox_index.get(fid)
         if not entry.usable:
-            counts.dropped["remove-bg"] += 1
+            counts.drop(fid, "remove-bg")
             continue
         landmarks = None if pose_entry is None else out.pose.landmarks(pose_entry)
         if landmarks is None:
-            counts.dropped["pose2d"] += 1
+            counts.drop(fid, "pose2d")
             continue
         if row is None or not bool(out.fits.ok[row]):
-            counts.dropped["fit-smpl"] += 1
+            counts.drop(fid, "fit-smpl")
             continue
         if maps_entry is None or not maps_entry.ok or not maps_entry.file:
-            counts.dropped["render-maps"] += 1
+            counts.drop(fid, "render-maps")
             continue
         if vox_entry is None or not vox_entry.ok or not vox_entry.file:
-            counts.dropped["voxelize"] += 1
+            counts.drop(fid, "voxelize")
             continue
         try:
             record = _record(out, video, entry, landmarks, row, betas, maps_entry, vox_entry)
         except HptError as exc:  # one unreadable frame file: leave the frame out, say so
             logger.warning("%s", exc)
-            counts.dropped["unreadable"] += 1
+            counts.drop(fid, "unreadable")
             continue
         yield record
         counts.records += 1
@@ -164,13 +182,18 @@ def _record(
 
 @dataclass
 class ShardsSummary:
-    """What ``write_dataset_shards`` wrote: records per split, drops per stage, failures."""
+    """What ``write_dataset_shards`` wrote: records per split, drops per stage, failures;
+    pairs stored per split, their origin (``dataset`` or ``rule``) and the dataset's pairs
+    left out per split and reason."""
 
     out_dir: Path
     frames: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (video id, reason)
     seconds: float = 0.0  # wall time of the whole write
+    pairs: dict[str, int] = field(default_factory=dict)
+    pairs_origin: dict[str, str] = field(default_factory=dict)
+    pairs_left_out: dict[str, Counter[str]] = field(default_factory=dict)
 
 
 def write_dataset_shards(
@@ -180,18 +203,27 @@ def write_dataset_shards(
     max_bytes: int,
     progress: bool = True,
     provenance: dict[str, Any] | None = None,
+    pairs: Sequence[FramePair] = (),
 ) -> ShardsSummary:
     """Write every usable frame of ``videos`` into shards under ``out_dir`` (one new
     generation; see ``hpt_data.shards.writer``). A video whose outputs cannot be read is
     reported and left out; the others are written. ``provenance``
     (``hpt_data.provenance.dataset_provenance``) goes into the manifest, with the outputs
-    that were made under another stage fingerprint than it names (:func:`other_makers`)."""
+    that were made under another stage fingerprint than it names (:func:`other_makers`).
+    ``pairs``: the dataset's pairs (its source's ``scan``), stored with the shards where
+    both frames were written to the pair's split; a split without them gets rule pairs
+    (:func:`store_pairs`)."""
     from tqdm import tqdm
 
     from hpt_data.shards.writer import ShardWriter
 
     summary = ShardsSummary(Path(out_dir))
     written: list[VideoDir] = []
+    ledger = FrameLedger()
+    for video, _ in videos:
+        ledger.splits[video.video_id] = video.split
+        ledger.persons[video.video_id] = video.person_id
+        ledger.outfits[video.video_id] = str(video.meta.get("outfit", video.video_id))
     with ShardWriter(out_dir, dataset, max_bytes=max_bytes) as writer:
         for video, vdir in tqdm(videos, desc="write-shards", unit="video", disable=not progress):
             if video.split not in ("train", "test"):
@@ -200,18 +232,52 @@ def write_dataset_shards(
             try:  # a video whose indexes cannot be read fails before its first record
                 for record in gather_video(vdir, video, counts):
                     writer.write(video.split, record)
+                    ledger.written[(video.video_id, record["frame_id"])] = video.split
             except HptError as exc:
                 summary.failed.append((video.video_id, str(exc)))
+                ledger.failed.add(video.video_id)
                 continue
+            ledger.gathered.add(video.video_id)
+            for fid, stage in counts.dropped_frames.items():
+                ledger.dropped[(video.video_id, fid)] = stage
             summary.frames[video.split] += counts.records
             summary.dropped.update(counts.dropped)
             if counts.records:
                 written.append(vdir)
+        store_pairs(writer, list(pairs), ledger, summary)
         writer.extra["dropped"] = dict(summary.dropped)  # read when the manifest is written
         writer.extra["failed_videos"] = dict(summary.failed)
         if provenance is not None:
             writer.extra["provenance"] = other_makers(provenance, written)
     return summary
+
+
+def store_pairs(
+    writer: ShardWriter, pairs: list[FramePair], ledger: FrameLedger, summary: ShardsSummary
+) -> None:
+    """Store each split's pairs with ``writer``: the dataset's where it lists any for the
+    split (those whose frames were written, the others counted by reason in the manifest's
+    ``left_out``), else, for the test split, the rule's (``hpt_data.shard_pairs.RULE``)."""
+    kept, left = resolve_pairs(pairs, ledger)
+    for split in sorted({p.split for p in pairs}):
+        summary.pairs[split] = len(kept.get(split, []))
+        summary.pairs_origin[split] = "dataset"
+        summary.pairs_left_out[split] = left.get(split, Counter())
+        writer.write_pairs(
+            split,
+            kept.get(split, []),
+            origin="dataset",
+            left_out=dict(sorted(summary.pairs_left_out[split].items())),
+        )
+    for split in RULE_SPLITS:
+        if split in summary.pairs or split not in ledger.written.values():
+            continue
+        made, alone = rule_pairs(ledger, split)
+        summary.pairs[split] = len(made)
+        summary.pairs_origin[split] = "rule"
+        writer.write_pairs(
+            split, made, origin="rule", rule=RULE, seed=RULE_SEED, frames_without_pair=alone
+        )
 
 
 def other_makers(provenance: dict[str, Any], videos: list[VideoDir]) -> dict[str, Any]:

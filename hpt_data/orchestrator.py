@@ -31,7 +31,7 @@ from hpt_data.names import path_name_problem
 from hpt_data.output_state import assess_output
 from hpt_data.preflight import preflight
 from hpt_data.provenance import dataset_provenance
-from hpt_data.sources.base import SourceProblem, VideoRecord, VideoSource
+from hpt_data.sources.base import FramePair, SourceProblem, VideoRecord, VideoSource
 from hpt_data.sources.split import assign_splits
 from hpt_data.stages import STAGES, Stage
 from hpt_data.tasks import (
@@ -85,6 +85,7 @@ class Dataset:
 class ScanResult:
     videos: list[VideoRecord]
     problems: list[SourceProblem]
+    pairs: list[FramePair] = field(default_factory=list)  # between the videos kept
 
 
 def scan_videos(
@@ -129,7 +130,7 @@ def scan_videos(
         vdir = ds.dirs.video(v.video_id)
         if read_json(vdir.record_json) != v.to_json():
             write_json_atomic(vdir.record_json, v.to_json())
-    return ScanResult(videos, scan.problems)
+    return ScanResult(videos, scan.problems, pairs)
 
 
 def _split_unsafe_ids(
@@ -235,19 +236,24 @@ def run_stage(
 
 
 def write_shards(
-    ds: Dataset, videos: Sequence[VideoRecord], progress: bool = True
+    ds: Dataset,
+    videos: Sequence[VideoRecord],
+    progress: bool = True,
+    pairs: Sequence[FramePair] = (),
 ) -> ShardsSummary:
     """Pack the videos' stage outputs into a new generation of shards (``shards/``), with
-    the dataset's provenance (``hpt_data.provenance``) in the manifest."""
-    pairs = [(v, ds.dirs.video(v.video_id)) for v in videos]
+    the dataset's provenance (``hpt_data.provenance``) in the manifest, and its ``pairs``
+    (``ScanResult.pairs``; rule pairs for a test split without them) beside the shards."""
+    with_dirs = [(v, ds.dirs.video(v.video_id)) for v in videos]
     start = time.perf_counter()
     summary = write_dataset_shards(
         ds.config.name,
-        pairs,
+        with_dirs,
         ds.dirs.shards,
         ds.config.shards.max_mb << 20,
         progress,
         dataset_provenance(ds.config, ds.stages),
+        pairs,
     )
     summary.seconds = time.perf_counter() - start
     return summary
@@ -317,5 +323,6 @@ def build(
         alive = {o.video_id for o in summary.outcomes if o.state in ("ok", "skipped")}
     shards = None
     if stages is None:
-        shards = write_shards(ds, [v for v in scan.videos if v.video_id in alive], progress)
+        kept = [v for v in scan.videos if v.video_id in alive]
+        shards = write_shards(ds, kept, progress, scan.pairs)
     return BuildReport(steps, scan.problems, shards)

@@ -291,6 +291,13 @@ def evaluate_command(
         int | None, typer.Option("--limit", "-n", min=1, help="Only the first N pairs.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the pairs (and of random weights).")] = 0,
+    pairs: Annotated[
+        str,
+        typer.Option(
+            help="auto | stored | sampled: the split's stored pair list (auto: where the "
+            "shards have one) or every frame a target, its source drawn with --seed."
+        ),
+    ] = "auto",
     lpips_net: Annotated[str, typer.Option(help="LPIPS backbone: alex | vgg.")] = "alex",
     lpips_weights: Annotated[
         Path | None, typer.Option(help="The backbone's torchvision ImageNet weights file.")
@@ -335,6 +342,8 @@ def evaluate_command(
     try:
         if lpips_net not in ("alex", "vgg"):
             raise HptError(f"--lpips-net must be alex or vgg, got {lpips_net!r}")
+        if pairs not in ("auto", "stored", "sampled"):
+            raise HptError(f"--pairs must be auto, stored or sampled, got {pairs!r}")
         if model_config and not allow_random_model:
             raise HptError("--model-config gives a model random weights: add --allow-random-model")
         if not (checkpoint or model_config or oracle):
@@ -373,6 +382,7 @@ def evaluate_command(
             split=split,
             limit=limit,
             seed=seed,
+            pairs=pairs,
             batch_size=batch_size,
             workers=loader_workers,
             osa=osa,

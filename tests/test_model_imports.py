@@ -23,6 +23,7 @@ def test_hpt_model_loads_only_the_shard_package_of_hpt_data() -> None:
         "hpt_data",
         "hpt_data.errors",  # HptError, the project's one user-facing error base
         "hpt_data.shards",
+        "hpt_data.shards.pairs",  # the stored pair lists (PairDataset's pairs="stored")
         "hpt_data.shards.reading",
         "hpt_data.shards.schema",
     }, ours

@@ -363,24 +363,24 @@ def test_version_1_shards_read_the_same_and_other_versions_are_refused(
             if name != "camera_distance":
                 np.testing.assert_array_equal(got[name], value, err_msg=name)
 
-    future = _copy_set(out, tmp_path / "v3")
+    future = _copy_set(out, tmp_path / "v4")
     manifest_path = future / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["schema_version"] = 3
+    manifest["schema_version"] = 4
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(ShardError, match=rf"^{manifest_path}: schema version 3, this hpt reads "):
+    with pytest.raises(ShardError, match=rf"^{manifest_path}: schema version 4, this hpt reads "):
         load_manifest(future)
-    assert "reads versions 1, 2" in verify_shards(future).problems[0]
+    assert "reads versions 1, 2, 3" in verify_shards(future).problems[0]
 
     shard = _first_shard(out)
     entry = next(e for e in manifest["shards"] if out / e["file"] == shard)
-    manifest["schema_version"] = 2
+    manifest["schema_version"] = 3
     renamed = _copy_set(out, tmp_path / "attr")
     with h5py.File(renamed / entry["file"], "r+") as h5:
-        h5.attrs["schema_version"] = 3
+        h5.attrs["schema_version"] = 4
     entry["bytes"] = (renamed / entry["file"]).stat().st_size
     (renamed / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ShardError, match=rf"^{renamed / entry['file']}: schema version 3"):
+    with pytest.raises(ShardError, match=rf"^{renamed / entry['file']}: schema version 4"):
         ShardFrames(renamed, entry["split"])
 
 

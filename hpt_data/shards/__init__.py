@@ -1,4 +1,5 @@
-"""HDF5 shards: the schema (numpy only; hpt_model imports it), the writer, verify, stats.
+"""HDF5 shards: the schema (numpy only; hpt_model imports it), the writer, verify, stats,
+and the pair lists stored per split (``pairs``).
 
 ``open_shard(path)`` opens one shard file for reading with its compression filter
 registered (plain ``h5py`` cannot read the arrays without it: docs/shards.md). It is loaded

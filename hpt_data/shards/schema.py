@@ -19,7 +19,9 @@ Versions: 1 stored the same arrays with ``lzf``; 2 stores them with Blosc and ad
 ``camera_distance`` (fit-smpl's perspective about the pelvis). HDF5 undoes either filter by
 itself, so the reader reads both (``READABLE_VERSIONS``): a field newer than a shard
 (``Field.since``) reads as its ``Field.default``, which for ``camera_distance`` (0, weak
-perspective) is exactly how version-1 fits were made. The writer writes 2.
+perspective) is exactly how version-1 fits were made. 3 adds the pairs a set stores per
+split, beside the shards (``hpt_data.shards.pairs``; a version-1 or 2 set stores none). The
+writer writes 3.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from typing import Literal
 
 import numpy as np
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: lzf instead of Blosc, and no camera_distance
+SCHEMA_VERSION = 3
+# 1: lzf instead of Blosc, and no camera_distance; 1 and 2: no stored pairs
+READABLE_VERSIONS = (1, 2, 3)
 CROP = 1024  # the person crop of the fine stage
 COARSE = 512  # the coarse stage
 VOXELS = (64, 256, 256)  # (z, y, x): DESIGN.md's grid, x/y at 1/4 of the crop

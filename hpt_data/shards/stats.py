@@ -1,6 +1,7 @@
 """``hpt-data stats``: what a shard set holds, in numbers and plots.
 
-Counts per split and person come from the shards; the reasons frames were left out come
+Counts per split and person come from the shards; the stored pairs per split (and the
+dataset's pairs left out, by reason) from the manifest; the reasons frames were left out come
 from the work folder (the stages' own indexes, via ``hpt_data.gather``'s counts recorded
 in the manifest). Plots: pose diversity (the body poses projected on their two main
 axes), part visibility (how often each part is seen, and how much of it), depth range.
@@ -26,6 +27,7 @@ class ShardStats:
     frames: dict[str, int] = field(default_factory=dict)  # per split
     persons: dict[str, Counter[str]] = field(default_factory=dict)  # split -> person -> n
     dropped: dict[str, int] = field(default_factory=dict)  # stage -> frames left out
+    pairs: dict[str, dict[str, Any]] = field(default_factory=dict)  # the manifest's "pairs"
     part_seen: np.ndarray | None = None  # (6,) share of frames where each part is visible
     part_pixels: np.ndarray | None = None  # (6,) mean visible pixels of each part at 512
     depth_min: list[float] = field(default_factory=list)
@@ -44,6 +46,14 @@ class ShardStats:
                 "frames left out, by the stage that dropped them: "
                 + ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items()))
             )
+        for split, entry in sorted(self.pairs.items()):
+            origin = "the dataset's list" if entry.get("origin") == "dataset" else "by the rule"
+            text = f"{split} pairs stored: {entry.get('pairs')} ({origin})"
+            left = entry.get("left_out") or {}
+            if left:
+                reasons = ", ".join(f"{k} {v}" for k, v in sorted(left.items()))
+                text += f"; left out {sum(left.values())}: {reasons}"
+            out.append(text)
         if self.part_seen is not None:
             seen = ", ".join(
                 f"{name} {100 * s:.0f}%" for name, s in zip(PART_NAMES, self.part_seen, strict=True)
@@ -60,7 +70,9 @@ class ShardStats:
 def collect_stats(shard_dir: Path) -> ShardStats:
     """Read every frame's small fields and coarse maps (not the images or volumes)."""
     manifest = load_manifest(shard_dir)
-    stats = ShardStats(dropped=dict(manifest.get("dropped", {})))
+    stats = ShardStats(
+        dropped=dict(manifest.get("dropped", {})), pairs=dict(manifest.get("pairs") or {})
+    )
     seen = np.zeros(NUM_LABELS - 1)
     pixels = np.zeros(NUM_LABELS - 1)
     total = 0
@@ -134,6 +146,10 @@ def stats_json(stats: ShardStats) -> dict[str, Any]:
         "frames": stats.frames,
         "persons": {k: dict(v) for k, v in stats.persons.items()},
         "dropped": stats.dropped,
+        "pairs": {
+            split: {k: v for k, v in entry.items() if k not in ("file", "bytes", "sha256")}
+            for split, entry in stats.pairs.items()
+        },
         "part_seen": None if stats.part_seen is None else stats.part_seen.round(4).tolist(),
         "depth_range_m": [min(stats.depth_min), max(stats.depth_max)] if stats.depth_min else None,
     }

@@ -1,10 +1,14 @@
-"""``hpt-data verify``: re-read every shard against the manifest and name what is wrong."""
+"""``hpt-data verify``: re-read every shard (and stored pair list) against the manifest and
+name what is wrong."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from hpt_data.shards.pairs import PairKey, pairs_entry, read_pairs_file
 from hpt_data.shards.reading import (
     ShardError,
     ShardFile,
@@ -33,7 +37,8 @@ class VerifyReport:
 def verify_shards(shard_dir: Path, deep: bool = True) -> VerifyReport:
     """Check the manifest and schema version; every listed shard's presence, size,
     SHA-256 (``deep``), structure (fields, lengths, shapes), label ranges and image CRCs
-    (``deep``); and list shard files the manifest does not (an interrupted run's)."""
+    (``deep``); each stored pair list (size, SHA-256, format, and that every pair's frames
+    are in its split); and list shard files the manifest does not (an interrupted run's)."""
     shard_dir = Path(shard_dir)
     report = VerifyReport()
     try:
@@ -44,6 +49,8 @@ def verify_shards(shard_dir: Path, deep: bool = True) -> VerifyReport:
         return report
     problems = report.problems
     listed = set()
+    keys: dict[str, set[PairKey]] = defaultdict(set)  # split -> its frames
+    unread: set[str] = set()  # splits with a shard that did not open: frames unknown
     for entry in manifest["shards"]:
         path = shard_dir / entry["file"]
         listed.add(path.resolve())
@@ -51,8 +58,14 @@ def verify_shards(shard_dir: Path, deep: bool = True) -> VerifyReport:
             shard = ShardFile(shard_dir, entry)
         except ShardError as exc:
             problems.append(str(exc))
+            unread.add(entry["split"])
             continue
         try:
+            try:
+                keys[entry["split"]].update(_frame_keys(shard))
+            except ShardError:
+                unread.add(entry["split"])
+                raise
             if deep:
                 digest = sha256_file(path)
                 if digest != entry["sha256"]:
@@ -63,10 +76,60 @@ def verify_shards(shard_dir: Path, deep: bool = True) -> VerifyReport:
             problems.append(str(exc))
         finally:
             shard.close()
+    for split in sorted(manifest.get("pairs") or {}):
+        _check_pairs(shard_dir, manifest, split, None if split in unread else keys[split], problems)
     for stray in sorted(shard_dir.glob("gen-*/*.h5")):
         if stray.resolve() not in listed:
             report.leftovers.append(f"{stray}: not in the manifest (left by an interrupted run)")
     return report
+
+
+def _frame_keys(shard: ShardFile) -> set[PairKey]:
+    """(video_id, frame_id) of every frame of an open shard."""
+    try:
+        videos, frames = shard.h5["video_id"][:], shard.h5["frame_id"][:]
+    except OSError as exc:
+        raise ShardError(f"{shard.path}: the frame ids are corrupt ({exc})") from None
+    text = [
+        [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in c] for c in (videos, frames)
+    ]
+    return set(zip(*text, strict=True))
+
+
+def _check_pairs(
+    shard_dir: Path,
+    manifest: dict[str, Any],
+    split: str,
+    frames: set[PairKey] | None,
+    problems: list[str],
+) -> None:
+    """One split's pair list: whole, well formed, and (``frames``: the split's frames, None
+    when a shard could not be read) naming only frames of that split."""
+    entry = pairs_entry(manifest, split)
+    if entry is None:
+        problems.append(
+            f"{shard_dir / 'manifest.json'}: the '{split}' pairs entry is not an object"
+        )
+        return
+    try:
+        pairs = read_pairs_file(shard_dir, entry)
+    except KeyError as exc:
+        problems.append(f"{shard_dir / 'manifest.json'}: the '{split}' pairs entry lacks {exc}")
+        return
+    except ShardError as exc:
+        problems.append(str(exc))
+        return
+    if frames is None:
+        return
+    missing = [
+        (line, key) for line, pair in enumerate(pairs, start=2) for key in pair if key not in frames
+    ]
+    if missing:
+        line, (video, frame) = missing[0]
+        problems.append(
+            f"{shard_dir / entry['file']}: {len(missing)} frame reference(s) not in the "
+            f"'{split}' shards, the first at line {line}: {video}/{frame}"
+        )
 
 
 def verify_shard_file(path: Path, deep: bool = True) -> VerifyReport:

@@ -4,8 +4,9 @@ A run writes a new *generation* folder ``<out>/gen-<id>/`` holding ``<split>-<nn
 shards, each written under a temporary name and renamed when closed; then
 ``<out>/manifest.json`` (shard list, frame counts, sizes, SHA-256 checksums, and what the
 caller adds: ``write-shards`` adds the frames dropped per stage, the failed videos and the
-dataset's ``provenance``, ``hpt_data.provenance``) is replaced atomically, and only then
-are older generations deleted. Whenever a run is killed, the manifest still describes a
+dataset's ``provenance``, ``hpt_data.provenance``; and the pair list of each split given to
+``write_pairs``, ``hpt_data.shards.pairs``) is replaced atomically, and only then are older
+generations deleted. Whenever a run is killed, the manifest still describes a
 complete set (the old one, or none yet): no reader or ``verify`` ever accepts a partly
 written shard.
 """
@@ -27,6 +28,7 @@ import h5py
 import hdf5plugin
 import numpy as np
 
+from hpt_data.shards.pairs import Pair, format_pairs, pairs_file_name
 from hpt_data.shards.schema import ENCODED_IMAGES, FIELDS, SCHEMA_VERSION, check_record, crc_name
 
 MANIFEST = "manifest.json"
@@ -159,6 +161,7 @@ class ShardWriter:
         self._open: dict[str, _OpenShard] = {}
         self._count: dict[str, int] = {}
         self._done: list[ShardInfo] = []
+        self._pairs: dict[str, dict[str, Any]] = {}  # split -> its manifest entry
 
     def __enter__(self) -> ShardWriter:
         (self.out_dir / self._gen).mkdir(parents=True, exist_ok=False)
@@ -176,6 +179,25 @@ class ShardWriter:
         if shard.size_on_disk() >= self.max_bytes:
             self._done.append(shard.close())
             del self._open[split]
+
+    def write_pairs(self, split: str, pairs: list[Pair], **info: Any) -> None:
+        """Store ``split``'s pair list (``((video_id, frame_id), (video_id, frame_id))``,
+        source then target) in this generation as ``pairs-<split>.csv``; ``info`` (JSON:
+        origin, pairs left out, ...) joins its manifest entry. Frames are not checked here:
+        ``hpt-data verify`` checks that every pair's frames are in the split."""
+        from hpt_data.workdir import atomic_output
+
+        data = format_pairs(pairs)
+        path = self.out_dir / self._gen / pairs_file_name(split)
+        with atomic_output(path) as tmp:
+            tmp.write_bytes(data)
+        self._pairs[split] = {
+            "file": f"{self._gen}/{path.name}",
+            "pairs": len(pairs),
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            **info,
+        }
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is not None:
@@ -202,6 +224,7 @@ class ShardWriter:
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "frames": splits,
             "shards": [s.__dict__ for s in sorted(self._done, key=lambda s: s.file)],
+            "pairs": dict(sorted(self._pairs.items())),
             **self.extra,
         }
         write_json_atomic(self.out_dir / MANIFEST, manifest)

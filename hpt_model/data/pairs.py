@@ -7,6 +7,11 @@ only on the seed, the epoch and the index: the same in every DataLoader worker, 
 rank, and after a resume. Call ``set_epoch`` each epoch (as with DistributedSampler, which
 gives each rank a disjoint part of the indices).
 
+Stored pairs: where the shards store a pair list for the split (the dataset's own test
+pairs, or the rule's; ``hpt_model.data.stored_pairs``), ``pairs="auto"`` (the default) uses
+it for every split but ``train``: item ``i`` is then stored pair ``i``, the same in every
+epoch. ``pairs="stored"`` or ``"sampled"`` asks for one or the other.
+
 What is read: by default every field of ``SOURCE_FIELDS`` / ``TARGET_FIELDS`` at the
 shards' 1024 (the documented item). ``fields_for_stage(stage, config)`` gives the
 PairDataset arguments that read only what ``hpt_model.method.inputs`` uses for one
@@ -28,6 +33,7 @@ from torch.utils.data import Dataset
 
 from hpt_data.shards.schema import CROP, PART_LAYERS, VOXELS
 from hpt_model.data.shards import ShardFrames
+from hpt_model.data.stored_pairs import stored_pair_indices
 
 if TYPE_CHECKING:
     from hpt_model.config import HPTConfig
@@ -152,7 +158,8 @@ def decode_pair_batch(batch: dict[str, Any]) -> dict[str, Any]:
 
 
 class PairDataset(Dataset):
-    """Item ``i``: target frame ``i`` and its source, as ``source_<field>`` /
+    """Item ``i``: pair ``i`` (sampled: target frame ``i`` and its source; stored: the
+    split's stored pair ``i``, see ``pairs``), as ``source_<field>`` /
     ``target_<field>`` tensors, compact (images (3, H, W) uint8, possibly a non-contiguous
     view; parsing (H, W) uint8; depth (1, H, W) float16 with +inf background; masks
     (1, H, W) uint8; joints2d (24, 2) pixels; part_boxes (5, 3) [x0, y0, size]);
@@ -160,7 +167,9 @@ class PairDataset(Dataset):
     on the fly from ``target_joints2d`` (``hpt_model.method.inputs.render_heatmaps``).
     ``with_volume`` adds ``target_voxels`` (64, 256, 256). ``image_size``: images decoded
     at the smallest JPEG scale (n/8 of 1024) at least that large, e.g. 512; None: 1024.
-    Maps and keypoints stay at shard resolution. See ``fields_for_stage``.
+    Maps and keypoints stay at shard resolution. See ``fields_for_stage``. ``pairs``:
+    ``"auto"``, ``"stored"`` or ``"sampled"`` (module docstring); ``targets`` and
+    ``sources`` hold each item's frame indices, ``stored`` whether they are the stored list.
     """
 
     def __init__(
@@ -172,6 +181,7 @@ class PairDataset(Dataset):
         source_fields: Sequence[str] = SOURCE_FIELDS,
         target_fields: Sequence[str] = TARGET_FIELDS,
         image_size: int | None = None,
+        pairs: str = "auto",
     ) -> None:
         if image_size is not None and not 0 < image_size <= CROP:
             raise ValueError(f"image_size must be in 1..{CROP} or None, got {image_size}")
@@ -180,17 +190,25 @@ class PairDataset(Dataset):
         self.image_size = image_size
         self.source_fields = tuple(source_fields)
         self.target_fields = tuple(target_fields) + (VOLUME_FIELDS if with_volume else ())
+        self._stored = stored_pair_indices(self.frames, pairs)
+        self.stored = self._stored is not None
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+        if self._stored is not None:  # the stored list: the same pairs every epoch
+            self.sources, self.targets = self._stored
+            return
         self.sources = pair_indices(self.frames.person_ids, self.seed, epoch)
+        self.targets = np.arange(len(self.frames), dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return len(self.targets)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        target = self.frames.read(index, self.target_fields, self.image_size)
+        if not 0 <= index < len(self.targets):
+            raise IndexError(f"pair {index} out of range 0..{len(self.targets) - 1}")
+        target = self.frames.read(int(self.targets[index]), self.target_fields, self.image_size)
         source = self.frames.read(int(self.sources[index]), self.source_fields, self.image_size)
         item = {f"target_{k}": field_to_tensor(k, v) for k, v in target.items()}
         item.update({f"source_{k}": field_to_tensor(k, v) for k, v in source.items()})

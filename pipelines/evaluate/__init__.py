@@ -1,8 +1,9 @@
 """Evaluation of trained generators on a test split (§IV-C, Tables II and IV): SSIM, LPIPS
 and Occlusion State Accuracy per image, a Table II-like table and a grid of results.
 
-For every test pair of the shards (:class:`~hpt_model.data.PairDataset` on the split, pairs
-seeded, the first ``limit`` of them) each evaluated model generates the target from the
+For every test pair of the shards (:class:`~hpt_model.data.PairDataset` on the split: the
+split's stored pair list where the shards have one, exactly and in its order, else pairs
+sampled with a seed; the first ``limit`` of them) each evaluated model generates the target from the
 source (:func:`hpt_model.inference.run_transfer`, as far as its Table IV variant goes), and
 the result is compared with the target frame, both at the model's output resolution (the
 config's fine size; the 1024 ground truth is area-averaged down to it, as the training's

@@ -99,9 +99,14 @@ def render_table(results: Sequence[ModelResult], meta: dict[str, Any], lpips_tru
     """``table.md``: Table II's columns (SSIM ↑, LPIPS ↓, OSA ↑) plus the detection rate,
     one row per model, and notes on how the numbers were made."""
     mark = "" if lpips_trusted else "*"
+    if meta.get("pairs") == "stored":
+        origin = "the dataset's" if meta.get("pairs_origin") == "dataset" else "the rule's"
+        which = f"{origin} stored pair list"
+    else:
+        which = f"pairs sampled with seed {meta['pairs_seed']}"
+    scored = f"{meta['n_pairs']} of {meta.get('n_pairs_available', meta['n_pairs'])} pairs"
     lines = [
-        f"# Evaluation on {meta['shards']} ({meta['split']} split, {meta['n_pairs']} pairs, "
-        f"pair seed {meta['pairs_seed']})",
+        f"# Evaluation on {meta['shards']} ({meta['split']} split, {scored}, {which})",
         "",
         "| method | resolution | SSIM ↑ | LPIPS ↓ | OSA ↑ | detected | pairs |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

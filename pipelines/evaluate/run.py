@@ -14,7 +14,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hpt_data.shards.pairs import pairs_entry
+from hpt_data.shards.reading import load_manifest
 from hpt_data.shards.schema import CROP, HEATMAP_SIGMA_1024
+from hpt_model.data.stored_pairs import PAIR_MODES
 from pipelines.evaluate.models import LpipsMetric, ModelResult, ModelSpec
 from pipelines.evaluate.osa import image_osa, target_params
 from pipelines.evaluate.report import (
@@ -40,7 +43,8 @@ class EvalSettings:
 
     split: str = "test"
     limit: int | None = None  # the first N pairs; None: all
-    seed: int = 0  # the pairs' seed (PairDataset)
+    seed: int = 0  # the pairs' seed (PairDataset), where they are sampled
+    pairs: str = "auto"  # PairDataset's pairs: the split's stored list where there is one
     batch_size: int = 1
     workers: int = 0  # DataLoader workers
     osa: bool = True
@@ -53,6 +57,8 @@ class EvalSettings:
             raise ValueError(f"limit must be at least 1, got {self.limit}")
         if self.batch_size < 1 or self.workers < 0:
             raise ValueError("batch_size must be at least 1 and workers at least 0")
+        if self.pairs not in PAIR_MODES:
+            raise ValueError(f"pairs must be one of {', '.join(PAIR_MODES)}, got {self.pairs!r}")
         if self.grid_rows < 0 or self.grid_tile < 32:
             raise ValueError("grid_rows must be >= 0 and grid_tile at least 32 pixels")
 
@@ -145,9 +151,12 @@ def evaluate(
     device = torch.device(device)
     out = Path(out)
     volume = any(m.volume for m in models)
-    dataset = PairDataset(shards, settings.split, seed=settings.seed, with_volume=volume)
+    dataset = PairDataset(
+        shards, settings.split, seed=settings.seed, with_volume=volume, pairs=settings.pairs
+    )
     n = len(dataset) if settings.limit is None else min(settings.limit, len(dataset))
     keys = dataset.frames.frame_keys
+    stored = pairs_entry(load_manifest(Path(shards)), settings.split) if dataset.stored else None
     if settings.osa and body_model is None:
         from hpt_data.body import load_body_model
 
@@ -185,7 +194,7 @@ def evaluate(
             for b, index in enumerate(batch["index"].tolist()):
                 record: dict[str, Any] = {
                     "index": index,
-                    "target": keys[index],
+                    "target": keys[int(dataset.targets[index])],
                     "source": keys[int(dataset.sources[index])],
                     "ssim": float(s[b]),
                     "lpips": float(d[b]),
@@ -219,9 +228,14 @@ def evaluate(
     meta = {
         "shards": str(shards),
         "split": settings.split,
-        "pairs_seed": settings.seed,
+        # "stored": the split's stored list (origin "dataset": the dataset's own pairs;
+        # "rule": docs/shards.md's rule), else sampled with pairs_seed
+        "pairs": "stored" if stored is not None else "sampled",
+        "pairs_origin": None if stored is None else stored.get("origin"),
+        "pairs_seed": None if stored is not None else settings.seed,
         "limit": settings.limit,
-        "n_pairs": n,
+        "n_pairs": n,  # pairs scored
+        "n_pairs_available": len(dataset),
         "lpips_net": lpips.net,
         "lpips_backbone": lpips.backbone,
         "osa": settings.osa,

@@ -1,0 +1,119 @@
+"""Which pairs ``write-shards`` stores: the dataset's own, checked against the frames the
+chain kept, or (where a dataset defines no test pairs) pairs made by a documented rule.
+
+Dataset pairs (``FramePair``, listed by a source's ``scan``) name frames by video id and
+source frame index. A pair is kept when both of its frames were written to the pair's
+split; otherwise it is left out and counted under the first reason found, source frame
+first (:func:`left_out_reason`). Rule pairs (:func:`rule_pairs`) are made from the frames
+written, so they are all kept. docs/shards.md, "Pairs", is the user's view.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hpt_data.shards.pairs import Pair, PairKey
+from hpt_data.sources.base import FramePair
+from hpt_data.stages.outputs import frame_id
+
+#: The rule's seed: fixed, so that every write of the same frames stores the same pairs.
+RULE_SEED = 0
+#: The rule, in one line, as the manifest records it.
+RULE = (
+    "every test frame is a target once; its source is drawn uniformly from the same "
+    "person's frames in another outfit, else in another video, else other frames of the "
+    f"same video (numpy default_rng([seed, crc32('video_id/frame_id')]), seed {RULE_SEED}); "
+    "a person with one frame gets no pair"
+)
+#: The split for which write-shards makes rule pairs where the dataset defines none.
+RULE_SPLITS = ("test",)
+
+
+@dataclass
+class FrameLedger:
+    """What became of each frame of the videos given to ``write-shards``.
+
+    ``written``: (video_id, frame_id) -> split of every frame written to the shards;
+    ``dropped``: (video_id, frame_id) -> the stage that dropped it; ``gathered``: videos
+    whose outputs were read (a frame of theirs in neither dict was never sampled);
+    ``failed``: videos whose outputs could not be read; ``splits``: split of each video
+    given; ``persons``, ``outfits``: person and outfit (``meta["outfit"]`` where the source
+    records one, else the video id) of each video given.
+    """
+
+    written: dict[PairKey, str] = field(default_factory=dict)
+    dropped: dict[PairKey, str] = field(default_factory=dict)
+    gathered: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+    splits: dict[str, str] = field(default_factory=dict)
+    persons: dict[str, str] = field(default_factory=dict)
+    outfits: dict[str, str] = field(default_factory=dict)
+
+
+def left_out_reason(ledger: FrameLedger, key: PairKey, split: str) -> str | None:
+    """Why the frame ``key`` cannot be in a ``split`` pair, or None when it can."""
+    video = key[0]
+    if key in ledger.written:
+        other = ledger.written[key]
+        return None if other == split else f"frame in the {other} split"
+    if key in ledger.dropped:
+        return f"frame dropped by {ledger.dropped[key]}"
+    if video in ledger.failed:
+        return "video outputs unreadable"
+    if video in ledger.gathered:
+        return "frame not sampled"
+    if video in ledger.splits and ledger.splits[video] not in ("train", "test"):
+        return f"video in no split ({ledger.splits[video]})"
+    return "video not built"
+
+
+def resolve_pairs(
+    pairs: list[FramePair], ledger: FrameLedger
+) -> tuple[dict[str, list[Pair]], dict[str, Counter[str]]]:
+    """The dataset's pairs kept per split (in the listed order) and, per split, how many
+    were left out for each reason."""
+    kept: dict[str, list[Pair]] = defaultdict(list)
+    left: dict[str, Counter[str]] = defaultdict(Counter)
+    for p in pairs:
+        source = (p.source_video, frame_id(p.source_frame))
+        target = (p.target_video, frame_id(p.target_frame))
+        reason = left_out_reason(ledger, source, p.split)
+        reason = reason or left_out_reason(ledger, target, p.split)
+        if reason is None:
+            kept[p.split].append((source, target))
+        else:
+            left[p.split][reason] += 1
+    return dict(kept), dict(left)
+
+
+def rule_pairs(ledger: FrameLedger, split: str, seed: int = RULE_SEED) -> tuple[list[Pair], int]:
+    """Pairs of :data:`RULE` over the frames written to ``split`` (targets in (video,
+    frame) order), and the number of frames left without a pair (their person has no
+    other frame). A pair depends on its target and the seed only, not on the other
+    videos' order."""
+    frames = sorted(k for k, s in ledger.written.items() if s == split)
+    by_person: dict[str, list[PairKey]] = defaultdict(list)
+    for key in frames:
+        by_person[ledger.persons.get(key[0], key[0])].append(key)
+    out: list[Pair] = []
+    alone = 0
+    for target in frames:
+        video = target[0]
+        outfit = ledger.outfits.get(video, video)
+        mates = [k for k in by_person[ledger.persons.get(video, video)] if k != target]
+        tiers = (
+            [k for k in mates if ledger.outfits.get(k[0], k[0]) != outfit],
+            [k for k in mates if k[0] != video],
+            mates,
+        )
+        pool = next((t for t in tiers if t), None)
+        if pool is None:
+            alone += 1
+            continue
+        rng = np.random.default_rng([seed, zlib.crc32(f"{target[0]}/{target[1]}".encode())])
+        out.append((pool[int(rng.integers(len(pool)))], target))
+    return out, alone
