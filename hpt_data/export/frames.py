@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from hpt_data.errors import HptError
+from hpt_data.shards.pairs import read_pairs
 from hpt_data.shards.reading import ShardError, ShardFile, load_manifest
 from hpt_data.shards.schema import crc_name
 
@@ -160,11 +161,11 @@ def export_pairs(shards: ShardSet, split: str, seed: int) -> list[tuple[FrameRef
     chooses them, for every format.
 
     Pairs stored in the shards (a dataset's own list, e.g. DeepFashion's official test
-    pairs) win over the rule; until the shards carry pairs, ``stored`` is None and the
-    seeded rule of ``rule_pairs`` decides.
+    pairs, or the rule pairs write-shards stores for a test split) win; where the shards
+    carry none for ``split`` (older shards, a train split), the seeded rule of
+    ``rule_pairs`` decides.
     """
-    stored: list[tuple[tuple[str, str], tuple[str, str]]] | None = None
-    # Shards with pairs: stored = hpt_data.shards.pairs.read_pairs(shards.dir, split)
+    stored = read_pairs(shards.dir, split)
     if stored is not None:
         return frames_of_pairs(shards, split, stored)
     return rule_pairs(shards.frames.get(split, []), seed)
