@@ -47,6 +47,60 @@ NAME = re.compile(
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
+#: How to get and register the dataset; rendered into docs/datasets.md by hpt_data.docs_gen.
+GUIDE = """\
+**Files.** The photos are DeepFashion's In-shop Clothes Retrieval Benchmark
+(`img_highres.zip` or `img.zip`, password from the maintainers:
+mmlab.ie.cuhk.edu.hk/projects/DeepFashion/InShopRetrieval.html). The split lists and CSVs
+are the pose-transfer papers': PATN's `fasion-resize-pairs-{train,test}.csv`,
+`fasion-resize-annotation-{train,test}.csv`, `train.lst`, `test.lst` (links in
+tengteng95/Pose-Transfer `README.md`), or GFLA's `fashion-*`/`fasion-*` set
+(RenYurui/Global-Flow-Local-Attention `PERSON_IMAGE_GENERATION.md`; its
+`data/fashion_dataset.py` reads `fasion-pairs-*.csv`). Their `generate_fashion_datasets.py`
+(Pose-Transfer `tool/`, GFLA `script/`) copies the photos into `train/` and `test/` under
+flattened names: `img/WOMEN/Dresses/id_00005732/04_4_full.jpg` becomes
+`fashionWOMENDressesid0000573204_4full.jpg`.
+
+**Layout** hpt reads (the root):
+
+```text
+train/  fashionWOMENDressesid0000573204_4full.jpg ...   (PATN: 176x256 crops; GFLA: full size)
+test/   ...
+train.lst  test.lst                                     (one photo name per line)
+fasion-resize-pairs-train.csv  fasion-resize-pairs-test.csv            (from,to)
+fasion-resize-annotation-train.csv  fasion-resize-annotation-test.csv
+                                (name:keypoints_y:keypoints_x)
+```
+
+**Videos, persons.** Each photo is a one-frame video (id: the file name without `.jpg`);
+the person is the clothing item (`id_00005732`), as in the papers, whose pairs join photos
+of one item (Pose-Transfer `tool/create_pairs_dataset.py`); `action` is the view (`1front`,
+`2side`, `3back`, `4full`, `6flat`, `7additional`). `meta` holds gender, category, item,
+photo and view, and `openpose18`: the annotation CSV's 18 points (OpenPose COCO-18 order:
+nose, neck, right shoulder/elbow/wrist, left shoulder/elbow/wrist, right hip/knee/ankle,
+left hip/knee/ankle, right/left eye, right/left ear) as `[x, y]` pixels of the 176x256
+image they were measured on, `[-1, -1]` where missing. `pose2d` does not use them yet.
+(PATN's `LABELS` list names points 14-17 Leye, Reye, Lear, Rear, but the OpenPose model that
+made them, and PATN's own limb table `LIMB_SEQ` in `tool/pose_utils.py`, have right before
+left: the order above is the data's.)
+
+**Split and pairs.** The split is the folder (`train/`, `test/`; a photo listed in the other
+split's `.lst` is reported and skipped), kept by `split: {by: source}`; it is the split of
+Siarohin et al.'s deformable GANs that the paper follows (Table III). The pairs are the
+official `*-pairs-test.csv` rows (`pair_splits` adds train's ~100k), frame 0 to frame 0.
+
+```yaml
+datasets:
+  deepfashion:
+    source: deepfashion
+    root: /data/fashion_data
+    split: {by: source}
+    stages:
+      fit-smpl: {min_frames: 1, temporal: false}   # one photo per video
+```
+"""
+
+
 @dataclass(frozen=True)
 class DeepFashionOptions:
     """Keys under ``options:`` of a ``deepfashion`` dataset in ``datasets.yaml``."""
@@ -55,6 +109,7 @@ class DeepFashionOptions:
     naming: Literal["auto", "fasion-resize", "fashion-resize", "fasion", "fashion"] = "auto"
     train_dir: str = "train"  # folder of the training photos, relative to the root
     test_dir: str = "test"  # folder of the test photos, relative to the root
+
     # splits whose official pairs CSV becomes the dataset's pairs (train's has ~100k rows)
     pair_splits: list[Literal["train", "test"]] = field(default_factory=lambda: ["test"])
     keypoints: bool = True  # carry the annotation CSV's points in each record's meta

@@ -11,7 +11,7 @@ S9, S11; VideoPose3D ``common/arguments.py``), or ``paper_actions``, the paper's
 train Greeting, Posing, SittingDown, Walking; test Directions, TakingPhoto; other actions
 excluded). Set ``split: {by: source}`` to keep it. The person is the subject. The dataset
 defines no pairs. ``S11/Directions.54138969`` is left out by default: that video is corrupt
-in the release (VideoPose3D drops S11 Directions for it).
+in the release (anibali/h36m-fetch ``process_all.py``; VideoPose3D drops S11 Directions).
 """
 
 from __future__ import annotations
@@ -35,20 +35,66 @@ FILE_NAME = re.compile(r"^(?P<action>[A-Za-z]+)(?: (?P<take>\d+))?\.(?P<camera>\
 SUBJECT = re.compile(r"^S\d+$")
 
 
+#: How to get and register the dataset; rendered into docs/datasets.md by hpt_data.docs_gen.
+GUIDE = """\
+**Files.** The videos of Human3.6M (vision.imar.ro/human3.6m, registration required): one
+archive per subject (`Videos_S1.tgz`, ...) unpacking to `S<n>/Videos/`.
+
+**Layout** hpt reads (the root):
+
+```text
+S1/Videos/Directions.54138969.mp4  "Directions 1.54138969.mp4"  ...
+                                  (<Action>[ <take>].<camera>.mp4)
+S5/Videos/ ...  S9/Videos/ ...  S11/Videos/ ...
+```
+
+Other files in `Videos/` (`_ALL*.mp4`) are reported and skipped.
+
+**Videos, persons.** Video id `S1_Directions_1.54138969`, person the subject (`S1`), action
+the dataset's name (`Photo` and `WalkDog` in file names read as `TakingPhoto` and
+`WalkingDog`; facebookresearch/VideoPose3D `data/prepare_data_h36m.py` folds the same two
+the other way), `meta` subject, take and camera. `S11/Directions.54138969` is left out
+(`exclude`): it is corrupt in the release (anibali/h36m-fetch `process_all.py` reads
+`Directions 1.54138969` in its place; VideoPose3D `data/prepare_data_h36m.py` drops S11
+Directions, "Discard corrupted video").
+
+**Split and pairs.** `protocol: subjects` (default): train S1, S5, S6, S7, S8, test S9, S11
+(VideoPose3D `common/arguments.py`); `protocol: paper_actions`: the paper's (§IV-A) train
+Greeting, Posing, SittingDown, Walking and test Directions, TakingPhoto, over all
+subjects, other actions excluded. Keep it with `split: {by: source}`. The dataset defines no
+pairs.
+
+```yaml
+datasets:
+  human36m:
+    source: human36m
+    root: /data/human36m
+    options: {protocol: paper_actions}
+    split: {by: source}
+    stages:
+      sample-frames: {mode: fps, fps: 5}
+```
+"""
+
+
 @dataclass(frozen=True)
 class Human36mOptions:
     """Keys under ``options:`` of a ``human36m`` dataset in ``datasets.yaml``."""
 
     # the split set on each video: by subject (most work) or the paper's action split
     protocol: Literal["subjects", "paper_actions"] = "subjects"
+    # protocol: subjects — the training subjects
     train_subjects: list[str] = field(default_factory=lambda: ["S1", "S5", "S6", "S7", "S8"])
+    # protocol: subjects — the test subjects (others are excluded)
     test_subjects: list[str] = field(default_factory=lambda: ["S9", "S11"])
-    # protocol: paper_actions — the paper's (§IV-A); other actions are excluded
+    # protocol: paper_actions — the training actions (the paper's, §IV-A)
     train_actions: list[str] = field(
         default_factory=lambda: ["Greeting", "Posing", "SittingDown", "Walking"]
     )
+    # protocol: paper_actions — the test actions (others are excluded)
     test_actions: list[str] = field(default_factory=lambda: ["Directions", "TakingPhoto"])
     cameras: list[str] = field(default_factory=list)  # camera ids to read (empty: all four)
+
     # <subject>/<file name without .mp4> left out (corrupt in the release)
     exclude: list[str] = field(default_factory=lambda: ["S11/Directions.54138969"])
 

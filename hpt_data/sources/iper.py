@@ -10,11 +10,12 @@ ranges of a self-imitation and a cross-imitation target.
 
 Video ids are the protocol's ``formated_name`` (``001_9_1``), the person is the first
 number. The split is the list a video is in (``val.txt`` is the test split; a video in
-neither list is ``excluded``). Pairs come from the protocol when its file is there: each
-source frame of ``s_n[<protocol_sources>]`` paired with every frame of the target ranges
-(inclusive, and cut at the video's end, as ``his_evaluators/protocols/iPER.py`` slices
-them), frames named by their
-position in the sorted folder, which is what the protocol's ``int("0253.jpg"[:-4])`` means.
+neither list is ``excluded``; one in both is reported and skipped). Pairs come from the
+protocol when its file is there: each source frame of ``s_n[<protocol_sources>]`` paired
+with every frame of the self-imitation range (and, with ``protocol_targets``, of the
+cross-imitation target's range), inclusive and cut at the video's end as
+``his_evaluators/protocols/iPER.py`` slices them; a frame is its position in the sorted
+folder, which is what the protocol's ``int("0253.jpg".split(".")[0])`` means.
 """
 
 from __future__ import annotations
@@ -34,20 +35,69 @@ VIDEO_NAME = re.compile(r"^(?P<person>\d+)_(?P<outfit>\d+)_(?P<action>\d+)$")
 LIST_LINE = re.compile(r"^\d+/\d+/\d+$")
 
 
+#: How to get and register the dataset; rendered into docs/datasets.md by hpt_data.docs_gen.
+GUIDE = """\
+**Files.** `train.txt`, `val.txt` and `images_HD.tar.gz` (shipped as
+`splits/images_HD.tar.gz.aa ... .bk`, joined with `cat`), from the links in
+iPERDance/iPERCore `docs/manually_download_datasets.md`; the older release
+`iPER_256_video_release.zip` holds `<person>_<outfit>_<action>.mp4` videos instead
+(svip-lab/impersonator `doc/train.md`, `tools/unzip_iPER.py`). The evaluation protocol
+`iPER_protocol.json` is in svip-lab/impersonator `thirdparty/his_evaluators/data/`: copy it
+into the root to get its pairs.
+
+**Layout** hpt reads (the root):
+
+```text
+images_HD/001/9/1/000.jpg 001.jpg ...   (<person>/<outfit>/<action>/, frames sorted by name)
+iPER_256_video_release/001_9_1.mp4      (read only when images_HD/ is absent)
+train.txt  val.txt                      (one 001/9/1 per line)
+iPER_protocol.json                      (optional: the evaluation pairs)
+```
+
+**Videos, persons.** Video id `001_9_1` (the protocol's `formated_name`), person `001`,
+action `1` or `2`, `meta` outfit and name. Frame folders are probed at scan time.
+
+**Split and pairs.** `train.txt` is the train split, `val.txt` the test split, a video in
+neither is `excluded` (`split: {by: source}`; a video in both is reported and skipped). The
+pairs are the protocol's, all in the test split: for each val video, its source frames `s_n["1"]`
+(`protocol_sources`) paired with every frame of its self-imitation range (inclusive; a range
+past the video's end is cut there, as `his_evaluators/protocols/iPER.py` slices it); a frame
+is its position in the sorted folder. Cross-imitation pairs (another person's poses, which
+have no true image to compare with) come only with `protocol_targets: [self_imitation,
+cross_imitation]`. A pair reaches the shards only where both its frames were kept: to score
+the whole protocol, sample with `sample-frames: {mode: stride, stride: 1}` (the entry below
+keeps every 10th frame, for training).
+
+```yaml
+datasets:
+  iper:
+    source: iper
+    root: /data/iPER
+    split: {by: source}
+    stages:
+      sample-frames: {mode: stride, stride: 10}
+```
+"""
+
+
 @dataclass(frozen=True)
 class IperOptions:
     """Keys under ``options:`` of an ``iper`` dataset in ``datasets.yaml``."""
 
     images: str = "images_HD"  # frame folders <person>/<outfit>/<action>/, relative to the root
+
     # the older release's videos <person>_<outfit>_<action>.mp4, read when images is absent
     videos: str = "iPER_256_video_release"
     train_list: str = "train.txt"  # videos of the training split, one 001/9/1 per line
     test_list: str = "val.txt"  # videos of the test split
     protocol: str = "iPER_protocol.json"  # evaluation pairs; none when the file is absent
     protocol_sources: int = 1  # which s_n entry of the protocol gives the source frames
-    # which target ranges of the protocol become pairs
+
+    # which target ranges of the protocol become pairs: self_imitation (the person's own
+    # frames, which a result can be compared with) and, on request, cross_imitation (another
+    # person's poses: no true image; the protocol scores those with identity measures)
     protocol_targets: list[Literal["self_imitation", "cross_imitation"]] = field(
-        default_factory=lambda: ["self_imitation", "cross_imitation"]
+        default_factory=lambda: ["self_imitation"]
     )
 
     def __post_init__(self) -> None:
@@ -117,7 +167,12 @@ class IperSource(VideoSource):
                 scan.problems.append(SourceProblem(str(path), reason))
                 continue
             person, outfit, action = name.split("/")
-            split = next((s for s, names in lists.items() if name in names), None)
+            listed = [s for s, names in lists.items() if name in names]
+            if len(listed) > 1:
+                files = f"{opts.train_list} and {opts.test_list}"
+                scan.problems.append(SourceProblem(str(path), f"listed in both {files}"))
+                continue
+            split = listed[0] if listed else None
             if split is None:
                 split = "excluded" if lists else "unassigned"
             video_id = name.replace("/", "_")
