@@ -73,8 +73,10 @@ fasion-resize-annotation-train.csv  fasion-resize-annotation-test.csv
 ```
 
 **Videos, persons.** Each photo is a one-frame video (id: the file name without `.jpg`);
-the person is the clothing item (`id_00005732`), as in the papers, whose pairs join photos
-of one item (Pose-Transfer `tool/create_pairs_dataset.py`); `action` is the view (`1front`,
+the person is the clothing item (`id_00005732`), the identity the papers mean (their
+pair rule, Pose-Transfer `tool/create_pairs_dataset.py`, groups names by the text before the
+first `_`: item and photo number, or only `fashionWOMENBlouses` for a category with an
+underscore, so an official pair may join two items); `action` is the view (`1front`,
 `2side`, `3back`, `4full`, `6flat`, `7additional`). `meta` holds gender, category, item,
 photo and view, and `openpose18`: the annotation CSV's 18 points (OpenPose COCO-18 order:
 nose, neck, right shoulder/elbow/wrist, left shoulder/elbow/wrist, right hip/knee/ankle,
@@ -85,8 +87,9 @@ made them, and PATN's own limb table `LIMB_SEQ` in `tool/pose_utils.py`, have ri
 left: the order above is the data's.)
 
 **Split and pairs.** The split is the folder (`train/`, `test/`; a photo listed in the other
-split's `.lst` is reported and skipped), kept by `split: {by: source}`; it is the split of
-Siarohin et al.'s deformable GANs that the paper follows (Table III). The pairs are the
+split's `.lst` is reported and skipped), kept by `split: {by: source}`: PATN's lists, said
+to follow the split of Siarohin et al.'s deformable GANs that the paper uses (Table III; not
+checkable: DSC drew its test items at random, unseeded). The pairs are the
 official `*-pairs-test.csv` rows (`pair_splits` adds train's ~100k), frame 0 to frame 0.
 
 ```yaml
