@@ -36,8 +36,8 @@ do not edit by hand: tests/test_docs.py fails when this file is stale. -->
 `hpt-data` reads `--config PATH`, else `$HPT_DATASETS`, else `./datasets.yaml`. Every key
 is checked when the file is read: an unknown key, a wrong type or a value out of range
 stops the command with one line naming the file, the line and the key
-(`datasets.yaml:12: datasets.demo.split.by: expected one of 'person', 'action', got
-'persn'`). Relative paths are relative to the file.
+(`datasets.yaml:12: datasets.demo.split.by: expected one of 'person', 'action', 'source',
+got 'persn'`). Relative paths are relative to the file.
 
 ```yaml
 version: 1
