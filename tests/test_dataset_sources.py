@@ -381,6 +381,21 @@ def test_split_by_source_keeps_the_sources_split_and_refuses_a_missing_one() -> 
     )
 
 
+def test_split_by_source_on_a_source_without_splits_stops_the_build_in_one_line(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "datasets.yaml"
+    config.write_text(
+        "version: 1\ndatasets:\n  demo:\n    source: synthetic\n    root: clips\n"
+        "    options: {persons: 2, clips_per_person: 1}\n    split: {by: source}\n"
+    )
+    result = CliRunner().invoke(app, ["build", "-c", str(config), "-d", "demo", "-q"])
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "split by: source, but source 'synthetic' set no split" in lines[0]
+    assert not (tmp_path / "work").exists() and not (tmp_path / "clips").exists()
+
+
 # ------------------------------------------------------------------- one photo as a video
 
 
