@@ -442,7 +442,7 @@ datasets:
 @pytest.mark.slow
 def test_iper_fixture_builds_to_shards_with_its_split_persons_and_pairs(tmp_path: Path) -> None:
     """``hpt-data build`` of two of the fixture's videos (001/1/2 in train.txt, 003/1/1 in
-    val.txt; 3 frames each) through every stage: ~15-25 s on 2 shared cores, most of it
+    val.txt; 3 frames each) through every stage: ~15-30 s on 2 shared cores, most of it
     fit-smpl; the one build that shows a published layout reaching the shards."""
     root = tmp_path / "iper"
     for name in ("001/1/2", "003/1/1"):
