@@ -5,6 +5,10 @@ Every key a dataset may set lives in a dataclass (each stage's ``Settings``, eac
 beside it (or in the comment lines just above it). Rendering the reference from them keeps
 it from going stale: ``tests/test_docs.py`` fails when ``docs/datasets.md`` differs from
 what :func:`render_datasets_doc` gives. Regenerate with ``python -m hpt_data.docs_gen``.
+
+A source's section is its summary, its module's ``GUIDE`` (markdown: where a published
+dataset's files come from, the layout read, the split and pairs, the ``datasets.yaml``
+entry) where it has one, and its options table.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ do not edit by hand: tests/test_docs.py fails when this file is stale. -->
 `hpt-data` reads `--config PATH`, else `$HPT_DATASETS`, else `./datasets.yaml`. Every key
 is checked when the file is read: an unknown key, a wrong type or a value out of range
 stops the command with one line naming the file, the line and the key
-(`datasets.yaml:12: datasets.demo.split.by: expected one of 'person', 'action', got
-'persn'`). Relative paths are relative to the file.
+(`datasets.yaml:12: datasets.demo.split.by: expected one of 'person', 'action', 'source',
+got 'persn'`). Relative paths are relative to the file.
 
 ```yaml
 version: 1
@@ -225,6 +229,32 @@ def settings_table(cls: type) -> str:
     return _table(rows) if rows else "No keys.\n"
 
 
+def project_sources() -> list[tuple[str, str | None]]:
+    """(name, "module:Class") of the sources this project declares, sorted by name.
+
+    Read from ``pyproject.toml`` beside the package when it is there, so the reference
+    follows the code and not the metadata of whatever install is on the path; else (an
+    installed wheel) the registered entry points of the ``hpt`` distribution, target None.
+    """
+    import tomllib
+
+    from hpt_data.sources.registry import GROUP, list_sources
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if pyproject.is_file():
+        declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        return sorted(declared.get("entry-points", {}).get(GROUP, {}).items())
+    return [(e.name, None) for e in list_sources() if e.distribution == DISTRIBUTION]
+
+
+def _import_target(target: str) -> type:
+    """The class named by an entry point's ``module:Class``."""
+    import importlib
+
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def render_datasets_doc() -> str:
     """The whole of ``docs/datasets.md``."""
     from hpt_data.config import ShardSettings
@@ -242,16 +272,19 @@ def render_datasets_doc() -> str:
     parts.append(
         "## Sources: `options`\n\nThe keys under `options:` depend on the dataset's "
         "`source`. A source from another package documents its own (`hpt-data sources` "
-        "lists them with their keys).\n"
+        "lists them with their keys). The sources of published datasets (`deepfashion`, "
+        "`human36m`, `iper`) say where the files come from, the layout they read, the split "
+        "and pairs they use, and the `datasets.yaml` entry to write.\n"
     )
-    for entry in list_sources():
-        if entry.distribution != DISTRIBUTION:
-            continue
-        cls = load_source_class(entry.name)
+    for name, target in project_sources():
+        cls = load_source_class(name) if target is None else _import_target(target)
+        target = target or next(e.target for e in list_sources() if e.name == name)
         about = _summary(cls)
+        guide = getattr(sys.modules[cls.__module__], "GUIDE", "")
         parts.append(
-            f"### `source: {entry.name}`\n\n{about}\n\n"
-            f"`{entry.target}`; options: `{cls.Options.__name__}`.\n\n"
+            f"### `source: {name}`\n\n{about}\n\n"
+            + (f"{guide.strip()}\n\n" if guide else "")
+            + f"`{target}`; options: `{cls.Options.__name__}`.\n\n"
             f"{settings_table(cls.Options)}"
         )
     parts.append(

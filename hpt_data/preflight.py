@@ -226,12 +226,14 @@ def _source_facts(video: VideoRecord) -> tuple[int, float, int]:
     if meta.get("frames"):
         pixels = int(meta.get("width", 0)) * int(meta.get("height", 0))
         return int(meta["frames"]), float(meta.get("fps", 0) or 0), pixels
+    from hpt_data.video import IMAGE_SUFFIXES
+
     path = Path(video.path)
     if path.is_dir():
-        from hpt_data.video import IMAGE_SUFFIXES
-
         count = sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         return count, 0.0, 0
+    if path.suffix.lower() in IMAGE_SUFFIXES:  # a photo: a one-frame video
+        return (1 if path.is_file() else 0), 0.0, 0
     if not path.is_file():
         return 0, 0.0, 0
     import cv2

@@ -36,6 +36,7 @@ from hpt_data.names import path_name_problem
 from hpt_data.sources.base import SourceProblem, SourceScan, VideoRecord, VideoSource
 from hpt_data.sources.helpers import probe_video
 from hpt_data.sources.registry import list_sources, load_source_class, source_class_problem
+from hpt_data.sources.split import SOURCE_SPLITS
 from hpt_data.yaml_schema import ConfigLocation, compose_file, load_dataclass, mapping_items
 from hpt_data.yaml_schema import to_plain as _to_plain
 
@@ -105,7 +106,9 @@ def check_source(
     4. ``scan()`` returns a ``SourceScan`` without raising and lists at least one video.
     5. Every record is a ``VideoRecord``: its ``video_id`` is one safe folder name
        (``hpt_data.sources.path_name_problem``) and unique; ``person_id`` is non-empty text;
-       ``source`` is the source's name; ``split`` is ``"unassigned"``; ``path`` and
+       ``source`` is the source's name; ``split`` is ``"unassigned"`` or a split the
+       dataset defines itself (``train``, ``test``, ``excluded``; kept by ``split: {by:
+       source}``); ``path`` and
        ``ground_truth`` are absolute or under ``root``; it survives ``videos.json`` (JSON
        and back to an equal record).
     6. Skipped files are ``SourceProblem`` values (a path and a one-line reason), not
@@ -316,8 +319,11 @@ def _check_records(scan: SourceScan, name: str, root: Path, check: _Check) -> No
             broken.append(f"{v.video_id}: person_id {v.person_id!r} is not non-empty text")
         if v.source != name:
             broken.append(f"{v.video_id}: source {v.source!r}, not {name!r}")
-        if v.split != "unassigned":
-            broken.append(f"{v.video_id}: split {v.split!r} (splits are assigned later)")
+        if v.split not in ("unassigned", *SOURCE_SPLITS):
+            broken.append(
+                f"{v.video_id}: split {v.split!r} (leave it 'unassigned', or set one of "
+                f"{', '.join(SOURCE_SPLITS)} where the dataset defines its split)"
+            )
         for key in ("path", "ground_truth"):
             value = getattr(v, key)
             if value is None and key == "ground_truth":

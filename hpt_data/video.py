@@ -1,4 +1,5 @@
-"""Decoding videos and image-sequence folders into time-stamped frames, with one-line errors.
+"""Decoding videos, image-sequence folders and single images into time-stamped frames, with
+one-line errors.
 
 Why a module of its own: every stage reads frames the same way, and the ways a file can be
 unusable (empty, not a video, truncated, an unsupported codec, zero frames, tiny frames)
@@ -166,7 +167,8 @@ class VideoReader:
 
     Parameters
     ----------
-    path : a video file or a folder of numbered images (sorted by name)
+    path : a video file, a folder of numbered images (sorted by name), or one image file
+        (a one-frame video: a photo of a dataset of photos)
     sequence_fps : frame rate assumed for an image folder's time stamps
     min_side : frames smaller than this many pixels on a side are refused
     """
@@ -205,6 +207,8 @@ class VideoReader:
             raise self._error("no such file")
         if self.path.stat().st_size == 0:
             raise self._error("empty file (0 bytes)")
+        if self.path.suffix.lower() in IMAGE_SUFFIXES:
+            return self._probe_image()
         cap = self._capture()
         try:
             rotation = round(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
@@ -225,6 +229,18 @@ class VideoReader:
         return VideoInfo(
             str(self.path), "video", w, h, fps, count if count > 0 else -1, rotation, codec
         )
+
+    def _probe_image(self) -> VideoInfo:
+        """One image file read as a one-frame video (a DeepFashion photo)."""
+        import cv2
+
+        first = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
+        if first is None:
+            raise self._error("image cannot be decoded (not an image, or a corrupt file)")
+        self._check_size(first)
+        self._images = [self.path]
+        h, w = first.shape[:2]
+        return VideoInfo(str(self.path), "images", w, h, self.sequence_fps, 1, 0, "image")
 
     def _capture(self):  # -> cv2.VideoCapture
         import cv2
@@ -260,7 +276,8 @@ class VideoReader:
                 return
             image = cv2.imread(str(p), cv2.IMREAD_COLOR)
             if image is None:
-                raise self._error(f"image {p.name} cannot be decoded")
+                what = "image" if p == self.path else f"image {p.name}"
+                raise self._error(f"{what} cannot be decoded")
             self._check_size(image)
             yield Frame(i, round(1000.0 * i / self.sequence_fps, 3), image)
 

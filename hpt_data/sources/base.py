@@ -114,7 +114,9 @@ class VideoSource(ABC):
 
     @abstractmethod
     def scan(self) -> SourceScan:
-        """List the dataset's videos, with ``split`` left as ``"unassigned"``."""
+        """List the dataset's videos, with ``split`` left as ``"unassigned"`` (the split
+        rule of ``datasets.yaml`` assigns it), or set to ``train``/``test``/``excluded``
+        where the dataset defines its own split (kept by ``split: {by: source}``)."""
 
     def materialize(self, video: VideoRecord) -> None:  # noqa: B027 - a no-op by default
         """Make ``video.path`` (and its ground truth) exist; a no-op for files on disk.
