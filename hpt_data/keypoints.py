@@ -129,26 +129,8 @@ BODY_25: tuple[str, ...] = (
     "RHeel",
 )
 
-COCO_18: tuple[str, ...] = (
-    "Nose",
-    "Neck",
-    "RShoulder",
-    "RElbow",
-    "RWrist",
-    "LShoulder",
-    "LElbow",
-    "LWrist",
-    "RHip",
-    "RKnee",
-    "RAnkle",
-    "LHip",
-    "LKnee",
-    "LAnkle",
-    "REye",
-    "LEye",
-    "REar",
-    "LEar",
-)
+# OpenPose's COCO-18 order: BODY_25's first 19 points without MidHip (same names, same order).
+COCO_18: tuple[str, ...] = tuple(n for n in BODY_25[:19] if n != "MidHip")
 
 # Each target keypoint: the MediaPipe landmarks it is the mean of (empty: not detected).
 _MP = {name: i for i, name in enumerate(MEDIAPIPE_33)}

@@ -184,3 +184,14 @@ def frames_of_pairs(
                 raise ExportError(f"{shards.dir}: a {split} pair names {key}, not a {split} frame")
         out.append((index[source], index[target]))
     return out
+
+
+# What the two keypoint-file formats (patn, nted) leave out of a shard frame, both alike.
+KEYPOINT_FORMAT_DROPS: tuple[str, ...] = (
+    "mask, parsing, depth and their 512 copies",
+    "SMPL parameters (betas, global_orient, body_pose, camera, camera_distance)",
+    "joints2d",
+    "the 15 MediaPipe landmarks COCO-18 lacks (inner/outer eyes, mouth, hands, heels, toes)",
+    "landmark visibilities (a point below the threshold is -1)",
+    "part layers, part boxes, voxels",
+)

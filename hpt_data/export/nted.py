@@ -24,18 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from hpt_data.export.coco18 import MISSING, PATN_CROP, coco18_patn
-from hpt_data.export.frames import FrameRef, ShardSet, export_pairs, safe_part
+from hpt_data.export.frames import (
+    KEYPOINT_FORMAT_DROPS,
+    FrameRef,
+    ShardSet,
+    export_pairs,
+    safe_part,
+)
 from hpt_data.export.images import middle, png_at
 
 SIZES = ((512, 352), (256, 176), (256, 256))  # (height, width): NTED 512, NTED 256, PIDM
 MAP_SIZE = 1 << 40  # as prepare_data.py: a sparse 1 TiB map, only what is written is stored
 DROPPED = (
-    "mask, parsing, depth and their 512 copies",
-    "SMPL parameters (betas, global_orient, body_pose, camera, camera_distance)",
-    "joints2d",
-    "the 15 MediaPipe landmarks COCO-18 lacks (inner/outer eyes, mouth, hands, heels, toes)",
-    "landmark visibilities (a point below the threshold is -1)",
-    "part layers, part boxes, voxels",
+    *KEYPOINT_FORMAT_DROPS,
     "the image outside the middle 704 of 1024 columns",
 )
 

@@ -27,17 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from hpt_data.export.coco18 import MISSING, coco18_patn
-from hpt_data.export.frames import ShardSet, export_pairs
+from hpt_data.export.frames import KEYPOINT_FORMAT_DROPS, ShardSet, export_pairs
 from hpt_data.export.images import jpeg_bytes, patn_image
 
 DEFAULT_PREFIX = "fasion-resize"
 DROPPED = (
-    "mask, parsing, depth and their 512 copies",
-    "SMPL parameters (betas, global_orient, body_pose, camera, camera_distance)",
-    "joints2d",
-    "the 15 MediaPipe landmarks COCO-18 lacks (inner/outer eyes, mouth, hands, heels, toes)",
-    "landmark visibilities (a point below the threshold is -1)",
-    "part layers, part boxes, voxels",
+    *KEYPOINT_FORMAT_DROPS,
     "the image outside the middle 704 of 1024 columns, and detail above 256×176",
 )
 
