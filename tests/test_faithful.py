@@ -180,3 +180,32 @@ def test_a_checkpoint_of_the_24_joint_release_is_refused_in_one_line(tmp_path: P
     old["inputs"] = HPTConfig.paper().to_dict()["inputs"]
     with pytest.raises(CheckpointError, match="without joint depths"):
         check_pose_inputs(state, HPTConfig.paper(), "old/final.pt")
+
+
+# --------------------------------------------------------------------------- e2e
+
+
+def test_e2e_trains_every_subnetwork_with_its_own_losses(tmp_path: Path) -> None:
+    """One e2e step: losses of the final image (Eq. 7), the coarse result (Eq. 3) and each
+    layer kind (Eqs. 1, 2); a layer's perceptual loss is the very one of its own stage (Eq. 2
+    on the visible part), not a plain one on the crop."""
+    from hpt_model.training import StageTrainer, TrainSettings
+
+    def trainer(stage: str) -> StageTrainer:
+        settings = TrainSettings(stage=stage, out=tmp_path, tensorboard=False, progress=False)
+        made = StageTrainer(settings, small_config(), features=TinyFeatures())
+        made.total_steps = 1
+        return made
+
+    batch = default_collate([_item(make_train_record(0, 1), make_train_record(0, 0))])
+    torch.manual_seed(0)
+    e2e, arm = trainer("e2e"), trainer("arm")
+    for name in ("coarse", "layers"):
+        arm.nets[name].load_state_dict(e2e.nets[name].state_dict())
+    losses = e2e.train_step(e2e.inputs(batch))
+    for prefix in ("", "coarse_"):
+        assert {f"{prefix}{k}" for k in ("g_adv", "g_fm", "g_per", "d_total")} <= set(losses)
+    for kind in ("face", "arm", "leg"):
+        assert {f"{kind}_{k}" for k in ("g_adv", "g_per", "d_total", "bank_size")} <= set(losses)
+    alone = arm.train_step(arm.inputs(batch))
+    assert float(losses["arm_g_per"]) == pytest.approx(float(alone["g_per"]), rel=1e-5)

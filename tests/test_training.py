@@ -123,7 +123,7 @@ def test_stage_inputs_have_the_config_sizes(pairs: CachedPairs) -> None:
     inputs = build_stage_inputs(batch, config, "fine")
     assert inputs.coarse is not None and inputs.fine is not None
     assert inputs.coarse.parsing.shape == (2, 7, 32, 32)
-    assert inputs.fine.heatmaps.shape == (2, 24, 64, 64)
+    assert inputs.fine.heatmaps.shape == (2, 29, 64, 64)  # 24 joints, nose, eyes, ears
     assert inputs.coarse.parsing.sum(1).allclose(torch.ones(2, 32, 32))  # soft one-hot
     for part, size in dict(face=16, left_arm=16, right_arm=16, left_leg=32, right_leg=32).items():
         p = inputs.parts[part]
@@ -375,7 +375,7 @@ def test_two_processes_under_torchrun_match_one_with_twice_the_batch(
         generator = define_network("coarse", config)
         generator.load_state_dict(state["models"]["coarse"])
         torch.manual_seed(1)
-        x = [torch.rand(1, c, 32, 32) for c in (3, 24, 7, 1)]
+        x = [torch.rand(1, c, 32, 32) for c in (3, config.inputs.num_heatmaps, 7, 1)]
         outputs.append(generator(*x))
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-3, atol=1e-4)
 
