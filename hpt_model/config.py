@@ -65,7 +65,7 @@ NUM_KEYPOINTS = 29  # = hpt_data.shards.schema.NUM_KEYPOINTS
 NORMS = ("instance", "batch", "none")
 GAN_MODES = ("bce", "lsgan")
 UPSAMPLE_MODES = ("transpose", "nearest")
-PRESETS = ("paper", "tiny")
+PRESETS = ("paper", "small", "tiny")
 
 
 @dataclass
@@ -371,6 +371,29 @@ class HPTConfig:
             variant=VariantConfig.from_name(variant),
         )
 
+    @classmethod
+    def small(cls, variant: str = FULL_VARIANT) -> HPTConfig:
+        """The whole method at a quarter of the paper's resolution (coarse 128, parts 32 /
+        64 / 128, fine 256, volume 64×64×16) and narrow networks, for training on a few CPU
+        cores (issue 22's small-scale measurement; sizes not tuned yet)."""
+
+        def gen(n_downsample: int) -> GeneratorConfig:
+            return GeneratorConfig(ngf=16, n_downsample=n_downsample, n_blocks=3, max_channels=128)
+
+        return cls(
+            inputs=InputsConfig(
+                coarse_size=128, fine_size=256, face_size=32, arm_size=64, leg_size=128
+            ),
+            generators=GeneratorsConfig(
+                coarse=gen(3), face=gen(2), arm=gen(3), leg=gen(3), fine=gen(3)
+            ),
+            discriminators=DiscriminatorsConfig(
+                ndf=16, max_channels=128, part_ndf=16, part_max_channels=128
+            ),
+            volume=VolumeConfig(xy_size=64, z_bins=16, features=32, hourglass_depth=3),
+            variant=VariantConfig.from_name(variant),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples become lists), JSON/YAML-safe."""
         return to_plain(dataclasses.asdict(self))
@@ -386,13 +409,16 @@ class HPTConfig:
 
 
 def preset(spec: str) -> HPTConfig:
-    """``paper`` / ``tiny``, optionally with a Table IV row: ``paper:H+S``, ``tiny:H+S+D+PL-``."""
+    """``paper`` / ``small`` / ``tiny``, optionally with a Table IV row: ``paper:H+S``,
+    ``tiny:H+S+D+PL-``."""
     base, _, variant = spec.partition(":")
     if base not in PRESETS:
         raise ValueError(f"unknown preset {base!r}; expected one of {PRESETS}")
     if not variant:
         variant = FULL_VARIANT
-    return HPTConfig.paper(variant) if base == "paper" else HPTConfig.tiny(variant)
+    return {"paper": HPTConfig.paper, "small": HPTConfig.small, "tiny": HPTConfig.tiny}[base](
+        variant
+    )
 
 
 def load_config(spec: str) -> HPTConfig:

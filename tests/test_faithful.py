@@ -209,3 +209,13 @@ def test_e2e_trains_every_subnetwork_with_its_own_losses(tmp_path: Path) -> None
         assert {f"{kind}_{k}" for k in ("g_adv", "g_per", "d_total", "bank_size")} <= set(losses)
     alone = arm.train_step(arm.inputs(batch))
     assert float(losses["arm_g_per"]) == pytest.approx(float(alone["g_per"]), rel=1e-5)
+
+
+def test_the_small_preset_is_the_paper_at_a_quarter_of_its_sizes() -> None:
+    from hpt_model.config import load_config
+
+    small, paper = load_config("small:H+S"), HPTConfig.paper()
+    assert small.variant.name == "H+S"
+    for name in ("coarse_size", "fine_size", "face_size", "arm_size", "leg_size"):
+        assert getattr(small.inputs, name) * 4 == getattr(paper.inputs, name), name
+    assert small.inputs.num_heatmaps == paper.inputs.num_heatmaps and small.volume.pose_depth
