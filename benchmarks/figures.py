@@ -185,6 +185,21 @@ def _learning(r: Results) -> str:
     )
 
 
+def _gpu(r: Results, train: bool) -> str:
+    if r.get("device") != "cuda":
+        return f"not yet run on a GPU (`{r.get('command', 'python benchmarks/gpu_check.py')}`)"
+    rows = [x for x in r["rows"] if x.get("status") == "measured"]
+    if train:
+        done = [x for x in rows if x["kind"] == "train" and x["mode"] == "bf16"]
+        text = ", ".join(f"{x['stage']} {x['it_per_s']:.1f}" for x in done)
+        return f"{r['device_name']}: bf16 it/s {text}"
+    done = [x for x in rows if x["kind"] == "inference" and x["batch_size"] == 1]
+    best = min(done, key=lambda x: x["ms_per_image"], default=None)
+    if best is None:
+        return f"{r['device_name']}: no inference row measured"
+    return f"{r['device_name']}: {best['ms_per_image']:.1f} ms/image ({best['mode']}; aim ≤ 30)"
+
+
 ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
     ("demo build (`hpt-data build -d demo`, clips rendered afresh)", "demo_build", _demo),
     ("raw MediaPipe Pose on the decoded demo clips", "synthetic_detection", _detection),
@@ -223,6 +238,12 @@ ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
         "learning check on the tiny synthetic dataset (real data chain), L1 vs copying the source",
         "learning_check",
         _learning,
+    ),
+    ("GPU: training of every stage, paper config, batch 1", "gpu_check", lambda r: _gpu(r, True)),
+    (
+        "GPU: inference of the whole hierarchy at 1024, batch 1, best mode",
+        "gpu_check",
+        lambda r: _gpu(r, False),
     ),
 ]
 

@@ -57,7 +57,7 @@ GPU_AIM_MS = 30.0  # issue #10: per image at batch 1 on an H100
 
 def compact_batch(batch_size: int, seed: int = 0) -> dict:
     """A collated PairDataset batch (compact dtypes, 1024 crop) with a blocky body."""
-    from hpt_data.shards.schema import CROP, PART_LAYER_SIZE, PART_LAYERS
+    from hpt_data.shards.schema import CROP, NUM_KEYPOINTS, PART_LAYER_SIZE, PART_LAYERS
 
     rng = np.random.default_rng(seed)
     labels = np.zeros((CROP, CROP), np.uint8)
@@ -88,11 +88,15 @@ def compact_batch(batch_size: int, seed: int = 0) -> dict:
         "target_parsing_512": torch.from_numpy(np.stack([labels[::2, ::2]] * b)),
         "target_depth_512": torch.from_numpy(np.stack([depth[::2, ::2]] * b))[:, None],
         "target_joints2d": torch.from_numpy(rng.uniform(200, 800, (b, 24, 2)).astype(np.float32)),
+        "target_keypoints": torch.from_numpy(
+            rng.uniform((200, 200, 2.5), (800, 800, 3.5), (b, NUM_KEYPOINTS, 3)).astype(np.float32)
+        ),
         "target_part_boxes": torch.from_numpy(np.stack([boxes] * b)),
     }
     for part in PART_LAYERS:
         s = PART_LAYER_SIZE[part]
         batch[f"target_layer_mask_{part}"] = torch.ones(b, 1, s, s, dtype=torch.uint8)
+        batch[f"target_layer_depth_{part}"] = torch.full((b, 1, s, s), 0.2, dtype=torch.float16)
     return batch
 
 

@@ -80,6 +80,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         ("--configs", "tiny", "--steps", "3", "--warmup", "1"),
     ),
     Benchmark("learning_check", "benchmarks/learning_check.py", (), ("--seeds", "3")),
+    # the paper config on a GPU; without one, its CPU smoke run at the tiny sizes
+    Benchmark("gpu_check", "benchmarks/gpu_check.py", ("--tiny-without-gpu",), ("--tiny",)),
 )
 
 

@@ -41,7 +41,7 @@ GPU_COMMAND = "python benchmarks/train_speed.py --device cuda --config paper"
 
 def synthetic_batch(batch_size: int, with_volume: bool, seed: int = 0) -> dict:
     """A collated PairDataset-like batch at shard resolution with plausible structure."""
-    from hpt_data.shards.schema import CROP, PART_LAYER_SIZE, PART_LAYERS, VOXELS
+    from hpt_data.shards.schema import CROP, NUM_KEYPOINTS, PART_LAYER_SIZE, PART_LAYERS, VOXELS
 
     rng = np.random.default_rng(seed)
     labels = np.zeros((batch_size, CROP, CROP), np.int64)
@@ -66,6 +66,9 @@ def synthetic_batch(batch_size: int, with_volume: bool, seed: int = 0) -> dict:
         "target_parsing_512": torch.from_numpy(labels[:, ::2, ::2].copy()),
         "target_depth_512": torch.from_numpy(depth[:, ::2, ::2].copy()).unsqueeze(1),
         "target_joints2d": torch.from_numpy(rng.uniform(200, 800, (batch_size, 24, 2))).float(),
+        "target_keypoints": torch.from_numpy(
+            rng.uniform((200, 200, 2.5), (800, 800, 3.5), (batch_size, NUM_KEYPOINTS, 3))
+        ).float(),
         "target_part_boxes": torch.from_numpy(boxes),
     }
     for part in PART_LAYERS:
@@ -73,6 +76,7 @@ def synthetic_batch(batch_size: int, with_volume: bool, seed: int = 0) -> dict:
         mask = torch.zeros(batch_size, 1, s, s)
         mask[..., s // 4 : 3 * s // 4, s // 4 : 3 * s // 4] = 1
         batch[f"target_layer_mask_{part}"] = mask
+        batch[f"target_layer_depth_{part}"] = torch.where(mask > 0, 3.1, float("inf"))
     if with_volume:
         batch["target_voxels"] = torch.from_numpy(
             rng.integers(0, 7, (batch_size, *VOXELS), dtype=np.uint8).astype(np.int64)

@@ -97,6 +97,29 @@ def checkpoint_config(state: Mapping[str, Any], where: str | Path) -> HPTConfig:
         raise CheckpointError(f"{where}: its config cannot be read ({exc})") from exc
 
 
+def check_pose_inputs(state: Mapping[str, Any], config: HPTConfig, where: str | Path) -> None:
+    """CheckpointError in one line when the checkpoint's networks read another pose than
+    ``config``'s: another number of heatmaps H (24 joints before the face keypoints) or a
+    volume network without the target 3D pose, instead of a shape traceback later."""
+    own = checkpoint_config(state, where)
+    theirs, ours = own.inputs.num_heatmaps, config.inputs.num_heatmaps
+    if theirs != ours:
+        raise CheckpointError(
+            f"{where}: trained with {theirs} pose heatmaps, this config has {ours}"
+            + (" (joints and face keypoints)" if ours > theirs else "")
+            + ": retrain it with this config, or use the checkpoint's own config"
+        )
+    models = state.get("models", {})
+    if "volume" in models and own.volume.pose_depth != config.volume.pose_depth:
+        raise CheckpointError(
+            f"{where}: its volume network reads the target pose "
+            + ("with" if own.volume.pose_depth else "without")
+            + " joint depths, this config "
+            + ("with" if config.volume.pose_depth else "without")
+            + " (volume.pose_depth): retrain it, or use the checkpoint's own config"
+        )
+
+
 def part_weights(layers_state: Mapping[str, Tensor], kind: str) -> dict[str, Tensor]:
     """One part generator's weights (``kind`` face, arm or leg) out of a saved
     :class:`~hpt_model.networks.layers.PartLayers` state dict, keys as the generator's own."""

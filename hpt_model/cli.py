@@ -131,7 +131,7 @@ def train(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")] = False,
     init: Annotated[
-        Path | None, typer.Option(help="Start from this checkpoint's weights (e2e: fine's).")
+        Path | None, typer.Option(help="Start from this checkpoint's weights (e2e: a fine run's).")
     ] = None,
     coarse_checkpoint: CoarseCheckpoint = None,
     face_checkpoint: FaceCheckpoint = None,
@@ -147,7 +147,7 @@ def train(
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda (default auto)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Train one stage. Order: coarse → face, arm, leg → fine → e2e (volume: any time).
+    """Train one stage. Order: coarse → face, arm, leg → e2e (volume: any time; fine: option).
 
     The settings are TrainSettings: those of --settings FILE, then the options, then --set."""
     from hpt_model.config import load_config

@@ -32,8 +32,9 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from hpt_model.config_io import from_dict, migrate_legacy, to_plain
 from hpt_model.errors import ModelConfigError
 from hpt_model.variants import FULL_VARIANT, PART_KINDS, TABLE_IV_VARIANTS, VariantConfig
 
@@ -41,10 +42,11 @@ NUM_PARTS = 7
 """Body-part labels: 0 background, 1 head, 2 torso, 3 left arm, 4 right arm, 5 left leg,
 6 right leg (DESIGN.md)."""
 
-# SMPL's 24 joints, person's left before right: (L_hip, R_hip), (L_knee, R_knee),
-# (L_ankle, R_ankle), (L_foot, R_foot), (L_collar, R_collar), (L_shoulder, R_shoulder),
-# (L_elbow, R_elbow), (L_wrist, R_wrist), (L_hand, R_hand). Used to mirror the heatmaps H
-# when the shared left/right part generators run on a right part.
+# The keypoints of H (the shards' ``keypoints``): SMPL's 24 joints, then nose, left eye,
+# right eye, left ear, right ear (body-model vertices: the face layer's head-orientation
+# cue). Left/right pairs, person's left first: hips, knees, ankles, feet, collars,
+# shoulders, elbows, wrists, hands, eyes, ears; used to mirror H when the shared left/right
+# part generators run on a right part.
 SMPL_FLIP_PAIRS: tuple[tuple[int, int], ...] = (
     (1, 2),
     (4, 5),
@@ -56,19 +58,24 @@ SMPL_FLIP_PAIRS: tuple[tuple[int, int], ...] = (
     (20, 21),
     (22, 23),
 )
+FACE_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((25, 26), (27, 28))
+KEYPOINT_FLIP_PAIRS = SMPL_FLIP_PAIRS + FACE_FLIP_PAIRS
+NUM_KEYPOINTS = 29  # = hpt_data.shards.schema.NUM_KEYPOINTS
 
 NORMS = ("instance", "batch", "none")
 GAN_MODES = ("bce", "lsgan")
 UPSAMPLE_MODES = ("transpose", "nearest")
-PRESETS = ("paper", "tiny")
+PRESETS = ("paper", "small", "tiny")
 
 
 @dataclass
 class InputsConfig:
     """Resolutions and input channels shared by every stage."""
 
-    num_heatmaps: int = 24  # H: one Gaussian heatmap per joint; 24 = the SMPL joints
-    heatmap_flip_pairs: tuple[tuple[int, int], ...] = SMPL_FLIP_PAIRS  # left/right joints in H
+    # H: one Gaussian heatmap per keypoint, the first num_heatmaps of the shards' keypoints
+    # (29: SMPL's joints and the five face points; 24: the joints alone, earlier releases)
+    num_heatmaps: int = NUM_KEYPOINTS
+    heatmap_flip_pairs: tuple[tuple[int, int], ...] = KEYPOINT_FLIP_PAIRS  # left/right in H
     coarse_size: int = 512  # coarse stage, §III-A
     fine_size: int = 1024  # fine fusion stage and the frame of the part crop boxes
     face_size: int = 128  # part-layer crops at the fine scale, §III-C
@@ -213,6 +220,10 @@ class VolumeConfig:
     hourglass_depth: int = 4  # down/up levels inside one hourglass, at 1/4 of xy_size
     num_stacks: int = 2  # §III-B: two stacked hourglasses decode the volume
     norm: str = "batch"  # chosen: the hourglass papers use batch norm
+    # the target 3D pose (§III-B): beside each keypoint's heatmap, the heatmap times the
+    # keypoint's depth relative to the pelvis (metres); false: 2D heatmaps only (earlier
+    # releases, whose checkpoints load so)
+    pose_depth: bool = True
 
     def validate(self) -> None:
         _power_of_two("volume.xy_size", self.xy_size)
@@ -230,8 +241,14 @@ class VolumeConfig:
             )
 
 
-# pix2pixHD's weights for its five VGG layers, shallow to deep (see hpt_model.losses).
+# Weights of the five VGG layers relu1_2 .. relu5_2, shallow to deep (see hpt_model.losses):
+# the paper's Eqs. 2/5 sum them plainly; pix2pixHD weights them, a named option.
+PAPER_VGG_WEIGHTS: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
 PIX2PIXHD_VGG_WEIGHTS: tuple[float, ...] = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+VGG_WEIGHTINGS: dict[str, tuple[float, ...]] = {
+    "paper": PAPER_VGG_WEIGHTS,
+    "pix2pixhd": PIX2PIXHD_VGG_WEIGHTS,
+}
 
 
 @dataclass
@@ -244,7 +261,8 @@ class LossConfig:
     lambda_per: float = 10.0  # λ_per, §III-D: 10 for Eqs. 3 and 7
     lambda_layer_adv: float = 1.0  # L^n = L^n_adv + L^n_per, §III-C
     lambda_layer_per: float = 1.0
-    vgg_layer_weights: tuple[float, ...] = PIX2PIXHD_VGG_WEIGHTS  # relu1_2 .. relu5_2
+    # relu1_2 .. relu5_2: five weights, or a name of VGG_WEIGHTINGS ("paper", "pix2pixhd")
+    vgg_layer_weights: tuple[float, ...] = PAPER_VGG_WEIGHTS
     vgg_weights_path: str | None = None  # torchvision vgg19 state dict; None: look in the cache
     allow_random_vgg: bool = False  # train with a random VGG if no weights are found (tests)
 
@@ -259,6 +277,13 @@ class LossConfig:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name} must be ≥ 0, got {getattr(self, name)}")
+        if isinstance(self.vgg_layer_weights, str):
+            if self.vgg_layer_weights not in VGG_WEIGHTINGS:
+                raise ValueError(
+                    f"loss.vgg_layer_weights: unknown weighting {self.vgg_layer_weights!r}; "
+                    f"expected five numbers or one of {sorted(VGG_WEIGHTINGS)}"
+                )
+            self.vgg_layer_weights = VGG_WEIGHTINGS[self.vgg_layer_weights]
         if len(self.vgg_layer_weights) != 5 or any(w < 0 for w in self.vgg_layer_weights):
             raise ValueError(
                 "loss.vgg_layer_weights needs 5 non-negative weights (relu1_2 .. relu5_2), "
@@ -346,28 +371,54 @@ class HPTConfig:
             variant=VariantConfig.from_name(variant),
         )
 
+    @classmethod
+    def small(cls, variant: str = FULL_VARIANT) -> HPTConfig:
+        """The whole method at a quarter of the paper's resolution (coarse 128, parts 32 /
+        64 / 128, fine 256, volume 64×64×16) and narrow networks, for training on a few CPU
+        cores (issue 22's small-scale measurement; sizes not tuned yet)."""
+
+        def gen(n_downsample: int) -> GeneratorConfig:
+            return GeneratorConfig(ngf=16, n_downsample=n_downsample, n_blocks=3, max_channels=128)
+
+        return cls(
+            inputs=InputsConfig(
+                coarse_size=128, fine_size=256, face_size=32, arm_size=64, leg_size=128
+            ),
+            generators=GeneratorsConfig(
+                coarse=gen(3), face=gen(2), arm=gen(3), leg=gen(3), fine=gen(3)
+            ),
+            discriminators=DiscriminatorsConfig(
+                ndf=16, max_channels=128, part_ndf=16, part_max_channels=128
+            ),
+            volume=VolumeConfig(xy_size=64, z_bins=16, features=32, hourglass_depth=3),
+            variant=VariantConfig.from_name(variant),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples become lists), JSON/YAML-safe."""
-        return _to_plain(dataclasses.asdict(self))
+        return to_plain(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HPTConfig:
         """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys raise.
 
         A dict saved before ``variant`` existed loads as the full method, its legacy switches
-        translated (see :func:`_migrate_legacy`).
+        translated (see :func:`hpt_model.config_io.migrate_legacy`).
         """
-        return _from_dict(cls, _migrate_legacy(data), "config")
+        return from_dict(cls, migrate_legacy(data), "config")
 
 
 def preset(spec: str) -> HPTConfig:
-    """``paper`` / ``tiny``, optionally with a Table IV row: ``paper:H+S``, ``tiny:H+S+D+PL-``."""
+    """``paper`` / ``small`` / ``tiny``, optionally with a Table IV row: ``paper:H+S``,
+    ``tiny:H+S+D+PL-``."""
     base, _, variant = spec.partition(":")
     if base not in PRESETS:
         raise ValueError(f"unknown preset {base!r}; expected one of {PRESETS}")
     if not variant:
         variant = FULL_VARIANT
-    return HPTConfig.paper(variant) if base == "paper" else HPTConfig.tiny(variant)
+    return {"paper": HPTConfig.paper, "small": HPTConfig.small, "tiny": HPTConfig.tiny}[base](
+        variant
+    )
 
 
 def load_config(spec: str) -> HPTConfig:
@@ -396,75 +447,6 @@ def load_config(spec: str) -> HPTConfig:
         return HPTConfig.from_dict(data)
     except ValueError as exc:
         raise ModelConfigError(f"--model-config {spec}: {exc}") from exc
-
-
-# Switches of configs saved before the variant section: (section, key) → variant meaning.
-_LEGACY_KEYS = (("inputs", "use_parsing"), ("inputs", "use_depth"), ("loss", "complete_layers"))
-
-
-def _migrate_legacy(data: Any) -> Any:
-    """Translate ``inputs.use_parsing``/``use_depth`` (coarse inputs S, D) and
-    ``loss.complete_layers`` (PL vs PL⁻) into a ``variant`` section; F stays on, as it was."""
-    if not isinstance(data, dict):
-        return data
-    found: dict[str, Any] = {}
-    data = dict(data)
-    for section, key in _LEGACY_KEYS:
-        part = data.get(section)
-        if isinstance(part, dict) and key in part:
-            part = dict(part)
-            found[key] = part.pop(key)
-            data[section] = part
-    if not found:
-        return data
-    if "variant" in data:
-        raise ValueError(
-            f"config: legacy key(s) {sorted(found)} next to a 'variant' section; keep the variant"
-        )
-    for key, value in found.items():
-        if not isinstance(value, bool):
-            raise ValueError(f"config: legacy key {key} must be true or false, got {value!r}")
-    maps = ["H"] + ["S"] * found.get("use_parsing", True) + ["D"] * found.get("use_depth", True)
-    layers = "complete" if found.get("complete_layers", True) else "incomplete"
-    data["variant"] = {"maps": maps, "layers": layers, "fusion": True}
-    return data
-
-
-_T = TypeVar("_T")
-
-
-def _to_plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_to_plain(v) for v in value]
-    return value
-
-
-def _to_tuple(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return tuple(_to_tuple(v) for v in value)
-    return value
-
-
-def _from_dict(cls: type[_T], data: Any, where: str) -> _T:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
-    kwargs: dict[str, Any] = {}
-    defaults = cls()  # type: ignore[call-arg]
-    for name, value in data.items():
-        default = getattr(defaults, name)
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _from_dict(type(default), value, f"{where}.{name}")
-        elif isinstance(default, tuple):
-            kwargs[name] = _to_tuple(value)
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
 
 
 def _positive(name: str, value: int) -> None:

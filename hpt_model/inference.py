@@ -35,8 +35,9 @@ from hpt_model.method import (
     build_stage_inputs,
     eval_mode,
     final_image,
-    render_heatmaps,
+    pose_3d,
     resize,
+    target_keypoints,
     to_device,
 )
 
@@ -99,8 +100,8 @@ def volume_batch(
     gens: Generators, batch: Mapping[str, Any], heatmap_sigma: float
 ) -> tuple[dict[str, Any], VolumeMaps]:
     """The batch with its target S and D (1024 and 512) replaced by the volume network's:
-    it sees the source image and the target pose's heatmaps at its xy size, as in
-    training; ``target_voxel_z`` gives the depth frame (see :func:`volume_to_maps`)."""
+    it sees the source image and the target 3D pose at its xy size, as in training;
+    ``target_voxel_z`` gives the depth frame (see :func:`volume_to_maps`)."""
     if not gens.has_volume or gens.volume_config is None:
         raise ValueError("these generators were loaded without the volume network")
     if "target_voxel_z" not in batch:
@@ -108,7 +109,8 @@ def volume_batch(
     v = gens.volume_config.volume
     out = decode_pair_batch(dict(batch))
     image = resize(out["source_image"], v.xy_size)
-    pose = render_heatmaps(out["target_joints2d"], v.xy_size, heatmap_sigma)
+    points = target_keypoints(out, gens.volume_config.inputs.num_heatmaps)
+    pose = pose_3d(points, v.xy_size, heatmap_sigma, v.pose_depth)
     with gens.autocast():
         logits = gens.nets["volume"](image, pose).float()
     parsing, depth = volume_to_maps(logits, out["target_voxel_z"])

@@ -12,11 +12,10 @@ layers' L^n = L^n_adv + L^n_per).
   and the (detached) real image, every intermediate layer of every scale.
 - :class:`VGGPerceptualLoss`: L1 between VGG-19 features at relu1_2 … relu5_2 (footnote 1),
   optionally restricted to a mask (Eq. 2: the visible part S^n_t), layer weights from the
-  config. Default weights are pix2pixHD's (1/32, 1/16, 1/8, 1/4, 1), not Eq. 5's plain
-  sum: the paper takes λ_per = 10 together with pix2pixHD's feature matching and λ_FM, a
-  setting tuned for the weighted loss; an unweighted sum lets the shallow layers, whose
-  L1 is largest and most sensitive to pixel misalignment, dominate. Set
-  ``loss.vgg_layer_weights = (1, 1, 1, 1, 1)`` for the literal Eq. 5.
+  config. The default (``"paper"``) is Eqs. 2/5's plain sum over the five layers;
+  ``loss.vgg_layer_weights = "pix2pixhd"`` takes pix2pixHD's (1/32, 1/16, 1/8, 1/4, 1),
+  which damps the shallow layers (whose L1 is largest and most sensitive to pixel
+  misalignment) — an option, not measured here against the plain sum.
 - :func:`volume_cross_entropy`: per-voxel cross-entropy of the volume network (§III-B).
 """
 
@@ -28,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hpt_model.config import GAN_MODES, PIX2PIXHD_VGG_WEIGHTS
+from hpt_model.config import GAN_MODES, PAPER_VGG_WEIGHTS
 from hpt_model.vgg import VGG19Features
 
 DiscriminatorOutput = Tensor | Sequence[Tensor] | Sequence[Sequence[Tensor]]
@@ -136,7 +135,7 @@ class VGGPerceptualLoss(nn.Module):
     """
 
     def __init__(
-        self, vgg: VGG19Features, layer_weights: Sequence[float] = PIX2PIXHD_VGG_WEIGHTS
+        self, vgg: VGG19Features, layer_weights: Sequence[float] = PAPER_VGG_WEIGHTS
     ) -> None:
         super().__init__()
         if len(layer_weights) != 5:

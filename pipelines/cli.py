@@ -316,7 +316,7 @@ def evaluate_command(
         typer.Option(
             "--model-config",
             "-m",
-            help="Random weights (--allow-random-model): paper|tiny[:VARIANT] (repeatable).",
+            help="Random weights (--allow-random-model): paper|small|tiny[:VARIANT] (repeatable).",
         ),
     ] = None,
     volume: Annotated[

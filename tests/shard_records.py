@@ -9,6 +9,7 @@ from hpt_data.shards.schema import (
     CROP,
     NUM_BETAS,
     NUM_JOINTS,
+    NUM_KEYPOINTS,
     NUM_LANDMARKS,
     PART_LAYER_SIZE,
     PART_LAYERS,
@@ -49,6 +50,9 @@ def make_record(seed: int, person: str = "p0", video: str = "v0") -> dict:
         "parsing_512": parsing[::2, ::2].copy(),
         "depth_512": depth[::2, ::2].copy(),
         "joints2d": rng.uniform(0, CROP, (NUM_JOINTS, 2)).astype(np.float32),
+        "keypoints": np.random.default_rng([seed, 3])  # its own stream: rng's draws stay
+        .uniform((0, 0, 2.5), (CROP, CROP, 3.5), (NUM_KEYPOINTS, 3))
+        .astype(np.float32),
         "landmarks": rng.uniform(0, 1, (NUM_LANDMARKS, 3)).astype(np.float32),
         "betas": rng.normal(size=NUM_BETAS).astype(np.float32),
         "global_orient": rng.normal(size=3).astype(np.float32),

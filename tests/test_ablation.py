@@ -36,7 +36,7 @@ from hpt_model.variants import FULL_VARIANT, TABLE_IV_VARIANTS, VariantConfig
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 DATA = Path(__file__).parent / "data"
-J = 24
+J = 29  # H: 24 joints and 5 face keypoints
 ALL_TRAINED_STAGES = ("coarse", "face", "arm", "leg", "fine", "e2e")
 
 # Written out by hand from §IV-D: what each row of Table IV has.
@@ -141,7 +141,13 @@ def test_a_full_config_saved_before_variants_existed_loads_as_the_full_method() 
     saved = json.loads((DATA / "ablation_full_config_before.json").read_text())
     assert "variant" not in saved and saved["loss"]["complete_layers"] is True
     config = HPTConfig.from_dict(saved)
-    assert config == HPTConfig.paper()
+    then = HPTConfig.paper().to_dict()  # that release's paper config: 24 joints in H, a 2D
+    then["inputs"].update(
+        num_heatmaps=24, heatmap_flip_pairs=then["inputs"]["heatmap_flip_pairs"][:9]
+    )
+    then["volume"]["pose_depth"] = False  # volume pose, pix2pixHD's VGG weights
+    then["loss"]["vgg_layer_weights"] = "pix2pixhd"
+    assert config == HPTConfig.from_dict(then)  # it loads as it was trained
     assert config.variant.name == FULL_VARIANT
     assert "use_parsing" not in config.to_dict()["inputs"]  # re-saved in the new form
 
@@ -167,12 +173,22 @@ def _layout(net: torch.nn.Module) -> dict:
     }
 
 
+def data_pairs_24() -> list[list[int]]:
+    """The 24-joint release's flip pairs (SMPL's left/right joints)."""
+    return [list(p) for p in HPTConfig.paper().inputs.heatmap_flip_pairs[:9]]
+
+
 @pytest.mark.parametrize("preset", ["tiny", "paper"])
 def test_full_method_networks_keep_their_state_dict_layout(preset: str) -> None:
     """Checkpoints of the full method saved before variants existed still fit (built on the
     meta device: shapes only, no memory)."""
     before = json.loads((DATA / "ablation_state_dict_layout_before.json").read_text())[preset]
-    config = HPTConfig.tiny() if preset == "tiny" else HPTConfig.paper()
+    data = (HPTConfig.tiny() if preset == "tiny" else HPTConfig.paper()).to_dict()
+    for key in ("heatmap_flip_pairs", "num_heatmaps"):  # as those checkpoints' configs hold
+        del data["inputs"][key]
+    del data["volume"]["pose_depth"]
+    data["inputs"].update(num_heatmaps=24, heatmap_flip_pairs=data_pairs_24())
+    config = HPTConfig.from_dict(data)
     with torch.device("meta"):
         nets = define_networks(config, tuple(before))
     assert {name: _layout(net) for name, net in nets.items()} == before

@@ -138,6 +138,7 @@ def test_the_shards_say_how_they_were_made(built: Path) -> None:
     info = runner.invoke(app, ["info", "-c", str(built), "-d", "tiny"])
     assert info.exit_code == 0, info.output
     assert "options: persons=2, clips_per_person=1, seconds=0.8" in info.stdout
-    assert f"  v2 {made['stages']['render-maps']['fingerprint']}: defaults" in info.stdout
+    render_maps = made["stages"]["render-maps"]
+    assert f"  v{render_maps['version']} {render_maps['fingerprint']}: defaults" in info.stdout
     shards_line = next(ln for ln in info.stdout.splitlines() if ln.startswith("shards: "))
     assert shards_line.endswith("made with the settings above"), shards_line

@@ -52,12 +52,16 @@ def _items(n: int, seed: int = 0) -> list[dict]:
             "target_parsing_512": torch.from_numpy(labels[::2, ::2].copy()),
             "target_depth_512": torch.from_numpy(depth[::2, ::2].copy())[None],
             "target_joints2d": torch.from_numpy(rng.uniform(200, 800, (24, 2)).astype(np.float32)),
+            "target_keypoints": torch.from_numpy(
+                rng.uniform((200, 200, 0.1), (800, 800, 0.6), (29, 3)).astype(np.float32)
+            ),
             "target_part_boxes": torch.from_numpy(boxes),
             "target_voxel_z": torch.tensor([2.0, 0.005]),
         }
         for part in PART_LAYERS:
             s = PART_LAYER_SIZE[part]
             item[f"target_layer_mask_{part}"] = torch.ones(1, s, s, dtype=torch.uint8)
+            item[f"target_layer_depth_{part}"] = torch.full((1, s, s), 0.2, dtype=torch.float16)
         items.append(item)
     return items
 

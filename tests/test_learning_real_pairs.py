@@ -16,7 +16,7 @@ other kernels, another thread count, a detector landmark a pixel off) cannot fli
 verdict. The worst ratios are quoted beside each bound.
 
 What one training person does not give: on the held-out person no stage beats copying the
-source frame (held-out error / copy-source 1.03–1.28 for coarse and fine, 2.7–3.3 for the
+source frame (held-out error / copy-source 1.00–1.37 for coarse and fine, 2.5–3.5 for the
 face and leg layers). The held-out check is therefore that training on one person's pairs
 still takes the other person's error far below the untrained network's, for the two stages
 that see the whole image (coarse, fine). Beating copying on a new person needs more people
@@ -41,28 +41,30 @@ from hpt_model.data import PairDataset
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
-# stage → bound on end / copy-the-source over the training pairs (worst measured in brackets)
+# stage → bound on end / copy-the-source over the training pairs (worst measured in brackets;
+# re-measured after issue 22's inputs: 29 keypoints in H, the part's own D^n_t, e2e on every
+# sub-network's losses)
 TRAIN_OVER_COPY = {
     "coarse": 0.75,  # [0.55]
-    "face": 0.6,  # [0.34]
+    "face": 0.6,  # [0.37]
     "arm": 0.6,  # [0.25]
-    "leg": 0.75,  # [0.51]
-    "fine": 1.0,  # [0.86]: below copying the source
-    "e2e": 0.9,  # [0.69]
+    "leg": 0.75,  # [0.50]
+    "fine": 1.0,  # [0.92]: below copying the source (9 % margin, kept: the claim is the bound)
+    "e2e": 0.95,  # [0.83] (was 0.9 at [0.69], before e2e trained the layers on their losses)
 }
 # stage → bound on end / start over the training pairs
 TRAIN_OVER_START = {
     "coarse": 0.1,  # [0.02]
     "face": 0.4,  # [0.13]
-    "arm": 0.4,  # [0.17]
+    "arm": 0.4,  # [0.16]
     "leg": 0.4,  # [0.17]
     "fine": 0.3,  # [0.12]
-    "e2e": 1.1,  # [0.91]: fine-tuning everything together does not undo the fine stage
+    "e2e": 1.1,  # [0.95]: fine-tuning everything together does not undo the fine stage
 }
 # stage → bound on end / start over the held-out person's pairs
 HELD_OUT_OVER_START = {
-    "coarse": 0.3,  # [0.12]
-    "fine": 0.6,  # [0.36]
+    "coarse": 0.3,  # [0.13]
+    "fine": 0.6,  # [0.35]
 }
 
 

@@ -36,9 +36,10 @@ from hpt_model.networks.generator import get_norm_layer
 from hpt_model.vgg import MissingWeightsError, VGG19Features, load_vgg19
 
 torch.manual_seed(0)
-J = 24
+J = 29  # H: SMPL's 24 joints and 5 face keypoints
 # SMPL left/right joint pairs, written out here independently of the package.
 SMPL_PAIRS = [(1, 2), (4, 5), (7, 8), (10, 11), (13, 14), (16, 17), (18, 19), (20, 21), (22, 23)]
+FACE_PAIRS = [(25, 26), (27, 28)]  # eyes, ears
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_config_round_trips_through_json_and_rejects_bad_values() -> None:
     for cfg in (HPTConfig.paper(), HPTConfig.tiny()):
         data = json.loads(json.dumps(cfg.to_dict()))
         assert HPTConfig.from_dict(data) == cfg
-    assert HPTConfig.paper().inputs.num_heatmaps == 24
+    assert HPTConfig.paper().inputs.num_heatmaps == J
     assert HPTConfig.paper().loss.lambda_fm == HPTConfig.paper().loss.lambda_per == 10.0
     with pytest.raises(ValueError, match="unknown key"):
         HPTConfig.from_dict({"inputs": {"num_joints": 17}})
@@ -164,7 +165,7 @@ def test_right_part_is_the_mirror_of_the_left_part(tiny: HPTConfig, kind: str, s
     layers = define_network("layers", tiny).eval()
     left = _crops(1, size, with_other=True)
     heat_perm = list(range(J))
-    for a, b in SMPL_PAIRS:
+    for a, b in SMPL_PAIRS + FACE_PAIRS:
         heat_perm[a], heat_perm[b] = b, a
     s_perm = [0, 1, 2, 4, 3, 6, 5]
 
@@ -321,7 +322,7 @@ def test_part_discriminators_spectral_norm_only_in_arm_and_leg(tiny: HPTConfig) 
 
 def test_volume_network_tiny_shapes_and_cross_entropy(tiny: HPTConfig) -> None:
     net = define_network("volume", tiny)
-    logits = net(torch.randn(2, 3, 32, 32), torch.rand(2, J, 32, 32))
+    logits = net(torch.randn(2, 3, 32, 32), torch.rand(2, 2 * J, 32, 32))  # 3D pose
     assert logits.shape == (2, 7, 8, 32, 32)
     target = torch.randint(0, 7, (2, 8, 32, 32), dtype=torch.uint8)
     loss = volume_cross_entropy(logits, target)
@@ -392,7 +393,7 @@ def test_paper_config_networks_parameter_counts_and_shapes() -> None:
         for kind, size in (("face", 128), ("arm", 256), ("leg", 512)):
             x = torch.zeros(1, 3, size, size)
             assert nets[f"{kind}_d"](x, x).shape == (1, 1)
-        logits = nets["volume"].eval()(torch.zeros(1, 3, 256, 256), torch.zeros(1, J, 256, 256))
+        logits = nets["volume"].eval()(torch.zeros(1, 3, 256, 256), torch.zeros(1, 2 * J, 256, 256))
         assert logits.shape == (1, 7, 64, 256, 256)
 
 

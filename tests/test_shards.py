@@ -363,24 +363,24 @@ def test_version_1_shards_read_the_same_and_other_versions_are_refused(
             if name != "camera_distance":
                 np.testing.assert_array_equal(got[name], value, err_msg=name)
 
-    future = _copy_set(out, tmp_path / "v4")
+    future = _copy_set(out, tmp_path / "v5")
     manifest_path = future / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["schema_version"] = 4
+    manifest["schema_version"] = 5
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(ShardError, match=rf"^{manifest_path}: schema version 4, this hpt reads "):
+    with pytest.raises(ShardError, match=rf"^{manifest_path}: schema version 5, this hpt reads "):
         load_manifest(future)
-    assert "reads versions 1, 2, 3" in verify_shards(future).problems[0]
+    assert "reads versions 1, 2, 3, 4" in verify_shards(future).problems[0]
 
     shard = _first_shard(out)
     entry = next(e for e in manifest["shards"] if out / e["file"] == shard)
-    manifest["schema_version"] = 3
+    manifest["schema_version"] = 4
     renamed = _copy_set(out, tmp_path / "attr")
     with h5py.File(renamed / entry["file"], "r+") as h5:
-        h5.attrs["schema_version"] = 4
+        h5.attrs["schema_version"] = 5
     entry["bytes"] = (renamed / entry["file"]).stat().st_size
     (renamed / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ShardError, match=rf"^{renamed / entry['file']}: schema version 4"):
+    with pytest.raises(ShardError, match=rf"^{renamed / entry['file']}: schema version 5"):
         ShardFrames(renamed, entry["split"])
 
 
@@ -406,9 +406,11 @@ def test_fields_for_stage_give_each_stage_what_it_uses(shard_set) -> None:
     assert "depth" not in paper["target_fields"] and paper["source_fields"] == ("image",)
     fine = fields_for_stage("fine", HPTConfig.paper())
     assert fine["image_size"] is None and "layer_mask_face" in fine["target_fields"]
-    assert fields_for_stage("arm")["target_fields"][-2:] == (
+    assert fields_for_stage("arm")["target_fields"][-4:] == (
         "layer_mask_left_arm",
+        "layer_depth_left_arm",
         "layer_mask_right_arm",
+        "layer_depth_right_arm",
     )
     config = HPTConfig.tiny()
     full = next(iter(DataLoader(PairDataset(out, "train", with_volume=True), batch_size=1)))

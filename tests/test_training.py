@@ -123,7 +123,7 @@ def test_stage_inputs_have_the_config_sizes(pairs: CachedPairs) -> None:
     inputs = build_stage_inputs(batch, config, "fine")
     assert inputs.coarse is not None and inputs.fine is not None
     assert inputs.coarse.parsing.shape == (2, 7, 32, 32)
-    assert inputs.fine.heatmaps.shape == (2, 24, 64, 64)
+    assert inputs.fine.heatmaps.shape == (2, 29, 64, 64)  # 24 joints, nose, eyes, ears
     assert inputs.coarse.parsing.sum(1).allclose(torch.ones(2, 32, 32))  # soft one-hot
     for part, size in dict(face=16, left_arm=16, right_arm=16, left_leg=32, right_leg=32).items():
         p = inputs.parts[part]
@@ -290,17 +290,41 @@ def test_the_stages_chain_through_their_checkpoints(
         for key, value in trained.items():
             if key.startswith(f"generators.{kind}."):
                 torch.testing.assert_close(fine_models["layers"][key], value, msg=key)
-    e2e = train(
-        settings("e2e", tmp_path / "e2e", init=fine.checkpoint, **one_step), config, two_pairs
+    # the paper's order: e2e right after the layers, every sub-network with its losses; it
+    # goes on with the coarse and layer stages' generators and discriminators
+    earlier = dict(
+        coarse_checkpoint=coarse_checkpoint,
+        face_checkpoint=layer_ckpts["face"],
+        arm_checkpoint=layer_ckpts["arm"],
+        leg_checkpoint=layer_ckpts["leg"],
     )
+    e2e_trainer = StageTrainer(settings("e2e", tmp_path / "e2e-start", **earlier), config)
+    e2e_trainer.load_required()
+    for name, path in (
+        ("coarse_d", coarse_checkpoint),
+        *((f"{k}_d", layer_ckpts[k]) for k in layer_ckpts),
+    ):
+        saved = load_checkpoint(path)["models"][name]
+        for key, value in e2e_trainer.nets[name].state_dict().items():
+            torch.testing.assert_close(value, saved[key], msg=f"{name}.{key}")
+    e2e = train(settings("e2e", tmp_path / "e2e", **earlier, **one_step), config, two_pairs)
     e2e_models = load_checkpoint(e2e.checkpoint)["models"]
-    assert set(e2e_models) == {"coarse", "layers", "fine", "fine_d"}
-    moved = [
+    discriminators = {"coarse_d", "face_d", "arm_d", "leg_d", "fine_d"}
+    assert set(e2e_models) == {"coarse", "layers", "fine"} | discriminators
+    start = {"coarse": coarse_models["coarse"], "layers": fine_models["layers"]}
+    start.update({f"{k}_d": load_checkpoint(p)["models"][f"{k}_d"] for k, p in layer_ckpts.items()})
+    start["coarse_d"] = coarse_models["coarse_d"]
+    moved = sorted(
         name
-        for name in ("coarse", "layers", "fine")
-        if any(not torch.equal(v, fine_models[name][k]) for k, v in e2e_models[name].items())
-    ]
-    assert moved == ["coarse", "layers", "fine"]  # e2e trains every generator
+        for name, before in start.items()
+        if any(not torch.equal(v, before[k]) for k, v in e2e_models[name].items())
+    )
+    assert moved == sorted(start)  # e2e trains every generator and every discriminator
+    # the extra fine phase stays an option: e2e from a fine run's weights (--init)
+    option = train(
+        settings("e2e", tmp_path / "e2e-init", init=fine.checkpoint, **one_step), config, two_pairs
+    )
+    assert set(load_checkpoint(option.checkpoint)["models"]) == set(e2e_models)
 
 
 def test_two_processes_under_torchrun_match_one_with_twice_the_batch(
@@ -351,7 +375,7 @@ def test_two_processes_under_torchrun_match_one_with_twice_the_batch(
         generator = define_network("coarse", config)
         generator.load_state_dict(state["models"]["coarse"])
         torch.manual_seed(1)
-        x = [torch.rand(1, c, 32, 32) for c in (3, 24, 7, 1)]
+        x = [torch.rand(1, c, 32, 32) for c in (3, config.inputs.num_heatmaps, 7, 1)]
         outputs.append(generator(*x))
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-3, atol=1e-4)
 
@@ -381,7 +405,7 @@ def test_every_stage_stays_in_step_across_ranks_fed_different_pairs(
         "arm": {"layers", "arm_d"},
         "leg": {"layers", "leg_d"},
         "fine": {"fine", "fine_d"},
-        "e2e": {"coarse", "layers", "fine", "fine_d"},
+        "e2e": {"coarse", "layers", "fine", "coarse_d", "face_d", "arm_d", "leg_d", "fine_d"},
         "volume": {"volume"},
     }
     assert {stage: set(nets) for stage, nets in figures.items()} == expected
@@ -419,7 +443,7 @@ def test_refuses_to_start_without_vgg_weights(
         ("face", "--coarse-checkpoint", []),
         ("leg", "--coarse-checkpoint", []),
         ("fine", "--face-checkpoint", ["--coarse-checkpoint", "COARSE"]),
-        ("e2e", "--init", []),
+        ("e2e", "--coarse-checkpoint", []),
     ],
 )
 def test_a_missing_earlier_checkpoint_is_one_line(

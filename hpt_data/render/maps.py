@@ -21,6 +21,9 @@ at ``Z = 3 m``, below float16's steps), and ``z`` keeps its metric meaning.
   on the background (where ``parsing == 0``).
 - ``joints2d`` (24, 2): SMPL joints in pixels; H is :func:`hpt_data.render.heatmaps.
   render_heatmaps` of them with ``sigma`` (``Maps.heatmaps()``).
+- ``keypoints`` (K, 3): every point given as ``joints`` (SMPL's 24, then any extra such as
+  the face points of :func:`face_points`): x, y pixels and camera-frame z in metres, the
+  target 3D pose the model's volume network and heatmaps read.
 - ``boxes``: layer → ``[x0, y0, size]`` (:mod:`hpt_data.render.boxes`), and per layer the
   *complete* part map: the part rendered alone (whatever occludes it), inside its box —
   ``part_masks`` (n, n) bool and ``part_depths`` (n, n) float32 (``+inf`` off the part).
@@ -51,6 +54,7 @@ class Maps:
     depth: np.ndarray
     joints2d: np.ndarray
     sigma: float
+    keypoints: np.ndarray  # (K, 3): x, y pixels, camera-frame z metres
     z_range: tuple[float, float]
     boxes: dict[str, np.ndarray] = field(default_factory=dict)
     part_masks: dict[str, np.ndarray] = field(default_factory=dict)
@@ -67,12 +71,28 @@ class Maps:
         return render_heatmaps(self.joints2d, self.size, self.sigma)
 
 
-def _empty(size: int, flags: list[str], joints2d: np.ndarray | None = None) -> Maps:
+def face_points(body_model: Any, vertices: np.ndarray) -> np.ndarray:
+    """(5, 3) the posed ``vertices`` (V, 3) at the body model's nose, eye and ear landmark
+    vertices (``landmark_vertex_ids``: smplx's for SMPL's own 6,890-vertex files, derived
+    for the built-in model and saved with it), in ``FACE_KEYPOINTS`` order."""
+    from hpt_data.shards.schema import FACE_KEYPOINTS
+
+    ids = getattr(body_model, "landmark_vertex_ids", {})
+    missing = [n for n in FACE_KEYPOINTS if n not in ids]
+    if missing:
+        raise ValueError(f"the body model has no landmark vertex for {', '.join(missing)}")
+    return np.asarray(vertices, np.float64)[[ids[n] for n in FACE_KEYPOINTS]]
+
+
+def _empty(
+    size: int, flags: list[str], joints2d: np.ndarray | None = None, num_points: int = 24
+) -> Maps:
     return Maps(
         size=size,
         parsing=np.zeros((size, size), np.uint8),
         depth=np.full((size, size), np.inf, np.float32),
         joints2d=np.full((24, 2), np.nan) if joints2d is None else joints2d,
+        keypoints=np.full((num_points, 3), np.nan),
         sigma=heatmap_sigma(size),
         z_range=(float("nan"), float("nan")),
         flags=tuple(flags),
@@ -138,8 +158,9 @@ def render_maps(
         Triangles, outward-oriented.
     part_labels : (V,) int
         Part label 1..6 per vertex.
-    joints : (24, 3) float
-        Posed SMPL joints, same frame; joint 0 (the pelvis) is the perspective's ``ref_z``.
+    joints : (K, 3) float, K ≥ 24
+        Posed SMPL joints, same frame, optionally followed by extra points (the face
+        points); joint 0 (the pelvis) is the perspective's ``ref_z``.
     camera : (3,) float
         ``(s, tx, ty)``.
     size : int
@@ -171,27 +192,29 @@ def render_maps(
         raise ValueError(f"size must be positive, got {size}")
     if lab.shape != (v.shape[0],):
         raise ValueError(f"part_labels must have shape ({v.shape[0]},), got {lab.shape}")
-    if jts.shape != (24, 3):
-        raise ValueError(f"joints must have shape (24, 3), got {jts.shape}")
+    if jts.ndim != 2 or jts.shape[0] < 24 or jts.shape[1] != 3:
+        raise ValueError(f"joints must have shape (K >= 24, 3), got {jts.shape}")
     flags = mesh_flags(v, f, cam)
     dist = float(distance)
     if not (np.isfinite(dist) and dist >= 0) and "bad_camera" not in flags:
         flags.append("bad_camera")
     if FATAL_FLAGS.intersection(flags):
-        return _empty(size, flags)
+        return _empty(size, flags, num_points=len(jts))
     ref_z = float(jts[0, 2])
     xy = to_pixels(project(v, cam, dist, ref_z), size)
-    j2d = to_pixels(project(jts, cam, dist, ref_z), size)
+    points = to_pixels(project(jts, cam, dist, ref_z), size)
+    keypoints = np.concatenate([points, jts[:, 2:3]], axis=1)
+    j2d = points[:24]
     flags += frame_flags(xy, size)
     if FATAL_FLAGS.intersection(flags):
-        return _empty(size, flags, j2d)
+        return _empty(size, flags, j2d, len(jts))
     flab = face_labels(f, lab)
     closed = "not_watertight" not in flags
     try:
         # one pass: with the layers, back faces are needed too (a part alone is open)
         frags = rasterize(xy, v[:, 2], f, size, size, front_only=closed and not layers)
     except RasterTooLarge:
-        return _empty(size, [*flags, "bad_camera"], j2d)
+        return _empty(size, [*flags, "bad_camera"], j2d, len(jts))
     fid, depth = zbuffer(frags, size, size)
     parsing = np.where(fid >= 0, flab[np.maximum(fid, 0)], 0).astype(np.uint8)
     z_lo, z_hi = float(v[:, 2].min()), float(v[:, 2].max())
@@ -200,6 +223,7 @@ def render_maps(
         parsing=parsing,
         depth=depth,
         joints2d=j2d,
+        keypoints=keypoints,
         sigma=heatmap_sigma(size),
         z_range=(z_lo, z_hi),
         flags=tuple(flags),
@@ -261,11 +285,12 @@ def render_target_maps(
     b = None if betas is None else torch.as_tensor(np.asarray(betas, np.float32).reshape(1, -1))
     with torch.no_grad():
         out = body_model(betas=b, body_pose=torch.as_tensor(bp), global_orient=torch.as_tensor(go))
+    vertices = out.vertices[0].double().numpy()
     return render_maps(
-        out.vertices[0].double().numpy(),
+        vertices,
         body_model.faces,
         body_model.part_labels,
-        out.joints[0].double().numpy(),
+        np.concatenate([out.joints[0].double().numpy(), face_points(body_model, vertices)]),
         camera,
         size,
         layers,

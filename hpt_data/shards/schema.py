@@ -16,12 +16,13 @@ HDF5's ``lzf``, but decode 5-15x faster (about 0.2 ms for a 1024² map here, aga
 ms), which is what a training loader pays on every frame (docs/shards.md, "Measured").
 
 Versions: 1 stored the same arrays with ``lzf``; 2 stores them with Blosc and adds
-``camera_distance`` (fit-smpl's perspective about the pelvis). HDF5 undoes either filter by
-itself, so the reader reads both (``READABLE_VERSIONS``): a field newer than a shard
-(``Field.since``) reads as its ``Field.default``, which for ``camera_distance`` (0, weak
-perspective) is exactly how version-1 fits were made. 3 adds the pairs a set stores per
-split, beside the shards (``hpt_data.shards.pairs``; a version-1 or 2 set stores none). The
-writer writes 3.
+``camera_distance`` (fit-smpl's perspective about the pelvis); 3 adds the pairs a set stores
+per split, beside the shards (``hpt_data.shards.pairs``; a version-1 or 2 set stores none); 4
+adds ``keypoints`` (the target 3D pose: SMPL's joints and five face points, with their depth).
+HDF5 undoes either filter by itself, so the reader reads all (``READABLE_VERSIONS``): a field
+newer than a shard (``Field.since``) reads as its ``Field.default``, which for
+``camera_distance`` (0, weak perspective) is exactly how version-1 fits were made, and for
+``keypoints`` NaN (the model refuses those shards in one line). The writer writes 4.
 """
 
 from __future__ import annotations
@@ -31,13 +32,17 @@ from typing import Literal
 
 import numpy as np
 
-SCHEMA_VERSION = 3
-# 1: lzf instead of Blosc, and no camera_distance; 1 and 2: no stored pairs
-READABLE_VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4
+# 1: lzf, no camera_distance; 1-2: no stored pairs; 1-3: no keypoints
+READABLE_VERSIONS = (1, 2, 3, 4)
 CROP = 1024  # the person crop of the fine stage
 COARSE = 512  # the coarse stage
 VOXELS = (64, 256, 256)  # (z, y, x): DESIGN.md's grid, x/y at 1/4 of the crop
 NUM_JOINTS = 24  # SMPL's kinematic joints: the heatmaps H are rendered from these
+# Face points after the joints in ``keypoints``: the body model's landmark vertices
+# (hpt_data.body.BodyModel.landmark_vertex_ids), so the face layer's H has a head-orientation cue
+FACE_KEYPOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
+NUM_KEYPOINTS = NUM_JOINTS + len(FACE_KEYPOINTS)
 NUM_LANDMARKS = 33  # MediaPipe Pose
 NUM_BETAS = 10
 PART_LAYERS = ("face", "left_arm", "right_arm", "left_leg", "right_leg")
@@ -134,6 +139,16 @@ FIELDS: tuple[Field, ...] = (
         "float32",
         "raw",
         "projected SMPL joints, crop pixels (H is rendered from these)",
+    ),
+    Field(
+        "keypoints",
+        (NUM_KEYPOINTS, 3),
+        "float32",
+        "raw",
+        "target 3D pose: SMPL's 24 joints then nose, left/right eye, left/right ear (model "
+        "vertices); x, y crop pixels (as joints2d), z camera-frame metres (as depth)",
+        since=4,
+        default=float("nan"),
     ),
     Field(
         "landmarks",

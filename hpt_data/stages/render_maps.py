@@ -63,10 +63,12 @@ class RenderMaps(Stage):
     name = "render-maps"
     requires = ("fit-smpl",)
     Settings = RenderMapsSettings
-    version = 2  # 2: drawn with fits.npz's camera_distance (perspective about the pelvis)
+    version = 3  # 2: fits.npz's camera_distance (perspective about the pelvis); 3: keypoints
 
     def run(self, ctx: StageContext) -> StageResult:
-        from hpt_data.render.maps import render_maps
+        import numpy as np
+
+        from hpt_data.render.maps import face_points, render_maps
         from hpt_data.render.preview_maps import maps_sheet, write_sheet
 
         s: RenderMapsSettings = self.settings
@@ -83,8 +85,9 @@ class RenderMaps(Stage):
         previews = 0
         for row, verts, joints in posed_frames(fits, todo):
             cam, dist = fits.camera[row], float(fits.camera_distance[row])
+            points = np.concatenate([joints, face_points(model, verts)])
             rendered = [
-                render_maps(verts, model.faces, model.part_labels, joints, cam, size, k == 0, dist)
+                render_maps(verts, model.faces, model.part_labels, points, cam, size, k == 0, dist)
                 for k, size in enumerate(s.sizes)
             ]
             flags = sorted({f for m in rendered for f in m.flags})

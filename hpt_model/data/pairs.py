@@ -46,12 +46,18 @@ TARGET_FIELDS: tuple[str, ...] = (
     "parsing_512",
     "depth_512",
     "joints2d",
+    "keypoints",
     "part_boxes",
     "layer_mask_face",
     "layer_mask_left_arm",
     "layer_mask_right_arm",
     "layer_mask_left_leg",
     "layer_mask_right_leg",
+    "layer_depth_face",
+    "layer_depth_left_arm",
+    "layer_depth_right_arm",
+    "layer_depth_left_leg",
+    "layer_depth_right_leg",
     "body_pose",
     "global_orient",
     "betas",
@@ -75,9 +81,10 @@ def fields_for_stage(stage: str, config: HPTConfig | None = None) -> dict[str, A
     paper's when None: coarse 512, fine 1024, volume 256). Opt-in: the default PairDataset
     reads everything at 1024.
 
-    coarse: both images, target S/D (the 512 maps when the coarse size is ≤ 512), joints.
-    face/arm/leg/fine/e2e: both images and part boxes, target S/D at 1024 and 512, joints,
-    the complete maps of the stage's parts. volume: the source image, joints, voxels.
+    coarse: both images, target S/D (the 512 maps when the coarse size is ≤ 512), joints and
+    keypoints. face/arm/leg/fine/e2e: both images and part boxes, target S/D at 1024 and 512,
+    joints and keypoints, the complete maps and depths of the stage's parts. volume: the
+    source image, joints and keypoints, voxels.
     """
     coarse = config.inputs.coarse_size if config is not None else CROP // 2
     fine = config.inputs.fine_size if config is not None else CROP
@@ -85,15 +92,16 @@ def fields_for_stage(stage: str, config: HPTConfig | None = None) -> dict[str, A
     maps_512 = ("parsing_512", "depth_512") if coarse <= CROP // 2 else ()
     if stage == "coarse":
         source: tuple[str, ...] = ("image",)
-        target = ("image", *(maps_512 or ("parsing", "depth")), "joints2d")
+        target = ("image", *(maps_512 or ("parsing", "depth")), "joints2d", "keypoints")
         size = coarse
     elif stage in STAGE_LAYERS:
         source = ("image", "part_boxes")
-        masks = tuple(f"layer_mask_{p}" for p in STAGE_LAYERS[stage])
-        target = ("image", "parsing", "depth", *maps_512, "joints2d", "part_boxes", *masks)
+        masks = tuple(f"layer_{m}_{p}" for p in STAGE_LAYERS[stage] for m in ("mask", "depth"))
+        target = ("image", "parsing", "depth", *maps_512, "joints2d", "keypoints", "part_boxes")
+        target += masks
         size = fine
     elif stage == "volume":
-        source, target, size = ("image",), ("joints2d",), volume
+        source, target, size = ("image",), ("joints2d", "keypoints"), volume
     else:
         raise ValueError(
             f"unknown stage {stage!r}; expected coarse, {', '.join(STAGE_LAYERS)}, volume"
@@ -162,9 +170,10 @@ class PairDataset(Dataset):
     split's stored pair ``i``, see ``pairs``), as ``source_<field>`` /
     ``target_<field>`` tensors, compact (images (3, H, W) uint8, possibly a non-contiguous
     view; parsing (H, W) uint8; depth (1, H, W) float16 with +inf background; masks
-    (1, H, W) uint8; joints2d (24, 2) pixels; part_boxes (5, 3) [x0, y0, size]);
-    ``decode_pair_batch`` widens a batch on the device. The pose heatmaps H are rendered
-    on the fly from ``target_joints2d`` (``hpt_model.method.inputs.render_heatmaps``).
+    (1, H, W) uint8; joints2d (24, 2) pixels; keypoints (29, 3) pixels and metres;
+    part_boxes (5, 3) [x0, y0, size]); ``decode_pair_batch`` widens a batch on the device.
+    The pose heatmaps H are rendered on the fly from ``target_keypoints``
+    (``hpt_model.method.inputs.render_heatmaps``).
     ``with_volume`` adds ``target_voxels`` (64, 256, 256). ``image_size``: images decoded
     at the smallest JPEG scale (n/8 of 1024) at least that large, e.g. 512; None: 1024.
     Maps and keypoints stay at shard resolution. See ``fields_for_stage``. ``pairs``:

@@ -24,9 +24,11 @@ from hpt_model.method.inputs import (
     PartInputs,
     StageInputs,
     build_stage_inputs,
+    pose_3d,
     render_heatmaps,
     resize,
     stage_parts,
+    target_keypoints,
     to_device,
 )
 
@@ -42,12 +44,14 @@ __all__ = [
     "final_image",
     "forward_stage",
     "fuse_layers",
+    "pose_3d",
     "render_heatmaps",
     "resize",
     "run_coarse",
     "run_fine",
     "run_layers",
     "stage_parts",
+    "target_keypoints",
     "to_device",
     "upsample",
 ]

@@ -13,10 +13,12 @@ where that conversion happens, on the model's device:
   marks the background in the shards), 0 on
   the background (absolute distance to the camera says nothing about the pose), then
   area-averaged;
-- heatmaps H: one Gaussian per joint of ``target_joints2d`` (24 SMPL joints, 1024-frame
-  pixels), ``exp(-d² / 2σ²)`` with σ = ``heatmap_sigma`` in 1024-frame pixels (so the blob
-  covers the same part of the body at every resolution), rendered directly at the output
-  size with pixel centres at ``i + 0.5``;
+- heatmaps H: one Gaussian per keypoint, the first ``inputs.num_heatmaps`` of
+  ``target_keypoints`` (SMPL's 24 joints, then nose, eyes, ears; 1024-frame pixels),
+  ``exp(-d² / 2σ²)`` with σ = ``heatmap_sigma`` in 1024-frame pixels (so the blob covers the
+  same part of the body at every resolution), rendered directly at the output size with
+  pixel centres at ``i + 0.5``. Shards from before keypoints (schema < 4) serve a 24-joint
+  config from ``target_joints2d`` and are refused in one line otherwise;
 - part crops: the shard's ``part_boxes`` (``[x0, y0, size]`` in the 1024 frame) give each
   part's centre; the crop is the config's part size (face 128, arm 256, leg 512 at a fine
   size of 1024) centred there, in fine-frame pixels. The source part crop comes from the
@@ -25,15 +27,20 @@ where that conversion happens, on the model's device:
   pasted into the 1024 frame, resized and cropped like the other maps; a part is
   *unoccluded* when its visible pixels in the target parsing cover at least
   ``complete_threshold`` of the complete map;
-- the part generator's parsing S^n_t: with complete part layers (PL, the full method) the
-  crop with the complete part map laid on top, ``S·(1 − C) + onehot(part)·C``, so the
-  generator is told the whole part's extent "regardless of the occlusion" (§III-C); with
-  PL⁻ the plain (visible) crop;
+- the part generator's parsing S^n_t and depth D^n_t: with complete part layers (PL, the
+  full method) the crop with the complete part map laid on top, ``S·(1 − C) +
+  onehot(part)·C``, and the part's own depth (``target_layer_depth_<part>``, the part
+  rendered alone, relative to the person's mean depth as D_t, 0 off the part), so the
+  generator is told the whole part's extent and shape "regardless of the occlusion"
+  (§III-C); with PL⁻ the plain (visible) crops;
 - which stages exist follows ``config.variant``: a layer stage of a variant without part
   layers is a ValueError; ``fine``/``e2e`` give everything the variant's final image needs
   (coarse maps, fine maps, and the five parts when it has layers), whatever the variant;
-- volume: the source image and the target heatmaps at ``volume.xy_size``, the voxel labels
-  (64, 256, 256) nearest-resampled to (``z_bins``, ``xy_size``, ``xy_size``).
+- volume: the source image and the target 3D pose at ``volume.xy_size`` — the heatmaps,
+  then (``volume.pose_depth``) each heatmap times its keypoint's depth relative to the
+  pelvis in metres, so two poses with one 2D projection but another depth order differ —
+  and the voxel labels (64, 256, 256) nearest-resampled to (``z_bins``, ``xy_size``,
+  ``xy_size``).
 """
 
 from __future__ import annotations
@@ -46,9 +53,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from hpt_data.shards.schema import CROP, HEATMAP_SIGMA_1024, PART_LAYERS
+from hpt_data.shards.schema import CROP, HEATMAP_SIGMA_1024, NUM_JOINTS, PART_LAYERS
 from hpt_model.config import NUM_PARTS, HPTConfig
 from hpt_model.data.pairs import decode_pair_batch
+from hpt_model.errors import ModelError
 from hpt_model.networks.fusion import crop_boxes, paste_box
 from hpt_model.networks.layers import PART_KIND, PART_LABEL
 
@@ -100,7 +108,7 @@ class StageInputs:
     fine: MapSet | None = None
     parts: dict[str, PartInputs] = field(default_factory=dict)
     volume_image: Tensor | None = None  # (B, 3, X, X)
-    volume_pose: Tensor | None = None  # (B, J, X, X)
+    volume_pose: Tensor | None = None  # (B, J or 2J, X, X): the 3D pose (see pose_3d)
     volume_target: Tensor | None = None  # (B, Z, X, X) int64 labels
     source_voxels: Tensor | None = None  # (B, Z, X, X) int64, when the batch has them
 
@@ -145,13 +153,21 @@ def one_hot_parsing(labels: Tensor, size: int) -> Tensor:
     return resize(onehot, size)
 
 
-def relative_depth(depth: Tensor) -> Tensor:
-    """(B, 1, H, W) metres, +inf = background → metres minus the person's mean depth, 0 off
-    it (the shards' z is relative to the body, so it may be 0 or negative on the person)."""
+def person_mean_depth(depth: Tensor) -> Tensor:
+    """(B, 1, H, W) metres, +inf = background → (B, 1, 1, 1) mean depth of the person's
+    pixels: the reference every relative depth (D_t, D^n_t, the joints' z) is taken from."""
     fg = torch.isfinite(depth)
-    depth = torch.where(fg, depth, torch.zeros_like(depth))
     count = fg.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1)
-    mean = (depth * fg).sum(dim=(1, 2, 3), keepdim=True) / count
+    return torch.where(fg, depth, torch.zeros_like(depth)).sum(dim=(1, 2, 3), keepdim=True) / count
+
+
+def relative_depth(depth: Tensor, mean: Tensor | None = None) -> Tensor:
+    """(B, 1, H, W) metres, +inf = background → metres minus the person's mean depth
+    (``mean`` (B, 1, 1, 1), default this map's own), 0 off it (the shards' z is relative to
+    the body, so it may be 0 or negative on the person)."""
+    fg = torch.isfinite(depth)
+    if mean is None:
+        mean = person_mean_depth(depth)
     return torch.where(fg, depth - mean, torch.zeros_like(depth))
 
 
@@ -171,6 +187,44 @@ def render_heatmaps(joints: Tensor, size: int, sigma: float) -> Tensor:
     return gy.unsqueeze(-1) * gx.unsqueeze(-2)  # (B, J, size(y), size(x))
 
 
+class MissingKeypointsError(ModelError, ValueError):
+    """A batch without the target keypoints the config needs (shards of schema < 4)."""
+
+
+def target_keypoints(batch: Mapping[str, Any], count: int) -> Tensor:
+    """(B, count, 3): the first ``count`` target keypoints, x, y 1024-frame pixels and z
+    camera-frame metres. Shards written before keypoints existed (NaN, or no field) serve
+    ``count ≤ 24`` from ``target_joints2d`` with z NaN; otherwise MissingKeypointsError."""
+    points = batch.get("target_keypoints")
+    if points is not None and points.shape[1] >= count and torch.isfinite(points[:, :count]).all():
+        return points[:, :count].float()
+    if count <= NUM_JOINTS and "target_joints2d" in batch:
+        joints = batch["target_joints2d"][:, :count].float()
+        return torch.cat([joints, torch.full_like(joints[..., :1], float("nan"))], dim=-1)
+    raise MissingKeypointsError(
+        f"the batch lacks the {count} target keypoints (joints and face points) this config's "
+        "heatmaps need: shards written before schema 4 have none; rebuild them (hpt-data "
+        "render-maps and write-shards), or use a checkpoint's own 24-joint config"
+    )
+
+
+def pose_3d(keypoints: Tensor, size: int, sigma: float, depth: bool) -> Tensor:
+    """The volume network's target 3D pose: keypoints (B, J, 3) → (B, J, size, size) heatmaps,
+    then, with ``depth``, (B, J, size, size) of each heatmap times the keypoint's z minus the
+    pelvis's (keypoint 0), metres: the depth order the 2D heatmaps cannot show (§III-B)."""
+    heat = render_heatmaps(keypoints[..., :2], size, sigma)
+    if not depth:
+        return heat
+    z = keypoints[..., 2] - keypoints[:, :1, 2]  # (B, J), relative to the pelvis
+    if not torch.isfinite(z).all():
+        raise MissingKeypointsError(
+            "the batch lacks the target keypoints' depth that the volume network's 3D pose "
+            "needs (shards written before schema 4): rebuild them, or set volume.pose_depth "
+            "false"
+        )
+    return torch.cat([heat, heat * z[..., None, None]], dim=1)
+
+
 def scale_boxes(boxes: Tensor, fine_size: int, part_size: int) -> Tensor:
     """(B, 3) [x0, y0, size] in the 1024 frame → (B, 3) crop of ``part_size`` in the fine
     frame, centred on the same point."""
@@ -184,7 +238,8 @@ def scale_boxes(boxes: Tensor, fine_size: int, part_size: int) -> Tensor:
 def complete_map(layer_mask: Tensor, shard_box: Tensor, fine_size: int, box: Tensor) -> Tensor:
     """Complete part map (B, 1, b, b) at its 1024-frame ``shard_box`` (B, 3) → the fine-frame
     crop ``box`` (B, 3): pasted into the 1024 frame, resized like every other map, cropped
-    like them, so it lines up with the visible part to the pixel."""
+    like them, so it lines up with the visible part to the pixel. Also serves the complete
+    part's relative depth (0 off the part)."""
     frame = paste_box(layer_mask.float(), shard_box, CROP, CROP)
     return crop_boxes(resize(frame, fine_size), box)
 
@@ -200,7 +255,9 @@ def complete_parsing(parsing: Tensor, complete: Tensor, label: int) -> Tensor:
 # --------------------------------------------------------------------------- the builder
 
 
-def _map_set(batch: Mapping[str, Any], size: int, sigma: float, use_512: bool) -> MapSet:
+def _map_set(
+    batch: Mapping[str, Any], size: int, sigma: float, use_512: bool, num_heatmaps: int
+) -> MapSet:
     suffix = "_512" if use_512 else ""
     labels = batch[f"target_parsing{suffix}"]
     depth = batch[f"target_depth{suffix}"]
@@ -209,7 +266,7 @@ def _map_set(batch: Mapping[str, Any], size: int, sigma: float, use_512: bool) -
         target=resize(batch["target_image"], size),
         parsing=one_hot_parsing(labels, size),
         depth=resize(relative_depth(depth.float()), size),
-        heatmaps=render_heatmaps(batch["target_joints2d"], size, sigma),
+        heatmaps=render_heatmaps(target_keypoints(batch, num_heatmaps)[..., :2], size, sigma),
     )
 
 
@@ -219,6 +276,7 @@ def _part_inputs(
     part: str,
     config: HPTConfig,
     complete_threshold: float,
+    depth_mean: Tensor,
 ) -> PartInputs:
     fine_size = config.inputs.fine_size
     size = config.inputs.part_size(PART_KIND[part])
@@ -240,14 +298,19 @@ def _part_inputs(
     area = complete.sum(dim=(1, 2, 3))
     covered = torch.minimum(visible, complete).sum(dim=(1, 2, 3))
     unoccluded = (area > 0) & (covered >= complete_threshold * area)
+    depth = crop_boxes(fine.depth, box)
     if config.variant.layers == "complete":
         parsing = complete_parsing(parsing, complete, label)
+        # D^n_t of the part alone, "regardless of the occlusion": the shard's complete depth
+        # (layer_depth_<part>) relative to the same person mean as D_t
+        own = relative_depth(batch[f"target_layer_depth_{part}"].float(), depth_mean)
+        depth = complete_map(own, batch["target_part_boxes"][:, row], fine_size, box)
     return PartInputs(
         box=box,
         source=crop_boxes(fine.source, source_box),
         other_source=other,
         parsing=parsing,
-        depth=crop_boxes(fine.depth, box),
+        depth=depth,
         heatmaps=crop_boxes(fine.heatmaps, box),
         target=crop_boxes(fine.target, box),
         visible=visible,
@@ -284,19 +347,24 @@ def build_stage_inputs(
     if stage == "volume":
         v = config.volume
         out.volume_image = resize(batch["source_image"], v.xy_size)
-        out.volume_pose = render_heatmaps(batch["target_joints2d"], v.xy_size, heatmap_sigma)
+        points = target_keypoints(batch, inputs.num_heatmaps)
+        out.volume_pose = pose_3d(points, v.xy_size, heatmap_sigma, v.pose_depth)
         out.volume_target = _voxels(batch["target_voxels"], v.z_bins, v.xy_size)
         if "source_voxels" in batch:
             out.source_voxels = _voxels(batch["source_voxels"], v.z_bins, v.xy_size)
         return out
     use_512 = inputs.coarse_size <= 512 and "target_parsing_512" in batch
-    out.coarse = _map_set(batch, inputs.coarse_size, heatmap_sigma, use_512)
+    j = inputs.num_heatmaps
+    out.coarse = _map_set(batch, inputs.coarse_size, heatmap_sigma, use_512, j)
     if stage in ("fine", "e2e") or stage in LAYER_STAGES:
-        fine = _map_set(batch, inputs.fine_size, heatmap_sigma, use_512=False)
+        fine = _map_set(batch, inputs.fine_size, heatmap_sigma, False, j)
         if stage in ("fine", "e2e"):
             out.fine = fine
         parts = stage_parts(stage, config)
-        out.parts = {p: _part_inputs(batch, fine, p, config, complete_threshold) for p in parts}
+        mean = person_mean_depth(batch["target_depth"].float())
+        out.parts = {
+            p: _part_inputs(batch, fine, p, config, complete_threshold, mean) for p in parts
+        }
     return out
 
 

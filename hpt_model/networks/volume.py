@@ -98,7 +98,9 @@ class HourglassEncoder(nn.Module):
 
 
 class VolumeNetwork(nn.Module):
-    """(image (B, 3, X, X), pose (B, J, X, X)) → voxel logits (B, 7, Z, X, X)."""
+    """(image (B, 3, X, X), pose (B, P, X, X)) → voxel logits (B, 7, Z, X, X); the target
+    3D pose has P = 2J channels (heatmaps, then heatmaps × relative depth:
+    ``hpt_model.method.inputs.pose_3d``), or J with ``volume.pose_depth`` off."""
 
     def __init__(self, config: HPTConfig) -> None:
         super().__init__()
@@ -107,9 +109,9 @@ class VolumeNetwork(nn.Module):
         f = v.features
         self.xy_size = v.xy_size
         self.z_bins = v.z_bins
-        self.num_heatmaps = config.inputs.num_heatmaps
+        self.pose_channels = config.inputs.num_heatmaps * (2 if v.pose_depth else 1)
         self.image_encoder = HourglassEncoder(3, f, v.hourglass_depth, norm_layer)
-        self.pose_encoder = HourglassEncoder(self.num_heatmaps, f, v.hourglass_depth, norm_layer)
+        self.pose_encoder = HourglassEncoder(self.pose_channels, f, v.hourglass_depth, norm_layer)
         self.fuse = _conv_block(2 * f, f, 1, norm_layer)
         self.stacks = nn.ModuleList(
             nn.Sequential(
@@ -129,7 +131,7 @@ class VolumeNetwork(nn.Module):
 
     def forward(self, image: Tensor, pose: Tensor) -> Tensor:
         check_channels(image, "image", 3)
-        check_channels(pose, "pose", self.num_heatmaps)
+        check_channels(pose, "pose", self.pose_channels)
         for name, x in (("image", image), ("pose", pose)):
             if x.shape[-2:] != (self.xy_size, self.xy_size):
                 raise ValueError(

@@ -5,8 +5,9 @@ inputs, steps the :class:`~hpt_model.training.trainer.StageTrainer`, logs throug
 grid every ``image_every``) and checkpoints every ``checkpoint_every`` steps and at the end.
 
 Order of the stages (§IV-B): coarse → face, arm, leg (each on the frozen trained coarse
-generator) → fine (on the frozen coarse and layer generators) → e2e (all generators
-together, from the fine checkpoint). ``volume`` (Ours-V) is independent.
+generator) → e2e (every generator, the fine one new, and every discriminator together,
+each with its losses). ``fine`` (the fine generator on the frozen others, then e2e from it
+with ``--init``) is an extra phase kept as an option. ``volume`` (Ours-V) is independent.
 
 A resumed run (``--resume``) continues exactly: it takes the checkpoint's config, step and
 RNG state, and the data order is a pure function of (seed, epoch).

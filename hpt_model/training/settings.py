@@ -55,9 +55,9 @@ class TrainSettings:
     image_every: int = 500
     stop_after: int | None = None  # stop (with a checkpoint) once this many steps are done
     resume: bool = False  # continue from <out>/last.pt
-    init: Path | None = None  # start from this checkpoint's weights (e2e: the fine stage's)
-    coarse_checkpoint: Path | None = None  # face/arm/leg/fine: the trained coarse generator
-    face_checkpoint: Path | None = None  # fine: the trained layer generators
+    init: Path | None = None  # start from this checkpoint's weights (e2e: a fine run's, option)
+    coarse_checkpoint: Path | None = None  # face/arm/leg/fine/e2e: the trained coarse stage
+    face_checkpoint: Path | None = None  # fine/e2e: the trained layer stages
     arm_checkpoint: Path | None = None
     leg_checkpoint: Path | None = None
     device: str = "auto"  # auto | cpu | cuda
@@ -94,7 +94,8 @@ class TrainSettings:
 
 
 def default_epochs(stage: str, config: HPTConfig) -> int:
-    """§IV-B: coarse 10, part layers 20, fine 10; e2e and volume (not given): 10, chosen."""
+    """§IV-B: coarse 10, part layers 20, fine-scale generator (e2e; the fine option) 10;
+    volume (not given): 10, chosen."""
     optim = config.optim
     if stage in LAYER_STAGES:
         return optim.layer_epochs

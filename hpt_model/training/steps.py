@@ -8,7 +8,7 @@ face     layers.face, face_d (DCGAN, BN)        coarse                        Eq
 arm      layers.arm, arm_d (DCGAN, SN)          coarse                        Eqs. 1, 2
 leg      layers.leg, leg_d (DCGAN, SN)          coarse                        Eqs. 1, 2
 fine     fine, fine_d (3 scales)                coarse, layers                Eq. 7
-e2e      coarse, layers, fine, fine_d           —                             Eq. 7
+e2e      coarse, layers, fine, every D          —                             Eqs. 1-3, 7
 volume   volume                                 —                             cross-entropy
 =======  =====================================  ============================  ==============
 
@@ -17,9 +17,12 @@ averaged as pix2pixHD does), then the generator against the updated discriminato
 parameters are frozen meanwhile. The layer stages run both sides of a limb through the one
 shared generator and show the discriminator both, right parts mirrored into the left frame;
 their real samples come from :class:`~hpt_model.training.bank.CompletePartBank`. The
-end-to-end stage fine-tunes every generator through Eq. 7 on the final image only (the paper
-says no more). The forward passes are the method's own (:mod:`hpt_model.method`), the
-functions inference and evaluation run.
+end-to-end stage is the paper's last phase: every generator fine-tuned together, each with
+all its losses (Eq. 7 on the final image, Eq. 3 on the coarse result, Eqs. 1 and 2 on the
+layers with their completeness discriminators and banks). The ``fine`` stage (fine
+generator alone, upstream frozen) is an extra phase the paper does not have, kept as an
+option (docs/training.md, "Departures from the paper"). The forward passes are the
+method's own (:mod:`hpt_model.method`), the functions inference and evaluation run.
 
 Table IV's variants (``config.variant``) change what exists, not how a step works: a stage
 the variant lacks is refused (:meth:`~hpt_model.variants.VariantConfig.check_stage`); with
@@ -46,10 +49,17 @@ from hpt_model.losses import (
     gan_loss,
     volume_cross_entropy,
 )
-from hpt_model.method import LAYER_STAGES, StageInputs, run_coarse, run_fine, run_layers
+from hpt_model.method import (
+    LAYER_STAGES,
+    PartInputs,
+    StageInputs,
+    run_coarse,
+    run_fine,
+    run_layers,
+)
 from hpt_model.method.inputs import need
 from hpt_model.networks import variant_network_names
-from hpt_model.networks.layers import MIRRORED_PARTS
+from hpt_model.networks.layers import MIRRORED_PARTS, PART_KIND
 from hpt_model.training.bank import CompletePartBank
 
 Losses = dict[str, Tensor]
@@ -60,7 +70,7 @@ STAGE_NETWORKS: dict[str, tuple[str, ...]] = {
     "arm": ("coarse", "layers", "arm_d"),
     "leg": ("coarse", "layers", "leg_d"),
     "fine": ("coarse", "layers", "fine", "fine_d"),
-    "e2e": ("coarse", "layers", "fine", "fine_d"),
+    "e2e": ("coarse", "layers", "fine", "coarse_d", "face_d", "arm_d", "leg_d", "fine_d"),
     "volume": ("volume",),
 }
 DISCRIMINATOR: dict[str, str | None] = {
@@ -108,6 +118,8 @@ def generator_parameters(stage: str, nets: nn.ModuleDict) -> list[nn.Parameter]:
 def discriminator_parameters(stage: str, nets: nn.ModuleDict) -> list[nn.Parameter]:
     """The stage discriminator's parameters; none if the stage (or, for PL⁻, the variant)
     has no discriminator."""
+    if stage == "e2e":  # every discriminator the variant has
+        return [p for name in nets if name.endswith("_d") for p in nets[name].parameters()]
     name = DISCRIMINATOR[stage]
     return [] if name is None or name not in nets else list(nets[name].parameters())
 
@@ -174,6 +186,7 @@ class StepContext:
     optimizers: dict[str, torch.optim.Optimizer]  # "g" and, for GAN stages, "d"
     vgg_loss: VGGPerceptualLoss | None
     bank: CompletePartBank | None = None  # layer stages
+    banks: Mapping[str, CompletePartBank] | None = None  # e2e: one per layer kind
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
     replicas: Mapping[str, nn.Module] | None = None
 
@@ -196,18 +209,28 @@ def _perceptual(ctx: StepContext, pred: Tensor, target: Tensor, mask: Tensor | N
     return ctx.vgg_loss(pred, target, mask)
 
 
-def image_gan_step(
+def _image_d(
     ctx: StepContext, fake: Tensor, real: Tensor, condition: Tensor, d_name: str
 ) -> Losses:
-    """Eqs. 3/7 with a conditional multi-scale PatchGAN: D update, then G update."""
-    loss_cfg = ctx.config.loss
-    disc_replica, disc = ctx.trained[d_name], ctx.nets[d_name]
+    """The conditional multi-scale PatchGAN's loss on real vs the detached fake (Eqs. 4, 7),
+    the two terms averaged as pix2pixHD does."""
+    mode = ctx.config.loss.gan_mode
+    disc_replica = ctx.trained[d_name]
     with ctx.autocast():
-        d_fake = gan_loss(disc_replica(fake.detach(), condition), False, loss_cfg.gan_mode)
-        d_real = gan_loss(disc_replica(real, condition), True, loss_cfg.gan_mode)
+        d_fake = gan_loss(disc_replica(fake.detach(), condition), False, mode)
+        d_real = gan_loss(disc_replica(real, condition), True, mode)
         d_total = 0.5 * (d_fake + d_real)
-    _update(ctx, "d", d_total)
-    with frozen(disc), ctx.autocast():
+    return {"d_total": d_total, "d_real": d_real, "d_fake": d_fake}
+
+
+def _image_g(
+    ctx: StepContext, fake: Tensor, real: Tensor, condition: Tensor, d_name: str
+) -> Losses:
+    """Eq. 3/7 for the generator: adversarial + λ_FM·feature matching + λ_per·VGG. The
+    caller holds the discriminator :func:`frozen`."""
+    loss_cfg = ctx.config.loss
+    disc = ctx.nets[d_name]
+    with ctx.autocast():
         fake_features = disc(fake, condition)
         with torch.no_grad():
             real_features = disc(real, condition)
@@ -217,17 +240,19 @@ def image_gan_step(
         g_total = (
             loss_cfg.lambda_adv * g_adv + loss_cfg.lambda_fm * g_fm + loss_cfg.lambda_per * g_per
         )
-    _update(ctx, "g", g_total)
-    losses = {
-        "g_total": g_total,
-        "g_adv": g_adv,
-        "g_fm": g_fm,
-        "g_per": g_per,
-        "d_total": d_total,
-        "d_real": d_real,
-        "d_fake": d_fake,
-        "l1": masked_l1(fake, real),
-    }
+    return {"g_total": g_total, "g_adv": g_adv, "g_fm": g_fm, "g_per": g_per}
+
+
+def image_gan_step(
+    ctx: StepContext, fake: Tensor, real: Tensor, condition: Tensor, d_name: str
+) -> Losses:
+    """Eqs. 3/7 with a conditional multi-scale PatchGAN: D update, then G update."""
+    d = _image_d(ctx, fake, real, condition, d_name)
+    _update(ctx, "d", d["d_total"])
+    with frozen(ctx.nets[d_name]):
+        g = _image_g(ctx, fake, real, condition, d_name)
+    _update(ctx, "g", g["g_total"])
+    losses = {**g, **d, "l1": masked_l1(fake, real)}
     return {k: v.detach().float() for k, v in losses.items()}
 
 
@@ -238,65 +263,151 @@ def coarse_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     return image_gan_step(ctx, fake, maps.target, maps.source, "coarse_d")
 
 
+@dataclass
+class _LayerBatch:
+    """One kind's parts (face; both arms; both legs) stacked along the batch."""
+
+    kind: str
+    names: list[str]
+    layer: Tensor  # (nB, 3, s, s) the layers I^n_t in their own frames (Eq. 2)
+    fake: Tensor  # the same, right parts mirrored (the discriminator's frame)
+    condition: Tensor  # (nB, 3, s, s) the source crops I^n_s, mirrored alike
+    target: Tensor  # (nB, 3, s, s) ground truth
+    visible: Tensor  # (nB, 1, s, s) the visible part, where Eq. 2 is evaluated
+
+
+def _layer_batch(
+    kind: str, parts: Mapping[str, PartInputs], layers: Mapping[str, tuple[Tensor, Tensor]]
+) -> _LayerBatch:
+    names = [n for n in parts if PART_KIND[n] == kind]
+    return _LayerBatch(
+        kind=kind,
+        names=names,
+        layer=torch.cat([layers[n][1] for n in names]),
+        fake=torch.cat([to_left_frame(layers[n][1], n) for n in names]),
+        condition=torch.cat([to_left_frame(parts[n].source, n) for n in names]),
+        target=torch.cat([parts[n].target for n in names]),
+        visible=torch.cat([parts[n].visible for n in names]),
+    )
+
+
+def _layer_d(
+    ctx: StepContext, lb: _LayerBatch, parts: Mapping[str, PartInputs], bank: CompletePartBank
+) -> Losses:
+    """Eq. 1 for the completeness discriminator: this step's unoccluded targets join the
+    bank, the fake layers are judged against a random sample of it."""
+    mode = ctx.config.loss.gan_mode
+    for n in lb.names:
+        keep = parts[n].unoccluded
+        bank.push(to_left_frame(parts[n].target[keep], n), to_left_frame(parts[n].source[keep], n))
+    disc_replica = ctx.trained[f"{lb.kind}_d"]
+    sample = bank.sample(lb.fake.shape[0], lb.fake.device)
+    with ctx.autocast():
+        d_fake = gan_loss(disc_replica(lb.fake.detach(), lb.condition), False, mode)
+        if sample is None:  # nothing complete seen yet: fake term only
+            d_real = d_fake.new_zeros(())
+            d_total = d_fake
+        else:
+            d_real = gan_loss(disc_replica(*sample), True, mode)
+            d_total = 0.5 * (d_fake + d_real)
+    return {
+        "d_total": d_total,
+        "d_real": d_real,
+        "d_fake": d_fake,
+        "bank_size": torch.tensor(float(len(bank))),
+    }
+
+
+def _layer_g(ctx: StepContext, lb: _LayerBatch, complete: bool) -> Losses:
+    """L^n = λ·L^n_adv + λ·L^n_per (Eqs. 1, 2); PL⁻: the unmasked perceptual loss alone. The
+    caller holds the discriminator :func:`frozen`."""
+    loss_cfg = ctx.config.loss
+    with ctx.autocast():
+        g_per = _perceptual(ctx, lb.layer, lb.target, lb.visible if complete else None)
+    g_total = loss_cfg.lambda_layer_per * g_per
+    losses: Losses = {"g_per": g_per}
+    if complete:
+        with ctx.autocast():
+            g_adv = gan_loss(
+                ctx.nets[f"{lb.kind}_d"](lb.fake, lb.condition), True, loss_cfg.gan_mode
+            )
+        g_total = loss_cfg.lambda_layer_adv * g_adv + g_total
+        losses["g_adv"] = g_adv
+    losses["g_total"] = g_total
+    return losses
+
+
 def layer_step(ctx: StepContext, inputs: StageInputs) -> Losses:
     """Eqs. 1 and 2 for the parts of one kind (face; left+right arm; left+right leg)."""
-    loss_cfg = ctx.config.loss
     complete = ctx.config.variant.layers == "complete"  # PL; PL⁻ otherwise
     coarse_maps = need(inputs.coarse, "coarse maps")
     with torch.no_grad(), ctx.autocast():
         coarse = run_coarse(ctx.nets, coarse_maps)
     with ctx.autocast():
         layers = run_layers(ctx.trained, inputs.parts, coarse, ctx.config.inputs.fine_size)
-    names = list(inputs.parts)
-    parts = [inputs.parts[n] for n in names]
-    layer = torch.cat([layers[n][1] for n in names])  # own frames, for Eq. 2
-    target = torch.cat([p.target for p in parts])
-    visible = torch.cat([p.visible for p in parts])
+    lb = _layer_batch(ctx.stage, inputs.parts, layers)
     losses: Losses = {}
-    g_total = layer.new_zeros(())
-    with ctx.autocast():
-        g_per = _perceptual(ctx, layer, target, visible if complete else None)
+    hold: contextlib.AbstractContextManager = contextlib.nullcontext()
     if complete:
-        bank = need(ctx.bank, "complete part bank")
-        for n, p in zip(names, parts, strict=True):
-            keep = p.unoccluded
-            bank.push(to_left_frame(p.target[keep], n), to_left_frame(p.source[keep], n))
-        fake = torch.cat([to_left_frame(layers[n][1], n) for n in names])
-        condition = torch.cat([to_left_frame(inputs.parts[n].source, n) for n in names])
-        d_name = f"{ctx.stage}_d"
-        disc_replica, disc = ctx.trained[d_name], ctx.nets[d_name]
-        sample = bank.sample(fake.shape[0], fake.device)
-        with ctx.autocast():
-            d_fake = gan_loss(disc_replica(fake.detach(), condition), False, loss_cfg.gan_mode)
-            if sample is None:  # nothing complete seen yet: fake term only
-                d_real = d_fake.new_zeros(())
-                d_total = d_fake
-            else:
-                d_real = gan_loss(disc_replica(*sample), True, loss_cfg.gan_mode)
-                d_total = 0.5 * (d_fake + d_real)
-        _update(ctx, "d", d_total)
-        with frozen(disc), ctx.autocast():
-            g_adv = gan_loss(disc(fake, condition), True, loss_cfg.gan_mode)
-        g_total = g_total + loss_cfg.lambda_layer_adv * g_adv
-        losses.update(g_adv=g_adv, d_total=d_total, d_real=d_real, d_fake=d_fake)
-        losses["bank_size"] = torch.tensor(float(len(bank)))
-    g_total = g_total + loss_cfg.lambda_layer_per * g_per
-    _update(ctx, "g", g_total)
-    losses.update(g_total=g_total, g_per=g_per, l1=masked_l1(layer, target, visible))
+        losses.update(_layer_d(ctx, lb, inputs.parts, need(ctx.bank, "complete part bank")))
+        _update(ctx, "d", losses["d_total"])
+        hold = frozen(ctx.nets[f"{ctx.stage}_d"])
+    with hold:
+        losses.update(_layer_g(ctx, lb, complete))
+    _update(ctx, "g", losses["g_total"])
+    losses["l1"] = masked_l1(lb.layer, lb.target, lb.visible)
     return {k: v.detach().float() for k, v in losses.items()}
 
 
 def fusion_step(ctx: StepContext, inputs: StageInputs) -> Losses:
-    """Eq. 7; the fine stage keeps coarse and layers frozen, e2e trains through them."""
+    """Eq. 7 on the frozen coarse and layer generators (the ``fine`` stage, an option)."""
     coarse_maps = need(inputs.coarse, "coarse maps")
     fine = need(inputs.fine, "fine maps")
-    upstream = torch.no_grad() if ctx.stage == "fine" else contextlib.nullcontext()
-    with upstream, ctx.autocast():
-        coarse = run_coarse(ctx.trained, coarse_maps)
-        layers = run_layers(ctx.trained, inputs.parts, coarse, ctx.config.inputs.fine_size)
+    with torch.no_grad(), ctx.autocast():
+        coarse = run_coarse(ctx.nets, coarse_maps)
+        layers = run_layers(ctx.nets, inputs.parts, coarse, ctx.config.inputs.fine_size)
     with ctx.autocast():
         fused = run_fine(ctx.trained, inputs, coarse, layers)
     return image_gan_step(ctx, fused.image, fine.target, fine.source, "fine_d")
+
+
+def e2e_step(ctx: StepContext, inputs: StageInputs) -> Losses:
+    """The paper's end-to-end phase (§IV-B): every generator fine-tuned together, each with
+    its own losses — Eq. 7 on the final image, Eq. 3 on the coarse result and, per layer
+    kind, Eqs. 1 and 2 (completeness discriminator on its bank, perceptual loss on the
+    visible part). One update of all discriminators, then one of all generators."""
+    complete = ctx.config.variant.layers == "complete"
+    coarse_maps = need(inputs.coarse, "coarse maps")
+    fine = need(inputs.fine, "fine maps")
+    with ctx.autocast():
+        coarse = run_coarse(ctx.trained, coarse_maps)
+        layers = run_layers(ctx.trained, inputs.parts, coarse, ctx.config.inputs.fine_size)
+        fused = run_fine(ctx.trained, inputs, coarse, layers)
+    final = (fused.image, fine.target, fine.source, "fine_d")
+    first = (coarse, coarse_maps.target, coarse_maps.source, "coarse_d")
+    kinds = [k for k in LAYER_STAGES if any(PART_KIND[n] == k for n in inputs.parts)]
+    batches = {k: _layer_batch(k, inputs.parts, layers) for k in kinds}
+    d: dict[str, Losses] = {"": _image_d(ctx, *final), "coarse_": _image_d(ctx, *first)}
+    if complete:
+        banks = need(ctx.banks, "complete part banks")
+        for k in kinds:
+            d[f"{k}_"] = _layer_d(ctx, batches[k], inputs.parts, banks[k])
+    _update(ctx, "d", sum(part["d_total"] for part in d.values()))
+    discs = [name for name in ctx.nets if name.endswith("_d")]
+    with contextlib.ExitStack() as stack:
+        for name in discs:
+            stack.enter_context(frozen(ctx.nets[name]))
+        g = {"": _image_g(ctx, *final), "coarse_": _image_g(ctx, *first)}
+        g.update({f"{k}_": _layer_g(ctx, batches[k], complete) for k in kinds})
+    g_total = sum(part["g_total"] for part in g.values())
+    _update(ctx, "g", g_total)
+    losses: Losses = {}
+    for group in (d, g):
+        for prefix, part in group.items():
+            losses.update({prefix + k: v for k, v in part.items()})
+    losses["g_total"] = g_total
+    losses["l1"] = masked_l1(fused.image, fine.target)
+    return {k: v.detach().float() for k, v in losses.items()}
 
 
 def volume_step(ctx: StepContext, inputs: StageInputs) -> Losses:
@@ -317,7 +428,7 @@ STEPS: dict[str, Callable[[StepContext, StageInputs], Losses]] = {
     "arm": layer_step,
     "leg": layer_step,
     "fine": fusion_step,
-    "e2e": fusion_step,
+    "e2e": e2e_step,
     "volume": volume_step,
 }
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from hpt_model.checkpoints import (
     CHECKPOINT_VERSION,
     FINAL,
+    check_pose_inputs,
     checkpoint_config,
     load_checkpoint,
     part_weights,
@@ -56,7 +57,12 @@ _REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
         ("arm_checkpoint", "arm"),
         ("leg_checkpoint", "leg"),
     ),
-    "e2e": (("init", "fine"),),
+    "e2e": (  # the paper's order: coarse → layers → e2e; or --init (a fine run, an option)
+        ("coarse_checkpoint", "coarse"),
+        ("face_checkpoint", "face"),
+        ("arm_checkpoint", "arm"),
+        ("leg_checkpoint", "leg"),
+    ),
 }
 _WHAT = {
     "coarse": "the trained coarse generator",
@@ -136,9 +142,15 @@ class StageTrainer:
         d_params = discriminator_parameters(self.stage, self.nets)
         if d_params:
             self.optimizers["d"] = torch.optim.Adam(d_params, optim.lr, betas)
+        complete = config.variant.layers == "complete"
         self.bank = (
             CompletePartBank(settings.bank_size)
-            if self.stage in LAYER_STAGES and config.variant.layers == "complete"
+            if self.stage in LAYER_STAGES and complete
+            else None
+        )
+        self.banks = (  # e2e: the completeness discriminators' banks, one per layer kind
+            {kind: CompletePartBank(settings.bank_size) for kind in LAYER_STAGES}
+            if self.stage == "e2e" and complete
             else None
         )
         self.ctx = StepContext(
@@ -148,6 +160,7 @@ class StageTrainer:
             optimizers=self.optimizers,
             vgg_loss=vgg_loss,
             bank=self.bank,
+            banks=self.banks,
             autocast=self._autocast,
         )
         self.step = 0
@@ -166,10 +179,13 @@ class StageTrainer:
         s = self.settings
         for flag, what in _REQUIRED.get(self.stage, ()):
             path = getattr(s, flag)
+            if path is None and self.stage == "e2e" and s.init is not None:
+                continue  # e2e from a fine run (--init) holds every generator
             if path is None:
                 raise TrainingError(
                     f"stage '{self.stage}' needs {_WHAT[what]}: pass {_flag(flag)} PATH "
                     f"(the {FINAL} of `hpt-model train --stage {what}`)"
+                    + (", or --init a fine stage's" if self.stage == "e2e" else "")
                 )
             if flag != "init":
                 self._load_network(path, what, _flag(flag))
@@ -178,11 +194,14 @@ class StageTrainer:
 
     def _load_network(self, path: Path, what: str, flag: str) -> None:
         state = load_checkpoint(path)
+        check_pose_inputs(state, self.config, f"{flag} {path}")
         models = state["models"]
         if what == "coarse":
             if "coarse" not in models:
                 raise TrainingError(f"{flag} {path}: holds no coarse generator")
             _load_into(self.nets["coarse"], models["coarse"], f"{flag} {path}")
+            if "coarse_d" in self.nets and "coarse_d" in models:  # e2e goes on with it
+                _load_into(self.nets["coarse_d"], models["coarse_d"], f"{flag} {path}")
             return
         if state.get("stage") not in (what, "fine", "e2e") or "layers" not in models:
             raise TrainingError(
@@ -198,10 +217,17 @@ class StageTrainer:
             )
         generator = self.nets["layers"].generators[what]
         _load_into(generator, part_weights(models["layers"], what), f"{flag} {path}")
+        d_name = f"{what}_d"  # e2e goes on with the layer stage's discriminator and bank
+        if d_name in self.nets and d_name in models and state.get("stage") == what:
+            _load_into(self.nets[d_name], models[d_name], f"{flag} {path}")
+            if self.banks is not None and state.get("bank") is not None:
+                self.banks[what].load_state_dict(state["bank"])
 
     def _load_all(self, path: Path) -> None:
         """Every network of the checkpoint that this stage builds (the --init weights)."""
-        models = load_checkpoint(path)["models"]
+        state = load_checkpoint(path)
+        check_pose_inputs(state, self.config, f"--init {path}")
+        models = state["models"]
         shared = [name for name in self.nets if name in models]
         if not shared:
             raise TrainingError(f"--init {path}: holds none of {list(self.nets)}")
@@ -219,6 +245,9 @@ class StageTrainer:
             "models": {name: net.state_dict() for name, net in self.nets.items()},
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
             "bank": None if self.bank is None else self.bank.state_dict(),
+            "banks": None
+            if self.banks is None
+            else {k: b.state_dict() for k, b in self.banks.items()},
             "config": self.config.to_dict(),
             "settings": self.settings.to_dict(),
             "rng": rng_state(),
@@ -233,6 +262,9 @@ class StageTrainer:
             opt.load_state_dict(state["optimizers"][key])
         if self.bank is not None and state.get("bank") is not None:
             self.bank.load_state_dict(state["bank"])
+        if self.banks is not None and state.get("banks") is not None:
+            for kind, bank in self.banks.items():
+                bank.load_state_dict(state["banks"][kind])
         self.step = int(state["step"])
         self.total_steps = int(state["total_steps"])
         set_rng_state(state["rng"])

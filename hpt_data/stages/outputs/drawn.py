@@ -81,6 +81,9 @@ class FrameMaps:
     boxes: np.ndarray  # (5, 3) int32 [x0, y0, side] at the fine size, in LAYERS order
     part_masks: dict[str, np.ndarray]  # layer -> (n, n) bool, the complete part in its box
     part_depths: dict[str, np.ndarray]  # layer -> (n, n) float16
+    # (29, 3) float32 at the fine size: joints then face points, x, y pixels, z metres; NaN
+    # in a maps file drawn before keypoints existed
+    keypoints: np.ndarray | None = None
 
     @classmethod
     def from_rendered(cls, maps: Sequence[RenderedMaps]) -> FrameMaps:
@@ -101,6 +104,7 @@ class FrameMaps:
             boxes=np.stack([fine.boxes[n] for n in LAYERS]).astype(np.int32),
             part_masks={n: fine.part_masks[n] for n in LAYERS},
             part_depths={n: fine.part_depths[n].astype(np.float16) for n in LAYERS},
+            keypoints=_keypoints(fine.keypoints),
         )
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -112,6 +116,7 @@ class FrameMaps:
             arrays[f"sigma_{size}"] = self.sigma[size]
         arrays["z_range"] = self.z_range
         arrays["boxes"] = self.boxes
+        arrays["keypoints"] = _keypoints(self.keypoints)
         for name in self.part_masks:
             arrays[f"part_mask_{name}"] = self.part_masks[name]
             arrays[f"part_depth_{name}"] = self.part_depths[name]
@@ -136,6 +141,7 @@ class FrameMaps:
             boxes=arrays["boxes"],
             part_masks={n: arrays[f"part_mask_{n}"] for n in layers},
             part_depths={n: arrays[f"part_depth_{n}"] for n in layers},
+            keypoints=_keypoints(arrays.get("keypoints")),
         )
 
     def write(self, path: Path) -> None:
@@ -153,12 +159,25 @@ class FrameMaps:
             "parsing_512": self.parsing[COARSE].astype(np.uint8),
             "depth_512": _shard_depth(self.depth[COARSE]),
             "joints2d": self.joints2d[CROP].astype(np.float32),
+            "keypoints": _keypoints(self.keypoints),
             "part_boxes": self.boxes.astype(np.int32),
         }
         for layer in PART_LAYERS:
             fields[f"layer_mask_{layer}"] = self.part_masks[layer].astype(np.uint8)
             fields[f"layer_depth_{layer}"] = _shard_depth(self.part_depths[layer])
         return fields
+
+
+def _keypoints(points: np.ndarray | None) -> np.ndarray:
+    """(NUM_KEYPOINTS, 3) float32 as the shards store them; rows a drawing lacks (only the
+    24 joints given, or a maps file from before keypoints) are NaN."""
+    from hpt_data.shards.schema import NUM_KEYPOINTS
+
+    out = np.full((NUM_KEYPOINTS, 3), np.nan, np.float32)
+    if points is not None:
+        p = np.asarray(points, np.float32)[:NUM_KEYPOINTS]
+        out[: len(p)] = p
+    return out
 
 
 def _shard_depth(depth: np.ndarray) -> np.ndarray:
