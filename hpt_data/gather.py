@@ -73,9 +73,14 @@ class VideoOutputs:
 
 
 def gather_video(
-    vdir: VideoDir, video: VideoRecord, counts: GatherCounts
+    vdir: VideoDir,
+    video: VideoRecord,
+    counts: GatherCounts,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield the shard records of one video, in frame order."""
+    """Yield the shard records of one video, in frame order; of remove-bg's frames (the
+    candidates) only those in ``[start, stop)`` (a range of ``hpt_data.shard_tasks``)."""
 
     out = VideoOutputs.read(vdir)
     pose_index = out.pose.by_index()
@@ -88,7 +93,7 @@ def gather_video(
             f"{vdir.output('fit-smpl')}: betas have {betas.shape[0]} values, need {NUM_BETAS}"
         )
 
-    for entry in out.crops.frames:
+    for entry in out.crops.frames[start:stop]:
         fid = frame_id(entry.index)
         pose_entry = pose_index.get(int(entry.index))
         row = fit_row.get(fid)
@@ -171,47 +176,6 @@ class ShardsSummary:
     dropped: Counter[str] = field(default_factory=Counter)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (video id, reason)
     seconds: float = 0.0  # wall time of the whole write
-
-
-def write_dataset_shards(
-    dataset: str,
-    videos: list[tuple[VideoRecord, VideoDir]],
-    out_dir: Path,
-    max_bytes: int,
-    progress: bool = True,
-    provenance: dict[str, Any] | None = None,
-) -> ShardsSummary:
-    """Write every usable frame of ``videos`` into shards under ``out_dir`` (one new
-    generation; see ``hpt_data.shards.writer``). A video whose outputs cannot be read is
-    reported and left out; the others are written. ``provenance``
-    (``hpt_data.provenance.dataset_provenance``) goes into the manifest, with the outputs
-    that were made under another stage fingerprint than it names (:func:`other_makers`)."""
-    from tqdm import tqdm
-
-    from hpt_data.shards.writer import ShardWriter
-
-    summary = ShardsSummary(Path(out_dir))
-    written: list[VideoDir] = []
-    with ShardWriter(out_dir, dataset, max_bytes=max_bytes) as writer:
-        for video, vdir in tqdm(videos, desc="write-shards", unit="video", disable=not progress):
-            if video.split not in ("train", "test"):
-                continue
-            counts = GatherCounts()
-            try:  # a video whose indexes cannot be read fails before its first record
-                for record in gather_video(vdir, video, counts):
-                    writer.write(video.split, record)
-            except HptError as exc:
-                summary.failed.append((video.video_id, str(exc)))
-                continue
-            summary.frames[video.split] += counts.records
-            summary.dropped.update(counts.dropped)
-            if counts.records:
-                written.append(vdir)
-        writer.extra["dropped"] = dict(summary.dropped)  # read when the manifest is written
-        writer.extra["failed_videos"] = dict(summary.failed)
-        if provenance is not None:
-            writer.extra["provenance"] = other_makers(provenance, written)
-    return summary
 
 
 def other_makers(provenance: dict[str, Any], videos: list[VideoDir]) -> dict[str, Any]:

@@ -25,12 +25,13 @@ from tqdm import tqdm
 from hpt_data.config import DatasetConfig
 from hpt_data.errors import HptError
 from hpt_data.executors import Executor, WorkerLost
-from hpt_data.gather import ShardsSummary, write_dataset_shards
+from hpt_data.gather import ShardsSummary
 from hpt_data.names import ADVICE as NAME_ADVICE
 from hpt_data.names import path_name_problem
 from hpt_data.output_state import assess_output
 from hpt_data.preflight import preflight
 from hpt_data.provenance import dataset_provenance
+from hpt_data.shard_tasks import write_dataset_shards
 from hpt_data.sources.base import SourceProblem, VideoRecord, VideoSource
 from hpt_data.sources.split import assign_splits
 from hpt_data.stages import STAGES, Stage
@@ -235,10 +236,14 @@ def run_stage(
 
 
 def write_shards(
-    ds: Dataset, videos: Sequence[VideoRecord], progress: bool = True
+    ds: Dataset,
+    videos: Sequence[VideoRecord],
+    progress: bool = True,
+    executor: Executor | None = None,
 ) -> ShardsSummary:
     """Pack the videos' stage outputs into a new generation of shards (``shards/``), with
-    the dataset's provenance (``hpt_data.provenance``) in the manifest."""
+    the dataset's provenance (``hpt_data.provenance``) in the manifest; one task per shard
+    range on ``executor`` (``hpt_data.shard_tasks``; None: in this process)."""
     pairs = [(v, ds.dirs.video(v.video_id)) for v in videos]
     start = time.perf_counter()
     summary = write_dataset_shards(
@@ -248,6 +253,7 @@ def write_shards(
         ds.config.shards.max_mb << 20,
         progress,
         dataset_provenance(ds.config, ds.stages),
+        executor,
     )
     summary.seconds = time.perf_counter() - start
     return summary
@@ -317,5 +323,6 @@ def build(
         alive = {o.video_id for o in summary.outcomes if o.state in ("ok", "skipped")}
     shards = None
     if stages is None:
-        shards = write_shards(ds, [v for v in scan.videos if v.video_id in alive], progress)
+        kept = [v for v in scan.videos if v.video_id in alive]
+        shards = write_shards(ds, kept, progress, executor)
     return BuildReport(steps, scan.problems, shards)
