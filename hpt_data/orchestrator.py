@@ -70,7 +70,7 @@ class Dataset:
         work_root: Path,
         stage_classes: Sequence[type[Stage]] = STAGES,
     ) -> Dataset:
-        stages = {c.name: c(config.stages.get(c.name)) for c in stage_classes}
+        stages = {c.name: c(config.stage_settings(c.name, c.Settings)) for c in stage_classes}
         return cls(config, DatasetDir(Path(work_root) / config.name), config.make_source(), stages)
 
     def stage(self, name: str) -> Stage:
