@@ -200,6 +200,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="8 frames, 2 copies")
     parser.add_argument("--profile", action="store_true", help="cProfile each warm stage")
     parser.add_argument("--data", type=Path, default=None, help="clip cache (default: temp)")
+    parser.add_argument("--work", type=Path, default=None, help="keep the outputs here")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.quick:
@@ -213,7 +214,7 @@ def main() -> None:
     load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="hpt-chain-") as tmp:
         data = (args.data or Path(tmp) / "clips").resolve()
-        ds = open_clip(data, Path(tmp) / "work", args.frames)
+        ds = open_clip(data, (args.work or Path(tmp)) / "work", args.frames)
         video = scan_videos(ds).videos[0]
         start = time.perf_counter()
         with LocalExecutor(workers=1) as ex:

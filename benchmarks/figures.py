@@ -281,7 +281,7 @@ def render_chain_table(results: Path = RESULTS) -> str:
         return "**not measured yet** (`python benchmarks/chain.py`)"
     det, det_cpu = r["detector_ms_per_frame"], r["detector_cpu_ms_per_frame"]
     lines = [
-        f"{r['frames']} frames of one {r['what']}; {_when(r)}.",
+        f"{r['frames']} frames; {r['what']}; {_when(r)}.",
         "",
         "| stage | ms/frame, wall | × detector | CPU ms/frame | × detector, CPU "
         "| bytes/frame on disk | peak RSS (MB) |",
