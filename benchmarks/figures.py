@@ -20,6 +20,7 @@ from hpt_data.docs_gen import rewrite_between_markers
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
+THROUGHPUT = ROOT / "docs" / "throughput.md"
 BEGIN = "<!-- figures:begin (written by benchmarks/figures.py from benchmarks/results) -->"
 END = "<!-- figures:end -->"
 
@@ -200,6 +201,33 @@ def _gpu(r: Results, train: bool) -> str:
     return f"{r['device_name']}: {best['ms_per_image']:.1f} ms/image ({best['mode']}; aim ≤ 30)"
 
 
+def _chain(r: Results) -> str:
+    per = " / ".join(f"{s['ms_per_frame']:.0f}" for s in r["stages"].values())
+    return (
+        f"{r['chain_ms_per_frame']:.0f} ms per frame = **{r['chain_over_detector']:.1f}×** the "
+        f"raw detector ({r['detector_ms_per_frame']:.0f} ms); per stage {per} ms "
+        f"({' / '.join(r['stages'])}); {r['frames']} frames"
+    )
+
+
+def _chain_footprint(r: Results) -> str:
+    return (
+        f"perception {r['perception_over_detector']:.2f}× the detector; scratch "
+        f"{r['scratch_bytes_per_frame'] / 1e6:.2f} MB per frame, shards "
+        f"{r['stages']['write-shards']['bytes_per_frame'] / 1e6:.2f} MB; peak RSS "
+        f"{r['peak_rss_mb'] / 1024:.1f} GB"
+    )
+
+
+def _chain_shards(r: Results) -> str:
+    s = r["shards"]
+    same = "byte-identical" if s["identical"] else "**not identical**"
+    return (
+        f"{s['speedup']:.2f}× on {s['workers']} workers ({s['speedup_with_pool_start']:.2f}× "
+        f"counting the pool's start), {s['shards']} shards, {same}"
+    )
+
+
 ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
     ("demo build (`hpt-data build -d demo`, clips rendered afresh)", "demo_build", _demo),
     ("raw MediaPipe Pose on the decoded demo clips", "synthetic_detection", _detection),
@@ -232,6 +260,9 @@ ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
         _shards,
     ),
     ("demo build, `--executor ray` vs `local`, 2 workers", "executor_overhead", _executor),
+    ("data chain, one 1024 clip, every stage in one process, one core", "chain", _chain),
+    ("data chain: perception, scratch on disk, memory", "chain", _chain_footprint),
+    ("write-shards, 2 workers vs 1 (warm pool)", "chain", _chain_shards),
     ("training iterations/s on CPU, fp32", "train_speed", _train_speed),
     ("inference, coarse → layers → fine, batch 1, CPU", "inference_speed", _inference),
     (
@@ -263,8 +294,50 @@ def render_table(results: Path = RESULTS) -> str:
     return "\n".join(lines)
 
 
+def render_chain_table(results: Path = RESULTS) -> str:
+    """``docs/throughput.md``'s table: per stage of ``benchmarks/chain.py``, wall and CPU ms
+    per frame, their multiples of the raw detector, bytes per frame on disk, peak RSS."""
+    r = _load("chain", results)
+    if r is None:
+        return "**not measured yet** (`python benchmarks/chain.py`)"
+    det, det_cpu = r["detector_ms_per_frame"], r["detector_cpu_ms_per_frame"]
+    lines = [
+        f"{r['frames']} frames; {r['what']}; {_when(r)}.",
+        "",
+        "| stage | ms/frame, wall | × detector | CPU ms/frame | × detector, CPU "
+        "| bytes/frame on disk | peak RSS (MB) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| raw MediaPipe Pose (tracking, segmentation) | {det:.0f} | 1 | {det_cpu:.0f} | 1 | | |",
+    ]
+    for name, s in r["stages"].items():
+        lines.append(
+            f"| {name} | {s['ms_per_frame']:.0f} | {s['ms_per_frame'] / det:.2f} "
+            f"| {s['cpu_ms_per_frame']:.0f} | {s['cpu_ms_per_frame'] / det_cpu:.2f} "
+            f"| {s['bytes_per_frame']:,} | {s['peak_rss_mb']:,} |"
+        )
+    lines.append(
+        f"| **chain** | {r['chain_ms_per_frame']:.0f} | **{r['chain_over_detector']:.2f}** "
+        f"| {r['chain_cpu_ms_per_frame']:.0f} | **{r['chain_over_detector_cpu']:.2f}** "
+        f"| {r['scratch_bytes_per_frame']:,} (scratch, before the shards) | |"
+    )
+    s = r["shards"]
+    lines += [
+        "",
+        f"Perception (remove-bg + pose2d): {r['perception_over_detector']:.2f}× the detector "
+        f"wall, {r['perception_over_detector_cpu']:.2f}× CPU. write-shards over "
+        f"{s['copies']} copies of the clip ({s['shards']} shards): {s['workers']} workers "
+        f"{s['speedup']:.2f}× one (warm pool; {s['speedup_with_pool_start']:.2f}× counting "
+        f"the pool's start), byte-identical: {'yes' if s['identical'] else '**no**'}. Load "
+        f"average before / after: {r['load_average_before'][0]} / "
+        f"{r['load_average_after'][0]} on {r['cpu_count']} cores.",
+    ]
+    return "\n".join(lines)
+
+
 def update_readme(readme: Path = README, results: Path = RESULTS) -> bool:
-    """Replace the table between the markers; True when the README changed."""
+    """Replace the table between the markers (and ``docs/throughput.md``'s); True when the
+    README changed."""
+    rewrite_between_markers(THROUGHPUT, BEGIN, END, render_chain_table(results))
     return rewrite_between_markers(readme, BEGIN, END, render_table(results))
 
 

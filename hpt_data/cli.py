@@ -258,18 +258,25 @@ def _shards_report(summary) -> int:  # summary: hpt_data.gather.ShardsSummary
 
 @app.command("write-shards")
 @user_errors
-@dataset_options((*DATASET_FIELDS, "limit", "quiet"))
+@dataset_options(
+    (*DATASET_FIELDS, "limit", "workers", "executor", "ray_address", "retries", "quiet")
+)
 def write_shards(opts: RunOptions) -> None:
     """Pack the stage outputs into HDF5 shards per split (a new, complete set each run).
 
-    It writes serially, in this process, so it takes no worker or executor options."""
+    Each shard range is one task for the workers; the files are the same whatever the
+    number of workers, and the manifest is written last."""
+    from hpt_data.executors import make_executor
     from hpt_data.orchestrator import scan_videos
     from hpt_data.orchestrator import write_shards as run_write_shards
     from hpt_data.preflight import preflight
 
     ds = opts.open()
     scan = scan_videos(ds, opts.limit, functools.partial(preflight, ds, [], shards=True))
-    summary = run_write_shards(ds, scan.videos, not opts.quiet, scan.pairs)
+    with make_executor(opts.executor, opts.workers, opts.retries, opts.ray_address) as ex:
+        summary = run_write_shards(
+            ds, scan.videos, progress=not opts.quiet, executor=ex, pairs=scan.pairs
+        )
     raise typer.Exit(_shards_report(summary))
 
 

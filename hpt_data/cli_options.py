@@ -40,6 +40,7 @@ class RunOptions:
     retries: int = 2
     force: bool = False
     quiet: bool = False
+    keep_intermediates: bool = False
 
     def open(self) -> Any:  # -> hpt_data.orchestrator.Dataset (imported when used)
         """The dataset, opened from datasets.yaml (``--config``) under its work root."""
@@ -47,7 +48,10 @@ class RunOptions:
         from hpt_data.orchestrator import Dataset
 
         datasets = load_datasets(find_config(self.config), self.work_root)
-        return Dataset.open(datasets.dataset(self.dataset), datasets.work_root)
+        config = datasets.dataset(self.dataset)
+        if self.keep_intermediates:
+            config = dataclasses.replace(config, keep="all")
+        return Dataset.open(config, datasets.work_root)
 
 
 #: The Typer parameter of each RunOptions field: the one place its flags and help live.
@@ -98,6 +102,14 @@ RUN_PARAMETERS: dict[str, Any] = {
     ],
     "force": Annotated[bool, typer.Option("--force", help="Redo outputs that are up to date.")],
     "quiet": Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")],
+    "keep_intermediates": Annotated[
+        bool,
+        typer.Option(
+            "--keep-intermediates",
+            help="Keep every file a stage can write, also those no later stage reads "
+            "(as keep: all in datasets.yaml; docs/throughput.md).",
+        ),
+    ],
 }
 
 #: The dataset a command reads, without running anything.

@@ -14,12 +14,14 @@ Schema (version 1)::
         stages:                     # optional per-stage settings (each stage's Settings)
           sample-frames: {...}
         shards: {max_mb: 1024}      # optional: shard size bound
+        keep: needed                # optional: needed (default) or all (KEEP_ALL_EXTRAS)
 
 Every error names the file, the line and the key, and says what was expected.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,16 @@ class ShardSettings:
             raise ValueError(f"max_mb must be at least 1, got {self.max_mb}")
 
 
+#: ``keep:`` values. ``needed``: the stages write what a later stage or a rebuild reads;
+#: ``all``: also what only people read (KEEP_ALL_EXTRAS), for debugging.
+KEEP_VALUES = ("needed", "all")
+#: The stage settings ``keep: all`` (and ``--keep-intermediates``) turns on.
+KEEP_ALL_EXTRAS: dict[str, dict[str, Any]] = {
+    "remove-bg": {"alpha": True},  # the soft matte, beside the binary mask
+    "voxelize": {"binvox": True},  # .binvox files of the body and each part
+}
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     """One dataset, validated: its source class and options are already checked."""
@@ -71,9 +83,18 @@ class DatasetConfig:
     stages: dict[str, Any]  # stage name -> that stage's Settings instance
     description: str = ""
     shards: ShardSettings = field(default_factory=ShardSettings)
+    keep: str = "needed"  # KEEP_VALUES
 
     def make_source(self) -> VideoSource:
         return load_source_class(self.source)(self.root, self.options, dataset=self.name)
+
+    def stage_settings(self, name: str, settings_cls: type) -> Any:
+        """The settings stage ``name`` runs with: ``stages:``'s (or the defaults), with
+        what ``keep: all`` turns on."""
+        settings = self.stages.get(name) or settings_cls()
+        if self.keep == "all" and name in KEEP_ALL_EXTRAS:
+            settings = dataclasses.replace(settings, **KEEP_ALL_EXTRAS[name])
+        return settings
 
 
 @dataclass(frozen=True)
@@ -91,7 +112,16 @@ class DatasetsFile:
 
 
 _TOP_KEYS = ("version", "work_root", "datasets")
-_DATASET_KEYS = ("description", "source", "root", "options", "split", "stages", "shards")
+_DATASET_KEYS = (
+    "description",
+    "source",
+    "root",
+    "options",
+    "split",
+    "stages",
+    "shards",
+    "keep",
+)
 
 
 def find_config(explicit: Path | None) -> Path:
@@ -203,6 +233,11 @@ def _load_dataset(path: Path, base: Path, name: str, node: yaml.Node, line: int)
     description = ""
     if "description" in items:
         description = convert(str, items["description"].node, sub("description"))
+    keep = "needed"
+    if "keep" in items:
+        keep = convert(str, items["keep"].node, sub("keep"))
+        if keep not in KEEP_VALUES:
+            raise sub("keep").error(f"keep must be one of {', '.join(KEEP_VALUES)}, got {keep!r}")
     return DatasetConfig(
         name=name,
         source=source_name,
@@ -212,4 +247,5 @@ def _load_dataset(path: Path, base: Path, name: str, node: yaml.Node, line: int)
         stages=stages,
         description=description,
         shards=shards,
+        keep=keep,
     )

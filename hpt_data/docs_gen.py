@@ -110,6 +110,14 @@ DATASET_KEYS = [
         "stage name → that stage's keys ([Stages](#stages-stagesname))",
     ),
     ("shards", "mapping", "see [`shards`](#shards)", "how `write-shards` cuts the HDF5 files"),
+    (
+        "keep",
+        "`str`",
+        "`needed`",
+        "`needed`: the stages keep what a later stage or a rebuild reads; `all` (or "
+        "`--keep-intermediates`): also remove-bg's soft matte and voxelize's `.binvox` files "
+        "([scratch](throughput.md))",
+    ),
 ]
 
 

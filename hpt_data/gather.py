@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -44,9 +44,6 @@ from hpt_data.stages.outputs import (
     frame_id,
 )
 from hpt_data.workdir import VideoDir
-
-if TYPE_CHECKING:
-    from hpt_data.shards.writer import ShardWriter
 
 logger = logging.getLogger(__name__)
 SHARD_INPUTS = ("remove-bg", "pose2d", "fit-smpl", "render-maps", "voxelize")
@@ -91,9 +88,14 @@ class VideoOutputs:
 
 
 def gather_video(
-    vdir: VideoDir, video: VideoRecord, counts: GatherCounts
+    vdir: VideoDir,
+    video: VideoRecord,
+    counts: GatherCounts,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield the shard records of one video, in frame order."""
+    """Yield the shard records of one video, in frame order; of remove-bg's frames (the
+    candidates) only those in ``[start, stop)`` (a range of ``hpt_data.shard_tasks``)."""
 
     out = VideoOutputs.read(vdir)
     pose_index = out.pose.by_index()
@@ -106,7 +108,7 @@ def gather_video(
             f"{vdir.output('fit-smpl')}: betas have {betas.shape[0]} values, need {NUM_BETAS}"
         )
 
-    for entry in out.crops.frames:
+    for entry in out.crops.frames[start:stop]:
         fid = frame_id(entry.index)
         pose_entry = pose_index.get(int(entry.index))
         row = fit_row.get(fid)
@@ -196,74 +198,23 @@ class ShardsSummary:
     pairs_left_out: dict[str, Counter[str]] = field(default_factory=dict)
 
 
-def write_dataset_shards(
-    dataset: str,
-    videos: list[tuple[VideoRecord, VideoDir]],
-    out_dir: Path,
-    max_bytes: int,
-    progress: bool = True,
-    provenance: dict[str, Any] | None = None,
-    pairs: Sequence[FramePair] = (),
-) -> ShardsSummary:
-    """Write every usable frame of ``videos`` into shards under ``out_dir`` (one new
-    generation; see ``hpt_data.shards.writer``). A video whose outputs cannot be read is
-    reported and left out; the others are written. ``provenance``
-    (``hpt_data.provenance.dataset_provenance``) goes into the manifest, with the outputs
-    that were made under another stage fingerprint than it names (:func:`other_makers`).
-    ``pairs``: the dataset's pairs (its source's ``scan``), stored with the shards where
-    both frames were written to the pair's split; a split without them gets rule pairs
-    (:func:`store_pairs`)."""
-    from tqdm import tqdm
-
-    from hpt_data.shards.writer import ShardWriter
-
-    summary = ShardsSummary(Path(out_dir))
-    written: list[VideoDir] = []
-    ledger = FrameLedger()
-    for video, _ in videos:
-        ledger.splits[video.video_id] = video.split
-        ledger.persons[video.video_id] = video.person_id
-        ledger.outfits[video.video_id] = str(video.meta.get("outfit", video.video_id))
-    with ShardWriter(out_dir, dataset, max_bytes=max_bytes) as writer:
-        for video, vdir in tqdm(videos, desc="write-shards", unit="video", disable=not progress):
-            if video.split not in ("train", "test"):
-                continue
-            counts = GatherCounts()
-            try:  # a video whose indexes cannot be read fails before its first record
-                for record in gather_video(vdir, video, counts):
-                    writer.write(video.split, record)
-                    ledger.written[(video.video_id, record["frame_id"])] = video.split
-            except HptError as exc:
-                summary.failed.append((video.video_id, str(exc)))
-                ledger.failed.add(video.video_id)
-                continue
-            ledger.gathered.add(video.video_id)
-            for fid, stage in counts.dropped_frames.items():
-                ledger.dropped[(video.video_id, fid)] = stage
-            summary.frames[video.split] += counts.records
-            summary.dropped.update(counts.dropped)
-            if counts.records:
-                written.append(vdir)
-        store_pairs(writer, list(pairs), ledger, summary)
-        writer.extra["dropped"] = dict(summary.dropped)  # read when the manifest is written
-        writer.extra["failed_videos"] = dict(summary.failed)
-        if provenance is not None:
-            writer.extra["provenance"] = other_makers(provenance, written)
-    return summary
-
-
 def store_pairs(
-    writer: ShardWriter, pairs: list[FramePair], ledger: FrameLedger, summary: ShardsSummary
-) -> None:
-    """Store each split's pairs with ``writer``: the dataset's where it lists any for the
-    split (those whose frames were written, the others counted by reason in the manifest's
-    ``left_out``), else, for the test split, the rule's (``hpt_data.shard_pairs.RULE``)."""
+    gen_dir: Path, pairs: list[FramePair], ledger: FrameLedger, summary: ShardsSummary
+) -> dict[str, dict[str, Any]]:
+    """Write each split's pairs into the generation folder ``gen_dir`` and return their
+    manifest entries: the dataset's where it lists any for the split (those whose frames
+    were written, the others counted by reason in the manifest's ``left_out``), else, for
+    the test split, the rule's (``hpt_data.shard_pairs.RULE``)."""
+    from hpt_data.shards.writer import write_pairs_file
+
+    entries: dict[str, dict[str, Any]] = {}
     kept, left = resolve_pairs(pairs, ledger)
     for split in sorted({p.split for p in pairs}):
         summary.pairs[split] = len(kept.get(split, []))
         summary.pairs_origin[split] = "dataset"
         summary.pairs_left_out[split] = left.get(split, Counter())
-        writer.write_pairs(
+        entries[split] = write_pairs_file(
+            gen_dir,
             split,
             kept.get(split, []),
             origin="dataset",
@@ -275,9 +226,16 @@ def store_pairs(
         made, alone = rule_pairs(ledger, split)
         summary.pairs[split] = len(made)
         summary.pairs_origin[split] = "rule"
-        writer.write_pairs(
-            split, made, origin="rule", rule=RULE, seed=RULE_SEED, frames_without_pair=alone
+        entries[split] = write_pairs_file(
+            gen_dir,
+            split,
+            made,
+            origin="rule",
+            rule=RULE,
+            seed=RULE_SEED,
+            frames_without_pair=alone,
         )
+    return entries
 
 
 def other_makers(provenance: dict[str, Any], videos: list[VideoDir]) -> dict[str, Any]:

@@ -25,12 +25,13 @@ from tqdm import tqdm
 from hpt_data.config import DatasetConfig
 from hpt_data.errors import HptError
 from hpt_data.executors import Executor, WorkerLost
-from hpt_data.gather import ShardsSummary, write_dataset_shards
+from hpt_data.gather import ShardsSummary
 from hpt_data.names import ADVICE as NAME_ADVICE
 from hpt_data.names import path_name_problem
 from hpt_data.output_state import assess_output
 from hpt_data.preflight import preflight
 from hpt_data.provenance import dataset_provenance
+from hpt_data.shard_tasks import write_dataset_shards
 from hpt_data.sources.base import FramePair, SourceProblem, VideoRecord, VideoSource
 from hpt_data.sources.split import assign_splits
 from hpt_data.stages import STAGES, Stage
@@ -69,7 +70,7 @@ class Dataset:
         work_root: Path,
         stage_classes: Sequence[type[Stage]] = STAGES,
     ) -> Dataset:
-        stages = {c.name: c(config.stages.get(c.name)) for c in stage_classes}
+        stages = {c.name: c(config.stage_settings(c.name, c.Settings)) for c in stage_classes}
         return cls(config, DatasetDir(Path(work_root) / config.name), config.make_source(), stages)
 
     def stage(self, name: str) -> Stage:
@@ -239,11 +240,13 @@ def write_shards(
     ds: Dataset,
     videos: Sequence[VideoRecord],
     progress: bool = True,
+    executor: Executor | None = None,
     pairs: Sequence[FramePair] = (),
 ) -> ShardsSummary:
     """Pack the videos' stage outputs into a new generation of shards (``shards/``), with
     the dataset's provenance (``hpt_data.provenance``) in the manifest, and its ``pairs``
-    (``ScanResult.pairs``; rule pairs for a test split without them) beside the shards."""
+    (``ScanResult.pairs``; rule pairs for a test split without them) beside the shards; one
+    task per shard range on ``executor`` (``hpt_data.shard_tasks``; None: in this process)."""
     with_dirs = [(v, ds.dirs.video(v.video_id)) for v in videos]
     start = time.perf_counter()
     summary = write_dataset_shards(
@@ -253,7 +256,8 @@ def write_shards(
         ds.config.shards.max_mb << 20,
         progress,
         dataset_provenance(ds.config, ds.stages),
-        pairs,
+        executor,
+        pairs=list(pairs),
     )
     summary.seconds = time.perf_counter() - start
     return summary
@@ -324,5 +328,5 @@ def build(
     shards = None
     if stages is None:
         kept = [v for v in scan.videos if v.video_id in alive]
-        shards = write_shards(ds, kept, progress, scan.pairs)
+        shards = write_shards(ds, kept, progress, executor, scan.pairs)
     return BuildReport(steps, scan.problems, shards)

@@ -18,6 +18,9 @@ def test_readme_table_is_the_one_the_results_make() -> None:
     readme = (ROOT / "README.md").read_text()
     table = readme.split(figures.BEGIN, 1)[1].split(figures.END, 1)[0].strip()
     assert table == figures.render_table(), "run: python benchmarks/figures.py"
+    doc = (ROOT / "docs" / "throughput.md").read_text()
+    chain = doc.split(figures.BEGIN, 1)[1].split(figures.END, 1)[0].strip()
+    assert chain == figures.render_chain_table(), "run: python benchmarks/figures.py"
 
 
 def test_every_results_file_and_benchmark_script_is_run_by_run_all() -> None:

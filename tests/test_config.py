@@ -42,6 +42,23 @@ def test_good_file_loads_with_paths_relative_to_it(tmp_path: Path) -> None:
     assert ds.split == SplitRule(by="person", test_fraction=0.2, seed=3)
 
 
+def test_keep_all_turns_on_what_no_later_stage_reads(tmp_path: Path) -> None:
+    from hpt_data.orchestrator import Dataset
+    from hpt_data.stages.voxelize import VoxelizeSettings
+
+    needed = load_datasets(write(tmp_path, GOOD)).dataset("mine")
+    assert needed.keep == "needed"
+    stages = Dataset.open(needed, tmp_path / "work").stages
+    assert stages["remove-bg"].settings.alpha is False
+    assert stages["voxelize"].settings.binvox is False
+    text = GOOD + "    keep: all\n    stages:\n      voxelize: {binvox_size: 64}\n"
+    every = load_datasets(write(tmp_path, text)).dataset("mine")
+    stages = Dataset.open(every, tmp_path / "work").stages
+    assert stages["remove-bg"].settings.alpha is True
+    # keep: all adds to a stage's own keys, it does not replace them
+    assert stages["voxelize"].settings == VoxelizeSettings(binvox=True, binvox_size=64)
+
+
 def test_the_repository_datasets_yaml_is_valid() -> None:
     repo = Path(__file__).resolve().parents[1]
     cfg = load_datasets(repo / "datasets.yaml")
@@ -121,6 +138,12 @@ BAD = [
         12,
         ["datasets.mine.stages.sample-frame", "unknown key", "did you mean 'sample-frames'"],
         id="unknown-stage",
+    ),
+    pytest.param(
+        GOOD + "    keep: everything\n",
+        11,
+        ["datasets.mine.keep", "keep must be one of needed, all", "'everything'"],
+        id="bad-keep",
     ),
     pytest.param(
         GOOD.replace("datasets:\n", "datasets: 3\nx:\n"),

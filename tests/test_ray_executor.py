@@ -9,6 +9,7 @@ once with ``--executor ray`` and once with ``--executor local`` over the same cl
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import socket
@@ -36,7 +37,11 @@ from hpt_data.cli import app
 from hpt_data.executors import RayExecutor
 from hpt_data.orchestrator import build
 from hpt_data.output_state import assess_output
+from hpt_data.shard_tasks import write_dataset_shards
 from hpt_data.shards.reading import load_manifest
+from hpt_data.shards.writer import sha256_file
+from hpt_data.sources.base import VideoRecord
+from hpt_data.workdir import VideoDir
 from hpt_model.data import ShardFrames
 
 runner = CliRunner()
@@ -100,6 +105,31 @@ def test_ray_and_local_builds_write_the_same_shards(builds: Path) -> None:
                 np.testing.assert_array_equal(value, other[name], err_msg=f"{key} {name}")
             else:
                 assert value == other[name], (key, name)
+
+
+@pytest.mark.slow
+def test_ray_shard_tasks_write_the_bytes_of_a_serial_write(
+    builds: Path, ray_instance: RayExecutor, tmp_path: Path
+) -> None:
+    # one Ray task per shard range (ranges of one frame: several tasks per split)
+    work = builds / "work_ray" / "tiny"
+    listed = json.loads((work / "videos.json").read_text())["videos"]
+    videos = [VideoRecord.from_json(v) for v in listed]
+    pairs = [(v, VideoDir(work / "videos" / v.video_id)) for v in videos]
+    serial = write_dataset_shards(
+        "tiny", pairs, tmp_path / "serial", 1 << 20, False, frames_per_range=1
+    )
+    by_ray = write_dataset_shards(
+        "tiny", pairs, tmp_path / "ray", 1 << 20, False, executor=ray_instance, frames_per_range=1
+    )
+    assert serial.frames == by_ray.frames and sum(serial.frames.values()) >= 4
+
+    def listing(out: Path) -> list[tuple[str, str]]:
+        shards = json.loads((out / "manifest.json").read_text())["shards"]
+        return [(s["file"].split("/")[1], sha256_file(out / s["file"])) for s in shards]
+
+    assert listing(tmp_path / "serial") == listing(tmp_path / "ray")
+    assert len(listing(tmp_path / "ray")) >= 4
 
 
 @pytest.mark.slow

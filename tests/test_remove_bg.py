@@ -160,14 +160,15 @@ def test_rerun_skips_and_a_deleted_crop_is_redone_alone(tmp_path: Path) -> None:
         before = output_files(out)
         inodes = {p: (out / p).stat().st_ino for p in before}
         assert {o.state for o in build(ds, ex, progress=False).steps[-1].outcomes} == {"skipped"}
-        (out / "alpha" / "000003.png").unlink()
+        assert not (out / "alpha").exists()  # keep: needed; no later stage reads the matte
+        (out / "mask" / "000003.png").unlink()
         report = build(ds, ex, progress=False)
     assert [o.state for o in report.steps[-1].outcomes] == ["ok"]
     metrics = ds.dirs.video("hopper").status("remove-bg")["metrics"]
     assert metrics["reused"] == 4 and metrics["frames"] == 5
     assert output_files(out) == before  # the redone frame is byte-identical
     redone = {p for p in before if (out / p).stat().st_ino != inodes[p]}
-    assert redone == {"frames.json", "image/000003.png", "alpha/000003.png", "mask/000003.png"}
+    assert redone == {"frames.json", "image/000003.png", "mask/000003.png"}
 
 
 @pytest.mark.slow

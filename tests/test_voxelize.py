@@ -316,7 +316,7 @@ def test_voxelize_stage_writes_volumes_binvox_and_skips_failed_fits(
     out = tmp_path / "out"
     out.mkdir()
     ctx = StageContext(VideoRecord("v", "p", "list", "v.mp4"), {"fit-smpl": fit}, out)
-    stage = Voxelize(VoxelizeSettings(binvox_size=64, previews=1))
+    stage = Voxelize(VoxelizeSettings(binvox=True, binvox_size=64, previews=1))
     result = stage.run(ctx)
     assert result.metrics == {"frames": 3, "voxelized": 2, "skipped": 1}
     index = json.loads((out / "frames.json").read_text())

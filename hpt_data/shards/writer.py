@@ -157,7 +157,7 @@ class ShardWriter:
         self.out_dir = Path(self.out_dir)
         if self.max_bytes < 1 << 20:
             raise ValueError(f"max_bytes must be at least 1 MiB, got {self.max_bytes}")
-        self._gen = f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        self._gen = new_generation()
         self._open: dict[str, _OpenShard] = {}
         self._count: dict[str, int] = {}
         self._done: list[ShardInfo] = []
@@ -181,23 +181,8 @@ class ShardWriter:
             del self._open[split]
 
     def write_pairs(self, split: str, pairs: list[Pair], **info: Any) -> None:
-        """Store ``split``'s pair list (``((video_id, frame_id), (video_id, frame_id))``,
-        source then target) in this generation as ``pairs-<split>.csv``; ``info`` (JSON:
-        origin, pairs left out, ...) joins its manifest entry. Frames are not checked here:
-        ``hpt-data verify`` checks that every pair's frames are in the split."""
-        from hpt_data.workdir import atomic_output
-
-        data = format_pairs(pairs)
-        path = self.out_dir / self._gen / pairs_file_name(split)
-        with atomic_output(path) as tmp:
-            tmp.write_bytes(data)
-        self._pairs[split] = {
-            "file": f"{self._gen}/{path.name}",
-            "pairs": len(pairs),
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            **info,
-        }
+        """Store ``split``'s pair list in this generation (:func:`write_pairs_file`)."""
+        self._pairs[split] = write_pairs_file(self.out_dir / self._gen, split, pairs, **info)
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is not None:
@@ -212,22 +197,99 @@ class ShardWriter:
         self._publish()
 
     def _publish(self) -> None:
-        from hpt_data.workdir import write_json_atomic
+        publish(self.out_dir, self.dataset, self._gen, self._done, self.extra, self._pairs)
 
-        splits: dict[str, int] = {}
-        for s in self._done:
-            splits[s.split] = splits.get(s.split, 0) + s.frames
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "dataset": self.dataset,
-            "generation": self._gen,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "frames": splits,
-            "shards": [s.__dict__ for s in sorted(self._done, key=lambda s: s.file)],
-            "pairs": dict(sorted(self._pairs.items())),
-            **self.extra,
-        }
-        write_json_atomic(self.out_dir / MANIFEST, manifest)
-        for old in self.out_dir.glob("gen-*"):
-            if old.name != self._gen:
-                shutil.rmtree(old, ignore_errors=True)
+
+def new_generation() -> str:
+    """A fresh generation folder name: ``gen-<UTC time>-<random>``."""
+    return f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def write_pairs_file(gen_dir: Path, split: str, pairs: list[Pair], **info: Any) -> dict[str, Any]:
+    """Write ``split``'s pair list (``((video_id, frame_id), (video_id, frame_id))``, source
+    then target) into the generation folder ``gen_dir`` as ``pairs-<split>.csv``, and return
+    its manifest entry (file, count, size, SHA-256, and ``info``: origin, pairs left out,
+    ...). Frames are not checked here: ``hpt-data verify`` checks that every pair's frames
+    are in the split."""
+    from hpt_data.workdir import atomic_output
+
+    data = format_pairs(pairs)
+    path = Path(gen_dir) / pairs_file_name(split)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+    return {
+        "file": f"{path.parent.name}/{path.name}",
+        "pairs": len(pairs),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        **info,
+    }
+
+
+def publish(
+    out_dir: Path,
+    dataset: str,
+    gen: str,
+    shards: list[ShardInfo],
+    extra: dict[str, Any],
+    pairs: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Make generation ``gen`` (its ``shards``, all closed, and the entries of its ``pairs``
+    files, :func:`write_pairs_file`) the one in force: replace the manifest atomically, then
+    delete the older generations."""
+    from hpt_data.workdir import write_json_atomic
+
+    splits: dict[str, int] = {}
+    for s in shards:
+        splits[s.split] = splits.get(s.split, 0) + s.frames
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "dataset": dataset,
+        "generation": gen,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "frames": splits,
+        "shards": [s.__dict__ for s in sorted(shards, key=lambda s: s.file)],
+        "pairs": dict(sorted((pairs or {}).items())),
+        **extra,
+    }
+    write_json_atomic(out_dir / MANIFEST, manifest)
+    for old in out_dir.glob("gen-*"):
+        if old.name != gen:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+class RangeWriter:
+    """The shards of one range of one split, in a generation folder that another process
+    publishes: ``<stem>-<k:03d>.h5``, rolled over at ``max_bytes`` like :class:`ShardWriter`,
+    each renamed into place when closed; no manifest. Opening removes what an earlier,
+    killed attempt at the same range left (its shards and temporary files)."""
+
+    def __init__(self, gen_dir: Path, dataset: str, split: str, stem: str, max_bytes: int):
+        self.gen_dir, self.dataset, self.split, self.stem = Path(gen_dir), dataset, split, stem
+        self.max_bytes = max_bytes
+        self._open: _OpenShard | None = None
+        self.done: list[ShardInfo] = []
+        for stale in [*self.gen_dir.glob(f"{stem}-*.h5"), *self.gen_dir.glob(f".{stem}-*")]:
+            stale.unlink(missing_ok=True)
+
+    def write(self, record: dict[str, Any]) -> None:
+        check_record(record)
+        if self._open is None:
+            path = self.gen_dir / f"{self.stem}-{len(self.done):03d}.h5"
+            self._open = _OpenShard(path, self.split, self.dataset)
+        self._open.append(record)
+        if self._open.size_on_disk() >= self.max_bytes:
+            self.done.append(self._open.close())
+            self._open = None
+
+    def close(self) -> list[ShardInfo]:
+        if self._open is not None:
+            self.done.append(self._open.close())
+            self._open = None
+        return self.done
+
+    def abort(self) -> None:
+        if self._open is not None:
+            self._open.h5.close()
+            self._open.tmp.unlink(missing_ok=True)
+            self._open = None

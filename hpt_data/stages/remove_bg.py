@@ -23,7 +23,8 @@ Output folder::
     frames.json            per frame: source index and time, flags and reason, the box,
                            the crop window and its source->crop matrix, file names
     image/000012.png       the person over the background colour, size x size, BGR
-    alpha/000012.png       the soft matte, uint8 (255 = person)
+    alpha/000012.png       the soft matte, uint8 (255 = person); only with ``alpha``
+                           (``keep: all``): no later stage reads it
     mask/000012.png        the binary mask, uint8 0/255 (alpha >= 128)
 
 A frame flagged ``no_person`` has no files. A video none of whose frames is usable fails
@@ -65,6 +66,7 @@ class RemoveBgSettings:
     min_other_person: float = 0.15  # another person: a region this large relative to ours
     check_other_people: bool = True  # run Selfie Segmentation to look for other people
     min_detection_confidence: float = 0.5  # MediaPipe Pose detector threshold
+    alpha: bool = False  # also keep the soft matte (alpha/); no later stage reads it
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -254,10 +256,12 @@ class RemoveBackground(Stage):
             return entry
         composite, alpha, window = crop_person(image, seg, s)
         name = f"{frame.index:06d}.png"
-        entry.image, entry.alpha, entry.mask = f"image/{name}", f"alpha/{name}", f"mask/{name}"
+        entry.image, entry.mask = f"image/{name}", f"mask/{name}"
         write_image(out_dir / entry.image, composite)
         alpha8 = np.rint(alpha * 255).astype(np.uint8)
-        write_image(out_dir / entry.alpha, alpha8)
+        if s.alpha:
+            entry.alpha = f"alpha/{name}"
+            write_image(out_dir / entry.alpha, alpha8)
         write_image(out_dir / entry.mask, np.where(alpha8 >= 128, 255, 0).astype(np.uint8))
         entry.box, entry.crop = list(seg.box), window.to_json()
         return entry

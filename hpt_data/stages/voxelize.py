@@ -15,7 +15,8 @@ Output folder::
                             camera_distance, ref_z () float64 (the perspective about the
                             pelvis at depth ref_z; 0 = weak perspective)
     binvox/<frame_id>/      body.binvox and one <part>.binvox per part: cubic 256³ grids
-                            with cubic voxels of the xy pitch (binvox has one scale)
+                            with cubic voxels of the xy pitch (binvox has one scale); only
+                            with ``binvox`` (``keep: all``): no later stage reads them
     preview/<frame_id>.png  the volume's three projections and S, D projected along z
 
 Frames whose fit failed or with a fatal flag are recorded as skipped with their reason.
@@ -44,7 +45,7 @@ class VoxelizeSettings:
 
     xy_size: int = 256  # the 1024 crop at 1/4 (DESIGN.md)
     z_bins: int = 64  # §III-B: 256 × 256 × 64
-    binvox: bool = True  # also write .binvox files (whole body and one per part)
+    binvox: bool = False  # also write .binvox files (body and parts; keep: all turns on)
     binvox_size: int = 256  # side of the cubic .binvox grids
     previews: int = 3  # preview sheets for the first N frames
 

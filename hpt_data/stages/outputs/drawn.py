@@ -145,7 +145,7 @@ class FrameMaps:
         )
 
     def write(self, path: Path) -> None:
-        save_npz(path, self.to_arrays())
+        save_npz(path, self.to_arrays(), level=1)
 
     def shard_fields(self) -> dict[str, np.ndarray]:
         """The shard fields of these maps (``hpt_data.shards.schema``): parsing, depth,
@@ -272,6 +272,7 @@ class FrameVolume:
                 "camera_distance": np.float64(self.camera_distance),
                 "ref_z": np.float64(self.ref_z),
             },
+            level=1,
         )
 
 

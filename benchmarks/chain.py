@@ -1,0 +1,316 @@
+"""The whole data chain on one clip, in one process, against the raw detector.
+
+Renders one synthetic 1024×1024 clip (one person, ``--frames`` frames at 15 fps; cached in
+``--data``), decodes it once and times raw MediaPipe Pose over the decoded frames
+(tracking mode, segmentation on: the detector alone, no file I/O). Then runs every stage
+in this process over the same frames, in order (sample-frames keeps every frame):
+sample-frames, remove-bg, pose2d, fit-smpl, render-maps, voxelize, write-shards. Each stage
+runs once cold (its models load) and once warm (forced); the warm run is the figure. With
+``--profile`` a third run goes under cProfile: the top functions per stage (own time, ms
+per frame) go in the results file.
+
+Reported per stage: ms per frame (wall, warm), as a multiple of the detector's ms per
+frame; bytes per frame its output folder holds on disk; the process's peak RSS after it.
+The chain's total is the headline: its ms per frame over the detector's.
+
+write-shards is also timed with ``--workers`` local processes against one, over
+``--copies`` copies of the clip's outputs (videos of their own, so the shard plan has
+several ranges to share out); the output of both must be byte-identical.
+
+    python benchmarks/chain.py [--frames 60] [--workers 2] [--quick] [--profile]
+
+Prints a table and writes ``benchmarks/results/chain.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "chain.json"
+FPS = 15
+SIDE = 1024
+STAGE_ORDER = (
+    "sample-frames",
+    "remove-bg",
+    "pose2d",
+    "fit-smpl",
+    "render-maps",
+    "voxelize",
+)
+
+
+def open_clip(data: Path, work: Path, frames: int) -> Any:
+    """The one-clip synthetic dataset (every frame kept) and its stages."""
+    from hpt_data.config import DatasetConfig
+    from hpt_data.orchestrator import Dataset
+    from hpt_data.sources.split import SplitRule
+    from hpt_data.sources.synthetic import SyntheticOptions
+    from hpt_data.stages.sample_frames import SampleFramesSettings
+
+    options = SyntheticOptions(
+        persons=1, clips_per_person=1, seconds=frames / FPS, fps=FPS, width=SIDE, height=SIDE
+    )
+    config = DatasetConfig(
+        name="chain",
+        source="synthetic",
+        root=data,
+        options=options,
+        split=SplitRule(test_fraction=0.0),
+        stages={"sample-frames": SampleFramesSettings(mode="stride")},
+    )
+    return Dataset.open(config, work)
+
+
+def decode(path: str) -> list[Any]:
+    """Every frame of the clip, decoded once, (H, W, 3) BGR uint8."""
+    from hpt_data.video import VideoReader
+
+    return [f.image for f in VideoReader(Path(path)).frames()]
+
+
+def time_detector(frames: list[Any]) -> tuple[float, float]:
+    """Wall and CPU ms per frame of MediaPipe Pose alone (tracking, segmentation on),
+    models loaded."""
+    from hpt_data.stages.mediapipe_models import pose_model, reset_model, run_pose
+
+    model = pose_model(static=False, segmentation=True)
+    run_pose(model, frames[0])  # the graph's first call initialises it
+    reset_model(model)
+    start, cpu = time.perf_counter(), time.process_time()
+    for image in frames:
+        run_pose(model, image)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return 1000 * wall / len(frames), 1000 * cpu / len(frames)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def top_functions(profile: cProfile.Profile, frames: int, n: int = 8) -> list[list[Any]]:
+    """The ``n`` functions with the most own time, as [name, ms per frame, calls]."""
+    stats = pstats.Stats(profile)
+    rows = []
+    for (file, line, func), (_, calls, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{Path(file).name}:{line}({func})" if line else func
+        rows.append([where, round(1000 * tottime / frames, 2), calls])
+    rows.sort(key=lambda r: -r[1])
+    return rows[:n]
+
+
+def run_stages(ds: Any, video: Any, frames: int, profile: bool) -> dict[str, Any]:
+    """Every stage cold then warm on the clip; per stage its figures."""
+    from hpt_data.tasks import StageTask, execute_stage_task
+
+    vdir = ds.dirs.video(video.video_id)
+    out: dict[str, Any] = {}
+    for name in STAGE_ORDER:
+        stage = ds.stage(name)
+        task = StageTask(stage, video, vdir.path, ds.upstream_fingerprints(stage), force=True)
+        start = time.perf_counter()
+        cold = execute_stage_task(task)
+        cold_s = time.perf_counter() - start
+        if cold.state != "ok":
+            raise SystemExit(f"{name} failed: {cold.error}")
+        start, cpu = time.perf_counter(), time.process_time()
+        warm = execute_stage_task(task)
+        warm_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu
+        if warm.state != "ok":
+            raise SystemExit(f"{name} failed: {warm.error}")
+        out[name] = {
+            "ms_per_frame": round(1000 * warm_s / frames, 1),
+            "cpu_ms_per_frame": round(1000 * cpu_s / frames, 1),
+            "ms_per_frame_cold": round(1000 * cold_s / frames, 1),
+            "bytes_per_frame": round(folder_bytes(vdir.output(name)) / frames),
+            "peak_rss_mb": round(peak_rss_mb()),
+        }
+        if profile:  # a third run, so that the profiler's cost is not in the figure
+            prof = cProfile.Profile()
+            prof.runcall(execute_stage_task, task)
+            out[name]["profile_top"] = top_functions(prof, frames)
+    return out
+
+
+def copy_videos(ds: Any, video: Any, copies: int) -> list[Any]:
+    """``copies`` videos whose folders hold the clip's outputs (hard links): the shard
+    writer sees several videos, each as the one clip."""
+    import dataclasses
+
+    src = ds.dirs.video(video.video_id).path
+    videos = []
+    for i in range(copies):
+        vid = f"{video.video_id}-copy{i}"
+        dst = ds.dirs.video(vid).path
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(src, dst, copy_function=os.link)
+        videos.append(dataclasses.replace(video, video_id=vid))
+    return videos
+
+
+def time_shards(ds: Any, videos: list[Any], workers: int, out: Path, max_mb: int) -> dict:
+    """write-shards over ``videos`` with ``workers`` local processes, twice on one pool:
+    the first write includes the pool's start (spawned workers import h5py and
+    ``hpt_data``), the second is the pool warm, as in ``build`` after the stages. The
+    seconds of both, frames, the sha256 of every shard in order, bytes per frame."""
+    from hpt_data.executors import LocalExecutor
+    from hpt_data.shard_tasks import write_dataset_shards
+
+    pairs = [(v, ds.dirs.video(v.video_id)) for v in videos]
+    seconds = []
+    with LocalExecutor(workers=workers) as ex:
+        for _ in range(2):
+            start = time.perf_counter()
+            summary = write_dataset_shards(
+                "chain", pairs, out, max_mb << 20, progress=False, executor=ex
+            )
+            seconds.append(time.perf_counter() - start)
+    manifest = json.loads((out / "manifest.json").read_text())
+    frames = sum(summary.frames.values())
+    return {
+        "seconds_cold": round(seconds[0], 2),
+        "seconds": round(seconds[1], 2),
+        "frames": frames,
+        "shards": len(manifest["shards"]),
+        "sha256": [s["sha256"] for s in manifest["shards"]],
+        "bytes_per_frame": round(sum(s["bytes"] for s in manifest["shards"]) / max(frames, 1)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=60, help="frames of the clip")
+    parser.add_argument("--workers", type=int, default=2, help="write-shards processes")
+    parser.add_argument("--copies", type=int, default=4, help="clip copies for write-shards")
+    parser.add_argument("--quick", action="store_true", help="8 frames, 2 copies")
+    parser.add_argument("--profile", action="store_true", help="cProfile each warm stage")
+    parser.add_argument("--data", type=Path, default=None, help="clip cache (default: temp)")
+    parser.add_argument("--work", type=Path, default=None, help="keep the outputs here")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if args.quick:
+        args.frames, args.copies = 8, 2
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # per-frame figures of one core
+
+    from hpt_data.executors import LocalExecutor
+    from hpt_data.orchestrator import materialize_videos, scan_videos
+
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    with tempfile.TemporaryDirectory(prefix="hpt-chain-") as tmp:
+        data = (args.data or Path(tmp) / "clips").resolve()
+        ds = open_clip(data, (args.work or Path(tmp)) / "work", args.frames)
+        video = scan_videos(ds).videos[0]
+        start = time.perf_counter()
+        with LocalExecutor(workers=1) as ex:
+            render = materialize_videos(ds, [video], ex, progress=False)
+        render_s = time.perf_counter() - start
+        if render.failures:
+            raise SystemExit(f"rendering failed: {render.failures[0].error}")
+        frames = decode(video.path)
+        n = len(frames)
+        detector_ms, detector_cpu_ms = time_detector(frames)
+        del frames
+        stages = run_stages(ds, video, n, args.profile)
+        copies = copy_videos(ds, video, args.copies)
+        max_mb = max(1, round(n * 0.12))  # about four shard ranges per copy of the clip
+        cpu = time.process_time()
+        serial = time_shards(ds, copies, 1, Path(tmp) / "shards-1", max_mb)
+        shards_cpu_s = (time.process_time() - cpu) / 2  # it writes twice
+        parallel = time_shards(ds, copies, args.workers, Path(tmp) / "shards-n", max_mb)
+        one_copy = serial["frames"] // args.copies
+        stages["write-shards"] = {
+            "ms_per_frame": round(1000 * serial["seconds"] / serial["frames"], 1),
+            "cpu_ms_per_frame": round(1000 * shards_cpu_s / serial["frames"], 1),
+            "bytes_per_frame": serial["bytes_per_frame"],
+            "peak_rss_mb": round(peak_rss_mb()),
+        }
+    chain_ms = sum(s["ms_per_frame"] for s in stages.values())
+    chain_cpu = sum(s["cpu_ms_per_frame"] for s in stages.values())
+    perception_cpu = stages["remove-bg"]["cpu_ms_per_frame"] + stages["pose2d"]["cpu_ms_per_frame"]
+    scratch = sum(stages[s]["bytes_per_frame"] for s in STAGE_ORDER)
+    result = {
+        "benchmark": "chain",
+        "what": f"one synthetic {SIDE}x{SIDE} clip, every frame kept, stages in one process",
+        "frames": n,
+        "render_ms_per_frame": round(1000 * render_s / n, 1),
+        "detector_ms_per_frame": round(detector_ms, 1),
+        "detector_cpu_ms_per_frame": round(detector_cpu_ms, 1),
+        "stages": stages,
+        "chain_ms_per_frame": round(chain_ms, 1),
+        "chain_over_detector": round(chain_ms / detector_ms, 2),
+        "chain_cpu_ms_per_frame": round(chain_cpu, 1),
+        "chain_over_detector_cpu": round(chain_cpu / detector_cpu_ms, 2),
+        "perception_over_detector_cpu": round(perception_cpu / detector_cpu_ms, 2),
+        "perception_over_detector": round(
+            (stages["remove-bg"]["ms_per_frame"] + stages["pose2d"]["ms_per_frame"]) / detector_ms,
+            2,
+        ),
+        "scratch_bytes_per_frame": scratch,
+        "shards": {
+            "copies": args.copies,
+            "frames_per_copy": one_copy,
+            "max_mb": max_mb,
+            "workers": args.workers,
+            "seconds_1_worker": serial["seconds"],
+            "seconds_n_workers": parallel["seconds"],
+            "speedup": round(serial["seconds"] / parallel["seconds"], 2),
+            "seconds_n_workers_with_pool_start": parallel["seconds_cold"],
+            "speedup_with_pool_start": round(serial["seconds"] / parallel["seconds_cold"], 2),
+            "shards": serial["shards"],
+            "identical": serial["sha256"] == parallel["sha256"],
+        },
+        "peak_rss_mb": round(peak_rss_mb()),
+        "cpu_count": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+    print(
+        f"{n} frames {SIDE}x{SIDE}; raw MediaPipe Pose {detector_ms:.1f} ms/frame wall, "
+        f"{detector_cpu_ms:.1f} CPU"
+    )
+    print(
+        "| stage | ms/frame wall | × detector | CPU ms/frame | × detector (CPU) "
+        "| bytes/frame on disk | peak RSS MB |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, s in stages.items():
+        ratio, cpu_ratio = s["ms_per_frame"] / detector_ms, s["cpu_ms_per_frame"] / detector_cpu_ms
+        print(
+            f"| {name} | {s['ms_per_frame']} | {ratio:.2f} | {s['cpu_ms_per_frame']} "
+            f"| {cpu_ratio:.2f} | {s['bytes_per_frame']} | {s['peak_rss_mb']} |"
+        )
+    print(
+        f"| **chain** | {chain_ms:.1f} | **{chain_ms / detector_ms:.2f}** | {chain_cpu:.1f} "
+        f"| **{chain_cpu / detector_cpu_ms:.2f}** | {scratch} (scratch) | |"
+    )
+    sh = result["shards"]
+    print(
+        f"write-shards {sh['workers']} workers vs 1: {sh['speedup']}x warm pool, "
+        f"{sh['speedup_with_pool_start']}x with the pool's start, over {sh['copies']} "
+        f"copies ({sh['shards']} shards), byte-identical: {sh['identical']}"
+    )
+    print(f"load average before / after: {load_before} / {result['load_average_after']}")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
