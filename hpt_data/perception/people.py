@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from hpt_data.errors import HptError
-from hpt_data.perception.anchors import INPUT_SIZE, box_iou, decode, weighted_nms
+from hpt_data.perception.anchors import INPUT_SIZE, Detections, box_iou, decode, weighted_nms
 
 LANDMARK_SIZE = 256
 NUM_LANDMARKS = 33
@@ -236,6 +236,7 @@ class PeopleOptions:
     min_presence: float = 0.5  # landmark model's pose presence
     max_overlap: float = 0.6  # landmark-box IoU above which two people are one
     max_people: int = 8  # the landmark model runs at most this many times per frame
+    zoom: float = 1.0  # > 1: also detect on overlapping tiles of 1/zoom the frame's longer side
 
 
 def find_people(
@@ -250,14 +251,14 @@ def find_people(
     img = np.asarray(rgb)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {img.shape} {img.dtype}")
-    tensor, scale, offset = letterbox(img)
-    raw = sorted(detector_model().run(tensor), key=lambda a: a.shape[-1], reverse=True)
-    dets = weighted_nms(decode(raw[0], raw[1], opts.min_score))
+    found = [_detect(img, x0, y0, side, opts.min_score) for x0, y0, side in tiles(img, opts.zoom)]
+    dets = weighted_nms(
+        Detections(*(np.concatenate([getattr(d, f) for d in found]) for f in _FIELDS))
+    )
     if not len(dets):
         return []
     dets = dets.take(np.arange(min(len(dets), opts.max_people)))
-    kps = (dets.keypoints * INPUT_SIZE - offset) / scale
-    rois = detection_rois(kps)
+    rois = detection_rois(dets.keypoints)
     people = []
     for i, roi in enumerate(rois):
         score = float(dets.scores[i])
@@ -272,6 +273,40 @@ def find_people(
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
         people.append(PersonDetection(box, score, presence, lms, roi))
     return _merge_same_person(people, opts.max_overlap)
+
+
+_FIELDS = ("scores", "boxes", "keypoints")
+
+
+def tiles(image: np.ndarray, zoom: float) -> list[tuple[int, int, int]]:
+    """The views the detector runs on, as (x0, y0, side): the whole frame, and for
+    ``zoom > 1`` squares of side ``longer side / zoom`` overlapping by a quarter."""
+    h, w = image.shape[:2]
+    views = [(0, 0, max(h, w))]
+    if zoom <= 1.0:
+        return views
+    side = int(np.ceil(max(h, w) / zoom))
+
+    def starts(length: int) -> list[int]:
+        if length <= side:
+            return [0]
+        n = int(np.ceil((length - side) / (0.75 * side))) + 1
+        return [round(i * (length - side) / (n - 1)) for i in range(n)]
+
+    views += [(x, y, side) for y in starts(h) for x in starts(w)]
+    return views
+
+
+def _detect(image: np.ndarray, x0: int, y0: int, side: int, min_score: float) -> Detections:
+    """The detector on ``image[y0:y0+side, x0:x0+side]``: detections in frame pixels."""
+    view = image[y0 : y0 + side, x0 : x0 + side]
+    tensor, scale, offset = letterbox(view)
+    raw = sorted(detector_model().run(tensor), key=lambda a: a.shape[-1], reverse=True)
+    d = decode(raw[0], raw[1], min_score)
+    origin = np.array([x0, y0], np.float64)
+    kps = (d.keypoints * INPUT_SIZE - offset) / scale + origin
+    boxes = (d.boxes.reshape(-1, 2, 2) * INPUT_SIZE - offset) / scale + origin
+    return Detections(d.scores, boxes.reshape(-1, 4), kps)
 
 
 def _merge_same_person(people: list[PersonDetection], max_overlap: float) -> list[PersonDetection]:
