@@ -128,10 +128,12 @@ class TfliteModel:
         outs = sorted(self._it.get_output_details(), key=lambda d: d["name"])
         self._outputs = [d["index"] for d in outs]
 
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
+    def run(self, x: np.ndarray, outputs: int | None = None) -> list[np.ndarray]:
+        """The outputs in name order (``Identity``, ``Identity_1``, ...), the first
+        ``outputs`` of them only when given (copying the others out costs time)."""
         self._it.set_tensor(self._input, np.ascontiguousarray(x, dtype=np.float32))
         self._it.invoke()
-        return [self._it.get_tensor(i) for i in self._outputs]
+        return [self._it.get_tensor(i) for i in self._outputs[:outputs]]
 
 
 @functools.cache
@@ -217,9 +219,11 @@ def landmarks_in_roi(
     rgb: np.ndarray, roi: np.ndarray, model: TfliteModel
 ) -> tuple[np.ndarray, float]:
     """Run the landmark model on one region: (33, 5) landmarks in frame pixels, presence."""
-    outs = {o.shape[-1] if o.ndim == 2 else -o.ndim: o for o in model.run(_crop(rgb, roi))}
-    raw = outs[195].reshape(39, 5)[:NUM_LANDMARKS]
-    presence = float(np.clip(np.asarray(outs[1]).reshape(-1)[0], 0.0, 1.0))  # a probability
+    # Identity (1, 195): 39 points x (x, y, z, visibility, presence logits) in crop pixels;
+    # Identity_1 (1, 1): pose presence, a probability; the others (mask, heatmaps) unused
+    points, flag = model.run(_crop(rgb, roi), outputs=2)
+    raw = points.reshape(39, 5)[:NUM_LANDMARKS]
+    presence = float(np.clip(flag.reshape(-1)[0], 0.0, 1.0))
     m = roi_matrix(roi)
     xy = raw[:, :2] @ m[:, :2].T + m[:, 2]
     z = raw[:, 2] * roi[2] / LANDMARK_SIZE
@@ -236,7 +240,7 @@ class PeopleOptions:
     min_presence: float = 0.5  # landmark model's pose presence
     max_overlap: float = 0.6  # landmark-box IoU above which two people are one
     max_people: int = 8  # the landmark model runs at most this many times per frame
-    zoom: float = 1.0  # > 1: also detect on overlapping tiles of 1/zoom the frame's longer side
+    zoom: tuple[float, ...] = ()  # also detect on overlapping tiles of 1/zoom the longer side
 
 
 def find_people(
@@ -251,10 +255,8 @@ def find_people(
     img = np.asarray(rgb)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {img.shape} {img.dtype}")
-    found = [_detect(img, x0, y0, side, opts.min_score) for x0, y0, side in tiles(img, opts.zoom)]
-    dets = weighted_nms(
-        Detections(*(np.concatenate([getattr(d, f) for d in found]) for f in _FIELDS))
-    )
+    views = tiles(img, opts.zoom)
+    dets = _combine([_detect(img, *view, opts.min_score) for view in views], views)
     if not len(dets):
         return []
     dets = dets.take(np.arange(min(len(dets), opts.max_people)))
@@ -278,22 +280,23 @@ def find_people(
 _FIELDS = ("scores", "boxes", "keypoints")
 
 
-def tiles(image: np.ndarray, zoom: float) -> list[tuple[int, int, int]]:
-    """The views the detector runs on, as (x0, y0, side): the whole frame, and for
-    ``zoom > 1`` squares of side ``longer side / zoom`` overlapping by a quarter."""
+def tiles(image: np.ndarray, zoom: tuple[float, ...] = ()) -> list[tuple[int, int, int]]:
+    """The views the detector runs on, as (x0, y0, side): the whole frame, and for each
+    zoom > 1 squares of side ``longer side / zoom`` overlapping by at least a quarter."""
     h, w = image.shape[:2]
     views = [(0, 0, max(h, w))]
-    if zoom <= 1.0:
-        return views
-    side = int(np.ceil(max(h, w) / zoom))
+    for z in zoom:
+        if z <= 1.0:
+            continue
+        side = int(np.ceil(max(h, w) / z))
 
-    def starts(length: int) -> list[int]:
-        if length <= side:
-            return [0]
-        n = int(np.ceil((length - side) / (0.75 * side))) + 1
-        return [round(i * (length - side) / (n - 1)) for i in range(n)]
+        def starts(length: int, side: int = side) -> list[int]:
+            if length <= side:
+                return [0]
+            n = int(np.ceil((length - side) / (0.75 * side))) + 1
+            return [round(i * (length - side) / (n - 1)) for i in range(n)]
 
-    views += [(x, y, side) for y in starts(h) for x in starts(w)]
+        views += [(x, y, side) for y in starts(h) for x in starts(w)]
     return views
 
 
@@ -302,11 +305,46 @@ def _detect(image: np.ndarray, x0: int, y0: int, side: int, min_score: float) ->
     view = image[y0 : y0 + side, x0 : x0 + side]
     tensor, scale, offset = letterbox(view)
     raw = sorted(detector_model().run(tensor), key=lambda a: a.shape[-1], reverse=True)
-    d = decode(raw[0], raw[1], min_score)
+    d = weighted_nms(decode(raw[0], raw[1], min_score))
     origin = np.array([x0, y0], np.float64)
     kps = (d.keypoints * INPUT_SIZE - offset) / scale + origin
     boxes = (d.boxes.reshape(-1, 2, 2) * INPUT_SIZE - offset) / scale + origin
     return Detections(d.scores, boxes.reshape(-1, 4), kps)
+
+
+#: A tile's detection counts only if the person's body circle lies within the tile, grown
+#: by this share of its side, and the body is within this angle of upright: a body cut by
+#: the tile's edge is seen by the whole frame or by the neighbouring tile, and cut bodies
+#: gave the false alarms (partial, often upside-down regions of the same person).
+TILE_MARGIN = 0.1
+TILE_MAX_ROTATION = np.radians(60.0)
+
+
+def _combine(found: list[Detections], views: list[tuple[int, int, int]]) -> Detections:
+    """One set of detections from the views' (each already through weighted NMS): the whole
+    frame's first, then each tile's that passes the tile rules and overlaps no detection
+    kept so far (face box IoU > 0.3), best score first. Tiles are not averaged in: a view
+    that cuts the body places its keypoints worse than the one that sees it whole."""
+    keep = [found[0]]
+    boxes = found[0].boxes
+    cands = []
+    for d, (x0, y0, side) in zip(found[1:], views[1:], strict=True):
+        if not len(d):
+            continue
+        roi = detection_rois(d.keypoints)
+        m = TILE_MARGIN * side
+        inside = (roi[:, 0] - roi[:, 4] >= x0 - m) & (roi[:, 0] + roi[:, 4] <= x0 + side + m)
+        inside &= (roi[:, 1] - roi[:, 4] >= y0 - m) & (roi[:, 1] + roi[:, 4] <= y0 + side + m)
+        inside &= np.abs(roi[:, 3]) <= TILE_MAX_ROTATION
+        cands.append(d.take(np.flatnonzero(inside)))
+    if cands:
+        pool = Detections(*(np.concatenate([getattr(c, f) for c in cands]) for f in _FIELDS))
+        for i in np.argsort(-pool.scores, kind="stable"):
+            if len(boxes) and box_iou(pool.boxes[i], boxes).max() > 0.3:
+                continue
+            keep.append(pool.take(np.array([i])))
+            boxes = np.concatenate([boxes, pool.boxes[i : i + 1]])
+    return Detections(*(np.concatenate([getattr(k, f) for k in keep]) for f in _FIELDS))
 
 
 def _merge_same_person(people: list[PersonDetection], max_overlap: float) -> list[PersonDetection]:

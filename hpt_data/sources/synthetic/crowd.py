@@ -6,7 +6,7 @@ one-person clip; the others are placed once the camera is known:
 - person 1, the *crosser*: walks across the view, 0.8–1.8 m behind the performer, so the
   performer hides part of them as they pass (the path is centred on the performer);
 - person 2, the *bystander*: does a standing action (wave, turn, crossed arms, arm across)
-  3.5–8 m behind the performer, to one side, small in the frame.
+  3.5–10 m behind the performer, to one side, small in the frame.
 
 Each has their own body and clothes (drawn from their id) and their own random stream
 (``rng_for(seed, video_id, "crowd", k)``), so adding people never changes what a
@@ -75,7 +75,7 @@ def place(
         # walk along +-right: the walk goes along (sin h, 0, cos h); turn it onto that line
         direction = side * right
         return Placement("walk", float(np.arctan2(direction[0], direction[2])), target)
-    depth = float(rng.uniform(3.5, 8.0))
+    depth = float(rng.uniform(3.5, 10.0))
     dist = float((ground - eye) @ fwd) + depth
     lateral = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.6)) * half_width_per_metre * dist
     target = ground + fwd * depth + right * lateral
