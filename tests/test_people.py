@@ -170,3 +170,17 @@ def test_missing_or_corrupt_model_is_one_line(tmp_path: Path) -> None:
     good = mediapipe_model_path("modules/pose_detection/pose_detection.tflite")
     with pytest.raises(PerceptionModelError, match="expected input"):
         TfliteModel(good, (1, 256, 256, 3))
+
+
+def test_docs_table_is_the_one_the_results_make() -> None:
+    import json
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "benchmarks"))
+    import people_detection as bench
+
+    results = json.loads(bench.RESULTS.read_text())
+    doc = bench.DOC.read_text()
+    table = doc.split(bench.BEGIN, 1)[1].split(bench.END, 1)[0].strip()
+    assert table == bench.doc_table(results), "run: benchmarks/people_detection.py --table-only"
