@@ -62,6 +62,12 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         ("--shards", "{work}/work/demo/shards"),
         ("--shards", "{work}/work/demo/shards", "--pairs", "80", "--rounds", "1"),
     ),
+    Benchmark(
+        "people_detection",
+        "benchmarks/people_detection.py",
+        (),
+        ("--persons", "2", "--seconds", "1.0"),
+    ),
     Benchmark("body_model", "benchmarks/body_model_figures.py", (), ("--skip-derivation",)),
     Benchmark("fit_smpl", "benchmarks/fit_smpl.py", (), ("--frames", "40")),
     Benchmark("osa_calibration", "benchmarks/osa_calibration.py", (), ("--quick",)),

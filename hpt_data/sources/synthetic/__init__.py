@@ -25,6 +25,7 @@ from typing import Any
 from hpt_data.body.motions import ACTIONS
 from hpt_data.errors import SourceError
 from hpt_data.sources.base import SourceScan, VideoRecord, VideoSource
+from hpt_data.sources.synthetic.crowd import MAX_PEOPLE, other_person_id
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class SyntheticOptions:
     height: int = 640  # video height in pixels
     seed: int = 0  # dataset seed: same seed, same people, clips and bytes
     actions: list[str] = field(default_factory=lambda: list(ACTIONS))  # actions to draw from
+    people_per_clip: int = 1  # people in each scene: 2 adds a crosser, 3 also a bystander
 
     def __post_init__(self) -> None:
         if self.persons < 1 or self.clips_per_person < 1:
@@ -51,6 +53,8 @@ class SyntheticOptions:
             raise SourceError("synthetic: seconds must be positive and fps at least 1")
         if self.width < 32 or self.height < 32 or self.width % 2 or self.height % 2:
             raise SourceError("synthetic: width and height must be even and at least 32")
+        if not 1 <= self.people_per_clip <= MAX_PEOPLE:
+            raise SourceError(f"synthetic: people_per_clip must be 1 to {MAX_PEOPLE}")
         unknown = [a for a in self.actions if a not in ACTIONS]
         if unknown or not self.actions:
             raise SourceError(
@@ -110,6 +114,7 @@ class SyntheticSource(VideoSource):
         """Plan the clips from the options: ``p000-walk``, ``p000-wave``, ... (no rendering)."""
         opts: SyntheticOptions = self.options
         videos = []
+        crowd = {"people": opts.people_per_clip} if opts.people_per_clip > 1 else {}
         for p in range(opts.persons):
             person_id = f"p{p:03d}"
             for c in range(opts.clips_per_person):
@@ -130,6 +135,7 @@ class SyntheticSource(VideoSource):
                             "fps": opts.fps,
                             "width": opts.width,
                             "height": opts.height,
+                            **crowd,
                         },
                     )
                 )
@@ -156,9 +162,14 @@ class SyntheticSource(VideoSource):
             width=opts.width,
             height=opts.height,
             seed=opts.seed,
+            people=opts.people_per_clip,
         )
         person, colors, offsets = _dressed_person(video.person_id, opts.seed)
-        frames = render_clip(spec, person, _body_model(), colors, offsets)
+        others = [
+            _dressed_person(other_person_id(video.video_id, k), opts.seed)
+            for k in range(1, opts.people_per_clip)
+        ]
+        frames = render_clip(spec, person, _body_model(), colors, offsets, others)
         write_clip(frames, video.path, video.ground_truth, opts.fps)
         logger.info(
             "rendered %s: %d frames in %.1f s", video.video_id, spec.num_frames, frames.seconds

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from hpt_data.body.motions import make_motion
 from hpt_data.body.parts import JOINT_TO_PART
 from hpt_data.render.camera import project
 from hpt_data.sources.helpers import atomic_output
+from hpt_data.sources.synthetic.crowd import move, place
+from hpt_data.sources.synthetic.crowd_render import PosedBody, label_people, people_truth
 from hpt_data.sources.synthetic.ground_truth import GT_FORMAT_VERSION, write_npz
 from hpt_data.sources.synthetic.people import Person
 from hpt_data.sources.synthetic.reproducible import rng_for, settle
@@ -44,6 +47,7 @@ class ClipSpec:
     width: int
     height: int
     seed: int
+    people: int = 1  # people in the scene: the clip's own, a crosser, a bystander (crowd.py)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ def render_clip(
     model: Any,
     colors: np.ndarray,
     offsets: np.ndarray | None = None,
+    others: Sequence[tuple[Person, np.ndarray, np.ndarray | None]] = (),
 ) -> ClipFrames:
     """Render a clip into memory.
 
@@ -115,6 +120,8 @@ def render_clip(
     model : the body model
     colors : (V, 3) sRGB per-vertex colours of the dressed person
     offsets : (V,) how far clothes and hair stand off the skin (metres), or None
+    others : the other people of the scene (``spec.people - 1`` of them), each as
+        (person, colors, offsets); placed by :mod:`hpt_data.sources.synthetic.crowd`
     """
     from hpt_data.render.scene import (
         add_ranked,
@@ -133,7 +140,9 @@ def render_clip(
     )
     pts = verts[:, ::5].reshape(-1, 3)
     cam = frame_camera(pts, spec.width, spec.height, rng_for(spec.seed, spec.video_id, "camera"))
-    room = build_room(cam, pts, rng_for(spec.seed, spec.video_id, "room"))
+    crowd = _pose_others(spec, others, model, cam, pts)
+    room_pts = np.concatenate([pts, *(b[0][:, ::5].reshape(-1, 3) for b in crowd)])
+    room = build_room(cam, room_pts, rng_for(spec.seed, spec.video_id, "room"))
     scene = build_scene(
         room.meshes, cam.K, cam.world_to_cam, room.lights, room.ambient, room.background
     )
@@ -146,16 +155,43 @@ def render_clip(
     parts = np.empty((t, h, w), np.uint8)
     key = np.asarray(room.lights[0].direction, dtype=np.float64)
     key_opacity = float(np.clip(0.6 - room.ambient * 0.6, 0.25, 0.5))
+    bodies = [(verts, colors, offsets)] + [(b[0], b[2], b[3]) for b in crowd]
+    instance = np.zeros((t, h, w), np.uint8) if crowd else None
+    amodal = np.zeros((len(bodies), t), np.int64)
     for i in range(t):
-        dressed = verts[i]
-        if offsets is not None:
-            dressed = dressed + vertex_normals(dressed, faces) * offsets[:, None]
-        node = add_ranked(scene, 5_000, mesh=colored_mesh(dressed, faces, colors, roughness=0.8))
+        meshes = []
+        for body_verts, body_colors, body_offsets in bodies:
+            dressed = body_verts[i]
+            if body_offsets is not None:
+                dressed = dressed + vertex_normals(dressed, faces) * body_offsets[:, None]
+            meshes.append((dressed, body_colors))
+        nodes = [
+            add_ranked(scene, 5_000 + k, mesh=colored_mesh(d, faces, c, roughness=0.8))
+            for k, (d, c) in enumerate(meshes)
+        ]
         img, depth = render_rgbd(scene, w, h)
-        scene.remove_node(node)
-        parts[i] = render_labels(dressed, faces, labels, cam.K, cam.world_to_cam, w, h)
+        for node in nodes:
+            scene.remove_node(node)
+        if instance is None:
+            dressed = meshes[0][0]
+            parts[i] = render_labels(dressed, faces, labels, cam.K, cam.world_to_cam, w, h)
+            anyone = parts[i] > 0
+        else:
+            dressed, parts[i], instance[i], amodal[:, i] = label_people(
+                [m[0] for m in meshes], faces, labels, cam
+            )
+            anyone = instance[i] > 0
+            faces_all = np.concatenate([faces + k * len(verts[0]) for k in range(len(meshes))])
         img = add_shadows(
-            img, depth, parts[i] > 0, dressed, faces, key, key_opacity, cam.K, cam.world_to_cam
+            img,
+            depth,
+            anyone,
+            dressed,
+            faces if instance is None else faces_all,
+            key,
+            key_opacity,
+            cam.K,
+            cam.world_to_cam,
         )
         noise = rng_noise.normal(0.0, noise_sigma, img.shape).astype(np.float32)
         rgb[i] = np.clip(img.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
@@ -219,7 +255,42 @@ def render_clip(
         "scene_names": np.array(list(scene_rec)),
         "scene_values": np.array(list(scene_rec.values())),
     }
+    if instance is not None:
+        posed = [(verts, joints, spec.action)] + [(b[0], b[1], b[4]) for b in crowd]
+        truth.update(
+            people_truth(spec.video_id, spec.person_id, posed, lm_ids, instance, amodal, cam)
+        )
     return ClipFrames(rgb=rgb, parts=parts, truth=truth, seconds=time.perf_counter() - t0)
+
+
+def _pose_others(
+    spec: ClipSpec,
+    others: Sequence[tuple[Person, np.ndarray, np.ndarray | None]],
+    model: Any,
+    cam: Any,
+    performer_points: np.ndarray,
+) -> list[PosedBody]:
+    """Pose and place the other people of the scene (``crowd.place``), each from their own
+    random stream, once the camera is known."""
+    if len(others) != spec.people - 1:
+        raise ValueError(f"{spec.video_id}: {spec.people} people need {spec.people - 1} others")
+    lo, hi = performer_points.min(axis=0), performer_points.max(axis=0)
+    centre = (lo + hi) / 2
+    half_width = spec.width / 2 / float(cam.K[0, 0])
+    posed: list[PosedBody] = []
+    for k, (person, colors, offsets) in enumerate(others, start=1):
+        rng = rng_for(spec.seed, spec.video_id, "crowd", k)
+        spot = place(k, rng, cam.eye, centre, half_width)
+        motion, style = make_motion(spot.action, spec.num_frames, spec.fps, rng)
+        verts, joints, _ = pose_body(
+            model, person.betas, motion.body_pose, motion.global_orient, motion.transl
+        )
+        yaw = spot.yaw - np.radians(style.heading) if spot.action == "walk" else spot.yaw
+        own = verts[:, ::5].reshape(-1, 3).mean(axis=0)
+        verts = move(verts, yaw, spot.shift, own)
+        joints = move(joints, yaw, spot.shift, own)
+        posed.append((verts, joints, colors, offsets, spot.action))
+    return posed
 
 
 def _landmarks(model: Any) -> tuple[list[str], np.ndarray]:

@@ -1,0 +1,356 @@
+"""Find every person in a frame, offline: MediaPipe's BlazePose detector, then the Pose
+landmark model on each person's region, both run directly by a TFLite interpreter.
+
+The Pose solution of ``mediapipe==0.10.21`` runs the same two models but keeps one person;
+the Tasks API (which can keep several) refuses the wheel's ``.tflite`` files for want of
+normalisation metadata. So the wheel's files are run here by LiteRT (``ai-edge-litert``;
+``tflite-runtime`` is taken where it is installed instead), with the steps of MediaPipe's
+graphs written out (``docs/perception.md``, "Several people"):
+
+1. letterbox the frame into 224×224 (aspect kept, black bars), values in [-1, 1];
+2. decode the 2254 anchors, sigmoid scores ≥ ``min_score``, weighted NMS
+   (:mod:`hpt_data.perception.anchors`), undo the letterbox;
+3. per detection, the region MediaPipe's ``PoseDetectionToRoi`` builds: centred on the
+   mid-hip keypoint, side 2.5 × its distance to the body-circle keypoint, rotated so the
+   hip→circle direction points up;
+4. the landmark model on that region (256×256, values in [0, 1]): 33 landmarks (x, y, z,
+   visibility, presence) mapped back to the frame, and a pose-presence score; a region
+   whose score is below ``min_presence`` is dropped (the detector's false alarms mostly
+   end there);
+5. people whose landmark boxes overlap by more than ``max_overlap`` IoU are one person
+   (two detections of the same body): the better scoring one is kept.
+
+Coordinates are pixels of the given frame with its corners at (0, 0) and (W, H) (the
+convention of :mod:`hpt_data.stages.mediapipe_models`).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpt_data.errors import HptError
+from hpt_data.perception.anchors import INPUT_SIZE, Detections, box_iou, decode, weighted_nms
+
+LANDMARK_SIZE = 256
+NUM_LANDMARKS = 33
+#: ``PoseDetectionToRoi``: the region's side is this times the body circle's diameter.
+ROI_SCALE = 1.25
+
+
+class PerceptionModelError(HptError):
+    """A model file is missing, unreadable or not the model expected."""
+
+
+@dataclass(frozen=True)
+class PersonDetection:
+    """One person in a frame.
+
+    Attributes
+    ----------
+    box : (4,) float64, x0, y0, x1, y1 in frame pixels: the box of the 33 landmarks (the
+        whole body, also where parts are hidden or beyond the frame edge)
+    score : the detector's score in [0, 1]
+    presence : the landmark model's pose-presence score in [0, 1]
+    landmarks : (33, 5) float64, x, y, z (pixels), visibility, presence, as
+        :func:`hpt_data.stages.mediapipe_models.run_pose` gives them
+    roi : (5,) float64, the landmark region: centre x, y, side (pixels), rotation (radians)
+        and the detector's body-circle radius (pixels)
+    """
+
+    box: np.ndarray
+    score: float
+    presence: float
+    landmarks: np.ndarray
+    roi: np.ndarray
+
+
+def mediapipe_model_path(relative: str) -> Path:
+    """A model file shipped inside the installed ``mediapipe`` wheel (not imported: its
+    package would load the whole framework)."""
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise PerceptionModelError(
+            f"mediapipe is not installed: {relative} ships in its wheel (pip install 'hpt[data]')"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / relative
+
+
+DETECTOR = "modules/pose_detection/pose_detection.tflite"
+LANDMARKER = "modules/pose_landmark/pose_landmark_full.tflite"
+
+
+def _interpreter_class() -> Any:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            raise PerceptionModelError(
+                "no TFLite interpreter: pip install ai-edge-litert (or tflite-runtime)"
+            ) from None
+    return Interpreter
+
+
+class TfliteModel:
+    """One ``.tflite`` file behind an interpreter: ``run(x)`` gives its outputs by name order.
+
+    Raises :class:`PerceptionModelError` naming the file when it is missing, is not a
+    TFLite model, or does not take ``input_shape``.
+    """
+
+    def __init__(self, path: Path, input_shape: tuple[int, ...], threads: int = 1) -> None:
+        from hpt_data.native_logs import quiet_native_logs
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise PerceptionModelError(f"{self.path}: model file not found")
+        interpreter = _interpreter_class()
+        try:
+            with quiet_native_logs():
+                self._it = interpreter(model_path=str(self.path), num_threads=threads)
+                self._it.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            msg = f"{self.path}: not a usable TFLite model ({first})"
+            raise PerceptionModelError(msg) from None
+        inp = self._it.get_input_details()
+        if len(inp) != 1 or tuple(inp[0]["shape"]) != input_shape:
+            got = [tuple(d["shape"]) for d in inp]
+            raise PerceptionModelError(f"{self.path}: expected input {input_shape}, got {got}")
+        self._input = inp[0]["index"]
+        outs = sorted(self._it.get_output_details(), key=lambda d: d["name"])
+        self._outputs = [d["index"] for d in outs]
+
+    def run(self, x: np.ndarray, outputs: int | None = None) -> list[np.ndarray]:
+        """The outputs in name order (``Identity``, ``Identity_1``, ...), the first
+        ``outputs`` of them only when given (copying the others out costs time)."""
+        self._it.set_tensor(self._input, np.ascontiguousarray(x, dtype=np.float32))
+        self._it.invoke()
+        return [self._it.get_tensor(i) for i in self._outputs[:outputs]]
+
+
+@functools.cache
+def detector_model(path: str | None = None) -> TfliteModel:
+    """The person detector, loaded once per process (default: the mediapipe wheel's)."""
+    return TfliteModel(Path(path) if path else mediapipe_model_path(DETECTOR), (1, 224, 224, 3))
+
+
+@functools.cache
+def landmark_model(path: str | None = None) -> TfliteModel:
+    """The full Pose landmark model, loaded once per process."""
+    p = Path(path) if path else mediapipe_model_path(LANDMARKER)
+    return TfliteModel(p, (1, LANDMARK_SIZE, LANDMARK_SIZE, 3))
+
+
+def letterbox(rgb: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, float, np.ndarray]:
+    """Fit an (H, W, 3) uint8 image into ``size``² with black bars, as float in [-1, 1].
+
+    Returns the (1, size, size, 3) tensor, the scale (tensor pixels per image pixel) and
+    the (2,) offset of the image in the tensor, so ``image = (tensor - offset) / scale``.
+    """
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = size / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((size, size, 3), np.uint8)
+    ox, oy = (size - nw) // 2, (size - nh) // 2
+    canvas[oy : oy + nh, ox : ox + nw] = resized
+    tensor = canvas.astype(np.float32) / 127.5 - 1.0
+    return tensor[None], scale, np.array([ox, oy], np.float64)
+
+
+def detection_rois(keypoints: np.ndarray) -> np.ndarray:
+    """``PoseDetectionToRoi`` for (N, 4, 2) detector keypoints in frame pixels.
+
+    Returns (N, 5): centre x, y, side, rotation (radians; the image is turned by it so
+    that the body stands upright) and the body-circle radius.
+    """
+    hip, circle = keypoints[:, 0], keypoints[:, 1]
+    d = circle - hip
+    radius = np.hypot(d[:, 0], d[:, 1])
+    rotation = np.pi / 2 - np.arctan2(-d[:, 1], d[:, 0])
+    rotation = (rotation + np.pi) % (2 * np.pi) - np.pi
+    side = 2.0 * radius * ROI_SCALE
+    return np.stack([hip[:, 0], hip[:, 1], side, rotation, radius], axis=1)
+
+
+def roi_matrix(roi: np.ndarray, size: int = LANDMARK_SIZE) -> np.ndarray:
+    """(2, 3) affine map from crop pixels (corners at 0 and ``size``) to frame pixels."""
+    cx, cy, side, rot = roi[:4]
+    s = side / size
+    c, n = np.cos(rot) * s, np.sin(rot) * s
+    lin = np.array([[c, -n], [n, c]])
+    off = np.array([cx, cy]) - lin @ np.array([size / 2, size / 2])
+    return np.concatenate([lin, off[:, None]], axis=1)
+
+
+def _crop(rgb: np.ndarray, roi: np.ndarray) -> np.ndarray:
+    """The rotated square region as a (1, 256, 256, 3) float tensor in [0, 1]."""
+    import cv2
+
+    m = roi_matrix(roi)
+    # warpAffine samples pixel centres: dst index u sits at u + 0.5, src at index + 0.5
+    shift = m[:, :2] @ np.array([0.5, 0.5]) - 0.5
+    inv_map = np.concatenate([m[:, :2], (m[:, 2] + shift)[:, None]], axis=1)
+    crop = cv2.warpAffine(
+        rgb,
+        inv_map,
+        (LANDMARK_SIZE, LANDMARK_SIZE),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return (crop.astype(np.float32) / 255.0)[None]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+def landmarks_in_roi(
+    rgb: np.ndarray, roi: np.ndarray, model: TfliteModel
+) -> tuple[np.ndarray, float]:
+    """Run the landmark model on one region: (33, 5) landmarks in frame pixels, presence."""
+    # Identity (1, 195): 39 points x (x, y, z, visibility, presence logits) in crop pixels;
+    # Identity_1 (1, 1): pose presence, a probability; the others (mask, heatmaps) unused
+    points, flag = model.run(_crop(rgb, roi), outputs=2)
+    raw = points.reshape(39, 5)[:NUM_LANDMARKS]
+    presence = float(np.clip(flag.reshape(-1)[0], 0.0, 1.0))
+    m = roi_matrix(roi)
+    xy = raw[:, :2] @ m[:, :2].T + m[:, 2]
+    z = raw[:, 2] * roi[2] / LANDMARK_SIZE
+    lms = np.column_stack([xy, z, _sigmoid(raw[:, 3]), _sigmoid(raw[:, 4])])
+    return lms, presence
+
+
+@dataclass(frozen=True)
+class PeopleOptions:
+    """Thresholds of :func:`find_people` (chosen on the dev seeds of
+    ``benchmarks/people_detection.py``)."""
+
+    min_score: float = 0.5  # detector score (MediaPipe's own threshold)
+    min_presence: float = 0.5  # landmark model's pose presence
+    max_overlap: float = 0.6  # landmark-box IoU above which two people are one
+    max_people: int = 8  # the landmark model runs at most this many times per frame
+    zoom: tuple[float, ...] = ()  # also detect on overlapping tiles of 1/zoom the longer side
+
+
+def find_people(
+    rgb: np.ndarray, options: PeopleOptions | None = None, landmarks: bool = True
+) -> list[PersonDetection]:
+    """Every person in an (H, W, 3) uint8 RGB frame, best score first.
+
+    With ``landmarks=False`` only the detector runs: boxes are the region squares, the
+    presence is the score and the landmarks are empty (0, 5).
+    """
+    opts = options or PeopleOptions()
+    img = np.asarray(rgb)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 image, got {img.shape} {img.dtype}")
+    views = tiles(img, opts.zoom)
+    dets = _combine([_detect(img, *view, opts.min_score) for view in views], views)
+    if not len(dets):
+        return []
+    dets = dets.take(np.arange(min(len(dets), opts.max_people)))
+    rois = detection_rois(dets.keypoints)
+    people = []
+    for i, roi in enumerate(rois):
+        score = float(dets.scores[i])
+        if not landmarks:
+            half = roi[2] / 2
+            box = np.array([roi[0] - half, roi[1] - half, roi[0] + half, roi[1] + half])
+            people.append(PersonDetection(box, score, score, np.zeros((0, 5)), roi))
+            continue
+        lms, presence = landmarks_in_roi(img, roi, landmark_model())
+        if presence < opts.min_presence:
+            continue
+        box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
+        people.append(PersonDetection(box, score, presence, lms, roi))
+    return _merge_same_person(people, opts.max_overlap)
+
+
+_FIELDS = ("scores", "boxes", "keypoints")
+
+
+def tiles(image: np.ndarray, zoom: tuple[float, ...] = ()) -> list[tuple[int, int, int]]:
+    """The views the detector runs on, as (x0, y0, side): the whole frame, and for each
+    zoom > 1 squares of side ``longer side / zoom`` overlapping by at least a quarter."""
+    h, w = image.shape[:2]
+    views = [(0, 0, max(h, w))]
+    for z in zoom:
+        if z <= 1.0:
+            continue
+        side = int(np.ceil(max(h, w) / z))
+
+        def starts(length: int, side: int = side) -> list[int]:
+            if length <= side:
+                return [0]
+            n = int(np.ceil((length - side) / (0.75 * side))) + 1
+            return [round(i * (length - side) / (n - 1)) for i in range(n)]
+
+        views += [(x, y, side) for y in starts(h) for x in starts(w)]
+    return views
+
+
+def _detect(image: np.ndarray, x0: int, y0: int, side: int, min_score: float) -> Detections:
+    """The detector on ``image[y0:y0+side, x0:x0+side]``: detections in frame pixels."""
+    view = image[y0 : y0 + side, x0 : x0 + side]
+    tensor, scale, offset = letterbox(view)
+    raw = sorted(detector_model().run(tensor), key=lambda a: a.shape[-1], reverse=True)
+    d = weighted_nms(decode(raw[0], raw[1], min_score))
+    origin = np.array([x0, y0], np.float64)
+    kps = (d.keypoints * INPUT_SIZE - offset) / scale + origin
+    boxes = (d.boxes.reshape(-1, 2, 2) * INPUT_SIZE - offset) / scale + origin
+    return Detections(d.scores, boxes.reshape(-1, 4), kps)
+
+
+#: A tile's detection counts only if the person's body circle lies within the tile, grown
+#: by this share of its side, and the body is within this angle of upright: a body cut by
+#: the tile's edge is seen by the whole frame or by the neighbouring tile, and cut bodies
+#: gave the false alarms (partial, often upside-down regions of the same person).
+TILE_MARGIN = 0.1
+TILE_MAX_ROTATION = np.radians(60.0)
+
+
+def _combine(found: list[Detections], views: list[tuple[int, int, int]]) -> Detections:
+    """One set of detections from the views' (each already through weighted NMS): the whole
+    frame's first, then each tile's that passes the tile rules and overlaps no detection
+    kept so far (face box IoU > 0.3), best score first. Tiles are not averaged in: a view
+    that cuts the body places its keypoints worse than the one that sees it whole."""
+    keep = [found[0]]
+    boxes = found[0].boxes
+    cands = []
+    for d, (x0, y0, side) in zip(found[1:], views[1:], strict=True):
+        if not len(d):
+            continue
+        roi = detection_rois(d.keypoints)
+        m = TILE_MARGIN * side
+        inside = (roi[:, 0] - roi[:, 4] >= x0 - m) & (roi[:, 0] + roi[:, 4] <= x0 + side + m)
+        inside &= (roi[:, 1] - roi[:, 4] >= y0 - m) & (roi[:, 1] + roi[:, 4] <= y0 + side + m)
+        inside &= np.abs(roi[:, 3]) <= TILE_MAX_ROTATION
+        cands.append(d.take(np.flatnonzero(inside)))
+    if cands:
+        pool = Detections(*(np.concatenate([getattr(c, f) for c in cands]) for f in _FIELDS))
+        for i in np.argsort(-pool.scores, kind="stable"):
+            if len(boxes) and box_iou(pool.boxes[i], boxes).max() > 0.3:
+                continue
+            keep.append(pool.take(np.array([i])))
+            boxes = np.concatenate([boxes, pool.boxes[i : i + 1]])
+    return Detections(*(np.concatenate([getattr(k, f) for k in keep]) for f in _FIELDS))
+
+
+def _merge_same_person(people: list[PersonDetection], max_overlap: float) -> list[PersonDetection]:
+    kept: list[PersonDetection] = []
+    for p in sorted(people, key=lambda q: -q.score * q.presence):
+        if kept and box_iou(p.box, np.array([k.box for k in kept])).max() > max_overlap:
+            continue
+        kept.append(p)
+    return kept

@@ -1,0 +1,186 @@
+"""Every person in a frame (``hpt_data.perception``) and the synthetic source's scenes with
+several people: anchors, decoding, detection on real renders, per-person truth, bad model
+files, and one-person clips unchanged byte for byte."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from hpt_data.errors import HptError
+from hpt_data.perception.anchors import Detections, decode, ssd_anchors, weighted_nms
+from hpt_data.perception.people import (
+    PeopleOptions,
+    PerceptionModelError,
+    TfliteModel,
+    find_people,
+    mediapipe_model_path,
+)
+from hpt_data.sources.synthetic import SyntheticOptions, SyntheticSource
+from hpt_data.sources.synthetic.ground_truth import load_ground_truth
+
+pytest.importorskip("ai_edge_litert")
+
+#: The one-person clip of ``ONE`` rendered by the code before ``people_per_clip`` existed
+#: (commit d85fe21, this machine's Mesa): its ground-truth file and decoded frames.
+ONE = SyntheticOptions(
+    persons=1, clips_per_person=1, seconds=0.5, fps=8, width=192, height=256, seed=7,
+    actions=["walk"],
+)  # fmt: skip
+ONE_GT_SHA256 = "8db02a6310ac18401003616914659afa12948a993364e0fb16691c68ea744def"
+ONE_FRAMES_SHA256 = "b1893d7df57586f30282d3294f015d580318ddc1691fbb14e2ec4923ee207591"
+
+CROWD = SyntheticOptions(
+    persons=1, clips_per_person=1, seconds=1.0, fps=3, width=480, height=640, seed=1,
+    actions=["walk"], people_per_clip=3,
+)  # fmt: skip
+
+
+def _frames(path: str) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(path)
+    out = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        out.append(bgr)
+    cap.release()
+    return out
+
+
+@pytest.fixture(scope="module")
+def crowd_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[np.ndarray], dict]:
+    root = tmp_path_factory.mktemp("crowd")
+    src = SyntheticSource(root, CROWD)
+    (video,) = src.scan().videos
+    src.materialize(video)
+    return _frames(video.path), load_ground_truth(str(video.ground_truth))
+
+
+def test_anchor_layout_matches_the_model_rows() -> None:
+    a = ssd_anchors()
+    assert a.shape == (2254, 2)  # 28*28*2 + 14*14*2 + 7*7*6 rows of pose_detection.tflite
+    assert np.allclose(a[0], [0.5 / 28, 0.5 / 28]) and np.allclose(a[1], a[0])
+    assert np.allclose(a[-1], [6.5 / 7, 6.5 / 7])
+    assert a.min() > 0 and a.max() < 1
+
+
+def test_decode_and_weighted_nms_merge_one_object() -> None:
+    a = ssd_anchors()
+    boxes = np.zeros((len(a), 12))
+    logits = np.full(len(a), -20.0)
+    # two neighbouring anchors see the same box, offset by 2 and 4 input pixels
+    for i, dx in ((100, 2.0), (102, 4.0)):
+        boxes[i, :4] = [dx, 0.0, 40.0, 40.0]
+        logits[i] = 3.0 if i == 100 else 1.0
+    dets = decode(boxes, logits, min_score=0.5)
+    assert len(dets) == 2
+    assert np.allclose(dets.boxes[0, 2] - dets.boxes[0, 0], 40 / 224)
+    merged = weighted_nms(dets)
+    assert len(merged) == 1
+    assert merged.scores[0] == pytest.approx(1 / (1 + np.exp(-3.0)))
+    lo, hi = sorted(dets.boxes[:, 0])
+    assert lo < merged.boxes[0, 0] < hi
+    with pytest.raises(ValueError, match="2254"):
+        decode(boxes[:10], logits[:10], 0.5)
+    empty = weighted_nms(Detections(np.zeros(0), np.zeros((0, 4)), np.zeros((0, 4, 2))))
+    assert len(empty) == 0
+
+
+def test_one_person_clips_are_unchanged(tmp_path: Path) -> None:
+    """people_per_clip defaults to 1 and then renders exactly what the code did before."""
+    src = SyntheticSource(tmp_path, ONE)
+    (video,) = src.scan().videos
+    assert "people" not in video.meta
+    src.materialize(video)
+    gt = load_ground_truth(str(video.ground_truth))
+    assert not any(k.startswith("people_") for k in gt)
+    assert hashlib.sha256(Path(str(video.ground_truth)).read_bytes()).hexdigest() == ONE_GT_SHA256
+    frames = np.stack(_frames(video.path))
+    assert hashlib.sha256(frames.tobytes()).hexdigest() == ONE_FRAMES_SHA256
+
+
+def test_crowd_truth_is_per_person_and_disjoint(crowd_clip: tuple) -> None:
+    _, gt = crowd_clip
+    t, h, w = gt["mask"].shape
+    assert list(gt["people_roles"]) == ["performer", "crosser", "bystander"]
+    assert gt["people_ids"][0] == "p000" and len(set(gt["people_ids"])) == 3
+    inst = gt["people_instance"]
+    assert inst.shape == (t, h, w) and set(np.unique(inst)) <= {0, 1, 2, 3}
+    # the performer's mask and parts are instance 1, as in a one-person clip
+    assert np.array_equal(gt["mask"], inst == 1)
+    assert np.array_equal(gt["parts"] > 0, inst == 1)
+    visible = gt["people_pixels"]
+    assert (visible > 0).all(), "every person shows in every frame"
+    assert (visible <= gt["people_amodal_pixels"]).all()
+    # the performer hides part of the crosser in some frame (one label per pixel: disjoint)
+    assert (visible[1] < 0.8 * gt["people_amodal_pixels"][1]).any()
+    assert (visible[0] == gt["people_amodal_pixels"][0]).all()
+    # joints land on their own person's pixels where that person is in front
+    for k in (0, 2):
+        j = np.round(gt["people_joints2d"][k]).astype(int)
+        u, v = np.clip(j[..., 0], 0, w - 1), np.clip(j[..., 1], 0, h - 1)
+        own = inst[np.arange(t)[:, None], v, u] == k + 1
+        assert own.mean() > 0.8
+    # the bystander is small: under half the performer's height
+    heights = gt["people_boxes"][..., 3] - gt["people_boxes"][..., 1]
+    assert (heights[2] < heights[0] / 2).all()
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_find_people_finds_performer_and_bystander(crowd_clip: tuple) -> None:
+    """On a real render with three people: the performer and the small bystander (found on
+    the zoomed tiles) each at box IoU >= 0.5; nothing where nobody stands."""
+    frames, gt = crowd_clip
+    rgb = cv2.cvtColor(frames[0], cv2.COLOR_BGR2RGB)
+    people = find_people(rgb, PeopleOptions(zoom=(2.0,)))
+    truth = np.clip(gt["people_boxes"][:, 0], 0, [480, 640, 480, 640])
+    for k in (0, 2):
+        best = max((_iou(p.box, truth[k]) for p in people), default=0.0)
+        assert best >= 0.5, f"{gt['people_roles'][k]} not found (best IoU {best:.2f})"
+    for p in people:
+        assert p.landmarks.shape == (33, 5) and 0.5 <= p.presence <= 1.0
+    # without tiles only the performer (full frame: the detector wants big people)
+    alone = find_people(rgb)
+    assert len(alone) >= 1 and _iou(alone[0].box, truth[0]) >= 0.5
+    # an empty background (the room without anyone: the frame's top rows, a plain canvas)
+    assert find_people(np.full((640, 480, 3), 128, np.uint8), PeopleOptions(zoom=(2.0,))) == []
+    assert find_people(np.ascontiguousarray(rgb[:60]), PeopleOptions(zoom=(2.0,))) == []
+
+
+def test_missing_or_corrupt_model_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "none.tflite"
+    with pytest.raises(PerceptionModelError, match=r"none\.tflite: model file not found"):
+        TfliteModel(missing, (1, 224, 224, 3))
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"not a flatbuffer at all" * 10)
+    with pytest.raises(HptError) as err:
+        TfliteModel(bad, (1, 224, 224, 3))
+    assert "bad.tflite" in str(err.value) and "\n" not in str(err.value)
+    good = mediapipe_model_path("modules/pose_detection/pose_detection.tflite")
+    with pytest.raises(PerceptionModelError, match="expected input"):
+        TfliteModel(good, (1, 256, 256, 3))
+
+
+def test_docs_table_is_the_one_the_results_make() -> None:
+    import json
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "benchmarks"))
+    import people_detection as bench
+
+    results = json.loads(bench.RESULTS.read_text())
+    doc = bench.DOC.read_text()
+    table = doc.split(bench.BEGIN, 1)[1].split(bench.END, 1)[0].strip()
+    assert table == bench.doc_table(results), "run: benchmarks/people_detection.py --table-only"
