@@ -408,6 +408,9 @@ def evaluate_command(
         )
     except HptError as exc:
         raise _fail(exc) from exc
+    from pipelines.evaluate.report import describe_pairs
+
+    typer.echo(f"pairs: {describe_pairs(result.settings)}")
     for row in result.models:
         s = row.summary
         osa_text = "" if s.get("osa") is None else f", OSA {s['osa']:.3f}"

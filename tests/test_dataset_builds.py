@@ -10,6 +10,7 @@ cores) and is made once per module; the iPER build is in test_dataset_sources.py
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -153,3 +154,62 @@ def test_human36m_fixture_builds_to_shards_by_subject_with_rule_pairs(
         if video[target[0]][0] == "S9":
             assert source[0] != target[0]  # S9 has two videos: the source is in the other
     assert read_pairs(shards, "train") is None
+
+
+def save_random_checkpoint(folder: Path) -> Path:
+    """A coarse-stage checkpoint of the tiny ``H+S`` model with seeded random weights, saved
+    through ``hpt_model.checkpoints`` as training saves one (``<run>/coarse/final.pt``)."""
+    import torch
+
+    from hpt_model.checkpoints import CHECKPOINT_VERSION, generator_names, save_checkpoint
+    from hpt_model.config import HPTConfig
+    from hpt_model.networks import define_network
+
+    config = HPTConfig.tiny("H+S")
+    torch.manual_seed(0)
+    state = {
+        "version": CHECKPOINT_VERSION,
+        "stage": "coarse",
+        "models": {n: define_network(n, config).state_dict() for n in generator_names(config)},
+        "config": config.to_dict(),
+        "settings": {"heatmap_sigma": 16.0},
+    }
+    save_checkpoint(folder / "coarse" / "final.pt", state)
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_eval_on_the_deepfashion_build_scores_exactly_its_official_test_pairs(
+    deepfashion_shards: Path, tmp_path: Path
+) -> None:
+    """``hpt eval --pairs stored`` on the build above: the CSV's pairs whose photos reached the
+    shards, in the CSV's order, and the count of those left out, with the reason."""
+    from pipelines.cli import app as hpt
+
+    run = save_random_checkpoint(tmp_path / "run")
+    out = tmp_path / "eval"
+    args = ["eval", "--data", str(deepfashion_shards), "--out", str(out), "--pairs", "stored"]
+    args += ["--checkpoint", str(run), "--allow-random-lpips", "--no-osa", "-q"]
+    result = CliRunner().invoke(hpt, args)
+    assert result.exit_code == 0, result.output
+    assert "RANDOM backbone, the LPIPS column is untrustworthy" in result.stderr
+    official = csv_pairs(DATA / "deepfashion" / "fasion-resize-pairs-test.csv")
+    kept = [(a, b) for a, b in official if BLANK not in (a, b)]
+    summary = (
+        f"2 of the dataset's {len(official)} pairs (2 left out by write-shards: video not built 2)"
+    )
+    assert f"pairs: {summary}" in result.stdout
+    assert summary in (out / "table.md").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    settings = metrics["settings"]
+    assert (settings["pairs"], settings["pairs_origin"]) == ("stored", "dataset")
+    assert (settings["n_pairs"], settings["n_pairs_listed"]) == (len(kept), len(official))
+    assert settings["pairs_left_out"] == {"video not built": len(official) - len(kept)}
+    (model,) = metrics["models"]
+    scored = [(im["source"], im["target"]) for im in model["images"]]
+    assert scored == [
+        (f"{a.removesuffix('.jpg')}/{FRAME0}", f"{b.removesuffix('.jpg')}/{FRAME0}")
+        for a, b in kept
+    ]
+    assert all(im["ssim"] < 0.9 for im in model["images"])  # random weights: far off

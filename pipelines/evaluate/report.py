@@ -95,18 +95,33 @@ def _fmt(value: float | None, digits: int, mark: str = "") -> str:
     return "—" if value is None else f"{value:.{digits}f}{mark}"
 
 
+def describe_pairs(meta: dict[str, Any]) -> str:
+    """Which pairs were scored, in one line: ``2 of the dataset's 4 pairs (2 left out by
+    write-shards: video not built 2)``, ``6 of 6 pairs of the rule's stored list`` or
+    ``6 of 6 pairs sampled with seed 0``."""
+    scored, available = meta["n_pairs"], meta.get("n_pairs_available", meta["n_pairs"])
+    if meta.get("pairs") != "stored":
+        return f"{scored} of {available} pairs sampled with seed {meta['pairs_seed']}"
+    if meta.get("pairs_origin") != "dataset":
+        return f"{scored} of {available} pairs of the rule's stored list"
+    listed = meta.get("n_pairs_listed") or available
+    text = f"{scored} of the dataset's {listed} pairs"
+    left = meta.get("pairs_left_out") or {}
+    notes = []
+    if left:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(left.items()))
+        notes.append(f"{sum(left.values())} left out by write-shards: {reasons}")
+    if scored < available:
+        notes.append(f"{available - scored} past --limit")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def render_table(results: Sequence[ModelResult], meta: dict[str, Any], lpips_trusted: bool) -> str:
     """``table.md``: Table II's columns (SSIM ↑, LPIPS ↓, OSA ↑) plus the detection rate,
     one row per model, and notes on how the numbers were made."""
     mark = "" if lpips_trusted else "*"
-    if meta.get("pairs") == "stored":
-        origin = "the dataset's" if meta.get("pairs_origin") == "dataset" else "the rule's"
-        which = f"{origin} stored pair list"
-    else:
-        which = f"pairs sampled with seed {meta['pairs_seed']}"
-    scored = f"{meta['n_pairs']} of {meta.get('n_pairs_available', meta['n_pairs'])} pairs"
     lines = [
-        f"# Evaluation on {meta['shards']} ({meta['split']} split, {scored}, {which})",
+        f"# Evaluation on {meta['shards']} ({meta['split']} split, {describe_pairs(meta)})",
         "",
         "| method | resolution | SSIM ↑ | LPIPS ↓ | OSA ↑ | detected | pairs |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

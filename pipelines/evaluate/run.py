@@ -236,6 +236,10 @@ def evaluate(
         "limit": settings.limit,
         "n_pairs": n,  # pairs scored
         "n_pairs_available": len(dataset),
+        # the dataset's own list: how many it names for the split (stored + left out) and
+        # why write-shards left some out (a frame dropped, a video not built, ...)
+        "n_pairs_listed": None if stored is None else _listed(stored),
+        "pairs_left_out": None if stored is None else dict(stored.get("left_out") or {}),
         "lpips_net": lpips.net,
         "lpips_backbone": lpips.backbone,
         "osa": settings.osa,
@@ -253,3 +257,8 @@ def evaluate(
     if settings.grid_rows and fixed:
         files.append(write_grid(out / "grid.png", results, fixed, settings.grid_tile))
     return EvalResult(results, meta, files)
+
+
+def _listed(entry: dict[str, Any]) -> int:
+    """Pairs the dataset lists for the split: those stored plus those left out."""
+    return int(entry["pairs"]) + sum(int(v) for v in (entry.get("left_out") or {}).values())
