@@ -14,8 +14,8 @@ Every photo is a one-frame video (``hpt_data.video`` reads an image file as one)
 is the clothing item (``id_00005732``), as the papers take it: their pairs join photos of
 one item. The split is the folder a photo is in (the list files must agree), the pairs are
 the official pairs CSV's (``FramePair`` with frame 0 on both sides), and the annotation's
-keypoints ride along in each record's ``meta["openpose18"]`` as a prior (not yet used by
-``pose2d``).
+keypoints ride along in each record's ``meta["openpose18"]`` as a prior that ``pose2d``
+uses (``hpt_data.stages.pose_prior``).
 """
 
 from __future__ import annotations
@@ -81,7 +81,14 @@ underscore, so an official pair may join two items); `action` is the view (`1fro
 photo and view, and `openpose18`: the annotation CSV's 18 points (OpenPose COCO-18 order:
 nose, neck, right shoulder/elbow/wrist, left shoulder/elbow/wrist, right hip/knee/ankle,
 left hip/knee/ankle, right/left eye, right/left ear) as `[x, y]` pixels of the 176x256
-image they were measured on, `[-1, -1]` where missing. `pose2d` does not use them yet.
+image they were measured on, `[-1, -1]` where missing. `pose2d` uses them as a prior
+(`stages: pose2d: {keypoint_prior: true}`, the default): where MediaPipe finds nobody in
+the crop, or someone whose points lie farther than `prior_max_error` (10 % of the crop side,
+median) from the annotation's, the annotation's points are the frame's landmarks; where it
+agrees, the points it sees stay its own and those it misses (visibility < 0.5) take the
+annotation's. The stage's metrics count each case (`prior_from_prior`, `prior_replaced`,
+`prior_filled`, `prior_kept`). A photo remove-bg finds nobody in has no crop, and the
+prior cannot save it.
 (PATN's `LABELS` list names points 14-17 Leye, Reye, Lear, Rear, but the OpenPose model that
 made them, and PATN's own limb table `LIMB_SEQ` in `tool/pose_utils.py`, have right before
 left: the order above is the data's.)
@@ -99,6 +106,7 @@ datasets:
     root: /data/fashion_data
     split: {by: source}
     stages:
+      pose2d: {keypoint_prior: true}   # the default: the annotation checks MediaPipe
       fit-smpl: {min_frames: 1, temporal: false}   # one photo per video
 ```
 """

@@ -8,6 +8,10 @@ Per video, in time order, on the person-over-background crops of ``remove-bg``:
    synthetic clips it is as accurate as detecting every frame afresh and about 2.5 times
    faster (``docs/perception.md``). A gap between kept frames longer than
    ``max_track_gap_ms``, or a frame without a crop, restarts tracking.
+   Where the video's record carries a dataset's own keypoints (DeepFashion's annotation,
+   ``meta["openpose18"]``) and ``keypoint_prior`` is on, they check Pose's landmarks: they
+   stand in where Pose finds nobody or someone else, and fill the points it misses
+   (``hpt_data.stages.pose_prior``; ``landmarks_crop_raw`` holds the result).
 2. The landmarks are mapped to source pixels (``hpt_data.crop``) and filtered there with a
    One Euro filter (``hpt_data.smoothing``) on the true time stamps, in units of the
    video's median crop side: a still joint is smoothed, a fast one followed. The filtered
@@ -63,6 +67,11 @@ class Pose2DSettings:
     beta: float = 64.0  # cutoff rise per (crop side per second) of speed (higher: less lag)
     d_cutoff: float = 1.0  # Hz: smoothing of the speed estimate
     min_detection_confidence: float = 0.5  # MediaPipe Pose detector threshold
+    keypoint_prior: bool = True  # a dataset's own keypoints (DeepFashion's annotation) as a
+    # prior: they stand in where Pose finds nobody or someone else, and fill points it misses
+    prior_max_error: float = 0.1  # Pose's median distance to the prior over this fraction of
+    # the crop side: the detection is someone else (or a wrong pose) and the prior replaces it
+    prior_min_points: int = 6  # a prior with fewer points present is ignored
 
     def __post_init__(self) -> None:
         if self.max_track_gap_ms <= 0 or self.min_cutoff <= 0 or self.d_cutoff <= 0:
@@ -71,6 +80,8 @@ class Pose2DSettings:
             raise ValueError(f"beta must be >= 0, got {self.beta}")
         if not 0 < self.min_detection_confidence < 1:
             raise ValueError("min_detection_confidence must be in (0, 1)")
+        if self.prior_max_error <= 0 or not 1 <= self.prior_min_points <= 18:
+            raise ValueError("prior_max_error must be positive, prior_min_points in [1, 18]")
 
 
 class Pose2D(Stage):
@@ -96,6 +107,7 @@ class Pose2D(Stage):
         windows = [e.window for e in with_crop]
         last_ms: float | None = None
         rows: dict[int, int] = {}
+        prior_counts: Counter[str] = Counter()
         for row, entry in enumerate(with_crop):
             rows[entry.index] = row
             gap = None if last_ms is None else entry.time_ms - last_ms
@@ -108,6 +120,10 @@ class Pose2D(Stage):
             elif s.tracking:
                 reset_model(model)
                 last_ms = None
+            if s.keypoint_prior:
+                action = self._prior(ctx, entry, raw, found, row)
+                if action is not None:
+                    prior_counts[action] += 1
 
         source = self._to_source(raw, windows)
         if s.smoothing:
@@ -140,7 +156,30 @@ class Pose2D(Stage):
             "posed": int(found.sum()),
         }
         metrics.update({f"flagged_{f}": k for f, k in sorted(counts.items())})
+        metrics.update({f"prior_{a}": k for a, k in sorted(prior_counts.items())})
         return StageResult(metrics)
+
+    def _prior(
+        self, ctx: StageContext, entry: Crop, raw: np.ndarray, found: np.ndarray, row: int
+    ) -> str | None:
+        """Apply the record's keypoint prior to row ``row`` (``hpt_data.stages.pose_prior``);
+        what was done, or None where the frame has no prior."""
+        from hpt_data.stages.pose_prior import apply_prior, prior_points
+
+        s: Pose2DSettings = self.settings
+        size = entry.source_size or [0, 0]
+        prior = prior_points(ctx.video.meta, entry.index, size) if all(size) else None
+        if prior is None:
+            return None
+        w = entry.window
+        prior[:, :2] = np.where(prior[:, 2:] > 0, w.to_crop(prior[:, :2]), 0.0)
+        landmarks = raw[row] if found[row] else None
+        landmarks, action = apply_prior(
+            landmarks, prior, w.size, s.prior_max_error, s.prior_min_points
+        )
+        if landmarks is not None:
+            raw[row], found[row] = landmarks, True
+        return action
 
     @staticmethod
     def _to_source(crop: np.ndarray, windows: list[CropWindow]) -> np.ndarray:
