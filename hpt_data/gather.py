@@ -22,14 +22,8 @@ from typing import Any
 import numpy as np
 
 from hpt_data.errors import HptError
-from hpt_data.shard_pairs import (
-    RULE,
-    RULE_SEED,
-    RULE_SPLITS,
-    FrameLedger,
-    resolve_pairs,
-    rule_pairs,
-)
+from hpt_data.pair_rule import RULE, RULE_SEED
+from hpt_data.shard_pairs import RULE_SPLITS, FrameLedger, resolve_pairs, rule_pairs
 from hpt_data.shards.schema import NUM_BETAS
 from hpt_data.sources.base import FramePair, VideoRecord
 from hpt_data.stages.outputs import (
@@ -204,7 +198,7 @@ def store_pairs(
     """Write each split's pairs into the generation folder ``gen_dir`` and return their
     manifest entries: the dataset's where it lists any for the split (those whose frames
     were written, the others counted by reason in the manifest's ``left_out``), else, for
-    the test split, the rule's (``hpt_data.shard_pairs.RULE``)."""
+    the test split, the rule's (``hpt_data.pair_rule.RULE``)."""
     from hpt_data.shards.writer import write_pairs_file
 
     entries: dict[str, dict[str, Any]] = {}

@@ -4,31 +4,22 @@ chain kept, or (where a dataset defines no test pairs) pairs made by a documente
 Dataset pairs (``FramePair``, listed by a source's ``scan``) name frames by video id and
 source frame index. A pair is kept when both of its frames were written to the pair's
 split; otherwise it is left out and counted under the first reason found, source frame
-first (:func:`left_out_reason`). Rule pairs (:func:`rule_pairs`) are made from the frames
-written, so they are all kept. docs/shards.md, "Pairs", is the user's view.
+first (:func:`left_out_reason`). Rule pairs (:func:`rule_pairs`: the one rule of
+``hpt_data.pair_rule``) are made from the frames written, so they are all kept.
+docs/shards.md, "Pairs", is the user's view.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from hpt_data import pair_rule
+from hpt_data.pair_rule import RULE_SEED
 from hpt_data.shards.pairs import Pair, PairKey
 from hpt_data.sources.base import FramePair
 from hpt_data.stages.outputs import frame_id
 
-#: The rule's seed: fixed, so that every write of the same frames stores the same pairs.
-RULE_SEED = 0
-#: The rule, in one line, as the manifest records it.
-RULE = (
-    "every test frame is a target once; its source is drawn uniformly from the same "
-    "person's frames in another outfit, else in another video, else other frames of the "
-    f"same video (numpy default_rng([seed, crc32('video_id/frame_id')]), seed {RULE_SEED}); "
-    "a person with one frame gets no pair"
-)
 #: The split for which write-shards makes rule pairs where the dataset defines none.
 RULE_SPLITS = ("test",)
 
@@ -91,29 +82,8 @@ def resolve_pairs(
 
 
 def rule_pairs(ledger: FrameLedger, split: str, seed: int = RULE_SEED) -> tuple[list[Pair], int]:
-    """Pairs of :data:`RULE` over the frames written to ``split`` (targets in (video,
-    frame) order), and the number of frames left without a pair (their person has no
-    other frame). A pair depends on its target and the seed only, not on the other
-    videos' order."""
-    frames = sorted(k for k, s in ledger.written.items() if s == split)
-    by_person: dict[str, list[PairKey]] = defaultdict(list)
-    for key in frames:
-        by_person[ledger.persons.get(key[0], key[0])].append(key)
-    out: list[Pair] = []
-    alone = 0
-    for target in frames:
-        video = target[0]
-        outfit = ledger.outfits.get(video, video)
-        mates = [k for k in by_person[ledger.persons.get(video, video)] if k != target]
-        tiers = (
-            [k for k in mates if ledger.outfits.get(k[0], k[0]) != outfit],
-            [k for k in mates if k[0] != video],
-            mates,
-        )
-        pool = next((t for t in tiers if t), None)
-        if pool is None:
-            alone += 1
-            continue
-        rng = np.random.default_rng([seed, zlib.crc32(f"{target[0]}/{target[1]}".encode())])
-        out.append((pool[int(rng.integers(len(pool)))], target))
-    return out, alone
+    """The pairs of the one rule (``hpt_data.pair_rule``) over the frames written to
+    ``split``, with the persons and outfits of the videos given, and the number of frames
+    left without a pair."""
+    frames = [k for k, s in ledger.written.items() if s == split]
+    return pair_rule.rule_pairs(frames, ledger.persons, ledger.outfits, seed)

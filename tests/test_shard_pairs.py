@@ -263,6 +263,27 @@ def test_rule_pairs_prefer_another_outfit_then_another_clip_and_are_seeded() -> 
     assert rule_pairs(many, "test", seed=0)[0] != rule_pairs(many, "test", seed=1)[0]
 
 
+def test_the_export_and_write_shards_pair_by_one_rule() -> None:
+    """Without outfits (the shards do not store them) the export's pairs of a split are the
+    pairs write-shards would store for it, in any frame order, and a video's outfit is
+    what makes them differ: the rule is one function (hpt_data.pair_rule)."""
+    from hpt_data.export.frames import FrameRef
+    from hpt_data.export.frames import rule_pairs as export_rule
+
+    frames = [("a", i, "p0", "a") for i in range(3)] + [("b", 0, "p0", "b")]
+    frames += [("d", i, "p1", "d") for i in range(4)] + [("g", 0, "p3", "g")]
+    refs = [FrameRef("test", 0, n, v, p, f"{i:06d}") for n, (v, i, p, _) in enumerate(frames)]
+    for seed in (0, 5):
+        stored, _ = rule_pairs(_ledger(frames), "test", seed)
+        for order in (refs, refs[::-1]):
+            exported = [(s.key, t.key) for s, t in export_rule(order, seed)]
+            assert exported == stored
+    # a and b in one outfit, c in another: the shards' rule prefers c, the export cannot know
+    dressed = [("a", 0, "p0", "red"), ("b", 0, "p0", "red"), ("c", 0, "p0", "blue")]
+    by_target = {t: s for s, t in rule_pairs(_ledger(dressed), "test")[0]}
+    assert by_target[("a", "000000")] == by_target[("b", "000000")] == ("c", "000000")
+
+
 def _eval_set(out: Path) -> list:
     """2 people × 2 test frames (make_train_record's people), 3 stored pairs in an order
     of their own; one target twice."""

@@ -35,7 +35,7 @@ class ExportOptions:
     """How to export: the format and each format's knobs (ignored by the others)."""
 
     format: str
-    seed: int = 0  # the pair rule's seed (frames.rule_pairs)
+    seed: int = 0  # the pair rule's seed (hpt_data.pair_rule), where the shards store no pairs
     prefix: str = patn.DEFAULT_PREFIX  # patn: the CSVs' name prefix
     min_visibility: float = MIN_VISIBILITY  # patn, nted: below it a keypoint is -1
     samples_per_tar: int = webdataset.DEFAULT_SAMPLES_PER_TAR  # webdataset

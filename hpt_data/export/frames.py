@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from hpt_data import pair_rule
 from hpt_data.errors import HptError
 from hpt_data.shards.pairs import read_pairs
 from hpt_data.shards.reading import ShardError, ShardFile, load_manifest
@@ -137,23 +136,15 @@ def _stored_image(shard: ShardFile, index: int) -> bytes:
 
 
 def rule_pairs(refs: Sequence[FrameRef], seed: int) -> list[tuple[FrameRef, FrameRef]]:
-    """(source, target) pairs by the documented rule: every frame is a target once; its
-    source is another frame of the same person, drawn by ``np.random.default_rng([seed,
-    i])`` (i: the target's position in ``refs``), from another video where the person has
-    one, else from the same video. A person with a single frame gives no pair."""
-    by_person: dict[str, list[int]] = defaultdict(list)
-    for i, ref in enumerate(refs):
-        by_person[ref.person_id].append(i)
-    pairs = []
-    for i, target in enumerate(refs):
-        others = [j for j in by_person[target.person_id] if j != i]
-        elsewhere = [j for j in others if refs[j].video_id != target.video_id]
-        pool = elsewhere or others
-        if not pool:
-            continue
-        rng = np.random.default_rng([seed, i])
-        pairs.append((refs[pool[int(rng.integers(len(pool)))]], target))
-    return pairs
+    """(source, target) pairs of the one rule (``hpt_data.pair_rule``, the rule of the test
+    pairs write-shards stores) over ``refs``, targets in (video, frame) order. The shards do
+    not store outfits, so each video is its own outfit here: the source is another frame of
+    the same person from another video where the person has one, else from the same video;
+    a person with a single frame gives no pair."""
+    by_key = {ref.key: ref for ref in refs}
+    persons = {ref.video_id: ref.person_id for ref in refs}
+    pairs, _ = pair_rule.rule_pairs(by_key, persons, None, seed)
+    return [(by_key[s], by_key[t]) for s, t in pairs]
 
 
 def export_pairs(shards: ShardSet, split: str, seed: int) -> list[tuple[FrameRef, FrameRef]]:
