@@ -113,6 +113,7 @@ def info(opts: RunOptions) -> None:
     with (those that differ from the defaults) and how the shards were made."""
     from hpt_data.output_state import dataset_info
     from hpt_data.provenance import dataset_provenance, describe_settings, shards_line
+    from hpt_data.shard_pairs import describe_pairs
     from hpt_data.shards.writer import MANIFEST
     from hpt_data.workdir import read_json
 
@@ -136,7 +137,10 @@ def info(opts: RunOptions) -> None:
         for vid, error in row["failures"][:10]:
             typer.echo(f"  {vid}: {error}")
     current = dataset_provenance(ds.config, ds.stages)
-    typer.echo(shards_line(read_json(ds.dirs.shards / MANIFEST), current))
+    manifest = read_json(ds.dirs.shards / MANIFEST)
+    typer.echo(shards_line(manifest, current))
+    for line in describe_pairs(scan, manifest):
+        typer.echo(line)
 
 
 def run_stages(opts: RunOptions, stages: list[str] | None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from hpt_data import pair_rule
 from hpt_data.pair_rule import RULE_SEED
@@ -87,3 +88,38 @@ def rule_pairs(ledger: FrameLedger, split: str, seed: int = RULE_SEED) -> tuple[
     left without a pair."""
     frames = [k for k, s in ledger.written.items() if s == split]
     return pair_rule.rule_pairs(frames, ledger.persons, ledger.outfits, seed)
+
+
+def describe_pairs(scan: dict[str, Any], manifest: dict[str, Any] | None) -> list[str]:
+    """What ``hpt-data info`` says about a dataset's pairs: per split, those its scan
+    (``videos.json``) lists and where the rest come from, then, where shards exist, what
+    they store per split (origin, pairs left out by reason, frames without a pair)."""
+    listed = Counter(str(p.get("split")) for p in scan.get("pairs", []))
+    splits = {str(v.get("split")) for v in scan.get("videos", [])} | set(listed)
+    parts = []
+    for split in [s for s in ("train", "test") if s in splits] + sorted(
+        s for s in listed if s not in ("train", "test")
+    ):
+        if listed[split]:
+            parts.append(f"{split}: {listed[split]} listed by the dataset")
+        elif split in RULE_SPLITS:
+            parts.append(f"{split}: none listed (write-shards makes them by the rule)")
+        else:
+            parts.append(f"{split}: none listed (sampled in training; exports use the rule)")
+    lines = [f"pairs (scan): {'; '.join(parts) or 'no videos scanned yet'}"]
+    stored = (manifest or {}).get("pairs") or {}
+    if manifest is not None:
+        parts = []
+        for split, entry in sorted(stored.items()):
+            text = f"{split}: {entry.get('pairs')} stored ("
+            if entry.get("origin") == "dataset":
+                left = entry.get("left_out") or {}
+                text += "the dataset's list"
+                if left:
+                    reasons = ", ".join(f"{k} {v}" for k, v in sorted(left.items()))
+                    text += f"; left out {sum(left.values())}: {reasons}"
+            else:
+                text += f"the rule's; {entry.get('frames_without_pair', 0)} frames without a pair"
+            parts.append(text + ")")
+        lines.append(f"pairs (shards): {'; '.join(parts) or 'none stored (schema < 3)'}")
+    return lines

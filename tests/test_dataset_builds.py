@@ -70,6 +70,14 @@ def build(tmp: Path, config: str, dataset: str, failed: int = 0) -> Path:
     return tmp / "work" / dataset / "shards"
 
 
+def info_lines(shards: Path, dataset: str) -> list[str]:
+    """``hpt-data info`` of the build whose shard folder is ``shards``, line by line."""
+    config = shards.parents[2] / "datasets.yaml"
+    result = CliRunner().invoke(app, ["info", "-c", str(config), "-d", dataset])
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()
+
+
 @pytest.fixture(scope="module")
 def deepfashion_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The DeepFashion fixture with one train item (2 photos) and the 3 test photos, one of
@@ -110,6 +118,14 @@ def test_deepfashion_fixture_builds_to_shards_with_its_split_items_and_official_
     # the blanked photo's two pairs, left out, with the reason
     assert entry["left_out"] == {"video not built": len(official) - len(kept)}
     assert read_pairs(shards, "train") is None  # pair_splits: test only; train samples
+    info = info_lines(shards, "deepfashion")
+    assert (
+        "pairs (scan): train: none listed (sampled in training; exports use the rule); "
+        f"test: {len(official)} listed by the dataset"
+    ) in info
+    assert (
+        "pairs (shards): test: 2 stored (the dataset's list; left out 2: video not built 2)"
+    ) in info
 
 
 # the fixture's videos built (3 frames each; stride 2 keeps frames 0 and 2), by subject
@@ -154,6 +170,12 @@ def test_human36m_fixture_builds_to_shards_by_subject_with_rule_pairs(
         if video[target[0]][0] == "S9":
             assert source[0] != target[0]  # S9 has two videos: the source is in the other
     assert read_pairs(shards, "train") is None
+    info = info_lines(shards, "human36m")
+    assert (
+        "pairs (scan): train: none listed (sampled in training; exports use the rule); "
+        "test: none listed (write-shards makes them by the rule)"
+    ) in info
+    assert "pairs (shards): test: 6 stored (the rule's; 0 frames without a pair)" in info
 
 
 def save_random_checkpoint(folder: Path) -> Path:
