@@ -52,10 +52,17 @@ images_HD/001/9/1/000.jpg 001.jpg ...   (<person>/<outfit>/<action>/, frames sor
 iPER_256_video_release/001_9_1.mp4      (read only when images_HD/ is absent)
 train.txt  val.txt                      (one 001/9/1 per line)
 iPER_protocol.json                      (optional: the evaluation pairs)
+smpls/001/9/1/pose_shape.pkl            (optional: the release's per-frame SMPL fits)
 ```
 
 **Videos, persons.** Video id `001_9_1` (the protocol's `formated_name`), person `001`,
-action `1` or `2`, `meta` outfit and name. Frame folders are probed at scan time.
+action `1` or `2`, `meta` outfit and name. Frame folders are probed at scan time. Where
+the release's fits are there (`smpls/<person>/<outfit>/<action>/pose_shape.pkl`: `pose`
+(N, 72), `shape` (N, 10), `cams` (N, 3) HMR weak-perspective cameras, one row per sorted
+frame; svip-lab/impersonator `data/imper_dataset.py`), `meta["smpl"]` names the file;
+`hpt_data.sources.iper_smpls.read_pose_shape` reads it through the restricted unpickler
+and checks it. `fit-smpl` does not use them yet: they are fits of the official SMPL model
+(not the built-in one, whose shape space differs) on HMR's crop.
 
 **Split and pairs.** `train.txt` is the train split, `val.txt` the test split, a video in
 neither is `excluded` (`split: {by: source}`; a video in both is reported and skipped). The
@@ -92,6 +99,7 @@ class IperOptions:
     test_list: str = "val.txt"  # videos of the test split
     protocol: str = "iPER_protocol.json"  # evaluation pairs; none when the file is absent
     protocol_sources: int = 1  # which s_n entry of the protocol gives the source frames
+    smpls: str = "smpls"  # the release's SMPL fits <person>/<outfit>/<action>/pose_shape.pkl
 
     # which target ranges of the protocol become pairs: self_imitation (the person's own
     # frames, which a result can be compared with) and, on request, cross_imitation (another
@@ -184,7 +192,7 @@ class IperSource(VideoSource):
                     path=str(path.resolve()),
                     split=split,
                     action=action,
-                    meta={"outfit": outfit, "name": name},
+                    meta=self._meta(name, outfit),
                 )
             )
             if path.is_dir():
@@ -194,6 +202,15 @@ class IperSource(VideoSource):
         if protocol.is_file():
             self._protocol(protocol, {v.video_id for v in scan.videos}, frames, scan)
         return scan
+
+    def _meta(self, name: str, outfit: str) -> dict[str, Any]:
+        """A video's meta: outfit, name and, where the release's fits are there, ``smpl``
+        (the pose_shape.pkl, read by ``hpt_data.sources.iper_smpls.read_pose_shape``)."""
+        meta: dict[str, Any] = {"outfit": outfit, "name": name}
+        fits = self.root / self.options.smpls / name / "pose_shape.pkl"
+        if fits.is_file():
+            meta["smpl"] = {"file": str(fits.resolve()), "format": "iper_pose_shape"}
+        return meta
 
     def _find(self) -> dict[str, Path]:
         """``001/9/1`` -> its frame folder (or video file)."""
