@@ -63,6 +63,9 @@ class Stage(ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     version: ClassVar[int] = 1
     Settings: ClassVar[type] = NoSettings
+    #: Boolean settings that only add files no later stage reads (``keep: all``): left out
+    #: of the fingerprint while off, so that adding such a switch redoes no existing output.
+    extra_files: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: Any | None = None) -> None:
         self.settings = settings if settings is not None else self.Settings()
@@ -73,11 +76,11 @@ class Stage(ABC):
         """Identifies the stage's code version, settings and :meth:`dependencies`; outputs
         made under another fingerprint are stale (and so are the later stages' outputs made
         from them)."""
-        payload = {
-            "stage": self.name,
-            "version": self.version,
-            "settings": dataclasses.asdict(self.settings),
-        }
+        settings = dataclasses.asdict(self.settings)
+        for name in self.extra_files:
+            if not settings[name]:
+                del settings[name]
+        payload = {"stage": self.name, "version": self.version, "settings": settings}
         extra = self.dependencies()
         if extra:  # only when there is any, so other stages' fingerprints stay as they were
             payload["dependencies"] = extra

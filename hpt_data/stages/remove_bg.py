@@ -206,6 +206,7 @@ class RemoveBackground(Stage):
     requires = ("sample-frames",)
     Settings = RemoveBgSettings
     version = 1
+    extra_files = ("alpha",)
 
     def run(self, ctx: StageContext) -> StageResult:
         s: RemoveBgSettings = self.settings

@@ -63,6 +63,7 @@ class Voxelize(Stage):
     requires = ("fit-smpl",)
     Settings = VoxelizeSettings
     version = 2  # 2: columns follow fits.npz's camera_distance (perspective about the pelvis)
+    extra_files = ("binvox",)
 
     def run(self, ctx: StageContext) -> StageResult:
         from hpt_data.render.preview_maps import maps_sheet, write_sheet
