@@ -141,3 +141,12 @@ def test_on_the_intact_photo_pose_is_kept_and_a_record_without_prior_is_untouche
     assert np.median(gaps(lm, prior)) < 0.05 * 1024  # and they agree with the annotation
     _, bare = pose2d(tmp_path, crop, record=dataclasses.replace(crop[0], meta={}))
     np.testing.assert_array_equal(bare, alone)
+
+
+def test_the_prior_settings_change_the_fingerprint_only_off_their_defaults() -> None:
+    """At the defaults pose2d's fingerprint is the one recorded before the prior existed
+    (tests/test_orchestrator.py), so no existing output is redone; another value counts."""
+    base = Pose2D().fingerprint()
+    assert Pose2D(Pose2DSettings(keypoint_prior=True, prior_min_points=6)).fingerprint() == base
+    for changed in ({"keypoint_prior": False}, {"prior_max_error": 0.2}, {"prior_min_points": 9}):
+        assert Pose2D(Pose2DSettings(**changed)).fingerprint() != base

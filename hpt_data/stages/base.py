@@ -66,6 +66,10 @@ class Stage(ABC):
     #: Boolean settings that only add files no later stage reads (``keep: all``): left out
     #: of the fingerprint while off, so that adding such a switch redoes no existing output.
     extra_files: ClassVar[tuple[str, ...]] = ()
+    #: settings added after outputs existed that leave the outputs of every video as they
+    #: were while at their default: left out of the fingerprint at the default, so adding
+    #: them does not make existing outputs stale (a non-default value is fingerprinted)
+    late_settings: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: Any | None = None) -> None:
         self.settings = settings if settings is not None else self.Settings()
@@ -80,6 +84,10 @@ class Stage(ABC):
         for name in self.extra_files:
             if not settings[name]:
                 del settings[name]
+        defaults = dataclasses.asdict(self.Settings()) if self.late_settings else {}
+        for key in self.late_settings:
+            if settings[key] == defaults[key]:
+                del settings[key]
         payload = {"stage": self.name, "version": self.version, "settings": settings}
         extra = self.dependencies()
         if extra:  # only when there is any, so other stages' fingerprints stay as they were

@@ -91,6 +91,8 @@ class Pose2D(Stage):
     requires = ("remove-bg",)
     Settings = Pose2DSettings
     version = 1
+    # the prior changes only records that carry one (a DeepFashion photo), none built before
+    late_settings = ("keypoint_prior", "prior_max_error", "prior_min_points")
 
     def run(self, ctx: StageContext) -> StageResult:
         from hpt_data.stages.mediapipe_models import pose_model, reset_model, run_pose
