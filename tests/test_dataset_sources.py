@@ -473,3 +473,11 @@ def test_iper_fixture_builds_to_shards_with_its_split_persons_and_pairs(tmp_path
         (0, "003_1_1", 1),
         (0, "003_1_1", 2),
     ]
+    from hpt_data.shards.pairs import read_pairs
+
+    # stride 1 keeps every frame: the protocol's three pairs are stored, none left out
+    assert read_pairs(shards, "test") == [
+        (("003_1_1", "000000"), ("003_1_1", f"{k:06d}")) for k in range(3)
+    ]
+    entry = load_manifest(shards)["pairs"]["test"]
+    assert (entry["origin"], entry["left_out"]) == ("dataset", {})
