@@ -241,6 +241,23 @@ def _chain_shards(r: Results) -> str:
     )
 
 
+def _ray_fused(r: Results) -> str:
+    if "skipped" in r:
+        return f"skipped: {r['skipped']}"
+    parts = []
+    for where, words in (("local", "local Ray"), ("two_nodes", "2-node cluster on one machine")):
+        if f"{where}_fused_over_per_stage" in r:
+            ms = r["ms_per_frame"]
+            parts.append(
+                f"{words}: fused {ms[where + '_fused']:.0f} against per stage "
+                f"{ms[where + '_per_stage']:.0f} ms per frame "
+                f"(fused / per stage **{r[where + '_fused_over_per_stage']:.2f}×**)"
+            )
+    if "cluster_error" in r:
+        parts.append(f"2-node cluster did not run ({r['cluster_error'][:80]})")
+    return "; ".join(parts) + f"; {r['what']}"
+
+
 ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
     ("demo build (`hpt-data build -d demo`, clips rendered afresh)", "demo_build", _demo),
     ("raw MediaPipe Pose on the decoded demo clips", "synthetic_detection", _detection),
@@ -277,6 +294,11 @@ ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
     ("data chain, one 1024 clip, every stage in one process, one core", "chain", _chain),
     ("data chain: perception, scratch on disk, memory", "chain", _chain_footprint),
     ("write-shards, 2 workers vs 1 (warm pool)", "chain", _chain_shards),
+    (
+        "Ray: a video's stages in one task (`--fuse-stages`) vs one per stage",
+        "ray_fused",
+        _ray_fused,
+    ),
     ("training iterations/s on CPU, fp32", "train_speed", _train_speed),
     ("inference, coarse → layers → fine, batch 1, CPU", "inference_speed", _inference),
     (
@@ -341,7 +363,8 @@ def render_chain_table(results: Path = RESULTS) -> str:
         f"wall, {r['perception_over_detector_cpu']:.2f}× CPU. write-shards over "
         f"{s['copies']} copies of the clip ({s['shards']} shards): {s['workers']} workers "
         f"{s['speedup']:.2f}× one (warm pool; {s['speedup_with_pool_start']:.2f}× counting "
-        f"the pool's start), byte-identical: {'yes' if s['identical'] else '**no**'}. Load "
+        f"the pool's start), byte-identical: {'yes' if s['identical'] else '**no**'}. The "
+        f"synthetic clip rendered at {r['render_ms_per_frame']:.0f} ms a frame. Load "
         f"average before / after: {r['load_average_before'][0]} / "
         f"{r['load_average_after'][0]} on {r['cpu_count']} cores.",
     ]
@@ -351,7 +374,10 @@ def render_chain_table(results: Path = RESULTS) -> str:
 def update_readme(readme: Path = README, results: Path = RESULTS) -> bool:
     """Replace the table between the markers (and ``docs/throughput.md``'s); True when the
     README changed."""
+    from scale_out_figures import SCALE_OUT, render_scale_out_table
+
     rewrite_between_markers(THROUGHPUT, BEGIN, END, render_chain_table(results))
+    rewrite_between_markers(SCALE_OUT, BEGIN, END, render_scale_out_table(results))
     return rewrite_between_markers(readme, BEGIN, END, render_table(results))
 
 

@@ -157,7 +157,13 @@ def run_stages(opts: RunOptions, stages: list[str] | None) -> None:
     start = time.perf_counter()
     with make_executor(opts.executor, opts.workers, opts.retries, opts.ray_address) as ex:
         report = run_build(
-            ds, ex, stages=stages, limit=opts.limit, force=opts.force, progress=not opts.quiet
+            ds,
+            ex,
+            stages=stages,
+            limit=opts.limit,
+            force=opts.force,
+            progress=not opts.quiet,
+            fuse_stages=opts.fuse_stages,
         )
     if stages is None:
         record = report.record(time.perf_counter() - start)

@@ -41,6 +41,7 @@ class RunOptions:
     force: bool = False
     quiet: bool = False
     keep_intermediates: bool = False
+    fuse_stages: bool = False
 
     def open(self) -> Any:  # -> hpt_data.orchestrator.Dataset (imported when used)
         """The dataset, opened from datasets.yaml (``--config``) under its work root."""
@@ -108,6 +109,14 @@ RUN_PARAMETERS: dict[str, Any] = {
             "--keep-intermediates",
             help="Keep every file a stage can write, also those no later stage reads "
             "(as keep: all in datasets.yaml; docs/throughput.md).",
+        ),
+    ],
+    "fuse_stages": Annotated[
+        bool,
+        typer.Option(
+            "--fuse-stages",
+            help="Run a video's stages as one task, in order, instead of one task per "
+            "stage and video (docs/scale_out.md).",
         ),
     ],
 }

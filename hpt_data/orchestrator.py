@@ -41,8 +41,10 @@ from hpt_data.tasks import (
     StageTask,
     State,
     TaskOutcome,
+    VideoChainTask,
     execute_materialize_task,
     execute_stage_task,
+    execute_video_chain,
     utc_now,
 )
 from hpt_data.workdir import (
@@ -236,6 +238,50 @@ def run_stage(
     return StepSummary(stage.name, outcomes, time.perf_counter() - start)
 
 
+#: The step name of fused tasks (``run_stages_fused``) for executors and progress.
+FUSED_STEP = "stages"
+
+
+def run_stages_fused(
+    ds: Dataset,
+    stages: Sequence[Stage],
+    videos: Sequence[VideoRecord],
+    executor: Executor,
+    *,
+    force: bool = False,
+    progress: bool = True,
+) -> list[StepSummary]:
+    """Every stage of ``stages`` on each video as one task (``VideoChainTask``), not one
+    task per stage and video: the same outputs, one scheduling round. Per stage a
+    StepSummary of its outcomes; their seconds are the fused run's wall time split by the
+    stages' own task seconds."""
+    start = time.perf_counter()
+    tasks = []
+    for v in videos:
+        vdir = ds.dirs.video(v.video_id).path
+        chain = tuple(StageTask(st, v, vdir, ds.upstream_fingerprints(st), force) for st in stages)
+        tasks.append(VideoChainTask(chain))
+    per_stage: list[list[TaskOutcome]] = [[] for _ in stages]
+    bar = tqdm(total=len(tasks), desc=FUSED_STEP, unit="video", disable=not progress)
+    try:
+        for task, result in executor.imap_unordered(execute_video_chain, tasks, step=FUSED_STEP):
+            if isinstance(result, WorkerLost):  # which stage it died in is in status/
+                vid = task.video.video_id
+                result = [TaskOutcome(vid, "failed", result.message) for _ in stages]
+            for k, outcome in enumerate(result):
+                per_stage[k].append(outcome)
+            bar.update(1)
+    finally:
+        bar.close()
+    wall = time.perf_counter() - start
+    busy = [sum(o.seconds for o in outs) for outs in per_stage]
+    total = sum(busy) or 1.0
+    return [
+        StepSummary(st.name, sorted(outs, key=lambda o: o.video_id), wall * b / total)
+        for st, outs, b in zip(stages, per_stage, busy, strict=True)
+    ]
+
+
 def write_shards(
     ds: Dataset,
     videos: Sequence[VideoRecord],
@@ -302,12 +348,14 @@ def build(
     limit: int | None = None,
     force: bool = False,
     progress: bool = True,
+    fuse_stages: bool = False,
 ) -> BuildReport:
     """Check what the run needs (``hpt_data.preflight``), scan, materialize, run each
     stage in order over the videos that got through, and (for a full build) write the
     shards.
 
-    A video that fails a stage is left out of the later stages.
+    A video that fails a stage is left out of the later stages. ``fuse_stages``: each
+    video's stages run as one task (:func:`run_stages_fused`) instead of stage by stage.
     """
     names = list(stages) if stages is not None else list(ds.stages)
     for name in names:
@@ -319,6 +367,12 @@ def build(
     scan = scan_videos(ds, limit, check)
     steps = [materialize_videos(ds, scan.videos, executor, progress)]
     alive = {o.video_id for o in steps[0].outcomes if o.state in ("ok", "skipped")}
+    if fuse_stages and names:
+        videos = [v for v in scan.videos if v.video_id in alive]
+        chosen = [ds.stage(n) for n in names]
+        steps += run_stages_fused(ds, chosen, videos, executor, force=force, progress=progress)
+        alive = {o.video_id for o in steps[-1].outcomes if o.state in ("ok", "skipped")}
+        names = []
     for name in names:
         stage = ds.stage(name)
         videos = [v for v in scan.videos if v.video_id in alive]

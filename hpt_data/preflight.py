@@ -37,25 +37,25 @@ if TYPE_CHECKING:
     from hpt_data.orchestrator import Dataset
     from hpt_data.sources.base import VideoRecord
 
-# Disk per kept frame, per stage: ``du --block-size=1`` of each stage's folders over every
-# video, divided by the frames, after ``hpt-data build -d tiny -w 1`` of the tests' tiny
-# dataset (tests/stages_for_tests.py TINY_DATASET: 2 videos x 4 frames of 240x320, default
-# stage settings, so 1024 crops and maps), measured 2026-12-05. Per-video files (previews,
-# fit.json) are spread over only 4 frames there, so these err high for longer videos.
-# Whole work folder (videos/): 14,819,328 B / 8 frames = 1.85 MB per frame.
+# Disk per kept frame, per stage: the stage folders' bytes per frame that
+# benchmarks/chain.py measured (benchmarks/results/chain.json, ``bytes_per_frame`` of each
+# stage: one 1024x1024 synthetic clip of 60 frames, every frame kept, default settings,
+# keep: needed), 2026-12-05; tests/test_preflight.py checks they still match that file.
+# Per-video files (previews, fit.json) are spread over 60 frames there: shorter videos
+# need a little more per frame.
 BYTES_PER_FRAME: dict[str, int] = {
-    "remove-bg": 292_864,  # 1024 crop, alpha, mask
-    "pose2d": 6_144,
-    "fit-smpl": 35_328,  # fits.npz, fit.json, preview.png
-    "render-maps": 419_840,  # S, D, H at 1024 and 512, layer maps, previews
-    "voxelize": 1_023_488,  # the volume and the whole-body and per-part .binvox grids
+    "remove-bg": 180_970,  # 1024 crop and mask (the alpha matte only with keep: all)
+    "pose2d": 2_436,
+    "fit-smpl": 3_897,  # fits.npz, fit.json, preview.png
+    "render-maps": 437_570,  # S, D at 1024 and 512, joints, layer maps, previews
+    "voxelize": 46_717,  # the label volume (.binvox grids only with keep: all)
 }
-# sample-frames keeps each frame at the source's resolution (PNG by default): 512,000 B for
-# 8 frames of 240x320 = 0.83 B per source pixel (about 1.7 MB for a 1920x1080 frame).
-SAMPLE_BYTES_PER_PIXEL = 512_000 / (8 * 240 * 320)
+# sample-frames keeps each frame at the source's resolution (PNG by default): 284,841 B per
+# 1024x1024 frame of the same run = 0.27 B per source pixel (about 0.56 MB for 1080p).
+SAMPLE_BYTES_PER_PIXEL = 284_841 / (1024 * 1024)
 UNKNOWN_SOURCE_PIXELS = 1920 * 1080  # a video whose size cannot be read is taken as 1080p
-# write-shards: ``du`` of shards/ after the same build, 3,559,424 B / 8 frames.
-SHARD_BYTES_PER_FRAME = 444_928
+# write-shards: the shards' bytes per frame of the same run.
+SHARD_BYTES_PER_FRAME = 456_795
 
 # What each stage imports beyond the core dependencies (pip install 'hpt[data]').
 _STAGE_MODULES: dict[str, tuple[str, ...]] = {

@@ -55,6 +55,39 @@ class MaterializeTask:
     video_dir: Path
 
 
+@dataclass(frozen=True)
+class VideoChainTask:
+    """Several stages on one video, in order, in one worker (``build --fuse-stages``): one
+    task per video instead of one per stage and video; the stages' files stay on the
+    worker's disk cache between them and its models stay loaded."""
+
+    tasks: tuple[StageTask, ...]
+
+    @property
+    def video(self) -> VideoRecord:
+        return self.tasks[0].video
+
+    @property
+    def video_dir(self) -> Path:
+        return self.tasks[0].video_dir
+
+
+def execute_video_chain(task: VideoChainTask) -> list[TaskOutcome]:
+    """Each stage of ``task`` through :func:`execute_stage_task` (which skips one that is
+    up to date), stopping at the first that neither ran nor was skipped; the stages after
+    it are reported ``blocked`` without running. One outcome per stage, in order."""
+    outcomes: list[TaskOutcome] = []
+    for k, stage_task in enumerate(task.tasks):
+        outcome = execute_stage_task(stage_task)
+        outcomes.append(outcome)
+        if outcome.state not in ("ok", "skipped"):
+            why = f"{stage_task.stage.name} {outcome.state} on this video"
+            vid = stage_task.video.video_id
+            outcomes += [TaskOutcome(vid, "blocked", why) for _ in task.tasks[k + 1 :]]
+            break
+    return outcomes
+
+
 @dataclass
 class TaskOutcome:
     video_id: str

@@ -103,7 +103,14 @@ def test_a_stage_command_runs_through_the_orchestrators_build(
         result = runner.invoke(data_app, args)
         assert result.exit_code == 0, result.output
     assert calls == [
-        {"dataset": "clips", "stages": [s], "limit": 3, "force": True, "progress": False}
+        {
+            "dataset": "clips",
+            "stages": [s],
+            "limit": 3,
+            "force": True,
+            "progress": False,
+            "fuse_stages": False,
+        }
         for s in STAGE_NAMES
     ]
 

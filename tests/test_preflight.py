@@ -155,3 +155,21 @@ def test_planned_frames_read_the_video_file(tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "anna_walk.mp4", frames=8, size=(64, 48))
     video = VideoRecord("anna_walk", "anna", "video_folder", str(clip))
     assert pf._source_facts(video) == (8, 10.0, 64 * 48)
+
+
+def test_bytes_per_frame_are_the_chain_benchmarks() -> None:
+    """The disk estimate follows what benchmarks/chain.py last measured (within 10 %): a
+    stage that starts writing more or less shows here until the constants are updated."""
+    import json
+
+    chain = json.loads(
+        (Path(__file__).parent.parent / "benchmarks" / "results" / "chain.json").read_text()
+    )
+    stages = chain["stages"]
+    for name, value in pf.BYTES_PER_FRAME.items():
+        measured = stages[name]["bytes_per_frame"]
+        assert abs(value - measured) <= 0.1 * measured, (name, value, measured)
+    shards = stages["write-shards"]["bytes_per_frame"]
+    assert abs(pf.SHARD_BYTES_PER_FRAME - shards) <= 0.1 * shards
+    frame = stages["sample-frames"]["bytes_per_frame"]
+    assert abs(pf.SAMPLE_BYTES_PER_PIXEL * 1024 * 1024 - frame) <= 0.1 * frame

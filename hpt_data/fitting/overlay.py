@@ -1,6 +1,8 @@
 """Mesh overlay of a fit on its crop, for previews (painter's algorithm, part colours).
 
-Plain numpy/OpenCV on (H, W, 3) uint8 BGR images; no GL. Faces are drawn far to near,
+Plain numpy on (H, W, 3) uint8 BGR images; no GL. The faces that face the camera are
+rasterised at once (:mod:`hpt_data.render.raster`, nearest surface per pixel: one vectorised
+pass instead of a ``cv2.fillConvexPoly`` call per face, which cost ~95 ms per 256² tile),
 shaded by how squarely they face the camera, and blended over the image.
 """
 
@@ -48,28 +50,30 @@ def draw_mesh(
     -------
     (N, N, 3) uint8, a copy
     """
-    import cv2
-
     from hpt_data.body.weak_perspective import project, to_pixels
+    from hpt_data.render.maps import zbuffer
+    from hpt_data.render.raster import RasterTooLarge, rasterize
 
     size = image.shape[0]
     v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
     px = to_pixels(project(v, camera, distance, ref_z), size)
-    tri = v[faces]
+    tri = v[f]
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     norm = np.linalg.norm(normal, axis=1) + 1e-12
     facing = -normal[:, 2] / norm  # camera looks along +z: visible faces have n_z < 0
     keep = np.nonzero(facing > 0)[0]
-    order = keep[np.argsort(-tri[keep, :, 2].mean(1))]  # far first
-    labels = np.asarray(part_labels)[faces[:, 0]]
-    shade = 0.35 + 0.65 * facing
-    layer = image.copy()
-    cover = np.zeros(image.shape[:2], np.uint8)
-    pts = np.round(px[faces] * 4).astype(np.int32)  # 2 bits of sub-pixel precision
-    for f in order:
-        colour = (PART_COLOURS[labels[f]] * shade[f]).tolist()
-        cv2.fillConvexPoly(layer, pts[f], colour, cv2.LINE_8, 2)
-        cv2.fillConvexPoly(cover, pts[f], 255, cv2.LINE_8, 2)
-    m = (cover > 0)[..., None]
-    blended = np.where(m, image * (1.0 - alpha) + layer * alpha, image)
-    return blended.astype(np.uint8)
+    if not (np.isfinite(px).all() and keep.size):
+        return image.copy()
+    try:
+        frags = rasterize(px, v[:, 2], f[keep], size, size)
+    except RasterTooLarge:  # a camera far too close: nothing sensible to draw
+        return image.copy()
+    hit, _ = zbuffer(frags, size, size)
+    m = hit >= 0
+    face = keep[hit[m]]
+    labels = np.asarray(part_labels)[f[:, 0]]
+    colour = PART_COLOURS[labels[face]] * (0.35 + 0.65 * facing[face])[:, None]
+    out = image.astype(np.float64)
+    out[m] = out[m] * (1.0 - alpha) + np.round(colour) * alpha
+    return out.astype(np.uint8)

@@ -193,8 +193,12 @@ def render_clip(
             cam.K,
             cam.world_to_cam,
         )
-        noise = rng_noise.normal(0.0, noise_sigma, img.shape).astype(np.float32)
-        rgb[i] = np.clip(img.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
+        # sensor noise drawn in float32 (a third of float64's time, the same distribution)
+        noisy = rng_noise.standard_normal(img.shape, dtype=np.float32)
+        noisy *= np.float32(noise_sigma)
+        noisy += img
+        noisy += np.float32(0.5)
+        rgb[i] = np.clip(noisy, 0, 255, out=noisy).astype(np.uint8)
 
     lm_names, lm_ids = _landmarks(model)
     joints2d = project(joints, cam.K, cam.world_to_cam)

@@ -3,9 +3,11 @@
 A body's shadow on a flat floor is the body flattened onto the floor along the light. We
 rasterise that flattened mesh as a mask (one cheap label render), keep the pixels where the
 rendered frame actually shows the floor (so walls and the person stay unshadowed), blur it
-for a penumbra and darken the frame. Two shadows: the key light's, and a faint contact
-shadow straight below the body. Much cheaper on a software renderer than blended shadow
-geometry, and softer.
+for a penumbra and darken the frame. A mask that gets a wide blur is rendered and blurred
+at a fraction of the frame's size and scaled up (:func:`shadow_step`): the blur hides the
+coarser edge, and the label render and the blur are most of a frame's shadow cost. Two
+shadows: the key light's, and a faint contact shadow straight below the body. Much cheaper
+on a software renderer than blended shadow geometry, and softer.
 """
 
 from __future__ import annotations
@@ -56,6 +58,38 @@ def floor_pixels(
     return (depth > 0) & (np.abs(y) < tol)
 
 
+def shadow_step(sigma: float) -> int:
+    """Downscale factor (1 to 4) of a shadow mask blurred by ``sigma`` pixels: the mask is
+    rendered with at least 1.5 px of blur left at its own scale."""
+    return int(min(4, max(1, sigma // 1.5)))
+
+
+def _soft_mask(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    K: np.ndarray,
+    world_to_cam: np.ndarray,
+    width: int,
+    height: int,
+    sigma: float,
+) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: the mesh's silhouette blurred by ``sigma`` pixels, rendered
+    and blurred at 1/``shadow_step(sigma)`` of the size, then scaled up (bilinear)."""
+    step = shadow_step(sigma)
+    ones = np.ones(len(vertices), np.uint8)
+    if step == 1:
+        mask = render_labels(vertices, faces, ones, K, world_to_cam, width, height)
+        return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
+    w, h = -(-width // step), -(-height // step)
+    fx, fy = w / width, h / height
+    k = np.array(K, dtype=np.float64)  # pixel centres at integers: u' = (u + 0.5) f - 0.5
+    k[0, 0], k[0, 1], k[0, 2] = k[0, 0] * fx, k[0, 1] * fx, (k[0, 2] + 0.5) * fx - 0.5
+    k[1, 1], k[1, 2] = k[1, 1] * fy, (k[1, 2] + 0.5) * fy - 0.5
+    mask = render_labels(vertices, faces, ones, k, world_to_cam, w, h).astype(np.float32)
+    mask = cv2.GaussianBlur(mask, (0, 0), sigma * fx)
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 def add_shadows(
     rgb: np.ndarray,
     depth: np.ndarray,
@@ -82,7 +116,6 @@ def add_shadows(
     (H, W, 3) uint8
     """
     h, w = depth.shape
-    ones = np.ones(len(vertices), np.uint8)
     floor = floor_pixels(depth, K, world_to_cam) & ~person
     scale = h / 480.0
     darken = np.ones((h, w), np.float32)
@@ -95,8 +128,7 @@ def add_shadows(
         flat = flatten_onto_floor(vertices, direction)
         if np.any((flat @ world_to_cam[:3, :3].T + world_to_cam[:3, 3])[:, 2] <= 0.05):
             continue  # the shadow reaches behind the camera: skip rather than mis-project
-        mask = render_labels(flat, faces, ones, K, world_to_cam, w, h).astype(np.float32)
-        mask = cv2.GaussianBlur(mask, (0, 0), sigma)
+        mask = _soft_mask(flat, faces, K, world_to_cam, w, h, sigma)
         darken *= 1.0 - opacity * mask * floor
     out = rgb.astype(np.float32) * darken[..., None]
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -184,6 +184,13 @@ def _shard_depth(depth: np.ndarray) -> np.ndarray:
     """Depth as the schema stores it: float16 metres, +inf on the background. Camera-frame
     z of a weak-perspective fit is relative to the body (it can be 0 or negative), so no
     finite value can mark the background."""
+    depth = np.asarray(depth)
+    if depth.dtype == np.float16:  # as the maps files hold it: fix the bits, no float32 trip
+        out = depth.copy()
+        bits = out.view(np.uint16)
+        # exponent all ones and not +inf (0x7C00): NaN or -inf
+        bits[((bits & 0x7C00) == 0x7C00) & (bits != 0x7C00)] = 0x7C00
+        return out
     depth = np.asarray(depth, np.float32)
     return np.where(np.isfinite(depth), depth, np.inf).astype(np.float16)
 
