@@ -14,6 +14,9 @@ mixes
 A pair below ``min_similarity`` is no match. A track not seen for more than ``max_gap``
 frames ends (a gap up to that is bridged: the person comes back under the same id); a
 detection matching no track starts a new one. Ids are 1, 2, ... in order of first sight.
+:class:`Tracker` does this online, and tells which live tracks a frame missed, so that
+remove-bg can run the landmark model where such a person should be (the detector, which
+needs a face, loses people who turn away; MediaPipe's own tracking does the same).
 
 The main person (the performer, ``person: main``) is the track with the largest sum over
 its frames of size × centrality: the box height as a share of the frame's, times one
@@ -53,11 +56,13 @@ class TrackOptions:
 
 @dataclass(frozen=True)
 class Observation:
-    """One person in one frame: ``box`` (4,) x0, y0, x1, y1 pixels and ``landmarks``
-    (33, 5) x, y, z, visibility, presence (or (0, 5) when only a box is known)."""
+    """One person in one frame: ``box`` (4,) x0, y0, x1, y1 pixels, ``landmarks``
+    (33, 5) x, y, z, visibility, presence (or (0, 5) when only a box is known) and
+    optionally ``roi`` (5,), the landmark region to look for them in the next frame."""
 
     box: np.ndarray
     landmarks: np.ndarray
+    roi: np.ndarray | None = None
 
 
 @dataclass
@@ -70,6 +75,7 @@ class Track:
     members: list[int] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
     landmarks: list[np.ndarray] = field(default_factory=list)
+    rois: list[np.ndarray | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -81,22 +87,35 @@ class Track:
         except ValueError:
             return None
 
-    def velocity(self) -> np.ndarray:
-        """(4,) box change per frame over the last two sightings (zeros before that)."""
-        if len(self.frames) < 2:
-            return np.zeros(4)
-        dt = self.frames[-1] - self.frames[-2]
-        return (self.boxes[-1] - self.boxes[-2]) / max(dt, 1)
+    def velocity(self, window: int = 4) -> np.ndarray:
+        """(2,) the box centre's motion per frame over the last ``window`` sightings (a
+        walker's box swings with their limbs from one frame to the next; zeros before a
+        second sighting)."""
+        k = min(len(self.frames), window)
+        if k < 2:
+            return np.zeros(2)
+        a, b = self.boxes[-k], self.boxes[-1]
+        dt = self.frames[-1] - self.frames[-k]
+        return ((b[:2] + b[2:]) - (a[:2] + a[2:])) / 2 / max(dt, 1)
+
+    def predicted_roi(self, frame: int) -> np.ndarray | None:
+        """The last landmark region moved on by the box centre's velocity (None if the
+        track has no region)."""
+        roi = self.rois[-1] if self.rois else None
+        if roi is None:
+            return None
+        out = np.array(roi, np.float64)
+        out[:2] += self.velocity() * (frame - self.frames[-1])
+        return out
 
     def predicted(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
         """The box and landmarks expected at ``frame``: the last ones moved on by the
-        box's velocity (landmarks by its centre's)."""
+        box centre's velocity."""
         step = self.velocity() * (frame - self.frames[-1])
         lms = self.landmarks[-1].copy()
         if len(lms):
-            lms[:, 0] += (step[0] + step[2]) / 2
-            lms[:, 1] += (step[1] + step[3]) / 2
-        return self.boxes[-1] + step, lms
+            lms[:, :2] += step
+        return self.boxes[-1] + np.tile(step, 2), lms
 
 
 def oks(a: np.ndarray, b: np.ndarray, scale: float, min_visibility: float = 0.5) -> float:
@@ -122,29 +141,55 @@ def similarity(track: Track, obs: Observation, frame: int, options: TrackOptions
     return (1 - k) * iou + k * oks(obs.landmarks, lms, scale, options.min_visibility)
 
 
-def track_people(
-    frames: Sequence[Sequence[Observation]], options: TrackOptions | None = None
-) -> list[Track]:
-    """Link each frame's people into tracks (ids 1, 2, ... in order of first sight)."""
-    from scipy.optimize import linear_sum_assignment
+class Tracker:
+    """Online tracking, one frame at a time (:meth:`step`); ``tracks`` grows as people
+    appear. :meth:`missing` lists the tracks a frame did not continue, so that the caller
+    can look for those people where they should be (a detector miss bridged), and
+    :meth:`add` them."""
 
-    opts = options or TrackOptions()
-    tracks: list[Track] = []
-    for t, people in enumerate(frames):
-        live = [tr for tr in tracks if t - tr.frames[-1] <= opts.max_gap + 1]
+    def __init__(self, options: TrackOptions | None = None) -> None:
+        self.options = options or TrackOptions()
+        self.tracks: list[Track] = []
+
+    def live(self, t: int) -> list[Track]:
+        """Tracks seen within ``max_gap`` frames before ``t``."""
+        return [tr for tr in self.tracks if t - tr.frames[-1] <= self.options.max_gap + 1]
+
+    def step(self, t: int, people: Sequence[Observation]) -> None:
+        """Match frame ``t``'s people to the live tracks; the rest start new tracks."""
+        from scipy.optimize import linear_sum_assignment
+
+        live = [tr for tr in self.live(t) if tr.frames[-1] < t]
         taken: set[int] = set()
         if live and people:
-            sim = np.array([[similarity(tr, p, t, opts) for p in people] for tr in live])
+            sim = np.array([[similarity(tr, p, t, self.options) for p in people] for tr in live])
             rows, cols = linear_sum_assignment(-sim)
             for r, c in zip(rows, cols, strict=True):
-                if sim[r, c] >= opts.min_similarity:
+                if sim[r, c] >= self.options.min_similarity:
                     _extend(live[r], t, int(c), people[c])
                     taken.add(int(c))
         for c, p in enumerate(people):
             if c not in taken:
-                tracks.append(Track(len(tracks) + 1))
-                _extend(tracks[-1], t, c, p)
-    return tracks
+                self.tracks.append(Track(len(self.tracks) + 1))
+                _extend(self.tracks[-1], t, c, p)
+
+    def missing(self, t: int) -> list[Track]:
+        """Live tracks that frame ``t`` (after :meth:`step`) did not continue."""
+        return [tr for tr in self.live(t) if tr.frames[-1] < t]
+
+    def add(self, track: Track, t: int, member: int, obs: Observation) -> None:
+        """``obs`` (person ``member`` of frame ``t``) continues ``track``."""
+        _extend(track, t, member, obs)
+
+
+def track_people(
+    frames: Sequence[Sequence[Observation]], options: TrackOptions | None = None
+) -> list[Track]:
+    """Link each frame's people into tracks (ids 1, 2, ... in order of first sight)."""
+    tracker = Tracker(options)
+    for t, people in enumerate(frames):
+        tracker.step(t, people)
+    return tracker.tracks
 
 
 def _extend(track: Track, frame: int, member: int, obs: Observation) -> None:
@@ -152,6 +197,7 @@ def _extend(track: Track, frame: int, member: int, obs: Observation) -> None:
     track.members.append(member)
     track.boxes.append(np.asarray(obs.box, np.float64))
     track.landmarks.append(np.asarray(obs.landmarks, np.float64))
+    track.rois.append(None if obs.roi is None else np.asarray(obs.roi, np.float64))
 
 
 def frame_prominence(box: np.ndarray, width: int, height: int) -> float:

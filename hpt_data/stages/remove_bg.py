@@ -259,27 +259,36 @@ class RemoveBackground(Stage):
     version = 2
 
     def run(self, ctx: StageContext) -> StageResult:
-        from hpt_data.perception.tracking import Observation, TrackOptions, track_people
+        import cv2
+
+        from hpt_data.perception.follow import bridge, observation, refine, with_masks
+        from hpt_data.perception.tracking import Tracker, TrackOptions
 
         s: RemoveBgSettings = self.settings
         upstream = Frames.read(ctx.inputs["sample-frames"])
         previous = PreviousOutput(ctx.previous)
         old, old_people = self._previous(previous)
         n = len(upstream.frames)
+        tracker = Tracker(TrackOptions(max_gap=s.max_track_gap))
         found: list[list[PersonDetection]] = []  # per frame: fresh, or the last run's
-        fresh: dict[int, tuple[np.ndarray, list[PersonDetection]]] = {}
+        images = _ImageCache(upstream)
+        fresh: set[int] = set()
         for pos, frame in enumerate(upstream.frames):
             prev = old.get(frame.index)
             if prev is not None and old_people is not None and prev.source_file == frame.file:
-                found.append(old_people[frame.index])
-                continue
-            image = upstream.image(frame.file)
-            people = find_frame_people(image, s)
-            fresh[pos] = (image, people)
+                people = old_people[frame.index]
+                tracker.step(pos, [observation(p) for p in people])
+            else:
+                image = images.get(pos)
+                people = find_frame_people(image, s)
+                tracker.step(pos, [observation(p) for p in people])
+                if tracker.missing(pos):
+                    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+                    people += bridge(rgb, people, tracker, pos)
+                fresh.add(pos)
             found.append(people)
-        obs = [[Observation(p.box, p.landmarks) for p in people] for people in found]
-        tracks = track_people(obs, TrackOptions(max_gap=s.max_track_gap))
-        kept = self._kept_track(tracks, upstream, ctx)
+        tracks = tracker.tracks
+        kept = self._kept_track(tracks, images, ctx)
         entries: list[Crop] = []
         reused = 0
         for pos, frame in enumerate(upstream.frames):
@@ -293,11 +302,13 @@ class RemoveBackground(Stage):
                     entries.append(prev)
                     reused += 1
                     continue
-            if pos not in fresh:  # its people come from the last run: find them again
-                image = upstream.image(frame.file)
-                fresh[pos] = (image, find_frame_people(image, s))
-            image, people = fresh[pos]
+            image = images.get(pos)
+            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            people = found[pos] if pos in fresh else with_masks(rgb, found[pos])
+            if pos in fresh and member is not None:  # the kept person on their own region
+                people[member] = refine(rgb, people[member])
             entries.append(self._frame(frame, image, people, member, _tid(kept), ctx.out_dir))
+            images.drop(pos)
         counts = Counter(f for e in entries for f in e.flags)
         usable = sum(e.usable for e in entries)
         if usable == 0:
@@ -339,15 +350,16 @@ class RemoveBackground(Stage):
         }
         return before.by_index(), by_frame
 
-    def _kept_track(self, tracks: list[Track], upstream: Frames, ctx: StageContext) -> Track | None:
+    def _kept_track(
+        self, tracks: list[Track], images: _ImageCache, ctx: StageContext
+    ) -> Track | None:
         from hpt_data.perception.tracking import main_track
 
         s: RemoveBgSettings = self.settings
         if s.person == "main":
-            first = upstream.frames[0] if upstream.frames else None
-            if first is None:
+            if not tracks:
                 return None
-            w, h = upstream.image(first.file).shape[1::-1]
+            h, w = images.get(tracks[0].frames[0]).shape[:2]
             return main_track(tracks, w, h)
         chosen = next((t for t in tracks if t.id == s.person), None)
         if chosen is None:
@@ -393,6 +405,29 @@ class RemoveBackground(Stage):
 
 def _tid(track: Track | None) -> int | None:
     return None if track is None else track.id
+
+
+class _ImageCache:
+    """The frames of ``sample-frames`` by position, kept in memory between remove-bg's
+    two passes up to ``limit`` bytes (then read again)."""
+
+    def __init__(self, upstream: Frames, limit: int = 512 << 20) -> None:
+        self.upstream, self.limit, self.used = upstream, limit, 0
+        self.images: dict[int, np.ndarray] = {}
+
+    def get(self, pos: int) -> np.ndarray:
+        if pos in self.images:
+            return self.images[pos]
+        image = self.upstream.image(self.upstream.frames[pos].file)
+        if self.used + image.nbytes <= self.limit:
+            self.images[pos] = image
+            self.used += image.nbytes
+        return image
+
+    def drop(self, pos: int) -> None:
+        image = self.images.pop(pos, None)
+        if image is not None:
+            self.used -= image.nbytes
 
 
 def _people_arrays(

@@ -31,7 +31,8 @@ class People:
     boxes : (M, 4) float32, x0, y0, x1, y1 source pixels (the landmarks' box)
     scores : (M, 2) float32, detector score and pose presence
     landmarks : (M, 33, 5) float32, x, y, z source pixels, visibility, presence
-    rois : (M, 5) float32, the landmark region (``hpt_data.perception.people``)
+    rois : (M, 5) float64, the landmark region (``hpt_data.perception.people``) the
+        landmarks came from (full precision: a frame redone runs the model on it again)
     track : (M,) int64, the person's track id in the video (1, 2, ...)
     """
 
@@ -82,7 +83,7 @@ class People:
                 "boxes": self.boxes.astype(np.float32).reshape(-1, 4),
                 "scores": self.scores.astype(np.float32).reshape(-1, 2),
                 "landmarks": self.landmarks.astype(np.float32).reshape(-1, 33, 5),
-                "rois": self.rois.astype(np.float32).reshape(-1, 5),
+                "rois": self.rois.astype(np.float64).reshape(-1, 5),
                 "track": self.track.astype(np.int64),
             },
         )
