@@ -90,6 +90,7 @@ def perceive(
     crop: bool = True,
     remove_bg: RemoveBgSettings | None = None,
     fit: FitSMPLSettings | None = None,
+    person: int | None = None,
 ) -> Perception:
     """Crop, mask, landmarks and SMPL fit of the one person in ``image``.
 
@@ -101,6 +102,9 @@ def perceive(
         that the fit is in that image's own frame.
     remove_bg, fit : the stages' settings (their defaults when None); ``remove_bg.size``
         is the crop side.
+    person : which person of a photo with several, counted from the left (1 = leftmost);
+        None: the main one (size × centrality), with a note in ``flags`` when there are
+        several.
 
     Raises
     ------
@@ -122,10 +126,19 @@ def perceive(
         if h != w:
             raise PerceptionError(f"{where}: crop=False needs a square image, got {w}x{h}")
         window = CropWindow(0, 0, w, rb.size)
-    seg = segment_person(frame, rb)
+    try:
+        seg = segment_person(frame, rb, person)
+    except ValueError as exc:  # a --person beyond the people found
+        raise PerceptionError(f"{where}: {exc}") from None
     if seg.matte is None or seg.box is None:
         raise PerceptionError(f"{where}: no person found")
     flags = [FLAG_TEXT[f] for f in seg.flags]
+    found_n = int(seg.facts.get("people", 1))
+    if person is None and found_n > 1:
+        flags.append(
+            f"{found_n} people found; kept person {seg.facts['person']} from the left "
+            "(the main one); choose another with --person N"
+        )
     composite, alpha, window = crop_person(frame, seg, rb, window)
     mask = (np.rint(alpha * 255) >= 128).astype(np.uint8)
 
