@@ -19,7 +19,7 @@ on each clip in this process, and compares with the per-person ground truth:
 - *cost*: ms per frame, one thread, on the one-person frames, taken in turns frame by frame:
   the MediaPipe calls of remove-bg before this work (Pose, static, segmentation on, plus
   Selfie Segmentation) against what remove-bg runs now per frame (person detector,
-  landmark model with masks on each person, the kept person's matte, the refinement).
+  landmark model with masks on each person, the kept person's matte).
 
 Writes ``benchmarks/results/people_tracking.json`` and its table in ``docs/perception.md``
 (``--table-only`` rewrites the table from the results file).
@@ -158,7 +158,6 @@ def evaluate(gt_path: Path, dirs: dict[str, Path]) -> dict:
 
 def speed(frames: list[np.ndarray]) -> dict[str, float]:
     """ms per frame: remove-bg's MediaPipe calls before, and its people work now."""
-    from hpt_data.perception.follow import refine
     from hpt_data.perception.masks import kept_matte
     from hpt_data.perception.tracking import frame_prominence
     from hpt_data.stages.mediapipe_models import pose_model, run_pose, run_selfie
@@ -179,7 +178,6 @@ def speed(frames: list[np.ndarray]) -> dict[str, float]:
         people = find_frame_people(bgr, settings)
         if people:
             keep = max(range(len(people)), key=lambda i: frame_prominence(people[i].box, w, h))
-            people[keep] = refine(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), people[keep])
             kept_matte(people, keep, w, h)
         seconds["now"] += time.perf_counter() - t0
     return {k: 1000 * v / len(frames) for k, v in seconds.items()}

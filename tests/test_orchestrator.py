@@ -230,8 +230,8 @@ def test_fingerprints_of_the_stages_are_unchanged() -> None:
 
     assert {cls.name: cls().fingerprint() for cls in STAGES} == {
         "sample-frames": "60dcaaeb6f117023",
-        "remove-bg": "61c6f500dcf3f8cf",
-        "pose2d": "b395412c57382713",
+        "remove-bg": "fe9994af68e58f71",
+        "pose2d": "9011f4b063ee4db6",
         "fit-smpl": "ad1d2bcac81e2b4c",
         "render-maps": "04555f37ced14677",
         "voxelize": "f26bf64a65b273f1",

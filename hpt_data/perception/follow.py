@@ -4,9 +4,6 @@ with a :class:`~hpt_data.perception.tracking.Tracker` running beside it.
 - :func:`bridge`: the people of live tracks that the detector missed in a frame, found by
   the landmark model where their track says they are (MediaPipe's own tracking does the
   same: its detector, which needs a face, loses people who turn away);
-- :func:`refine`: the kept person's landmarks and mask again, on the region their own
-  landmarks give (tighter and better turned than the detector's: on the synthetic clips
-  it brings the 2D error to that of MediaPipe Pose run on the crop, ``docs/perception.md``);
 - :func:`with_masks`: a frame's people read back from ``people.npz`` (no masks stored)
   with their masks again, from the landmark model on each one's stored region.
 """
@@ -71,15 +68,3 @@ def with_masks(rgb: np.ndarray, people: list[PersonDetection]) -> list[PersonDet
         seg = landmarks_in_roi(rgb, p.roi, landmark_model(), mask=True)[2]
         out.append(dataclasses.replace(p, segmentation=seg))
     return out
-
-
-def refine(rgb: np.ndarray, person: PersonDetection) -> PersonDetection:
-    """``person`` found again on the region of their own landmarks (``next_roi``), with
-    mask; unchanged when that region's pose presence is below the default threshold."""
-    if person.next_roi is None:
-        return person
-    lms, presence, seg, nxt = landmarks_in_roi(rgb, person.next_roi, landmark_model(), mask=True)
-    if presence < PeopleOptions().min_presence:
-        return person
-    box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
-    return PersonDetection(box, person.score, presence, lms, person.next_roi, seg, nxt)

@@ -261,7 +261,7 @@ class RemoveBackground(Stage):
     def run(self, ctx: StageContext) -> StageResult:
         import cv2
 
-        from hpt_data.perception.follow import bridge, observation, refine, with_masks
+        from hpt_data.perception.follow import bridge, observation, with_masks
         from hpt_data.perception.tracking import Tracker, TrackOptions
 
         s: RemoveBgSettings = self.settings
@@ -305,8 +305,6 @@ class RemoveBackground(Stage):
             image = images.get(pos)
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             people = found[pos] if pos in fresh else with_masks(rgb, found[pos])
-            if pos in fresh and member is not None:  # the kept person on their own region
-                people[member] = refine(rgb, people[member])
             entries.append(self._frame(frame, image, people, member, _tid(kept), ctx.out_dir))
             images.drop(pos)
         counts = Counter(f for e in entries for f in e.flags)
