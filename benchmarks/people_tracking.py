@@ -24,7 +24,7 @@ on each clip in this process, and compares with the per-person ground truth:
 Writes ``benchmarks/results/people_tracking.json`` and its table in ``docs/perception.md``
 (``--table-only`` rewrites the table from the results file).
 
-Usage: ``python benchmarks/people_tracking.py [--persons 3] [--seconds 2] [--fps 8]``
+Usage: ``python benchmarks/people_tracking.py [--persons 2] [--seconds 2] [--fps 8]``
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def write_doc(r: dict, doc: Path = DOC) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--persons", type=int, default=3, help="clips per seed")
+    ap.add_argument("--persons", type=int, default=2, help="clips per seed")
     ap.add_argument("--seconds", type=float, default=2.0, help="clip length")
     ap.add_argument("--fps", type=int, default=8, help="frames per second of the clips")
     ap.add_argument("--data", type=Path, default=None, help="clip cache (default: temp)")

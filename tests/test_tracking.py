@@ -187,3 +187,22 @@ def test_remove_bg_person_setting() -> None:
     with pytest.raises(ValueError, match="main or a track id"):
         RemoveBgSettings(person="someone")
     assert RemoveBgSettings(person=2).person == 2
+
+
+def test_remove_bg_names_the_tracks_when_the_chosen_one_does_not_exist(
+    crowd: tuple, tmp_path: Path
+) -> None:
+    from hpt_data.errors import StageError
+
+    video, _ = crowd
+    record = VideoRecord(video.video_id, video.person_id, "test", video.path)
+    frames_dir, rb_dir = tmp_path / "f", tmp_path / "rb"
+    frames_dir.mkdir()
+    rb_dir.mkdir()
+    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, frames_dir))
+    stage = RemoveBackground(RemoveBgSettings(person=9))
+    with pytest.raises(StageError) as err:
+        stage.run(StageContext(record, {"sample-frames": frames_dir}, rb_dir))
+    text = str(err.value)
+    assert "no person track 9; tracks: 1 (12 frames)" in text and "\n" not in text
+    assert not (rb_dir / "frames.json").exists()

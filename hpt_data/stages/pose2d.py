@@ -9,9 +9,8 @@ Per video, in time order, on the person-over-background crops of ``remove-bg``:
    detector runs only when tracking is lost; a gap between kept frames
    longer than ``max_track_gap_ms``, or a frame without a crop, restarts tracking. With
    ``landmarks: remove-bg`` those remove-bg already found for the person it kept (its
-   ``people.npz``: no second pass, ~0.3 ms per frame) are taken instead; on the synthetic
-   clips their 2D error is ~3 px (at 1024) worse, so it is not the default
-   (``docs/perception.md``).
+   ``people.npz``: no second pass) are taken instead; on the synthetic clips their 2D
+   error is a few pixels worse, so it is not the default (``docs/perception.md``).
 2. The landmarks are mapped to source pixels (``hpt_data.crop``) and filtered there with a
    One Euro filter (``hpt_data.smoothing``) on the true time stamps, in units of the
    video's median crop side: a still joint is smoothed, a fast one followed. The filtered
