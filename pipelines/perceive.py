@@ -4,16 +4,19 @@ The data toolkit runs these steps per video through the orchestrator; pose trans
 the evaluation need them for one image at a time. :func:`perceive` calls the very functions
 the stages call, with the stages' settings:
 
-1. ``remove-bg``: :func:`hpt_data.stages.remove_bg.segment_person` (MediaPipe Pose with
-   its segmentation) and :func:`~hpt_data.stages.remove_bg.crop_person` (the square window
-   around the person, resized to 1024, the background replaced by a plain colour);
+1. ``remove-bg``: :func:`hpt_data.stages.remove_bg.segment_person` (every person found,
+   each with the landmark model's own mask; the main one kept, or the ``person``-th from
+   the left, the others' pixels excluded) and
+   :func:`~hpt_data.stages.remove_bg.crop_person` (the square window around the person,
+   resized to 1024, the background replaced by a plain colour);
 2. ``pose2d``: MediaPipe Pose (complexity 1) on the crop, one image (static mode: there is
    no previous frame to track from, and no track to filter);
 3. ``fit-smpl``: the stage's fitter (:func:`hpt_data.stages.fit_smpl.fitter_for`) on this
    one frame, landmarks and mask, and the stage's quality checks.
 
-Problems the stages flag per frame (the person cut by the edge, several people, a fit that
-misses its landmarks or mask) do not stop one photo: they are listed in
+Problems the stages flag per frame (the person cut by the edge, another person over them,
+a fit that misses its landmarks or mask), and several people found without ``person``
+given, do not stop one photo: they are listed in
 ``Perception.flags``. What makes the photo unusable raises :class:`PerceptionError` with one
 line naming the file: it cannot be read, no person is found, too few landmarks to fit.
 """
