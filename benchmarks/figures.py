@@ -98,6 +98,18 @@ def _people(r: Results) -> str:
     )
 
 
+def _tracking(r: Results) -> str:
+    c, one = r["crowd"], r["single"]
+    return (
+        f"3 people per clip ({c['clips']} clips, {c['frames']} frames): performer kept "
+        f"{c['performer_kept']:.0%}, id switches ≤ {c['switches_per_clip_max']} per clip, mask "
+        f"IoU median {c['mask_iou_median']:.2f}, 2D median {c['error_px_median']:.1f} px at "
+        f"1024, {c['several_people_frames']} frames flagged; one person ({one['frames']} "
+        f"frames): {one['several_people_frames']} flagged; cost {r['cost_over_before']:+.0%} "
+        "per frame over remove-bg's MediaPipe calls before"
+    )
+
+
 def _body_joints(r: Results) -> str:
     return (
         f"≤ {r['joint_error_max_mm']:.2f} mm; median {r['agreement_median_mm']:.2f} mm, "
@@ -265,6 +277,7 @@ ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
     ("remove-bg mask IoU vs ground truth", "perception", _mask_iou),
     ("sample-frames / remove-bg / pose2d, 2 workers", "perception", _perception_speed),
     ("every person in a frame (synthetic, 3 people per clip)", "people_detection", _people),
+    ("remove-bg keeping the performer among several (synthetic)", "people_tracking", _tracking),
     (
         "built-in body model: joints vs Anny's bone heads; agreement with Anny posed alike",
         "body_model",

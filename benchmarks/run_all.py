@@ -68,6 +68,12 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         (),
         ("--persons", "2", "--seconds", "1.0"),
     ),
+    Benchmark(
+        "people_tracking",
+        "benchmarks/people_tracking.py",
+        (),
+        ("--persons", "1", "--seconds", "1.0"),
+    ),
     Benchmark("body_model", "benchmarks/body_model_figures.py", (), ("--skip-derivation",)),
     Benchmark("fit_smpl", "benchmarks/fit_smpl.py", (), ("--frames", "40")),
     Benchmark("osa_calibration", "benchmarks/osa_calibration.py", (), ("--quick",)),

@@ -184,6 +184,14 @@ def transfer(
         bool, typer.Option("--intermediates", help="Also save every intermediate + a sheet.")
     ] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("transfer"),
+    person: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Which person of a photo with several, counted from the left (1 = leftmost); "
+            "default: the main one (largest and most central), with a note.",
+        ),
+    ] = None,
     quiet: Quiet = False,
     *,
     opts: ModelOptions,
@@ -206,13 +214,13 @@ def transfer(
         else:
             poses = named_target(target_named)  # type: ignore[arg-type]
         gens = opts.load()
-        person = perceive(source)
-        result = next(transfer_poses(person, poses, gens, volume=opts.volume, progress=not quiet))
-        written = save_transfer(result, person, out, intermediates)
+        seen = perceive(source, person=person)
+        result = next(transfer_poses(seen, poses, gens, volume=opts.volume, progress=not quiet))
+        written = save_transfer(result, seen, out, intermediates)
     except HptError as exc:
         raise _fail(exc) from exc
     if not quiet:
-        for flag in person.flags:
+        for flag in seen.flags:
             typer.echo(f"note: {source}: {flag}", err=True)
     typer.echo(f"{result.label}: wrote {written[0]} ({len(written)} files in {out})")
 

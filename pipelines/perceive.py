@@ -4,16 +4,19 @@ The data toolkit runs these steps per video through the orchestrator; pose trans
 the evaluation need them for one image at a time. :func:`perceive` calls the very functions
 the stages call, with the stages' settings:
 
-1. ``remove-bg``: :func:`hpt_data.stages.remove_bg.segment_person` (MediaPipe Pose with
-   its segmentation) and :func:`~hpt_data.stages.remove_bg.crop_person` (the square window
-   around the person, resized to 1024, the background replaced by a plain colour);
+1. ``remove-bg``: :func:`hpt_data.stages.remove_bg.segment_person` (every person found,
+   each with the landmark model's own mask; the main one kept, or the ``person``-th from
+   the left, the others' pixels excluded) and
+   :func:`~hpt_data.stages.remove_bg.crop_person` (the square window around the person,
+   resized to 1024, the background replaced by a plain colour);
 2. ``pose2d``: MediaPipe Pose (complexity 1) on the crop, one image (static mode: there is
    no previous frame to track from, and no track to filter);
 3. ``fit-smpl``: the stage's fitter (:func:`hpt_data.stages.fit_smpl.fitter_for`) on this
    one frame, landmarks and mask, and the stage's quality checks.
 
-Problems the stages flag per frame (the person cut by the edge, several people, a fit that
-misses its landmarks or mask) do not stop one photo: they are listed in
+Problems the stages flag per frame (the person cut by the edge, another person over them,
+a fit that misses its landmarks or mask), and several people found without ``person``
+given, do not stop one photo: they are listed in
 ``Perception.flags``. What makes the photo unusable raises :class:`PerceptionError` with one
 line naming the file: it cannot be read, no person is found, too few landmarks to fit.
 """
@@ -90,6 +93,7 @@ def perceive(
     crop: bool = True,
     remove_bg: RemoveBgSettings | None = None,
     fit: FitSMPLSettings | None = None,
+    person: int | None = None,
 ) -> Perception:
     """Crop, mask, landmarks and SMPL fit of the one person in ``image``.
 
@@ -101,6 +105,9 @@ def perceive(
         that the fit is in that image's own frame.
     remove_bg, fit : the stages' settings (their defaults when None); ``remove_bg.size``
         is the crop side.
+    person : which person of a photo with several, counted from the left (1 = leftmost);
+        None: the main one (size × centrality), with a note in ``flags`` when there are
+        several.
 
     Raises
     ------
@@ -122,10 +129,19 @@ def perceive(
         if h != w:
             raise PerceptionError(f"{where}: crop=False needs a square image, got {w}x{h}")
         window = CropWindow(0, 0, w, rb.size)
-    seg = segment_person(frame, rb)
+    try:
+        seg = segment_person(frame, rb, person)
+    except ValueError as exc:  # a --person beyond the people found
+        raise PerceptionError(f"{where}: {exc}") from None
     if seg.matte is None or seg.box is None:
         raise PerceptionError(f"{where}: no person found")
     flags = [FLAG_TEXT[f] for f in seg.flags]
+    found_n = int(seg.facts.get("people", 1))
+    if person is None and found_n > 1:
+        flags.append(
+            f"{found_n} people found; kept person {seg.facts['person']} from the left "
+            "(the main one); choose another with --person N"
+        )
     composite, alpha, window = crop_person(frame, seg, rb, window)
     mask = (np.rint(alpha * 255) >= 128).astype(np.uint8)
 

@@ -184,3 +184,17 @@ def test_docs_table_is_the_one_the_results_make() -> None:
     doc = bench.DOC.read_text()
     table = doc.split(bench.BEGIN, 1)[1].split(bench.END, 1)[0].strip()
     assert table == bench.doc_table(results), "run: benchmarks/people_detection.py --table-only"
+
+
+def test_tracking_docs_table_is_the_one_the_results_make() -> None:
+    import json
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "benchmarks"))
+    import people_tracking as bench
+
+    results = json.loads(bench.RESULTS.read_text())
+    doc = bench.DOC.read_text()
+    table = doc.split(bench.BEGIN, 1)[1].split(bench.END, 1)[0].strip()
+    assert table == bench.doc_table(results), "run: benchmarks/people_tracking.py --table-only"

@@ -113,15 +113,41 @@ def test_photograph_crop_contains_the_whole_mask(tmp_path: Path) -> None:
     assert np.all(image[mask == 0].mean(axis=0) > 240)  # white background where no person
 
 
-def test_two_people_are_flagged(hopper) -> None:
+def _two_portraits(gap: int) -> np.ndarray:
+    """Two copies of the portrait at half size side by side, ``gap`` pixels apart (a
+    negative gap: the right one in front of the left one's side)."""
     small = cv2.resize(portrait(), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
     h, w = small.shape[:2]
-    canvas = np.full((h + 40, 2 * w + 120, 3), 200, np.uint8)
-    canvas[40:, :w] = small
-    canvas[40:, w + 120 :] = small
-    seg = segment_person(canvas, RemoveBgSettings(max_edge_cut=1.0))
+    canvas = np.full((h + 40, 2 * w + max(gap, 0) + 40, 3), 200, np.uint8)
+    canvas[40:, 20 : 20 + w] = small
+    x = 20 + w + gap
+    canvas[40:, x : x + w] = small
+    return canvas
+
+
+def test_two_people_side_by_side_are_kept_apart_not_flagged() -> None:
+    """Someone merely in view is no flag: each is kept alone (``person`` 1 = leftmost),
+    the other's pixels are outside the kept matte."""
+    canvas = _two_portraits(120)
+    w = canvas.shape[1]
+    settings = RemoveBgSettings(max_edge_cut=1.0)
+    left = segment_person(canvas, settings, person=1)
+    right = segment_person(canvas, settings, person=2)
+    assert left.facts["people"] == 2 and right.facts["people"] == 2, left.facts
+    assert left.flags == [] and right.flags == [], (left.facts, right.facts)
+    assert left.box[2] <= w / 2 < right.box[0]  # each box on its own half
+    assert left.matte[:, w // 2 :].max() < 0.5 and right.matte[:, : w // 2].max() < 0.5
+    assert left.facts["other_person"] < 0.05
+    with pytest.raises(ValueError, match="person 3 asked for, 2 found"):
+        segment_person(canvas, settings, person=3)
+
+
+def test_a_person_overlapping_the_kept_one_is_flagged() -> None:
+    canvas = _two_portraits(-60)
+    seg = segment_person(canvas, RemoveBgSettings(max_edge_cut=1.0), person=1)
+    assert seg.facts["people"] == 2, seg.facts
     assert "several_people" in seg.flags, seg.facts
-    assert seg.facts["other_person"] > 0.5
+    assert seg.facts["other_person"] > 0.2
 
 
 # ------------------------------------------------------------------ flags and bad input
@@ -168,7 +194,7 @@ def test_rerun_skips_and_a_deleted_crop_is_redone_alone(tmp_path: Path) -> None:
     assert metrics["reused"] == 4 and metrics["frames"] == 5
     assert output_files(out) == before  # the redone frame is byte-identical
     redone = {p for p in before if (out / p).stat().st_ino != inodes[p]}
-    assert redone == {"frames.json", "image/000003.png", "mask/000003.png"}
+    assert redone == {"frames.json", "people.npz", "image/000003.png", "mask/000003.png"}
 
 
 @pytest.mark.slow

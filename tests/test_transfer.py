@@ -226,6 +226,24 @@ def test_perceive_finds_crops_and_fits_the_person(photo) -> None:
 
 
 @pytest.mark.slow
+def test_perceive_picks_one_of_two_people(photo) -> None:
+    """A photo of two people side by side: the main one with a note naming --person, or
+    the one asked for (counted from the left); a number beyond them is one line."""
+    path, _ = photo
+    one = cv2.imread(str(path))
+    canvas = np.concatenate([one, one], axis=1)  # the same person twice, 480 px apart
+    main = perceive(canvas)
+    assert any("2 people found" in f and "--person N" in f for f in main.flags), main.flags
+    right = perceive(canvas, person=2)
+    assert right.window.x0 + right.window.side / 2 > 480
+    assert not any("people found" in f for f in right.flags)
+    left = perceive(canvas, person=1)
+    assert left.window.x0 + left.window.side / 2 < 480
+    with pytest.raises(PerceptionError, match=r"<array>: person 3 asked for, 2 found"):
+        perceive(canvas, person=3)
+
+
+@pytest.mark.slow
 def test_hpt_transfer_command_end_to_end(photo, tmp_path: Path) -> None:
     path, _ = photo
     pose_file = tmp_path / "pose.npz"

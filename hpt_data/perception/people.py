@@ -61,6 +61,10 @@ class PersonDetection:
         :func:`hpt_data.stages.mediapipe_models.run_pose` gives them
     roi : (5,) float64, the landmark region: centre x, y, side (pixels), rotation (radians)
         and the detector's body-circle radius (pixels)
+    segmentation : (256, 256) float32 in [0, 1], the landmark model's own person mask over
+        ``roi`` (with ``masks=True``; :func:`person_matte` puts it in the frame), else None
+    next_roi : (5,) float64, the region the landmarks themselves give (their alignment
+        points, as MediaPipe's tracking uses for the next frame), or None
     """
 
     box: np.ndarray
@@ -68,6 +72,8 @@ class PersonDetection:
     presence: float
     landmarks: np.ndarray
     roi: np.ndarray
+    segmentation: np.ndarray | None = None
+    next_roi: np.ndarray | None = None
 
 
 def mediapipe_model_path(relative: str) -> Path:
@@ -212,23 +218,61 @@ def _crop(rgb: np.ndarray, roi: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -80.0, 80.0)))
 
 
 def landmarks_in_roi(
-    rgb: np.ndarray, roi: np.ndarray, model: TfliteModel
-) -> tuple[np.ndarray, float]:
-    """Run the landmark model on one region: (33, 5) landmarks in frame pixels, presence."""
-    # Identity (1, 195): 39 points x (x, y, z, visibility, presence logits) in crop pixels;
-    # Identity_1 (1, 1): pose presence, a probability; the others (mask, heatmaps) unused
-    points, flag = model.run(_crop(rgb, roi), outputs=2)
-    raw = points.reshape(39, 5)[:NUM_LANDMARKS]
-    presence = float(np.clip(flag.reshape(-1)[0], 0.0, 1.0))
+    rgb: np.ndarray, roi: np.ndarray, model: TfliteModel, mask: bool = False
+) -> tuple[np.ndarray, float, np.ndarray | None, np.ndarray]:
+    """Run the landmark model on one region: (33, 5) landmarks in frame pixels, presence,
+    the (256, 256) float32 person mask over the region (with ``mask``, else None) and the
+    (5,) region the landmarks' alignment points give."""
+    # Identity (1, 195): 39 points x (x, y, z, visibility, presence logits) in crop pixels
+    # (33 landmarks, then alignment points: 33 hip centre, 34 body-circle point);
+    # Identity_1 (1, 1): pose presence, a probability; Identity_2 (1, 256, 256, 1): the
+    # person mask's logits over the region; the others (heatmaps, world points) unused
+    out = model.run(_crop(rgb, roi), outputs=3 if mask else 2)
+    raw = out[0].reshape(39, 5)
+    presence = float(np.clip(out[1].reshape(-1)[0], 0.0, 1.0))
     m = roi_matrix(roi)
     xy = raw[:, :2] @ m[:, :2].T + m[:, 2]
-    z = raw[:, 2] * roi[2] / LANDMARK_SIZE
-    lms = np.column_stack([xy, z, _sigmoid(raw[:, 3]), _sigmoid(raw[:, 4])])
-    return lms, presence
+    z = raw[:NUM_LANDMARKS, 2] * roi[2] / LANDMARK_SIZE
+    lms = np.column_stack(
+        [xy[:NUM_LANDMARKS], z, _sigmoid(raw[:NUM_LANDMARKS, 3]), _sigmoid(raw[:NUM_LANDMARKS, 4])]
+    )
+    seg = None
+    if mask:
+        seg = _sigmoid(out[2].reshape(LANDMARK_SIZE, LANDMARK_SIZE)).astype(np.float32)
+    return lms, presence, seg, detection_rois(xy[None, 33:35])[0]
+
+
+def person_matte(person: PersonDetection, width: int, height: int) -> np.ndarray:
+    """The person's mask from the landmark model ((256, 256) over their rotated region)
+    in frame pixels: (height, width) float32 in [0, 1], 0 outside the region."""
+    import cv2
+
+    out = np.zeros((height, width), np.float32)
+    if person.segmentation is None:
+        raise ValueError("person_matte needs a detection found with masks=True")
+    m = roi_matrix(person.roi)
+    shift = m[:, :2] @ np.array([0.5, 0.5]) - 0.5  # pixel centres, as in _crop
+    fwd = np.concatenate([m[:, :2], (m[:, 2] + shift)[:, None]], axis=1)
+    corners = np.array([[0, 0], [LANDMARK_SIZE, 0], [0, LANDMARK_SIZE], [LANDMARK_SIZE] * 2])
+    pts = corners @ m[:, :2].T + m[:, 2]
+    x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 1, [width, height])
+    if x1 <= x0 or y1 <= y0:
+        return out
+    fwd[:, 2] -= (x0, y0)  # warp only the region's bounding window of the frame
+    out[y0:y1, x0:x1] = cv2.warpAffine(
+        person.segmentation,
+        fwd,
+        (int(x1 - x0), int(y1 - y0)),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
+    return out
 
 
 @dataclass(frozen=True)
@@ -244,12 +288,16 @@ class PeopleOptions:
 
 
 def find_people(
-    rgb: np.ndarray, options: PeopleOptions | None = None, landmarks: bool = True
+    rgb: np.ndarray,
+    options: PeopleOptions | None = None,
+    landmarks: bool = True,
+    masks: bool = False,
 ) -> list[PersonDetection]:
     """Every person in an (H, W, 3) uint8 RGB frame, best score first.
 
     With ``landmarks=False`` only the detector runs: boxes are the region squares, the
-    presence is the score and the landmarks are empty (0, 5).
+    presence is the score and the landmarks are empty (0, 5). With ``masks`` each person
+    also carries the landmark model's person mask (:func:`person_matte`).
     """
     opts = options or PeopleOptions()
     img = np.asarray(rgb)
@@ -269,11 +317,11 @@ def find_people(
             box = np.array([roi[0] - half, roi[1] - half, roi[0] + half, roi[1] + half])
             people.append(PersonDetection(box, score, score, np.zeros((0, 5)), roi))
             continue
-        lms, presence = landmarks_in_roi(img, roi, landmark_model())
+        lms, presence, seg, nxt = landmarks_in_roi(img, roi, landmark_model(), masks)
         if presence < opts.min_presence:
             continue
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
-        people.append(PersonDetection(box, score, presence, lms, roi))
+        people.append(PersonDetection(box, score, presence, lms, roi, seg, nxt))
     return _merge_same_person(people, opts.max_overlap)
 
 

@@ -3,13 +3,16 @@ and BODY_25 conversions, tracked from frame to frame and filtered for jitter.
 
 Per video, in time order, on the person-over-background crops of ``remove-bg``:
 
-1. MediaPipe Pose (complexity 1) in tracking mode: each frame starts from the region of
-   the previous frame's landmarks, and the detector runs only when tracking is lost. On the
-   synthetic clips it is as accurate as detecting every frame afresh and about 2.5 times
-   faster (``docs/perception.md``). A gap between kept frames longer than
-   ``max_track_gap_ms``, or a frame without a crop, restarts tracking.
+1. The landmarks: with ``landmarks: detect`` (the default, or a remove-bg output without
+   ``people.npz``) MediaPipe Pose (complexity 1) runs again on the crops, in tracking
+   mode: each frame starts from the region of the previous frame's landmarks, and the
+   detector runs only when tracking is lost; a gap between kept frames
+   longer than ``max_track_gap_ms``, or a frame without a crop, restarts tracking. With
+   ``landmarks: remove-bg`` those remove-bg already found for the person it kept (its
+   ``people.npz``: no second pass) are taken instead; on the synthetic clips their 2D
+   error is a few pixels worse, so it is not the default (``docs/perception.md``).
    Where the video's record carries a dataset's own keypoints (DeepFashion's annotation,
-   ``meta["openpose18"]``) and ``keypoint_prior`` is on, they check Pose's landmarks: they
+   ``meta["openpose18"]``) and ``keypoint_prior`` is on, they check those landmarks: they
    stand in where Pose finds nobody or someone else, and fill the points it misses
    (``hpt_data.stages.pose_prior``; ``landmarks_crop_raw`` holds the result).
 2. The landmarks are mapped to source pixels (``hpt_data.crop``) and filtered there with a
@@ -40,7 +43,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -51,6 +54,7 @@ from hpt_data.smoothing import OneEuroFilter
 from hpt_data.stages import outputs
 from hpt_data.stages.base import Stage, StageContext, StageResult
 from hpt_data.stages.outputs import Crop, PoseFrame
+from hpt_data.stages.outputs.people import People
 from hpt_data.stages.remove_bg import FLAG_TEXT
 
 FLAGS = {**FLAG_TEXT, "no_pose": "no pose found in the crop"}
@@ -60,7 +64,8 @@ FLAGS = {**FLAG_TEXT, "no_pose": "no pose found in the crop"}
 class Pose2DSettings:
     """Keys under ``stages: pose2d:`` in ``datasets.yaml``."""
 
-    tracking: bool = True  # track from frame to frame (False: detect in every frame)
+    landmarks: Literal["detect", "remove-bg"] = "detect"  # run Pose on the crops, or reuse
+    tracking: bool = True  # detect: track from frame to frame (False: detect in every frame)
     max_track_gap_ms: float = 500.0  # a longer gap between kept frames restarts tracking
     smoothing: bool = True  # One Euro filter on the landmark tracks
     min_cutoff: float = 1.0  # Hz: smoothing of a still joint (lower: smoother)
@@ -90,39 +95,27 @@ class Pose2D(Stage):
     name = "pose2d"
     requires = ("remove-bg",)
     Settings = Pose2DSettings
-    version = 1
+    version = 2
     # the prior changes only records that carry one (a DeepFashion photo), none built before
     late_settings = ("keypoint_prior", "prior_max_error", "prior_min_points")
 
     def run(self, ctx: StageContext) -> StageResult:
-        from hpt_data.stages.mediapipe_models import pose_model, reset_model, run_pose
-
         s: Pose2DSettings = self.settings
-        crops = outputs.Crops.read(ctx.inputs["remove-bg"])
+        folder = ctx.inputs["remove-bg"]
+        crops = outputs.Crops.read(folder)
         frames = crops.frames
         with_crop = [e for e in frames if e.image]
-        model = pose_model(not s.tracking, False, s.min_detection_confidence)
-        reset_model(model)  # no tracking state from another video
-        n = len(with_crop)
-        raw = np.zeros((n, 33, 5))
-        found = np.zeros(n, bool)
         windows = [e.window for e in with_crop]
-        last_ms: float | None = None
-        rows: dict[int, int] = {}
+        rows = {entry.index: row for row, entry in enumerate(with_crop)}
+        reuse = s.landmarks == "remove-bg" and (folder / People.ARRAYS).is_file()
+        if reuse:
+            source_raw, found = self._from_remove_bg(People.read(folder), with_crop)
+            raw = self._to_crop(source_raw, windows)
+        else:
+            raw, found = self._detect(crops, with_crop)
         prior_counts: Counter[str] = Counter()
-        for row, entry in enumerate(with_crop):
-            rows[entry.index] = row
-            gap = None if last_ms is None else entry.time_ms - last_ms
-            if s.tracking and (gap is None or gap > s.max_track_gap_ms):
-                reset_model(model)
-            last_ms = entry.time_ms
-            result = run_pose(model, crops.image(entry))
-            if result is not None:
-                raw[row], found[row] = result.landmarks, True
-            elif s.tracking:
-                reset_model(model)
-                last_ms = None
-            if s.keypoint_prior:
+        if s.keypoint_prior:
+            for row, entry in enumerate(with_crop):
                 action = self._prior(ctx, entry, raw, found, row)
                 if action is not None:
                     prior_counts[action] += 1
@@ -156,6 +149,7 @@ class Pose2D(Stage):
             "frames": len(entries),
             "usable": usable,
             "posed": int(found.sum()),
+            "landmarks": "remove-bg" if reuse else "detect",
         }
         metrics.update({f"flagged_{f}": k for f, k in sorted(counts.items())})
         metrics.update({f"prior_{a}": k for a, k in sorted(prior_counts.items())})
@@ -182,6 +176,45 @@ class Pose2D(Stage):
         if landmarks is not None:
             raw[row], found[row] = landmarks, True
         return action
+
+    @staticmethod
+    def _from_remove_bg(people: People, with_crop: list[Crop]) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 33, 5) the kept person's landmarks in source pixels per frame with a crop,
+        and (N,) whether there were any, from remove-bg's ``people.npz``."""
+        kept, has = people.kept_landmarks()
+        pos = {int(i): k for k, i in enumerate(people.frame_index)}
+        raw = np.zeros((len(with_crop), 33, 5))
+        found = np.zeros(len(with_crop), bool)
+        for row, entry in enumerate(with_crop):
+            k = pos.get(entry.index)
+            if k is not None and has[k]:
+                raw[row], found[row] = kept[k], True
+        return raw, found
+
+    def _detect(self, crops: outputs.Crops, with_crop: list[Crop]) -> tuple[np.ndarray, np.ndarray]:
+        """MediaPipe Pose on the crops (tracking unless ``tracking: false``): (N, 33, 5)
+        crop landmarks and (N,) found."""
+        from hpt_data.stages.mediapipe_models import pose_model, reset_model, run_pose
+
+        s: Pose2DSettings = self.settings
+        model = pose_model(not s.tracking, False, s.min_detection_confidence)
+        reset_model(model)  # no tracking state from another video
+        n = len(with_crop)
+        raw = np.zeros((n, 33, 5))
+        found = np.zeros(n, bool)
+        last_ms: float | None = None
+        for row, entry in enumerate(with_crop):
+            gap = None if last_ms is None else entry.time_ms - last_ms
+            if s.tracking and (gap is None or gap > s.max_track_gap_ms):
+                reset_model(model)
+            last_ms = entry.time_ms
+            result = run_pose(model, crops.image(entry))
+            if result is not None:
+                raw[row], found[row] = result.landmarks, True
+            elif s.tracking:
+                reset_model(model)
+                last_ms = None
+        return raw, found
 
     @staticmethod
     def _to_source(crop: np.ndarray, windows: list[CropWindow]) -> np.ndarray:

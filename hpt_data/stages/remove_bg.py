@@ -1,27 +1,37 @@
-"""``remove-bg``: segment the person, crop a square around them, remove the background.
+"""``remove-bg``: find every person, keep one, crop a square around them, remove the
+background and the other people.
 
-Per kept frame of ``sample-frames``:
+Per video, over the kept frames of ``sample-frames``:
 
-1. MediaPipe Pose (complexity 1, segmentation on, one image at a time so that any frame can
-   be redone alone) gives 33 landmarks and a soft matte of the person it found.
-2. The matte is kept only on the connected parts of ``matte >= 0.5`` that touch the
-   person's landmark box (stray blobs elsewhere are dropped); its bounding box is the
-   person's box.
-3. Flags (the frame stays in the index, marked, and is excluded from training):
-   ``no_person`` (no pose, or a matte smaller than ``min_person_area`` of the frame);
-   ``cut_by_edge`` (more than ``max_edge_cut`` of the person's extent, the box of the
-   matte and of all 33 landmarks, which Pose places beyond the frame for body parts it
-   does not see, lies outside the frame); ``several_people`` (Selfie Segmentation, which
-   segments everyone in view, finds a region away from this person's matte of at least
-   ``min_other_person`` of this person's area; see ``docs/perception.md`` for the limits).
-4. A square window centred on the person's box, ``margin`` of its longer side added on
+1. Every person in each frame (:func:`hpt_data.perception.people.find_people`: MediaPipe's
+   person detector and Pose landmark model run directly, one image at a time), each with
+   33 landmarks and the landmark model's own mask of that person.
+2. People linked across frames into tracks (:mod:`hpt_data.perception.tracking`), and one
+   track kept: ``person: main`` (the performer: size × centrality × track length) or
+   ``person: <track id>``. (``person: all``, every long track its own clip, is not built
+   yet.)
+3. The kept person's matte: their mask where no other person's is likelier
+   (:mod:`hpt_data.perception.masks`), kept only on the connected parts of
+   ``matte >= 0.5`` that touch their landmark box; its bounding box is the person's box.
+4. Flags (the frame stays in the index, marked, and is excluded from training):
+   ``no_person`` (the kept person is not found in the frame, or their matte is smaller
+   than ``min_person_area`` of the frame); ``cut_by_edge`` (more than ``max_edge_cut`` of
+   the person's extent, the box of the matte and of all 33 landmarks, which Pose places
+   beyond the frame for body parts it does not see, lies outside the frame);
+   ``several_people`` (another person's mask claims more than ``max_other_overlap`` of the
+   kept person's: a real occlusion; someone merely in view is no flag).
+5. A square window centred on the person's box, ``margin`` of its longer side added on
    each side, is resized to ``size`` (see ``hpt_data.crop`` for the transform) and the
-   person is composited over ``background``.
+   person is composited over ``background`` (the other people's pixels are background).
 
 Output folder::
 
     frames.json            per frame: source index and time, flags and reason, the box,
-                           the crop window and its source->crop matrix, file names
+                           the crop window and its source->crop matrix, file names,
+                           ``track`` (the kept person's track id) and ``people`` (how many)
+    people.npz             every person of every frame, their track and the kept one
+                           (:class:`hpt_data.stages.outputs.People`); pose2d reads the
+                           kept person's landmarks from it
     image/000012.png       the person over the background colour, size x size, BGR
     alpha/000012.png       the soft matte, uint8 (255 = person); only with ``alpha``
                            (``keep: all``): no later stage reads it
@@ -35,9 +45,10 @@ with a one-line reason. ``frames.json`` is written and read through
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,12 +56,17 @@ from hpt_data.crop import CropWindow
 from hpt_data.errors import StageError
 from hpt_data.stages._frames_io import PreviousOutput, write_image
 from hpt_data.stages.base import Stage, StageContext, StageResult
-from hpt_data.stages.outputs import Crop, Crops, Frames, SampledFrame
+from hpt_data.stages.outputs import Crop, Crops, Frames
+from hpt_data.stages.outputs.people import People
+
+if TYPE_CHECKING:
+    from hpt_data.perception.people import PersonDetection
+    from hpt_data.perception.tracking import Track
 
 FLAG_TEXT = {
     "no_person": "no person found",
     "cut_by_edge": "the person is cut by the frame edge",
-    "several_people": "more than one person in view",
+    "several_people": "another person overlaps the kept person",
 }
 
 
@@ -63,9 +79,11 @@ class RemoveBgSettings:
     background: list[int] = field(default_factory=lambda: [255, 255, 255])  # RGB, 0..255
     max_edge_cut: float = 0.1  # flag when more of the person's extent lies outside the frame
     min_person_area: float = 0.002  # flag no_person below this fraction of the frame
-    min_other_person: float = 0.15  # another person: a region this large relative to ours
-    check_other_people: bool = True  # run Selfie Segmentation to look for other people
-    min_detection_confidence: float = 0.5  # MediaPipe Pose detector threshold
+    person: str | int = "main"  # main (the performer) or a track id (1, 2, ...); all: not yet
+    max_other_overlap: float = 0.2  # flag several_people above this share of our mask
+    check_other_people: bool = True  # flag frames where another person overlaps the kept one
+    max_track_gap: int = 5  # frames a person may go unseen and keep their track id
+    min_detection_confidence: float = 0.5  # person detector threshold
     alpha: bool = False  # also keep the soft matte (alpha/); no later stage reads it
 
     def __post_init__(self) -> None:
@@ -77,14 +95,23 @@ class RemoveBgSettings:
             raise ValueError(f"background must be 3 values in 0..255, got {self.background}")
         if not 0 <= self.max_edge_cut <= 1:
             raise ValueError(f"max_edge_cut must be in [0, 1], got {self.max_edge_cut}")
+        if not 0 <= self.max_other_overlap <= 1:
+            raise ValueError(f"max_other_overlap must be in [0, 1], got {self.max_other_overlap}")
         if not 0 < self.min_detection_confidence < 1:
             raise ValueError("min_detection_confidence must be in (0, 1)")
+        if self.max_track_gap < 0:
+            raise ValueError(f"max_track_gap must be >= 0, got {self.max_track_gap}")
+        if self.person == "all":
+            raise ValueError("person: all (every track its own clip) is not built yet")
+        if self.person != "main" and not (isinstance(self.person, int) and self.person >= 1):
+            raise ValueError(f"person must be main or a track id >= 1, got {self.person!r}")
 
 
 @dataclass
 class Segmentation:
-    """One frame's person: ``landmarks`` (33, 5) and ``matte`` (H, W) float32 in source
-    pixels, ``box`` (x0, y0, x1, y1) of ``matte >= 0.5``; empty fields when not found."""
+    """One frame's kept person: ``landmarks`` (33, 5) and ``matte`` (H, W) float32 in
+    source pixels, ``box`` (x0, y0, x1, y1) of ``matte >= 0.5``; empty fields when not
+    found."""
 
     landmarks: np.ndarray | None
     matte: np.ndarray | None
@@ -115,24 +142,39 @@ def _keep_person_components(binary: np.ndarray, box: tuple[float, ...]) -> np.nd
     return keep[labels]
 
 
-def segment_person(image: np.ndarray, settings: RemoveBgSettings) -> Segmentation:
-    """Find and segment the person in one (H, W, 3) uint8 BGR frame, and flag problems."""
+def find_frame_people(image: np.ndarray, settings: RemoveBgSettings) -> list[PersonDetection]:
+    """Every person in one (H, W, 3) uint8 BGR frame, with their masks."""
     import cv2
 
-    from hpt_data.stages.mediapipe_models import pose_model, run_pose, run_selfie
+    from hpt_data.perception.people import PeopleOptions, find_people
+
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    opts = PeopleOptions(min_score=settings.min_detection_confidence)
+    return find_people(rgb, opts, masks=True)
+
+
+def segment_kept(
+    image: np.ndarray,
+    people: Sequence[PersonDetection],
+    keep: int | None,
+    settings: RemoveBgSettings,
+) -> Segmentation:
+    """Segment ``people[keep]`` in one (H, W, 3) BGR frame and flag problems."""
+    import cv2
+
+    from hpt_data.perception.masks import kept_matte
 
     h, w = image.shape[:2]
-    found = run_pose(pose_model(True, True, settings.min_detection_confidence), image)
-    if found is None or found.mask is None:
-        return Segmentation(None, None, None, ["no_person"], {})
-    lm = found.landmarks
-    binary = _keep_person_components(found.mask >= 0.5, _landmark_box(lm))
+    if keep is None:
+        return Segmentation(None, None, None, ["no_person"], {"people": len(people)})
+    lm = people[keep].landmarks
+    soft, overlap = kept_matte(people, keep, w, h)
+    binary = _keep_person_components(soft >= 0.5, _landmark_box(lm))
     area = float(binary.mean())
+    facts: dict[str, Any] = {"people": len(people), "mask_area": round(area, 6)}
     if area < settings.min_person_area:
-        return Segmentation(lm, None, None, ["no_person"], {"mask_area": round(area, 6)})
-    matte = np.where(
-        cv2.dilate(binary.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0, found.mask, 0
-    )
+        return Segmentation(lm, None, None, ["no_person"], facts)
+    matte = np.where(cv2.dilate(binary.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0, soft, 0)
     ys, xs = np.nonzero(binary)
     box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
 
@@ -143,32 +185,40 @@ def segment_person(image: np.ndarray, settings: RemoveBgSettings) -> Segmentatio
     ey1 = max(box[3], lm[:, 1].max())
     inside = max(0.0, min(ex1, w) - max(ex0, 0)) * max(0.0, min(ey1, h) - max(ey0, 0))
     edge_cut = 1.0 - inside / max((ex1 - ex0) * (ey1 - ey0), 1e-9)
-    facts: dict[str, Any] = {"mask_area": round(area, 6), "edge_cut": round(edge_cut, 4)}
+    facts.update({"edge_cut": round(edge_cut, 4), "other_person": round(overlap, 4)})
     flags = []
     if edge_cut > settings.max_edge_cut:
         flags.append("cut_by_edge")
-    if settings.check_other_people:
-        other = _other_person_area(run_selfie(image) >= 0.5, binary)
-        facts["other_person"] = round(other, 4)
-        if other >= settings.min_other_person:
-            flags.append("several_people")
+    if settings.check_other_people and overlap > settings.max_other_overlap:
+        flags.append("several_people")
     return Segmentation(lm, matte.astype(np.float32), box, flags, facts)
 
 
-def _other_person_area(everyone: np.ndarray, person: np.ndarray) -> float:
-    """The largest region of ``everyone`` (H, W) bool away from ``person`` (H, W) bool,
-    relative to the person's area. "Away": outside the person's mask grown by a tenth of
-    its height, so that the two segmenters' disagreement along the outline is ignored."""
-    import cv2
+def segment_person(
+    image: np.ndarray, settings: RemoveBgSettings, person: int | None = None
+) -> Segmentation:
+    """Find and segment one person in a single (H, W, 3) uint8 BGR image (a photo): the
+    ``person``-th from the left (1-based), or by default the most prominent (size ×
+    centrality). ``facts["people"]`` says how many were found, ``facts["person"]`` which
+    one was kept (its number from the left)."""
+    from hpt_data.perception.masks import left_to_right
+    from hpt_data.perception.tracking import frame_prominence
 
-    ys = np.nonzero(person.any(axis=1))[0]
-    grow = max(3, int(0.1 * (ys.max() - ys.min() + 1)))
-    distance = cv2.distanceTransform((~person).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    rest = (everyone & (distance > grow)).astype(np.uint8)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
-    if n <= 1:
-        return 0.0
-    return float(stats[1:, cv2.CC_STAT_AREA].max() / max(person.sum(), 1))
+    h, w = image.shape[:2]
+    people = find_frame_people(image, settings)
+    order = left_to_right(people)
+    if person is not None:
+        if not 1 <= person <= len(people):
+            raise ValueError(f"person {person} asked for, {len(people)} found")
+        keep: int | None = order[person - 1]
+    elif people:
+        keep = max(range(len(people)), key=lambda i: frame_prominence(people[i].box, w, h))
+    else:
+        keep = None
+    seg = segment_kept(image, people, keep, settings)
+    if keep is not None:
+        seg.facts["person"] = order.index(keep) + 1
+    return seg
 
 
 def crop_person(
@@ -199,26 +249,53 @@ def crop_person(
 
 
 class RemoveBackground(Stage):
-    """Segment the person, crop a square around them, remove the background; flag frames
-    with no person, a person cut by the frame edge, or several people."""
+    """Find every person, keep one (tracked through the video), crop a square around them
+    and remove the background and the others; flag frames where the kept person is not
+    found, is cut by the frame edge, or is overlapped by another person."""
 
     name = "remove-bg"
     requires = ("sample-frames",)
     Settings = RemoveBgSettings
-    version = 1
+    version = 2
     extra_files = ("alpha",)
 
     def run(self, ctx: StageContext) -> StageResult:
+        import cv2
+
+        from hpt_data.perception.follow import bridge, observation, with_masks
+        from hpt_data.perception.tracking import Tracker, TrackOptions
+
         s: RemoveBgSettings = self.settings
         upstream = Frames.read(ctx.inputs["sample-frames"])
         previous = PreviousOutput(ctx.previous)
-        before = previous.parsed(Crops.from_json)
-        old = before.by_index() if before is not None else {}
+        old, old_people = self._previous(previous)
+        n = len(upstream.frames)
+        tracker = Tracker(TrackOptions(max_gap=s.max_track_gap))
+        found: list[list[PersonDetection]] = []  # per frame: fresh, or the last run's
+        images = _ImageCache(upstream)
+        fresh: set[int] = set()
+        for pos, frame in enumerate(upstream.frames):
+            prev = old.get(frame.index)
+            if prev is not None and old_people is not None and prev.source_file == frame.file:
+                people = old_people[frame.index]
+                tracker.step(pos, [observation(p) for p in people])
+            else:
+                image = images.get(pos)
+                people = find_frame_people(image, s)
+                tracker.step(pos, [observation(p) for p in people])
+                if tracker.missing(pos):
+                    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+                    people += bridge(rgb, people, tracker, pos)
+                fresh.add(pos)
+            found.append(people)
+        tracks = tracker.tracks
+        kept = self._kept_track(tracks, images, ctx)
         entries: list[Crop] = []
         reused = 0
-        for frame in upstream.frames:
+        for pos, frame in enumerate(upstream.frames):
+            member = kept.member_at(pos) if kept is not None else None
             prev = old.get(frame.index)
-            if prev is not None and prev.source_file == frame.file:
+            if pos not in fresh and prev is not None and prev.facts.get("track") == _tid(kept):
                 files = [f for f in (prev.image, prev.alpha, prev.mask) if f]
                 if all(previous.intact(f) for f in files):
                     for f in files:
@@ -226,23 +303,80 @@ class RemoveBackground(Stage):
                     entries.append(prev)
                     reused += 1
                     continue
-            entries.append(self._frame(upstream, frame, ctx.out_dir))
+            image = images.get(pos)
+            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            people = found[pos] if pos in fresh else with_masks(rgb, found[pos])
+            entries.append(self._frame(frame, image, people, member, _tid(kept), ctx.out_dir))
+            images.drop(pos)
         counts = Counter(f for e in entries for f in e.flags)
         usable = sum(e.usable for e in entries)
         if usable == 0:
-            detail = ", ".join(f"{FLAG_TEXT[f]}: {n}" for f, n in sorted(counts.items()))
-            raise StageError(
-                f"{ctx.video.path}: no usable frame; all {len(entries)} flagged ({detail})"
-            )
+            detail = ", ".join(f"{FLAG_TEXT[f]}: {k}" for f, k in sorted(counts.items()))
+            raise StageError(f"{ctx.video.path}: no usable frame; all {n} flagged ({detail})")
+        _people_arrays(upstream, found, tracks, kept).write(ctx.out_dir)
         Crops(entries, s.size, list(s.background)).write(ctx.out_dir)
-        metrics: dict[str, Any] = {"frames": len(entries), "usable": usable, "reused": reused}
-        metrics.update({f"flagged_{f}": n for f, n in sorted(counts.items())})
+        metrics: dict[str, Any] = {"frames": n, "usable": usable, "reused": reused}
+        metrics.update({"tracks": len(tracks), "kept_track": _tid(kept)})
+        metrics.update({f"flagged_{f}": k for f, k in sorted(counts.items())})
         return StageResult(metrics)
 
-    def _frame(self, upstream: Frames, frame: SampledFrame, out_dir: Path) -> Crop:
+    @staticmethod
+    def _previous(previous: PreviousOutput) -> tuple[dict[int, Crop], dict[int, list] | None]:
+        """The last run's crops by frame index and, when its ``people.npz`` is intact,
+        each frame's people (without masks)."""
+        from hpt_data.perception.people import PersonDetection
+
+        before = previous.parsed(Crops.from_json)
+        if before is None or not previous.intact(People.ARRAYS) or previous.folder is None:
+            return {}, None
+        try:
+            people = People.read(previous.folder)
+        except StageError:
+            return {}, None
+        f64 = people.boxes.astype(np.float64), people.landmarks.astype(np.float64)
+        by_frame = {
+            int(idx): [
+                PersonDetection(
+                    f64[0][r],
+                    float(people.scores[r, 0]),
+                    float(people.scores[r, 1]),
+                    f64[1][r],
+                    people.rois[r].astype(np.float64),
+                )
+                for r in people.rows(pos)
+            ]
+            for pos, idx in enumerate(people.frame_index)
+        }
+        return before.by_index(), by_frame
+
+    def _kept_track(
+        self, tracks: list[Track], images: _ImageCache, ctx: StageContext
+    ) -> Track | None:
+        from hpt_data.perception.tracking import main_track
+
         s: RemoveBgSettings = self.settings
-        image = upstream.image(frame.file)
-        seg = segment_person(image, s)
+        if s.person == "main":
+            if not tracks:
+                return None
+            h, w = images.get(tracks[0].frames[0]).shape[:2]
+            return main_track(tracks, w, h)
+        chosen = next((t for t in tracks if t.id == s.person), None)
+        if chosen is None:
+            have = ", ".join(f"{t.id} ({len(t)} frames)" for t in tracks) or "none"
+            raise StageError(f"{ctx.video.path}: no person track {s.person}; tracks: {have}")
+        return chosen
+
+    def _frame(
+        self,
+        frame: Any,
+        image: np.ndarray,
+        people: list[PersonDetection],
+        member: int | None,
+        track: int | None,
+        out_dir: Path,
+    ) -> Crop:
+        s: RemoveBgSettings = self.settings
+        seg = segment_kept(image, people, member, s)
         entry = Crop(
             index=frame.index,
             time_ms=frame.time_ms,
@@ -251,7 +385,7 @@ class RemoveBackground(Stage):
             flags=seg.flags,
             reason="; ".join(FLAG_TEXT[f] for f in seg.flags) or None,
             usable=not seg.flags,
-            facts=dict(seg.facts),
+            facts={**seg.facts, "track": track},
         )
         if seg.matte is None or seg.box is None:
             return entry
@@ -266,3 +400,57 @@ class RemoveBackground(Stage):
         write_image(out_dir / entry.mask, np.where(alpha8 >= 128, 255, 0).astype(np.uint8))
         entry.box, entry.crop = list(seg.box), window.to_json()
         return entry
+
+
+def _tid(track: Track | None) -> int | None:
+    return None if track is None else track.id
+
+
+class _ImageCache:
+    """The frames of ``sample-frames`` by position, kept in memory between remove-bg's
+    two passes up to ``limit`` bytes (then read again)."""
+
+    def __init__(self, upstream: Frames, limit: int = 512 << 20) -> None:
+        self.upstream, self.limit, self.used = upstream, limit, 0
+        self.images: dict[int, np.ndarray] = {}
+
+    def get(self, pos: int) -> np.ndarray:
+        if pos in self.images:
+            return self.images[pos]
+        image = self.upstream.image(self.upstream.frames[pos].file)
+        if self.used + image.nbytes <= self.limit:
+            self.images[pos] = image
+            self.used += image.nbytes
+        return image
+
+    def drop(self, pos: int) -> None:
+        image = self.images.pop(pos, None)
+        if image is not None:
+            self.used -= image.nbytes
+
+
+def _people_arrays(
+    upstream: Frames, found: list[list[PersonDetection]], tracks: list[Track], kept: Track | None
+) -> People:
+    """``people.npz`` of the frames' people (fresh detections or the last run's)."""
+    track_of = {(f, m): t.id for t in tracks for f, m in zip(t.frames, t.members, strict=True)}
+    rows: list[tuple[PersonDetection, int]] = []
+    kept_rows = []
+    for pos, people in enumerate(found):
+        member = kept.member_at(pos) if kept is not None else None
+        kept_rows.append(-1 if member is None else len(rows) + member)
+        rows += [(p, track_of[(pos, m)]) for m, p in enumerate(people)]
+
+    def col(get: Any, shape: tuple[int, ...]) -> np.ndarray:
+        return np.array([get(p) for p, _ in rows], np.float64).reshape(-1, *shape)
+
+    return People(
+        frame_index=np.array([f.index for f in upstream.frames], np.int64),
+        count=np.array([len(p) for p in found], np.int64),
+        kept=np.array(kept_rows, np.int64),
+        boxes=col(lambda p: p.box, (4,)),
+        scores=col(lambda p: [p.score, p.presence], (2,)),
+        landmarks=col(lambda p: p.landmarks, (33, 5)),
+        rois=col(lambda p: p.roi, (5,)),
+        track=np.array([t for _, t in rows], np.int64),
+    )

@@ -1,0 +1,317 @@
+"""remove-bg keeping one person among several: the performer kept, id switches, mask and
+2D accuracy, flags on one-person clips, and the cost per frame against the MediaPipe calls
+remove-bg made before (issue 17's figures).
+
+Renders synthetic clips with three people (``people_per_clip: 3``: performer, crosser,
+small bystander) and clips with one, runs sample-frames (every frame), remove-bg
+(``person: main``) and pose2d (its default, and with the landmarks taken from remove-bg)
+on each clip in this process, and compares with the per-person ground truth:
+
+- *performer kept*: frames whose kept person's box (remove-bg's ``people.npz``) matches
+  the performer's true box at IoU >= 0.5, over all frames;
+- *id switches*: changes of the kept person's track id from one frame to the next where
+  one is kept (0 when one track is the performer throughout);
+- *mask IoU*: remove-bg's mask against the performer's true mask cut by the same window;
+- *2D error*: pose2d's landmarks against the performer's true points, pixels of the 1024
+  crop (the joints of ``benchmarks/perception.py``);
+- *flags*: ``several_people`` on the one-person clips (must be none), and on the clips of
+  three (another person over the performer);
+- *cost*: ms per frame, one thread, on the one-person frames, taken in turns frame by frame:
+  the MediaPipe calls of remove-bg before this work (Pose, static, segmentation on, plus
+  Selfie Segmentation) against what remove-bg runs now per frame (person detector,
+  landmark model with masks on each person, the kept person's matte).
+
+Writes ``benchmarks/results/people_tracking.json`` and its table in ``docs/perception.md``
+(``--table-only`` rewrites the table from the results file).
+
+Usage: ``python benchmarks/people_tracking.py [--persons 2] [--seconds 2] [--fps 8]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from hpt_data.keypoints import MEDIAPIPE_TO_LANDMARK, MEDIAPIPE_TO_SMPL_JOINT
+from hpt_data.perception.anchors import box_iou
+from hpt_data.sources.base import VideoRecord
+from hpt_data.sources.synthetic import SyntheticOptions, SyntheticSource
+from hpt_data.sources.synthetic.ground_truth import load_ground_truth
+from hpt_data.stages.base import StageContext
+from hpt_data.stages.outputs import Crops
+from hpt_data.stages.outputs.people import People
+from hpt_data.stages.pose2d import Pose2D, Pose2DSettings
+from hpt_data.stages.remove_bg import RemoveBackground, RemoveBgSettings
+from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
+
+RESULTS = Path(__file__).resolve().parent / "results" / "people_tracking.json"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "perception.md"
+BEGIN = "<!-- people_tracking:begin (written by benchmarks/people_tracking.py) -->"
+END = "<!-- people_tracking:end -->"
+CROWD_SEEDS, SINGLE_SEED = (202, 203), 303
+TARGETS = {"kept": 0.98, "switches": 1, "mask_iou": 0.90, "error_px": 12.0, "cost": 0.30}
+
+
+def _render(root: Path, seed: int, people: int, args: argparse.Namespace) -> list[VideoRecord]:
+    opts = SyntheticOptions(
+        persons=args.persons,
+        clips_per_person=1,
+        seconds=args.seconds,
+        fps=args.fps,
+        seed=seed,
+        people_per_clip=people,
+    )
+    src = SyntheticSource(root / f"s{seed}-{people}", opts)
+    videos = src.scan().videos
+    for v in tqdm(videos, desc=f"render seed {seed}", leave=False):
+        if not src.is_materialized(v):
+            src.materialize(v)
+    return videos
+
+
+def _stages(video: VideoRecord, work: Path) -> tuple[Path, dict[str, Path]]:
+    """sample-frames, remove-bg, pose2d (detect) and pose2d (from remove-bg) on one clip."""
+    rec = VideoRecord(video.video_id, video.person_id, "test", video.path)
+    dirs = {k: work / video.video_id / k for k in ("f", "rb", "pose", "pose_reuse")}
+    for d in dirs.values():
+        d.mkdir(parents=True)
+    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(rec, {}, dirs["f"]))
+    RemoveBackground(RemoveBgSettings()).run(
+        StageContext(rec, {"sample-frames": dirs["f"]}, dirs["rb"])
+    )
+    for key, how in (("pose", "detect"), ("pose_reuse", "remove-bg")):
+        Pose2D(Pose2DSettings(landmarks=how)).run(
+            StageContext(rec, {"remove-bg": dirs["rb"]}, dirs[key])
+        )
+    return Path(str(video.ground_truth)), dirs
+
+
+def _truth_points(gt: dict, index: int) -> tuple[np.ndarray, np.ndarray]:
+    names = list(gt["landmark_names"])
+    pts, has = np.zeros((33, 2)), np.zeros(33, bool)
+    for mp, joint in MEDIAPIPE_TO_SMPL_JOINT.items():
+        pts[mp], has[mp] = gt["joints2d"][index, joint] + 0.5, True
+    for mp, name in MEDIAPIPE_TO_LANDMARK.items():
+        pts[mp], has[mp] = gt["landmarks2d"][index, names.index(name)] + 0.5, True
+    return pts, has
+
+
+def evaluate(gt_path: Path, dirs: dict[str, Path]) -> dict:
+    """One clip's figures (see the module doc)."""
+    gt = load_ground_truth(str(gt_path))
+    crops, people = Crops.read(dirs["rb"]), People.read(dirs["rb"])
+    poses = {}
+    for key in ("pose", "pose_reuse"):
+        with np.load(dirs[key] / "pose2d.npz") as data:
+            poses[key] = {k: data[k] for k in ("landmarks_crop", "found")}
+    rows = {
+        int(e["index"]): e["row"]
+        for e in json.loads((dirs["pose"] / "frames.json").read_text())["frames"]
+    }
+    kept = switches = 0
+    last: int | None = None
+    ious: list[float] = []
+    errors: dict[str, list[float]] = {"pose": [], "pose_reuse": []}
+    flags = 0
+    for pos, entry in enumerate(crops.frames):
+        flags += "several_people" in entry.flags
+        row = int(people.kept[pos])
+        if row < 0:
+            continue
+        track = int(people.track[row])
+        switches += last is not None and track != last
+        last = track
+        if "people_boxes" in gt:
+            truth = gt["people_boxes"][0, entry.index].astype(np.float64)
+        else:
+            ys, xs = np.nonzero(gt["mask"][entry.index])
+            truth = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
+        kept += box_iou(people.boxes[row].astype(np.float64), truth[None])[0] >= 0.5
+        if not entry.mask:
+            continue
+        w = entry.window
+        tm = w.cut(gt["mask"][entry.index].astype(np.float32), 0.0, cv2.INTER_AREA) >= 0.5
+        mask = crops.mask(entry)
+        ious.append(float((tm & mask).sum() / max((tm | mask).sum(), 1)))
+        r = rows.get(entry.index)
+        pts, has = _truth_points(gt, entry.index)
+        for key, pose in poses.items():
+            if r is not None and pose["found"][r]:
+                err = np.linalg.norm(pose["landmarks_crop"][r, :, :2] - w.to_crop(pts), axis=1)
+                errors[key].extend(err[has].tolist())
+    return {
+        "frames": len(crops.frames),
+        "kept": int(kept),
+        "switches": int(switches),
+        "ious": ious,
+        "errors": errors,
+        "several_people": flags,
+    }
+
+
+def speed(frames: list[np.ndarray]) -> dict[str, float]:
+    """ms per frame: remove-bg's MediaPipe calls before, and its people work now."""
+    from hpt_data.perception.masks import kept_matte
+    from hpt_data.perception.tracking import frame_prominence
+    from hpt_data.stages.mediapipe_models import pose_model, run_pose, run_selfie
+    from hpt_data.stages.remove_bg import find_frame_people
+
+    settings = RemoveBgSettings()
+    model = pose_model(True, True)
+    run_pose(model, frames[0])
+    find_frame_people(frames[0], settings)
+    seconds = {"before": 0.0, "now": 0.0}
+    for bgr in tqdm(frames, desc="speed", leave=False):
+        t0 = time.perf_counter()
+        run_pose(model, bgr)
+        run_selfie(bgr)
+        seconds["before"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        h, w = bgr.shape[:2]
+        people = find_frame_people(bgr, settings)
+        if people:
+            keep = max(range(len(people)), key=lambda i: frame_prominence(people[i].box, w, h))
+            kept_matte(people, keep, w, h)
+        seconds["now"] += time.perf_counter() - t0
+    return {k: 1000 * v / len(frames) for k, v in seconds.items()}
+
+
+def _frames(path: str) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(path)
+    out = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        out.append(bgr)
+    cap.release()
+    return out
+
+
+def _summary(clips: list[dict]) -> dict:
+    ious = [x for c in clips for x in c["ious"]]
+    frames = sum(c["frames"] for c in clips)
+    out = {
+        "clips": len(clips),
+        "frames": frames,
+        "performer_kept": sum(c["kept"] for c in clips) / max(frames, 1),
+        "switches_per_clip_max": max(c["switches"] for c in clips),
+        "switches_total": sum(c["switches"] for c in clips),
+        "mask_iou_median": float(np.median(ious)) if ious else None,
+        "mask_iou_min": float(np.min(ious)) if ious else None,
+        "several_people_frames": sum(c["several_people"] for c in clips),
+    }
+    for key, name in (
+        ("pose", "error_px_median"),
+        ("pose_reuse", "error_px_median_from_remove_bg"),
+    ):
+        errs = [x for c in clips for x in c["errors"][key]]
+        out[name] = float(np.median(errs)) if errs else None
+    return out
+
+
+def doc_table(r: dict) -> str:
+    """The docs' table of the results, each figure beside issue 17's target."""
+    t = r["targets"]
+    rows = [
+        "| clips | performer kept | id switches per clip (max) | mask IoU median (min) "
+        "| 2D median at 1024, pose2d / from remove-bg | frames flagged `several_people` |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, label in (("crowd", "3 people"), ("single", "1 person")):
+        c = r[name]
+        rows.append(
+            f"| {label}: {c['clips']} clips, {c['frames']} frames | {c['performer_kept']:.1%} "
+            f"| {c['switches_per_clip_max']} | {c['mask_iou_median']:.3f} "
+            f"({c['mask_iou_min']:.3f}) | {c['error_px_median']:.1f} / "
+            f"{c['error_px_median_from_remove_bg']:.1f} px | {c['several_people_frames']} |"
+        )
+    rows += [
+        "",
+        f"Targets (issue 17): kept ≥ {t['kept']:.0%}, ≤ {t['switches']} switch per clip, mask "
+        f"IoU ≥ {t['mask_iou']:.2f}, 2D median ≤ {t['error_px']:.0f} px, no flag on one-person "
+        f"clips, cost ≤ +{t['cost']:.0%}. Cost per frame: {r['ms_per_frame_now']:.0f} ms now "
+        f"against {r['ms_per_frame_before']:.0f} ms before ({r['cost_over_before']:+.0%}).",
+    ]
+    return "\n".join(rows)
+
+
+def write_doc(r: dict, doc: Path = DOC) -> None:
+    from hpt_data.docs_gen import rewrite_between_markers
+
+    rewrite_between_markers(doc, BEGIN, END, doc_table(r))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--persons", type=int, default=2, help="clips per seed")
+    ap.add_argument("--seconds", type=float, default=2.0, help="clip length")
+    ap.add_argument("--fps", type=int, default=8, help="frames per second of the clips")
+    ap.add_argument("--data", type=Path, default=None, help="clip cache (default: temp)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--table-only", action="store_true", help="rewrite the docs table only")
+    args = ap.parse_args()
+    if args.table_only:
+        write_doc(json.loads(args.out.read_text()))
+        return
+    cv2.setNumThreads(1)
+    with tempfile.TemporaryDirectory(prefix="hpt-tracking-") as tmp:
+        data = args.data or Path(tmp) / "clips"
+        work = Path(tmp) / "work"
+        groups: dict[str, list[dict]] = {"crowd": [], "single": []}
+        single_frames: list[np.ndarray] = []
+        for name, seeds, people in (("crowd", CROWD_SEEDS, 3), ("single", (SINGLE_SEED,), 1)):
+            for seed in seeds:
+                for video in _render(data, seed, people, args):
+                    gt_path, dirs = _stages(video, work / name / str(seed))
+                    groups[name].append(evaluate(gt_path, dirs))
+                    if name == "single":
+                        single_frames += _frames(video.path)
+        ms = speed(single_frames)
+    result = {name: _summary(clips) for name, clips in groups.items()}
+    result["per_clip"] = {
+        name: [{k: v for k, v in c.items() if k not in ("ious", "errors")} for c in clips]
+        for name, clips in groups.items()
+    }
+    result["ms_per_frame_before"] = ms["before"]
+    result["ms_per_frame_now"] = ms["now"]
+    result["cost_over_before"] = ms["now"] / ms["before"] - 1.0
+    result["targets"] = TARGETS
+    result["setup"] = {
+        "seconds": args.seconds,
+        "fps": args.fps,
+        "clips_per_seed": args.persons,
+        "crowd_seeds": CROWD_SEEDS,
+        "single_seed": SINGLE_SEED,
+        "size": "480x640",
+        "threads": 1,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    if args.out == RESULTS:
+        write_doc(result)
+    for name in ("crowd", "single"):
+        r = result[name]
+        print(
+            f"{name}: {r['clips']} clips, {r['frames']} frames; performer kept "
+            f"{r['performer_kept']:.1%}; id switches max {r['switches_per_clip_max']} per clip; "
+            f"mask IoU median {r['mask_iou_median']:.3f} (min {r['mask_iou_min']:.3f}); 2D median "
+            f"{r['error_px_median']:.1f} px "
+            f"(from remove-bg {r['error_px_median_from_remove_bg']:.1f}); "
+            f"several_people frames {r['several_people_frames']}"
+        )
+    print(
+        f"cost per frame: before {ms['before']:.1f} ms, now {ms['now']:.1f} ms "
+        f"({result['cost_over_before']:+.0%}); wrote {args.out}"
+    )
+
+
+if __name__ == "__main__":
+    main()

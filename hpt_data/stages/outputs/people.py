@@ -1,0 +1,102 @@
+"""``remove-bg``'s ``people.npz``: every person found in every frame, their track, and
+which one the stage kept. See :mod:`hpt_data.stages.outputs`.
+
+Rows are the people of all frames one after the other (M rows); ``count`` says how many
+belong to each frame of ``frame_index`` (N frames, in ``frames.json``'s order). ``pose2d``
+reads the kept person's landmarks from here instead of running Pose again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from hpt_data.errors import StageError
+from hpt_data.stages._frames_io import save_npz
+from hpt_data.stages.outputs._common import load_arrays, need_arrays
+
+
+@dataclass
+class People:
+    """Every person of a video's frames (see the module doc).
+
+    Attributes
+    ----------
+    frame_index : (N,) int64, the frames' source indices
+    count : (N,) int64, people per frame
+    kept : (N,) int64, the row (into the M rows) of the person kept in each frame, -1 none
+    boxes : (M, 4) float32, x0, y0, x1, y1 source pixels (the landmarks' box)
+    scores : (M, 2) float32, detector score and pose presence
+    landmarks : (M, 33, 5) float32, x, y, z source pixels, visibility, presence
+    rois : (M, 5) float64, the landmark region (``hpt_data.perception.people``) the
+        landmarks came from (full precision: a frame redone runs the model on it again)
+    track : (M,) int64, the person's track id in the video (1, 2, ...)
+    """
+
+    ARRAYS: ClassVar[str] = "people.npz"
+    STAGE: ClassVar[str] = "remove-bg"
+
+    frame_index: np.ndarray
+    count: np.ndarray
+    kept: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    landmarks: np.ndarray
+    rois: np.ndarray
+    track: np.ndarray
+
+    def __post_init__(self) -> None:
+        n, m = len(self.frame_index), len(self.boxes)
+        if len(self.count) != n or len(self.kept) != n or int(np.sum(self.count)) != m:
+            raise ValueError("people: count and kept need one entry per frame, summing to rows")
+        if any(len(a) != m for a in (self.scores, self.landmarks, self.rois, self.track)):
+            raise ValueError("people: every per-person array needs one row per person")
+
+    @property
+    def starts(self) -> np.ndarray:
+        """(N,) the first row of each frame."""
+        return np.concatenate([[0], np.cumsum(self.count)[:-1]]).astype(np.int64)
+
+    def rows(self, frame: int) -> range:
+        """The rows of the ``frame``-th frame (position in ``frame_index``)."""
+        s = int(self.starts[frame])
+        return range(s, s + int(self.count[frame]))
+
+    def kept_landmarks(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 33, 5) the kept person's landmarks per frame (zeros where none) and (N,)
+        bool, whether one was kept."""
+        found = self.kept >= 0
+        out = np.zeros((len(self.kept), 33, 5), np.float64)
+        out[found] = self.landmarks[self.kept[found]]
+        return out, found
+
+    def write(self, folder: Path) -> None:
+        save_npz(
+            Path(folder) / self.ARRAYS,
+            {
+                "frame_index": self.frame_index.astype(np.int64),
+                "count": self.count.astype(np.int64),
+                "kept": self.kept.astype(np.int64),
+                "boxes": self.boxes.astype(np.float32).reshape(-1, 4),
+                "scores": self.scores.astype(np.float32).reshape(-1, 2),
+                "landmarks": self.landmarks.astype(np.float32).reshape(-1, 33, 5),
+                "rois": self.rois.astype(np.float64).reshape(-1, 5),
+                "track": self.track.astype(np.int64),
+            },
+        )
+
+    @classmethod
+    def read(cls, folder: Path) -> People:
+        path = Path(folder) / cls.ARRAYS
+        if not path.is_file():
+            raise StageError(f"{path}: missing (remove-bg from before people were tracked)")
+        arrays = load_arrays(path, cls.STAGE)
+        keys = ("frame_index", "count", "kept", "boxes", "scores", "landmarks", "rois", "track")
+        need_arrays(arrays, keys, path)
+        try:
+            return cls(*(arrays[k] for k in keys))
+        except ValueError as exc:
+            raise StageError(f"{path}: malformed remove-bg output ({exc})") from None
