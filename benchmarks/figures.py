@@ -205,11 +205,15 @@ def _small_training(r: Results) -> str:
         return f"{name} {x['ssim']:.3f} / {x['psnr']:.1f} / {x['l1']:.3f} / {osa}"
 
     rows = "; ".join(row(name, x) for name, x in r["rows"].items())
+    steps = "; ".join(
+        f"{name}: " + ", ".join(f"{stage} {x['steps']}" for stage, x in run["stages"].items())
+        for name, run in r["runs"].items()
+    )
     return (
         f"SSIM / PSNR / L1 / OSA on the person, {r['n_pairs']} held-out pairs "
         f"({r['n_test_persons']} unseen people, {r['size']} px): {rows}. Each row trained "
-        f"{r['train_minutes']:g} min on 2 shared CPU cores, 1 seed, random VGG-19: small "
-        "scale, not the paper's"
+        f"{r['train_minutes']:g} min on 2 shared CPU cores (steps: {steps}), 1 seed, random "
+        "VGG-19: small scale, not the paper's"
     )
 
 

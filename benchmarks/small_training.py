@@ -8,6 +8,8 @@ averaged over the mask), PSNR and L1 (images in [-1, 1]) over the mask's pixels,
 (§IV-C: the result's own fit against the target's) on the first ``--osa-pairs`` pairs.
 Writes ``benchmarks/results/small_training.json`` and, with ``--grid``, a PNG of held-out
 transfers: source, target pose, coarse Ĩ_t, layers İ_t (Eq. 6), result, ground truth.
+For a row with the fine generator (F), its Eq. 6 fusion İ_t before the fine generator is
+scored too, as ``ROW: İ_t``.
 
     python benchmarks/small_training.py --rows full H --minutes 30 \\
         --grid docs/images/small_transfers.png
@@ -115,7 +117,9 @@ def main() -> None:
     n = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     keys = dataset.frames.frame_keys
     body = load_body_model()
-    names = [COPY, *rows]
+    names = [COPY]
+    for name, g in gens.items():
+        names += [name, f"{name}: İ_t"] if g.config.variant.fusion else [name]
     scores: dict[str, dict[str, list]] = {k: {"ssim": [], "psnr": [], "l1": []} for k in names}
     osa: dict[str, list] = {k: [] for k in names}
     grid_rows = []
@@ -141,6 +145,8 @@ def main() -> None:
         for name, g in gens.items():
             outs[name] = run_transfer(g, batch)
             results[name] = outs[name].final.clamp(-1, 1)
+            if outs[name].refinement is not None:  # Eq. 6's İ_t, before the fine generator
+                results[f"{name}: İ_t"] = outs[name].initial.clamp(-1, 1)
         states = (
             occlusion_states_smpl(body, target_params(batch, 0)) if index < args.osa_pairs else None
         )
