@@ -211,6 +211,24 @@ def _learning(r: Results) -> str:
     )
 
 
+def _small_training(r: Results) -> str:
+    def row(name: str, x: dict) -> str:
+        osa = "-" if x.get("osa") is None else f"{x['osa']:.2f}"
+        return f"{name} {x['ssim']:.3f} / {x['psnr']:.1f} / {x['l1']:.3f} / {osa}"
+
+    rows = "; ".join(row(name, x) for name, x in r["rows"].items())
+    steps = "; ".join(
+        f"{name}: " + ", ".join(f"{stage} {x['steps']}" for stage, x in run["stages"].items())
+        for name, run in r["runs"].items()
+    )
+    return (
+        f"SSIM / PSNR / L1 / OSA on the person, {r['n_pairs']} held-out pairs "
+        f"({r['n_test_persons']} unseen people, {r['size']} px): {rows}. Each row trained "
+        f"{r['train_minutes']:g} min on 2 shared CPU cores (steps: {steps}), 1 seed, random "
+        "VGG-19: small scale, not the paper's"
+    )
+
+
 def _gpu(r: Results, train: bool) -> str:
     if r.get("device") != "cuda":
         return f"not yet run on a GPU (`{r.get('command', 'python benchmarks/gpu_check.py')}`)"
@@ -318,6 +336,11 @@ ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
         "learning check on the tiny synthetic dataset (real data chain), L1 vs copying the source",
         "learning_check",
         _learning,
+    ),
+    (
+        "small config trained by `hpt-model train-all` vs copying the source (Table IV rows)",
+        "small_training",
+        _small_training,
     ),
     ("GPU: training of every stage, paper config, batch 1", "gpu_check", lambda r: _gpu(r, True)),
     (

@@ -94,6 +94,24 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         ("--configs", "tiny", "--steps", "3", "--warmup", "1"),
     ),
     Benchmark("learning_check", "benchmarks/learning_check.py", (), ("--seeds", "3")),
+    # trains the small config's rows (./run train-small's model; 30 min each) if not done
+    Benchmark(
+        "small_training",
+        "benchmarks/small_training.py",
+        ("--grid", "docs/images/small_transfers.png"),
+        (
+            "--data",
+            "{work}/work/demo/shards",
+            "--runs",
+            "{work}/runs",
+            "--minutes",
+            "1",
+            "--limit",
+            "4",
+            "--osa-pairs",
+            "1",
+        ),
+    ),
     # the paper config on a GPU; without one, its CPU smoke run at the tiny sizes
     Benchmark("gpu_check", "benchmarks/gpu_check.py", ("--tiny-without-gpu",), ("--tiny",)),
 )

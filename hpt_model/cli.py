@@ -61,7 +61,7 @@ ModelConfigOpt = Annotated[
     typer.Option(
         "--model-config",
         "-m",
-        help="paper | tiny [:VARIANT, a Table IV row, e.g. paper:H+S] | a config JSON file.",
+        help="paper | small | tiny [:VARIANT, a Table IV row, e.g. small:H] | a config JSON file.",
     ),
 ]
 
@@ -194,6 +194,61 @@ def train(
             f"{settings.stage}: step {result.step}/{result.total_steps}, "
             f"checkpoint {result.checkpoint}"
         )
+
+
+@app.command("train-all")
+def train_all_command(
+    data: Annotated[Path, typer.Option("--data", file_okay=False, help="Shard folder.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder: one sub-folder per stage.")
+    ] = Path("runs/small"),
+    model_config: ModelConfigOpt = "small",
+    minutes: Annotated[
+        float, typer.Option(min=0.01, help="Wall-clock budget of all the stages together.")
+    ] = 45.0,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="A TrainSettings field for every stage."),
+    ] = None,
+    allow_random_vgg: Annotated[
+        bool,
+        typer.Option("--allow-random-vgg", help="Train with a random VGG-19 if none is found."),
+    ] = False,
+    vgg_weights: Annotated[
+        Path | None, typer.Option(help="torchvision's vgg19-dcbb9e9d.pth (default: its cache).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Train every stage of a Table IV row in the paper's order (coarse → face, arm, leg →
+    e2e), each with its share of --minutes. Run it again to resume (docs/training.md)."""
+    from hpt_model.config import load_config
+    from hpt_model.overrides import parse_assignments
+    from hpt_model.training import TrainSettings
+    from hpt_model.training.all_stages import train_all
+    from hpt_model.training.settings import INIT_FLAGS
+
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+    try:
+        common = parse_assignments(assignments or [], TrainSettings)
+        for key in ("stage", "data", "out", "resume", "time_budget_s", "init", *INIT_FLAGS):
+            if key in common:
+                raise TrainingError(f"--set {key}: train-all sets it for each stage")
+        if quiet:
+            common["progress"] = False
+        model = load_config(model_config)
+        model.loss.allow_random_vgg = allow_random_vgg
+        if vgg_weights is not None:
+            model.loss.vgg_weights_path = str(vgg_weights)
+        results = train_all(data, out, model, minutes, common)
+    except HptError as exc:
+        raise _fail(exc) from exc
+    for stage, result in results.items():
+        if result is None:
+            typer.echo(f"{stage}: done before, {out / stage / 'final.pt'}")
+        else:
+            typer.echo(
+                f"{stage}: step {result.step}/{result.total_steps}, checkpoint {result.checkpoint}"
+            )
 
 
 def main() -> None:

@@ -208,3 +208,18 @@ def test_lpips_refuses_bad_images(torch_home: Path) -> None:
         model(ok, ok + 3)
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         model(ok[0], ok[0])
+
+
+def test_ssim_on_a_mask_scores_only_the_masked_pixels() -> None:
+    from hpt_model.metrics.ssim import ssim
+
+    gen = torch.Generator().manual_seed(0)
+    truth = torch.rand(1, 3, 64, 64, generator=gen) * 2 - 1
+    pred = truth.clone()
+    pred[..., 32:] = torch.rand(1, 3, 64, 32, generator=gen) * 2 - 1  # right half wrong
+    left = torch.zeros(1, 1, 64, 64)
+    left[..., :20] = 1  # windows (11 px) centred here see only the correct half
+    everywhere = torch.ones(1, 1, 64, 64)
+    assert float(ssim(pred, truth, mask=left)) > 0.999
+    assert float(ssim(pred, truth)) < 0.8
+    assert float(ssim(pred, truth, mask=everywhere)) == pytest.approx(float(ssim(pred, truth)))

@@ -26,7 +26,11 @@ _BORDER = (SSIM_WINDOW - 1) // 2  # torchmetrics: window int(3.5 σ + 0.5) * 2 +
 
 
 def ssim(
-    pred: Tensor, target: Tensor, crop_border: bool = True, dtype: torch.dtype = torch.float32
+    pred: Tensor,
+    target: Tensor,
+    crop_border: bool = True,
+    dtype: torch.dtype = torch.float32,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """Per-image SSIM of ``pred`` against ``target``.
 
@@ -41,6 +45,9 @@ def ssim(
         Computation type. float32 agrees with scikit-image's float64 SSIM to about 1e-5
         (the local variances are differences of means of squares); float64 agrees to
         1e-12 but its convolutions ran 9 times slower on the CPU.
+    mask : optional (B, 1, H, W) weights (1 on the person): the SSIM map is averaged over
+        them instead of over the whole image (SSIM "on the person"; each window still sees
+        its surroundings).
 
     Returns
     -------
@@ -69,4 +76,10 @@ def ssim(
     )
     if crop_border:
         full = full[..., _BORDER:-_BORDER, _BORDER:-_BORDER]
+    if mask is not None:  # the mean over the masked pixels (crop_border's window positions)
+        weight = mask.to(full.dtype)
+        weight = weight[..., _BORDER:-_BORDER, _BORDER:-_BORDER] if crop_border else weight
+        weight = weight.expand_as(full).reshape(full.shape[0], -1)
+        total = (full.reshape(full.shape[0], -1) * weight).sum(dim=-1)
+        return total / weight.sum(dim=-1).clamp_min(1)
     return full.reshape(full.shape[0], -1).mean(dim=-1)

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from hpt_model.checkpoints import FINAL, LAST, checkpoint_config, load_checkpoint, save_checkpoint
 from hpt_model.config import HPTConfig
 from hpt_model.errors import TrainingError
+from hpt_model.training.budget import WallBudget
 from hpt_model.training.distributed import (
     DistInfo,
     dist_info_from_env,
@@ -122,13 +123,23 @@ def _train(
         )
     epochs = settings.epochs or default_epochs(settings.stage, config)
     total = epochs * steps_per_epoch
-    if resume_state is not None and trainer.total_steps != total:
+    budgeted = resume_state is not None and trainer.length_fixed  # a budget set its length
+    if resume_state is not None and trainer.total_steps != total and not budgeted:
         raise TrainingError(
             f"--resume: the checkpoint's run has {trainer.total_steps} steps, these settings "
             f"give {total} (keep --epochs, --batch-size and the data as they were)"
         )
+    if budgeted and trainer.total_steps > total:
+        raise TrainingError(
+            f"--resume: the checkpoint's run has {trainer.total_steps} steps, more than these "
+            f"settings' {total} (keep --epochs, --batch-size and the data as they were)"
+        )
+    total = trainer.total_steps if budgeted else total
     trainer.total_steps = total
     stop = min(total, settings.stop_after) if settings.stop_after else total
+    budget = None
+    if settings.time_budget_s is not None and not budgeted:
+        budget = WallBudget(settings.time_budget_s, settings.calibrate_steps)
 
     log = RunLog(settings, total, trainer.step, info.is_main)
     last_losses: dict[str, float] = {}
@@ -149,6 +160,16 @@ def _train(
                 losses = trainer.train_step(trainer.inputs(raw))
                 step = trainer.step
                 log.advance()
+                length = None if budget is None else budget.after_step(step, total)
+                if length is not None:  # the budget's length: fixed now, kept by checkpoints
+                    budget = None
+                    total = trainer.total_steps = length
+                    trainer.length_fixed = True
+                    stop = min(total, settings.stop_after) if settings.stop_after else total
+                    log.set_total(total)
+                    logger.info("stage %s: %d steps fit the time budget", settings.stage, total)
+                    if main:
+                        save_checkpoint(checkpoint, trainer.state_dict())
                 if step % settings.log_every == 0 or step == stop:
                     last_losses = log.losses(step, losses, trainer.learning_rate())
                 if log.writes_images and (step % settings.image_every == 0 or step == stop):

@@ -60,6 +60,11 @@ class RunLog:
             dynamic_ncols=True,
         )
 
+    def set_total(self, total: int) -> None:
+        """The run's length changed (a wall budget fixed it)."""
+        self.bar.total = total
+        self.bar.refresh()
+
     def advance(self) -> None:
         """One step done."""
         self.bar.update(1)

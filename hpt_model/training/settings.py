@@ -54,6 +54,11 @@ class TrainSettings:
     log_every: int = 50
     image_every: int = 500
     stop_after: int | None = None  # stop (with a checkpoint) once this many steps are done
+    # wall-clock seconds for the whole stage: after calibrate_steps the run's length becomes
+    # what the measured speed fits in the rest of the budget (at most the epochs' steps);
+    # the schedule and final.pt follow that length, and --resume keeps it
+    time_budget_s: float | None = None
+    calibrate_steps: int = 10  # steps timed (after the first) before the length is set
     resume: bool = False  # continue from <out>/last.pt
     init: Path | None = None  # start from this checkpoint's weights (e2e: a fine run's, option)
     coarse_checkpoint: Path | None = None  # face/arm/leg/fine/e2e: the trained coarse stage
@@ -84,6 +89,10 @@ class TrainSettings:
         for name in ("checkpoint_every", "log_every", "image_every", "bank_size"):
             if getattr(self, name) <= 0:
                 raise TrainingError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise TrainingError(f"time_budget_s must be positive, got {self.time_budget_s}")
+        if self.calibrate_steps < 1:
+            raise TrainingError(f"calibrate_steps must be at least 1, got {self.calibrate_steps}")
         if self.heatmap_sigma <= 0:
             raise TrainingError(f"heatmap_sigma must be positive, got {self.heatmap_sigma}")
 

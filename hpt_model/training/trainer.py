@@ -165,6 +165,7 @@ class StageTrainer:
         )
         self.step = 0
         self.total_steps = 1
+        self.length_fixed = False  # total_steps set by a wall budget (training/budget.py)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.autocast_dtype is None:
@@ -242,6 +243,7 @@ class StageTrainer:
             "stage": self.stage,
             "step": self.step,
             "total_steps": self.total_steps,
+            "length_fixed": self.length_fixed,
             "models": {name: net.state_dict() for name, net in self.nets.items()},
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
             "bank": None if self.bank is None else self.bank.state_dict(),
@@ -267,6 +269,7 @@ class StageTrainer:
                 bank.load_state_dict(state["banks"][kind])
         self.step = int(state["step"])
         self.total_steps = int(state["total_steps"])
+        self.length_fixed = bool(state.get("length_fixed", False))
         set_rng_state(state["rng"])
 
     # ------------------------------------------------------------------ stepping

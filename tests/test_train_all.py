@@ -1,0 +1,114 @@
+"""``hpt-model train-all`` (every stage of a row in the paper's order, each with a share of
+one wall-clock budget, resumable) and the wall budget that sets a stage's length."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from train_records import small_config, write_config, write_train_shards
+from typer.testing import CliRunner
+
+from hpt_model.cli import app
+from hpt_model.config import HPTConfig
+from hpt_model.training.all_stages import row_stages, stage_budgets
+from hpt_model.training.budget import WallBudget
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_budget_fits_the_measured_speed_in_the_rest_of_the_time() -> None:
+    clock = FakeClock()
+    budget = WallBudget(60.0, calibrate_steps=4, clock=clock)
+    clock.now += 5.0  # first step: set-up, not timed
+    assert budget.after_step(1, 10_000) is None
+    for step in range(2, 5):
+        clock.now += 0.5
+        assert budget.after_step(step, 10_000) is None
+    clock.now += 0.5  # 4 steps in 2 s after the first: 2 steps/s; 53 s of 60 left
+    assert budget.after_step(5, 10_000) == 5 + 106
+    capped = WallBudget(60.0, calibrate_steps=1, clock=clock)
+    capped.after_step(1, 50)
+    clock.now += 0.01
+    assert capped.after_step(2, 50) == 50  # never beyond the epochs' steps
+    late = WallBudget(1.0, calibrate_steps=1, clock=clock)
+    late.after_step(1, 50)
+    clock.now += 5.0
+    assert late.after_step(2, 50) == 2  # out of time: ends at once
+
+
+def test_rows_train_their_stages_in_the_papers_order_with_shares_of_the_budget() -> None:
+    assert row_stages(HPTConfig.small()) == ("coarse", "face", "arm", "leg", "e2e")
+    assert row_stages(HPTConfig.small("H")) == ("coarse",)
+    assert row_stages(HPTConfig.small("H+S+D+PL")) == ("coarse", "face", "arm", "leg")
+    budgets = stage_budgets(("coarse", "face", "arm", "leg", "e2e"), 600.0)
+    assert sum(budgets.values()) == pytest.approx(600.0)
+    assert budgets["coarse"] > budgets["face"] and budgets["e2e"] > budgets["arm"]
+    assert stage_budgets(("coarse",), 600.0) == {"coarse": 600.0}
+
+
+def _train_all(shards: Path, out: Path, config: Path, *extra: str):
+    args = ["train-all", "--data", str(shards), "--out", str(out), "--model-config", str(config)]
+    args += [] if "--minutes" in extra else ["--minutes", "5"]
+    args += ["--allow-random-vgg", "--quiet", "--set", "num_workers=0"]
+    args += ["--set", "tensorboard=false", "--set", "epochs=1", "--set", "device=cpu", *extra]
+    return CliRunner().invoke(app, args)
+
+
+def test_train_all_runs_every_stage_and_resumes_where_it_stopped(tmp_path: Path) -> None:
+    shards = write_train_shards(tmp_path / "shards", persons=2, frames=2)
+    config = write_config(tmp_path / "config.json", small_config())
+    out = tmp_path / "run"
+    first = _train_all(shards, out, config, "--set", "stop_after=2")
+    assert first.exit_code == 0, first.output
+    assert (out / "coarse" / "last.pt").is_file()
+    assert not (out / "coarse" / "final.pt").exists() and not (out / "face").exists()
+    assert "coarse: step 2/4" in first.output
+
+    again = _train_all(shards, out, config)  # resumes coarse, then the rest
+    assert again.exit_code == 0, again.output
+    for stage in ("coarse", "face", "arm", "leg", "e2e"):
+        state = torch.load(out / stage / "final.pt", map_location="cpu", weights_only=True)
+        assert state["step"] == state["total_steps"] == 4, stage
+        assert state["length_fixed"] is False  # 4 steps end before the budget is measured
+    plan = json.loads((out / "plan.json").read_text())
+    assert set(plan["stages"]) == {"coarse", "face", "arm", "leg", "e2e"}
+
+    done = _train_all(shards, out, config)
+    assert done.exit_code == 0 and done.output.count("done before") == 5, done.output
+
+    other = write_config(tmp_path / "other.json", small_config(lambda_fm=3.0))
+    refused = _train_all(shards, out, other)
+    assert refused.exit_code == 2
+    assert "another model config" in refused.output
+
+
+def test_a_budget_fixes_the_length_and_resume_keeps_it(tmp_path: Path) -> None:
+    shards = write_train_shards(tmp_path / "shards", persons=2, frames=2)
+    row = small_config().to_dict()
+    row["variant"] = {"maps": ["H"], "layers": "none", "fusion": False}  # coarse only
+    config = tmp_path / "h.json"
+    config.write_text(json.dumps(row))
+    out = tmp_path / "run"
+    # 50 epochs of 4 pairs (200 steps) do not fit 0.6 s: the length is set after 2 timed steps
+    budget = ("--minutes", "0.01", "--set", "epochs=50", "--set", "calibrate_steps=2")
+    first = _train_all(shards, out, config, *budget, "--set", "stop_after=4")
+    assert first.exit_code == 0, first.output
+    state = torch.load(out / "coarse" / "last.pt", map_location="cpu", weights_only=True)
+    assert state["length_fixed"] is True
+    fixed = state["total_steps"]
+    assert 3 <= fixed < 200
+    again = _train_all(shards, out, config, *budget)  # resumes to the same length
+    assert again.exit_code == 0, again.output
+    final = torch.load(out / "coarse" / "final.pt", map_location="cpu", weights_only=True)
+    assert final["step"] == final["total_steps"] == fixed
