@@ -65,6 +65,7 @@ from hpt_data.fitting.landmarks import (
     TARGET_NAMES,
     TORSO_TARGETS,
     ModelPoints,
+    hip_offset_for,
     target_weights,
     targets_from_mediapipe,
 )
@@ -140,7 +141,8 @@ class Fitter:
         self.config = config or FitConfig()
         self.device = pick_device(self.config.device)
         self.dtype = torch.float32
-        self.points = ModelPoints(body.landmark_vertex_ids)
+        self.hip_offset = hip_offset_for(body)
+        self.points = ModelPoints(body.landmark_vertex_ids, self.hip_offset)
         rest = body.smpl.v_template.detach().cpu().numpy()
         sil = farthest_point_sample(rest, self.config.silhouette_vertices)
         self.n_landmark_vertices = len(self.points.vertex_ids)
