@@ -18,8 +18,9 @@ Per motion type, on the frames where both the fit and MediaPipe's world landmark
   (translation-aligned, camera frame) on the 10 joints both have (shoulders, elbows,
   wrists, knees, ankles), median and p90; ``ratio``: fit over MediaPipe (the headline:
   below 1 the fit earns its place); ``fit_pa24_mm``: the fit's 24 joints;
-- ``order``: the share of limb-segment pairs crossing in the true image whose front/back
-  order is right (fit, and MediaPipe's world z);
+- ``order``: the share of limb-segment pairs (upper arms, forearms, hands, thighs, shins)
+  overlapping in the true image (nearer than a limb's width) whose front/back order is
+  right (fit, and MediaPipe's world z);
 - ``mask_iou``: the fit's projected mesh against the true mask (p10 as the bad tail);
 - ``joints2d_px``: per joint group, pose2d's and raw MediaPipe's landmarks against the true
   joints in the source frame (hips: the model's hip joints, which MediaPipe's hips are not:
@@ -75,13 +76,13 @@ def doc_table(r: dict[str, Any]) -> str:
         f"{split} split, clip set v{r['clip_set_version']}, {r['frames_per_view']} frames per "
         f"view at {r['resolution'][0]}x{r['resolution'][1]}; mm median / p90\n\n"
         "| motion | frames | fit PA | MediaPipe PA | ratio | fit centroid | MediaPipe "
-        "centroid | fit PA 24 joints | order fit / MP | mask IoU | 2D px pose2d / raw "
-        "(worst group) |\n|" + " --- |" * 11
+        "centroid | fit scaled | MediaPipe scaled | fit PA 24 joints | order fit / MP | "
+        "mask IoU | 2D px pose2d / raw (worst group) |\n|" + " --- |" * 13
     )
     rows = []
     for name, a in [*s["motion_types"].items(), ("all", s["all"])]:
         if not a.get("frames"):
-            rows.append(f"| {name} | 0 |" + " – |" * 9)
+            rows.append(f"| {name} | 0 |" + " – |" * 11)
             continue
 
         def mp(x: dict[str, Any]) -> str:
@@ -98,7 +99,8 @@ def doc_table(r: dict[str, Any]) -> str:
             f"| {name} | {a['frames']} | {mp(a['fit']['pa_mm'])} | "
             f"{mp(a['mediapipe']['pa_mm'])} | {a['ratio']['pa_mm']['median']:.2f} / "
             f"{a['ratio']['pa_mm']['p90']:.2f} | {mp(a['fit']['centroid_mm'])} | "
-            f"{mp(a['mediapipe']['centroid_mm'])} | {mp(a['fit_pa24_mm'])} | {order} | "
+            f"{mp(a['mediapipe']['centroid_mm'])} | {mp(a['fit']['scaled_mm'])} | "
+            f"{mp(a['mediapipe']['scaled_mm'])} | {mp(a['fit_pa24_mm'])} | {order} | "
             f"{a['mask_iou']['median']:.2f} | {g} {j['pose2d']:.1f} / {j['raw']:.1f} |"
         )
     mv, sp = s["multiview"], s["speed"]
@@ -175,7 +177,9 @@ def run_view(view: Any, work: Path, fitter: Any) -> dict[str, Any]:
     out["both"] = both
     out["fit"] = errors_3d(fit10, t10)
     out["fit_pa24_mm"] = errors_3d(res.joints3d.astype(np.float64), truth)["pa_mm"]
-    out["mediapipe"] = {k: np.full(len(frames), np.nan) for k in ("pa_mm", "centroid_mm")}
+    out["mediapipe"] = {
+        k: np.full(len(frames), np.nan) for k in ("pa_mm", "centroid_mm", "scaled_mm")
+    }
     if both.any():
         for k, v in errors_3d(mpw[both], t10[both]).items():
             out["mediapipe"][k][both] = v
@@ -186,6 +190,7 @@ def run_view(view: Any, work: Path, fitter: Any) -> dict[str, Any]:
             "fit": (res.joints3d.astype(np.float64), SEGMENTS),
             "mediapipe": (raw_world[frames], SEGMENTS_MP),
         },
+        float(view.K[1, 1]),
     )
     gt_masks = []
     for i in frames:
@@ -221,7 +226,7 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for who in ("fit", "mediapipe"):
         out[who] = {
             k: summary(cat(lambda r, w=who, k=k: r[w][k][r["both"]]))
-            for k in ("pa_mm", "centroid_mm")
+            for k in ("pa_mm", "centroid_mm", "scaled_mm")
         }
     out["ratio"] = {
         k: {
@@ -230,7 +235,7 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
             else None
             for q in ("median", "p90")
         }
-        for k in ("pa_mm", "centroid_mm")
+        for k in ("pa_mm", "centroid_mm", "scaled_mm")
     }
     out["fit_pa24_mm"] = summary(cat(lambda r: r["fit_pa24_mm"]))
     order = {w: [x for r in runs for x in r["order"][w]] for w in ("fit", "mediapipe")}

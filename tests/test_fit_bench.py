@@ -39,7 +39,8 @@ def test_clip_set_is_fixed_and_its_splits_differ() -> None:
 
 def test_depth_order_scores_crossing_limbs() -> None:
     """Left forearm crossing in front of the right one: a prediction with the same order
-    scores 1, the mirrored depths 0; segments that do not cross are not counted."""
+    scores 1, the mirrored depths 0; segments far apart in the image are not counted (a
+    limb's width at 3 m with a 10-pixel focal length is 0.27 px)."""
     px = np.zeros((1, 24, 2))
     cam = np.zeros((1, 24, 3))
     cam[..., 2] = 3.0
@@ -52,7 +53,9 @@ def test_depth_order_scores_crossing_limbs() -> None:
     cam[0, [l0, l1], 2] = 2.8  # the left forearm is nearer
     flipped = cam.copy()
     flipped[0, [l0, l1], 2], flipped[0, [r0, r1], 2] = 3.0, 2.8
-    got = depth_order(px, cam, {"same": (cam, SEGMENTS), "flipped": (flipped, SEGMENTS)})
+    got = depth_order(
+        px, cam, {"same": (cam, SEGMENTS), "flipped": (flipped, SEGMENTS)}, focal_px=10.0
+    )
     assert got == {"same": [1.0], "flipped": [0.0]}
 
 

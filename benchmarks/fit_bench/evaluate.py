@@ -8,7 +8,11 @@ about the hips):
 
 - ``pa``: Procrustes-aligned (scale, rotation, translation) mean error;
 - ``centroid``: translation-aligned (the 10 joints' centroids), so the orientation in the
-  camera frame and the depth order count ("root-aligned": no common root joint exists).
+  camera frame, the depth order and the person's size count ("root-aligned": no common
+  root joint exists);
+- ``scaled``: centroid- and scale-aligned (no rotation): orientation and depth order
+  without the size (which MediaPipe's world landmarks and a fit from one view can only
+  guess: the people here are 1.1-2 m tall).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ SEGMENTS = {
     "l_forearm": (18, 20),
     "r_upperarm": (17, 19),
     "r_forearm": (19, 21),
+    "l_hand": (20, 22),
+    "r_hand": (21, 23),
     "l_thigh": (1, 4),
     "l_shin": (4, 7),
     "r_thigh": (2, 5),
@@ -47,6 +53,8 @@ SEGMENTS_MP = {
     "l_forearm": (13, 15),
     "r_upperarm": (12, 14),
     "r_forearm": (14, 16),
+    "l_hand": (15, 19),
+    "r_hand": (16, 20),
     "l_thigh": (23, 25),
     "l_shin": (25, 27),
     "r_thigh": (24, 26),
@@ -61,41 +69,56 @@ def centroid_mpjpe(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.linalg.norm(p - t, axis=-1).mean(-1)
 
 
+def scaled_mpjpe(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(T,) mean error after aligning the centroids and the scale (no rotation): the
+    orientation and depth order in the camera frame, without the person's size."""
+    p = pred - pred.mean(1, keepdims=True)
+    t = truth - truth.mean(1, keepdims=True)
+    s = (p * t).sum((1, 2)) / np.maximum((p * p).sum((1, 2)), 1e-12)
+    return np.linalg.norm(s[:, None, None] * p - t, axis=-1).mean(-1)
+
+
 def errors_3d(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
-    """``pa`` and ``centroid`` per frame (mm) of (T, 10, 3) against (T, 10, 3)."""
+    """``pa``, ``centroid`` and ``scaled`` per frame (mm) of (T, 10, 3) against (T, 10, 3)."""
     return {
         "pa_mm": pa_mpjpe(pred, truth) * 1000,
         "centroid_mm": centroid_mpjpe(pred, truth) * 1000,
+        "scaled_mm": scaled_mpjpe(pred, truth) * 1000,
     }
 
 
-def _crossing(
+#: a limb's width (m): segments nearer than this in the image overlap
+LIMB_WIDTH_M = 0.08
+_STEPS = np.linspace(0.0, 1.0, 11)
+
+
+def _closest(
     a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray
-) -> tuple[float, float] | None:
-    """Parameters (s, t) where 2D segments a0-a1 and b0-b1 cross, or None."""
-    da, db = a1 - a0, b1 - b0
-    den = da[0] * db[1] - da[1] * db[0]
-    if abs(den) < 1e-9:
-        return None
-    d = b0 - a0
-    s = (d[0] * db[1] - d[1] * db[0]) / den
-    t = (d[0] * da[1] - d[1] * da[0]) / den
-    if 0.05 < s < 0.95 and 0.05 < t < 0.95:
-        return s, t
-    return None
+) -> tuple[float, float, float]:
+    """Parameters (s, t) of the closest points of 2D segments a0-a1, b0-b1 (sampled at
+    tenths) and their distance."""
+    pa = a0 + _STEPS[:, None] * (a1 - a0)
+    pb = b0 + _STEPS[:, None] * (b1 - b0)
+    d = np.linalg.norm(pa[:, None] - pb[None], axis=-1)
+    i, j = np.unravel_index(np.argmin(d), d.shape)
+    return float(_STEPS[i]), float(_STEPS[j]), float(d[i, j])
 
 
 def depth_order(
     truth_px: np.ndarray,
     truth_cam: np.ndarray,
     preds: dict[str, tuple[np.ndarray, dict[str, tuple[int, int]]]],
+    focal_px: float,
 ) -> dict[str, list[float]]:
-    """Front/back order of limb segments that cross in the true image.
+    """Front/back order of limb segments that overlap in the true image.
 
-    truth_px (T, 24, 2), truth_cam (T, 24, 3); ``preds`` name -> ((T, J, 3) camera-frame
-    points, that layout's :data:`SEGMENTS`-like table). Pairs whose true depths at the
-    crossing differ by under 3 cm are skipped (no order to get right). Returns name -> a 1.0
-    / 0.0 per crossing (right / wrong), pairs of adjacent segments excluded.
+    Two segments overlap where their closest points (sampled at tenths of their lengths)
+    are nearer in the image than a limb's width (:data:`LIMB_WIDTH_M` at their depth,
+    ``focal_px`` the camera's focal length in pixels). truth_px (T, 24, 2), truth_cam
+    (T, 24, 3); ``preds`` name -> ((T, J, 3) camera-frame points, that layout's
+    :data:`SEGMENTS`-like table). Pairs whose true depths there differ by under 3 cm are
+    skipped (no order to get right), and adjacent segments. Returns name -> a 1.0 / 0.0
+    per overlap (right / wrong).
     """
     out: dict[str, list[float]] = {k: [] for k in preds}
     names = list(SEGMENTS)
@@ -104,13 +127,11 @@ def depth_order(
             (a0, a1), (b0, b1) = SEGMENTS[a], SEGMENTS[b]
             if {a0, a1} & {b0, b1}:
                 continue
-            hit = _crossing(truth_px[i, a0], truth_px[i, a1], truth_px[i, b0], truth_px[i, b1])
-            if hit is None:
-                continue
-            s, t = hit
-            za = truth_cam[i, a0, 2] + s * (truth_cam[i, a1, 2] - truth_cam[i, a0, 2])
-            zb = truth_cam[i, b0, 2] + t * (truth_cam[i, b1, 2] - truth_cam[i, b0, 2])
-            if abs(za - zb) < 0.03:
+            px, cam = truth_px[i], truth_cam[i]
+            s, t, dist = _closest(px[a0], px[a1], px[b0], px[b1])
+            za = cam[a0, 2] + s * (cam[a1, 2] - cam[a0, 2])
+            zb = cam[b0, 2] + t * (cam[b1, 2] - cam[b0, 2])
+            if dist > LIMB_WIDTH_M * focal_px / max(min(za, zb), 0.1) or abs(za - zb) < 0.03:
                 continue
             for name, (pts, table) in preds.items():
                 (p0, p1), (q0, q1) = table[a], table[b]
