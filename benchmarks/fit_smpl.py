@@ -104,11 +104,12 @@ def ground_truth_inputs(video: Any, rb: Path, body: Any) -> dict[str, Any]:
 
     from hpt_data.body.joints import JOINT_INDEX
     from hpt_data.crop import CropWindow
-    from hpt_data.fitting.landmarks import HIP_OFFSET, TARGETS
+    from hpt_data.fitting.landmarks import TARGETS, hip_offset_for
     from hpt_data.render.camera import project, transform_points
     from hpt_data.sources.synthetic.ground_truth import load_ground_truth
 
     gt = load_ground_truth(video.ground_truth)
+    hip_off = hip_offset_for(body)
     with torch.no_grad():
         o = body(
             betas=torch.as_tensor(np.tile(gt["betas"], (len(gt["body_pose"]), 1))),
@@ -137,7 +138,7 @@ def ground_truth_inputs(video: Any, rb: Path, body: Any) -> dict[str, Any]:
             elif tg.kind == "vertex":
                 p = verts[i, body.landmark_vertex_ids[tg.ref]]
             else:
-                off = np.array(HIP_OFFSET) * ([1, 1, 1] if tg.ref == "left" else [-1, 1, 1])
+                off = np.array(hip_off) * ([1, 1, 1] if tg.ref == "left" else [-1, 1, 1])
                 p = joints[i, JOINT_INDEX[f"{tg.ref}_hip"]] + root[i] @ off
             uv = to_norm(project(p[None], k_mat, w2c))[0]
             for m in tg.mediapipe:

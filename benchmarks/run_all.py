@@ -76,6 +76,12 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     ),
     Benchmark("body_model", "benchmarks/body_model_figures.py", (), ("--skip-derivation",)),
     Benchmark("fit_smpl", "benchmarks/fit_smpl.py", (), ("--frames", "40")),
+    Benchmark(
+        "fit_anny",
+        "benchmarks/fit_anny.py",
+        ("--split", "test", "--world-weights", "10000", "100000"),
+        ("--tiny",),
+    ),
     Benchmark("osa_calibration", "benchmarks/osa_calibration.py", (), ("--quick",)),
     Benchmark("maps_and_volumes", "benchmarks/maps_and_volumes.py", (), ("--quick",)),
     Benchmark(

@@ -17,7 +17,12 @@ from scipy.spatial.transform import Rotation
 from hpt_data.body.joint_limits import limits_array, sample_random_euler
 from hpt_data.body.joints import JOINT_INDEX
 from hpt_data.fitting import losses
-from hpt_data.fitting.landmarks import HIP_OFFSET, TARGET_NAMES, TARGETS, targets_from_mediapipe
+from hpt_data.fitting.landmarks import (
+    TARGET_NAMES,
+    TARGETS,
+    hip_offset_for,
+    targets_from_mediapipe,
+)
 from hpt_data.fitting.metrics import (
     hinge_angles,
     mask_iou,
@@ -82,7 +87,7 @@ def make_clip(
         elif tg.kind == "vertex":
             p = verts[:, ids[tg.ref]]
         else:
-            off = np.array(HIP_OFFSET) * ([1, 1, 1] if tg.ref == "left" else [-1, 1, 1])
+            off = np.array(hip_offset_for(body)) * ([1, 1, 1] if tg.ref == "left" else [-1, 1, 1])
             p = joints[:, JOINT_INDEX[f"{tg.ref}_hip"]] + root @ off
         for m in tg.mediapipe:
             lm[:, m, :2] = to_crop(p)

@@ -337,13 +337,15 @@ def clamp_euler(euler_deg: np.ndarray) -> np.ndarray:
     return out
 
 
-def controls_to_pose(c: Controls, n: int) -> tuple[np.ndarray, np.ndarray]:
+def controls_to_pose(c: Controls, n: int, clamp: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Convert anatomical controls to SMPL axis-angle, within the joint limits.
 
     Parameters
     ----------
     c : dict of (n,) arrays in degrees; missing controls are 0
     n : number of frames
+    clamp : clip to the joint limits (False: poses past them, e.g. the fit benchmark's
+        sitting, kneeling and jumping, which the fitter's limits must not be assumed to hold)
 
     Returns
     -------
@@ -352,7 +354,8 @@ def controls_to_pose(c: Controls, n: int) -> tuple[np.ndarray, np.ndarray]:
     """
     from scipy.spatial.transform import Rotation
 
-    euler = clamp_euler(_joint_euler(c, n))
+    euler = _joint_euler(c, n)
+    euler = clamp_euler(euler) if clamp else euler
     aa = Rotation.from_euler("xyz", np.radians(euler.reshape(-1, 3))).as_rotvec()
     aa = aa.reshape(n, 24, 3)
     z = np.zeros(n)

@@ -65,6 +65,7 @@ from hpt_data.fitting.landmarks import (
     TARGET_NAMES,
     TORSO_TARGETS,
     ModelPoints,
+    hip_offset_for,
     target_weights,
     targets_from_mediapipe,
 )
@@ -135,12 +136,14 @@ class Fitter:
     config : FitConfig
     """
 
-    def __init__(self, body: Any, config: FitConfig | None = None) -> None:
+    def __init__(self, body: Any, config: FitConfig | None = None, w_world: float = 0.0) -> None:
         self.body = body
+        self.w_world = w_world  # weight of fit(world=...): losses.world_direction_loss
         self.config = config or FitConfig()
         self.device = pick_device(self.config.device)
         self.dtype = torch.float32
-        self.points = ModelPoints(body.landmark_vertex_ids)
+        self.hip_offset = hip_offset_for(body)
+        self.points = ModelPoints(body.landmark_vertex_ids, self.hip_offset)
         rest = body.smpl.v_template.detach().cpu().numpy()
         sil = farthest_point_sample(rest, self.config.silhouette_vertices)
         self.n_landmark_vertices = len(self.points.vertex_ids)
@@ -211,6 +214,7 @@ class Fitter:
         masks: list[np.ndarray | None] | None = None,
         times_ms: np.ndarray | None = None,
         focal: np.ndarray | float | None = None,
+        world: np.ndarray | None = None,
     ) -> FitResult:
         """Fit one person's frames.
 
@@ -225,6 +229,8 @@ class Fitter:
             camera's focal length over the crop's side, both in source pixels), when the
             caller knows or assumes the camera (``focal_from_fov``); default: the pelvis
             at ``camera_distance`` metres
+        world : (T, 33, 4) MediaPipe's world landmarks and visibility (NaN = missing): bone
+            directions at the fitter's ``w_world`` (:func:`losses.world_direction_loss`)
 
         Returns
         -------
@@ -234,7 +240,7 @@ class Fitter:
 
         t_start = time.perf_counter()
         with _threads(self.config.threads):
-            result = self._fit(landmarks, masks, times_ms, focal)
+            result = self._fit(landmarks, masks, times_ms, focal, world)
         result.seconds = time.perf_counter() - t_start
         return result
 
@@ -244,8 +250,10 @@ class Fitter:
         masks: list[np.ndarray | None] | None,
         times_ms: np.ndarray | None,
         focal_np: np.ndarray | float | None,
+        world_np: np.ndarray | None = None,
     ) -> FitResult:
         cfg, dev, dt = self.config, self.device, self.dtype
+        world = losses.world_bone_targets(world_np if self.w_world > 0 else None, dev, dt)
         pts_np, conf_np = targets_from_mediapipe(landmarks)
         t = len(pts_np)
         if t == 0:
@@ -304,6 +312,8 @@ class Fitter:
                 euler, self.prior_mean, self.prior_std
             )
             loss = loss + cfg.w_shape * losses.shape_l2(betas)
+            if world is not None:
+                loss = loss + self.w_world * losses.world_direction_loss(posed.joints, world)
             if sil is not None:
                 uv = self._project(posed.vertices[:, nl:], cam, root_z, focal)
                 loss = loss + cfg.w_silhouette * silhouette_loss(uv, sil, frames, sigma)

@@ -20,29 +20,59 @@ the mouth corners (9, 10) and the thumbs (21, 22). "Left" is the person's left i
 
 Hips: MediaPipe's hip landmarks are not SMPL's hip joints (the femoral heads): detectors
 are trained on annotations of the hip's outside, which sit lower and wider than SMPL's
-joints. We **correct the offset**: the target is the model's hip joint moved by a fixed
-offset expressed in the pelvis's frame (``HIP_OFFSET``, metres, SMPL's rest axes: +x the
-person's left, +y up), so it turns with the body, and the hips count half as much as
-other joints. Regressing the points from mesh vertices would need annotated data of that
-detector on this mesh, which we do not have; the offset is three numbers, measured for
-the built-in model (see ``docs/fit_smpl.md``; for real SMPL, whose hip joints are 4-5 cm
-narrower, a lateral offset outwards is expected).
+joints. We **correct the offset**: the target is the model's hip joint moved by an offset
+expressed in the pelvis's frame (metres, SMPL's rest axes: +x the person's left, +y up), so
+it turns with the body, and the hips count half as much as other joints. The offset is
+**per body model, from its own geometry** (:func:`hip_offset_for`): the landmark lies level
+with the hip joints, :data:`HIP_WIDTH_FRACTION` of the way from the pelvis's midline to the
+body's surface at that height (rest pose). So the built-in model and a user's SMPL file
+take the same path: the built-in model's hip joints are wide (11 cm off the midline, the
+surface 18 cm), and its landmark comes 1 cm inside them; real SMPL's joints are 4-5 cm
+narrower and its landmark comes outside them. The one number, the fraction, was measured
+once (MediaPipe's hips on 200 rendered frames of the built-in body sat 0.2-2.8 cm inside its
+hip joints, level with them: ``docs/fit_smpl.md``); regressing the points from mesh
+vertices would need annotated data of that detector on each mesh, which we do not have.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from hpt_data.body.joints import JOINT_INDEX
 
-#: Offset of MediaPipe's left hip from the model's left hip joint, pelvis frame (metres);
-#: the right hip takes the mirror image (x negated). Measured: MediaPipe's hips on 200
-#: rendered frames of the built-in body sit 0.2-2.8 cm inside its hip joints and level
-#: with them (``docs/fit_smpl.md``); the built-in joints are wide (11 cm off the midline).
-HIP_OFFSET: tuple[float, float, float] = (-0.01, 0.0, 0.0)
+#: Where MediaPipe's hip landmark lies from the pelvis's midline towards the body's surface
+#: at the hip joints' height, as a fraction of that half-width (rest pose). 0.555 puts it 1
+#: cm inside the built-in model's hip joints (11.2 cm off the midline, the surface 18.4 cm),
+#: where MediaPipe's hips were measured (module docstring).
+HIP_WIDTH_FRACTION = 0.555
+#: Vertices within this height (m) of the hip joints measure the body's half-width there.
+_HIP_SLAB_M = 0.02
+
+
+def hip_offset_for(body: Any) -> tuple[float, float, float]:
+    """Offset (m, pelvis frame) of MediaPipe's left hip from a body model's left hip joint.
+
+    From the model's own rest geometry (``smpl.v_template``, ``smpl.J_regressor``): the
+    landmark is level with the hip joints at :data:`HIP_WIDTH_FRACTION` of the surface's
+    half-width there; the right hip mirrors it. The same path for every SMPL-layout model.
+    """
+    v = body.smpl.v_template.detach().cpu().double().numpy()
+    reg = body.smpl.J_regressor
+    reg = reg.to_dense() if getattr(reg, "is_sparse", False) else reg
+    joints = reg.detach().cpu().double().numpy() @ v
+    left, right = JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]
+    mid_x = 0.5 * (joints[left, 0] + joints[right, 0])
+    hip_y = 0.5 * (joints[left, 1] + joints[right, 1])
+    slab = np.abs(v[:, 1] - hip_y) < _HIP_SLAB_M
+    if slab.sum() < 3:
+        raise ValueError("the body model has no surface at its hip joints' height")
+    half = float(np.abs(v[slab, 0] - mid_x).max())
+    joint_x = float(joints[left, 0] - mid_x)
+    return (HIP_WIDTH_FRACTION * half - joint_x, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -127,13 +157,14 @@ class ModelPoints:
     Parameters
     ----------
     landmark_vertex_ids : the body model's ``landmark_vertex_ids``
-    hip_offset : MediaPipe's left hip relative to the left hip joint (pelvis frame, m)
+    hip_offset : MediaPipe's left hip relative to the left hip joint (pelvis frame, m):
+        :func:`hip_offset_for` of the body model
     """
 
     def __init__(
         self,
         landmark_vertex_ids: dict[str, int],
-        hip_offset: tuple[float, float, float] = HIP_OFFSET,
+        hip_offset: tuple[float, float, float],
     ) -> None:
         names = sorted({t.ref for t in TARGETS if t.kind == "vertex"})
         missing = [n for n in names if n not in landmark_vertex_ids]

@@ -123,3 +123,59 @@ def temporal_smoothness(x: torch.Tensor, pair_weight: torch.Tensor) -> torch.Ten
         return x.sum() * 0.0
     d = (x[1:] - x[:-1]).pow(2).reshape(x.shape[0] - 1, -1).sum(-1)
     return (pair_weight * d).sum()
+
+
+#: Bones whose direction MediaPipe's world landmarks give: (SMPL joint from, to, MediaPipe
+#: landmark from, to): upper arms, forearms, shins, the shoulder line (not the thighs:
+#: MediaPipe's hips are not the model's hip joints).
+WORLD_BONES = (
+    (16, 18, 11, 13),
+    (18, 20, 13, 15),
+    (17, 19, 12, 14),
+    (19, 21, 14, 16),
+    (4, 7, 25, 27),
+    (5, 8, 26, 28),
+    (17, 16, 12, 11),
+)
+
+
+def world_bone_targets(
+    world: np.ndarray | None, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Unit bone directions ``(T, B, 3)`` and weights ``(T, B)`` (the smaller visibility of
+    the two ends; 0 where missing) from MediaPipe's world landmarks ``(T, 33, 4)`` (x, y, z
+    metres, camera-aligned, and visibility); None without them."""
+    if world is None:
+        return None
+    w = np.asarray(world, np.float64)
+    if w.ndim != 3 or w.shape[1:] != (33, 4):
+        raise ValueError(f"world landmarks must have shape (T, 33, 4), got {w.shape}")
+    a, b = [x[2] for x in WORLD_BONES], [x[3] for x in WORLD_BONES]
+    d = w[:, b, :3] - w[:, a, :3]
+    n = np.linalg.norm(d, axis=-1, keepdims=True)
+    ok = np.isfinite(d).all(-1) & (n[..., 0] > 1e-6)
+    dirs = np.where(ok[..., None], d / np.where(n > 1e-6, n, 1.0), 0.0)
+    vis = np.clip(np.nan_to_num(np.minimum(w[:, a, 3], w[:, b, 3])), 0.0, 1.0)
+    weight = np.where(ok, vis, 0.0)
+    return (
+        torch.as_tensor(np.nan_to_num(dirs), device=device, dtype=dtype),
+        torch.as_tensor(weight, device=device, dtype=dtype),
+    )
+
+
+def world_direction_loss(
+    joints: torch.Tensor, targets: tuple[torch.Tensor, torch.Tensor], sigma: float = 0.5
+) -> torch.Tensor:
+    """Robust disagreement of the model's bone directions with MediaPipe's (camera frame).
+
+    joints : (T, 24, 3); targets : :func:`world_bone_targets`. Per bone the squared
+    distance of the unit directions (0 to 4) through :func:`geman_mcclure` with ``sigma``,
+    weighted, summed over bones, averaged over frames.
+    """
+    dirs, weight = targets
+    a = [x[0] for x in WORLD_BONES]
+    b = [x[1] for x in WORLD_BONES]
+    d = joints[:, b] - joints[:, a]
+    d = d / d.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    rho = geman_mcclure((d - dirs).pow(2).sum(-1), sigma)
+    return (weight * rho).sum() / max(joints.shape[0], 1)
