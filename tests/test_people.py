@@ -1,6 +1,6 @@
 """Every person in a frame (``hpt_data.perception``) and the synthetic source's scenes with
 several people: anchors, decoding, detection on real renders, per-person truth, bad model
-files, and one-person clips unchanged byte for byte."""
+files, and one-person clips unchanged."""
 
 from __future__ import annotations
 
@@ -25,14 +25,16 @@ from hpt_data.sources.synthetic.ground_truth import load_ground_truth
 
 pytest.importorskip("ai_edge_litert")
 
-#: The one-person clip of ``ONE`` rendered by the code before ``people_per_clip`` existed
-#: (commit d85fe21, this machine's Mesa): its ground-truth file and decoded frames.
+#: The one-person clip of ``ONE``: its ground-truth file as rendered by the code before
+#: ``people_per_clip`` existed (commit d85fe21), and 24x32 thumbnails of its decoded frames
+#: (tests/data/one_person_clip_thumbnails.npy, INTER_AREA) since the faster noise and
+#: shadows (a9d3daa; against the older frames: mean 0.5, max 8 levels apart).
 ONE = SyntheticOptions(
     persons=1, clips_per_person=1, seconds=0.5, fps=8, width=192, height=256, seed=7,
     actions=["walk"],
 )  # fmt: skip
 ONE_GT_SHA256 = "8db02a6310ac18401003616914659afa12948a993364e0fb16691c68ea744def"
-ONE_FRAMES_SHA256 = "b1893d7df57586f30282d3294f015d580318ddc1691fbb14e2ec4923ee207591"
+ONE_THUMBNAILS = Path(__file__).parent / "data" / "one_person_clip_thumbnails.npy"
 
 CROWD = SyntheticOptions(
     persons=1, clips_per_person=1, seconds=1.0, fps=3, width=480, height=640, seed=1,
@@ -92,7 +94,9 @@ def test_decode_and_weighted_nms_merge_one_object() -> None:
 
 
 def test_one_person_clips_are_unchanged(tmp_path: Path) -> None:
-    """people_per_clip defaults to 1 and then renders exactly what the code did before."""
+    """people_per_clip defaults to 1 and then renders what the code did before: the same
+    truth byte for byte, and frames within a few levels (video decoding and float rounding
+    differ between machines; another person or a moved one is tens of levels off)."""
     src = SyntheticSource(tmp_path, ONE)
     (video,) = src.scan().videos
     assert "people" not in video.meta
@@ -101,7 +105,9 @@ def test_one_person_clips_are_unchanged(tmp_path: Path) -> None:
     assert not any(k.startswith("people_") for k in gt)
     assert hashlib.sha256(Path(str(video.ground_truth)).read_bytes()).hexdigest() == ONE_GT_SHA256
     frames = np.stack(_frames(video.path))
-    assert hashlib.sha256(frames.tobytes()).hexdigest() == ONE_FRAMES_SHA256
+    thumbs = np.stack([cv2.resize(f, (24, 32), interpolation=cv2.INTER_AREA) for f in frames])
+    diff = np.abs(thumbs.astype(int) - np.load(ONE_THUMBNAILS).astype(int))
+    assert diff.mean() < 2.0 and diff.max() <= 24, (diff.mean(), diff.max())
 
 
 def test_crowd_truth_is_per_person_and_disjoint(crowd_clip: tuple) -> None:
