@@ -103,6 +103,12 @@ def two_astronauts() -> np.ndarray:
     return canvas
 
 
+def camera_beside_astronaut() -> np.ndarray:
+    """(512, 1024, 3) uint8 BGR: the cameraman photo (x 0-512) beside the astronaut's (x
+    512-1024): two people, about the same size."""
+    return np.hstack([image(CAMERA.file), image(ASTRONAUT.file)])
+
+
 def pan(
     img: np.ndarray, frames: int = 12, side: int = 448, size: int = 320
 ) -> tuple[list[np.ndarray], list[tuple[int, int]]]:

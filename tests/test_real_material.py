@@ -25,6 +25,7 @@ from real_material import (
     TWO,
     TWO_SMALL_TORSO,
     Photo,
+    camera_beside_astronaut,
     image,
     in_box,
     pan,
@@ -149,6 +150,16 @@ def test_person_n_picks_the_one_asked_for(two: np.ndarray) -> None:
     assert first.box is not None and in_box(TWO.performer, np.array(first.box))
     with pytest.raises(ValueError, match="person 3 asked for, 2 found"):
         segment_person(two, SETTINGS, person=3)
+
+
+@pytest.mark.xfail(reason="beside the astronaut, the cameraman (face in profile) is not found")
+def test_cameraman_beside_the_astronaut_both_found() -> None:
+    found = find_people(_rgb(camera_beside_astronaut()))
+    assert sum(in_box(CAMERA.performer, p.box) for p in found) == 1
+    assert (
+        sum(in_box((512 + ASTRONAUT.performer[0], ASTRONAUT.performer[1]), p.box) for p in found)
+        == 1
+    )
 
 
 @pytest.mark.parametrize("photo", [CAMERA, ASTRONAUT], ids=lambda p: p.file)
