@@ -32,6 +32,7 @@ from real_material import (
     two_astronauts,
 )
 
+from hpt_data.crop import CropWindow
 from hpt_data.perception.people import find_people
 from hpt_data.sources.base import VideoRecord
 from hpt_data.stages.base import StageContext
@@ -182,3 +183,24 @@ def test_one_person_clip_no_frame_flagged_for_other_people(photo: Photo, tmp_pat
     for pos, entry in enumerate(crops.frames):
         x, y = (np.array(photo.performer) - corners[entry.index]) * 320 / 448
         assert in_box((x, y), people.boxes[people.kept[pos]]), entry.index
+
+
+@pytest.mark.slow
+def test_hpt_transfer_perception_picks_the_person_asked_for(two: np.ndarray) -> None:
+    """What ``hpt transfer --source`` runs (crop, mask, landmarks, fit): without
+    ``--person`` the large one with a note; ``--person 2`` the small one at the right."""
+    from pipelines.perceive import perceive
+
+    def square(w: CropWindow) -> np.ndarray:
+        return np.array([w.x0, w.y0, w.x0 + w.side, w.y0 + w.side])
+
+    main = perceive(two)
+    assert main.window is not None
+    assert in_box(TWO.performer, square(main.window))
+    assert not in_box(TWO_SMALL_TORSO, square(main.window))
+    assert any("2 people found" in f and "--person N" in f for f in main.flags), main.flags
+    small = perceive(two, person=2)
+    assert small.window is not None
+    assert in_box(TWO_SMALL_TORSO, square(small.window))
+    assert not in_box(TWO.performer, square(small.window))
+    assert not any("people found" in f for f in small.flags)
