@@ -308,6 +308,20 @@ def _ray_fused(r: Results) -> str:
     return "; ".join(parts) + f"; {r['what']}"
 
 
+def _real(r: Results) -> str:
+    one = r["single"]
+    photos = "; ".join(
+        f"{name}: {p['found']} found of {p['people_by_hand']}, performer "
+        f"{'kept' if p['performer_in_kept_box'] else 'NOT kept'}"
+        for name, p in r["photos"].items()
+        if p["people_by_hand"] > 1
+    )
+    return (
+        f"one person, pans over 2 photos ({one['frames']} frames): {one['several_people']} "
+        f"flagged for other people, one person found in {one['one_person_found']}; {photos}"
+    )
+
+
 ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
     ("demo build (`hpt-data build -d demo`, clips rendered afresh)", "demo_build", _demo),
     ("raw MediaPipe Pose on the decoded demo clips", "synthetic_detection", _detection),
@@ -316,6 +330,7 @@ ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
     ("sample-frames / remove-bg / pose2d, 2 workers", "perception", _perception_speed),
     ("every person in a frame (synthetic, 3 people per clip)", "people_detection", _people),
     ("remove-bg keeping the performer among several (synthetic)", "people_tracking", _tracking),
+    ("remove-bg on real photos (`tests/data/real`)", "real_material", _real),
     (
         "built-in body model: joints vs Anny's bone heads; agreement with Anny posed alike",
         "body_model",

@@ -74,6 +74,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         (),
         ("--persons", "1", "--seconds", "1.0"),
     ),
+    Benchmark("real_material", "benchmarks/real_material.py", (), ("--frames", "12")),
     Benchmark("body_model", "benchmarks/body_model_figures.py", (), ("--skip-derivation",)),
     Benchmark("fit_smpl", "benchmarks/fit_smpl.py", (), ("--frames", "40")),
     Benchmark(
