@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Literal
 
+from hpt_data.names import clip_parts
 from hpt_data.stages import Stage
+from hpt_data.stages.outputs.person_clips import PersonClips
 from hpt_data.workdir import VideoDir, files_intact
 
 if TYPE_CHECKING:
@@ -43,14 +45,22 @@ def assess_output(
 
 def dataset_info(ds: Dataset) -> list[dict[str, Any]]:
     """Per stage: how many videos have a done / stale / incomplete / missing output, and
-    the failures recorded in the status files (``hpt-data info``)."""
+    the failures recorded in the status files (``hpt-data info``). With ``person: all``
+    the stages after remove-bg count person clips (``<video id>#p1``) instead of the
+    videos remove-bg split, and the earlier ones count the videos only."""
     ids = ds.dirs.video_ids()
     rows = []
+    order = list(ds.stages)
+    split = {vid for vid in ids if PersonClips.present(ds.dirs.video(vid).output("remove-bg"))}
     for stage in ds.stages.values():
         upstream = ds.upstream_fingerprints(stage)
         counts: Counter[str] = Counter()
         failures = []
+        # person: all: the stages after remove-bg count the person clips, not their videos
+        after = "remove-bg" in order and order.index(stage.name) > order.index("remove-bg")
         for vid in ids:
+            if (vid in split) if after else (clip_parts(vid) is not None):
+                continue
             vdir = ds.dirs.video(vid)
             state, _ = assess_output(vdir, stage, upstream)
             status = vdir.status(stage.name)
@@ -62,7 +72,7 @@ def dataset_info(ds: Dataset) -> list[dict[str, Any]]:
         rows.append(
             {
                 "stage": stage.name,
-                "videos": len(ids),
+                "videos": sum(counts.values()),
                 "counts": dict(counts),
                 "failures": failures,
             }

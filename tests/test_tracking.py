@@ -182,9 +182,10 @@ def test_remove_bg_keeps_the_performer_among_three(crowd: tuple, tmp_path: Path)
 
 
 def test_remove_bg_person_setting() -> None:
-    with pytest.raises(ValueError, match="not built yet"):
-        RemoveBgSettings(person="all")
-    with pytest.raises(ValueError, match="main or a track id"):
+    assert RemoveBgSettings(person="all").min_track_frames == 8
+    with pytest.raises(ValueError, match="min_track_frames"):
+        RemoveBgSettings(person="all", min_track_frames=0)
+    with pytest.raises(ValueError, match="main, all or a track id"):
         RemoveBgSettings(person="someone")
     assert RemoveBgSettings(person=2).person == 2
 
