@@ -84,17 +84,17 @@ class RemoveBgSettings:
     background: list[int] = field(default_factory=lambda: [255, 255, 255])  # RGB, 0..255
     max_edge_cut: float = 0.1  # flag when more of the person's extent lies outside the frame
     min_person_area: float = 0.002  # flag no_person below this fraction of the frame
-    # main (the performer), a track id (1, 2, ...), or all: every track of at least
-    # min_track_frames frames its own clip (<video id>#p1, #p2, ... by first appearance)
-    person: str | int = "main"
+    person: str | int = "main"  # main (the performer), a track id (1, 2, ...), or all: every
+    # track of at least min_track_frames frames its own clip (<video id>#p1, #p2, ... by
+    # first appearance)
+    min_track_frames: int = 8  # person: all: a track seen in fewer sampled frames is no clip
+    # (8: 0.8 s at sample-frames' default 10 fps, so everyone visible for 1 s is a clip with 2
+    # frames to spare; at a lower sampling rate, lower it to the frames of one second)
     max_other_overlap: float = 0.2  # flag several_people above this share of our mask
     check_other_people: bool = True  # flag frames where another person overlaps the kept one
     max_track_gap: int = 5  # frames a person may go unseen and keep their track id
     min_detection_confidence: float = 0.5  # person detector threshold
     alpha: bool = False  # also keep the soft matte (alpha/); no later stage reads it
-    # person: all: a track seen in fewer sampled frames is no clip (8: 0.8 s at sample-frames'
-    # default 10 fps, so everyone visible for 1 s is a clip with 2 frames to spare)
-    min_track_frames: int = 8
 
     def __post_init__(self) -> None:
         if self.size < 16:
