@@ -152,3 +152,22 @@ def test_lost_clip_folder_is_remade_and_nothing_later_redone(built: Path) -> Non
     n = sum(len(c) for c in _clips(built).values())
     assert f"person clips (remove-bg person: all): {n} from 2 videos" in info.stdout
     assert f"pose2d         {n} done" in info.stdout
+
+
+@pytest.mark.slow
+def test_lost_remove_bg_frame_is_redone_alone_and_byte_identical(built: Path) -> None:
+    """A crop lost from remove-bg's own clip set: remove-bg redoes that frame only (the
+    rest reused), the same bytes, so no clip folder and no later stage is redone."""
+    config = built.parent.parent / "datasets.yaml"
+    folder = built / "videos" / "p000-walk" / "remove-bg"
+    digest = json.loads((folder / "_stage.json").read_text())["digest"]
+    lost = sorted((folder / "clips" / "p1" / "image").iterdir())[1]
+    lost.unlink()
+    result = runner.invoke(app, ["build", "-c", str(config), "-d", "crowd", "-w", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "remove-bg      1 ok, 1 skipped" in result.stdout
+    assert "person-clips   0 ok, 2 skipped" in result.stdout
+    assert "pose2d         0 ok," in result.stdout
+    manifest = json.loads((folder / "_stage.json").read_text())
+    assert manifest["digest"] == digest and lost.is_file()
+    assert manifest["metrics"]["reused"] >= manifest["metrics"]["frames"]

@@ -282,7 +282,7 @@ class RemoveBackground(Stage):
         previous = PreviousOutput(ctx.previous)
         if s.person == "all":
             old_clips, old_people = previous_clips(previous)
-            old = next(iter(old_clips.values()), {})
+            old = next(iter(old_clips.values()), ("", {}))[1]
         else:
             old, old_people = self._previous(previous)
         tracker = Tracker(TrackOptions(max_gap=s.max_track_gap))
