@@ -9,6 +9,7 @@ slow tests: about a minute on two shared cores, most of it rendering the two cli
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -171,3 +172,16 @@ def test_lost_remove_bg_frame_is_redone_alone_and_byte_identical(built: Path) ->
     manifest = json.loads((folder / "_stage.json").read_text())
     assert manifest["digest"] == digest and lost.is_file()
     assert manifest["metrics"]["reused"] >= manifest["metrics"]["frames"]
+
+
+@pytest.mark.slow
+def test_fused_build_redoes_only_a_clips_lost_stage(built: Path) -> None:
+    config = built.parent.parent / "datasets.yaml"
+    cid = _clips(built)["p001-walk"][0]
+    shutil.rmtree(built / "videos" / cid / "pose2d")
+    args = ["build", "-c", str(config), "-d", "crowd", "-w", "1", "-q", "--fuse-stages"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "person-clips   0 ok" in result.stdout
+    assert "pose2d         1 ok" in result.stdout
+    assert "fit-smpl       0 ok" in result.stdout  # the same landmarks again
