@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Literal
 
-from hpt_data.names import clip_parts
+from hpt_data.errors import HptError
+from hpt_data.names import clip_id, clip_parts
 from hpt_data.stages import Stage
 from hpt_data.stages.outputs.person_clips import PersonClips
 from hpt_data.workdir import VideoDir, files_intact
@@ -51,7 +52,7 @@ def dataset_info(ds: Dataset) -> list[dict[str, Any]]:
     ids = ds.dirs.video_ids()
     rows = []
     order = list(ds.stages)
-    split = {vid for vid in ids if PersonClips.present(ds.dirs.video(vid).output("remove-bg"))}
+    split, listed = _person_clips(ds, ids)
     for stage in ds.stages.values():
         upstream = ds.upstream_fingerprints(stage)
         counts: Counter[str] = Counter()
@@ -59,7 +60,8 @@ def dataset_info(ds: Dataset) -> list[dict[str, Any]]:
         # person: all: the stages after remove-bg count the person clips, not their videos
         after = "remove-bg" in order and order.index(stage.name) > order.index("remove-bg")
         for vid in ids:
-            if (vid in split) if after else (clip_parts(vid) is not None):
+            clip = clip_parts(vid) is not None
+            if (vid in split or (clip and vid not in listed)) if after else clip:
                 continue
             vdir = ds.dirs.video(vid)
             state, _ = assess_output(vdir, stage, upstream)
@@ -78,3 +80,18 @@ def dataset_info(ds: Dataset) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _person_clips(ds: Dataset, ids: list[str]) -> tuple[set[str], set[str]]:
+    """The videos remove-bg split into person clips (``person: all``) and the clip ids
+    their ``clips.json`` lists (a clip folder no longer listed is left uncounted)."""
+    split, listed = set(), set()
+    for vid in ids:
+        folder = ds.dirs.video(vid).output("remove-bg")
+        if clip_parts(vid) is None and PersonClips.present(folder):
+            split.add(vid)
+            try:
+                listed.update(clip_id(vid, c.name) for c in PersonClips.read(folder).clips)
+            except HptError:
+                continue
+    return split, listed
