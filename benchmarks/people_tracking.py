@@ -21,6 +21,7 @@ on each clip in this process, and compares with the per-person ground truth:
   pixels (``people_pixels``) cover at least remove-bg's ``min_person_area`` of the frame
   in at least ``fps`` frames, and as *a clip* when one clip's track box matches theirs at
   IoU >= 0.5 in most of the track's frames; clips matching no such person are *extra*;
+  for those missed, the longest track that matched them, in frames;
 - *cost*: ms per frame, one thread, on the one-person frames, taken in turns frame by frame:
   the MediaPipe calls of remove-bg before this work (Pose, static, segmentation on, plus
   Selfie Segmentation) against what remove-bg runs now per frame (person detector,
@@ -179,25 +180,32 @@ def evaluate_all(gt_path: Path, folder: Path, fps: int) -> dict:
     floor = RemoveBgSettings().min_person_area * frame_area
     roles = [str(r) for r in gt["people_roles"]]
     visible = [k for k in range(len(roles)) if (gt["people_pixels"][k] >= floor).sum() >= fps]
-    matched: list[int | None] = []
+    matched: list[int | None] = []  # per clip: the true person it is
+    longest = [0] * len(roles)  # per true person: frames of their longest track
     if PersonClips.present(folder):
         people = People.read(folder)
-        for clip in PersonClips.read(folder).clips:
-            rows = np.nonzero(people.track == clip.track)[0]
-            pos = np.searchsorted(np.cumsum(people.count), rows, side="right")
+        clips = {c.track for c in PersonClips.read(folder).clips}
+        pos = np.searchsorted(np.cumsum(people.count), np.arange(len(people.track)), "right")
+        for track in sorted(set(people.track.tolist())):
+            rows = np.nonzero(people.track == track)[0]
             votes = []
-            for row, p in zip(rows, pos, strict=True):
-                truth = gt["people_boxes"][:, int(people.frame_index[p])].astype(np.float64)
-                iou = box_iou(people.boxes[row].astype(np.float64), truth)
+            for row in rows:
+                truth = gt["people_boxes"][:, int(people.frame_index[pos[row]])]
+                iou = box_iou(people.boxes[row].astype(np.float64), truth.astype(np.float64))
                 votes.append(int(np.argmax(iou)) if iou.max() >= 0.5 else -1)
             best = max(set(votes), key=votes.count)
-            matched.append(best if best >= 0 and votes.count(best) * 2 > len(votes) else None)
+            person = best if best >= 0 and votes.count(best) * 2 > len(votes) else None
+            if person is not None:
+                longest[person] = max(longest[person], len(rows))
+            if track in clips:
+                matched.append(person)
     found = [k for k in visible if k in matched]
     return {
         "visible": [roles[k] for k in visible],
         "clips": [roles[k] if k is not None else None for k in matched],
         "found": [roles[k] for k in found],
         "extra": sum(k is None or k not in visible for k in matched),
+        "longest_track": {roles[k]: longest[k] for k in visible},
     }
 
 
@@ -253,6 +261,14 @@ def _all_summary(clips: list[dict]) -> dict:
         r: [sum(c["found"].count(r) for c in clips), sum(c["visible"].count(r) for c in clips)]
         for r in roles
     }
+    # of the people visible for 1 s but no clip: their longest track, in frames
+    out["missed_longest_track"] = {
+        r: max(
+            (c["longest_track"][r] for c in clips if r in c["visible"] and r not in c["found"]),
+            default=None,
+        )
+        for r in roles
+    }
     return out
 
 
@@ -301,7 +317,8 @@ def doc_table(r: dict) -> str:
             "",
             f"`person: all` on the clips of three (`min_track_frames: {a['min_track_frames']}`):"
             f" every person visible for ≥ 1 s is a clip for {a['found']} of {a['expected']} "
-            f"({by_role}); {a['extra_clips']} clips of no such person.",
+            f"({by_role}); {a['extra_clips']} clips of no such person."
+            + _missed(a, r["setup"]["fps"]),
         ]
     rows += [
         "",
@@ -311,6 +328,15 @@ def doc_table(r: dict) -> str:
         f"against {r['ms_per_frame_before']:.0f} ms before ({r['cost_over_before']:+.0%}).",
     ]
     return "\n".join(rows)
+
+
+def _missed(a: dict, fps: int) -> str:
+    """The longest track of the people visible for 1 s that made no clip."""
+    missed = {r: n for r, n in sorted(a.get("missed_longest_track", {}).items()) if n is not None}
+    if not missed:
+        return ""
+    text = ", ".join(f"{r} {n}" for r, n in missed.items())
+    return f" Those missed were tracked in at most (frames of {fps} per second): {text}."
 
 
 def write_doc(r: dict, doc: Path = DOC) -> None:
