@@ -10,7 +10,9 @@ scan), so a bad name is reported in one line before any folder is made.
 Allowed: letters and digits (Unicode ones too: ids like ``müller_01`` are harmless),
 ``_ - . + = @``; not ``.`` or ``..`` and at most 255 bytes in UTF-8 (the usual file
 system limit). A leading ``-`` is allowed: ``video_folder`` makes such ids from file
-names and they worked before this check.
+names and they worked before this check. ``#`` is reserved: the orchestrator joins a
+video id and a person clip's name with it (``walk01#p2``, remove-bg's ``person: all``), so
+a source's id may not hold it and a clip id never collides with a video's.
 """
 
 from __future__ import annotations
