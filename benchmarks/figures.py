@@ -106,7 +106,17 @@ def _tracking(r: Results) -> str:
         f"IoU median {c['mask_iou_median']:.2f}, 2D median {c['error_px_median']:.1f} px at "
         f"1024, {c['several_people_frames']} frames flagged; one person ({one['frames']} "
         f"frames): {one['several_people_frames']} flagged; cost {r['cost_over_before']:+.0%} "
-        "per frame over remove-bg's MediaPipe calls before"
+        "per frame over remove-bg's MediaPipe calls before" + _all_mode(r)
+    )
+
+
+def _all_mode(r: Results) -> str:
+    a = r.get("all_mode")
+    if a is None:
+        return ""
+    return (
+        f"; `person: all`: {a['found']} of {a['expected']} people visible ≥ 1 s are clips, "
+        f"{a['extra_clips']} extra"
     )
 
 

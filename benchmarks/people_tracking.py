@@ -16,6 +16,12 @@ on each clip in this process, and compares with the per-person ground truth:
   crop (the joints of ``benchmarks/perception.py``);
 - *flags*: ``several_people`` on the one-person clips (must be none), and on the clips of
   three (another person over the performer);
+- *person: all* (on the clips of three): remove-bg again with ``person: all`` (its
+  default ``min_track_frames``); a person counts as *visible for 1 s* when their visible
+  pixels (``people_pixels``) cover at least remove-bg's ``min_person_area`` of the frame
+  in at least ``fps`` frames, and as *a clip* when one clip's track box matches theirs at
+  IoU >= 0.5 in most of the track's frames; clips matching no such person are *extra*;
+  for those missed, the longest track that matched them, in frames;
 - *cost*: ms per frame, one thread, on the one-person frames, taken in turns frame by frame:
   the MediaPipe calls of remove-bg before this work (Pose, static, segmentation on, plus
   Selfie Segmentation) against what remove-bg runs now per frame (person detector,
@@ -30,6 +36,7 @@ Usage: ``python benchmarks/people_tracking.py [--persons 2] [--seconds 2] [--fps
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
@@ -39,6 +46,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from hpt_data.errors import StageError
 from hpt_data.keypoints import MEDIAPIPE_TO_LANDMARK, MEDIAPIPE_TO_SMPL_JOINT
 from hpt_data.perception.anchors import box_iou
 from hpt_data.sources.base import VideoRecord
@@ -47,6 +55,7 @@ from hpt_data.sources.synthetic.ground_truth import load_ground_truth
 from hpt_data.stages.base import StageContext
 from hpt_data.stages.outputs import Crops
 from hpt_data.stages.outputs.people import People
+from hpt_data.stages.outputs.person_clips import PersonClips
 from hpt_data.stages.pose2d import Pose2D, Pose2DSettings
 from hpt_data.stages.remove_bg import RemoveBackground, RemoveBgSettings
 from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
@@ -76,16 +85,23 @@ def _render(root: Path, seed: int, people: int, args: argparse.Namespace) -> lis
     return videos
 
 
-def _stages(video: VideoRecord, work: Path) -> tuple[Path, dict[str, Path]]:
-    """sample-frames, remove-bg, pose2d (detect) and pose2d (from remove-bg) on one clip."""
+def _stages(video: VideoRecord, work: Path, all_mode: bool) -> tuple[Path, dict[str, Path]]:
+    """sample-frames, remove-bg, pose2d (detect) and pose2d (from remove-bg) on one clip;
+    with ``all_mode`` also remove-bg with ``person: all`` (``rb_all``)."""
     rec = VideoRecord(video.video_id, video.person_id, "test", video.path)
-    dirs = {k: work / video.video_id / k for k in ("f", "rb", "pose", "pose_reuse")}
+    keys = ("f", "rb", "pose", "pose_reuse") + (("rb_all",) if all_mode else ())
+    dirs = {k: work / video.video_id / k for k in keys}
     for d in dirs.values():
         d.mkdir(parents=True)
     SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(rec, {}, dirs["f"]))
     RemoveBackground(RemoveBgSettings()).run(
         StageContext(rec, {"sample-frames": dirs["f"]}, dirs["rb"])
     )
+    if all_mode:
+        with contextlib.suppress(StageError):  # no clip at all: everyone visible is missed
+            RemoveBackground(RemoveBgSettings(person="all")).run(
+                StageContext(rec, {"sample-frames": dirs["f"]}, dirs["rb_all"])
+            )
     for key, how in (("pose", "detect"), ("pose_reuse", "remove-bg")):
         Pose2D(Pose2DSettings(landmarks=how)).run(
             StageContext(rec, {"remove-bg": dirs["rb"]}, dirs[key])
@@ -156,6 +172,43 @@ def evaluate(gt_path: Path, dirs: dict[str, Path]) -> dict:
     }
 
 
+def evaluate_all(gt_path: Path, folder: Path, fps: int) -> dict:
+    """``person: all`` on one clip: the people visible for 1 s, which of them are clips,
+    and the clips that are no such person (see the module doc)."""
+    gt = load_ground_truth(str(gt_path))
+    frame_area = gt["people_instance"].shape[1] * gt["people_instance"].shape[2]
+    floor = RemoveBgSettings().min_person_area * frame_area
+    roles = [str(r) for r in gt["people_roles"]]
+    visible = [k for k in range(len(roles)) if (gt["people_pixels"][k] >= floor).sum() >= fps]
+    matched: list[int | None] = []  # per clip: the true person it is
+    longest = [0] * len(roles)  # per true person: frames of their longest track
+    if PersonClips.present(folder):
+        people = People.read(folder)
+        clips = {c.track for c in PersonClips.read(folder).clips}
+        pos = np.searchsorted(np.cumsum(people.count), np.arange(len(people.track)), "right")
+        for track in sorted(set(people.track.tolist())):
+            rows = np.nonzero(people.track == track)[0]
+            votes = []
+            for row in rows:
+                truth = gt["people_boxes"][:, int(people.frame_index[pos[row]])]
+                iou = box_iou(people.boxes[row].astype(np.float64), truth.astype(np.float64))
+                votes.append(int(np.argmax(iou)) if iou.max() >= 0.5 else -1)
+            best = max(set(votes), key=votes.count)
+            person = best if best >= 0 and votes.count(best) * 2 > len(votes) else None
+            if person is not None:
+                longest[person] = max(longest[person], len(rows))
+            if track in clips:
+                matched.append(person)
+    found = [k for k in visible if k in matched]
+    return {
+        "visible": [roles[k] for k in visible],
+        "clips": [roles[k] if k is not None else None for k in matched],
+        "found": [roles[k] for k in found],
+        "extra": sum(k is None or k not in visible for k in matched),
+        "longest_track": {roles[k]: longest[k] for k in visible},
+    }
+
+
 def speed(frames: list[np.ndarray]) -> dict[str, float]:
     """ms per frame: remove-bg's MediaPipe calls before, and its people work now."""
     from hpt_data.perception.masks import kept_matte
@@ -192,6 +245,30 @@ def _frames(path: str) -> list[np.ndarray]:
             break
         out.append(bgr)
     cap.release()
+    return out
+
+
+def _all_summary(clips: list[dict]) -> dict:
+    """Over the clips of three: people visible for 1 s, those that are clips, by role."""
+    roles = sorted({r for c in clips for r in c["visible"]})
+    out: dict = {
+        "expected": sum(len(c["visible"]) for c in clips),
+        "found": sum(len(c["found"]) for c in clips),
+        "extra_clips": sum(c["extra"] for c in clips),
+        "min_track_frames": RemoveBgSettings().min_track_frames,
+    }
+    out["by_role"] = {
+        r: [sum(c["found"].count(r) for c in clips), sum(c["visible"].count(r) for c in clips)]
+        for r in roles
+    }
+    # of the people visible for 1 s but no clip: their longest track, in frames
+    out["missed_longest_track"] = {
+        r: max(
+            (c["longest_track"][r] for c in clips if r in c["visible"] and r not in c["found"]),
+            default=None,
+        )
+        for r in roles
+    }
     return out
 
 
@@ -233,6 +310,16 @@ def doc_table(r: dict) -> str:
             f"({c['mask_iou_min']:.3f}) | {c['error_px_median']:.1f} / "
             f"{c['error_px_median_from_remove_bg']:.1f} px | {c['several_people_frames']} |"
         )
+    a = r.get("all_mode")
+    if a is not None:
+        by_role = ", ".join(f"{k} {f}/{n}" for k, (f, n) in sorted(a["by_role"].items()))
+        rows += [
+            "",
+            f"`person: all` on the clips of three (`min_track_frames: {a['min_track_frames']}`):"
+            f" every person visible for ≥ 1 s is a clip for {a['found']} of {a['expected']} "
+            f"({by_role}); {a['extra_clips']} clips of no such person."
+            + _missed(a, r["setup"]["fps"]),
+        ]
     rows += [
         "",
         f"Targets (issue 17): kept ≥ {t['kept']:.0%}, ≤ {t['switches']} switch per clip, mask "
@@ -241,6 +328,15 @@ def doc_table(r: dict) -> str:
         f"against {r['ms_per_frame_before']:.0f} ms before ({r['cost_over_before']:+.0%}).",
     ]
     return "\n".join(rows)
+
+
+def _missed(a: dict, fps: int) -> str:
+    """The longest track of the people visible for 1 s that made no clip."""
+    missed = {r: n for r, n in sorted(a.get("missed_longest_track", {}).items()) if n is not None}
+    if not missed:
+        return ""
+    text = ", ".join(f"{r} {n}" for r, n in missed.items())
+    return f" Those missed were tracked in at most (frames of {fps} per second): {text}."
 
 
 def write_doc(r: dict, doc: Path = DOC) -> None:
@@ -266,12 +362,15 @@ def main() -> None:
         data = args.data or Path(tmp) / "clips"
         work = Path(tmp) / "work"
         groups: dict[str, list[dict]] = {"crowd": [], "single": []}
+        all_mode: list[dict] = []
         single_frames: list[np.ndarray] = []
         for name, seeds, people in (("crowd", CROWD_SEEDS, 3), ("single", (SINGLE_SEED,), 1)):
             for seed in seeds:
                 for video in _render(data, seed, people, args):
-                    gt_path, dirs = _stages(video, work / name / str(seed))
+                    gt_path, dirs = _stages(video, work / name / str(seed), name == "crowd")
                     groups[name].append(evaluate(gt_path, dirs))
+                    if name == "crowd":
+                        all_mode.append(evaluate_all(gt_path, dirs["rb_all"], args.fps))
                     if name == "single":
                         single_frames += _frames(video.path)
         ms = speed(single_frames)
@@ -280,6 +379,8 @@ def main() -> None:
         name: [{k: v for k, v in c.items() if k not in ("ious", "errors")} for c in clips]
         for name, clips in groups.items()
     }
+    result["all_mode"] = _all_summary(all_mode)
+    result["per_clip"]["all_mode"] = all_mode
     result["ms_per_frame_before"] = ms["before"]
     result["ms_per_frame_now"] = ms["now"]
     result["cost_over_before"] = ms["now"] / ms["before"] - 1.0
@@ -307,6 +408,11 @@ def main() -> None:
             f"(from remove-bg {r['error_px_median_from_remove_bg']:.1f}); "
             f"several_people frames {r['several_people_frames']}"
         )
+    a = result["all_mode"]
+    print(
+        f"person: all: {a['found']} of {a['expected']} people visible for 1 s are clips "
+        f"({a['by_role']}); {a['extra_clips']} extra clips"
+    )
     print(
         f"cost per frame: before {ms['before']:.1f} ms, now {ms['now']:.1f} ms "
         f"({result['cost_over_before']:+.0%}); wrote {args.out}"

@@ -112,6 +112,7 @@ def info(opts: RunOptions) -> None:
     """Show what a dataset's work folder holds, per stage, with the settings each stage runs
     with (those that differ from the defaults) and how the shards were made."""
     from hpt_data.output_state import dataset_info
+    from hpt_data.person_clips import clips_line
     from hpt_data.provenance import dataset_provenance, describe_settings, shards_line
     from hpt_data.shard_pairs import describe_pairs
     from hpt_data.shards.writer import MANIFEST
@@ -129,6 +130,9 @@ def info(opts: RunOptions) -> None:
         f"videos: {len(scan.get('videos', []))} listed, "
         f"{len(scan.get('problems', []))} skipped by the source"
     )
+    clips = clips_line(ds)
+    if clips:
+        typer.echo(clips)
     for row in dataset_info(ds):
         counts = ", ".join(f"{n} {state}" for state, n in sorted(row["counts"].items())) or "-"
         typer.echo(f"{row['stage']:<14} {counts}")
@@ -279,13 +283,20 @@ def write_shards(opts: RunOptions) -> None:
     from hpt_data.executors import make_executor
     from hpt_data.orchestrator import scan_videos
     from hpt_data.orchestrator import write_shards as run_write_shards
+    from hpt_data.person_clips import expand_videos, person_all
     from hpt_data.preflight import preflight
 
     ds = opts.open()
     scan = scan_videos(ds, opts.limit, functools.partial(preflight, ds, [], shards=True))
+    videos = scan.videos
+    if person_all(ds):  # each video remove-bg split by person becomes its clips
+        videos, outcomes = expand_videos(ds, videos)
+        for o in outcomes:
+            if o.error:
+                typer.echo(f"  failed {o.video_id}: {o.error}")
     with make_executor(opts.executor, opts.workers, opts.retries, opts.ray_address) as ex:
         summary = run_write_shards(
-            ds, scan.videos, progress=not opts.quiet, executor=ex, pairs=scan.pairs
+            ds, videos, progress=not opts.quiet, executor=ex, pairs=scan.pairs
         )
     raise typer.Exit(_shards_report(summary))
 

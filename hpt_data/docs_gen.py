@@ -276,6 +276,15 @@ def render_datasets_doc() -> str:
     )
     parts = [_HEADER.replace("{top_keys}", top_keys)]
     parts.append(f"## `split`\n\n{_summary(SplitRule)}\n\n{settings_table(SplitRule)}")
+    parts.append(
+        "With remove-bg's `person: all` every person tracked for `min_track_frames` frames "
+        "becomes a clip `<video id>#p1`, `#p2`, ... (numbered by first appearance; "
+        "[perception](perception.md)), which every later stage and the shards treat as a "
+        "video of its own, its `person_id` its clip id. The split is still drawn per video "
+        "(by the source's person) before anyone is found, and each clip keeps its video's: "
+        "all of a video's people stay in one split, so a person whose track broke in two "
+        "cannot be in both.\n"
+    )
     parts.append(f"## `shards`\n\n{_summary(ShardSettings)}\n\n{settings_table(ShardSettings)}")
     parts.append(
         "## Sources: `options`\n\nThe keys under `options:` depend on the dataset's "

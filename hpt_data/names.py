@@ -10,7 +10,9 @@ scan), so a bad name is reported in one line before any folder is made.
 Allowed: letters and digits (Unicode ones too: ids like ``müller_01`` are harmless),
 ``_ - . + = @``; not ``.`` or ``..`` and at most 255 bytes in UTF-8 (the usual file
 system limit). A leading ``-`` is allowed: ``video_folder`` makes such ids from file
-names and they worked before this check.
+names and they worked before this check. ``#`` is reserved: the orchestrator joins a
+video id and a person clip's name with it (``walk01#p2``, remove-bg's ``person: all``), so
+a source's id may not hold it and a clip id never collides with a video's.
 """
 
 from __future__ import annotations
@@ -50,14 +52,47 @@ def path_name_problem(name: str) -> str | None:
     return None
 
 
-def check_path_name(kind: str, name: str, where: str = "", error: type[HptError] = HptError) -> str:
+def check_path_name(
+    kind: str,
+    name: str,
+    where: str = "",
+    error: type[HptError] = HptError,
+    clips: bool = False,
+) -> str:
     """``name`` if it is a safe single path component, else ``error`` with one line.
 
     ``kind`` says what the name is ("dataset name", "video id"); ``where`` (a file and
-    line, or "synthetic source") starts the message.
+    line, or "synthetic source") starts the message; ``clips``: a person clip's id
+    (``<video id>#p1``) is accepted too.
     """
-    problem = path_name_problem(name)
+    problem = work_name_problem(name) if clips else path_name_problem(name)
     if problem is None:
         return name
     prefix = f"{where}: " if where else ""
     raise error(f"{prefix}{kind} {name!r} {problem}; {ADVICE}")
+
+
+#: Separates a video's id from a person clip's name (``person: all``): ``walk01#p2``. A
+#: source's ids may not hold it (``path_name_problem``), so a clip id never collides with
+#: a video's.
+CLIP_SEP = "#"
+
+
+def clip_id(video_id: str, clip: str) -> str:
+    """The id of the person clip ``clip`` (``p1``, ``p2``, ...) of ``video_id``."""
+    return f"{video_id}{CLIP_SEP}{clip}"
+
+
+def clip_parts(video_id: str) -> tuple[str, str] | None:
+    """(video id, clip name) of a person clip's id, or None for a video's own id."""
+    parent, sep, clip = video_id.partition(CLIP_SEP)
+    if not sep or not clip.startswith("p") or not clip[1:].isdigit() or clip[1] == "0":
+        return None
+    return parent, clip
+
+
+def work_name_problem(name: str) -> str | None:
+    """Like :func:`path_name_problem`, but a person clip's id (``<video id>#p<k>``) is
+    allowed too: ``#`` is harmless in a folder name, only reserved."""
+    parts = clip_parts(name) if isinstance(name, str) else None
+    return path_name_problem(parts[0] if parts else name)

@@ -29,6 +29,7 @@ from hpt_data.gather import ShardsSummary
 from hpt_data.names import ADVICE as NAME_ADVICE
 from hpt_data.names import path_name_problem
 from hpt_data.output_state import assess_output
+from hpt_data.person_clips import CLIPS_STEP, after_split, expand_videos, person_all
 from hpt_data.preflight import preflight
 from hpt_data.provenance import dataset_provenance
 from hpt_data.shard_tasks import write_dataset_shards
@@ -367,20 +368,36 @@ def build(
     scan = scan_videos(ds, limit, check)
     steps = [materialize_videos(ds, scan.videos, executor, progress)]
     alive = {o.video_id for o in steps[0].outcomes if o.state in ("ok", "skipped")}
-    if fuse_stages and names:
-        videos = [v for v in scan.videos if v.video_id in alive]
-        chosen = [ds.stage(n) for n in names]
-        steps += run_stages_fused(ds, chosen, videos, executor, force=force, progress=progress)
-        alive = {o.video_id for o in steps[-1].outcomes if o.state in ("ok", "skipped")}
-        names = []
-    for name in names:
-        stage = ds.stage(name)
-        videos = [v for v in scan.videos if v.video_id in alive]
-        summary = run_stage(ds, stage, videos, executor, force=force, progress=progress)
-        steps.append(summary)
-        alive = {o.video_id for o in summary.outcomes if o.state in ("ok", "skipped")}
+    videos = [v for v in scan.videos if v.video_id in alive]
+    # person: all: the stages after remove-bg (and the shards) run on the person clips
+    before = [n for n in names if not (person_all(ds) and after_split(ds, n))]
+    groups = [g for g in (before, [n for n in names if n not in before]) if g]
+    expanded = False
+    for group in groups:
+        if group is not before:
+            videos, expanded = _expand(ds, videos, steps), True
+        for chosen in [group] if fuse_stages else [[n] for n in group]:
+            run = [ds.stage(n) for n in chosen]
+            if fuse_stages:
+                steps += run_stages_fused(ds, run, videos, executor, force=force, progress=progress)
+            else:
+                steps.append(
+                    run_stage(ds, run[0], videos, executor, force=force, progress=progress)
+                )
+            ok = {o.video_id for o in steps[-1].outcomes if o.state in ("ok", "skipped")}
+            videos = [v for v in videos if v.video_id in ok]
     shards = None
     if stages is None:
-        kept = [v for v in scan.videos if v.video_id in alive]
-        shards = write_shards(ds, kept, progress, executor, scan.pairs)
+        if person_all(ds) and not expanded:
+            videos = _expand(ds, videos, steps)
+        shards = write_shards(ds, videos, progress, executor, scan.pairs)
     return BuildReport(steps, scan.problems, shards)
+
+
+def _expand(ds: Dataset, videos: list[VideoRecord], steps: list[StepSummary]) -> list[VideoRecord]:
+    """The videos with their person clips in place of each video remove-bg split
+    (``hpt_data.person_clips``), the step's summary added to ``steps``."""
+    start = time.perf_counter()
+    clips, outcomes = expand_videos(ds, videos)
+    steps.append(StepSummary(CLIPS_STEP, outcomes, time.perf_counter() - start))
+    return clips

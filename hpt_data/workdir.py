@@ -99,8 +99,9 @@ class DatasetDir:
         return self.root / "shards"
 
     def video(self, video_id: str) -> VideoDir:
-        """A video's folder; refuses an id that is not one safe folder name (``../x``)."""
-        check_path_name("video id", video_id, str(self.root))
+        """A video's (or a person clip's, ``<video id>#p1``) folder; refuses an id that is
+        not one safe folder name (``../x``)."""
+        check_path_name("video id", video_id, str(self.root), clips=True)
         return VideoDir(self.root / "videos" / video_id)
 
     def video_ids(self) -> list[str]:

@@ -182,9 +182,10 @@ def test_remove_bg_keeps_the_performer_among_three(crowd: tuple, tmp_path: Path)
 
 
 def test_remove_bg_person_setting() -> None:
-    with pytest.raises(ValueError, match="not built yet"):
-        RemoveBgSettings(person="all")
-    with pytest.raises(ValueError, match="main or a track id"):
+    assert RemoveBgSettings(person="all").min_track_frames == 8
+    with pytest.raises(ValueError, match="min_track_frames"):
+        RemoveBgSettings(person="all", min_track_frames=0)
+    with pytest.raises(ValueError, match="main, all or a track id"):
         RemoveBgSettings(person="someone")
     assert RemoveBgSettings(person=2).person == 2
 
@@ -206,3 +207,39 @@ def test_remove_bg_names_the_tracks_when_the_chosen_one_does_not_exist(
     text = str(err.value)
     assert "no person track 9; tracks: 1 (12 frames)" in text and "\n" not in text
     assert not (rb_dir / "frames.json").exists()
+
+
+def test_remove_bg_person_all_writes_what_a_track_id_writes(crowd: tuple, tmp_path: Path) -> None:
+    """person: all writes each clip's crop set as person: <its track> writes its output,
+    byte for byte; a video none of whose tracks is long enough fails in one line."""
+    from hpt_data.errors import StageError
+    from hpt_data.stages.outputs.person_clips import PersonClips
+
+    video, _ = crowd
+    record = VideoRecord(video.video_id, video.person_id, "test", video.path)
+    dirs = {k: tmp_path / k for k in ("f", "all", "one", "none")}
+    for d in dirs.values():
+        d.mkdir()
+    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, dirs["f"]))
+    inputs = {"sample-frames": dirs["f"]}
+    RemoveBackground(RemoveBgSettings(person="all")).run(StageContext(record, inputs, dirs["all"]))
+    listed = PersonClips.read(dirs["all"])
+    assert [c.name for c in listed.clips] == [f"p{k + 1}" for k in range(len(listed.clips))]
+    first = listed.clips[0]
+    RemoveBackground(RemoveBgSettings(person=first.track)).run(
+        StageContext(record, inputs, dirs["one"])
+    )
+    clip = dirs["all"] / first.folder
+    ours = sorted(str(p.relative_to(clip)) for p in clip.rglob("*") if p.is_file())
+    theirs = sorted(str(p.relative_to(dirs["one"])) for p in dirs["one"].rglob("*") if p.is_file())
+    assert ours == theirs
+    for rel in ours:
+        assert (clip / rel).read_bytes() == (dirs["one"] / rel).read_bytes(), rel
+    people = People.read(dirs["all"])
+    assert (people.kept == -1).all() and len(people.track) > 0
+    stage = RemoveBackground(RemoveBgSettings(person="all", min_track_frames=99))
+    with pytest.raises(StageError) as err:
+        stage.run(StageContext(record, inputs, dirs["none"]))
+    text = str(err.value)
+    assert "no person clip (min_track_frames 99" in text and "seen in 12 frames" in text
+    assert "\n" not in text and not any(dirs["none"].iterdir())

@@ -140,12 +140,13 @@ class PreviousOutput:
         except OSError:
             return False
 
-    def reuse(self, rel: str, out_dir: Path) -> bool:
-        """Link (or copy) ``rel`` into ``out_dir`` if intact; whether it was reused."""
+    def reuse(self, rel: str, out_dir: Path, dst_rel: str | None = None) -> bool:
+        """Link (or copy) ``rel`` into ``out_dir`` (as ``dst_rel``, by default ``rel``) if
+        intact; whether it was reused."""
         folder = self.folder
         if folder is None or not self.intact(rel):
             return False
-        dst = out_dir / rel
+        dst = out_dir / (rel if dst_rel is None else dst_rel)
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(folder / rel, dst)

@@ -8,8 +8,9 @@ Per video, over the kept frames of ``sample-frames``:
    33 landmarks and the landmark model's own mask of that person.
 2. People linked across frames into tracks (:mod:`hpt_data.perception.tracking`), and one
    track kept: ``person: main`` (the performer: size × centrality × track length) or
-   ``person: <track id>``. (``person: all``, every long track its own clip, is not built
-   yet.)
+   ``person: <track id>``; or, with ``person: all``, every track seen in at least
+   ``min_track_frames`` frames, each its own crop set (:mod:`hpt_data.stages.remove_bg_clips`;
+   the orchestrator makes each a person clip ``<video id>#p1``, ``#p2``, ...).
 3. The kept person's matte: their mask where no other person's is likelier
    (:mod:`hpt_data.perception.masks`), kept only on the connected parts of
    ``matte >= 0.5`` that touch their landmark box; its bounding box is the person's box.
@@ -37,9 +38,12 @@ Output folder::
                            (``keep: all``): no later stage reads it
     mask/000012.png        the binary mask, uint8 0/255 (alpha >= 128)
 
-A frame flagged ``no_person`` has no files. A video none of whose frames is usable fails
-with a one-line reason. ``frames.json`` is written and read through
-:class:`hpt_data.stages.outputs.Crops`.
+With ``person: all``: ``people.npz`` (no one kept), ``clips.json`` and, per clip,
+``clips/p1/`` holding the files above for that person.
+
+A frame flagged ``no_person`` has no files. A video none of whose frames is usable (with
+``person: all``: none of whose tracks makes a clip) fails with a one-line reason.
+``frames.json`` is written and read through :class:`hpt_data.stages.outputs.Crops`.
 """
 
 from __future__ import annotations
@@ -55,9 +59,10 @@ import numpy as np
 from hpt_data.crop import CropWindow
 from hpt_data.errors import StageError
 from hpt_data.stages._frames_io import PreviousOutput, write_image
+from hpt_data.stages._remove_bg_parts import ImageCache, people_arrays, previous_people
 from hpt_data.stages.base import Stage, StageContext, StageResult
 from hpt_data.stages.outputs import Crop, Crops, Frames
-from hpt_data.stages.outputs.people import People
+from hpt_data.stages.remove_bg_clips import previous_clips, write_clips
 
 if TYPE_CHECKING:
     from hpt_data.perception.people import PersonDetection
@@ -79,7 +84,12 @@ class RemoveBgSettings:
     background: list[int] = field(default_factory=lambda: [255, 255, 255])  # RGB, 0..255
     max_edge_cut: float = 0.1  # flag when more of the person's extent lies outside the frame
     min_person_area: float = 0.002  # flag no_person below this fraction of the frame
-    person: str | int = "main"  # main (the performer) or a track id (1, 2, ...); all: not yet
+    person: str | int = "main"  # main (the performer), a track id (1, 2, ...), or all: every
+    # track of at least min_track_frames frames its own clip (<video id>#p1, #p2, ... by
+    # first appearance)
+    min_track_frames: int = 8  # person: all: a track seen in fewer sampled frames is no clip
+    # (8: 0.8 s at sample-frames' default 10 fps, so everyone visible for 1 s is a clip with 2
+    # frames to spare; at a lower sampling rate, lower it to the frames of one second)
     max_other_overlap: float = 0.2  # flag several_people above this share of our mask
     check_other_people: bool = True  # flag frames where another person overlaps the kept one
     max_track_gap: int = 5  # frames a person may go unseen and keep their track id
@@ -101,10 +111,11 @@ class RemoveBgSettings:
             raise ValueError("min_detection_confidence must be in (0, 1)")
         if self.max_track_gap < 0:
             raise ValueError(f"max_track_gap must be >= 0, got {self.max_track_gap}")
-        if self.person == "all":
-            raise ValueError("person: all (every track its own clip) is not built yet")
-        if self.person != "main" and not (isinstance(self.person, int) and self.person >= 1):
-            raise ValueError(f"person must be main or a track id >= 1, got {self.person!r}")
+        if self.min_track_frames < 1:
+            raise ValueError(f"min_track_frames must be at least 1, got {self.min_track_frames}")
+        track_id = isinstance(self.person, int) and self.person >= 1
+        if self.person not in ("main", "all") and not track_id:
+            raise ValueError(f"person must be main, all or a track id >= 1, got {self.person!r}")
 
 
 @dataclass
@@ -258,21 +269,25 @@ class RemoveBackground(Stage):
     Settings = RemoveBgSettings
     version = 2
     extra_files = ("alpha",)
+    late_settings = ("min_track_frames",)
 
     def run(self, ctx: StageContext) -> StageResult:
         import cv2
 
-        from hpt_data.perception.follow import bridge, observation, with_masks
+        from hpt_data.perception.follow import bridge, observation
         from hpt_data.perception.tracking import Tracker, TrackOptions
 
         s: RemoveBgSettings = self.settings
         upstream = Frames.read(ctx.inputs["sample-frames"])
         previous = PreviousOutput(ctx.previous)
-        old, old_people = self._previous(previous)
-        n = len(upstream.frames)
+        if s.person == "all":
+            old_clips, old_people = previous_clips(previous)
+            old = next(iter(old_clips.values()), ("", {}))[1]
+        else:
+            old, old_people = self._previous(previous)
         tracker = Tracker(TrackOptions(max_gap=s.max_track_gap))
         found: list[list[PersonDetection]] = []  # per frame: fresh, or the last run's
-        images = _ImageCache(upstream)
+        images = ImageCache(upstream)
         fresh: set[int] = set()
         for pos, frame in enumerate(upstream.frames):
             prev = old.get(frame.index)
@@ -289,33 +304,18 @@ class RemoveBackground(Stage):
                 fresh.add(pos)
             found.append(people)
         tracks = tracker.tracks
+        passes = _Passes(self, upstream, images, found, fresh, previous, ctx.out_dir)
+        if s.person == "all":
+            return write_clips(passes, tracks, old_clips, ctx.video.path)
         kept = self._kept_track(tracks, images, ctx)
-        entries: list[Crop] = []
-        reused = 0
-        for pos, frame in enumerate(upstream.frames):
-            member = kept.member_at(pos) if kept is not None else None
-            prev = old.get(frame.index)
-            if pos not in fresh and prev is not None and prev.facts.get("track") == _tid(kept):
-                files = [f for f in (prev.image, prev.alpha, prev.mask) if f]
-                if all(previous.intact(f) for f in files):
-                    for f in files:
-                        previous.reuse(f, ctx.out_dir)
-                    entries.append(prev)
-                    reused += 1
-                    continue
-            image = images.get(pos)
-            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-            people = found[pos] if pos in fresh else with_masks(rgb, found[pos])
-            entries.append(self._frame(frame, image, people, member, _tid(kept), ctx.out_dir))
-            images.drop(pos)
+        entries, reused = passes.crops(kept, old)
         counts = Counter(f for e in entries for f in e.flags)
         usable = sum(e.usable for e in entries)
         if usable == 0:
-            detail = ", ".join(f"{FLAG_TEXT[f]}: {k}" for f, k in sorted(counts.items()))
-            raise StageError(f"{ctx.video.path}: no usable frame; all {n} flagged ({detail})")
-        _people_arrays(upstream, found, tracks, kept).write(ctx.out_dir)
+            raise StageError(f"{ctx.video.path}: no usable frame; {flag_summary(entries)}")
+        people_arrays(upstream, found, tracks, kept).write(ctx.out_dir)
         Crops(entries, s.size, list(s.background)).write(ctx.out_dir)
-        metrics: dict[str, Any] = {"frames": n, "usable": usable, "reused": reused}
+        metrics: dict[str, Any] = {"frames": len(entries), "usable": usable, "reused": reused}
         metrics.update({"tracks": len(tracks), "kept_track": _tid(kept)})
         metrics.update({f"flagged_{f}": k for f, k in sorted(counts.items())})
         return StageResult(metrics)
@@ -324,33 +324,14 @@ class RemoveBackground(Stage):
     def _previous(previous: PreviousOutput) -> tuple[dict[int, Crop], dict[int, list] | None]:
         """The last run's crops by frame index and, when its ``people.npz`` is intact,
         each frame's people (without masks)."""
-        from hpt_data.perception.people import PersonDetection
-
         before = previous.parsed(Crops.from_json)
-        if before is None or not previous.intact(People.ARRAYS) or previous.folder is None:
+        if before is None:
             return {}, None
-        try:
-            people = People.read(previous.folder)
-        except StageError:
-            return {}, None
-        f64 = people.boxes.astype(np.float64), people.landmarks.astype(np.float64)
-        by_frame = {
-            int(idx): [
-                PersonDetection(
-                    f64[0][r],
-                    float(people.scores[r, 0]),
-                    float(people.scores[r, 1]),
-                    f64[1][r],
-                    people.rois[r].astype(np.float64),
-                )
-                for r in people.rows(pos)
-            ]
-            for pos, idx in enumerate(people.frame_index)
-        }
-        return before.by_index(), by_frame
+        by_frame = previous_people(previous)
+        return ({}, None) if by_frame is None else (before.by_index(), by_frame)
 
     def _kept_track(
-        self, tracks: list[Track], images: _ImageCache, ctx: StageContext
+        self, tracks: list[Track], images: ImageCache, ctx: StageContext
     ) -> Track | None:
         from hpt_data.perception.tracking import main_track
 
@@ -406,51 +387,63 @@ def _tid(track: Track | None) -> int | None:
     return None if track is None else track.id
 
 
-class _ImageCache:
-    """The frames of ``sample-frames`` by position, kept in memory between remove-bg's
-    two passes up to ``limit`` bytes (then read again)."""
-
-    def __init__(self, upstream: Frames, limit: int = 512 << 20) -> None:
-        self.upstream, self.limit, self.used = upstream, limit, 0
-        self.images: dict[int, np.ndarray] = {}
-
-    def get(self, pos: int) -> np.ndarray:
-        if pos in self.images:
-            return self.images[pos]
-        image = self.upstream.image(self.upstream.frames[pos].file)
-        if self.used + image.nbytes <= self.limit:
-            self.images[pos] = image
-            self.used += image.nbytes
-        return image
-
-    def drop(self, pos: int) -> None:
-        image = self.images.pop(pos, None)
-        if image is not None:
-            self.used -= image.nbytes
+def flag_summary(entries: Sequence[Crop]) -> str:
+    """``all 12 flagged (no person found: 12)``: why none of ``entries`` is usable."""
+    counts = Counter(f for e in entries for f in e.flags)
+    detail = ", ".join(f"{FLAG_TEXT[f]}: {k}" for f, k in sorted(counts.items()))
+    return f"all {len(entries)} flagged ({detail})"
 
 
-def _people_arrays(
-    upstream: Frames, found: list[list[PersonDetection]], tracks: list[Track], kept: Track | None
-) -> People:
-    """``people.npz`` of the frames' people (fresh detections or the last run's)."""
-    track_of = {(f, m): t.id for t in tracks for f, m in zip(t.frames, t.members, strict=True)}
-    rows: list[tuple[PersonDetection, int]] = []
-    kept_rows = []
-    for pos, people in enumerate(found):
-        member = kept.member_at(pos) if kept is not None else None
-        kept_rows.append(-1 if member is None else len(rows) + member)
-        rows += [(p, track_of[(pos, m)]) for m, p in enumerate(people)]
+@dataclass
+class _Passes:
+    """What a crop pass over the frames needs, for one kept track (:meth:`crops`): once
+    with ``person: main`` or a track id, once per clip with ``person: all``."""
 
-    def col(get: Any, shape: tuple[int, ...]) -> np.ndarray:
-        return np.array([get(p) for p, _ in rows], np.float64).reshape(-1, *shape)
+    stage: RemoveBackground
+    upstream: Frames
+    images: ImageCache
+    found: list[list[PersonDetection]]
+    fresh: set[int]
+    previous: PreviousOutput
+    out_dir: Path
 
-    return People(
-        frame_index=np.array([f.index for f in upstream.frames], np.int64),
-        count=np.array([len(p) for p in found], np.int64),
-        kept=np.array(kept_rows, np.int64),
-        boxes=col(lambda p: p.box, (4,)),
-        scores=col(lambda p: [p.score, p.presence], (2,)),
-        landmarks=col(lambda p: p.landmarks, (33, 5)),
-        rois=col(lambda p: p.roi, (5,)),
-        track=np.array([t for _, t in rows], np.int64),
-    )
+    def crops(
+        self,
+        kept: Track | None,
+        old: dict[int, Crop],
+        prefix: str = "",
+        old_prefix: str = "",
+        drop: bool = True,
+    ) -> tuple[list[Crop], int]:
+        """Each frame's crop of ``kept`` (written under ``out_dir/prefix``; the last run's
+        files, under ``old_prefix`` of its output, reused where intact), and how many were
+        reused."""
+        import cv2
+
+        from hpt_data.perception.follow import with_masks
+
+        entries: list[Crop] = []
+        reused = 0
+        out = self.out_dir / prefix if prefix else self.out_dir
+        for pos, frame in enumerate(self.upstream.frames):
+            member = kept.member_at(pos) if kept is not None else None
+            prev = old.get(frame.index)
+            if pos not in self.fresh and prev is not None and prev.facts.get("track") == _tid(kept):
+                files = [f for f in (prev.image, prev.alpha, prev.mask) if f]
+                if all(self.previous.intact(_join(old_prefix, f)) for f in files):
+                    for f in files:
+                        self.previous.reuse(_join(old_prefix, f), out, f)
+                    entries.append(prev)
+                    reused += 1
+                    continue
+            image = self.images.get(pos)
+            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            people = self.found[pos] if pos in self.fresh else with_masks(rgb, self.found[pos])
+            entries.append(self.stage._frame(frame, image, people, member, _tid(kept), out))
+            if drop:
+                self.images.drop(pos)
+        return entries, reused
+
+
+def _join(prefix: str, rel: str) -> str:
+    return f"{prefix}/{rel}" if prefix else rel

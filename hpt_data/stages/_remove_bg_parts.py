@@ -1,0 +1,94 @@
+"""remove-bg's helpers: the frames kept in memory between its passes, its ``people.npz``
+made from the frames' people and tracks, and the last run's people read back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hpt_data.errors import StageError
+from hpt_data.stages._frames_io import PreviousOutput
+from hpt_data.stages.outputs import Frames
+from hpt_data.stages.outputs.people import People
+
+if TYPE_CHECKING:
+    from hpt_data.perception.people import PersonDetection
+    from hpt_data.perception.tracking import Track
+
+
+class ImageCache:
+    """The frames of ``sample-frames`` by position, kept in memory between remove-bg's
+    two passes up to ``limit`` bytes (then read again)."""
+
+    def __init__(self, upstream: Frames, limit: int = 512 << 20) -> None:
+        self.upstream, self.limit, self.used = upstream, limit, 0
+        self.images: dict[int, np.ndarray] = {}
+
+    def get(self, pos: int) -> np.ndarray:
+        if pos in self.images:
+            return self.images[pos]
+        image = self.upstream.image(self.upstream.frames[pos].file)
+        if self.used + image.nbytes <= self.limit:
+            self.images[pos] = image
+            self.used += image.nbytes
+        return image
+
+    def drop(self, pos: int) -> None:
+        image = self.images.pop(pos, None)
+        if image is not None:
+            self.used -= image.nbytes
+
+
+def people_arrays(
+    upstream: Frames, found: list[list[PersonDetection]], tracks: list[Track], kept: Track | None
+) -> People:
+    """``people.npz`` of the frames' people (fresh detections or the last run's)."""
+    track_of = {(f, m): t.id for t in tracks for f, m in zip(t.frames, t.members, strict=True)}
+    rows: list[tuple[PersonDetection, int]] = []
+    kept_rows = []
+    for pos, people in enumerate(found):
+        member = kept.member_at(pos) if kept is not None else None
+        kept_rows.append(-1 if member is None else len(rows) + member)
+        rows += [(p, track_of[(pos, m)]) for m, p in enumerate(people)]
+
+    def col(get: Any, shape: tuple[int, ...]) -> np.ndarray:
+        return np.array([get(p) for p, _ in rows], np.float64).reshape(-1, *shape)
+
+    return People(
+        frame_index=np.array([f.index for f in upstream.frames], np.int64),
+        count=np.array([len(p) for p in found], np.int64),
+        kept=np.array(kept_rows, np.int64),
+        boxes=col(lambda p: p.box, (4,)),
+        scores=col(lambda p: [p.score, p.presence], (2,)),
+        landmarks=col(lambda p: p.landmarks, (33, 5)),
+        rois=col(lambda p: p.roi, (5,)),
+        track=np.array([t for _, t in rows], np.int64),
+    )
+
+
+def previous_people(previous: PreviousOutput) -> dict[int, list[PersonDetection]] | None:
+    """Each frame's people (without masks) by source index from the last run's intact
+    ``people.npz``; None when there is none or it does not read."""
+    from hpt_data.perception.people import PersonDetection
+
+    if not previous.intact(People.ARRAYS) or previous.folder is None:
+        return None
+    try:
+        people = People.read(previous.folder)
+    except StageError:
+        return None
+    f64 = people.boxes.astype(np.float64), people.landmarks.astype(np.float64)
+    return {
+        int(idx): [
+            PersonDetection(
+                f64[0][r],
+                float(people.scores[r, 0]),
+                float(people.scores[r, 1]),
+                f64[1][r],
+                people.rois[r].astype(np.float64),
+            )
+            for r in people.rows(pos)
+        ]
+        for pos, idx in enumerate(people.frame_index)
+    }
