@@ -82,10 +82,10 @@ def test_distance_estimate_finds_the_camera_of_synthetic_landmarks() -> None:
 
 def test_stage_takes_the_world_landmarks_depth_order(body: Any, tmp_path: Path) -> None:  # noqa: F811
     """Arms whose depth the 2D cannot tell (swinging while walking): the fit-smpl stage
-    puts each hand in front of
-    or behind its shoulder as pose2d's world landmarks say (true, or the whole arm mirrored
-    in depth about the shoulder: nearly the same 2D), and fits.npz says where the distance
-    came from."""
+    puts each hand in front of or behind its shoulder as pose2d's world landmarks say
+    (true, or the whole arm mirrored in depth about the shoulder: nearly the same 2D), and
+    fits.npz says where the distance came from (estimated from the world landmarks when
+    asked: near the camera's 3 m; else assumed)."""
     from hpt_data.stages.outputs import Pose2D
 
     clip = make_clip(body, "walk", frames=6, seed=1, distance=3.0)
@@ -101,10 +101,18 @@ def test_stage_takes_the_world_landmarks_depth_order(body: Any, tmp_path: Path) 
         pose.world_landmarks = world_from_joints(joints).astype(np.float32)
         pose.write(p2)
         out = tmp_path / name / "out"
-        _run_stage(rb, p2, out, iters_pose=20, iters_shape=10, w_world=w_world)
+        estimate = name == "true"
+        _run_stage(
+            rb, p2, out, iters_pose=20, iters_shape=10, w_world=w_world, estimate_distance=estimate
+        )
         with np.load(out / "fits.npz") as z:
-            j3d, source = z["joints3d"], str(z["camera_distance_source"])
-        assert source in ("world_landmarks", "assumed")
+            j3d, source, dist = (
+                z["joints3d"],
+                str(z["camera_distance_source"]),
+                z["camera_distance"],
+            )
+        assert source == ("world_landmarks" if estimate else "assumed")
+        assert (dist >= 2.4).all() and (dist <= 3.8).all() and len(set(dist.tolist())) == 1
         dz = joints[:, [20, 21], 2] - joints[:, [16, 17], 2]
         fit_dz = j3d[:, [20, 21], 2] - j3d[:, [16, 17], 2]
         clear = np.abs(dz) > 0.05
