@@ -80,7 +80,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "fit_anny",
         "benchmarks/fit_anny.py",
-        ("--split", "test", "--world-weights", "10000", "100000"),
+        ("--split", "test", "--variants", "w_world=0"),
         ("--tiny",),
     ),
     Benchmark("osa_calibration", "benchmarks/osa_calibration.py", (), ("--quick",)),

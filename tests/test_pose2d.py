@@ -114,6 +114,13 @@ def test_photograph_face_landmarks_fall_on_the_face(hopper) -> None:
     nose, left_eye, right_eye = face[0], face[2], face[5]
     assert left_eye[0] > nose[0] > right_eye[0]  # her left eye is on the image's right
     assert nose[1] > max(left_eye[1], right_eye[1])
+    # Pose's world landmarks are kept: metric, about the hips, in the image's axes
+    world = arrays["world_landmarks"][0]
+    assert world.shape == (33, 4) and np.isfinite(world).all()
+    assert np.allclose(world[:, 3], arrays["landmarks_crop"][0, :, 3])  # the visibility
+    assert 0.2 < np.linalg.norm(world[11, :3] - world[12, :3]) < 0.6  # shoulders, metres
+    assert world[11, 0] > world[12, 0]  # her left shoulder on the image's right
+    assert world[0, 1] < -0.3  # the nose well above the hips (y down)
 
 
 def test_photograph_arrays_agree_between_crop_and_source(hopper) -> None:

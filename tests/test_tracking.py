@@ -173,6 +173,8 @@ def test_remove_bg_keeps_the_performer_among_three(crowd: tuple, tmp_path: Path)
     )
     with np.load(pose_dir / "pose2d.npz") as data:
         raw, found = data["landmarks_crop_raw"], data["found"]
+        # remove-bg keeps no world landmarks: none, so fit-smpl fits these from 2D alone
+        assert np.isnan(data["world_landmarks"]).all()
     with_crop = [e for e in crops.frames if e.image]
     assert found.all() and len(raw) == len(with_crop)
     pos = {int(i): k for k, i in enumerate(people.frame_index)}

@@ -32,7 +32,11 @@ Output folder::
                     landmarks_crop_raw (N, 33, 5) before filtering,
                     coco17_crop, coco17_source (N, 17, 3) and body25_crop,
                     body25_source (N, 25, 3): x, y, confidence
-                    (see ``hpt_data.keypoints`` for the tables)
+                    (see ``hpt_data.keypoints`` for the tables),
+                    world_landmarks (N, 33, 4): Pose's world landmarks, x, y, z metres
+                    about the hips' centre in the image's axes, and visibility; NaN where
+                    Pose gave none (``landmarks: remove-bg``, a keypoint prior's points);
+                    not filtered (``fit-smpl`` reads their bone directions)
 
 Rows where ``found`` is false are zeros. Tracking and the filter run over the whole video,
 so a lost output file means the video is redone (it takes a second or two). Both files
@@ -95,7 +99,8 @@ class Pose2D(Stage):
     name = "pose2d"
     requires = ("remove-bg",)
     Settings = Pose2DSettings
-    version = 2
+    # 3: world_landmarks (fit-smpl's 3D term) kept beside the image landmarks
+    version = 3
     # the prior changes only records that carry one (a DeepFashion photo), none built before
     late_settings = ("keypoint_prior", "prior_max_error", "prior_min_points")
 
@@ -108,17 +113,20 @@ class Pose2D(Stage):
         windows = [e.window for e in with_crop]
         rows = {entry.index: row for row, entry in enumerate(with_crop)}
         reuse = s.landmarks == "remove-bg" and (folder / People.ARRAYS).is_file()
+        world = np.full((len(with_crop), 33, 4), np.nan)
         if reuse:
             source_raw, found = self._from_remove_bg(People.read(folder), with_crop)
             raw = self._to_crop(source_raw, windows)
         else:
-            raw, found = self._detect(crops, with_crop)
+            raw, found = self._detect(crops, with_crop, world)
         prior_counts: Counter[str] = Counter()
         if s.keypoint_prior:
             for row, entry in enumerate(with_crop):
                 action = self._prior(ctx, entry, raw, found, row)
                 if action is not None:
                     prior_counts[action] += 1
+                if action in ("from_prior", "replaced"):
+                    world[row] = np.nan  # the points are the prior's, not Pose's
 
         source = self._to_source(raw, windows)
         if s.smoothing:
@@ -144,7 +152,10 @@ class Pose2D(Stage):
             raise StageError(
                 f"{ctx.video.path}: no usable frame; all {len(entries)} flagged ({detail})"
             )
-        self._output(entries, with_crop, found, raw, crop, source).write(ctx.out_dir)
+        world[~found] = np.nan
+        out = self._output(entries, with_crop, found, raw, crop, source)
+        out.world_landmarks = world.astype(np.float32)
+        out.write(ctx.out_dir)
         metrics: dict[str, Any] = {
             "frames": len(entries),
             "usable": usable,
@@ -191,9 +202,11 @@ class Pose2D(Stage):
                 raw[row], found[row] = kept[k], True
         return raw, found
 
-    def _detect(self, crops: outputs.Crops, with_crop: list[Crop]) -> tuple[np.ndarray, np.ndarray]:
+    def _detect(
+        self, crops: outputs.Crops, with_crop: list[Crop], world: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """MediaPipe Pose on the crops (tracking unless ``tracking: false``): (N, 33, 5)
-        crop landmarks and (N,) found."""
+        crop landmarks and (N,) found; the world landmarks go into ``world`` (N, 33, 4)."""
         from hpt_data.stages.mediapipe_models import pose_model, reset_model, run_pose
 
         s: Pose2DSettings = self.settings
@@ -211,6 +224,8 @@ class Pose2D(Stage):
             result = run_pose(model, crops.image(entry))
             if result is not None:
                 raw[row], found[row] = result.landmarks, True
+                if result.world is not None:
+                    world[row] = result.world
             elif s.tracking:
                 reset_model(model)
                 last_ms = None
