@@ -5,7 +5,10 @@ Per video, over the kept frames of ``sample-frames``:
 
 1. Every person in each frame (:func:`hpt_data.perception.people.find_people`: MediaPipe's
    person detector and Pose landmark model run directly, one image at a time), each with
-   33 landmarks and the landmark model's own mask of that person.
+   33 landmarks and the landmark model's own mask of that person. The detector runs every
+   ``detect_every`` frames and wherever someone followed is lost; between, the landmark
+   model alone follows each person from the region of their last landmarks
+   (:func:`hpt_data.perception.follow.follow_frame`, as MediaPipe's own tracking does).
 2. People linked across frames into tracks (:mod:`hpt_data.perception.tracking`), and one
    track kept: ``person: main`` (the performer: size × centrality × track length) or
    ``person: <track id>``. (``person: all``, every long track its own clip, is not built
@@ -23,6 +26,9 @@ Per video, over the kept frames of ``sample-frames``:
 5. A square window centred on the person's box, ``margin`` of its longer side added on
    each side, is resized to ``size`` (see ``hpt_data.crop`` for the transform) and the
    person is composited over ``background`` (the other people's pixels are background).
+6. The kept person's landmarks found again on that crop (the person alone: a few pixels
+   closer to the truth than on the frame, as close as a second Pose pass on the crop),
+   for pose2d (``landmarks: remove-bg``).
 
 Output folder::
 
@@ -30,8 +36,8 @@ Output folder::
                            the crop window and its source->crop matrix, file names,
                            ``track`` (the kept person's track id) and ``people`` (how many)
     people.npz             every person of every frame, their track and the kept one
-                           (:class:`hpt_data.stages.outputs.People`); pose2d reads the
-                           kept person's landmarks from it
+                           (:class:`hpt_data.stages.outputs.People`) and the kept
+                           person's landmarks found on the crop; pose2d reads these
     image/000012.png       the person over the background colour, size x size, BGR
     alpha/000012.png       the soft matte, uint8 (255 = person); only with ``alpha``
                            (``keep: all``): no later stage reads it
@@ -54,7 +60,7 @@ import numpy as np
 
 from hpt_data.crop import CropWindow
 from hpt_data.errors import StageError
-from hpt_data.stages._frames_io import PreviousOutput, write_image
+from hpt_data.stages._frames_io import ImageCache, PreviousOutput, write_image
 from hpt_data.stages.base import Stage, StageContext, StageResult
 from hpt_data.stages.outputs import Crop, Crops, Frames
 from hpt_data.stages.outputs.people import People
@@ -84,6 +90,7 @@ class RemoveBgSettings:
     check_other_people: bool = True  # flag frames where another person overlaps the kept one
     max_track_gap: int = 5  # frames a person may go unseen and keep their track id
     min_detection_confidence: float = 0.5  # person detector threshold
+    detect_every: int = 5  # frames; between, the people followed by the landmark model alone
     alpha: bool = False  # also keep the soft matte (alpha/); no later stage reads it
 
     def __post_init__(self) -> None:
@@ -99,6 +106,8 @@ class RemoveBgSettings:
             raise ValueError(f"max_other_overlap must be in [0, 1], got {self.max_other_overlap}")
         if not 0 < self.min_detection_confidence < 1:
             raise ValueError("min_detection_confidence must be in (0, 1)")
+        if self.detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
         if self.max_track_gap < 0:
             raise ValueError(f"max_track_gap must be >= 0, got {self.max_track_gap}")
         if self.person == "all":
@@ -256,23 +265,25 @@ class RemoveBackground(Stage):
     name = "remove-bg"
     requires = ("sample-frames",)
     Settings = RemoveBgSettings
-    version = 2
+    version = 3
     extra_files = ("alpha",)
 
     def run(self, ctx: StageContext) -> StageResult:
         import cv2
 
-        from hpt_data.perception.follow import bridge, observation, with_masks
+        from hpt_data.perception.follow import follow_frame, observation, with_masks
+        from hpt_data.perception.people import PeopleOptions
         from hpt_data.perception.tracking import Tracker, TrackOptions
 
         s: RemoveBgSettings = self.settings
         upstream = Frames.read(ctx.inputs["sample-frames"])
         previous = PreviousOutput(ctx.previous)
-        old, old_people = self._previous(previous)
+        old, old_people, old_on_crop = self._previous(previous)
         n = len(upstream.frames)
         tracker = Tracker(TrackOptions(max_gap=s.max_track_gap))
+        options = PeopleOptions(min_score=s.min_detection_confidence)
         found: list[list[PersonDetection]] = []  # per frame: fresh, or the last run's
-        images = _ImageCache(upstream)
+        images = ImageCache(upstream)
         fresh: set[int] = set()
         for pos, frame in enumerate(upstream.frames):
             prev = old.get(frame.index)
@@ -280,17 +291,14 @@ class RemoveBackground(Stage):
                 people = old_people[frame.index]
                 tracker.step(pos, [observation(p) for p in people])
             else:
-                image = images.get(pos)
-                people = find_frame_people(image, s)
-                tracker.step(pos, [observation(p) for p in people])
-                if tracker.missing(pos):
-                    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-                    people += bridge(rgb, people, tracker, pos)
+                rgb = cv2.cvtColor(images.get(pos), cv2.COLOR_BGR2RGB)
+                people = follow_frame(rgb, tracker, pos, s.detect_every, options)
                 fresh.add(pos)
             found.append(people)
         tracks = tracker.tracks
         kept = self._kept_track(tracks, images, ctx)
         entries: list[Crop] = []
+        on_crop: list[np.ndarray | None] = [None] * n  # the kept person's, found on the crop
         reused = 0
         for pos, frame in enumerate(upstream.frames):
             member = kept.member_at(pos) if kept is not None else None
@@ -301,19 +309,21 @@ class RemoveBackground(Stage):
                     for f in files:
                         previous.reuse(f, ctx.out_dir)
                     entries.append(prev)
+                    on_crop[pos] = old_on_crop.get(frame.index)
                     reused += 1
                     continue
             image = images.get(pos)
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             people = found[pos] if pos in fresh else with_masks(rgb, found[pos])
-            entries.append(self._frame(frame, image, people, member, _tid(kept), ctx.out_dir))
+            entry, on_crop[pos] = self._frame(frame, image, people, member, _tid(kept), ctx.out_dir)
+            entries.append(entry)
             images.drop(pos)
         counts = Counter(f for e in entries for f in e.flags)
         usable = sum(e.usable for e in entries)
         if usable == 0:
             detail = ", ".join(f"{FLAG_TEXT[f]}: {k}" for f, k in sorted(counts.items()))
             raise StageError(f"{ctx.video.path}: no usable frame; all {n} flagged ({detail})")
-        _people_arrays(upstream, found, tracks, kept).write(ctx.out_dir)
+        _people_arrays(upstream, found, tracks, kept, on_crop).write(ctx.out_dir)
         Crops(entries, s.size, list(s.background)).write(ctx.out_dir)
         metrics: dict[str, Any] = {"frames": n, "usable": usable, "reused": reused}
         metrics.update({"tracks": len(tracks), "kept_track": _tid(kept)})
@@ -321,18 +331,21 @@ class RemoveBackground(Stage):
         return StageResult(metrics)
 
     @staticmethod
-    def _previous(previous: PreviousOutput) -> tuple[dict[int, Crop], dict[int, list] | None]:
+    def _previous(
+        previous: PreviousOutput,
+    ) -> tuple[dict[int, Crop], dict[int, list] | None, dict[int, np.ndarray]]:
         """The last run's crops by frame index and, when its ``people.npz`` is intact,
-        each frame's people (without masks)."""
+        each frame's people (without masks) and the kept person's landmarks found on the
+        crop (frames with a crop)."""
         from hpt_data.perception.people import PersonDetection
 
         before = previous.parsed(Crops.from_json)
         if before is None or not previous.intact(People.ARRAYS) or previous.folder is None:
-            return {}, None
+            return {}, None, {}
         try:
             people = People.read(previous.folder)
         except StageError:
-            return {}, None
+            return {}, None, {}
         f64 = people.boxes.astype(np.float64), people.landmarks.astype(np.float64)
         by_frame = {
             int(idx): [
@@ -347,10 +360,15 @@ class RemoveBackground(Stage):
             ]
             for pos, idx in enumerate(people.frame_index)
         }
-        return before.by_index(), by_frame
+        on_crop = {
+            int(idx): people.crop_landmarks[pos].astype(np.float64)
+            for pos, idx in enumerate(people.frame_index)
+            if people.crop_landmarks[pos].any()
+        }
+        return before.by_index(), by_frame, on_crop
 
     def _kept_track(
-        self, tracks: list[Track], images: _ImageCache, ctx: StageContext
+        self, tracks: list[Track], images: ImageCache, ctx: StageContext
     ) -> Track | None:
         from hpt_data.perception.tracking import main_track
 
@@ -374,7 +392,9 @@ class RemoveBackground(Stage):
         member: int | None,
         track: int | None,
         out_dir: Path,
-    ) -> Crop:
+    ) -> tuple[Crop, np.ndarray | None]:
+        """One frame's crop entry (its files written) and the kept person's landmarks
+        found again on the crop (:func:`landmarks_on_crop`; None without a crop)."""
         s: RemoveBgSettings = self.settings
         seg = segment_kept(image, people, member, s)
         entry = Crop(
@@ -387,9 +407,12 @@ class RemoveBackground(Stage):
             usable=not seg.flags,
             facts={**seg.facts, "track": track},
         )
-        if seg.matte is None or seg.box is None:
-            return entry
+        if seg.matte is None or seg.box is None or member is None:
+            return entry, None
         composite, alpha, window = crop_person(image, seg, s)
+        from hpt_data.perception.follow import landmarks_on_crop
+
+        refined = landmarks_on_crop(composite, window, people[member])
         name = f"{frame.index:06d}.png"
         entry.image, entry.mask = f"image/{name}", f"mask/{name}"
         write_image(out_dir / entry.image, composite)
@@ -399,38 +422,19 @@ class RemoveBackground(Stage):
             write_image(out_dir / entry.alpha, alpha8)
         write_image(out_dir / entry.mask, np.where(alpha8 >= 128, 255, 0).astype(np.uint8))
         entry.box, entry.crop = list(seg.box), window.to_json()
-        return entry
+        return entry, refined
 
 
 def _tid(track: Track | None) -> int | None:
     return None if track is None else track.id
 
 
-class _ImageCache:
-    """The frames of ``sample-frames`` by position, kept in memory between remove-bg's
-    two passes up to ``limit`` bytes (then read again)."""
-
-    def __init__(self, upstream: Frames, limit: int = 512 << 20) -> None:
-        self.upstream, self.limit, self.used = upstream, limit, 0
-        self.images: dict[int, np.ndarray] = {}
-
-    def get(self, pos: int) -> np.ndarray:
-        if pos in self.images:
-            return self.images[pos]
-        image = self.upstream.image(self.upstream.frames[pos].file)
-        if self.used + image.nbytes <= self.limit:
-            self.images[pos] = image
-            self.used += image.nbytes
-        return image
-
-    def drop(self, pos: int) -> None:
-        image = self.images.pop(pos, None)
-        if image is not None:
-            self.used -= image.nbytes
-
-
 def _people_arrays(
-    upstream: Frames, found: list[list[PersonDetection]], tracks: list[Track], kept: Track | None
+    upstream: Frames,
+    found: list[list[PersonDetection]],
+    tracks: list[Track],
+    kept: Track | None,
+    on_crop: list[np.ndarray | None],
 ) -> People:
     """``people.npz`` of the frames' people (fresh detections or the last run's)."""
     track_of = {(f, m): t.id for t in tracks for f, m in zip(t.frames, t.members, strict=True)}
@@ -453,4 +457,7 @@ def _people_arrays(
         landmarks=col(lambda p: p.landmarks, (33, 5)),
         rois=col(lambda p: p.roi, (5,)),
         track=np.array([t for _, t in rows], np.int64),
+        crop_landmarks=np.array(
+            [np.zeros((33, 5)) if c is None else c for c in on_crop], np.float64
+        ).reshape(-1, 33, 5),
     )
