@@ -230,7 +230,9 @@ def test_fingerprints_of_the_stages_are_unchanged() -> None:
     leaf stage, redone once), remove-bg and pose2d at version 2 (every person found and
     tracked: their outputs are redone), remove-bg at version 3 (landmarks refined from the
     heatmap and sampled as MediaPipe samples, found again on the crop; the detector every
-    ``detect_every`` frames: its outputs change and are redone). Settings that only add
+    ``detect_every`` frames: its outputs change and are redone) and pose2d at version 3
+    (``landmarks: remove-bg`` the default: those found on the crop, no second Pose pass;
+    its outputs are redone). Settings that only add
     files (remove-bg's ``alpha``) or only act on records that carry something new (pose2d's
     keypoint prior) are left out at their defaults (``Stage.extra_files``,
     ``Stage.late_settings``)."""
@@ -239,7 +241,7 @@ def test_fingerprints_of_the_stages_are_unchanged() -> None:
     assert {cls.name: cls().fingerprint() for cls in STAGES} == {
         "sample-frames": "60dcaaeb6f117023",
         "remove-bg": "1a0464e0495a0933",
-        "pose2d": "9011f4b063ee4db6",
+        "pose2d": "8e248223b4ad1d44",
         "fit-smpl": "ad1d2bcac81e2b4c",
         "render-maps": "1404330577e483c1",
         "voxelize": "0e4d7978771bf1ad",
