@@ -94,3 +94,24 @@ def test_detector_runs_every_few_frames_while_everyone_is_followed(
     assert len(tracker.tracks) == 1 and len(tracker.tracks[0]) == 7
     boxes = np.array(tracker.tracks[0].boxes)
     assert np.abs(boxes - boxes[0]).max() < 0.05 * (boxes[0, 3] - boxes[0, 1])  # still
+
+
+def test_a_person_matte_in_a_window_is_that_part_of_the_frame_matte() -> None:
+    """remove-bg works in the kept person's region window: the matte there is the frame's,
+    and the frame's is 0 outside it."""
+    pytest.importorskip("ai_edge_litert")
+    from hpt_data.perception.people import find_people, person_matte, region_window
+
+    rgb = cv2.cvtColor(portrait(), cv2.COLOR_BGR2RGB)
+    (person,) = find_people(rgb, masks=True)
+    h, w = rgb.shape[:2]
+    full = person_matte(person, w, h)
+    x0, y0, x1, y1 = region_window(person, w, h)
+    assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and full.max() > 0.9
+    assert np.array_equal(person_matte(person, w, h, (x0, y0, x1, y1)), full[y0:y1, x0:x1])
+    outside = full.copy()
+    outside[y0:y1, x0:x1] = 0
+    assert not outside.any()
+    part = (x0 + 10, y0 + 20, x1 - 5, y1)  # a window cutting the region: the same matte,
+    got = person_matte(person, w, h, part)  # up to OpenCV's interpolation steps (1/32)
+    assert np.abs(got - full[part[1] : part[3], part[0] : part[2]]).max() <= 1 / 16

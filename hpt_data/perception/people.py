@@ -299,24 +299,42 @@ def landmarks_in_roi(
     return lms, presence, seg, detection_rois(xy[None, 33:35])[0]
 
 
-def person_matte(person: PersonDetection, width: int, height: int) -> np.ndarray:
-    """The person's mask from the landmark model ((256, 256) over their rotated region)
-    in frame pixels: (height, width) float32 in [0, 1], 0 outside the region."""
-    import cv2
-
-    out = np.zeros((height, width), np.float32)
-    if person.segmentation is None:
-        raise ValueError("person_matte needs a detection found with masks=True")
+def region_window(person: PersonDetection, width: int, height: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the bounding window in a ``width`` × ``height`` frame of the
+    person's rotated region, clipped to the frame (their mask is 0 outside it; empty
+    when the region lies outside the frame)."""
     m = roi_matrix(person.roi)
-    fwd = _sampling(person.roi)  # each mask pixel goes where its input pixel came from
     corners = np.array([[0, 0], [LANDMARK_SIZE, 0], [0, LANDMARK_SIZE], [LANDMARK_SIZE] * 2])
     pts = corners @ m[:, :2].T + m[:, 2]
     x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int) - 1, 0)
     x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 1, [width, height])
+    return int(x0), int(y0), int(max(x1, x0)), int(max(y1, y0))
+
+
+def person_matte(
+    person: PersonDetection,
+    width: int,
+    height: int,
+    window: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """The person's mask from the landmark model ((256, 256) over their rotated region)
+    in frame pixels: (height, width) float32 in [0, 1], 0 outside the region; with
+    ``window`` (x0, y0, x1, y1) only that part of the frame, (y1 - y0, x1 - x0): the same
+    values for :func:`region_window`'s (a window cutting the region may differ by
+    OpenCV's interpolation steps)."""
+    import cv2
+
+    wx0, wy0, wx1, wy1 = window if window is not None else (0, 0, width, height)
+    out = np.zeros((wy1 - wy0, wx1 - wx0), np.float32)
+    if person.segmentation is None:
+        raise ValueError("person_matte needs a detection found with masks=True")
+    x0, y0, x1, y1 = region_window(person, width, height)
+    x0, y0, x1, y1 = max(x0, wx0), max(y0, wy0), min(x1, wx1), min(y1, wy1)
     if x1 <= x0 or y1 <= y0:
         return out
+    fwd = _sampling(person.roi)  # each mask pixel goes where its input pixel came from
     fwd[:, 2] -= (x0, y0)  # warp only the region's bounding window of the frame
-    out[y0:y1, x0:x1] = cv2.warpAffine(
+    out[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0] = cv2.warpAffine(
         person.segmentation,
         fwd,
         (int(x1 - x0), int(y1 - y0)),
