@@ -179,7 +179,9 @@ def test_remove_bg_keeps_the_performer_among_three(crowd: tuple, tmp_path: Path)
     assert found.all() and len(raw) == len(with_crop)
     pos = {int(i): k for k, i in enumerate(people.frame_index)}
     for row, entry in enumerate(with_crop):
-        source = people.landmarks[people.kept[pos[entry.index]], :, :2]
+        # the kept person's landmarks found again on the crop, not their row's (the frame's)
+        source = people.crop_landmarks[pos[entry.index], :, :2]
+        assert source.any()
         assert np.allclose(raw[row, :, :2], entry.window.to_crop(source), atol=1e-3)
 
 

@@ -155,8 +155,10 @@ class Tracker:
         """Tracks seen within ``max_gap`` frames before ``t``."""
         return [tr for tr in self.tracks if t - tr.frames[-1] <= self.options.max_gap + 1]
 
-    def step(self, t: int, people: Sequence[Observation]) -> None:
-        """Match frame ``t``'s people to the live tracks; the rest start new tracks."""
+    def step(self, t: int, people: Sequence[Observation], first: int = 0) -> None:
+        """Match frame ``t``'s people to the live tracks not yet continued in it; the rest
+        start new tracks. ``first``: the index of ``people[0]`` in the frame's list (when
+        some of the frame's people were added before)."""
         from scipy.optimize import linear_sum_assignment
 
         live = [tr for tr in self.live(t) if tr.frames[-1] < t]
@@ -166,12 +168,12 @@ class Tracker:
             rows, cols = linear_sum_assignment(-sim)
             for r, c in zip(rows, cols, strict=True):
                 if sim[r, c] >= self.options.min_similarity:
-                    _extend(live[r], t, int(c), people[c])
+                    _extend(live[r], t, first + int(c), people[c])
                     taken.add(int(c))
         for c, p in enumerate(people):
             if c not in taken:
                 self.tracks.append(Track(len(self.tracks) + 1))
-                _extend(self.tracks[-1], t, c, p)
+                _extend(self.tracks[-1], t, first + c, p)
 
     def missing(self, t: int) -> list[Track]:
         """Live tracks that frame ``t`` (after :meth:`step`) did not continue."""

@@ -1,5 +1,6 @@
 """remove-bg's helpers: the frames kept in memory between its passes, its ``people.npz``
-made from the frames' people and tracks, and the last run's people read back."""
+made from the frames' people and tracks, and the last run's people (and the kept person's
+landmarks found on the crop) read back."""
 
 from __future__ import annotations
 
@@ -41,9 +42,15 @@ class ImageCache:
 
 
 def people_arrays(
-    upstream: Frames, found: list[list[PersonDetection]], tracks: list[Track], kept: Track | None
+    upstream: Frames,
+    found: list[list[PersonDetection]],
+    tracks: list[Track],
+    kept: Track | None,
+    on_crop: list[np.ndarray | None] | None = None,
 ) -> People:
-    """``people.npz`` of the frames' people (fresh detections or the last run's)."""
+    """``people.npz`` of the frames' people (fresh detections or the last run's) and, per
+    frame, the kept person's (33, 5) landmarks found on the crop (``on_crop``; zeros where
+    there is none, and everywhere without ``on_crop``)."""
     track_of = {(f, m): t.id for t in tracks for f, m in zip(t.frames, t.members, strict=True)}
     rows: list[tuple[PersonDetection, int]] = []
     kept_rows = []
@@ -64,6 +71,10 @@ def people_arrays(
         landmarks=col(lambda p: p.landmarks, (33, 5)),
         rois=col(lambda p: p.roi, (5,)),
         track=np.array([t for _, t in rows], np.int64),
+        crop_landmarks=np.array(
+            [np.zeros((33, 5)) if c is None else c for c in on_crop or [None] * len(found)],
+            np.float64,
+        ).reshape(-1, 33, 5),
     )
 
 
@@ -91,4 +102,22 @@ def previous_people(previous: PreviousOutput) -> dict[int, list[PersonDetection]
             for r in people.rows(pos)
         ]
         for pos, idx in enumerate(people.frame_index)
+    }
+
+
+def previous_crop_landmarks(previous: PreviousOutput, prefix: str = "") -> dict[int, np.ndarray]:
+    """The kept person's (33, 5) landmarks found on the crop, by source index, from the last
+    run's intact ``people.npz`` under ``prefix`` (a person clip's folder); frames without
+    any are left out, and so is everything when the file is missing or does not read."""
+    rel = f"{prefix}/{People.ARRAYS}" if prefix else People.ARRAYS
+    if previous.folder is None or not previous.intact(rel):
+        return {}
+    try:
+        people = People.read(previous.folder / prefix if prefix else previous.folder)
+    except StageError:
+        return {}
+    return {
+        int(idx): people.crop_landmarks[pos].astype(np.float64)
+        for pos, idx in enumerate(people.frame_index)
+        if people.crop_landmarks[pos].any()
     }

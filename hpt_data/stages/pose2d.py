@@ -3,14 +3,14 @@ and BODY_25 conversions, tracked from frame to frame and filtered for jitter.
 
 Per video, in time order, on the person-over-background crops of ``remove-bg``:
 
-1. The landmarks: with ``landmarks: detect`` (the default, or a remove-bg output without
-   ``people.npz``) MediaPipe Pose (complexity 1) runs again on the crops, in tracking
-   mode: each frame starts from the region of the previous frame's landmarks, and the
-   detector runs only when tracking is lost; a gap between kept frames
-   longer than ``max_track_gap_ms``, or a frame without a crop, restarts tracking. With
-   ``landmarks: remove-bg`` those remove-bg already found for the person it kept (its
-   ``people.npz``: no second pass) are taken instead; on the synthetic clips their 2D
-   error is a few pixels worse, so it is not the default (``docs/perception.md``).
+1. The landmarks: with ``landmarks: remove-bg`` (the default) those remove-bg found for
+   the person it kept, on their crop (its ``people.npz``: no second pass; as close to the
+   truth on the synthetic clips as Pose run again, ``docs/perception.md``). With
+   ``landmarks: detect`` (or a remove-bg output without ``people.npz``) MediaPipe Pose
+   (complexity 1) runs again on the crops, in tracking mode: each frame starts from the
+   region of the previous frame's landmarks, and the detector runs only when tracking is
+   lost; a gap between kept frames longer than ``max_track_gap_ms``, or a frame without a
+   crop, restarts tracking.
    Where the video's record carries a dataset's own keypoints (DeepFashion's annotation,
    ``meta["openpose18"]``) and ``keypoint_prior`` is on, they check those landmarks: they
    stand in where Pose finds nobody or someone else, and fill the points it misses
@@ -68,7 +68,7 @@ FLAGS = {**FLAG_TEXT, "no_pose": "no pose found in the crop"}
 class Pose2DSettings:
     """Keys under ``stages: pose2d:`` in ``datasets.yaml``."""
 
-    landmarks: Literal["detect", "remove-bg"] = "detect"  # run Pose on the crops, or reuse
+    landmarks: Literal["detect", "remove-bg"] = "remove-bg"  # reuse remove-bg's, or run Pose
     tracking: bool = True  # detect: track from frame to frame (False: detect in every frame)
     max_track_gap_ms: float = 500.0  # a longer gap between kept frames restarts tracking
     smoothing: bool = True  # One Euro filter on the landmark tracks
@@ -99,7 +99,8 @@ class Pose2D(Stage):
     name = "pose2d"
     requires = ("remove-bg",)
     Settings = Pose2DSettings
-    # 3: world_landmarks (fit-smpl's 3D term) kept beside the image landmarks
+    # 3: world_landmarks (fit-smpl's 3D term) kept beside the image landmarks, and
+    # ``landmarks: remove-bg`` (no second Pose pass) the default
     version = 3
     # the prior changes only records that carry one (a DeepFashion photo), none built before
     late_settings = ("keypoint_prior", "prior_max_error", "prior_min_points")

@@ -34,6 +34,9 @@ class People:
     rois : (M, 5) float64, the landmark region (``hpt_data.perception.people``) the
         landmarks came from (full precision: a frame redone runs the model on it again)
     track : (M,) int64, the person's track id in the video (1, 2, ...)
+    crop_landmarks : (N, 33, 5) float32, the kept person's landmarks found again on their
+        crop (source pixels, as ``landmarks``; more accurate than their row's), zeros in
+        frames without a crop (and in outputs from before remove-bg version 3)
     """
 
     ARRAYS: ClassVar[str] = "people.npz"
@@ -47,6 +50,7 @@ class People:
     landmarks: np.ndarray
     rois: np.ndarray
     track: np.ndarray
+    crop_landmarks: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n, m = len(self.frame_index), len(self.boxes)
@@ -54,6 +58,10 @@ class People:
             raise ValueError("people: count and kept need one entry per frame, summing to rows")
         if any(len(a) != m for a in (self.scores, self.landmarks, self.rois, self.track)):
             raise ValueError("people: every per-person array needs one row per person")
+        if self.crop_landmarks is None:
+            self.crop_landmarks = np.zeros((n, 33, 5), np.float32)
+        if len(self.crop_landmarks) != n:
+            raise ValueError("people: crop_landmarks needs one entry per frame")
 
     @property
     def starts(self) -> np.ndarray:
@@ -66,11 +74,14 @@ class People:
         return range(s, s + int(self.count[frame]))
 
     def kept_landmarks(self) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 33, 5) the kept person's landmarks per frame (zeros where none) and (N,)
-        bool, whether one was kept."""
+        """(N, 33, 5) the kept person's landmarks per frame (zeros where none), those
+        found on the crop where there are any, and (N,) bool, whether one was kept."""
         found = self.kept >= 0
         out = np.zeros((len(self.kept), 33, 5), np.float64)
         out[found] = self.landmarks[self.kept[found]]
+        on_crop = np.asarray(self.crop_landmarks)
+        again = found & on_crop.reshape(len(on_crop), -1).any(axis=1)
+        out[again] = on_crop[again]
         return out, found
 
     def write(self, folder: Path) -> None:
@@ -85,6 +96,7 @@ class People:
                 "landmarks": self.landmarks.astype(np.float32).reshape(-1, 33, 5),
                 "rois": self.rois.astype(np.float64).reshape(-1, 5),
                 "track": self.track.astype(np.int64),
+                "crop_landmarks": np.asarray(self.crop_landmarks, np.float32).reshape(-1, 33, 5),
             },
         )
 
@@ -97,6 +109,6 @@ class People:
         keys = ("frame_index", "count", "kept", "boxes", "scores", "landmarks", "rois", "track")
         need_arrays(arrays, keys, path)
         try:
-            return cls(*(arrays[k] for k in keys))
+            return cls(*(arrays[k] for k in keys), arrays.get("crop_landmarks"))
         except ValueError as exc:
             raise StageError(f"{path}: malformed remove-bg output ({exc})") from None
