@@ -214,6 +214,30 @@ def test_joint_error_on_a_synthetic_clip(tmp_path_factory, tmp_path: Path) -> No
     assert np.percentile(errors, 90) <= 30.0
 
 
+@pytest.mark.slow
+def test_world_landmarks_from_remove_bg_agree_with_pose(tmp_path_factory, tmp_path: Path) -> None:
+    """With ``landmarks: remove-bg`` (the default) the world landmarks fit-smpl reads come
+    from remove-bg's own landmark-model pass on the crop; MediaPipe Pose run again on the
+    same crops (``landmarks: detect``) is the reference. Measured on this clip: 1.7 cm
+    median per joint, bone directions 1.9 deg median apart; a missing rotation into the
+    image's axes, a wrong output tensor or a unit slip is off by tens of centimetres."""
+    video, _ = render_synthetic_clip(tmp_path_factory.getbasetemp() / "synthetic")
+    dirs = run_all(tmp_path, video)
+    again = tmp_path / "pose2d-detect"
+    again.mkdir()
+    record = VideoRecord(video.stem, "p0", "test", str(video))
+    context = StageContext(record, {"remove-bg": dirs["remove-bg"]}, again)
+    Pose2D(Pose2DSettings(landmarks="detect")).run(context)
+    ours, pose = load(dirs["pose2d"])[1]["world_landmarks"], load(again)[1]["world_landmarks"]
+    assert np.isfinite(ours).all() and np.isfinite(pose).all()
+    assert np.median(np.linalg.norm(ours[..., :3] - pose[..., :3], axis=-1)) < 0.05
+    bones = np.array([(11, 13), (13, 15), (12, 14), (14, 16), (23, 25), (25, 27), (24, 26)])
+    a = ours[:, bones[:, 1], :3] - ours[:, bones[:, 0], :3]
+    b = pose[:, bones[:, 1], :3] - pose[:, bones[:, 0], :3]
+    cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+    assert np.degrees(np.median(np.arccos(np.clip(cos, -1, 1)))) < 8.0
+
+
 # ------------------------------------------------------------------ the preview command
 
 

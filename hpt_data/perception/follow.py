@@ -52,7 +52,7 @@ def bridge(
         roi = track.predicted_roi(pos)
         if roi is None:
             continue
-        lms, presence, seg, nxt = landmarks_in_roi(rgb, roi, landmark_model(), mask=True)
+        lms, presence, seg, nxt, _ = landmarks_in_roi(rgb, roi, landmark_model(), mask=True)
         if presence < opts.min_presence:
             continue
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
@@ -96,15 +96,17 @@ def with_masks(rgb: np.ndarray, people: list[PersonDetection]) -> list[PersonDet
     their landmarks came from, so the mask is the one they had)."""
     out = []
     for p in people:
-        seg = landmarks_in_roi(rgb, p.roi, landmark_model(), mask=True)[2]
+        seg = landmarks_in_roi(rgb, p.roi, landmark_model(), mask=True).mask
         out.append(dataclasses.replace(p, segmentation=seg))
     return out
 
 
 def landmarks_on_crop(
     composite: np.ndarray, window: CropWindow, person: PersonDetection
-) -> np.ndarray:
-    """The kept person's (33, 5) landmarks in source pixels, from the landmark model run
+) -> tuple[np.ndarray, np.ndarray]:
+    """The kept person's (33, 5) landmarks in source pixels and (33, 4) world landmarks
+    (metres, image axes, visibility: what Pose's ``pose_world_landmarks`` gives, read by
+    fit-smpl's 3D terms), from the landmark model run
     again on their crop ((size, size, 3) BGR: the person alone over the background) at
     the region their first landmarks came from (``person.roi``, in the crop). On the
     frame, the background and the other people put the points a few pixels off; on the
@@ -116,7 +118,8 @@ def landmarks_on_crop(
     roi[:2] = window.to_crop(roi[None, :2])[0]
     roi[[2, 4]] *= window.scale
     rgb = cv2.cvtColor(composite, cv2.COLOR_BGR2RGB)
-    lms = landmarks_in_roi(rgb, roi, landmark_model())[0]
+    found = landmarks_in_roi(rgb, roi, landmark_model())
+    lms = found.landmarks
     lms[:, :2] = window.to_source(lms[:, :2])
     lms[:, 2] /= window.scale
-    return lms
+    return lms, found.world

@@ -30,7 +30,7 @@ import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -272,18 +272,28 @@ def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
     return out
 
 
+class RoiLandmarks(NamedTuple):
+    """The landmark model's answer on one region (:func:`landmarks_in_roi`)."""
+
+    landmarks: np.ndarray  # (33, 5) x, y, z in frame pixels, visibility, presence
+    presence: float  # pose presence, a probability
+    mask: np.ndarray | None  # (256, 256) float32 person mask over the region, or None
+    next_roi: np.ndarray  # (5,) the region the landmarks' alignment points give
+    world: np.ndarray  # (33, 4) x, y, z metres about the hips' centre (image axes), visibility
+
+
 def landmarks_in_roi(
     rgb: np.ndarray, roi: np.ndarray, model: TfliteModel, mask: bool = False
-) -> tuple[np.ndarray, float, np.ndarray | None, np.ndarray]:
-    """Run the landmark model on one region: (33, 5) landmarks in frame pixels, presence,
-    the (256, 256) float32 person mask over the region (with ``mask``, else None) and the
-    (5,) region the landmarks' alignment points give."""
+) -> RoiLandmarks:
+    """Run the landmark model on one region (the person mask only with ``mask``). The
+    world points are turned by the region's rotation into the image's axes, with the
+    image landmarks' visibility, as MediaPipe's graph does for ``pose_world_landmarks``."""
     # Identity (1, 195): 39 points x (x, y, z, visibility, presence logits) in crop pixels
     # (33 landmarks, then alignment points: 33 hip centre, 34 body-circle point);
     # Identity_1 (1, 1): pose presence, a probability; Identity_2 (1, 256, 256, 1): the
     # person mask's logits over the region; Identity_3 (1, 64, 64, 39): the points'
-    # heatmap logits (refine_from_heatmap); Identity_4 (world points) unused
-    out = model.run(_crop(rgb, roi), outputs=4)
+    # heatmap logits (refine_from_heatmap); Identity_4 (1, 117): 39 world points, metres
+    out = model.run(_crop(rgb, roi), outputs=5)
     raw = out[0].reshape(39, 5).astype(np.float64)
     raw[:, :2] = refine_from_heatmap(raw[:, :2], out[3].reshape(out[3].shape[-3:]))
     presence = float(np.clip(out[1].reshape(-1)[0], 0.0, 1.0))
@@ -296,7 +306,10 @@ def landmarks_in_roi(
     seg = None
     if mask:
         seg = _sigmoid(out[2].reshape(LANDMARK_SIZE, LANDMARK_SIZE)).astype(np.float32)
-    return lms, presence, seg, detection_rois(xy[None, 33:35])[0]
+    world = out[4].reshape(39, 3)[:NUM_LANDMARKS].astype(np.float64)
+    world[:, :2] = world[:, :2] @ (m[:, :2] / (roi[2] / LANDMARK_SIZE)).T  # rotation only
+    world = np.column_stack([world, lms[:, 3]])
+    return RoiLandmarks(lms, presence, seg, detection_rois(xy[None, 33:35])[0], world)
 
 
 def region_window(person: PersonDetection, width: int, height: int) -> tuple[int, int, int, int]:
@@ -387,7 +400,7 @@ def find_people(
             box = np.array([roi[0] - half, roi[1] - half, roi[0] + half, roi[1] + half])
             people.append(PersonDetection(box, score, score, np.zeros((0, 5)), roi))
             continue
-        lms, presence, seg, nxt = landmarks_in_roi(img, roi, landmark_model(), masks)
+        lms, presence, seg, nxt, _ = landmarks_in_roi(img, roi, landmark_model(), masks)
         if presence < opts.min_presence:
             continue
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])

@@ -175,6 +175,22 @@ class Tracker:
                 self.tracks.append(Track(len(self.tracks) + 1))
                 _extend(self.tracks[-1], t, first + c, p)
 
+    def restore(self, t: int, people: Sequence[Observation], ids: Sequence[int]) -> None:
+        """Frame ``t``'s people linked as an earlier run linked them (``ids``: their track
+        ids), so that a frame redone alone meets the tracks it met the first time (matching
+        again could link differently where the first run followed someone). A frame whose
+        ids do not continue these tracks (an earlier frame was redone differently) is
+        matched afresh instead."""
+        known = len(self.tracks)
+        new = sorted({i for i in ids if i > known})
+        if len(people) != len(ids) or new != list(range(known + 1, known + 1 + len(new))):
+            self.step(t, people)
+            return
+        for i in new:
+            self.tracks.append(Track(i))
+        for member, (obs, i) in enumerate(zip(people, ids, strict=True)):
+            _extend(self.tracks[i - 1], t, member, obs)
+
     def missing(self, t: int) -> list[Track]:
         """Live tracks that frame ``t`` (after :meth:`step`) did not continue."""
         return [tr for tr in self.live(t) if tr.frames[-1] < t]

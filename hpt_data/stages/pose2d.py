@@ -34,8 +34,9 @@ Output folder::
                     body25_source (N, 25, 3): x, y, confidence
                     (see ``hpt_data.keypoints`` for the tables),
                     world_landmarks (N, 33, 4): Pose's world landmarks, x, y, z metres
-                    about the hips' centre in the image's axes, and visibility; NaN where
-                    Pose gave none (``landmarks: remove-bg``, a keypoint prior's points);
+                    about the hips' centre in the image's axes, and visibility (with
+                    ``landmarks: remove-bg``, those its landmark model gave on the crop);
+                    NaN where there are none (a keypoint prior's points, an older remove-bg);
                     not filtered (``fit-smpl`` reads their bone directions)
 
 Rows where ``found`` is false are zeros. Tracking and the filter run over the whole video,
@@ -116,7 +117,7 @@ class Pose2D(Stage):
         reuse = s.landmarks == "remove-bg" and (folder / People.ARRAYS).is_file()
         world = np.full((len(with_crop), 33, 4), np.nan)
         if reuse:
-            source_raw, found = self._from_remove_bg(People.read(folder), with_crop)
+            source_raw, found = self._from_remove_bg(People.read(folder), with_crop, world)
             raw = self._to_crop(source_raw, windows)
         else:
             raw, found = self._detect(crops, with_crop, world)
@@ -190,10 +191,14 @@ class Pose2D(Stage):
         return action
 
     @staticmethod
-    def _from_remove_bg(people: People, with_crop: list[Crop]) -> tuple[np.ndarray, np.ndarray]:
+    def _from_remove_bg(
+        people: People, with_crop: list[Crop], world: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(N, 33, 5) the kept person's landmarks in source pixels per frame with a crop,
-        and (N,) whether there were any, from remove-bg's ``people.npz``."""
+        and (N,) whether there were any, from remove-bg's ``people.npz``; their world
+        landmarks found on the crop go into ``world`` (N, 33, 4; NaN stays where none)."""
         kept, has = people.kept_landmarks()
+        kept_world = people.kept_world()
         pos = {int(i): k for k, i in enumerate(people.frame_index)}
         raw = np.zeros((len(with_crop), 33, 5))
         found = np.zeros(len(with_crop), bool)
@@ -201,6 +206,7 @@ class Pose2D(Stage):
             k = pos.get(entry.index)
             if k is not None and has[k]:
                 raw[row], found[row] = kept[k], True
+                world[row] = kept_world[k]
         return raw, found
 
     def _detect(

@@ -318,8 +318,8 @@ class RemoveBackground(Stage):
         for pos, frame in enumerate(upstream.frames):
             prev = old.get(frame.index)
             if prev is not None and old_people is not None and prev.source_file == frame.file:
-                people = old_people[frame.index]
-                tracker.step(pos, [observation(p) for p in people])
+                people, ids = old_people[frame.index]
+                tracker.restore(pos, [observation(p) for p in people], ids)
             else:
                 rgb = cv2.cvtColor(images.get(pos), cv2.COLOR_BGR2RGB)
                 people = follow_frame(rgb, tracker, pos, s.detect_every, options)
@@ -377,9 +377,10 @@ class RemoveBackground(Stage):
         member: int | None,
         track: int | None,
         out_dir: Path,
-    ) -> tuple[Crop, np.ndarray | None]:
-        """One frame's crop entry (its files written) and the kept person's landmarks
-        found again on the crop (:func:`landmarks_on_crop`; None without a crop)."""
+    ) -> tuple[Crop, tuple[np.ndarray, np.ndarray] | None]:
+        """One frame's crop entry (its files written) and the kept person's landmarks and
+        world landmarks found again on the crop (:func:`landmarks_on_crop`; None without
+        a crop)."""
         s: RemoveBgSettings = self.settings
         seg = segment_kept(image, people, member, s)
         entry = Crop(
@@ -438,21 +439,22 @@ class _Passes:
         self,
         kept: Track | None,
         old: dict[int, Crop],
-        old_on_crop: dict[int, np.ndarray],
+        old_on_crop: dict[int, tuple[np.ndarray, np.ndarray]],
         prefix: str = "",
         old_prefix: str = "",
         drop: bool = True,
-    ) -> tuple[list[Crop], int, list[np.ndarray | None]]:
+    ) -> tuple[list[Crop], int, list[tuple[np.ndarray, np.ndarray] | None]]:
         """Each frame's crop of ``kept`` (written under ``out_dir/prefix``; the last run's
         files, under ``old_prefix`` of its output, reused where intact, with the landmarks
         ``old_on_crop`` it found on them), how many were reused, and per frame the kept
-        person's (33, 5) landmarks found on the crop (None without a crop)."""
+        person's (33, 5) landmarks and (33, 4) world landmarks found on the crop (None
+        without a crop)."""
         import cv2
 
         from hpt_data.perception.follow import with_masks
 
         entries: list[Crop] = []
-        on_crop: list[np.ndarray | None] = [None] * len(self.upstream.frames)
+        on_crop: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(self.upstream.frames)
         reused = 0
         out = self.out_dir / prefix if prefix else self.out_dir
         for pos, frame in enumerate(self.upstream.frames):
