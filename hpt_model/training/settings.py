@@ -67,6 +67,9 @@ class TrainSettings:
     leg_checkpoint: Path | None = None
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto (bf16 on a GPU that has it, else fp32) | fp32 | bf16
+    # the frozen VGG-19 of the perceptual losses on a CPU: auto (bf16 where the CPU does bf16
+    # natively, oneDNN; the networks trained stay in `precision`) | fp32 | bf16
+    vgg_precision: str = "auto"
     channels_last: str = "auto"  # auto (on for CUDA) | on | off
     compile: bool = False  # torch.compile the trained networks
     tensorboard: bool = True
@@ -84,6 +87,10 @@ class TrainSettings:
                 setattr(self, name, Path(value))
         if self.precision not in PRECISIONS:
             raise TrainingError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.vgg_precision not in PRECISIONS:
+            raise TrainingError(
+                f"vgg_precision must be one of {PRECISIONS}, got {self.vgg_precision!r}"
+            )
         if self.channels_last not in SWITCHES:
             raise TrainingError(f"channels_last must be one of {SWITCHES}")
         for name in ("checkpoint_every", "log_every", "image_every", "bank_size"):
