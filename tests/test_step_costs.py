@@ -79,7 +79,7 @@ def test_the_step_cost_benchmark_measures_before_and_after(tmp_path: Path) -> No
     out = tmp_path / "costs.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "train_step_costs.py")]
     command += ["--config", "tiny", "--threads", "1", "--steps", "1", "--stages", "arm"]
-    command += ["--baseline", "HEAD", "--out", str(out)]
+    command += ["--rounds", "1", "--baseline", "HEAD", "--out", str(out)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     r = json.loads(out.read_text())
