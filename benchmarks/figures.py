@@ -246,9 +246,17 @@ def _learning(r: Results) -> str:
 
 
 def _small_training(r: Results) -> str:
+    seeds = r.get("seeds", 1)
+
+    def figure(x: dict, key: str, digits: int) -> str:
+        if x.get(key) is None:
+            return "-"
+        spread = x.get(f"{key}_seed_std") if seeds > 1 else None
+        return f"{x[key]:.{digits}f}" + ("" if spread is None else f" ±{spread:.{digits}f}")
+
     def row(name: str, x: dict) -> str:
-        osa = "-" if x.get("osa") is None else f"{x['osa']:.2f}"
-        return f"{name} {x['ssim']:.3f} / {x['psnr']:.1f} / {x['l1']:.3f} / {osa}"
+        keys = (("ssim", 3), ("psnr", 1), ("l1", 3), ("osa", 2))
+        return f"{name} " + " / ".join(figure(x, k, d) for k, d in keys)
 
     rows = "; ".join(row(name, x) for name, x in r["rows"].items())
     steps = "; ".join(
@@ -258,8 +266,30 @@ def _small_training(r: Results) -> str:
     return (
         f"SSIM / PSNR / L1 / OSA on the person, {r['n_pairs']} held-out pairs "
         f"({r['n_test_persons']} unseen people, {r['size']} px): {rows}. Each row trained "
-        f"{r['train_minutes']:g} min on 2 shared CPU cores (steps: {steps}), 1 seed, random "
-        "VGG-19: small scale, not the paper's"
+        f"{r['train_minutes']:g} min on 2 shared CPU cores (steps: {steps}), "
+        + ("1 seed" if seeds == 1 else f"mean ± std over {seeds} seeds")
+        + ", random VGG-19: small scale, not the paper's"
+    )
+
+
+def _step_costs(r: Results) -> str:
+    parts = []
+    for threads, stages in r["summary"].items():
+        cells = []
+        for stage, x in stages.items():
+            text = f"{stage} {x['after_ms'] / 1000:.2f} s"
+            if "speedup" in x:
+                text += f" ({x['speedup']:.2f}×)"
+            cells.append(text)
+        parts.append(f"{threads} thread(s): " + ", ".join(cells))
+    base = f"before = `{r['baseline']}`" if r.get("baseline") else "no baseline"
+    low, high = r["load_average"]
+    return (
+        f"{r['config']} config, s per step incl. reading and inputs, fastest of "
+        f"{r.get('steps', 1)} × {r.get('rounds', 1)} (speed-up over the code before, {base}): "
+        + "; ".join(parts)
+        + f". Load {low:.1f}–{high:.1f}: more threads than free cores make OpenMP spin, so "
+        "the 2-thread figures are erratic here"
     )
 
 
@@ -381,6 +411,11 @@ ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
         _ray_fused,
     ),
     ("training iterations/s on CPU, fp32", "train_speed", _train_speed),
+    (
+        "training step of each stage on CPU, before / after the step-cost work",
+        "train_step_costs",
+        _step_costs,
+    ),
     ("inference, coarse → layers → fine, batch 1, CPU", "inference_speed", _inference),
     (
         "learning check on the tiny synthetic dataset (real data chain), L1 vs copying the source",

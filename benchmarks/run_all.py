@@ -95,6 +95,12 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("ray_fused", "benchmarks/ray_fused.py", (), ("--quick",)),
     Benchmark("train_speed", "benchmarks/train_speed.py", (), ("--steps", "4", "--warmup", "1")),
     Benchmark(
+        "train_step_costs",
+        "benchmarks/train_step_costs.py",
+        (),
+        ("--threads", "1", "--steps", "1", "--stages", "coarse", "leg", "e2e"),
+    ),
+    Benchmark(
         "inference_speed",
         "benchmarks/inference_speed.py",
         (),

@@ -18,6 +18,13 @@ Each row is first trained, the same budget each, by ``hpt-model train-all --mode
 small:ROW --minutes M`` into ``RUNS/small-ROW`` (which skips what is finished and resumes
 what is not: a row already trained is only evaluated); the run folders' ``plan.json`` and
 checkpoints give each row's budget and steps, which go into the results.
+
+Issue 22's whole protocol (the five Table IV rows, 3 seeds, 60 minutes each: 15 CPU-hours
+on 2 cores) is one command; each seed trains into ``RUNS/small-ROW-seedK`` (seed 0:
+``RUNS/small-ROW``) and the results give every figure as the mean over the seeds with
+its spread (standard deviation, and each seed's value)::
+
+    python benchmarks/small_training.py --rows table --seeds 3 --minutes 60
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "small_training.json"
 COPY = "copy the source"
+TABLE_IV = ("H", "H+S", "H+S+D", "H+S+D+PL", "H+S+D+PL+F")
+METRICS = ("ssim", "psnr", "l1")
 
 
 def run_info(folder: Path) -> dict[str, Any]:
@@ -54,12 +63,37 @@ def run_info(folder: Path) -> dict[str, Any]:
     return {"folder": str(folder), "minutes": plan["minutes"], "stages": stages}
 
 
-def train_row(data: Path, folder: Path, config: str, minutes: float) -> None:
+def train_row(
+    data: Path, folder: Path, config: str, minutes: float, seed: int, extra: list[str]
+) -> None:
     """``hpt-model train-all`` of one row (finished stages are skipped, others resumed)."""
     command = [sys.executable, "-m", "hpt_model.cli", "train-all", "--data", str(data)]
     command += ["--out", str(folder), "--model-config", config, "--minutes", str(minutes)]
     command += ["--allow-random-vgg", "--set", "checkpoint_every=200", "--quiet"]
+    command += ["--set", f"seed={seed}"]
+    for assignment in extra:
+        command += ["--set", assignment]
     subprocess.run(command, cwd=ROOT, check=True)
+
+
+def run_folder(runs: Path, config: str, row: str, seed: int) -> Path:
+    """RUNS/CONFIG-ROW for seed 0 (the folders one-seed runs made), else RUNS/CONFIG-ROW-seedK."""
+    return runs / (f"{config}-{row}" if seed == 0 else f"{config}-{row}-seed{seed}")
+
+
+def over_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's mean over the seeds, its standard deviation (``_seed_std``) and the
+    seeds' values (``_seeds``); the per-pair spread of the first seed stays ``_std``."""
+    out: dict[str, Any] = {}
+    for key in (*METRICS, "osa"):
+        values = [x[key] for x in per_seed if x.get(key) is not None]
+        out[key] = float(np.mean(values)) if values else None
+        out[f"{key}_seed_std"] = float(np.std(values)) if values else None
+        out[f"{key}_seeds"] = values
+    for key in METRICS:
+        out[f"{key}_std"] = per_seed[0][f"{key}_std"]
+    out["osa_pairs"] = per_seed[0]["osa_pairs"]
+    return out
 
 
 def person_scores(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dict:
@@ -79,9 +113,23 @@ def person_scores(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "work/small/shards")
-    parser.add_argument("--rows", nargs="+", default=["full", "H"], help="Table IV rows")
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        default=["full", "H"],
+        help="Table IV rows; 'table' for all five (" + ", ".join(TABLE_IV) + ")",
+    )
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per row")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs", help="RUNS/small-ROW")
     parser.add_argument("--minutes", type=float, default=30.0, help="training budget per row")
+    parser.add_argument(
+        "--set",
+        dest="train_set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a TrainSettings field for every stage (train-all's --set)",
+    )
     parser.add_argument("--config", default="small", help="the preset the rows are of")
     parser.add_argument("--limit", type=int, default=None, help="only the first N pairs")
     parser.add_argument("--osa-pairs", type=int, default=24, help="pairs scored with OSA")
@@ -104,11 +152,21 @@ def main() -> None:
     from pipelines.evaluate.report import fixed_tiles, tile_image
     from pipelines.occlusion.states import occlusion_states_smpl
 
-    rows = {row: args.runs / f"{args.config}-{row}" for row in args.rows}
-    for row, folder in rows.items():
-        train_row(args.data, folder, f"{args.config}:{row}", args.minutes)
+    if args.seeds < 1:
+        raise SystemExit("--seeds must be at least 1")
+    row_names = [r for name in args.rows for r in (TABLE_IV if name == "table" else (name,))]
+    seeds = range(args.seeds)
+    folders = {
+        (seed, row): run_folder(args.runs, args.config, row, seed)
+        for seed in seeds
+        for row in row_names
+    }
+    for (seed, row), folder in folders.items():
+        train_row(args.data, folder, f"{args.config}:{row}", args.minutes, seed, args.train_set)
+    rows = {row: folders[(0, row)] for row in row_names}
     torch.set_grad_enabled(False)
-    gens = {name: load_generators(Path(folder)) for name, folder in rows.items()}
+    by_seed = {k: load_generators(Path(folder)) for k, folder in folders.items()}
+    gens = {row: by_seed[(0, row)] for row in row_names}
     size = {g.config.inputs.fine_size for g in gens.values()}
     if len(size) != 1:
         raise SystemExit(f"the rows' fine sizes differ: {size}")
@@ -116,12 +174,13 @@ def main() -> None:
     dataset = PairDataset(args.data, "test", target_fields=(*TARGET_FIELDS, "mask"))
     n = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     keys = dataset.frames.frame_keys
-    body = load_body_model()
+    body = load_body_model() if args.osa_pairs > 0 else None
     names = [COPY]
     for name, g in gens.items():
         names += [name, f"{name}: İ_t"] if g.config.variant.fusion else [name]
-    scores: dict[str, dict[str, list]] = {k: {"ssim": [], "psnr": [], "l1": []} for k in names}
-    osa: dict[str, list] = {k: [] for k in names}
+    keys_of = [(0, COPY)] + [(seed, name) for seed in seeds for name in names[1:]]
+    scores: dict[tuple, dict[str, list]] = {k: {m: [] for m in METRICS} for k in keys_of}
+    osa: dict[tuple, list] = {k: [] for k in keys_of}
     grid_rows = []
     pairs = []
     load = [os.getloadavg()[0]]
@@ -140,13 +199,15 @@ def main() -> None:
                 "target": keys[int(dataset.targets[index])],
             }
         )
-        results = {COPY: resize(dec["source_image"], size)}
+        results = {(0, COPY): resize(dec["source_image"], size)}
         outs = {}
-        for name, g in gens.items():
-            outs[name] = run_transfer(g, batch)
-            results[name] = outs[name].final.clamp(-1, 1)
-            if outs[name].refinement is not None:  # Eq. 6's İ_t, before the fine generator
-                results[f"{name}: İ_t"] = outs[name].initial.clamp(-1, 1)
+        for (seed, name), g in by_seed.items():
+            out = run_transfer(g, batch)
+            if seed == 0:
+                outs[name] = out
+            results[(seed, name)] = out.final.clamp(-1, 1)
+            if out.refinement is not None:  # Eq. 6's İ_t, before the fine generator
+                results[(seed, f"{name}: İ_t")] = out.initial.clamp(-1, 1)
         states = (
             occlusion_states_smpl(body, target_params(batch, 0)) if index < args.osa_pairs else None
         )
@@ -164,20 +225,22 @@ def main() -> None:
             tiles = [source, pose, tile_image(to_uint8(resize(full.coarse, size))[0].numpy(), t)]
             if full.initial is not None:
                 tiles.append(tile_image(to_uint8(full.initial)[0].numpy(), t))
-            tiles += [tile_image(to_uint8(results[k])[0].numpy(), t) for k in rows]
+            tiles += [tile_image(to_uint8(results[(0, k)])[0].numpy(), t) for k in rows]
             grid_rows.append(np.concatenate([*tiles, gt], axis=1))
         load.append(os.getloadavg()[0])
         print(f"pair {index + 1}/{n}", flush=True)
 
-    def summary(name: str) -> dict[str, Any]:
-        out = {k: float(np.mean(v)) for k, v in scores[name].items()}
-        out.update({f"{k}_std": float(np.std(v)) for k, v in scores[name].items()})
-        kept = [v for v in osa[name] if v is not None]
+    def summary(key: tuple) -> dict[str, Any]:
+        out = {k: float(np.mean(v)) for k, v in scores[key].items()}
+        out.update({f"{k}_std": float(np.std(v)) for k, v in scores[key].items()})
+        kept = [v for v in osa[key] if v is not None]
         out["osa"] = float(np.mean(kept)) if kept else None
         out["osa_pairs"] = len(kept)
         return out
 
-    table = {name: summary(name) for name in names}
+    table = {COPY: summary((0, COPY))}
+    for name in names[1:]:
+        table[name] = over_seeds([summary((seed, name)) for seed in seeds])
     results_json = {
         "benchmark": "small_training",
         "data": str(args.data),
@@ -189,7 +252,12 @@ def main() -> None:
         "config": args.config,
         "train_minutes": args.minutes,
         "runs": {name: run_info(Path(folder)) for name, folder in rows.items()},
-        "seeds": 1,
+        "seed_runs": {
+            f"{row} seed {seed}": run_info(Path(folder))
+            for (seed, row), folder in folders.items()
+            if seed > 0
+        },
+        "seeds": args.seeds,
         "eval_wall_s": round(time.perf_counter() - start, 1),
         "eval_load_average": [round(min(load), 2), round(max(load), 2)],
         "note": args.note,
@@ -198,10 +266,18 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results_json, indent=1) + "\n")
     print(f"\n{n} held-out pairs at {size} px, on the person (target mask)")
-    print(f"{'row':<22} {'SSIM':>6} {'PSNR':>6} {'L1':>6} {'OSA':>6}")
+    print(f"mean over {args.seeds} seed(s) ± their standard deviation")
+    print(f"{'row':<22} {'SSIM':>13} {'PSNR':>13} {'L1':>13} {'OSA':>13}")
+
+    def cell(r: dict[str, Any], key: str, digits: int) -> str:
+        if r.get(key) is None:
+            return "-"
+        spread = r.get(f"{key}_seed_std")
+        return f"{r[key]:.{digits}f}" + ("" if spread is None else f" ±{spread:.{digits}f}")
+
     for name, r in table.items():
-        o = "-" if r["osa"] is None else f"{r['osa']:.3f}"
-        print(f"{name:<22} {r['ssim']:6.3f} {r['psnr']:6.2f} {r['l1']:6.3f} {o:>6}")
+        figures = [cell(r, k, d) for k, d in (("ssim", 3), ("psnr", 2), ("l1", 3), ("osa", 3))]
+        print(f"{name:<22} " + " ".join(f"{x:>13}" for x in figures))
     if args.grid and grid_rows:
         import cv2
 

@@ -135,13 +135,25 @@ class VGGPerceptualLoss(nn.Module):
     """
 
     def __init__(
-        self, vgg: VGG19Features, layer_weights: Sequence[float] = PAPER_VGG_WEIGHTS
+        self,
+        vgg: VGG19Features,
+        layer_weights: Sequence[float] = PAPER_VGG_WEIGHTS,
+        cpu_bf16: bool = False,
     ) -> None:
         super().__init__()
         if len(layer_weights) != 5:
             raise ValueError(f"need 5 layer weights (relu1_2 .. relu5_2), got {layer_weights}")
         self.vgg = vgg
         self.layer_weights = tuple(float(w) for w in layer_weights)
+        self.cpu_bf16 = cpu_bf16
+
+    def _features(self, x: Tensor) -> list[Tensor]:
+        """VGG features; with ``cpu_bf16`` the frozen network's convolutions run in bf16 on
+        the CPU (oneDNN's native bf16: ~1.8× faster on one thread), the distances in fp32."""
+        if not (self.cpu_bf16 and x.device.type == "cpu"):
+            return self.vgg(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return [f.float() for f in self.vgg(x)]
 
     def forward(self, pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
         if pred.shape != target.shape:
@@ -149,8 +161,8 @@ class VGGPerceptualLoss(nn.Module):
         if mask is not None and (mask.dim() != 4 or mask.shape[1] != 1):
             raise ValueError(f"mask: expected (B, 1, H, W), got {tuple(mask.shape)}")
         with torch.no_grad():
-            target_features = self.vgg(target)
-        return perceptual_distance(self.vgg(pred), target_features, self.layer_weights, mask)
+            target_features = self._features(target)
+        return perceptual_distance(self._features(pred), target_features, self.layer_weights, mask)
 
 
 def volume_cross_entropy(

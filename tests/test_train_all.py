@@ -51,9 +51,18 @@ def test_rows_train_their_stages_in_the_papers_order_with_shares_of_the_budget()
     assert row_stages(HPTConfig.small()) == ("coarse", "face", "arm", "leg", "e2e")
     assert row_stages(HPTConfig.small("H")) == ("coarse",)
     assert row_stages(HPTConfig.small("H+S+D+PL")) == ("coarse", "face", "arm", "leg")
-    budgets = stage_budgets(("coarse", "face", "arm", "leg", "e2e"), 600.0)
-    assert sum(budgets.values()) == pytest.approx(600.0)
-    assert budgets["coarse"] > budgets["face"] and budgets["e2e"] > budgets["arm"]
+    stages = ("coarse", "face", "arm", "leg", "e2e")
+    budgets = stage_budgets(stages, 600.0)  # equal step costs: the weights 4:2:2:2:1
+    assert budgets["coarse"] == pytest.approx(600.0 * 4 / 11)
+    assert budgets["e2e"] == pytest.approx(600.0 / 11)
+    # an e2e step costing ten coarse steps: 4·1 + 2·0.5 + 2·1 + 2·2 + 1·10 = 21 parts
+    seconds = {"coarse": 1.0, "face": 0.5, "arm": 1.0, "leg": 2.0, "e2e": 10.0}
+    budgets = stage_budgets(stages, 630.0, seconds)
+    assert sum(budgets.values()) == pytest.approx(630.0)
+    assert budgets["e2e"] == pytest.approx(300.0) and budgets["coarse"] == pytest.approx(120.0)
+    steps = {s: budgets[s] / seconds[s] for s in stages}  # 120 : 60 : 60 : 60 : 30
+    assert steps["coarse"] == pytest.approx(4 * steps["e2e"])
+    assert steps["leg"] == pytest.approx(steps["face"]) == pytest.approx(2 * steps["e2e"])
     assert stage_budgets(("coarse",), 600.0) == {"coarse": 600.0}
 
 
@@ -83,6 +92,9 @@ def test_train_all_runs_every_stage_and_resumes_where_it_stopped(tmp_path: Path)
         assert state["length_fixed"] is False  # 4 steps end before the budget is measured
     plan = json.loads((out / "plan.json").read_text())
     assert set(plan["stages"]) == {"coarse", "face", "arm", "leg", "e2e"}
+    assert set(plan["step_seconds"]) == set(plan["stages"])  # measured before the split
+    assert all(v > 0 for v in plan["step_seconds"].values())
+    assert sum(plan["stages"].values()) <= 5 * 60  # the probe's time comes off the budget
 
     done = _train_all(shards, out, config)
     assert done.exit_code == 0 and done.output.count("done before") == 5, done.output
@@ -102,8 +114,10 @@ def test_a_budget_fixes_the_length_and_resume_keeps_it(tmp_path: Path) -> None:
     out = tmp_path / "run"
     # 50 epochs of 4 pairs (200 steps) do not fit 0.6 s: the length is set after 2 timed steps
     budget = ("--minutes", "0.01", "--set", "epochs=50", "--set", "calibrate_steps=2")
-    first = _train_all(shards, out, config, *budget, "--set", "stop_after=4")
+    torch.set_num_threads(2)  # --set threads=1 is honoured (the fixture restores it)
+    first = _train_all(shards, out, config, *budget, "--set", "stop_after=4", "--set", "threads=1")
     assert first.exit_code == 0, first.output
+    assert torch.get_num_threads() == 1
     state = torch.load(out / "coarse" / "last.pt", map_location="cpu", weights_only=True)
     assert state["length_fixed"] is True
     fixed = state["total_steps"]

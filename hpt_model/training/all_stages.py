@@ -3,6 +3,12 @@ coarse, then the part layers on the trained coarse generator, then all sub-netwo
 end to end), each stage with its share of one wall-clock budget
 (:mod:`~hpt_model.training.budget`), each starting from the earlier stages' ``final.pt``.
 
+The shares are set in steps, not in wall clock: each stage's seconds per step are
+measured first (:mod:`~hpt_model.training.probe`, a few steps each on random weights), and
+stage s gets the budget share ``STEP_WEIGHT[s] × seconds_per_step[s]`` (normalised), so
+that the stages' step counts stand in the ratio of :data:`STEP_WEIGHT` whatever each step
+costs (docs/training.md, "Budget shares").
+
 Run folders: ``OUT/<stage>/`` as ``hpt-model train`` writes them, and ``OUT/plan.json``
 (the model config and the budget). Running the same command again resumes: stages with a
 ``final.pt`` are skipped, a stage with only ``last.pt`` continues from it (``--resume``),
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,46 +28,92 @@ from hpt_model.checkpoints import FINAL, LAST
 from hpt_model.config import HPTConfig
 from hpt_model.errors import TrainingError
 from hpt_model.training.loop import TrainResult, train
+from hpt_model.training.probe import probe_step_seconds
 from hpt_model.training.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
 
-#: Share of the budget per stage (renormalised over a row's stages): the coarse and
-#: end-to-end stages are the slow, important ones; the face layer is the cheapest.
-STAGE_SHARE: Mapping[str, float] = {"coarse": 3, "face": 1, "arm": 1.5, "leg": 1.5, "e2e": 3}
+#: Steps per stage relative to one another: the paper's proportions between the layers
+#: and e2e (20 and 10 epochs, §IV-B), and the coarse generator, which every later stage
+#: stands on (and which the coarse-only rows train for the whole budget), four times e2e's.
+STEP_WEIGHT: Mapping[str, float] = {"coarse": 4, "face": 2, "arm": 2, "leg": 2, "e2e": 1}
 PLAN = "plan.json"
 
 
 def row_stages(config: HPTConfig) -> tuple[str, ...]:
     """The stages of the config's row in the paper's order (no ``fine`` option, no
     ``volume``): ``coarse``; then ``face``, ``arm``, ``leg`` with part layers; ``e2e`` with F."""
-    return tuple(s for s in config.variant.stages() if s in STAGE_SHARE)
+    return tuple(s for s in config.variant.stages() if s in STEP_WEIGHT)
 
 
-def stage_budgets(stages: tuple[str, ...], seconds: float) -> dict[str, float]:
-    """``seconds`` split over ``stages`` by :data:`STAGE_SHARE`."""
-    weight = sum(STAGE_SHARE[s] for s in stages)
-    return {s: seconds * STAGE_SHARE[s] / weight for s in stages}
+def stage_budgets(
+    stages: tuple[str, ...], seconds: float, step_seconds: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """``seconds`` split over ``stages`` ∝ ``STEP_WEIGHT × step_seconds`` (equal step costs
+    when None), so that the step counts stand in the ratio of :data:`STEP_WEIGHT`."""
+    cost = {s: STEP_WEIGHT[s] * (1.0 if step_seconds is None else step_seconds[s]) for s in stages}
+    total = sum(cost.values())
+    return {s: seconds * cost[s] / total for s in stages}
 
 
-def _check_plan(out: Path, plan: dict[str, Any]) -> None:
-    """Write ``OUT/plan.json``, or refuse when the folder was made with another config."""
+def _read_plan(out: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """``OUT/plan.json`` if there is one (refused when made with another config)."""
     path = out / PLAN
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise TrainingError(f"{path}: not a readable plan ({exc})") from exc
-        if old.get("config") != plan["config"]:
-            raise TrainingError(
-                f"{path}: this run folder was made with another model config; "
-                "use another --out or remove the folder"
-            )
-        return
+    if not path.is_file():
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TrainingError(f"{path}: not a readable plan ({exc})") from exc
+    if old.get("config") != config:
+        raise TrainingError(
+            f"{path}: this run folder was made with another model config; "
+            "use another --out or remove the folder"
+        )
+    return old
+
+
+def _write_plan(out: Path, plan: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    path = out / PLAN
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(plan, indent=1))
     tmp.replace(path)
+
+
+def _plan_budgets(
+    data: Path, out: Path, config: HPTConfig, minutes: float, common: Mapping[str, Any]
+) -> dict[str, float]:
+    """Each stage's seconds: from the plan of an earlier run of this folder (its shares, at
+    this call's ``minutes``), else measured step costs (the probe's time is taken from the
+    budget) and a new plan."""
+    stages = row_stages(config)
+    plan = _read_plan(out, config.to_dict())
+    if plan is not None and set(plan.get("stages", {})) == set(stages):
+        total = sum(plan["stages"].values())
+        return {s: minutes * 60 * plan["stages"][s] / total for s in stages}
+    start = time.monotonic()
+    step_seconds = None
+    if len(stages) > 1:
+        step_seconds = probe_step_seconds(data, config, stages, common)
+        logger.info(
+            "seconds per step: %s",
+            ", ".join(f"{s} {v:.2f}" for s, v in step_seconds.items()),
+        )
+    probe_s = time.monotonic() - start
+    budgets = stage_budgets(stages, max(minutes * 60 - probe_s, 1.0), step_seconds)
+    _write_plan(
+        out,
+        {
+            "config": config.to_dict(),
+            "minutes": minutes,
+            "stages": budgets,
+            "step_weights": {s: STEP_WEIGHT[s] for s in stages},
+            "step_seconds": step_seconds,
+            "probe_s": round(probe_s, 2),
+        },
+    )
+    return budgets
 
 
 def train_all(
@@ -80,8 +133,9 @@ def train_all(
         raise TrainingError(f"--minutes must be positive, got {minutes}")
     common = dict(common or {})
     stages = row_stages(config)
-    budgets = stage_budgets(stages, minutes * 60)
-    _check_plan(out, {"config": config.to_dict(), "minutes": minutes, "stages": budgets})
+    if not data.is_dir():
+        raise TrainingError(f"--data {data}: no such folder")
+    budgets = _plan_budgets(data, out, config, minutes, common)
     finals = {s: out / s / FINAL for s in stages}
     results: dict[str, TrainResult | None] = {}
     for stage in stages:

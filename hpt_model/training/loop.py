@@ -75,6 +75,8 @@ def train(
     come from ``config`` when one is given. ``dataset`` defaults to the PairDataset over
     ``settings.data``.
     """
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
     info = dist_info_from_env()
     device = select_device(settings.device, info)
     init_distributed(info, device)

@@ -66,7 +66,14 @@ class TrainSettings:
     arm_checkpoint: Path | None = None
     leg_checkpoint: Path | None = None
     device: str = "auto"  # auto | cpu | cuda
+    # torch's CPU threads for the run (torch.set_num_threads); None: torch's default
+    # (OMP_NUM_THREADS, else the cores). On cores shared with other jobs, 1 avoids OpenMP
+    # threads spinning against each other (docs/training.md, "Step costs")
+    threads: int | None = None
     precision: str = "auto"  # auto (bf16 on a GPU that has it, else fp32) | fp32 | bf16
+    # the frozen VGG-19 of the perceptual losses on a CPU: auto (bf16 where the CPU does bf16
+    # natively, oneDNN; the networks trained stay in `precision`) | fp32 | bf16
+    vgg_precision: str = "auto"
     channels_last: str = "auto"  # auto (on for CUDA) | on | off
     compile: bool = False  # torch.compile the trained networks
     tensorboard: bool = True
@@ -84,6 +91,10 @@ class TrainSettings:
                 setattr(self, name, Path(value))
         if self.precision not in PRECISIONS:
             raise TrainingError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.vgg_precision not in PRECISIONS:
+            raise TrainingError(
+                f"vgg_precision must be one of {PRECISIONS}, got {self.vgg_precision!r}"
+            )
         if self.channels_last not in SWITCHES:
             raise TrainingError(f"channels_last must be one of {SWITCHES}")
         for name in ("checkpoint_every", "log_every", "image_every", "bank_size"):
@@ -91,6 +102,8 @@ class TrainSettings:
                 raise TrainingError(f"{name} must be positive, got {getattr(self, name)}")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise TrainingError(f"time_budget_s must be positive, got {self.time_budget_s}")
+        if self.threads is not None and self.threads < 1:
+            raise TrainingError(f"threads must be at least 1, got {self.threads}")
         if self.calibrate_steps < 1:
             raise TrainingError(f"calibrate_steps must be at least 1, got {self.calibrate_steps}")
         if self.heatmap_sigma <= 0:

@@ -44,7 +44,7 @@ from hpt_model.training.steps import (
     stage_networks,
     train_step,
 )
-from hpt_model.vgg import load_vgg19
+from hpt_model.vgg import VGG19Features, load_vgg19
 
 # stage → (settings field, network to load, what to load it from) that must be given
 _REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
@@ -71,6 +71,15 @@ _WHAT = {
     "leg": "the trained leg layer generator",
     "fine": "the trained fine stage",
 }
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 convolutions natively here (AVX512-BF16 or AMX); elsewhere
+    bf16 is emulated and slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _flag(name: str) -> str:
@@ -128,7 +137,11 @@ class StageTrainer:
         if self.stage != "volume":
             if features is None:
                 features = load_vgg19(config.loss.vgg_weights_path, config.loss.allow_random_vgg)
-            vgg_loss = VGGPerceptualLoss(features, config.loss.vgg_layer_weights)  # type: ignore[arg-type]
+            vgg_loss = VGGPerceptualLoss(
+                features,  # type: ignore[arg-type]
+                config.loss.vgg_layer_weights,
+                cpu_bf16=self._vgg_bf16(settings.vgg_precision, features),
+            )
             vgg_loss.to(self.device)
         self.nets = define_networks(config, stage_networks(self.stage, config)).to(self.device)
         if self.channels_last:
@@ -166,6 +179,16 @@ class StageTrainer:
         self.step = 0
         self.total_steps = 1
         self.length_fixed = False  # total_steps set by a wall budget (training/budget.py)
+
+    def _vgg_bf16(self, vgg_precision: str, features: nn.Module) -> bool:
+        """Whether the perceptual network runs in bf16 on this CPU (``vgg_precision``; auto:
+        the VGG-19 of a CPU step in fp32, on a CPU with native bf16; a stand-in extractor
+        such as the tests' stays in fp32). On a GPU it follows ``precision``."""
+        if self.device.type != "cpu" or self.autocast_dtype is not None:
+            return False
+        if vgg_precision == "auto":
+            return isinstance(features, VGG19Features) and cpu_has_native_bf16()
+        return vgg_precision == "bf16"
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.autocast_dtype is None:
