@@ -24,8 +24,9 @@ on each clip in this process, and compares with the per-person ground truth:
   for those missed, the longest track that matched them, in frames;
 - *cost*: ms per frame, one thread, on the one-person frames, taken in turns frame by frame:
   the MediaPipe calls of remove-bg before this work (Pose, static, segmentation on, plus
-  Selfie Segmentation) against what remove-bg runs now per frame (person detector,
-  landmark model with masks on each person, the kept person's matte).
+  Selfie Segmentation) against what remove-bg runs now per frame (person detector, every
+  ``rescan_every`` frames also on zoomed tiles, landmark model with masks on each person,
+  the kept person's matte).
 
 Writes ``benchmarks/results/people_tracking.json`` and its table in ``docs/perception.md``
 (``--table-only`` rewrites the table from the results file).
@@ -221,14 +222,15 @@ def speed(frames: list[np.ndarray]) -> dict[str, float]:
     run_pose(model, frames[0])
     find_frame_people(frames[0], settings)
     seconds = {"before": 0.0, "now": 0.0}
-    for bgr in tqdm(frames, desc="speed", leave=False):
+    for pos, bgr in enumerate(tqdm(frames, desc="speed", leave=False)):
         t0 = time.perf_counter()
         run_pose(model, bgr)
         run_selfie(bgr)
         seconds["before"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         h, w = bgr.shape[:2]
-        people = find_frame_people(bgr, settings)
+        rescan = settings.rescan_every > 0 and pos % settings.rescan_every == 0
+        people = find_frame_people(bgr, settings, rescan)
         if people:
             keep = max(range(len(people)), key=lambda i: frame_prominence(people[i].box, w, h))
             kept_matte(people, keep, w, h)

@@ -228,14 +228,16 @@ def test_fingerprints_of_the_stages_are_unchanged() -> None:
     fingerprint, or every existing output would be redone. Changed on purpose: render-maps
     at version 3 (keypoints), voxelize when .binvox files became opt-in (binvox: False, a
     leaf stage, redone once), remove-bg and pose2d at version 2 (every person found and
-    tracked: their outputs are redone). Settings that only add files (remove-bg's ``alpha``)
-    or only act on records that carry something new (pose2d's keypoint prior) are left out
-    at their defaults (``Stage.extra_files``, ``Stage.late_settings``)."""
+    tracked: their outputs are redone), remove-bg at version 3 with ``rescan_every`` (zoomed
+    rescans and weak bridging find more people: its outputs are redone). Settings that only
+    add files (remove-bg's ``alpha``) or only act on records that carry something new
+    (pose2d's keypoint prior) are left out at their defaults (``Stage.extra_files``,
+    ``Stage.late_settings``)."""
     from hpt_data.stages import STAGES
 
     assert {cls.name: cls().fingerprint() for cls in STAGES} == {
         "sample-frames": "60dcaaeb6f117023",
-        "remove-bg": "6b9682fd336ef0ce",
+        "remove-bg": "0fd75fcea0e67272",
         "pose2d": "9011f4b063ee4db6",
         "fit-smpl": "ad1d2bcac81e2b4c",
         "render-maps": "1404330577e483c1",

@@ -41,6 +41,10 @@ LANDMARK_SIZE = 256
 NUM_LANDMARKS = 33
 #: ``PoseDetectionToRoi``: the region's side is this times the body circle's diameter.
 ROI_SCALE = 1.25
+#: The zooms of remove-bg's periodic pass over tiles (``rescan_every``): 2 finds people in
+#: profile and half hidden, 3 the small ones far behind (dev seed of
+#: ``benchmarks/people_tracking.py``).
+RESCAN_ZOOM = (2.0, 3.0)
 
 
 class PerceptionModelError(HptError):
@@ -366,6 +370,7 @@ def _detect(image: np.ndarray, x0: int, y0: int, side: int, min_score: float) ->
 #: gave the false alarms (partial, often upside-down regions of the same person).
 TILE_MARGIN = 0.1
 TILE_MAX_ROTATION = np.radians(60.0)
+TILE_BIG = 0.6
 
 
 def _combine(found: list[Detections], views: list[tuple[int, int, int]]) -> Detections:
@@ -383,6 +388,13 @@ def _combine(found: list[Detections], views: list[tuple[int, int, int]]) -> Dete
         m = TILE_MARGIN * side
         inside = (roi[:, 0] - roi[:, 4] >= x0 - m) & (roi[:, 0] + roi[:, 4] <= x0 + side + m)
         inside &= (roi[:, 1] - roi[:, 4] >= y0 - m) & (roi[:, 1] + roi[:, 4] <= y0 + side + m)
+        # a body too tall for any tile (circle wider than TILE_BIG of its side) counts when
+        # its face box lies inside the tile: no tile holds it whole, and the landmark model
+        # looks at the whole frame's region anyway
+        big = 2 * roi[:, 4] > TILE_BIG * side
+        face = (d.boxes[:, :2] >= (x0 - m, y0 - m)).all(1)
+        face &= (d.boxes[:, 2:] <= (x0 + side + m, y0 + side + m)).all(1)
+        inside |= big & face
         inside &= np.abs(roi[:, 3]) <= TILE_MAX_ROTATION
         cands.append(d.take(np.flatnonzero(inside)))
     if cands:

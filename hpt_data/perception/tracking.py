@@ -58,11 +58,13 @@ class TrackOptions:
 class Observation:
     """One person in one frame: ``box`` (4,) x0, y0, x1, y1 pixels, ``landmarks``
     (33, 5) x, y, z, visibility, presence (or (0, 5) when only a box is known) and
-    optionally ``roi`` (5,), the landmark region to look for them in the next frame."""
+    optionally ``roi`` (5,), the landmark region to look for them in the next frame, and
+    ``presence``, how sure the landmark model was that a person is there."""
 
     box: np.ndarray
     landmarks: np.ndarray
     roi: np.ndarray | None = None
+    presence: float = 1.0
 
 
 @dataclass
@@ -76,6 +78,7 @@ class Track:
     boxes: list[np.ndarray] = field(default_factory=list)
     landmarks: list[np.ndarray] = field(default_factory=list)
     rois: list[np.ndarray | None] = field(default_factory=list)
+    presences: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -86,6 +89,13 @@ class Track:
             return self.members[self.frames.index(frame)]
         except ValueError:
             return None
+
+    def last_sure(self, min_presence: float) -> int | None:
+        """The last frame where the person's presence was at least ``min_presence``."""
+        for frame, presence in zip(reversed(self.frames), reversed(self.presences), strict=True):
+            if presence >= min_presence:
+                return frame
+        return None
 
     def velocity(self, window: int = 4) -> np.ndarray:
         """(2,) the box centre's motion per frame over the last ``window`` sightings (a
@@ -198,6 +208,7 @@ def _extend(track: Track, frame: int, member: int, obs: Observation) -> None:
     track.boxes.append(np.asarray(obs.box, np.float64))
     track.landmarks.append(np.asarray(obs.landmarks, np.float64))
     track.rois.append(None if obs.roi is None else np.asarray(obs.roi, np.float64))
+    track.presences.append(float(obs.presence))
 
 
 def frame_prominence(box: np.ndarray, width: int, height: int) -> float:

@@ -94,6 +94,9 @@ class RemoveBgSettings:
     check_other_people: bool = True  # flag frames where another person overlaps the kept one
     max_track_gap: int = 5  # frames a person may go unseen and keep their track id
     min_detection_confidence: float = 0.5  # person detector threshold
+    rescan_every: int = 16  # every this many frames (and after a track went unseen) also look
+    # on zoomed tiles (0: never), for the small and turned-away people the whole-frame detector
+    # misses; their tracks carry them on (a pass costs about 8 frames' detection)
     alpha: bool = False  # also keep the soft matte (alpha/); no later stage reads it
 
     def __post_init__(self) -> None:
@@ -109,6 +112,8 @@ class RemoveBgSettings:
             raise ValueError(f"max_other_overlap must be in [0, 1], got {self.max_other_overlap}")
         if not 0 < self.min_detection_confidence < 1:
             raise ValueError("min_detection_confidence must be in (0, 1)")
+        if self.rescan_every < 0:
+            raise ValueError(f"rescan_every must be >= 0, got {self.rescan_every}")
         if self.max_track_gap < 0:
             raise ValueError(f"max_track_gap must be >= 0, got {self.max_track_gap}")
         if self.min_track_frames < 1:
@@ -153,14 +158,18 @@ def _keep_person_components(binary: np.ndarray, box: tuple[float, ...]) -> np.nd
     return keep[labels]
 
 
-def find_frame_people(image: np.ndarray, settings: RemoveBgSettings) -> list[PersonDetection]:
-    """Every person in one (H, W, 3) uint8 BGR frame, with their masks."""
+def find_frame_people(
+    image: np.ndarray, settings: RemoveBgSettings, rescan: bool = False
+) -> list[PersonDetection]:
+    """Every person in one (H, W, 3) uint8 BGR frame, with their masks; with ``rescan``
+    also on the zoomed tiles of :data:`~hpt_data.perception.people.RESCAN_ZOOM`."""
     import cv2
 
-    from hpt_data.perception.people import PeopleOptions, find_people
+    from hpt_data.perception.people import RESCAN_ZOOM, PeopleOptions, find_people
 
     rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    opts = PeopleOptions(min_score=settings.min_detection_confidence)
+    zoom = RESCAN_ZOOM if rescan else ()
+    opts = PeopleOptions(min_score=settings.min_detection_confidence, zoom=zoom)
     return find_people(rgb, opts, masks=True)
 
 
@@ -267,14 +276,14 @@ class RemoveBackground(Stage):
     name = "remove-bg"
     requires = ("sample-frames",)
     Settings = RemoveBgSettings
-    version = 2
+    version = 3
     extra_files = ("alpha",)
     late_settings = ("min_track_frames",)
 
     def run(self, ctx: StageContext) -> StageResult:
         import cv2
 
-        from hpt_data.perception.follow import bridge, observation
+        from hpt_data.perception.follow import bridge, observation, wants_rescan
         from hpt_data.perception.tracking import Tracker, TrackOptions
 
         s: RemoveBgSettings = self.settings
@@ -296,7 +305,7 @@ class RemoveBackground(Stage):
                 tracker.step(pos, [observation(p) for p in people])
             else:
                 image = images.get(pos)
-                people = find_frame_people(image, s)
+                people = find_frame_people(image, s, wants_rescan(tracker, pos, s.rescan_every))
                 tracker.step(pos, [observation(p) for p in people])
                 if tracker.missing(pos):
                     rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
