@@ -70,6 +70,7 @@ def bridge(
         if presence < opts.min_presence and not _plausible(track, box, presence, pos, opts, gap):
             continue
         if _someone_else(box, lms, people + added, opts.max_overlap):
+            track.hidden = True
             continue
         person = PersonDetection(box, 0.0, presence, lms, roi, seg, nxt)
         added.append(person)

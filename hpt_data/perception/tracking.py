@@ -79,6 +79,8 @@ class Track:
     landmarks: list[np.ndarray] = field(default_factory=list)
     rois: list[np.ndarray | None] = field(default_factory=list)
     presences: list[float] = field(default_factory=list)
+    #: the last look where the track said they are found someone else in front of them
+    hidden: bool = False
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -140,9 +142,18 @@ def oks(a: np.ndarray, b: np.ndarray, scale: float, min_visibility: float = 0.5)
     return float(np.exp(-d2 / (2 * (OKS_SIGMA * scale) ** 2)).mean())
 
 
+#: A detection whose box diagonal is more than this many times the track's (or less than
+#: its inverse) is no match: people do not change size so fast, and a small bystander
+#: inside a larger missed person's box would otherwise take over their track.
+MAX_SCALE_CHANGE = 1.5
+
+
 def similarity(track: Track, obs: Observation, frame: int, options: TrackOptions) -> float:
     """How well ``obs`` continues ``track`` at ``frame``, in [0, 1]."""
     box, lms = track.predicted(frame)
+    ratio = np.hypot(*(obs.box[2:] - obs.box[:2])) / max(np.hypot(*(box[2:] - box[:2])), 1e-6)
+    if not 1 / MAX_SCALE_CHANGE <= ratio <= MAX_SCALE_CHANGE:
+        return 0.0
     iou = float(box_iou(obs.box, box[None])[0])
     if not len(lms) or not len(obs.landmarks):
         return iou
@@ -162,8 +173,10 @@ class Tracker:
         self.tracks: list[Track] = []
 
     def live(self, t: int) -> list[Track]:
-        """Tracks seen within ``max_gap`` frames before ``t``."""
-        return [tr for tr in self.tracks if t - tr.frames[-1] <= self.options.max_gap + 1]
+        """Tracks seen within ``max_gap`` frames before ``t`` (twice that while hidden
+        behind someone: a person crossing behind another is out of sight longer)."""
+        gap = self.options.max_gap + 1
+        return [tr for tr in self.tracks if t - tr.frames[-1] <= gap * (1 + tr.hidden)]
 
     def step(self, t: int, people: Sequence[Observation]) -> None:
         """Match frame ``t``'s people to the live tracks; the rest start new tracks."""
@@ -209,6 +222,7 @@ def _extend(track: Track, frame: int, member: int, obs: Observation) -> None:
     track.landmarks.append(np.asarray(obs.landmarks, np.float64))
     track.rois.append(None if obs.roi is None else np.asarray(obs.roi, np.float64))
     track.presences.append(float(obs.presence))
+    track.hidden = False
 
 
 def frame_prominence(box: np.ndarray, width: int, height: int) -> float:
