@@ -308,7 +308,9 @@ def find_people(
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {img.shape} {img.dtype}")
     views = tiles(img, opts.zoom)
-    dets = _combine([_detect(img, *view, opts.min_score) for view in views], views)
+    found = [_detect(img, *view, opts.min_score) for view in views]
+    dets = _combine(found, views)
+    whole = len(found[0])  # dets[:whole]: the whole frame's, then the tiles'
     if not len(dets):
         return []
     dets = dets.take(np.arange(min(len(dets), opts.max_people)))
@@ -325,8 +327,26 @@ def find_people(
         if presence < opts.min_presence:
             continue
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
+        if i >= whole and _covered(box, [p.box for p in people]):
+            continue
         people.append(PersonDetection(box, score, presence, lms, roi, seg, nxt))
     return _merge_same_person(people, opts.max_overlap)
+
+
+#: A person found on a tile whose landmark box lies more than this share inside someone
+#: already found is a part of them (a tile that cuts a body shows its upper half as a
+#: person of its own: real one-person photos gave such doubles in most zoomed passes).
+TILE_MAX_COVER = 0.5
+
+
+def _covered(box: np.ndarray, others: list[np.ndarray]) -> bool:
+    if not others:
+        return False
+    o = np.asarray(others, np.float64)
+    ix = np.clip(np.minimum(box[2], o[:, 2]) - np.maximum(box[0], o[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], o[:, 3]) - np.maximum(box[1], o[:, 1]), 0, None)
+    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-12)
+    return bool((ix * iy / area).max() > TILE_MAX_COVER)
 
 
 _FIELDS = ("scores", "boxes", "keypoints")
