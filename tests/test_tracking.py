@@ -302,3 +302,18 @@ def test_remove_bg_person_all_finds_the_small_bystander(crowd: tuple, tmp_path: 
             found[best] = max(found.get(best, 0), votes.count(best))
     assert found.get("performer", 0) >= 11, found
     assert found.get("bystander", 0) >= 6, found
+
+
+def test_zoomed_rescans_come_periodically_and_after_a_track_went_unseen() -> None:
+    from hpt_data.perception.follow import wants_rescan
+    from hpt_data.perception.tracking import Tracker
+
+    tracker = Tracker(TrackOptions(max_gap=5))
+    someone = _walker(100, 300, 200, 20)
+    asked = []
+    for t in range(20):
+        asked.append(wants_rescan(tracker, t, 16))
+        tracker.step(t, [] if t in (6, 7) else [someone])
+    # frame 0 and 16; frame 7, the first after the person went unseen (frame 6), once
+    assert [t for t, a in enumerate(asked) if a] == [0, 7, 16]
+    assert not any(wants_rescan(tracker, t, 0) for t in range(20))
