@@ -8,9 +8,11 @@ focal length), motions past the fitter's joint limits (sit, kneel, lie, jump), c
 limbs, back views, a hand leaving the picture, and one 4-camera clip per split.
 
 Each view runs the real ``sample-frames`` (every frame), ``remove-bg`` and ``pose2d``
-stages and the fitter as the ``fit-smpl`` stage calls it (pose2d's landmarks, remove-bg's
-masks, the default ``FitConfig``); raw MediaPipe Pose (complexity 1, video mode) runs on the
-full frames for its image landmarks and its **world landmarks** (metric 3D about the hips).
+stages and the fitter as the ``fit-smpl`` stage calls it (pose2d's landmarks and world
+landmarks, remove-bg's masks, the default ``FitConfig``; ``--variants`` adds fits with
+other settings, e.g. ``w_world=0`` for the 2D-only fit); raw MediaPipe Pose (complexity 1,
+video mode) runs on the full frames for its image landmarks and its **world landmarks**
+(metric 3D about the hips): the reference the fit must beat.
 
 Per motion type, on the frames where both the fit and MediaPipe's world landmarks exist:
 
@@ -27,10 +29,14 @@ Per motion type, on the frames where both the fit and MediaPipe's world landmark
   both carry that offset);
 - ``multiview``: pairwise PA-MPJPE (24 joints) between the 4 views' fits of the same
   instant (and MediaPipe's world landmarks, 10 joints);
-- ``speed``: fitted frames per second of the fitter (one torch thread).
+- ``distance``: the fits' camera distance against the true pelvis depth, and where it came
+  from (assumed, or estimated per video);
+- ``speed``: fitted frames per second of the fitter (one torch thread), by the wall clock
+  and per second of the process's CPU time (the speed on an idle core: the machine is
+  shared).
 
 Writes ``benchmarks/results/fit_anny.json``. Usage:
-``python benchmarks/fit_anny.py [--split test|dev|both] [--tiny] [--out DIR]``
+``python benchmarks/fit_anny.py [--split test|dev|both] [--tiny] [--out DIR] [--variants ..]``
 """
 
 from __future__ import annotations
@@ -107,17 +113,24 @@ def doc_table(r: dict[str, Any]) -> str:
         )
     mv, sp = s["multiview"], s["speed"]
     tail = ""
-    for wt, fw in s["all"].get("fit_world", {}).items():
+    for wt, fw in s["all"].get("variants", {}).items():
         per = ", ".join(
-            f"{k} {v['fit_world'][wt]['ratio_pa']['median']:.2f}"
+            f"{k} {v['variants'][wt]['ratio_pa']['median']:.2f}"
             for k, v in s["motion_types"].items()
             if v.get("frames")
         )
         tail += (
-            f"\n\nWith MediaPipe's world landmarks as a term (``w_world`` {wt}): all motions PA "
-            f"{mp(fw['pa_mm'])} mm, ratio {fw['ratio_pa']['median']:.2f} / "
-            f"{fw['ratio_pa']['p90']:.2f}, order {fw['order']['accuracy']} (n "
-            f"{fw['order']['n']}); median ratio per motion: {per}."
+            f"\n\nVariant ``{wt}``: all motions PA {mp(fw['pa_mm'])} mm, ratio "
+            f"{fw['ratio_pa']['median']:.2f} / {fw['ratio_pa']['p90']:.2f}, order "
+            f"{fw['order']['accuracy']} (n {fw['order']['n']}); median ratio per motion: {per}."
+        )
+    dist = s.get("distance", {})
+    if dist.get("views"):
+        srcs = ", ".join(f"{k} {n}" for k, n in dist["sources"].items())
+        tail += (
+            f"\n\nCamera distance per view ({srcs}): off the true pelvis depth by "
+            f"{100 * dist['relative_error']['median']:.0f} % median, "
+            f"{100 * dist['relative_error']['p90']:.0f} % p90."
         )
     if mv:
         tail += (
@@ -127,7 +140,13 @@ def doc_table(r: dict[str, Any]) -> str:
         )
     tail += (
         f" Fitter speed: {sp['frames_per_second']:.1f} frames/s over {sp['fitted_frames']} "
-        f"frames, {sp['torch_threads']} torch thread."
+        f"frames, {sp['torch_threads']} torch thread"
+        + (
+            f" ({sp['cpu_frames_per_second']:.1f} per second of its CPU time; load "
+            f"{r['load_average'][0]:.1f} on {r['cpus']} cores)."
+            if "cpu_frames_per_second" in sp
+            else "."
+        )
     )
     return head + "\n" + "\n".join(rows) + tail
 
@@ -160,7 +179,19 @@ def raw_mediapipe(video: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.array(img), np.array(world)
 
 
-def run_view(view: Any, work: Path, fitter: Any, world_fitters: dict[float, Any]) -> dict[str, Any]:
+def parse_variant(text: str) -> dict[str, Any]:
+    """``"w_world=0,estimate_distance=0"`` -> FitConfig overrides (numbers, 0/1 switches)."""
+    from hpt_data.fitting.config import FitConfig
+
+    out: dict[str, Any] = {}
+    for part in filter(None, text.split(",")):
+        key, _, value = part.partition("=")
+        default = FitConfig.__dataclass_fields__[key].default
+        out[key] = bool(float(value)) if isinstance(default, bool) else type(default)(value)
+    return out
+
+
+def run_view(view: Any, work: Path, fitter: Any, world_fitters: dict[str, Any]) -> dict[str, Any]:
     """Perception, raw MediaPipe and the fit of one rendered view; per-frame figures."""
     from fit_smpl import mediapipe_inputs, perceive
 
@@ -177,16 +208,23 @@ def run_view(view: Any, work: Path, fitter: Any, world_fitters: dict[float, Any]
     raw_world = raw_world4[..., :3]
     with np.load(p2 / "pose2d.npz") as z:
         p2_src = z["landmarks_source"][..., :2].astype(np.float64) - 0.5
+        p2_world = z["world_landmarks"].astype(np.float64)
     p2_rows = {e["index"]: e["row"] for e in json.loads((p2 / "frames.json").read_text())["frames"]}
-    out: dict[str, Any] = {"frames": frames, "seconds": 0.0}
+    out: dict[str, Any] = {"frames": frames, "seconds": 0.0, "cpu_seconds": 0.0}
     if len(frames) < 2:
         return out
     lm = np.stack([mp_in[i]["landmarks"] for i in frames])
     masks = [mp_in[i]["mask"] for i in frames]
     times = np.array([index[i]["time_ms"] for i in frames], np.float64)
-    res = fitter.fit(lm, masks, times)
-    out["seconds"] = res.seconds
+    world = p2_world[[p2_rows[i] for i in frames]]  # as the fit-smpl stage reads them
+    res = fitter.fit(lm, masks, times, world=world)
+    out["seconds"], out["cpu_seconds"] = res.seconds, res.cpu_seconds
     truth = view.joints_cam[frames]
+    out["distance"] = {
+        "fit_m": round(float(np.median(res.camera_distance)), 2),
+        "source": res.distance_source,
+        "true_m": round(float(np.median(truth[:, 0, 2])), 2),
+    }
     fit10 = res.joints3d[:, list(SHARED_SMPL)].astype(np.float64)
     mpw = raw_world[frames][:, list(SHARED_MP)]
     both = np.isfinite(mpw).all((1, 2))
@@ -200,15 +238,15 @@ def run_view(view: Any, work: Path, fitter: Any, world_fitters: dict[float, Any]
     if both.any():
         for k, v in errors_3d(mpw[both], t10[both]).items():
             out["mediapipe"][k][both] = v
-    out["fit_world"] = {}
+    out["variants"] = {}
     for wt, wf in world_fitters.items():
-        rw = wf.fit(lm, masks, times, world=raw_world4[frames])
+        rw = wf.fit(lm, masks, times, world=world)
         j = rw.joints3d.astype(np.float64)
         fig = errors_3d(j[:, list(SHARED_SMPL)], t10)
         fig["order"] = depth_order(
             view.joints_px[frames], truth, {"fit": (j, SEGMENTS)}, float(view.K[1, 1])
         )["fit"]
-        out["fit_world"][wt] = fig
+        out["variants"][wt] = fig
     out["order"] = depth_order(
         view.joints_px[frames],
         truth,
@@ -237,6 +275,20 @@ def run_view(view: Any, work: Path, fitter: Any, world_fitters: dict[float, Any]
     out["joints3d"] = res.joints3d.astype(np.float64)
     out["mp_world10"] = mpw
     return out
+
+
+def distance_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """How far the fits' camera distance is from the true pelvis depth, per view."""
+    d = [r["distance"] for r in runs if "distance" in r]
+    if not d:
+        return {"views": 0}
+    rel = np.array([abs(x["fit_m"] / x["true_m"] - 1) for x in d])
+    return {
+        "views": len(d),
+        "sources": {s: sum(x["source"] == s for x in d) for s in sorted({x["source"] for x in d})},
+        "relative_error": summary(rel),
+        "per_view": d,
+    }
 
 
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -269,10 +321,10 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         w: {"accuracy": round(float(np.mean(v)), 3) if v else None, "n": len(v)}
         for w, v in order.items()
     }
-    out["fit_world"] = {}
-    for wt in runs[0]["fit_world"]:
+    out["variants"] = {}
+    for wt in runs[0]["variants"]:
         fw: dict[str, Any] = {
-            k: summary(cat(lambda r, w=wt, k=k: r["fit_world"][w][k][r["both"]]))
+            k: summary(cat(lambda r, w=wt, k=k: r["variants"][w][k][r["both"]]))
             for k in ("pa_mm", "scaled_mm")
         }
         fw["ratio_pa"] = {
@@ -281,9 +333,9 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
             else None
             for q in ("median", "p90")
         }
-        o = [x for r in runs for x in r["fit_world"][wt]["order"]]
+        o = [x for r in runs for x in r["variants"][wt]["order"]]
         fw["order"] = {"accuracy": round(float(np.mean(o)), 3) if o else None, "n": len(o)}
-        out["fit_world"][str(wt)] = fw
+        out["variants"][str(wt)] = fw
     out["mask_iou"] = summary(cat(lambda r: r["mask_iou"]), low_is_bad=True)
     out["joints2d_px"] = {
         g: {
@@ -303,11 +355,10 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--table-only", action="store_true", help="rewrite the docs table only")
     ap.add_argument(
-        "--world-weights",
-        type=float,
+        "--variants",
         nargs="*",
         default=[],
-        help="also fit with MediaPipe's world landmarks at these w_world weights",
+        help="also fit with these FitConfig overrides, e.g. 'w_world=0,estimate_distance=0'",
     )
     args = ap.parse_args()
     from hpt_data.docs_gen import rewrite_between_markers
@@ -327,7 +378,7 @@ def main() -> None:
     body = load_body_model()
     fitter = Fitter(body, FitConfig(device="cpu"))
     world_fitters = {
-        w: Fitter(body, FitConfig(device="cpu"), w_world=w) for w in args.world_weights
+        v: Fitter(body, FitConfig(device="cpu", **parse_variant(v))) for v in args.variants
     }
     report: dict[str, Any] = {
         "benchmark": "fit_anny",
@@ -335,7 +386,7 @@ def main() -> None:
         "frames_per_view": FRAMES,
         "resolution": [WIDTH, HEIGHT],
         "tiny": args.tiny,
-        "world_weights": args.world_weights,
+        "variants": args.variants,
         "splits": {},
     }
     t_render = t_perceive = 0.0
@@ -343,7 +394,7 @@ def main() -> None:
         plans = plan((split,), tiny=args.tiny)
         per_type: dict[str, list[dict[str, Any]]] = {}
         clips: dict[str, Any] = {}
-        fit_s, fit_frames = 0.0, 0
+        fit_s, fit_cpu, fit_frames = 0.0, 0.0, 0
         multiview: dict[str, Any] = {}
         for p in tqdm(plans, desc=f"{split} clips"):
             t0 = time.perf_counter()
@@ -353,6 +404,7 @@ def main() -> None:
             runs = [run_view(v, root / "work", fitter, world_fitters) for v in views]
             t_perceive += time.perf_counter() - t0 - sum(r["seconds"] for r in runs)
             fit_s += sum(r["seconds"] for r in runs)  # the plain fits only
+            fit_cpu += sum(r["cpu_seconds"] for r in runs)
             fit_frames += sum(len(r["frames"]) for r in runs if "fit" in r)
             per_type.setdefault(p.motion_type, []).extend(runs)
             clips[p.clip_id] = {
@@ -376,11 +428,14 @@ def main() -> None:
             "motion_types": {k: aggregate(v) for k, v in per_type.items()},
             "all": aggregate([r for v in per_type.values() for r in v]),
             "multiview": multiview,
+            "distance": distance_figures([r for v in per_type.values() for r in v]),
             "clips": clips,
             "speed": {
                 "fitted_frames": fit_frames,
                 "fit_seconds": round(fit_s, 2),
                 "frames_per_second": round(fit_frames / max(fit_s, 1e-9), 2),
+                # per second of the fitting process's CPU time: the speed on an idle core
+                "cpu_frames_per_second": round(fit_frames / max(fit_cpu, 1e-9), 2),
                 "torch_threads": fitter.config.threads,
             },
         }
@@ -396,6 +451,7 @@ def main() -> None:
     report["render_s"] = round(t_render, 1)
     report["perception_s"] = round(t_perceive, 1)
     report["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    report["cpus"] = os.cpu_count()
     report["notes"] = (
         "median/p90 over frames where both the fit and MediaPipe's world landmarks exist; "
         "mask_iou 'p90' is its 10th percentile; tune on dev, report test"

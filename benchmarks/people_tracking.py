@@ -4,8 +4,8 @@ remove-bg made before (issue 17's figures).
 
 Renders synthetic clips with three people (``people_per_clip: 3``: performer, crosser,
 small bystander) and clips with one, runs sample-frames (every frame), remove-bg
-(``person: main``) and pose2d (its default, and with the landmarks taken from remove-bg)
-on each clip in this process, and compares with the per-person ground truth:
+(``person: main``) and pose2d (Pose run again on the crops, and its default: the landmarks
+taken from remove-bg) on each clip in this process, and compares with the per-person ground truth:
 
 - *performer kept*: frames whose kept person's box (remove-bg's ``people.npz``) matches
   the performer's true box at IoU >= 0.5, over all frames;
@@ -24,9 +24,11 @@ on each clip in this process, and compares with the per-person ground truth:
   for those missed, the longest track that matched them, in frames;
 - *cost*: ms per frame, one thread, on the one-person frames, taken in turns frame by frame:
   the MediaPipe calls of remove-bg before this work (Pose, static, segmentation on, plus
-  Selfie Segmentation) against what remove-bg runs now per frame (person detector, every
-  ``rescan_every`` frames also on zoomed tiles, landmark model with masks on each person,
-  the kept person's matte).
+  Selfie Segmentation) against what remove-bg runs now per frame to find people (the
+  person detector every ``detect_every`` frames and on zoomed tiles every ``rescan_every``,
+  the landmark model with masks on each
+  person, the kept person's matte; not the landmark pass on the crop, which replaces
+  pose2d's Pose pass).
 
 Writes ``benchmarks/results/people_tracking.json`` and its table in ``docs/perception.md``
 (``--table-only`` rewrites the table from the results file).
@@ -212,16 +214,20 @@ def evaluate_all(gt_path: Path, folder: Path, fps: int) -> dict:
 
 def speed(frames: list[np.ndarray]) -> dict[str, float]:
     """ms per frame: remove-bg's MediaPipe calls before, and its people work now."""
+    from hpt_data.perception.follow import follow_frame
     from hpt_data.perception.masks import kept_matte
-    from hpt_data.perception.tracking import frame_prominence
+    from hpt_data.perception.people import PeopleOptions
+    from hpt_data.perception.tracking import Tracker, frame_prominence
     from hpt_data.stages.mediapipe_models import pose_model, run_pose, run_selfie
     from hpt_data.stages.remove_bg import find_frame_people
 
     settings = RemoveBgSettings()
+    options = PeopleOptions(min_score=settings.min_detection_confidence)
     model = pose_model(True, True)
     run_pose(model, frames[0])
     find_frame_people(frames[0], settings)
     seconds = {"before": 0.0, "now": 0.0}
+    tracker = Tracker()  # the clips one after the other: a new clip is a person lost
     for pos, bgr in enumerate(tqdm(frames, desc="speed", leave=False)):
         t0 = time.perf_counter()
         run_pose(model, bgr)
@@ -229,8 +235,10 @@ def speed(frames: list[np.ndarray]) -> dict[str, float]:
         seconds["before"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         h, w = bgr.shape[:2]
-        rescan = settings.rescan_every > 0 and pos % settings.rescan_every == 0
-        people = find_frame_people(bgr, settings, rescan)
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        people = follow_frame(
+            rgb, tracker, pos, settings.detect_every, options, settings.rescan_every
+        )
         if people:
             keep = max(range(len(people)), key=lambda i: frame_prominence(people[i].box, w, h))
             kept_matte(people, keep, w, h)
@@ -301,7 +309,8 @@ def doc_table(r: dict) -> str:
     t = r["targets"]
     rows = [
         "| clips | performer kept | id switches per clip (max) | mask IoU median (min) "
-        "| 2D median at 1024, pose2d / from remove-bg | frames flagged `several_people` |",
+        "| 2D median at 1024, Pose again on the crop / from remove-bg (default) "
+        "| frames flagged `several_people` |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, label in (("crowd", "3 people"), ("single", "1 person")):

@@ -80,7 +80,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "fit_anny",
         "benchmarks/fit_anny.py",
-        ("--split", "test", "--world-weights", "10000", "100000"),
+        ("--split", "test", "--variants", "w_world=0"),
         ("--tiny",),
     ),
     Benchmark("osa_calibration", "benchmarks/osa_calibration.py", (), ("--quick",)),
@@ -91,7 +91,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         (),
         ("--limit", "2", "--repeats", "1"),
     ),
-    Benchmark("chain", "benchmarks/chain.py", (), ("--quick",)),
+    Benchmark("chain", "benchmarks/chain.py", ("--profile",), ("--quick",)),
     Benchmark("ray_fused", "benchmarks/ray_fused.py", (), ("--quick",)),
     Benchmark("train_speed", "benchmarks/train_speed.py", (), ("--steps", "4", "--warmup", "1")),
     Benchmark(

@@ -150,7 +150,7 @@ def perceive(
         raise PerceptionError(f"{where}: no person found in the crop (pose2d)")
     landmarks = found.landmarks
     betas, orient, pose, camera, distance, joints2d, err, iou = _fit(
-        where, landmarks, mask, rb.size, fs
+        where, landmarks, mask, rb.size, fs, found.world
     )
     flags += _fit_flags(where, pose, camera, err, iou, fs)
     return Perception(
@@ -184,10 +184,16 @@ def _check_array(image: np.ndarray) -> np.ndarray:
 
 
 def _fit(
-    where: str, landmarks: np.ndarray, mask: np.ndarray, size: int, settings: FitSMPLSettings
+    where: str,
+    landmarks: np.ndarray,
+    mask: np.ndarray,
+    size: int,
+    settings: FitSMPLSettings,
+    world: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray, float, float]:
-    """fit-smpl's per-frame work on one frame: betas, orient, pose, camera, camera
-    distance, joints2d, the landmark error and mask IoU."""
+    """fit-smpl's per-frame work on one frame (with Pose's world landmarks ``(33, 4)`` where
+    there are any, as the stage): betas, orient, pose, camera, camera distance, joints2d,
+    the landmark error and mask IoU."""
     from hpt_data.body.weak_perspective import to_pixels
     from hpt_data.fitting.landmarks import targets_from_mediapipe
     from hpt_data.stages.fit_smpl import fitter_for, normalise_landmarks
@@ -201,7 +207,9 @@ def _fit(
             "seen); show more of the person"
         )
     fitter = fitter_for(settings.body_model, settings)
-    res = fitter.fit(norm[None], [mask.astype(bool)], None)
+    res = fitter.fit(
+        norm[None], [mask.astype(bool)], None, world=world if world is None else world[None]
+    )
     return (
         res.betas.astype(np.float32),
         res.global_orient[0].astype(np.float32),

@@ -128,27 +128,3 @@ def test_docs_table_is_the_one_the_results_make() -> None:
     doc = bench.DOC.read_text()
     table = doc.split(bench.BEGIN, 1)[1].split(bench.END, 1)[0].strip()
     assert table == bench.doc_table(results), "run: benchmarks/fit_anny.py --table-only"
-
-
-def test_world_direction_loss_is_zero_when_bones_agree_and_ignores_missing() -> None:
-    import torch
-
-    from hpt_data.fitting.losses import WORLD_BONES, world_bone_targets, world_direction_loss
-
-    rng = np.random.default_rng(0)
-    joints = rng.normal(size=(2, 24, 3))
-    world = np.full((2, 33, 4), np.nan)
-    for ja, jb, ma, mb in WORLD_BONES:  # MediaPipe's landmarks at the joints, scaled x2
-        world[:, ma, :3], world[:, mb, :3] = 2 * joints[:, ja], 2 * joints[:, jb]
-        world[:, [ma, mb], 3] = 0.9
-    targets = world_bone_targets(world, torch.device("cpu"), torch.float64)
-    j = torch.as_tensor(joints)
-    assert float(world_direction_loss(j, targets)) < 1e-12
-    flipped = j.clone()
-    flipped[..., 2] *= -1  # every bone mirrored in depth: front and back swapped
-    assert float(world_direction_loss(flipped, targets)) > 0.1
-    world[1] = np.nan  # a frame without world landmarks counts for nothing
-    targets = world_bone_targets(world, torch.device("cpu"), torch.float64)
-    assert float(targets[1][1].abs().sum()) == 0.0
-    with pytest.raises(ValueError, match=r"\(T, 33, 4\)"):
-        world_bone_targets(np.zeros((2, 33, 3)), torch.device("cpu"), torch.float64)

@@ -510,4 +510,5 @@ def test_fingerprint_of_the_builtin_body_model_is_unchanged() -> None:
 
     stage = FitSMPL(FitSMPLSettings())
     assert stage.dependencies() == {"builtin_body_model": "anny-0.6.2-v2"}
-    assert stage.fingerprint() == "ad1d2bcac81e2b4c"
+    # version 3: MediaPipe's world landmarks as terms (w_world), estimate_distance (off)
+    assert stage.fingerprint() == "da827de0ec896b31"

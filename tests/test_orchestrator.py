@@ -228,18 +228,23 @@ def test_fingerprints_of_the_stages_are_unchanged() -> None:
     fingerprint, or every existing output would be redone. Changed on purpose: render-maps
     at version 3 (keypoints), voxelize when .binvox files became opt-in (binvox: False, a
     leaf stage, redone once), remove-bg and pose2d at version 2 (every person found and
-    tracked: their outputs are redone), remove-bg at version 3 with ``rescan_every`` (zoomed
-    rescans and weak bridging find more people: its outputs are redone). Settings that only
-    add files (remove-bg's ``alpha``) or only act on records that carry something new
-    (pose2d's keypoint prior) are left out at their defaults (``Stage.extra_files``,
-    ``Stage.late_settings``)."""
+    tracked: their outputs are redone), remove-bg at version 3 (landmarks refined from the
+    heatmap and sampled as MediaPipe samples, found again on the crop; the detector every
+    ``detect_every`` frames: its outputs change and are redone), pose2d at version 3
+    (``landmarks: remove-bg`` the default, no second Pose pass; MediaPipe's world landmarks
+    kept for fit-smpl's 3D term), fit-smpl at version 3 (those world landmarks as terms, on
+    by default: every fit is redone). Settings that only add files (remove-bg's ``alpha``)
+    or only act on records that carry something new (pose2d's keypoint prior) are left out
+    at their defaults (``Stage.extra_files``, ``Stage.late_settings``). remove-bg at version
+    4 with ``rescan_every`` (zoomed rescans, weak and hidden bridging find more people: its
+    outputs are redone)."""
     from hpt_data.stages import STAGES
 
     assert {cls.name: cls().fingerprint() for cls in STAGES} == {
         "sample-frames": "60dcaaeb6f117023",
-        "remove-bg": "0fd75fcea0e67272",
-        "pose2d": "9011f4b063ee4db6",
-        "fit-smpl": "ad1d2bcac81e2b4c",
+        "remove-bg": "a7abd30df56ac411",
+        "pose2d": "8e248223b4ad1d44",
+        "fit-smpl": "da827de0ec896b31",
         "render-maps": "1404330577e483c1",
         "voxelize": "0e4d7978771bf1ad",
     }

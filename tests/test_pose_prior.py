@@ -59,8 +59,9 @@ def crop(tmp_path_factory: pytest.TempPathFactory):
 
 
 def pose2d(tmp: Path, crop, image=None, prior: bool = True, record=None):
-    """pose2d on a copy of the crop (its image replaced by ``image`` when given): the
-    stage's metrics and the frame's (33, 5) crop landmarks."""
+    """pose2d on a copy of the crop (its image replaced by ``image`` when given; Pose run
+    on it, ``landmarks: detect``): the stage's metrics and the frame's (33, 5) crop
+    landmarks."""
     rec, rb = crop
     copy = tmp / f"rb{len(list(tmp.iterdir()))}"
     shutil.copytree(rb, copy / "remove-bg")
@@ -68,7 +69,7 @@ def pose2d(tmp: Path, crop, image=None, prior: bool = True, record=None):
         assert cv2.imwrite(str(copy / "remove-bg" / "image" / "000000.png"), image)
     out = copy / "pose2d"
     out.mkdir()
-    settings = Pose2DSettings(keypoint_prior=prior)
+    settings = Pose2DSettings(landmarks="detect", keypoint_prior=prior)
     result = Pose2D(settings).run(
         StageContext(record or rec, {"remove-bg": copy / "remove-bg"}, out)
     )

@@ -173,11 +173,19 @@ def test_remove_bg_keeps_the_performer_among_three(crowd: tuple, tmp_path: Path)
     )
     with np.load(pose_dir / "pose2d.npz") as data:
         raw, found = data["landmarks_crop_raw"], data["found"]
+        # the kept person's world landmarks come from remove-bg's landmark model on the
+        # crop (fit-smpl's 3D terms): metric, about the hips
+        world = data["world_landmarks"]
+        assert np.isfinite(world).all()
+        assert np.all(np.abs(world[:, [23, 24], :3].mean(axis=1)) < 0.05)
+        assert np.all((np.linalg.norm(world[:, 11, :3] - world[:, 12, :3], axis=-1) > 0.2))
     with_crop = [e for e in crops.frames if e.image]
     assert found.all() and len(raw) == len(with_crop)
     pos = {int(i): k for k, i in enumerate(people.frame_index)}
     for row, entry in enumerate(with_crop):
-        source = people.landmarks[people.kept[pos[entry.index]], :, :2]
+        # the kept person's landmarks found again on the crop, not their row's (the frame's)
+        source = people.crop_landmarks[pos[entry.index], :, :2]
+        assert source.any()
         assert np.allclose(raw[row, :, :2], entry.window.to_crop(source), atol=1e-3)
 
 

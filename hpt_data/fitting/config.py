@@ -17,6 +17,10 @@ class FitConfig:
     # (nearer limbs larger) at that depth; 0 = weak perspective. Overridden per frame by a
     # focal length given to ``Fitter.fit`` (depth = focal / s). See docs/fit_smpl.md.
     camera_distance: float = 3.0
+    # estimate the distance per video from MediaPipe's world landmarks where there are any
+    # (hpt_data.fitting.distance; camera_distance where not); fits.npz says which it was.
+    # Off: on the benchmark's dev clips it was no nearer the truth than the assumed 3 m
+    estimate_distance: bool = False
     iters_camera: int = 20  # stage 1 (L-BFGS iterations, or Adam steps x 5)
     iters_pose: int = 40  # stage 2
     iters_shape: int = 60  # stage 3
@@ -28,6 +32,12 @@ class FitConfig:
     w_shape: float = 5.0  # weight of |betas|² (betas in standard deviations)
     w_temporal_pose: float = 50.0  # weight of frame-to-frame pose differences
     w_temporal_camera: float = 1.0  # weight of frame-to-frame camera differences
+    w_world: float = 1.0e4  # weight of MediaPipe's world landmarks, where pose2d kept them:
+    # bone directions and the depth order of limb pairs (hpt_data.fitting.world_terms);
+    # 0 = 2D only
+    w_world_orient: float = 1000.0  # weight of the world landmarks' torso orientation in
+    # the camera stage (a starting heading it offers, and its distance to every other);
+    # used where w_world > 0
     silhouette: bool = True  # fit the person mask too, where remove-bg gave one
     temporal: bool = True  # smooth pose and camera across frames
     silhouette_vertices: int = 300  # surface vertices projected for the silhouette term

@@ -21,17 +21,19 @@ Schedule (each stage runs its optimiser over all frames at once):
 
 1. **camera and orientation** from the torso and face landmarks, the pose held at the
    prior's mean, for four headings per frame (0, 90, 180, 270 degrees about the body's
-   vertical axis); each frame keeps its best; perspective;
+   vertical axis) and the world landmarks' torso orientation (which also scores the
+   others: ``world_terms.orientation_targets``); each frame keeps its best; perspective;
 2. **pose** (with camera and orientation): every term but shape; weak perspective (with
    perspective here the benchmark's PA-MPJPE was 24 / 70 mm median / p90, without 21 / 52:
    some limbs settled on the wrong side in depth);
 3. **shape** (with everything): betas join, the pose prior relaxed; perspective.
 
 Terms: robust reprojection (``losses.reprojection_loss``), silhouette
-(``silhouette.silhouette_loss``), joint limits, pose prior, shape L2, temporal smoothness
-of angles, orientation and camera across consecutive frames. After the last stage the
-knee and elbow angles are clamped into their limits (a projection that moves them by the
-limit penalty's small leftover), so no fitted frame hyper-extends.
+(``silhouette.silhouette_loss``), MediaPipe's world landmarks (``world_terms``), joint
+limits, pose prior, shape L2, temporal smoothness of angles, orientation and camera
+across consecutive frames. After the last stage the knee and elbow angles are clamped
+into their limits (a projection that moves them by the limit penalty's small leftover),
+so no fitted frame hyper-extends.
 
 The closed-form starting points are :mod:`hpt_data.fitting.initial`, the camera model
 :mod:`hpt_data.fitting.fit_camera`, the full meshes and mask IoU of a fit
@@ -40,8 +42,6 @@ The closed-form starting points are :mod:`hpt_data.fitting.initial`, the camera 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,7 @@ from hpt_data.body.joint_limits import limits_array
 from hpt_data.body.joints import JOINT_INDEX
 from hpt_data.fitting import losses
 from hpt_data.fitting.config import FitConfig
+from hpt_data.fitting.distance import estimate_distance
 from hpt_data.fitting.fit_camera import pelvis_distance, project_points
 from hpt_data.fitting.fitted_meshes import FittedMeshes
 from hpt_data.fitting.initial import HEADINGS, HINGE_INIT, bend_2d, heading_rotations, init_camera
@@ -70,7 +71,9 @@ from hpt_data.fitting.landmarks import (
     targets_from_mediapipe,
 )
 from hpt_data.fitting.losses import PX_PER_UNIT
+from hpt_data.fitting.runtime import pick_device, reprojection_px, torch_threads
 from hpt_data.fitting.silhouette import build_targets, farthest_point_sample, silhouette_loss
+from hpt_data.fitting.world_terms import orientation_targets, world_loss, world_targets
 
 HINGES: tuple[str, ...] = ("left_knee", "right_knee", "left_elbow", "right_elbow")
 _FACE = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
@@ -104,27 +107,11 @@ class FitResult:
     euler: np.ndarray
     camera_distance: np.ndarray
     losses: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-def pick_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for but torch sees no GPU")
-    return torch.device(name)
-
-
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    old = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+    seconds: float = 0.0  # wall clock
+    cpu_seconds: float = 0.0  # the process's CPU time: the work, whatever else runs
+    # camera_distance from: 'assumed' (FitConfig.camera_distance), 'focal' (given) or
+    # 'world_landmarks' (estimated per video, hpt_data.fitting.distance)
+    distance_source: str = "assumed"
 
 
 class Fitter:
@@ -136,10 +123,11 @@ class Fitter:
     config : FitConfig
     """
 
-    def __init__(self, body: Any, config: FitConfig | None = None, w_world: float = 0.0) -> None:
+    def __init__(self, body: Any, config: FitConfig | None = None) -> None:
         self.body = body
-        self.w_world = w_world  # weight of fit(world=...): losses.world_direction_loss
         self.config = config or FitConfig()
+        # the pelvis's distance of the fit in progress: camera_distance, or estimated
+        self._distance_m = self.config.camera_distance
         self.device = pick_device(self.config.device)
         self.dtype = torch.float32
         self.hip_offset = hip_offset_for(body)
@@ -173,12 +161,12 @@ class Fitter:
         root_z: torch.Tensor | None = None,
         focal: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """:func:`fit_camera.project_points` with this fit's ``camera_distance``."""
-        return project_points(pts, cam, root_z, focal, self.config.camera_distance)
+        """:func:`fit_camera.project_points` with this fit's distance."""
+        return project_points(pts, cam, root_z, focal, self._distance_m)
 
     def _distance(self, cam: torch.Tensor, focal: torch.Tensor | None) -> torch.Tensor:
-        """:func:`fit_camera.pelvis_distance` with this fit's ``camera_distance``."""
-        return pelvis_distance(cam, focal, self.config.camera_distance)
+        """:func:`fit_camera.pelvis_distance` with this fit's distance."""
+        return pelvis_distance(cam, focal, self._distance_m)
 
     def _run(self, params: list[torch.Tensor], closure_loss: Any, iters: int) -> float:
         cfg = self.config
@@ -228,9 +216,11 @@ class Fitter:
         focal : (T,) or scalar focal length in normalised crop units (``2 f / side``: the
             camera's focal length over the crop's side, both in source pixels), when the
             caller knows or assumes the camera (``focal_from_fov``); default: the pelvis
-            at ``camera_distance`` metres
+            at ``camera_distance`` metres, or at the distance the world landmarks give
+            (``estimate_distance``: :func:`hpt_data.fitting.distance.estimate_distance`)
         world : (T, 33, 4) MediaPipe's world landmarks and visibility (NaN = missing): bone
-            directions at the fitter's ``w_world`` (:func:`losses.world_direction_loss`)
+            directions and limb depth order at ``w_world``
+            (:func:`hpt_data.fitting.world_terms.world_loss`)
 
         Returns
         -------
@@ -238,10 +228,11 @@ class Fitter:
         """
         import time
 
-        t_start = time.perf_counter()
-        with _threads(self.config.threads):
+        t_start, c_start = time.perf_counter(), time.process_time()
+        with torch_threads(self.config.threads):
             result = self._fit(landmarks, masks, times_ms, focal, world)
         result.seconds = time.perf_counter() - t_start
+        result.cpu_seconds = time.process_time() - c_start
         return result
 
     def _fit(
@@ -253,7 +244,15 @@ class Fitter:
         world_np: np.ndarray | None = None,
     ) -> FitResult:
         cfg, dev, dt = self.config, self.device, self.dtype
-        world = losses.world_bone_targets(world_np if self.w_world > 0 else None, dev, dt)
+        use_world = world_np is not None and cfg.w_world > 0
+        world = world_targets(world_np if use_world else None, dev, dt, landmarks)
+        self._distance_m, source = cfg.camera_distance, "assumed"
+        if focal_np is not None:
+            source = "focal"
+        elif cfg.estimate_distance and cfg.camera_distance > 0:
+            z = estimate_distance(landmarks, world_np)
+            if z is not None:
+                self._distance_m, source = z, "world_landmarks"
         pts_np, conf_np = targets_from_mediapipe(landmarks)
         t = len(pts_np)
         if t == 0:
@@ -286,7 +285,8 @@ class Fitter:
         stage_losses: dict[str, float] = {}
 
         # ---- stage 1: camera and orientation, four headings per frame
-        r0, cam, delta, loss1 = self._camera_stage(betas, euler0, target, weight, focal)
+        orient = orientation_targets(world_np, dev, dt) if use_world else None
+        r0, cam, delta, loss1 = self._camera_stage(betas, euler0, target, weight, focal, orient)
         stage_losses["camera"] = loss1
         euler = euler0.clone()
         for name, (index, axis, sign) in HINGE_INIT.items():
@@ -313,7 +313,7 @@ class Fitter:
             )
             loss = loss + cfg.w_shape * losses.shape_l2(betas)
             if world is not None:
-                loss = loss + self.w_world * losses.world_direction_loss(posed.joints, world)
+                loss = loss + cfg.w_world * world_loss(posed.joints, world)
             if sil is not None:
                 uv = self._project(posed.vertices[:, nl:], cam, root_z, focal)
                 loss = loss + cfg.w_silhouette * silhouette_loss(uv, sil, frames, sigma)
@@ -340,9 +340,11 @@ class Fitter:
         stage_losses["shape"] = self._run(
             [euler, cam, delta, betas], lambda: objective(True), cfg.iters_shape
         )
-        return self._finish(
+        result = self._finish(
             betas, r0, delta, euler, cam, target, weight, masks, stage_losses, focal
         )
+        result.distance_source = source
+        return result
 
     def _camera_stage(
         self,
@@ -351,9 +353,12 @@ class Fitter:
         target: torch.Tensor,
         weight: torch.Tensor,
         focal: torch.Tensor | None,
+        orient: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
-        """Stage 1 over ``len(HEADINGS) * T`` hypotheses; returns each frame's best
-        ``r0 (T, 3, 3)``, camera ``(T, 3)`` (log s, tx, ty), correction ``(T, 3)``."""
+        """Stage 1 over ``len(HEADINGS) * T`` hypotheses (one more per frame with
+        ``orient``: the world landmarks' torso rotation ``(T, 3, 3)`` and weight ``(T,)``,
+        which also scores every hypothesis by its distance to it); returns each frame's
+        best ``r0 (T, 3, 3)``, camera ``(T, 3)`` (log s, tx, ty), correction ``(T, 3)``."""
         cfg, dev, dt = self.config, self.device, self.dtype
         t, h = target.shape[0], len(HEADINGS)
         keep = [TARGET_NAMES.index(n) for n in TORSO_TARGETS + _FACE]
@@ -362,6 +367,11 @@ class Fitter:
         sel_w[:, [TARGET_NAMES.index(n) for n in _FACE]] *= 0.3
         r0 = heading_rotations()  # (H, 3, 3)
         r0 = torch.as_tensor(r0, device=dev, dtype=dt).repeat_interleave(t, 0)  # (H*T, 3, 3)
+        rot_w, w_rot = torch.eye(3, device=dev, dtype=dt).expand(t, 3, 3), target.new_zeros(t)
+        if orient is not None:
+            rot_w, w_rot = orient
+            r0, h = torch.cat([r0, rot_w]), h + 1
+        rot_w, w_rot = rot_w.repeat(h, 1, 1), w_rot.repeat(h)
         tgt = target.repeat(h, 1, 1)
         w_all = weight.repeat(h, 1)
         w_sel = sel_w.repeat(h, 1)
@@ -382,7 +392,10 @@ class Fitter:
             uv = self._project(pts, cam, posed.joints[:, 0, 2], focal_h)
             sq = ((uv - tgt) * PX_PER_UNIT).pow(2).sum(-1)
             rho = losses.geman_mcclure(sq, cfg.sigma_px_coarse)
-            return (w_sel * rho).sum(-1) / w_sel.sum(-1).clamp_min(1e-6)
+            off = (root - rot_w).pow(2).sum((1, 2))  # 0 to 8: the world torso's say
+            return (w_sel * rho).sum(-1) / w_sel.sum(-1).clamp_min(1e-6) + (
+                cfg.w_world_orient * w_rot * off
+            )
 
         def objective() -> torch.Tensor:
             return per_frame().sum() + 10.0 * delta.pow(2).sum()
@@ -394,6 +407,7 @@ class Fitter:
             best = per_frame().reshape(h, t).argmin(0)  # (T,)
             rows = best * t + torch.arange(t, device=dev)
         r0, tgt, w_sel, euler = r0[rows], tgt[rows], w_sel[rows], euler[rows]
+        rot_w, w_rot = rot_w[rows], w_rot[rows]
         focal_h = focal  # per_frame reads it: from here on one row per frame
         cam = cam[rows].detach().clone().requires_grad_(True)
         delta = delta[rows].detach().clone().requires_grad_(True)
@@ -428,7 +442,7 @@ class Fitter:
             # the outputs are the fit's own camera model: (s, t) at the pelvis's plane and
             # the distance (0: weak perspective), drawn by weak_perspective.project
             uv = self._project(pts, cam, root_z, focal)
-            reproj = _reprojection_px(uv, target, w)
+            reproj = reprojection_px(uv, target, w)
             distance = self._distance(cam, focal)
             joints_uv = self._project(posed.joints, cam, root_z, focal)
             s = cam[:, :1].exp()
@@ -458,12 +472,6 @@ class Fitter:
             losses=stage_losses,
         )
 
-    def vertices(
-        self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray
-    ) -> np.ndarray:
-        """Full meshes (T, V, 3) of fitted parameters through ``BodyModel.forward``."""
-        return self.meshes(betas, global_orient, body_pose)[0]
-
     def meshes(
         self, betas: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -490,11 +498,3 @@ class Fitter:
             masks,
             camera_distance,
         )
-
-
-def _reprojection_px(uv: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """(T,) plain (not robust) weighted mean landmark distance, pixels at 1024; NaN for a
-    frame without known landmarks. uv, target : (T, K, 2); w : (T, K) (0 = unknown)."""
-    err = ((uv - target) * PX_PER_UNIT).norm(dim=-1)
-    reproj = (w * err).sum(-1) / w.sum(-1).clamp_min(1e-9)
-    return torch.where(w.sum(-1) > 0, reproj, torch.full_like(reproj, float("nan")))

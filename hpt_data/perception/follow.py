@@ -1,9 +1,12 @@
 """People followed through a video: what remove-bg adds to :func:`find_people` per frame
 with a :class:`~hpt_data.perception.tracking.Tracker` running beside it.
 
+- :func:`follow_frame`: a frame's people, the detector run only every few frames or where
+  someone is lost, the landmark model alone following the others (as MediaPipe tracks);
 - :func:`bridge`: the people of live tracks that the detector missed in a frame, found by
   the landmark model where their track says they are (MediaPipe's own tracking does the
   same: its detector, which needs a face, loses people who turn away);
+- :func:`landmarks_on_crop`: the kept person's landmarks again, on their crop;
 - :func:`with_masks`: a frame's people read back from ``people.npz`` (no masks stored)
   with their masks again, from the landmark model on each one's stored region.
 """
@@ -14,10 +17,13 @@ import dataclasses
 
 import numpy as np
 
+from hpt_data.crop import CropWindow
 from hpt_data.perception.anchors import box_iou
 from hpt_data.perception.people import (
+    RESCAN_ZOOM,
     PeopleOptions,
     PersonDetection,
+    find_people,
     landmark_model,
     landmarks_in_roi,
 )
@@ -64,7 +70,7 @@ def bridge(
         roi = track.predicted_roi(pos)
         if roi is None:
             continue
-        lms, presence, seg, nxt = landmarks_in_roi(rgb, roi, landmark_model(), mask=True)
+        lms, presence, seg, nxt, _ = landmarks_in_roi(rgb, roi, landmark_model(), mask=True)
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
         gap = tracker.options.max_gap
         if presence < opts.min_presence and not _plausible(track, box, presence, pos, opts, gap):
@@ -111,11 +117,71 @@ def _someone_else(
     return False
 
 
+def follow_frame(
+    rgb: np.ndarray,
+    tracker: Tracker,
+    pos: int,
+    detect_every: int,
+    options: PeopleOptions,
+    rescan_every: int = 0,
+) -> list[PersonDetection]:
+    """Every person of frame ``pos`` ((H, W, 3) uint8 RGB), with masks, each added to
+    ``tracker``. Where everyone followed was seen in the frame before and ``pos`` is not a
+    multiple of ``detect_every``, the landmark model alone runs where each should be
+    (MediaPipe's own tracking); the detector runs on the other frames, and wherever that
+    loses someone, so that new people are found within ``detect_every`` frames. Where
+    :func:`wants_rescan` says so (``rescan_every``), the detector also runs on the zoomed
+    tiles of :data:`~hpt_data.perception.people.RESCAN_ZOOM`."""
+    live = tracker.live(pos)
+    people: list[PersonDetection] = []
+    rescan = wants_rescan(tracker, pos, rescan_every)
+    seen = live and all(t.frames[-1] == pos - 1 for t in live)
+    if not rescan and pos % max(detect_every, 1) and seen:
+        tracker.step(pos, [])
+        people = bridge(rgb, [], tracker, pos, options)
+        if not tracker.missing(pos):
+            return people
+    opts = dataclasses.replace(options, zoom=RESCAN_ZOOM) if rescan else options
+    found = find_people(rgb, opts, masks=True)
+    if people:  # someone followed already: not again as a new person
+        boxes = np.array([p.box for p in people])
+        found = [p for p in found if box_iou(p.box, boxes).max() <= options.max_overlap]
+    tracker.step(pos, [observation(p) for p in found], first=len(people))
+    people += found
+    if tracker.missing(pos):
+        people += bridge(rgb, people, tracker, pos, options)
+    return people
+
+
 def with_masks(rgb: np.ndarray, people: list[PersonDetection]) -> list[PersonDetection]:
     """``people`` with their masks: the landmark model on each one's ``roi`` (the region
     their landmarks came from, so the mask is the one they had)."""
     out = []
     for p in people:
-        seg = landmarks_in_roi(rgb, p.roi, landmark_model(), mask=True)[2]
+        seg = landmarks_in_roi(rgb, p.roi, landmark_model(), mask=True).mask
         out.append(dataclasses.replace(p, segmentation=seg))
     return out
+
+
+def landmarks_on_crop(
+    composite: np.ndarray, window: CropWindow, person: PersonDetection
+) -> tuple[np.ndarray, np.ndarray]:
+    """The kept person's (33, 5) landmarks in source pixels and (33, 4) world landmarks
+    (metres, image axes, visibility: what Pose's ``pose_world_landmarks`` gives, read by
+    fit-smpl's 3D terms), from the landmark model run
+    again on their crop ((size, size, 3) BGR: the person alone over the background) at
+    the region their first landmarks came from (``person.roi``, in the crop). On the
+    frame, the background and the other people put the points a few pixels off; on the
+    crop they land where a second Pose pass on it puts them, so pose2d need not run one
+    (``landmarks: remove-bg``)."""
+    import cv2
+
+    roi = np.array(person.roi, np.float64)  # stored: a frame redone alone gets the same
+    roi[:2] = window.to_crop(roi[None, :2])[0]
+    roi[[2, 4]] *= window.scale
+    rgb = cv2.cvtColor(composite, cv2.COLOR_BGR2RGB)
+    found = landmarks_in_roi(rgb, roi, landmark_model())
+    lms = found.landmarks
+    lms[:, :2] = window.to_source(lms[:, :2])
+    lms[:, 2] /= window.scale
+    return lms, found.world

@@ -19,17 +19,23 @@ from hpt_data.perception.people import PersonDetection, person_matte
 
 
 def kept_matte(
-    people: Sequence[PersonDetection], keep: int, width: int, height: int
+    people: Sequence[PersonDetection],
+    keep: int,
+    width: int,
+    height: int,
+    window: tuple[int, int, int, int] | None = None,
 ) -> tuple[np.ndarray, float]:
     """The matte of ``people[keep]`` with every other person excluded, (height, width)
-    float32 in [0, 1], and the overlap (see the module doc) in [0, 1]."""
-    own = person_matte(people[keep], width, height)
+    float32 in [0, 1] (with ``window`` (x0, y0, x1, y1) that part of the frame only: the
+    kept person's region's window holds all of it), and the overlap (see the module doc)
+    in [0, 1]."""
+    own = person_matte(people[keep], width, height, window)
     if len(people) == 1:
         return own, 0.0
     others = np.zeros_like(own)
     for j, p in enumerate(people):
         if j != keep:
-            np.maximum(others, person_matte(p, width, height), out=others)
+            np.maximum(others, person_matte(p, width, height, window), out=others)
     mine = own >= 0.5
     overlap = float((mine & (others >= 0.5)).sum() / max(int(mine.sum()), 1))
     return np.where(others > own, 0.0, own).astype(np.float32), overlap

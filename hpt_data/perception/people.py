@@ -30,12 +30,14 @@ import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from hpt_data.errors import HptError
 from hpt_data.perception.anchors import INPUT_SIZE, Detections, box_iou, decode, weighted_nms
+from hpt_data.perception.views import covered as _covered
+from hpt_data.perception.views import tiles
 
 LANDMARK_SIZE = 256
 NUM_LANDMARKS = 33
@@ -203,17 +205,33 @@ def roi_matrix(roi: np.ndarray, size: int = LANDMARK_SIZE) -> np.ndarray:
     return np.concatenate([lin, off[:, None]], axis=1)
 
 
+#: Sample the region as MediaPipe's ``ImageToTensorCalculator`` does (True): its warp maps
+#: the region's corners to the tensor's pixel indices 0 and 256, which puts each tensor
+#: pixel half a step (of the region's pixels, about 2 frame pixels for a standing person
+#: at 1024) from the pixel centres; the model, trained behind that warp, places its points
+#: accordingly (Pose's own points on the same crops differ from centre sampling's by that
+#: half step). False: pixel centre to pixel centre.
+MEDIAPIPE_SAMPLING = True
+
+
+def _sampling(roi: np.ndarray) -> np.ndarray:
+    """(2, 3) warpAffine map from tensor pixel indices to frame pixel indices (the
+    region's sampling; see :data:`MEDIAPIPE_SAMPLING`)."""
+    m = roi_matrix(roi)
+    if MEDIAPIPE_SAMPLING:
+        return m
+    # dst index u sits at u + 0.5, src at index + 0.5
+    shift = m[:, :2] @ np.array([0.5, 0.5]) - 0.5
+    return np.concatenate([m[:, :2], (m[:, 2] + shift)[:, None]], axis=1)
+
+
 def _crop(rgb: np.ndarray, roi: np.ndarray) -> np.ndarray:
     """The rotated square region as a (1, 256, 256, 3) float tensor in [0, 1]."""
     import cv2
 
-    m = roi_matrix(roi)
-    # warpAffine samples pixel centres: dst index u sits at u + 0.5, src at index + 0.5
-    shift = m[:, :2] @ np.array([0.5, 0.5]) - 0.5
-    inv_map = np.concatenate([m[:, :2], (m[:, 2] + shift)[:, None]], axis=1)
     crop = cv2.warpAffine(
         rgb,
-        inv_map,
+        _sampling(roi),
         (LANDMARK_SIZE, LANDMARK_SIZE),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
@@ -225,18 +243,65 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -80.0, 80.0)))
 
 
+#: ``RefineLandmarksFromHeatmapCalculator`` as the Pose graph sets it: a point moves to the
+#: heatmap's weighted centre within a 7×7 window around it where the window's peak is sure.
+HEATMAP_KERNEL = 7
+HEATMAP_MIN_CONFIDENCE = 0.5
+
+
+def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+    """The Pose graph's heatmap refinement: (39, 2) points in 256² crop pixels, the
+    (64, 64, 39) heatmap logits; the refined (39, 2) points. Without it the points are a
+    few pixels off where MediaPipe's own Pose puts them."""
+    hm_h, hm_w, _ = heatmap.shape
+    cell = LANDMARK_SIZE / hm_w
+    out = xy.astype(np.float64).copy()
+    half = (HEATMAP_KERNEL - 1) // 2
+    cols = np.trunc(xy[:, 0] / cell).astype(int)  # C's float-to-int, as the graph does
+    rows = np.trunc(xy[:, 1] / LANDMARK_SIZE * hm_h).astype(int)
+    for k, (c, r) in enumerate(zip(cols, rows, strict=True)):
+        if not (0 <= c < hm_w and 0 <= r < hm_h):
+            continue
+        r0, r1, c0, c1 = (
+            max(0, r - half),
+            min(hm_h, r + half + 1),
+            max(0, c - half),
+            min(hm_w, c + half + 1),
+        )
+        conf = _sigmoid(heatmap[r0:r1, c0:c1, k])
+        total = conf.sum()
+        if conf.max() < HEATMAP_MIN_CONFIDENCE or total <= 0:
+            continue
+        # the graph weights cell indices (not cell centres): kept, as Pose's points are
+        out[k, 0] = (conf.sum(axis=0) @ np.arange(c0, c1)) / total * cell
+        out[k, 1] = (conf.sum(axis=1) @ np.arange(r0, r1)) / total * (LANDMARK_SIZE / hm_h)
+    return out
+
+
+class RoiLandmarks(NamedTuple):
+    """The landmark model's answer on one region (:func:`landmarks_in_roi`)."""
+
+    landmarks: np.ndarray  # (33, 5) x, y, z in frame pixels, visibility, presence
+    presence: float  # pose presence, a probability
+    mask: np.ndarray | None  # (256, 256) float32 person mask over the region, or None
+    next_roi: np.ndarray  # (5,) the region the landmarks' alignment points give
+    world: np.ndarray  # (33, 4) x, y, z metres about the hips' centre (image axes), visibility
+
+
 def landmarks_in_roi(
     rgb: np.ndarray, roi: np.ndarray, model: TfliteModel, mask: bool = False
-) -> tuple[np.ndarray, float, np.ndarray | None, np.ndarray]:
-    """Run the landmark model on one region: (33, 5) landmarks in frame pixels, presence,
-    the (256, 256) float32 person mask over the region (with ``mask``, else None) and the
-    (5,) region the landmarks' alignment points give."""
+) -> RoiLandmarks:
+    """Run the landmark model on one region (the person mask only with ``mask``). The
+    world points are turned by the region's rotation into the image's axes, with the
+    image landmarks' visibility, as MediaPipe's graph does for ``pose_world_landmarks``."""
     # Identity (1, 195): 39 points x (x, y, z, visibility, presence logits) in crop pixels
     # (33 landmarks, then alignment points: 33 hip centre, 34 body-circle point);
     # Identity_1 (1, 1): pose presence, a probability; Identity_2 (1, 256, 256, 1): the
-    # person mask's logits over the region; the others (heatmaps, world points) unused
-    out = model.run(_crop(rgb, roi), outputs=3 if mask else 2)
-    raw = out[0].reshape(39, 5)
+    # person mask's logits over the region; Identity_3 (1, 64, 64, 39): the points'
+    # heatmap logits (refine_from_heatmap); Identity_4 (1, 117): 39 world points, metres
+    out = model.run(_crop(rgb, roi), outputs=5)
+    raw = out[0].reshape(39, 5).astype(np.float64)
+    raw[:, :2] = refine_from_heatmap(raw[:, :2], out[3].reshape(out[3].shape[-3:]))
     presence = float(np.clip(out[1].reshape(-1)[0], 0.0, 1.0))
     m = roi_matrix(roi)
     xy = raw[:, :2] @ m[:, :2].T + m[:, 2]
@@ -247,28 +312,48 @@ def landmarks_in_roi(
     seg = None
     if mask:
         seg = _sigmoid(out[2].reshape(LANDMARK_SIZE, LANDMARK_SIZE)).astype(np.float32)
-    return lms, presence, seg, detection_rois(xy[None, 33:35])[0]
+    world = out[4].reshape(39, 3)[:NUM_LANDMARKS].astype(np.float64)
+    world[:, :2] = world[:, :2] @ (m[:, :2] / (roi[2] / LANDMARK_SIZE)).T  # rotation only
+    world = np.column_stack([world, lms[:, 3]])
+    return RoiLandmarks(lms, presence, seg, detection_rois(xy[None, 33:35])[0], world)
 
 
-def person_matte(person: PersonDetection, width: int, height: int) -> np.ndarray:
-    """The person's mask from the landmark model ((256, 256) over their rotated region)
-    in frame pixels: (height, width) float32 in [0, 1], 0 outside the region."""
-    import cv2
-
-    out = np.zeros((height, width), np.float32)
-    if person.segmentation is None:
-        raise ValueError("person_matte needs a detection found with masks=True")
+def region_window(person: PersonDetection, width: int, height: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the bounding window in a ``width`` × ``height`` frame of the
+    person's rotated region, clipped to the frame (their mask is 0 outside it; empty
+    when the region lies outside the frame)."""
     m = roi_matrix(person.roi)
-    shift = m[:, :2] @ np.array([0.5, 0.5]) - 0.5  # pixel centres, as in _crop
-    fwd = np.concatenate([m[:, :2], (m[:, 2] + shift)[:, None]], axis=1)
     corners = np.array([[0, 0], [LANDMARK_SIZE, 0], [0, LANDMARK_SIZE], [LANDMARK_SIZE] * 2])
     pts = corners @ m[:, :2].T + m[:, 2]
     x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int) - 1, 0)
     x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 1, [width, height])
+    return int(x0), int(y0), int(max(x1, x0)), int(max(y1, y0))
+
+
+def person_matte(
+    person: PersonDetection,
+    width: int,
+    height: int,
+    window: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """The person's mask from the landmark model ((256, 256) over their rotated region)
+    in frame pixels: (height, width) float32 in [0, 1], 0 outside the region; with
+    ``window`` (x0, y0, x1, y1) only that part of the frame, (y1 - y0, x1 - x0): the same
+    values for :func:`region_window`'s (a window cutting the region may differ by
+    OpenCV's interpolation steps)."""
+    import cv2
+
+    wx0, wy0, wx1, wy1 = window if window is not None else (0, 0, width, height)
+    out = np.zeros((wy1 - wy0, wx1 - wx0), np.float32)
+    if person.segmentation is None:
+        raise ValueError("person_matte needs a detection found with masks=True")
+    x0, y0, x1, y1 = region_window(person, width, height)
+    x0, y0, x1, y1 = max(x0, wx0), max(y0, wy0), min(x1, wx1), min(y1, wy1)
     if x1 <= x0 or y1 <= y0:
         return out
+    fwd = _sampling(person.roi)  # each mask pixel goes where its input pixel came from
     fwd[:, 2] -= (x0, y0)  # warp only the region's bounding window of the frame
-    out[y0:y1, x0:x1] = cv2.warpAffine(
+    out[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0] = cv2.warpAffine(
         person.segmentation,
         fwd,
         (int(x1 - x0), int(y1 - y0)),
@@ -323,7 +408,7 @@ def find_people(
             box = np.array([roi[0] - half, roi[1] - half, roi[0] + half, roi[1] + half])
             people.append(PersonDetection(box, score, score, np.zeros((0, 5)), roi))
             continue
-        lms, presence, seg, nxt = landmarks_in_roi(img, roi, landmark_model(), masks)
+        lms, presence, seg, nxt, _ = landmarks_in_roi(img, roi, landmark_model(), masks)
         if presence < opts.min_presence:
             continue
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
@@ -333,45 +418,7 @@ def find_people(
     return _merge_same_person(people, opts.max_overlap)
 
 
-#: A person found on a tile whose landmark box lies more than this share inside someone
-#: already found is a part of them (a tile that cuts a body shows its upper half as a
-#: person of its own: real one-person photos gave such doubles in most zoomed passes, and
-#: a one-person synthetic clip its legs, 49 % inside; someone new is looked for where no one
-#: was found yet, and a person found half behind another is found at a later rescan).
-TILE_MAX_COVER = 0.3
-
-
-def _covered(box: np.ndarray, others: list[np.ndarray]) -> bool:
-    if not others:
-        return False
-    o = np.asarray(others, np.float64)
-    ix = np.clip(np.minimum(box[2], o[:, 2]) - np.maximum(box[0], o[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], o[:, 3]) - np.maximum(box[1], o[:, 1]), 0, None)
-    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-12)
-    return bool((ix * iy / area).max() > TILE_MAX_COVER)
-
-
 _FIELDS = ("scores", "boxes", "keypoints")
-
-
-def tiles(image: np.ndarray, zoom: tuple[float, ...] = ()) -> list[tuple[int, int, int]]:
-    """The views the detector runs on, as (x0, y0, side): the whole frame, and for each
-    zoom > 1 squares of side ``longer side / zoom`` overlapping by at least a quarter."""
-    h, w = image.shape[:2]
-    views = [(0, 0, max(h, w))]
-    for z in zoom:
-        if z <= 1.0:
-            continue
-        side = int(np.ceil(max(h, w) / z))
-
-        def starts(length: int, side: int = side) -> list[int]:
-            if length <= side:
-                return [0]
-            n = int(np.ceil((length - side) / (0.75 * side))) + 1
-            return [round(i * (length - side) / (n - 1)) for i in range(n)]
-
-        views += [(x, y, side) for y in starts(h) for x in starts(w)]
-    return views
 
 
 def _detect(image: np.ndarray, x0: int, y0: int, side: int, min_score: float) -> Detections:

@@ -178,8 +178,10 @@ class Tracker:
         gap = self.options.max_gap + 1
         return [tr for tr in self.tracks if t - tr.frames[-1] <= gap * (1 + tr.hidden)]
 
-    def step(self, t: int, people: Sequence[Observation]) -> None:
-        """Match frame ``t``'s people to the live tracks; the rest start new tracks."""
+    def step(self, t: int, people: Sequence[Observation], first: int = 0) -> None:
+        """Match frame ``t``'s people to the live tracks not yet continued in it; the rest
+        start new tracks. ``first``: the index of ``people[0]`` in the frame's list (when
+        some of the frame's people were added before)."""
         from scipy.optimize import linear_sum_assignment
 
         live = [tr for tr in self.live(t) if tr.frames[-1] < t]
@@ -189,12 +191,28 @@ class Tracker:
             rows, cols = linear_sum_assignment(-sim)
             for r, c in zip(rows, cols, strict=True):
                 if sim[r, c] >= self.options.min_similarity:
-                    _extend(live[r], t, int(c), people[c])
+                    _extend(live[r], t, first + int(c), people[c])
                     taken.add(int(c))
         for c, p in enumerate(people):
             if c not in taken:
                 self.tracks.append(Track(len(self.tracks) + 1))
-                _extend(self.tracks[-1], t, c, p)
+                _extend(self.tracks[-1], t, first + c, p)
+
+    def restore(self, t: int, people: Sequence[Observation], ids: Sequence[int]) -> None:
+        """Frame ``t``'s people linked as an earlier run linked them (``ids``: their track
+        ids), so that a frame redone alone meets the tracks it met the first time (matching
+        again could link differently where the first run followed someone). A frame whose
+        ids do not continue these tracks (an earlier frame was redone differently) is
+        matched afresh instead."""
+        known = len(self.tracks)
+        new = sorted({i for i in ids if i > known})
+        if len(people) != len(ids) or new != list(range(known + 1, known + 1 + len(new))):
+            self.step(t, people)
+            return
+        for i in new:
+            self.tracks.append(Track(i))
+        for member, (obs, i) in enumerate(zip(people, ids, strict=True)):
+            _extend(self.tracks[i - 1], t, member, obs)
 
     def missing(self, t: int) -> list[Track]:
         """Live tracks that frame ``t`` (after :meth:`step`) did not continue."""

@@ -13,7 +13,9 @@ import io
 import json
 import os
 import shutil
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -37,6 +39,10 @@ def write_image(
     image; lossless either way, so the pixels every later stage reads are the same."""
     import cv2
 
+    if fmt == "png" and image.ndim == 2 and image.dtype == np.uint8:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gray_png(image))
+        return
     if fmt == "jpg":
         params = [cv2.IMWRITE_JPEG_QUALITY, quality]
     else:
@@ -51,6 +57,30 @@ def write_image(
         raise StageError(f"{path}: could not encode the image as {fmt}")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buf.tobytes())
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def gray_png(image: np.ndarray) -> bytes:
+    """An (H, W) uint8 image as PNG: every row "Up"-filtered (its difference from the
+    row above), deflate level 1, run-length strategy. For masks: about the size of
+    OpenCV's PNG at 5x less time (OpenCV lets libpng try every filter on every row)."""
+    h, w = image.shape
+    rows = np.empty((h, w + 1), np.uint8)
+    rows[:, 0] = 2  # PNG filter type Up
+    rows[0, 1:] = image[0]
+    np.subtract(image[1:], image[:-1], out=rows[1:, 1:])  # modulo 256, as PNG wants
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    data = deflate.compress(rows.tobytes()) + deflate.flush()
+    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8 bits, gray, no interlace
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", data)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def read_image(path: Path, gray: bool = False) -> np.ndarray:

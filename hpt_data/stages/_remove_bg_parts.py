@@ -1,5 +1,6 @@
 """remove-bg's helpers: the frames kept in memory between its passes, its ``people.npz``
-made from the frames' people and tracks, and the last run's people read back."""
+made from the frames' people and tracks, and the last run's people (and the kept person's
+landmarks found on the crop) read back."""
 
 from __future__ import annotations
 
@@ -41,9 +42,15 @@ class ImageCache:
 
 
 def people_arrays(
-    upstream: Frames, found: list[list[PersonDetection]], tracks: list[Track], kept: Track | None
+    upstream: Frames,
+    found: list[list[PersonDetection]],
+    tracks: list[Track],
+    kept: Track | None,
+    on_crop: list[tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> People:
-    """``people.npz`` of the frames' people (fresh detections or the last run's)."""
+    """``people.npz`` of the frames' people (fresh detections or the last run's) and, per
+    frame, the kept person's (33, 5) landmarks and (33, 4) world landmarks found on the
+    crop (``on_crop``; zeros and NaN where there are none, and everywhere without it)."""
     track_of = {(f, m): t.id for t in tracks for f, m in zip(t.frames, t.members, strict=True)}
     rows: list[tuple[PersonDetection, int]] = []
     kept_rows = []
@@ -51,6 +58,8 @@ def people_arrays(
         member = kept.member_at(pos) if kept is not None else None
         kept_rows.append(-1 if member is None else len(rows) + member)
         rows += [(p, track_of[(pos, m)]) for m, p in enumerate(people)]
+
+    crops = on_crop or [None] * len(found)
 
     def col(get: Any, shape: tuple[int, ...]) -> np.ndarray:
         return np.array([get(p) for p, _ in rows], np.float64).reshape(-1, *shape)
@@ -63,13 +72,22 @@ def people_arrays(
         scores=col(lambda p: [p.score, p.presence], (2,)),
         landmarks=col(lambda p: p.landmarks, (33, 5)),
         rois=col(lambda p: p.roi, (5,)),
+        next_rois=col(lambda p: np.full(5, np.nan) if p.next_roi is None else p.next_roi, (5,)),
         track=np.array([t for _, t in rows], np.int64),
+        crop_landmarks=np.array(
+            [np.zeros((33, 5)) if c is None else c[0] for c in crops], np.float64
+        ).reshape(-1, 33, 5),
+        crop_world=np.array(
+            [np.full((33, 4), np.nan) if c is None else c[1] for c in crops], np.float64
+        ).reshape(-1, 33, 4),
     )
 
 
-def previous_people(previous: PreviousOutput) -> dict[int, list[PersonDetection]] | None:
-    """Each frame's people (without masks) by source index from the last run's intact
-    ``people.npz``; None when there is none or it does not read."""
+def previous_people(
+    previous: PreviousOutput,
+) -> dict[int, tuple[list[PersonDetection], list[int]]] | None:
+    """Each frame's people (without masks) and their track ids by source index from the
+    last run's intact ``people.npz``; None when there is none or it does not read."""
     from hpt_data.perception.people import PersonDetection
 
     if not previous.intact(People.ARRAYS) or previous.folder is None:
@@ -80,15 +98,43 @@ def previous_people(previous: PreviousOutput) -> dict[int, list[PersonDetection]
         return None
     f64 = people.boxes.astype(np.float64), people.landmarks.astype(np.float64)
     return {
-        int(idx): [
-            PersonDetection(
-                f64[0][r],
-                float(people.scores[r, 0]),
-                float(people.scores[r, 1]),
-                f64[1][r],
-                people.rois[r].astype(np.float64),
-            )
-            for r in people.rows(pos)
-        ]
+        int(idx): (
+            [
+                PersonDetection(
+                    f64[0][r],
+                    float(people.scores[r, 0]),
+                    float(people.scores[r, 1]),
+                    f64[1][r],
+                    people.rois[r].astype(np.float64),
+                    next_roi=None if np.isnan(people.next_rois[r]).any() else people.next_rois[r],
+                )
+                for r in people.rows(pos)
+            ],
+            [int(people.track[r]) for r in people.rows(pos)],
+        )
         for pos, idx in enumerate(people.frame_index)
+    }
+
+
+def previous_crop_landmarks(
+    previous: PreviousOutput, prefix: str = ""
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The kept person's (33, 5) landmarks and (33, 4) world landmarks found on the crop,
+    by source index, from the last run's intact ``people.npz`` under ``prefix`` (a person
+    clip's folder); frames without any are left out, and so is everything when the file is
+    missing or does not read."""
+    rel = f"{prefix}/{People.ARRAYS}" if prefix else People.ARRAYS
+    if previous.folder is None or not previous.intact(rel):
+        return {}
+    try:
+        people = People.read(previous.folder / prefix if prefix else previous.folder)
+    except StageError:
+        return {}
+    return {
+        int(idx): (
+            people.crop_landmarks[pos].astype(np.float64),
+            people.crop_world[pos].astype(np.float64),
+        )
+        for pos, idx in enumerate(people.frame_index)
+        if people.crop_landmarks[pos].any()
     }

@@ -1,8 +1,9 @@
 """``fit-smpl``: SMPL shape, pose and camera per frame, by optimisation.
 
 Reads ``remove-bg`` (crops, masks, ``frames.json``) and ``pose2d`` (``pose2d.npz``
-landmarks in crop pixels, ``frames.json`` flags), fits one shape per video (one person)
-and per frame a pose and camera with ``hpt_data.fitting`` (see ``docs/fit_smpl.md``).
+landmarks in crop pixels and MediaPipe's world landmarks, ``frames.json`` flags), fits
+one shape per video (one person) and per frame a pose and camera with
+``hpt_data.fitting`` (see ``docs/fit_smpl.md``).
 
 Output folder::
 
@@ -13,7 +14,9 @@ Output folder::
                  pelvis, joints3d[:, 0]), joints3d (T, 24, 3) camera frame metres,
                  joints2d (T, 24, 2) crop pixels at crop_size, reproj_px (T,), mask_iou
                  (T,) float32; body_model () str ('builtin' or the SMPL file), crop_size
-                 () int
+                 () int, camera_distance_source () str: 'world_landmarks' (estimated
+                 for the video, ``hpt_data.fitting.distance``) or 'assumed'
+                 (``camera_distance``)
     fit.json     summary figures (counts, medians, p90s, seconds, losses)
     preview.png  contact sheet: the fitted mesh over a few crops
 
@@ -112,8 +115,9 @@ class FitSMPL(Stage):
     requires = ("remove-bg", "pose2d")
     Settings = FitSMPLSettings
     # 2: camera is the fit's own (s, t) with camera_distance (perspective about the pelvis),
-    # no longer a weak-perspective approximant
-    version = 2
+    # no longer a weak-perspective approximant; 3: MediaPipe's world landmarks as a term
+    # (w_world) and the distance estimated per video (estimate_distance)
+    version = 3
 
     def dependencies(self) -> dict[str, str]:
         """The built-in body model's derivation (a new one, e.g. with pose correctives, redoes
@@ -140,7 +144,7 @@ class FitSMPL(Stage):
         t = len(frames)
         flags = [""] * t
         fit_rows: list[int] = []
-        landmarks, masks, times = [], [], []
+        landmarks, masks, times, world = [], [], [], []
         for i, e in enumerate(frames):
             if not e.usable or e.row is None:
                 flags[i] = f"upstream: {e.reason or 'not usable'}"
@@ -157,6 +161,8 @@ class FitSMPL(Stage):
                 flags[i] = "mask missing"
             fit_rows.append(i)
             landmarks.append(norm)
+            w = pose.world(e)
+            world.append(np.full((33, 4), np.nan) if w is None else w.astype(np.float64))
             masks.append(mask)
             times.append(float(e.time_ms))
         if len(fit_rows) < s.min_frames:
@@ -168,7 +174,7 @@ class FitSMPL(Stage):
             )
 
         fitter = fitter_for(s.body_model, s)
-        res = fitter.fit(np.stack(landmarks), masks, np.array(times))
+        res = fitter.fit(np.stack(landmarks), masks, np.array(times), world=np.stack(world))
         nb = len(res.betas)
         out: dict[str, np.ndarray] = {
             "global_orient": np.zeros((t, 3), np.float32),
@@ -204,6 +210,7 @@ class FitSMPL(Stage):
             betas=res.betas.astype(np.float32).reshape(nb),
             body_model=body_model,
             crop_size=size,
+            camera_distance_source=res.distance_source,
             **out,
         ).write(ctx.out_dir)
         summary = self._summary(res, flags, ok, fit_rows, body_model, fitter)
@@ -242,6 +249,8 @@ class FitSMPL(Stage):
             "mask_iou_median": stat(res.mask_iou, 50),
             "mask_iou_p10": stat(res.mask_iou, 10),
             "seconds": round(res.seconds, 3),
+            "camera_distance_m": round(float(np.median(res.camera_distance)), 3),
+            "camera_distance_source": res.distance_source,
             "frames_per_second": round(len(fit_rows) / max(res.seconds, 1e-9), 3),
             "device": str(fitter.device),
             "body_model": body_model,

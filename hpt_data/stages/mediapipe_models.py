@@ -33,11 +33,14 @@ from hpt_data.native_logs import quiet_native_logs
 
 @dataclass
 class PoseOutput:
-    """One image through MediaPipe Pose: ``landmarks`` (33, 5) as in the module doc, and
-    ``mask`` (H, W) float32 in [0, 1], the tracked person's soft segmentation (or None)."""
+    """One image through MediaPipe Pose: ``landmarks`` (33, 5) as in the module doc,
+    ``mask`` (H, W) float32 in [0, 1], the tracked person's soft segmentation (or None), and
+    ``world`` (33, 4): Pose's world landmarks (x, y, z metres about the hips' centre, axes
+    as the image's: x right, y down, z away) and each landmark's visibility."""
 
     landmarks: np.ndarray
     mask: np.ndarray | None
+    world: np.ndarray | None = None
 
 
 @functools.cache
@@ -112,7 +115,11 @@ def run_pose(model: Any, image_bgr: np.ndarray) -> PoseOutput | None:
     mask = getattr(result, "segmentation_mask", None)
     if mask is not None:
         mask = np.asarray(mask, dtype=np.float32)
-    return PoseOutput(lms, mask)
+    world = None
+    if getattr(result, "pose_world_landmarks", None) is not None:
+        pairs = zip(result.pose_world_landmarks.landmark, lms[:, 3], strict=True)
+        world = np.array([(p.x, p.y, p.z, v) for p, v in pairs], dtype=np.float64)
+    return PoseOutput(lms, mask, world)
 
 
 def run_selfie(image_bgr: np.ndarray) -> np.ndarray:

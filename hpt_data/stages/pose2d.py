@@ -3,14 +3,14 @@ and BODY_25 conversions, tracked from frame to frame and filtered for jitter.
 
 Per video, in time order, on the person-over-background crops of ``remove-bg``:
 
-1. The landmarks: with ``landmarks: detect`` (the default, or a remove-bg output without
-   ``people.npz``) MediaPipe Pose (complexity 1) runs again on the crops, in tracking
-   mode: each frame starts from the region of the previous frame's landmarks, and the
-   detector runs only when tracking is lost; a gap between kept frames
-   longer than ``max_track_gap_ms``, or a frame without a crop, restarts tracking. With
-   ``landmarks: remove-bg`` those remove-bg already found for the person it kept (its
-   ``people.npz``: no second pass) are taken instead; on the synthetic clips their 2D
-   error is a few pixels worse, so it is not the default (``docs/perception.md``).
+1. The landmarks: with ``landmarks: remove-bg`` (the default) those remove-bg found for
+   the person it kept, on their crop (its ``people.npz``: no second pass; as close to the
+   truth on the synthetic clips as Pose run again, ``docs/perception.md``). With
+   ``landmarks: detect`` (or a remove-bg output without ``people.npz``) MediaPipe Pose
+   (complexity 1) runs again on the crops, in tracking mode: each frame starts from the
+   region of the previous frame's landmarks, and the detector runs only when tracking is
+   lost; a gap between kept frames longer than ``max_track_gap_ms``, or a frame without a
+   crop, restarts tracking.
    Where the video's record carries a dataset's own keypoints (DeepFashion's annotation,
    ``meta["openpose18"]``) and ``keypoint_prior`` is on, they check those landmarks: they
    stand in where Pose finds nobody or someone else, and fill the points it misses
@@ -32,7 +32,12 @@ Output folder::
                     landmarks_crop_raw (N, 33, 5) before filtering,
                     coco17_crop, coco17_source (N, 17, 3) and body25_crop,
                     body25_source (N, 25, 3): x, y, confidence
-                    (see ``hpt_data.keypoints`` for the tables)
+                    (see ``hpt_data.keypoints`` for the tables),
+                    world_landmarks (N, 33, 4): Pose's world landmarks, x, y, z metres
+                    about the hips' centre in the image's axes, and visibility (with
+                    ``landmarks: remove-bg``, those its landmark model gave on the crop);
+                    NaN where there are none (a keypoint prior's points, an older remove-bg);
+                    not filtered (``fit-smpl`` reads their bone directions)
 
 Rows where ``found`` is false are zeros. Tracking and the filter run over the whole video,
 so a lost output file means the video is redone (it takes a second or two). Both files
@@ -64,7 +69,7 @@ FLAGS = {**FLAG_TEXT, "no_pose": "no pose found in the crop"}
 class Pose2DSettings:
     """Keys under ``stages: pose2d:`` in ``datasets.yaml``."""
 
-    landmarks: Literal["detect", "remove-bg"] = "detect"  # run Pose on the crops, or reuse
+    landmarks: Literal["detect", "remove-bg"] = "remove-bg"  # reuse remove-bg's, or run Pose
     tracking: bool = True  # detect: track from frame to frame (False: detect in every frame)
     max_track_gap_ms: float = 500.0  # a longer gap between kept frames restarts tracking
     smoothing: bool = True  # One Euro filter on the landmark tracks
@@ -95,7 +100,9 @@ class Pose2D(Stage):
     name = "pose2d"
     requires = ("remove-bg",)
     Settings = Pose2DSettings
-    version = 2
+    # 3: world_landmarks (fit-smpl's 3D term) kept beside the image landmarks, and
+    # ``landmarks: remove-bg`` (no second Pose pass) the default
+    version = 3
     # the prior changes only records that carry one (a DeepFashion photo), none built before
     late_settings = ("keypoint_prior", "prior_max_error", "prior_min_points")
 
@@ -108,17 +115,20 @@ class Pose2D(Stage):
         windows = [e.window for e in with_crop]
         rows = {entry.index: row for row, entry in enumerate(with_crop)}
         reuse = s.landmarks == "remove-bg" and (folder / People.ARRAYS).is_file()
+        world = np.full((len(with_crop), 33, 4), np.nan)
         if reuse:
-            source_raw, found = self._from_remove_bg(People.read(folder), with_crop)
+            source_raw, found = self._from_remove_bg(People.read(folder), with_crop, world)
             raw = self._to_crop(source_raw, windows)
         else:
-            raw, found = self._detect(crops, with_crop)
+            raw, found = self._detect(crops, with_crop, world)
         prior_counts: Counter[str] = Counter()
         if s.keypoint_prior:
             for row, entry in enumerate(with_crop):
                 action = self._prior(ctx, entry, raw, found, row)
                 if action is not None:
                     prior_counts[action] += 1
+                if action in ("from_prior", "replaced"):
+                    world[row] = np.nan  # the points are the prior's, not Pose's
 
         source = self._to_source(raw, windows)
         if s.smoothing:
@@ -144,7 +154,10 @@ class Pose2D(Stage):
             raise StageError(
                 f"{ctx.video.path}: no usable frame; all {len(entries)} flagged ({detail})"
             )
-        self._output(entries, with_crop, found, raw, crop, source).write(ctx.out_dir)
+        world[~found] = np.nan
+        out = self._output(entries, with_crop, found, raw, crop, source)
+        out.world_landmarks = world.astype(np.float32)
+        out.write(ctx.out_dir)
         metrics: dict[str, Any] = {
             "frames": len(entries),
             "usable": usable,
@@ -178,10 +191,14 @@ class Pose2D(Stage):
         return action
 
     @staticmethod
-    def _from_remove_bg(people: People, with_crop: list[Crop]) -> tuple[np.ndarray, np.ndarray]:
+    def _from_remove_bg(
+        people: People, with_crop: list[Crop], world: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(N, 33, 5) the kept person's landmarks in source pixels per frame with a crop,
-        and (N,) whether there were any, from remove-bg's ``people.npz``."""
+        and (N,) whether there were any, from remove-bg's ``people.npz``; their world
+        landmarks found on the crop go into ``world`` (N, 33, 4; NaN stays where none)."""
         kept, has = people.kept_landmarks()
+        kept_world = people.kept_world()
         pos = {int(i): k for k, i in enumerate(people.frame_index)}
         raw = np.zeros((len(with_crop), 33, 5))
         found = np.zeros(len(with_crop), bool)
@@ -189,11 +206,14 @@ class Pose2D(Stage):
             k = pos.get(entry.index)
             if k is not None and has[k]:
                 raw[row], found[row] = kept[k], True
+                world[row] = kept_world[k]
         return raw, found
 
-    def _detect(self, crops: outputs.Crops, with_crop: list[Crop]) -> tuple[np.ndarray, np.ndarray]:
+    def _detect(
+        self, crops: outputs.Crops, with_crop: list[Crop], world: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """MediaPipe Pose on the crops (tracking unless ``tracking: false``): (N, 33, 5)
-        crop landmarks and (N,) found."""
+        crop landmarks and (N,) found; the world landmarks go into ``world`` (N, 33, 4)."""
         from hpt_data.stages.mediapipe_models import pose_model, reset_model, run_pose
 
         s: Pose2DSettings = self.settings
@@ -211,6 +231,8 @@ class Pose2D(Stage):
             result = run_pose(model, crops.image(entry))
             if result is not None:
                 raw[row], found[row] = result.landmarks, True
+                if result.world is not None:
+                    world[row] = result.world
             elif s.tracking:
                 reset_model(model)
                 last_ms = None

@@ -5,7 +5,10 @@ Per video, over the kept frames of ``sample-frames``:
 
 1. Every person in each frame (:func:`hpt_data.perception.people.find_people`: MediaPipe's
    person detector and Pose landmark model run directly, one image at a time), each with
-   33 landmarks and the landmark model's own mask of that person.
+   33 landmarks and the landmark model's own mask of that person. The detector runs every
+   ``detect_every`` frames and wherever someone followed is lost; between, the landmark
+   model alone follows each person from the region of their last landmarks
+   (:func:`hpt_data.perception.follow.follow_frame`, as MediaPipe's own tracking does).
 2. People linked across frames into tracks (:mod:`hpt_data.perception.tracking`), and one
    track kept: ``person: main`` (the performer: size × centrality × track length) or
    ``person: <track id>``; or, with ``person: all``, every track seen in at least
@@ -24,6 +27,9 @@ Per video, over the kept frames of ``sample-frames``:
 5. A square window centred on the person's box, ``margin`` of its longer side added on
    each side, is resized to ``size`` (see ``hpt_data.crop`` for the transform) and the
    person is composited over ``background`` (the other people's pixels are background).
+6. The kept person's landmarks found again on that crop (the person alone: a few pixels
+   closer to the truth than on the frame, as close as a second Pose pass on the crop),
+   for pose2d (``landmarks: remove-bg``).
 
 Output folder::
 
@@ -31,8 +37,8 @@ Output folder::
                            the crop window and its source->crop matrix, file names,
                            ``track`` (the kept person's track id) and ``people`` (how many)
     people.npz             every person of every frame, their track and the kept one
-                           (:class:`hpt_data.stages.outputs.People`); pose2d reads the
-                           kept person's landmarks from it
+                           (:class:`hpt_data.stages.outputs.People`) and the kept
+                           person's landmarks found on the crop; pose2d reads these
     image/000012.png       the person over the background colour, size x size, BGR
     alpha/000012.png       the soft matte, uint8 (255 = person); only with ``alpha``
                            (``keep: all``): no later stage reads it
@@ -59,7 +65,12 @@ import numpy as np
 from hpt_data.crop import CropWindow
 from hpt_data.errors import StageError
 from hpt_data.stages._frames_io import PreviousOutput, write_image
-from hpt_data.stages._remove_bg_parts import ImageCache, people_arrays, previous_people
+from hpt_data.stages._remove_bg_parts import (
+    ImageCache,
+    people_arrays,
+    previous_crop_landmarks,
+    previous_people,
+)
 from hpt_data.stages.base import Stage, StageContext, StageResult
 from hpt_data.stages.outputs import Crop, Crops, Frames
 from hpt_data.stages.remove_bg_clips import previous_clips, write_clips
@@ -94,9 +105,10 @@ class RemoveBgSettings:
     check_other_people: bool = True  # flag frames where another person overlaps the kept one
     max_track_gap: int = 5  # frames a person may go unseen and keep their track id
     min_detection_confidence: float = 0.5  # person detector threshold
-    rescan_every: int = 16  # every this many frames (and after a track went unseen) also look
-    # on zoomed tiles (0: never), for the small and turned-away people the whole-frame detector
-    # misses; their tracks carry them on (a pass costs about 8 frames' detection)
+    detect_every: int = 5  # frames; between, the people followed by the landmark model alone
+    rescan_every: int = 16  # every this many frames (and after a track went unseen) the
+    # detector also looks on zoomed tiles (0: never), for the small and turned-away people
+    # the whole-frame detector misses; their tracks carry them on (a pass: ~8 detections)
     alpha: bool = False  # also keep the soft matte (alpha/); no later stage reads it
 
     def __post_init__(self) -> None:
@@ -112,6 +124,8 @@ class RemoveBgSettings:
             raise ValueError(f"max_other_overlap must be in [0, 1], got {self.max_other_overlap}")
         if not 0 < self.min_detection_confidence < 1:
             raise ValueError("min_detection_confidence must be in (0, 1)")
+        if self.detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
         if self.rescan_every < 0:
             raise ValueError(f"rescan_every must be >= 0, got {self.rescan_every}")
         if self.max_track_gap < 0:
@@ -149,6 +163,9 @@ def _keep_person_components(binary: np.ndarray, box: tuple[float, ...]) -> np.nd
     """The connected parts of ``binary`` (H, W) bool that overlap ``box``."""
     import cv2
 
+    if binary.size == 0:
+        return binary
+
     n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
     x0, y0, x1, y1 = box
     keep = np.zeros(n, bool)
@@ -158,18 +175,14 @@ def _keep_person_components(binary: np.ndarray, box: tuple[float, ...]) -> np.nd
     return keep[labels]
 
 
-def find_frame_people(
-    image: np.ndarray, settings: RemoveBgSettings, rescan: bool = False
-) -> list[PersonDetection]:
-    """Every person in one (H, W, 3) uint8 BGR frame, with their masks; with ``rescan``
-    also on the zoomed tiles of :data:`~hpt_data.perception.people.RESCAN_ZOOM`."""
+def find_frame_people(image: np.ndarray, settings: RemoveBgSettings) -> list[PersonDetection]:
+    """Every person in one (H, W, 3) uint8 BGR frame, with their masks."""
     import cv2
 
-    from hpt_data.perception.people import RESCAN_ZOOM, PeopleOptions, find_people
+    from hpt_data.perception.people import PeopleOptions, find_people
 
     rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    zoom = RESCAN_ZOOM if rescan else ()
-    opts = PeopleOptions(min_score=settings.min_detection_confidence, zoom=zoom)
+    opts = PeopleOptions(min_score=settings.min_detection_confidence)
     return find_people(rgb, opts, masks=True)
 
 
@@ -183,20 +196,26 @@ def segment_kept(
     import cv2
 
     from hpt_data.perception.masks import kept_matte
+    from hpt_data.perception.people import region_window
 
     h, w = image.shape[:2]
     if keep is None:
         return Segmentation(None, None, None, ["no_person"], {"people": len(people)})
     lm = people[keep].landmarks
-    soft, overlap = kept_matte(people, keep, w, h)
-    binary = _keep_person_components(soft >= 0.5, _landmark_box(lm))
-    area = float(binary.mean())
+    # the kept person's matte is 0 outside their region: work in its window of the frame
+    x0, y0, x1, y1 = region_window(people[keep], w, h)
+    soft, overlap = kept_matte(people, keep, w, h, (x0, y0, x1, y1))
+    lx0, ly0, lx1, ly1 = _landmark_box(lm)
+    binary = _keep_person_components(soft >= 0.5, (lx0 - x0, ly0 - y0, lx1 - x0, ly1 - y0))
+    area = float(binary.sum()) / (h * w)
     facts: dict[str, Any] = {"people": len(people), "mask_area": round(area, 6)}
     if area < settings.min_person_area:
         return Segmentation(lm, None, None, ["no_person"], facts)
-    matte = np.where(cv2.dilate(binary.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0, soft, 0)
+    dilated = cv2.dilate(binary.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    matte = np.zeros((h, w), np.float32)
+    matte[y0:y1, x0:x1] = np.where(dilated, soft, 0)
     ys, xs = np.nonzero(binary)
-    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    box = (int(xs.min()) + x0, int(ys.min()) + y0, int(xs.max()) + 1 + x0, int(ys.max()) + 1 + y0)
 
     # extent: the matte's box and every landmark, including those placed beyond the frame
     ex0 = min(box[0], lm[:, 0].min())
@@ -211,7 +230,7 @@ def segment_kept(
         flags.append("cut_by_edge")
     if settings.check_other_people and overlap > settings.max_other_overlap:
         flags.append("several_people")
-    return Segmentation(lm, matte.astype(np.float32), box, flags, facts)
+    return Segmentation(lm, matte, box, flags, facts)
 
 
 def segment_person(
@@ -263,7 +282,8 @@ def crop_person(
     )
     crop = window.cut(image, 0)
     bg = np.empty_like(crop)
-    bg[...] = settings.background[::-1]  # RGB -> BGR
+    # one row of the colour copied down (numpy broadcasting a (3,) colour is ~10 ms at 1024²)
+    bg[:] = np.tile(np.array(settings.background[::-1], np.uint8), (crop.shape[1], 1))  # BGR
     composite = cv2.blendLinear(crop, bg, alpha, 1.0 - alpha)
     return composite, alpha, window
 
@@ -276,14 +296,15 @@ class RemoveBackground(Stage):
     name = "remove-bg"
     requires = ("sample-frames",)
     Settings = RemoveBgSettings
-    version = 3
+    version = 4
     extra_files = ("alpha",)
     late_settings = ("min_track_frames",)
 
     def run(self, ctx: StageContext) -> StageResult:
         import cv2
 
-        from hpt_data.perception.follow import bridge, observation, wants_rescan
+        from hpt_data.perception.follow import follow_frame, observation
+        from hpt_data.perception.people import PeopleOptions
         from hpt_data.perception.tracking import Tracker, TrackOptions
 
         s: RemoveBgSettings = self.settings
@@ -295,21 +316,18 @@ class RemoveBackground(Stage):
         else:
             old, old_people = self._previous(previous)
         tracker = Tracker(TrackOptions(max_gap=s.max_track_gap))
+        options = PeopleOptions(min_score=s.min_detection_confidence)
         found: list[list[PersonDetection]] = []  # per frame: fresh, or the last run's
         images = ImageCache(upstream)
         fresh: set[int] = set()
         for pos, frame in enumerate(upstream.frames):
             prev = old.get(frame.index)
             if prev is not None and old_people is not None and prev.source_file == frame.file:
-                people = old_people[frame.index]
-                tracker.step(pos, [observation(p) for p in people])
+                people, ids = old_people[frame.index]
+                tracker.restore(pos, [observation(p) for p in people], ids)
             else:
-                image = images.get(pos)
-                people = find_frame_people(image, s, wants_rescan(tracker, pos, s.rescan_every))
-                tracker.step(pos, [observation(p) for p in people])
-                if tracker.missing(pos):
-                    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-                    people += bridge(rgb, people, tracker, pos)
+                rgb = cv2.cvtColor(images.get(pos), cv2.COLOR_BGR2RGB)
+                people = follow_frame(rgb, tracker, pos, s.detect_every, options, s.rescan_every)
                 fresh.add(pos)
             found.append(people)
         tracks = tracker.tracks
@@ -317,12 +335,12 @@ class RemoveBackground(Stage):
         if s.person == "all":
             return write_clips(passes, tracks, old_clips, ctx.video.path)
         kept = self._kept_track(tracks, images, ctx)
-        entries, reused = passes.crops(kept, old)
+        entries, reused, on_crop = passes.crops(kept, old, previous_crop_landmarks(previous))
         counts = Counter(f for e in entries for f in e.flags)
         usable = sum(e.usable for e in entries)
         if usable == 0:
             raise StageError(f"{ctx.video.path}: no usable frame; {flag_summary(entries)}")
-        people_arrays(upstream, found, tracks, kept).write(ctx.out_dir)
+        people_arrays(upstream, found, tracks, kept, on_crop).write(ctx.out_dir)
         Crops(entries, s.size, list(s.background)).write(ctx.out_dir)
         metrics: dict[str, Any] = {"frames": len(entries), "usable": usable, "reused": reused}
         metrics.update({"tracks": len(tracks), "kept_track": _tid(kept)})
@@ -364,7 +382,10 @@ class RemoveBackground(Stage):
         member: int | None,
         track: int | None,
         out_dir: Path,
-    ) -> Crop:
+    ) -> tuple[Crop, tuple[np.ndarray, np.ndarray] | None]:
+        """One frame's crop entry (its files written) and the kept person's landmarks and
+        world landmarks found again on the crop (:func:`landmarks_on_crop`; None without
+        a crop)."""
         s: RemoveBgSettings = self.settings
         seg = segment_kept(image, people, member, s)
         entry = Crop(
@@ -377,9 +398,12 @@ class RemoveBackground(Stage):
             usable=not seg.flags,
             facts={**seg.facts, "track": track},
         )
-        if seg.matte is None or seg.box is None:
-            return entry
+        if seg.matte is None or seg.box is None or member is None:
+            return entry, None
         composite, alpha, window = crop_person(image, seg, s)
+        from hpt_data.perception.follow import landmarks_on_crop
+
+        refined = landmarks_on_crop(composite, window, people[member])
         name = f"{frame.index:06d}.png"
         entry.image, entry.mask = f"image/{name}", f"mask/{name}"
         write_image(out_dir / entry.image, composite)
@@ -389,7 +413,7 @@ class RemoveBackground(Stage):
             write_image(out_dir / entry.alpha, alpha8)
         write_image(out_dir / entry.mask, np.where(alpha8 >= 128, 255, 0).astype(np.uint8))
         entry.box, entry.crop = list(seg.box), window.to_json()
-        return entry
+        return entry, refined
 
 
 def _tid(track: Track | None) -> int | None:
@@ -420,18 +444,22 @@ class _Passes:
         self,
         kept: Track | None,
         old: dict[int, Crop],
+        old_on_crop: dict[int, tuple[np.ndarray, np.ndarray]],
         prefix: str = "",
         old_prefix: str = "",
         drop: bool = True,
-    ) -> tuple[list[Crop], int]:
+    ) -> tuple[list[Crop], int, list[tuple[np.ndarray, np.ndarray] | None]]:
         """Each frame's crop of ``kept`` (written under ``out_dir/prefix``; the last run's
-        files, under ``old_prefix`` of its output, reused where intact), and how many were
-        reused."""
+        files, under ``old_prefix`` of its output, reused where intact, with the landmarks
+        ``old_on_crop`` it found on them), how many were reused, and per frame the kept
+        person's (33, 5) landmarks and (33, 4) world landmarks found on the crop (None
+        without a crop)."""
         import cv2
 
         from hpt_data.perception.follow import with_masks
 
         entries: list[Crop] = []
+        on_crop: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(self.upstream.frames)
         reused = 0
         out = self.out_dir / prefix if prefix else self.out_dir
         for pos, frame in enumerate(self.upstream.frames):
@@ -443,15 +471,17 @@ class _Passes:
                     for f in files:
                         self.previous.reuse(_join(old_prefix, f), out, f)
                     entries.append(prev)
+                    on_crop[pos] = old_on_crop.get(frame.index)
                     reused += 1
                     continue
             image = self.images.get(pos)
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             people = self.found[pos] if pos in self.fresh else with_masks(rgb, self.found[pos])
-            entries.append(self.stage._frame(frame, image, people, member, _tid(kept), out))
+            entry, on_crop[pos] = self.stage._frame(frame, image, people, member, _tid(kept), out)
+            entries.append(entry)
             if drop:
                 self.images.drop(pos)
-        return entries, reused
+        return entries, reused, on_crop
 
 
 def _join(prefix: str, rel: str) -> str:

@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from hpt_data.errors import StageError
 from hpt_data.stages._frames_io import PreviousOutput
-from hpt_data.stages._remove_bg_parts import people_arrays, previous_people
+from hpt_data.stages._remove_bg_parts import (
+    people_arrays,
+    previous_crop_landmarks,
+    previous_people,
+)
 from hpt_data.stages.base import StageResult
 from hpt_data.stages.outputs import Crop, Crops
 from hpt_data.stages.outputs.person_clips import PersonClip, PersonClips
@@ -70,13 +74,16 @@ def write_clips(passes: Any, tracks: list[Track], old: OldClips, video: str) -> 
         name = f"p{len(clips) + 1}"
         folder = f"clips/{name}"
         old_folder, old_crops = old.get(track.id, ("", {}))
-        entries, reused = passes.crops(track, old_crops, folder, old_folder, drop=False)
+        old_on_crop = previous_crop_landmarks(passes.previous, old_folder) if old_folder else {}
+        entries, reused, on_crop = passes.crops(
+            track, old_crops, old_on_crop, folder, old_folder, drop=False
+        )
         usable = sum(e.usable for e in entries)
         if usable == 0:
             shutil.rmtree(out / folder, ignore_errors=True)
             left_out[str(track.id)] = f"no usable frame of {len(track)}"
             continue
-        people_arrays(passes.upstream, passes.found, tracks, track).write(out / folder)
+        people_arrays(passes.upstream, passes.found, tracks, track, on_crop).write(out / folder)
         Crops(entries, s.size, list(s.background)).write(out / folder)
         first = passes.upstream.frames[track.frames[0]].index
         clips.append(PersonClip(name, track.id, int(first), len(track), usable))

@@ -79,6 +79,9 @@ class Pose2D:
     coco17_source: np.ndarray  # (N, 17, 3) float32
     body25_crop: np.ndarray  # (N, 25, 3) float32
     body25_source: np.ndarray  # (N, 25, 3) float32
+    # (N, 33, 4) float32: Pose's world landmarks (metres about the hips, image axes) and
+    # visibility, NaN where Pose gave none; None for outputs of pose2d version 2
+    world_landmarks: np.ndarray | None = None
     folder: Path | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -91,13 +94,22 @@ class Pose2D:
         path = Path(folder) / cls.ARRAYS
         arrays = load_arrays(path, cls.STAGE)
         need_arrays(arrays, [k for k, _ in _POSE_ARRAYS], path)
-        return cls(frames, **{k: arrays[k] for k, _ in _POSE_ARRAYS}, folder=Path(folder))
+        world = arrays.get("world_landmarks")
+        n = len(arrays["found"])
+        if world is not None and world.shape != (n, 33, 4):
+            raise StageError(f"{path}: world_landmarks has shape {world.shape}, not ({n}, 33, 4)")
+        return cls(
+            frames,
+            **{k: arrays[k] for k, _ in _POSE_ARRAYS},
+            world_landmarks=world,
+            folder=Path(folder),
+        )
 
     def write(self, folder: Path) -> None:
-        save_npz(
-            Path(folder) / self.ARRAYS,
-            {k: np.asarray(getattr(self, k), dtype) for k, dtype in _POSE_ARRAYS},
-        )
+        data = {k: np.asarray(getattr(self, k), dtype) for k, dtype in _POSE_ARRAYS}
+        if self.world_landmarks is not None:
+            data["world_landmarks"] = np.asarray(self.world_landmarks, np.float32)
+        save_npz(Path(folder) / self.ARRAYS, data)
         write_json(Path(folder) / INDEX, {"frames": [f.to_json() for f in self.frames]})
 
     def by_index(self) -> dict[int, PoseFrame]:
@@ -108,6 +120,14 @@ class Pose2D:
         if frame.row is None or not self.found[frame.row]:
             return None
         return self.landmarks_crop[frame.row]
+
+    def world(self, frame: PoseFrame) -> np.ndarray | None:
+        """The frame's (33, 4) world landmarks (NaN where missing); None where there are
+        none at all."""
+        if self.world_landmarks is None or frame.row is None or not self.found[frame.row]:
+            return None
+        w = self.world_landmarks[frame.row]
+        return w if np.isfinite(w).any() else None
 
 
 # --------------------------------------------------------------------------- fit-smpl
@@ -144,6 +164,9 @@ class Fits:
     reproj_px: np.ndarray | None = None  # (T,) float32, landmark error, px at 1024
     mask_iou: np.ndarray | None = None  # (T,) float32
     crop_size: int | None = None  # the crops' side (remove-bg's size)
+    # 'world_landmarks' (estimated per video), 'assumed' (the setting), 'focal' (given);
+    # '' in fits of fit-smpl before version 3
+    camera_distance_source: str = ""
     folder: Path | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -176,6 +199,7 @@ class Fits:
                 reproj_px=optional("reproj_px", "float32", (t,)),
                 mask_iou=optional("mask_iou", "float32", (t,)),
                 crop_size=int(arrays["crop_size"]) if "crop_size" in arrays else None,
+                camera_distance_source=str(arrays.get("camera_distance_source", "")),
                 folder=Path(folder),
             )
         except (ValueError, TypeError) as exc:
@@ -211,6 +235,7 @@ class Fits:
                 "mask_iou": np.asarray(self.mask_iou, np.float32),
                 "body_model": np.array(self.body_model),
                 "crop_size": np.array(self.crop_size),
+                "camera_distance_source": np.array(self.camera_distance_source),
             },
         )
 

@@ -1,0 +1,117 @@
+"""The pieces that make remove-bg a one-pass perception stage: MediaPipe's heatmap
+refinement of the landmarks, the detector skipped on frames where everyone is followed,
+and masks written as PNG without libpng's filter search."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from frames_for_tests import portrait
+
+from hpt_data.perception.people import LANDMARK_SIZE, refine_from_heatmap
+from hpt_data.stages._frames_io import gray_png, read_image, write_image
+
+
+def _heatmap_with_blob(col: int, row: int, channel: int) -> np.ndarray:
+    """(64, 64, 39) logits: sure (sigmoid ~1) on a 3×3 blob centred at (col, row) of one
+    channel, sure of nothing elsewhere."""
+    hm = np.full((64, 64, 39), -20.0, np.float32)
+    hm[row - 1 : row + 2, col - 1 : col + 2, channel] = 20.0
+    return hm
+
+
+def test_heatmap_refinement_moves_a_point_to_a_confident_blob() -> None:
+    cell = LANDMARK_SIZE / 64
+    hm = _heatmap_with_blob(20, 30, channel=3)
+    xy = np.full((39, 2), 100.0)
+    xy[3] = (20 * cell + 9, 30 * cell - 7)  # within the 7×7 window of the blob's centre
+    out = refine_from_heatmap(xy, hm)
+    # the blob's weighted centre in cell indices, times the cell size (as Pose's graph)
+    assert np.allclose(out[3], (20 * cell, 30 * cell), atol=1e-3)
+    others = np.arange(39) != 3
+    assert np.array_equal(out[others], xy[others])  # no confident blob: left alone
+
+
+def test_heatmap_refinement_leaves_far_and_outside_points() -> None:
+    hm = _heatmap_with_blob(20, 30, channel=0)
+    for point in ((20 * 4 + 40, 30 * 4), (-5.0, 10.0), (300.0, 10.0)):  # far, left, right
+        xy = np.zeros((39, 2))
+        xy[0] = point
+        assert np.array_equal(refine_from_heatmap(xy, hm)[0], point)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (37, 53), (256, 200)])
+def test_gray_png_decodes_to_the_same_pixels(shape: tuple[int, int], tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(sum(shape))
+    noise = rng.integers(0, 256, shape, dtype=np.uint8)
+    mask = np.where(rng.random(shape) > 0.7, 255, 0).astype(np.uint8)
+    for image in (noise, mask):
+        data = gray_png(image)
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), image)  # libpng aside
+        write_image(tmp_path / "m.png", image)
+        assert np.array_equal(read_image(tmp_path / "m.png", gray=True), image)
+
+
+def test_gray_png_of_a_mask_is_small() -> None:
+    mask = np.zeros((1024, 1024), np.uint8)
+    cv2.ellipse(mask, (512, 512), (200, 450), 0, 0, 360, 255, -1)
+    assert len(gray_png(mask)) < 20_000  # 1 MB of pixels
+
+
+def test_detector_runs_every_few_frames_while_everyone_is_followed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A still photograph (Grace Hopper's portrait) seen 7 times: the detector on frames
+    0 and 5 only (detect_every 5), the landmark model following the person between, one
+    track throughout."""
+    pytest.importorskip("ai_edge_litert")
+    import hpt_data.perception.follow as follow
+    from hpt_data.perception.people import PeopleOptions
+    from hpt_data.perception.tracking import Tracker
+
+    rgb = cv2.cvtColor(portrait(), cv2.COLOR_BGR2RGB)
+    calls: list[int] = []
+    real = follow.find_people
+
+    def counted(*args: object, **kwargs: object) -> list:
+        calls.append(len(calls))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(follow, "find_people", counted)
+    tracker, detected = Tracker(), []
+    for pos in range(7):
+        before = len(calls)
+        people = follow.follow_frame(rgb, tracker, pos, 5, PeopleOptions())
+        detected.append(len(calls) > before)
+        assert len(people) == 1 and people[0].segmentation is not None
+    assert detected == [True, False, False, False, False, True, False]
+    assert len(tracker.tracks) == 1 and len(tracker.tracks[0]) == 7
+    boxes = np.array(tracker.tracks[0].boxes)
+    assert np.abs(boxes - boxes[0]).max() < 0.05 * (boxes[0, 3] - boxes[0, 1])  # still
+
+
+def test_a_person_matte_in_a_window_is_that_part_of_the_frame_matte() -> None:
+    """remove-bg works in the kept person's region window: the matte there is the frame's,
+    and the frame's is 0 outside it."""
+    pytest.importorskip("ai_edge_litert")
+    from hpt_data.perception.people import find_people, person_matte, region_window
+
+    rgb = cv2.cvtColor(portrait(), cv2.COLOR_BGR2RGB)
+    (person,) = find_people(rgb, masks=True)
+    h, w = rgb.shape[:2]
+    full = person_matte(person, w, h)
+    x0, y0, x1, y1 = region_window(person, w, h)
+    assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and full.max() > 0.9
+    assert np.array_equal(person_matte(person, w, h, (x0, y0, x1, y1)), full[y0:y1, x0:x1])
+    outside = full.copy()
+    outside[y0:y1, x0:x1] = 0
+    assert not outside.any()
+    part = (x0 + 10, y0 + 20, x1 - 5, y1)  # a window cutting the region: the same matte,
+    got = person_matte(person, w, h, part)  # up to OpenCV's interpolation steps (1/32)
+    assert np.abs(got - full[part[1] : part[3], part[0] : part[2]]).max() <= 1 / 16
