@@ -25,7 +25,8 @@ taken from remove-bg) on each clip in this process, and compares with the per-pe
 - *cost*: ms per frame, one thread, on the one-person frames, taken in turns frame by frame:
   the MediaPipe calls of remove-bg before this work (Pose, static, segmentation on, plus
   Selfie Segmentation) against what remove-bg runs now per frame to find people (the
-  person detector every ``detect_every`` frames, the landmark model with masks on each
+  person detector every ``detect_every`` frames and on zoomed tiles every ``rescan_every``,
+  the landmark model with masks on each
   person, the kept person's matte; not the landmark pass on the crop, which replaces
   pose2d's Pose pass).
 
@@ -235,7 +236,9 @@ def speed(frames: list[np.ndarray]) -> dict[str, float]:
         t0 = time.perf_counter()
         h, w = bgr.shape[:2]
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        people = follow_frame(rgb, tracker, pos, settings.detect_every, options)
+        people = follow_frame(
+            rgb, tracker, pos, settings.detect_every, options, settings.rescan_every
+        )
         if people:
             keep = max(range(len(people)), key=lambda i: frame_prominence(people[i].box, w, h))
             kept_matte(people, keep, w, h)

@@ -20,19 +20,35 @@ import numpy as np
 from hpt_data.crop import CropWindow
 from hpt_data.perception.anchors import box_iou
 from hpt_data.perception.people import (
+    RESCAN_ZOOM,
     PeopleOptions,
     PersonDetection,
     find_people,
     landmark_model,
     landmarks_in_roi,
 )
-from hpt_data.perception.tracking import Observation, Tracker
+from hpt_data.perception.tracking import Observation, Track, Tracker, oks
 
 
 def observation(p: PersonDetection) -> Observation:
     """What the tracker needs of a person: box, landmarks, and the region to look in
     next (the landmarks' own when known, else the one they came from)."""
-    return Observation(p.box, p.landmarks, p.next_roi if p.next_roi is not None else p.roi)
+    roi = p.next_roi if p.next_roi is not None else p.roi
+    return Observation(p.box, p.landmarks, roi, p.presence)
+
+
+#: A region whose pose presence is below ``min_presence`` but at least this still continues
+#: its track while the landmarks' box stays where the track says (IoU with the predicted box
+#: of at least :data:`WEAK_MIN_IOU`), for at most ``max_gap`` frames after the last sure
+#: sighting: a person half hidden or at the frame's edge scores low (dev seed: 0.14-0.20
+#: for a crosser behind the performer's arm; empty background below 0.1).
+WEAK_PRESENCE = 0.1
+WEAK_MIN_IOU = 0.5
+#: A region that overlaps someone already in the frame (IoU above ``max_overlap``) is that
+#: person only when their landmarks agree too (OKS above this): a person passing behind
+#: another overlaps them with other limbs (dev seed: OKS 0.71-0.77 for the crosser behind
+#: the performer, 0.90-0.98 where the region had slid onto the performer).
+SAME_PERSON_OKS = 0.85
 
 
 def bridge(
@@ -43,9 +59,11 @@ def bridge(
     options: PeopleOptions | None = None,
 ) -> list[PersonDetection]:
     """The people of the live tracks that frame ``pos`` (already through
-    ``tracker.step``) did not continue, each added to its track. A region whose pose
-    presence is below ``min_presence``, or that finds someone already in the frame
-    (landmark-box IoU above ``max_overlap``), adds no one. ``rgb``: (H, W, 3) uint8."""
+    ``tracker.step``) did not continue, each added to its track. A region adds no one when
+    its pose presence is below ``min_presence`` (below it down to :data:`WEAK_PRESENCE`
+    only while the box is plausible, see there), or when it finds someone already in the
+    frame (landmark-box IoU above ``max_overlap`` and OKS above :data:`SAME_PERSON_OKS`).
+    ``rgb``: (H, W, 3) uint8."""
     opts = options or PeopleOptions()
     added: list[PersonDetection] = []
     for track in tracker.missing(pos):
@@ -53,11 +71,12 @@ def bridge(
         if roi is None:
             continue
         lms, presence, seg, nxt, _ = landmarks_in_roi(rgb, roi, landmark_model(), mask=True)
-        if presence < opts.min_presence:
-            continue
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
-        others = np.array([p.box for p in people + added]).reshape(-1, 4)
-        if len(others) and box_iou(box, others).max() > opts.max_overlap:
+        gap = tracker.options.max_gap
+        if presence < opts.min_presence and not _plausible(track, box, presence, pos, opts, gap):
+            continue
+        if _someone_else(box, lms, people + added, opts.max_overlap):
+            track.hidden = True
             continue
         person = PersonDetection(box, 0.0, presence, lms, roi, seg, nxt)
         added.append(person)
@@ -65,22 +84,65 @@ def bridge(
     return added
 
 
+def wants_rescan(tracker: Tracker, pos: int, every: int) -> bool:
+    """Whether frame ``pos`` should also be searched on zoomed tiles (the costly pass that
+    finds small and turned-away people): every ``every`` frames from the first (0: never),
+    and right after a track went unseen (someone may have left, or be hidden where only a
+    closer look finds them)."""
+    if every <= 0:
+        return False
+    return pos % every == 0 or any(tr.frames[-1] == pos - 2 for tr in tracker.live(pos))
+
+
+def _plausible(
+    track: Track, box: np.ndarray, presence: float, pos: int, opts: PeopleOptions, max_gap: int
+) -> bool:
+    """A weak sighting (presence below ``min_presence``) that still continues ``track``."""
+    sure = track.last_sure(opts.min_presence)
+    if presence < WEAK_PRESENCE or sure is None or pos - sure > max_gap:
+        return False
+    return float(box_iou(box, track.predicted(pos)[0][None])[0]) >= WEAK_MIN_IOU
+
+
+def _someone_else(
+    box: np.ndarray, lms: np.ndarray, people: list[PersonDetection], max_overlap: float
+) -> bool:
+    """Whether the region found one of ``people`` (box and landmarks alike)."""
+    scale = float(np.hypot(box[2] - box[0], box[3] - box[1]))
+    for p in people:
+        if float(box_iou(box, p.box[None])[0]) <= max_overlap:
+            continue
+        if not len(p.landmarks) or oks(lms, p.landmarks, scale) > SAME_PERSON_OKS:
+            return True
+    return False
+
+
 def follow_frame(
-    rgb: np.ndarray, tracker: Tracker, pos: int, detect_every: int, options: PeopleOptions
+    rgb: np.ndarray,
+    tracker: Tracker,
+    pos: int,
+    detect_every: int,
+    options: PeopleOptions,
+    rescan_every: int = 0,
 ) -> list[PersonDetection]:
     """Every person of frame ``pos`` ((H, W, 3) uint8 RGB), with masks, each added to
     ``tracker``. Where everyone followed was seen in the frame before and ``pos`` is not a
     multiple of ``detect_every``, the landmark model alone runs where each should be
     (MediaPipe's own tracking); the detector runs on the other frames, and wherever that
-    loses someone, so that new people are found within ``detect_every`` frames."""
+    loses someone, so that new people are found within ``detect_every`` frames. Where
+    :func:`wants_rescan` says so (``rescan_every``), the detector also runs on the zoomed
+    tiles of :data:`~hpt_data.perception.people.RESCAN_ZOOM`."""
     live = tracker.live(pos)
     people: list[PersonDetection] = []
-    if pos % max(detect_every, 1) and live and all(t.frames[-1] == pos - 1 for t in live):
+    rescan = wants_rescan(tracker, pos, rescan_every)
+    seen = live and all(t.frames[-1] == pos - 1 for t in live)
+    if not rescan and pos % max(detect_every, 1) and seen:
         tracker.step(pos, [])
         people = bridge(rgb, [], tracker, pos, options)
         if not tracker.missing(pos):
             return people
-    found = find_people(rgb, options, masks=True)
+    opts = dataclasses.replace(options, zoom=RESCAN_ZOOM) if rescan else options
+    found = find_people(rgb, opts, masks=True)
     if people:  # someone followed already: not again as a new person
         boxes = np.array([p.box for p in people])
         found = [p for p in found if box_iou(p.box, boxes).max() <= options.max_overlap]

@@ -36,11 +36,17 @@ import numpy as np
 
 from hpt_data.errors import HptError
 from hpt_data.perception.anchors import INPUT_SIZE, Detections, box_iou, decode, weighted_nms
+from hpt_data.perception.views import covered as _covered
+from hpt_data.perception.views import tiles
 
 LANDMARK_SIZE = 256
 NUM_LANDMARKS = 33
 #: ``PoseDetectionToRoi``: the region's side is this times the body circle's diameter.
 ROI_SCALE = 1.25
+#: The zooms of remove-bg's periodic pass over tiles (``rescan_every``): 2 finds people in
+#: profile and half hidden, 3 the small ones far behind (dev seed of
+#: ``benchmarks/people_tracking.py``).
+RESCAN_ZOOM = (2.0, 3.0)
 
 
 class PerceptionModelError(HptError):
@@ -387,7 +393,9 @@ def find_people(
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {img.shape} {img.dtype}")
     views = tiles(img, opts.zoom)
-    dets = _combine([_detect(img, *view, opts.min_score) for view in views], views)
+    found = [_detect(img, *view, opts.min_score) for view in views]
+    dets = _combine(found, views)
+    whole = len(found[0])  # dets[:whole]: the whole frame's, then the tiles'
     if not len(dets):
         return []
     dets = dets.take(np.arange(min(len(dets), opts.max_people)))
@@ -404,31 +412,13 @@ def find_people(
         if presence < opts.min_presence:
             continue
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
+        if i >= whole and _covered(box, [p.box for p in people]):
+            continue
         people.append(PersonDetection(box, score, presence, lms, roi, seg, nxt))
     return _merge_same_person(people, opts.max_overlap)
 
 
 _FIELDS = ("scores", "boxes", "keypoints")
-
-
-def tiles(image: np.ndarray, zoom: tuple[float, ...] = ()) -> list[tuple[int, int, int]]:
-    """The views the detector runs on, as (x0, y0, side): the whole frame, and for each
-    zoom > 1 squares of side ``longer side / zoom`` overlapping by at least a quarter."""
-    h, w = image.shape[:2]
-    views = [(0, 0, max(h, w))]
-    for z in zoom:
-        if z <= 1.0:
-            continue
-        side = int(np.ceil(max(h, w) / z))
-
-        def starts(length: int, side: int = side) -> list[int]:
-            if length <= side:
-                return [0]
-            n = int(np.ceil((length - side) / (0.75 * side))) + 1
-            return [round(i * (length - side) / (n - 1)) for i in range(n)]
-
-        views += [(x, y, side) for y in starts(h) for x in starts(w)]
-    return views
 
 
 def _detect(image: np.ndarray, x0: int, y0: int, side: int, min_score: float) -> Detections:
@@ -449,6 +439,7 @@ def _detect(image: np.ndarray, x0: int, y0: int, side: int, min_score: float) ->
 #: gave the false alarms (partial, often upside-down regions of the same person).
 TILE_MARGIN = 0.1
 TILE_MAX_ROTATION = np.radians(60.0)
+TILE_BIG = 0.6
 
 
 def _combine(found: list[Detections], views: list[tuple[int, int, int]]) -> Detections:
@@ -466,6 +457,13 @@ def _combine(found: list[Detections], views: list[tuple[int, int, int]]) -> Dete
         m = TILE_MARGIN * side
         inside = (roi[:, 0] - roi[:, 4] >= x0 - m) & (roi[:, 0] + roi[:, 4] <= x0 + side + m)
         inside &= (roi[:, 1] - roi[:, 4] >= y0 - m) & (roi[:, 1] + roi[:, 4] <= y0 + side + m)
+        # a body too tall for any tile (circle wider than TILE_BIG of its side) counts when
+        # its face box lies inside the tile: no tile holds it whole, and the landmark model
+        # looks at the whole frame's region anyway
+        big = 2 * roi[:, 4] > TILE_BIG * side
+        face = (d.boxes[:, :2] >= (x0 - m, y0 - m)).all(1)
+        face &= (d.boxes[:, 2:] <= (x0 + side + m, y0 + side + m)).all(1)
+        inside |= big & face
         inside &= np.abs(roi[:, 3]) <= TILE_MAX_ROTATION
         cands.append(d.take(np.flatnonzero(inside)))
     if cands:

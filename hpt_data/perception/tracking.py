@@ -58,11 +58,13 @@ class TrackOptions:
 class Observation:
     """One person in one frame: ``box`` (4,) x0, y0, x1, y1 pixels, ``landmarks``
     (33, 5) x, y, z, visibility, presence (or (0, 5) when only a box is known) and
-    optionally ``roi`` (5,), the landmark region to look for them in the next frame."""
+    optionally ``roi`` (5,), the landmark region to look for them in the next frame, and
+    ``presence``, how sure the landmark model was that a person is there."""
 
     box: np.ndarray
     landmarks: np.ndarray
     roi: np.ndarray | None = None
+    presence: float = 1.0
 
 
 @dataclass
@@ -76,6 +78,9 @@ class Track:
     boxes: list[np.ndarray] = field(default_factory=list)
     landmarks: list[np.ndarray] = field(default_factory=list)
     rois: list[np.ndarray | None] = field(default_factory=list)
+    presences: list[float] = field(default_factory=list)
+    #: the last look where the track said they are found someone else in front of them
+    hidden: bool = False
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -86,6 +91,13 @@ class Track:
             return self.members[self.frames.index(frame)]
         except ValueError:
             return None
+
+    def last_sure(self, min_presence: float) -> int | None:
+        """The last frame where the person's presence was at least ``min_presence``."""
+        for frame, presence in zip(reversed(self.frames), reversed(self.presences), strict=True):
+            if presence >= min_presence:
+                return frame
+        return None
 
     def velocity(self, window: int = 4) -> np.ndarray:
         """(2,) the box centre's motion per frame over the last ``window`` sightings (a
@@ -130,9 +142,18 @@ def oks(a: np.ndarray, b: np.ndarray, scale: float, min_visibility: float = 0.5)
     return float(np.exp(-d2 / (2 * (OKS_SIGMA * scale) ** 2)).mean())
 
 
+#: A detection whose box diagonal is more than this many times the track's (or less than
+#: its inverse) is no match: people do not change size so fast, and a small bystander
+#: inside a larger missed person's box would otherwise take over their track.
+MAX_SCALE_CHANGE = 1.5
+
+
 def similarity(track: Track, obs: Observation, frame: int, options: TrackOptions) -> float:
     """How well ``obs`` continues ``track`` at ``frame``, in [0, 1]."""
     box, lms = track.predicted(frame)
+    ratio = np.hypot(*(obs.box[2:] - obs.box[:2])) / max(np.hypot(*(box[2:] - box[:2])), 1e-6)
+    if not 1 / MAX_SCALE_CHANGE <= ratio <= MAX_SCALE_CHANGE:
+        return 0.0
     iou = float(box_iou(obs.box, box[None])[0])
     if not len(lms) or not len(obs.landmarks):
         return iou
@@ -152,8 +173,10 @@ class Tracker:
         self.tracks: list[Track] = []
 
     def live(self, t: int) -> list[Track]:
-        """Tracks seen within ``max_gap`` frames before ``t``."""
-        return [tr for tr in self.tracks if t - tr.frames[-1] <= self.options.max_gap + 1]
+        """Tracks seen within ``max_gap`` frames before ``t`` (twice that while hidden
+        behind someone: a person crossing behind another is out of sight longer)."""
+        gap = self.options.max_gap + 1
+        return [tr for tr in self.tracks if t - tr.frames[-1] <= gap * (1 + tr.hidden)]
 
     def step(self, t: int, people: Sequence[Observation], first: int = 0) -> None:
         """Match frame ``t``'s people to the live tracks not yet continued in it; the rest
@@ -216,6 +239,8 @@ def _extend(track: Track, frame: int, member: int, obs: Observation) -> None:
     track.boxes.append(np.asarray(obs.box, np.float64))
     track.landmarks.append(np.asarray(obs.landmarks, np.float64))
     track.rois.append(None if obs.roi is None else np.asarray(obs.roi, np.float64))
+    track.presences.append(float(obs.presence))
+    track.hidden = False
 
 
 def frame_prominence(box: np.ndarray, width: int, height: int) -> float:

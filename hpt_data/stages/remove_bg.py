@@ -106,6 +106,9 @@ class RemoveBgSettings:
     max_track_gap: int = 5  # frames a person may go unseen and keep their track id
     min_detection_confidence: float = 0.5  # person detector threshold
     detect_every: int = 5  # frames; between, the people followed by the landmark model alone
+    rescan_every: int = 16  # every this many frames (and after a track went unseen) the
+    # detector also looks on zoomed tiles (0: never), for the small and turned-away people
+    # the whole-frame detector misses; their tracks carry them on (a pass: ~8 detections)
     alpha: bool = False  # also keep the soft matte (alpha/); no later stage reads it
 
     def __post_init__(self) -> None:
@@ -123,6 +126,8 @@ class RemoveBgSettings:
             raise ValueError("min_detection_confidence must be in (0, 1)")
         if self.detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
+        if self.rescan_every < 0:
+            raise ValueError(f"rescan_every must be >= 0, got {self.rescan_every}")
         if self.max_track_gap < 0:
             raise ValueError(f"max_track_gap must be >= 0, got {self.max_track_gap}")
         if self.min_track_frames < 1:
@@ -291,7 +296,7 @@ class RemoveBackground(Stage):
     name = "remove-bg"
     requires = ("sample-frames",)
     Settings = RemoveBgSettings
-    version = 3
+    version = 4
     extra_files = ("alpha",)
     late_settings = ("min_track_frames",)
 
@@ -322,7 +327,7 @@ class RemoveBackground(Stage):
                 tracker.restore(pos, [observation(p) for p in people], ids)
             else:
                 rgb = cv2.cvtColor(images.get(pos), cv2.COLOR_BGR2RGB)
-                people = follow_frame(rgb, tracker, pos, s.detect_every, options)
+                people = follow_frame(rgb, tracker, pos, s.detect_every, options, s.rescan_every)
                 fresh.add(pos)
             found.append(people)
         tracks = tracker.tracks
