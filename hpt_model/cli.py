@@ -56,6 +56,12 @@ CoarseCheckpoint = _trained("coarse")
 FaceCheckpoint = _trained("face")
 ArmCheckpoint = _trained("arm")
 LegCheckpoint = _trained("leg")
+AllowRandomVgg = Annotated[
+    bool, typer.Option("--allow-random-vgg", help="Train with a random VGG-19 if none is found.")
+]
+VggWeights = Annotated[
+    Path | None, typer.Option(help="torchvision's vgg19-dcbb9e9d.pth (default: its cache).")
+]
 ModelConfigOpt = Annotated[
     str,
     typer.Option(
@@ -137,13 +143,8 @@ def train(
     face_checkpoint: FaceCheckpoint = None,
     arm_checkpoint: ArmCheckpoint = None,
     leg_checkpoint: LegCheckpoint = None,
-    allow_random_vgg: Annotated[
-        bool,
-        typer.Option("--allow-random-vgg", help="Train with a random VGG-19 if none is found."),
-    ] = False,
-    vgg_weights: Annotated[
-        Path | None, typer.Option(help="torchvision's vgg19-dcbb9e9d.pth (default: its cache).")
-    ] = None,
+    allow_random_vgg: AllowRandomVgg = False,
+    vgg_weights: VggWeights = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda (default auto)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -210,13 +211,8 @@ def train_all_command(
         list[str] | None,
         typer.Option("--set", metavar="KEY=VALUE", help="A TrainSettings field for every stage."),
     ] = None,
-    allow_random_vgg: Annotated[
-        bool,
-        typer.Option("--allow-random-vgg", help="Train with a random VGG-19 if none is found."),
-    ] = False,
-    vgg_weights: Annotated[
-        Path | None, typer.Option(help="torchvision's vgg19-dcbb9e9d.pth (default: its cache).")
-    ] = None,
+    allow_random_vgg: AllowRandomVgg = False,
+    vgg_weights: VggWeights = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train every stage of a Table IV row in the paper's order (coarse → face, arm, leg →
