@@ -62,6 +62,7 @@ from hpt_data.stages.outputs.person_clips import PersonClips
 from hpt_data.stages.pose2d import Pose2D, Pose2DSettings
 from hpt_data.stages.remove_bg import RemoveBackground, RemoveBgSettings
 from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
+from hpt_data.video import VideoReader
 
 RESULTS = Path(__file__).resolve().parent / "results" / "people_tracking.json"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "perception.md"
@@ -247,15 +248,8 @@ def speed(frames: list[np.ndarray]) -> dict[str, float]:
 
 
 def _frames(path: str) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(path)
-    out = []
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        out.append(bgr)
-    cap.release()
-    return out
+    """Every decoded frame of the video at ``path``: (H, W, 3) uint8 BGR each."""
+    return [f.image for f in VideoReader(path).frames()]
 
 
 def _all_summary(clips: list[dict]) -> dict:

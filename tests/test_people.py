@@ -22,6 +22,7 @@ from hpt_data.perception.people import (
 )
 from hpt_data.sources.synthetic import SyntheticOptions, SyntheticSource
 from hpt_data.sources.synthetic.ground_truth import load_ground_truth
+from hpt_data.video import VideoReader
 
 pytest.importorskip("ai_edge_litert")
 
@@ -43,15 +44,8 @@ CROWD = SyntheticOptions(
 
 
 def _frames(path: str) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(path)
-    out = []
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        out.append(bgr)
-    cap.release()
-    return out
+    """Every decoded frame of the video at ``path``: (H, W, 3) uint8 BGR each."""
+    return [f.image for f in VideoReader(path).frames()]
 
 
 @pytest.fixture(scope="module")
