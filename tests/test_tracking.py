@@ -15,6 +15,7 @@ import pytest
 from hpt_data.perception.anchors import box_iou
 from hpt_data.perception.tracking import (
     Observation,
+    Tracker,
     TrackOptions,
     main_track,
     oks,
@@ -113,6 +114,19 @@ def test_two_people_crossing_keep_their_ids() -> None:
         xs = [(b[0] + b[2]) / 2 for b in tr.boxes]
         steps = np.diff(xs)
         assert (steps > 0).all() or (steps < 0).all(), xs  # each track goes one way only
+
+
+def test_restore_links_as_recorded_and_matches_afresh_when_ids_do_not_continue() -> None:
+    """A reused frame joins the tracks its recorded ids name, even against what matching
+    would do (two walkers swapped); ids that skip a track number are matched instead."""
+    a, b = _walker(100, 300, 300, 60), _walker(400, 300, 300, 30)
+    recorded, skipping = Tracker(), Tracker()
+    for tracker in (recorded, skipping):
+        tracker.restore(0, [a, b], [1, 2])
+    recorded.restore(1, [a, b], [2, 1])  # recorded the other way round: kept so
+    assert [t.members for t in recorded.tracks] == [[0, 1], [1, 0]]
+    skipping.restore(1, [a, b], [1, 4])  # no track 3 yet: matched by similarity
+    assert [t.members for t in skipping.tracks] == [[0, 0], [1, 1]]
 
 
 def test_oks_is_one_for_the_same_points_and_falls_with_distance() -> None:
