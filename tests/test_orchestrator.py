@@ -236,13 +236,13 @@ def test_fingerprints_of_the_stages_are_unchanged() -> None:
     by default: every fit is redone). Settings that only add files (remove-bg's ``alpha``)
     or only act on records that carry something new (pose2d's keypoint prior) are left out
     at their defaults (``Stage.extra_files``, ``Stage.late_settings``). remove-bg at version
-    4 with ``rescan_every`` (zoomed rescans, weak and hidden bridging find more people: its
-    outputs are redone)."""
+    4 with ``rescan_every`` (zoomed rescans with ``person: all``, weak and hidden bridging
+    find more people: its outputs are redone)."""
     from hpt_data.stages import STAGES
 
     assert {cls.name: cls().fingerprint() for cls in STAGES} == {
         "sample-frames": "60dcaaeb6f117023",
-        "remove-bg": "a7abd30df56ac411",
+        "remove-bg": "4e2d2ae75729e289",
         "pose2d": "8e248223b4ad1d44",
         "fit-smpl": "da827de0ec896b31",
         "render-maps": "1404330577e483c1",

@@ -86,6 +86,11 @@ FLAG_TEXT = {
 }
 
 
+#: ``rescan_every`` with ``person: all`` when unset: the zoomed rescans find the small and
+#: turned-away people that make clips of their own (``docs/perception.md``)
+RESCAN_EVERY_ALL = 16
+
+
 @dataclass(frozen=True)
 class RemoveBgSettings:
     """Keys under ``stages: remove-bg:`` in ``datasets.yaml``."""
@@ -106,9 +111,11 @@ class RemoveBgSettings:
     max_track_gap: int = 5  # frames a person may go unseen and keep their track id
     min_detection_confidence: float = 0.5  # person detector threshold
     detect_every: int = 5  # frames; between, the people followed by the landmark model alone
-    rescan_every: int = 16  # every this many frames (and after a track went unseen) the
-    # detector also looks on zoomed tiles (0: never), for the small and turned-away people
-    # the whole-frame detector misses; their tracks carry them on (a pass: ~8 detections)
+    rescan_every: int | None = None  # every this many frames (and after a track went
+    # unseen) the detector also looks on zoomed tiles (0: never), for the small and
+    # turned-away people the whole-frame detector misses; their tracks carry them on (a
+    # pass: ~8 detections). None: 16 with person: all, never otherwise (on one-person demo
+    # clips a tile found a phantom that flagged 9 frames of 20 several_people)
     alpha: bool = False  # also keep the soft matte (alpha/); no later stage reads it
 
     def __post_init__(self) -> None:
@@ -126,7 +133,7 @@ class RemoveBgSettings:
             raise ValueError("min_detection_confidence must be in (0, 1)")
         if self.detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
-        if self.rescan_every < 0:
+        if self.rescan_every is not None and self.rescan_every < 0:
             raise ValueError(f"rescan_every must be >= 0, got {self.rescan_every}")
         if self.max_track_gap < 0:
             raise ValueError(f"max_track_gap must be >= 0, got {self.max_track_gap}")
@@ -315,6 +322,9 @@ class RemoveBackground(Stage):
             old = next(iter(old_clips.values()), ("", {}))[1]
         else:
             old, old_people = self._previous(previous)
+        rescan_every = s.rescan_every
+        if rescan_every is None:
+            rescan_every = RESCAN_EVERY_ALL if s.person == "all" else 0
         tracker = Tracker(TrackOptions(max_gap=s.max_track_gap))
         options = PeopleOptions(min_score=s.min_detection_confidence)
         found: list[list[PersonDetection]] = []  # per frame: fresh, or the last run's
@@ -327,7 +337,7 @@ class RemoveBackground(Stage):
                 tracker.restore(pos, [observation(p) for p in people], ids)
             else:
                 rgb = cv2.cvtColor(images.get(pos), cv2.COLOR_BGR2RGB)
-                people = follow_frame(rgb, tracker, pos, s.detect_every, options, s.rescan_every)
+                people = follow_frame(rgb, tracker, pos, s.detect_every, options, rescan_every)
                 fresh.add(pos)
             found.append(people)
         tracks = tracker.tracks
