@@ -232,9 +232,9 @@ def test_remove_bg_names_the_tracks_when_the_chosen_one_does_not_exist(
 
 
 def test_remove_bg_person_all_writes_what_a_track_id_writes(crowd: tuple, tmp_path: Path) -> None:
-    """person: all writes each clip's crop set as person: <its track> (with the rescans all
-    runs) writes its output,
-    byte for byte; a video none of whose tracks is long enough fails in one line."""
+    """person: all writes each clip's crop set as person: <its track> (with the rescans
+    person: all runs) writes its output, byte for byte; a video none of whose tracks is
+    long enough fails in one line."""
     from hpt_data.errors import StageError
     from hpt_data.stages.outputs.person_clips import PersonClips
 
