@@ -237,9 +237,8 @@ def speed(frames: list[np.ndarray]) -> dict[str, float]:
         t0 = time.perf_counter()
         h, w = bgr.shape[:2]
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        people = follow_frame(
-            rgb, tracker, pos, settings.detect_every, options, settings.rescan_every
-        )
+        rescans = settings.rescan_every or 0  # person: main rescans only when asked
+        people = follow_frame(rgb, tracker, pos, settings.detect_every, options, rescans)
         if people:
             keep = max(range(len(people)), key=lambda i: frame_prominence(people[i].box, w, h))
             kept_matte(people, keep, w, h)
