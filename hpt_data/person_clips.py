@@ -25,7 +25,6 @@ done.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,12 +35,13 @@ from hpt_data.names import clip_id, clip_parts
 from hpt_data.output_state import assess_output
 from hpt_data.sources.base import VideoRecord
 from hpt_data.stages.outputs.person_clips import PersonClip, PersonClips
-from hpt_data.tasks import TaskOutcome, utc_now
+from hpt_data.tasks import TaskOutcome, commit_output, utc_now
 from hpt_data.workdir import (
     MANIFEST,
     VideoDir,
     content_digest,
     files_intact,
+    link_or_copy,
     list_files,
     read_json,
     write_json_atomic,
@@ -144,23 +144,11 @@ def _link_output(src: Path, cdir: VideoDir, stage: str, manifest: dict[str, Any]
         for path in sorted(src.rglob("*")):
             if not path.is_file() or path.name == MANIFEST:
                 continue
-            dst = tmp / path.relative_to(src)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(path, dst)
-            except OSError:
-                shutil.copyfile(path, dst)
+            link_or_copy(path, tmp / path.relative_to(src))
         files = list_files(tmp)
         manifest.update(files=files, digest=content_digest(tmp, files))
         write_json_atomic(tmp / MANIFEST, manifest)
-        output = cdir.output(stage)
-        if output.exists():
-            old = cdir.path / f".{stage}.prev-{tmp.name.rsplit('-', 1)[-1]}"
-            os.rename(output, old)
-            os.rename(tmp, output)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, output)
+        commit_output(tmp, cdir.output(stage))
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -172,7 +172,7 @@ def execute_stage_task(task: StageTask) -> TaskOutcome:
         "metrics": result.metrics,
     }
     write_json_atomic(tmp / "_stage.json", manifest)
-    _commit(tmp, output)
+    commit_output(tmp, output)
     if previous is not None:
         shutil.rmtree(previous, ignore_errors=True)
     outcome = TaskOutcome(video.video_id, "ok", None, seconds, dict(result.metrics))
@@ -180,7 +180,7 @@ def execute_stage_task(task: StageTask) -> TaskOutcome:
     return outcome
 
 
-def _commit(tmp: Path, output: Path) -> None:
+def commit_output(tmp: Path, output: Path) -> None:
     """Put the finished folder in place: the old output (if any) moves aside first, so at
     no moment does ``output`` hold a mix of old and new files."""
     if output.exists():

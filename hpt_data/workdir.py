@@ -183,3 +183,13 @@ def files_intact(folder: Path, files: dict[str, int]) -> bool:
         except OSError:
             return False
     return True
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` to ``dst`` (its folder made), or copy it where a link cannot be
+    made (another file system): outputs reused or shared without rewriting their bytes."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)

@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import struct
 import zipfile
 import zlib
@@ -23,6 +22,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from hpt_data.errors import StageError
+from hpt_data.workdir import link_or_copy
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 INDEX = "frames.json"
@@ -176,10 +176,5 @@ class PreviousOutput:
         folder = self.folder
         if folder is None or not self.intact(rel):
             return False
-        dst = out_dir / (rel if dst_rel is None else dst_rel)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(folder / rel, dst)
-        except OSError:
-            shutil.copyfile(folder / rel, dst)
+        link_or_copy(folder / rel, out_dir / (rel if dst_rel is None else dst_rel))
         return True
