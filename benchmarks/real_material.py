@@ -32,48 +32,31 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the shipped photos' hand-written expectations
 
-from frames_for_tests import write_video  # noqa: E402
 from real_material import (  # noqa: E402
     ASCENT,
     ASTRONAUT,
     CAMERA,
+    SETTINGS,
     TWO,
     Photo,
     image,
     in_box,
-    pan,
+    pan_through_remove_bg,
     two_astronauts,
 )
 
 from hpt_data.perception.people import find_people  # noqa: E402
-from hpt_data.sources.base import VideoRecord  # noqa: E402
-from hpt_data.stages.base import StageContext  # noqa: E402
-from hpt_data.stages.outputs import Crops  # noqa: E402
-from hpt_data.stages.outputs.people import People  # noqa: E402
 from hpt_data.stages.remove_bg import (  # noqa: E402
-    RemoveBackground,
-    RemoveBgSettings,
     segment_person,
 )
-from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "real_material.json"
-SETTINGS = RemoveBgSettings(max_edge_cut=1.0)
 SIDE, SIZE = 448, 320  # pan window in the photo, frame side
 
 
 def clip(photo: Photo, frames: int, work: Path) -> dict:
     """remove-bg on a pan over one one-person photo (see the module doc)."""
-    views, corners = pan(image(photo.file), frames, SIDE, SIZE)
-    work.mkdir(parents=True)
-    video = write_video(work / "clip.mp4", views)
-    record = VideoRecord("real", "p", "test", str(video))
-    f, rb = work / "f", work / "rb"
-    f.mkdir()
-    rb.mkdir()
-    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, f))
-    RemoveBackground(SETTINGS).run(StageContext(record, {"sample-frames": f}, rb))
-    crops, people = Crops.read(rb), People.read(rb)
+    crops, people, corners = pan_through_remove_bg(photo, work, frames, SIDE, SIZE)
     per_frame = np.bincount(people.frame_index, minlength=len(crops.frames))
     kept = 0
     for pos, entry in enumerate(crops.frames):

@@ -15,42 +15,31 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from frames_for_tests import write_video
 from real_material import (
     ASCENT,
     ASCENT_SHIRT,
     ASTRONAUT,
     CAMERA,
     REAL,
+    SETTINGS,
     TWO,
     TWO_SMALL_TORSO,
     Photo,
     camera_beside_astronaut,
     image,
     in_box,
-    pan,
+    pan_through_remove_bg,
     two_astronauts,
 )
 
 from hpt_data.crop import CropWindow
 from hpt_data.perception.people import find_people
-from hpt_data.sources.base import VideoRecord
-from hpt_data.stages.base import StageContext
-from hpt_data.stages.outputs import Crops
-from hpt_data.stages.outputs.people import People
 from hpt_data.stages.remove_bg import (
-    RemoveBackground,
-    RemoveBgSettings,
     Segmentation,
     segment_person,
 )
-from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
 
 pytest.importorskip("ai_edge_litert")
-
-#: ``several_people`` is the flag under test; the photos' people are cut by the frame edge
-#: (a portrait, a man cut at the thighs), which is another flag, so it is let through here.
-SETTINGS = RemoveBgSettings(max_edge_cut=1.0)
 
 
 def _rgb(bgr: np.ndarray) -> np.ndarray:
@@ -167,18 +156,11 @@ def test_cameraman_beside_the_astronaut_both_found() -> None:
 def test_one_person_clip_no_frame_flagged_for_other_people(photo: Photo, tmp_path: Path) -> None:
     """remove-bg (``person: main``, tracking) on 12 frames panning over a one-person photo:
     every frame keeps that person, one track, no frame flagged ``several_people``."""
-    frames, corners = pan(image(photo.file))
-    video = write_video(tmp_path / "clip.mp4", frames)
-    record = VideoRecord("real", "p", "test", str(video))
-    frames_dir, rb_dir = tmp_path / "f", tmp_path / "rb"
-    frames_dir.mkdir()
-    rb_dir.mkdir()
-    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, frames_dir))
-    RemoveBackground(SETTINGS).run(StageContext(record, {"sample-frames": frames_dir}, rb_dir))
-    crops, people = Crops.read(rb_dir), People.read(rb_dir)
-    assert len(crops.frames) == len(frames)
+    frames = 12
+    crops, people, corners = pan_through_remove_bg(photo, tmp_path, frames)
+    assert len(crops.frames) == frames
     assert not [e.index for e in crops.frames if "several_people" in e.flags]
-    assert np.bincount(people.frame_index).tolist() == [1] * len(frames)
+    assert np.bincount(people.frame_index).tolist() == [1] * frames
     assert set(people.track[people.kept].tolist()) == {1}
     for pos, entry in enumerate(crops.frames):
         x, y = (np.array(photo.performer) - corners[entry.index]) * 320 / 448
