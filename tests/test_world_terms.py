@@ -12,6 +12,7 @@ import pytest
 import torch
 from test_fitting import _run_stage, _write_upstream, body, make_clip  # noqa: F401
 
+from hpt_data.fitting.config import FitConfig
 from hpt_data.fitting.distance import estimate_distance
 from hpt_data.fitting.world_terms import (
     DEPTH_PAIRS,
@@ -91,7 +92,8 @@ def test_stage_takes_the_world_landmarks_depth_order(body: Any, tmp_path: Path) 
     clip = make_clip(body, "walk", frames=6, seed=1, distance=3.0)
     truth = clip["joints_cam"]
     order = {}
-    for name, w_world in (("true", 1e4), ("mirrored", 1e4), ("2D only", 0.0)):
+    w = FitConfig().w_world
+    for name, w_world in (("true", w), ("mirrored", w), ("2D only", 0.0)):
         rb, p2 = _write_upstream(tmp_path / name, clip)
         joints = truth.copy()
         if name != "true":
@@ -145,3 +147,29 @@ def test_world_torso_gives_the_body_orientation() -> None:
     np.testing.assert_allclose(rot[1][:, 1], [-1, 0, 0], atol=0.05)  # up is image left
     assert np.allclose(np.linalg.det(rot[:2]), 1.0)
     assert weight.tolist() == pytest.approx([0.8, 0.8, 0.0])
+
+
+def test_hidden_landmarks_on_the_mask_keep_a_floor_of_weight() -> None:
+    """MediaPipe's visibility says whether a point is seen, not how well it is placed: a
+    hidden landmark that lies on the person's mask (a wrist behind the body) keeps
+    ``floor``; one off the mask (or outside the crop, or NaN), or any landmark without a
+    mask, keeps its visibility; visible landmarks are never lowered."""
+    from hpt_data.fitting.hidden import hidden_floor, on_mask
+
+    mask = np.zeros((100, 100), bool)
+    mask[20:80, 40:60] = True  # the person: columns 40-59 of a 100-pixel crop
+    lm = np.zeros((2, 33, 3))
+    lm[:, :, 2] = 0.05  # every landmark hidden
+    lm[:, 0, :2] = (0.0, 0.0)  # the crop's centre: on the mask
+    lm[:, 1, :2] = (0.7, 0.0)  # column 84.5: off the mask
+    lm[:, 2, :2] = (-0.19, 0.0)  # column 40: on its edge
+    lm[:, 3, :2] = (1.5, 0.0)  # outside the crop
+    lm[:, 4, :2] = np.nan
+    lm[:, 5, 2] = 0.9  # seen, on the mask
+    assert on_mask(lm[0, :6, :2], mask).tolist() == [True, False, True, False, False, True]
+    out = hidden_floor(lm, [mask, None], 0.3)
+    np.testing.assert_allclose(out[0, [0, 2, 5], 2], [0.3, 0.3, 0.9])
+    np.testing.assert_allclose(out[0, [1, 3], 2], [0.05, 0.05])
+    np.testing.assert_allclose(out[1, :, 2], lm[1, :, 2])  # no mask: unchanged
+    np.testing.assert_allclose(hidden_floor(lm, [mask, mask], 0.0)[..., 2], lm[..., 2])
+    assert lm[0, 0, 2] == 0.05  # the input is not modified

@@ -32,12 +32,16 @@ class FitConfig:
     w_shape: float = 5.0  # weight of |betas|² (betas in standard deviations)
     w_temporal_pose: float = 50.0  # weight of frame-to-frame pose differences
     w_temporal_camera: float = 1.0  # weight of frame-to-frame camera differences
-    w_world: float = 1.0e4  # weight of MediaPipe's world landmarks, where pose2d kept them:
-    # bone directions and the depth order of limb pairs (hpt_data.fitting.world_terms);
-    # 0 = 2D only
+    w_world: float = 625.0  # weight per frame of MediaPipe's world landmarks, where pose2d
+    # kept them: bone directions and the depth order of limb pairs
+    # (hpt_data.fitting.world_terms); 0 = 2D only. 625 per frame is the 1e4 per 16-frame
+    # clip chosen on the benchmark's dev split when the term was a mean over frames
     w_world_orient: float = 1000.0  # weight of the world landmarks' torso orientation in
     # the camera stage (a starting heading it offers, and its distance to every other);
     # used where w_world > 0
+    hidden_confidence: float = 0.3  # least weight of a landmark MediaPipe marks as hidden
+    # (visibility is whether it is seen, not how well placed) where it lies on the person's
+    # mask (hpt_data.fitting.hidden); 0 = weight by visibility alone
     silhouette: bool = True  # fit the person mask too, where remove-bg gave one
     temporal: bool = True  # smooth pose and camera across frames
     silhouette_vertices: int = 300  # surface vertices projected for the silhouette term

@@ -28,16 +28,14 @@ Schedule (each stage runs its optimiser over all frames at once):
    some limbs settled on the wrong side in depth);
 3. **shape** (with everything): betas join, the pose prior relaxed; perspective.
 
-Terms: robust reprojection (``losses.reprojection_loss``), silhouette
-(``silhouette.silhouette_loss``), MediaPipe's world landmarks (``world_terms``), joint
-limits, pose prior, shape L2, temporal smoothness of angles, orientation and camera
-across consecutive frames. After the last stage the knee and elbow angles are clamped
-into their limits (a projection that moves them by the limit penalty's small leftover),
-so no fitted frame hyper-extends.
+Terms: robust reprojection (``losses.reprojection_loss``; hidden landmarks on the mask keep
+``hidden_confidence``: ``hidden``), silhouette, MediaPipe's world landmarks (``world_terms``),
+joint limits, pose prior, shape L2, temporal smoothness of angles, orientation and camera.
+Last, knee and elbow angles are clamped into their limits (by the limit penalty's small
+leftover), so no fitted frame hyper-extends.
 
-The closed-form starting points are :mod:`hpt_data.fitting.initial`, the camera model
-:mod:`hpt_data.fitting.fit_camera`, the full meshes and mask IoU of a fit
-:mod:`hpt_data.fitting.fitted_meshes`; this module is the optimisation.
+Starting points: :mod:`~hpt_data.fitting.initial`; camera: :mod:`~hpt_data.fitting.fit_camera`;
+meshes and mask IoU: :mod:`~hpt_data.fitting.fitted_meshes`; here: the optimisation.
 """
 
 from __future__ import annotations
@@ -55,6 +53,7 @@ from hpt_data.fitting.config import FitConfig
 from hpt_data.fitting.distance import estimate_distance
 from hpt_data.fitting.fit_camera import pelvis_distance, project_points
 from hpt_data.fitting.fitted_meshes import FittedMeshes
+from hpt_data.fitting.hidden import hidden_floor
 from hpt_data.fitting.initial import HEADINGS, HINGE_INIT, bend_2d, heading_rotations, init_camera
 from hpt_data.fitting.kinematics import (
     BodyKinematics,
@@ -253,7 +252,8 @@ class Fitter:
             z = estimate_distance(landmarks, world_np)
             if z is not None:
                 self._distance_m, source = z, "world_landmarks"
-        pts_np, conf_np = targets_from_mediapipe(landmarks)
+        lm_np = hidden_floor(landmarks, masks, cfg.hidden_confidence)  # hidden.py
+        pts_np, conf_np = targets_from_mediapipe(lm_np)
         t = len(pts_np)
         if t == 0:
             raise ValueError("no frames to fit")

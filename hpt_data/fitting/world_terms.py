@@ -120,8 +120,9 @@ def world_loss(joints: torch.Tensor, targets: WorldTargets) -> torch.Tensor:
     """Robust disagreement of the model (camera frame) with the world landmarks: per bone
     the squared distance of the unit directions (0 to 4), per depth pair the squared
     difference of depth differences in units of ``DEPTH_SCALE_M``; both through
-    :func:`geman_mcclure` at ``SIGMA``, weighted, summed, averaged over frames.
-    joints : (T, 24, 3). Returns ()."""
+    :func:`geman_mcclure` at ``SIGMA``, weighted, summed over frames like every other term
+    of the fit (until fit-smpl version 3 averaged over frames: its weight per frame then
+    fell with the video's length, 1e4 / T). joints : (T, 24, 3). Returns ()."""
     a = [x[0] for x in WORLD_BONES]
     b = [x[1] for x in WORLD_BONES]
     d = joints[:, b] - joints[:, a]
@@ -132,7 +133,7 @@ def world_loss(joints: torch.Tensor, targets: WorldTargets) -> torch.Tensor:
     dz = joints[:, pa, 2] - joints[:, pb, 2]
     res = ((dz - targets.dz) / DEPTH_SCALE_M).pow(2)
     depth = targets.depth_w * geman_mcclure(res, SIGMA)
-    return (bones.sum() + depth.sum()) / max(joints.shape[0], 1)
+    return bones.sum() + depth.sum()
 
 
 def world_rotation(world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

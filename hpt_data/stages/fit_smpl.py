@@ -116,8 +116,9 @@ class FitSMPL(Stage):
     Settings = FitSMPLSettings
     # 2: camera is the fit's own (s, t) with camera_distance (perspective about the pelvis),
     # no longer a weak-perspective approximant; 3: MediaPipe's world landmarks as a term
-    # (w_world) and the distance estimated per video (estimate_distance)
-    version = 3
+    # (w_world) and the distance estimated per video (estimate_distance); 4: hidden landmarks
+    # on the mask keep a weight (hidden_confidence), the world term summed over frames
+    version = 4
 
     def dependencies(self) -> dict[str, str]:
         """The built-in body model's derivation (a new one, e.g. with pose correctives, redoes
