@@ -92,7 +92,11 @@ def test_stage_takes_the_world_landmarks_depth_order(body: Any, tmp_path: Path) 
     clip = make_clip(body, "walk", frames=6, seed=1, distance=3.0)
     truth = clip["joints_cam"]
     order = {}
-    w = FitConfig().w_world
+    # the weight this test was written with (1e4 over its 6 frames, when the term was a
+    # mean over frames): at the default (625 per frame, chosen on the benchmark's dev clips)
+    # the mirrored arms are followed in about half the clear frames with these short stages
+    w = 1e4 / 6
+    assert FitConfig().w_world < w
     for name, w_world in (("true", w), ("mirrored", w), ("2D only", 0.0)):
         rb, p2 = _write_upstream(tmp_path / name, clip)
         joints = truth.copy()
