@@ -1,6 +1,6 @@
-"""remove-bg's helpers: the frames kept in memory between its passes, its ``people.npz``
-made from the frames' people and tracks, and the last run's people (and the kept person's
-landmarks found on the crop) read back."""
+"""remove-bg's helpers: its rescans rule, the frames kept in memory between its passes,
+its ``people.npz`` made from the frames' people and tracks, and the last run's people (and
+the kept person's landmarks found on the crop) read back."""
 
 from __future__ import annotations
 
@@ -16,6 +16,20 @@ from hpt_data.stages.outputs.people import People
 if TYPE_CHECKING:
     from hpt_data.perception.people import PersonDetection
     from hpt_data.perception.tracking import Track
+
+
+#: ``rescan_every`` when unset, with ``person: all`` and otherwise: the zoomed rescans find
+#: the small and turned-away people that make clips of their own (``docs/perception.md``)
+RESCAN_EVERY_ALL = 16
+RESCAN_EVERY_MAIN = 0
+
+
+def rescans(rescan_every: int | None, person: str | int) -> int:
+    """Every how many frames remove-bg's detector also looks on zoomed tiles (0: never):
+    ``rescan_every`` where set, else the default of the ``person`` mode."""
+    if rescan_every is not None:
+        return rescan_every
+    return RESCAN_EVERY_ALL if person == "all" else RESCAN_EVERY_MAIN
 
 
 class ImageCache:

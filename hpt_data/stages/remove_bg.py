@@ -70,6 +70,7 @@ from hpt_data.stages._remove_bg_parts import (
     people_arrays,
     previous_crop_landmarks,
     previous_people,
+    rescans,
 )
 from hpt_data.stages.base import Stage, StageContext, StageResult
 from hpt_data.stages.outputs import Crop, Crops, Frames
@@ -84,11 +85,6 @@ FLAG_TEXT = {
     "cut_by_edge": "the person is cut by the frame edge",
     "several_people": "another person overlaps the kept person",
 }
-
-
-#: ``rescan_every`` with ``person: all`` when unset: the zoomed rescans find the small and
-#: turned-away people that make clips of their own (``docs/perception.md``)
-RESCAN_EVERY_ALL = 16
 
 
 @dataclass(frozen=True)
@@ -322,9 +318,7 @@ class RemoveBackground(Stage):
             old = next(iter(old_clips.values()), ("", {}))[1]
         else:
             old, old_people = self._previous(previous)
-        rescan_every = s.rescan_every
-        if rescan_every is None:
-            rescan_every = RESCAN_EVERY_ALL if s.person == "all" else 0
+        rescan_every = rescans(s.rescan_every, s.person)
         tracker = Tracker(TrackOptions(max_gap=s.max_track_gap))
         options = PeopleOptions(min_score=s.min_detection_confidence)
         found: list[list[PersonDetection]] = []  # per frame: fresh, or the last run's
