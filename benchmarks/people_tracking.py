@@ -219,11 +219,13 @@ def speed(frames: list[np.ndarray]) -> dict[str, float]:
     from hpt_data.perception.masks import kept_matte
     from hpt_data.perception.people import PeopleOptions
     from hpt_data.perception.tracking import Tracker, frame_prominence
+    from hpt_data.stages._remove_bg_parts import rescans
     from hpt_data.stages.mediapipe_models import pose_model, run_pose, run_selfie
     from hpt_data.stages.remove_bg import find_frame_people
 
     settings = RemoveBgSettings()
     options = PeopleOptions(min_score=settings.min_detection_confidence)
+    every = rescans(settings.rescan_every, settings.person)  # the stage's own rule
     model = pose_model(True, True)
     run_pose(model, frames[0])
     find_frame_people(frames[0], settings)
@@ -237,8 +239,7 @@ def speed(frames: list[np.ndarray]) -> dict[str, float]:
         t0 = time.perf_counter()
         h, w = bgr.shape[:2]
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        rescans = settings.rescan_every or 0  # person: main rescans only when asked
-        people = follow_frame(rgb, tracker, pos, settings.detect_every, options, rescans)
+        people = follow_frame(rgb, tracker, pos, settings.detect_every, options, every)
         if people:
             keep = max(range(len(people)), key=lambda i: frame_prominence(people[i].box, w, h))
             kept_matte(people, keep, w, h)

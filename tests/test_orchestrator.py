@@ -237,14 +237,16 @@ def test_fingerprints_of_the_stages_are_unchanged() -> None:
     or only act on records that carry something new (pose2d's keypoint prior) are left out
     at their defaults (``Stage.extra_files``, ``Stage.late_settings``). remove-bg at version
     4 with ``rescan_every`` (zoomed rescans with ``person: all``, weak and hidden bridging
-    find more people: its outputs are redone). fit-smpl at version 4 (landmarks MediaPipe
-    marks hidden keep a weight where they lie on the mask, the world term summed over
-    frames: every fit is redone)."""
+    find more people: its outputs are redone); at version 5 a zoomed tile's person needs half
+    their landmark box inside the frame (no phantom drawn beyond the frame: outputs made
+    with rescans, ``person: all`` by default, change and are redone). fit-smpl at version 4
+    (landmarks MediaPipe marks hidden keep a weight where they lie on the mask, the world
+    term summed over frames: every fit is redone)."""
     from hpt_data.stages import STAGES
 
     assert {cls.name: cls().fingerprint() for cls in STAGES} == {
         "sample-frames": "60dcaaeb6f117023",
-        "remove-bg": "4e2d2ae75729e289",
+        "remove-bg": "99e6aecc5322ba82",
         "pose2d": "8e248223b4ad1d44",
         "fit-smpl": "0384b5288c97e797",
         "render-maps": "1404330577e483c1",

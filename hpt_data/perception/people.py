@@ -36,8 +36,8 @@ import numpy as np
 
 from hpt_data.errors import HptError
 from hpt_data.perception.anchors import INPUT_SIZE, Detections, box_iou, decode, weighted_nms
+from hpt_data.perception.views import TILE_MIN_IN_FRAME, in_frame, tiles
 from hpt_data.perception.views import covered as _covered
-from hpt_data.perception.views import tiles
 
 LANDMARK_SIZE = 256
 NUM_LANDMARKS = 33
@@ -412,7 +412,10 @@ def find_people(
         if presence < opts.min_presence:
             continue
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
-        if i >= whole and _covered(box, [p.box for p in people]):
+        if i >= whole and (
+            _covered(box, [p.box for p in people])
+            or in_frame(box, img.shape[1], img.shape[0]) < TILE_MIN_IN_FRAME
+        ):
             continue
         people.append(PersonDetection(box, score, presence, lms, roi, seg, nxt))
     return _merge_same_person(people, opts.max_overlap)

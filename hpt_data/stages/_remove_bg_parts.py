@@ -1,6 +1,6 @@
-"""remove-bg's helpers: the frames kept in memory between its passes, its ``people.npz``
-made from the frames' people and tracks, and the last run's people (and the kept person's
-landmarks found on the crop) read back."""
+"""remove-bg's helpers: its rescans rule, the frames kept in memory between its passes,
+its ``people.npz`` made from the frames' people and tracks, and the last run's people (and
+the kept person's landmarks found on the crop) read back."""
 
 from __future__ import annotations
 
@@ -16,6 +16,20 @@ from hpt_data.stages.outputs.people import People
 if TYPE_CHECKING:
     from hpt_data.perception.people import PersonDetection
     from hpt_data.perception.tracking import Track
+
+
+#: ``rescan_every`` when unset, with ``person: all`` and otherwise: the zoomed rescans find
+#: the small and turned-away people that make clips of their own (``docs/perception.md``)
+RESCAN_EVERY_ALL = 16
+RESCAN_EVERY_MAIN = 0
+
+
+def rescans(rescan_every: int | None, person: str | int) -> int:
+    """Every how many frames remove-bg's detector also looks on zoomed tiles (0: never):
+    ``rescan_every`` where set, else the default of the ``person`` mode."""
+    if rescan_every is not None:
+        return rescan_every
+    return RESCAN_EVERY_ALL if person == "all" else RESCAN_EVERY_MAIN
 
 
 class ImageCache:
@@ -83,18 +97,28 @@ def people_arrays(
     )
 
 
-def previous_people(
-    previous: PreviousOutput,
-) -> dict[int, tuple[list[PersonDetection], list[int]]] | None:
-    """Each frame's people (without masks) and their track ids by source index from the
-    last run's intact ``people.npz``; None when there is none or it does not read."""
-    from hpt_data.perception.people import PersonDetection
-
-    if not previous.intact(People.ARRAYS) or previous.folder is None:
+def read_people(previous: PreviousOutput, prefix: str = "") -> People | None:
+    """The last run's intact ``people.npz`` (under ``prefix``, a person clip's folder), or
+    None when it is missing or does not read."""
+    rel = f"{prefix}/{People.ARRAYS}" if prefix else People.ARRAYS
+    if previous.folder is None or not previous.intact(rel):
         return None
     try:
-        people = People.read(previous.folder)
+        return People.read(previous.folder / prefix if prefix else previous.folder)
     except StageError:
+        return None
+
+
+def previous_people(
+    previous: PreviousOutput, people: People | None = None
+) -> dict[int, tuple[list[PersonDetection], list[int]]] | None:
+    """Each frame's people (without masks) and their track ids by source index from the
+    last run's intact ``people.npz`` (``people``, when already read); None when there is
+    none or it does not read."""
+    from hpt_data.perception.people import PersonDetection
+
+    people = people if people is not None else read_people(previous)
+    if people is None:
         return None
     f64 = people.boxes.astype(np.float64), people.landmarks.astype(np.float64)
     return {
@@ -117,18 +141,14 @@ def previous_people(
 
 
 def previous_crop_landmarks(
-    previous: PreviousOutput, prefix: str = ""
+    previous: PreviousOutput, prefix: str = "", people: People | None = None
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """The kept person's (33, 5) landmarks and (33, 4) world landmarks found on the crop,
     by source index, from the last run's intact ``people.npz`` under ``prefix`` (a person
-    clip's folder); frames without any are left out, and so is everything when the file is
-    missing or does not read."""
-    rel = f"{prefix}/{People.ARRAYS}" if prefix else People.ARRAYS
-    if previous.folder is None or not previous.intact(rel):
-        return {}
-    try:
-        people = People.read(previous.folder / prefix if prefix else previous.folder)
-    except StageError:
+    clip's folder; ``people``, when already read); frames without any are left out, and so
+    is everything when the file is missing or does not read."""
+    people = people if people is not None else read_people(previous, prefix)
+    if people is None:
         return {}
     return {
         int(idx): (

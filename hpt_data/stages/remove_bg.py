@@ -70,6 +70,8 @@ from hpt_data.stages._remove_bg_parts import (
     people_arrays,
     previous_crop_landmarks,
     previous_people,
+    read_people,
+    rescans,
 )
 from hpt_data.stages.base import Stage, StageContext, StageResult
 from hpt_data.stages.outputs import Crop, Crops, Frames
@@ -84,11 +86,6 @@ FLAG_TEXT = {
     "cut_by_edge": "the person is cut by the frame edge",
     "several_people": "another person overlaps the kept person",
 }
-
-
-#: ``rescan_every`` with ``person: all`` when unset: the zoomed rescans find the small and
-#: turned-away people that make clips of their own (``docs/perception.md``)
-RESCAN_EVERY_ALL = 16
 
 
 @dataclass(frozen=True)
@@ -114,8 +111,8 @@ class RemoveBgSettings:
     rescan_every: int | None = None  # every this many frames (and after a track went
     # unseen) the detector also looks on zoomed tiles (0: never), for the small and
     # turned-away people the whole-frame detector misses; their tracks carry them on (a
-    # pass: ~8 detections). None: 16 with person: all, never otherwise (on one-person demo
-    # clips a tile found a phantom that flagged 9 frames of 20 several_people)
+    # pass: ~19 detections). None: 16 with person: all, never otherwise (the performer is
+    # found without; on the dev seed rescans kept them no better and flagged 2 more frames)
     alpha: bool = False  # also keep the soft matte (alpha/); no later stage reads it
 
     def __post_init__(self) -> None:
@@ -303,7 +300,7 @@ class RemoveBackground(Stage):
     name = "remove-bg"
     requires = ("sample-frames",)
     Settings = RemoveBgSettings
-    version = 4
+    version = 5
     extra_files = ("alpha",)
     late_settings = ("min_track_frames",)
 
@@ -317,14 +314,13 @@ class RemoveBackground(Stage):
         s: RemoveBgSettings = self.settings
         upstream = Frames.read(ctx.inputs["sample-frames"])
         previous = PreviousOutput(ctx.previous)
+        old_on_crop: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if s.person == "all":
             old_clips, old_people = previous_clips(previous)
             old = next(iter(old_clips.values()), ("", {}))[1]
         else:
-            old, old_people = self._previous(previous)
-        rescan_every = s.rescan_every
-        if rescan_every is None:
-            rescan_every = RESCAN_EVERY_ALL if s.person == "all" else 0
+            old, old_people, old_on_crop = self._previous(previous)
+        rescan_every = rescans(s.rescan_every, s.person)
         tracker = Tracker(TrackOptions(max_gap=s.max_track_gap))
         options = PeopleOptions(min_score=s.min_detection_confidence)
         found: list[list[PersonDetection]] = []  # per frame: fresh, or the last run's
@@ -345,7 +341,7 @@ class RemoveBackground(Stage):
         if s.person == "all":
             return write_clips(passes, tracks, old_clips, ctx.video.path)
         kept = self._kept_track(tracks, images, ctx)
-        entries, reused, on_crop = passes.crops(kept, old, previous_crop_landmarks(previous))
+        entries, reused, on_crop = passes.crops(kept, old, old_on_crop)
         counts = Counter(f for e in entries for f in e.flags)
         usable = sum(e.usable for e in entries)
         if usable == 0:
@@ -358,14 +354,17 @@ class RemoveBackground(Stage):
         return StageResult(metrics)
 
     @staticmethod
-    def _previous(previous: PreviousOutput) -> tuple[dict[int, Crop], dict[int, list] | None]:
-        """The last run's crops by frame index and, when its ``people.npz`` is intact,
-        each frame's people (without masks)."""
+    def _previous(
+        previous: PreviousOutput,
+    ) -> tuple[dict[int, Crop], dict[int, list] | None, dict[int, tuple[np.ndarray, np.ndarray]]]:
+        """The last run's crops by frame index and, when its ``people.npz`` is intact (read
+        once), each frame's people (without masks) and the landmarks found on the crops."""
         before = previous.parsed(Crops.from_json)
-        if before is None:
-            return {}, None
-        by_frame = previous_people(previous)
-        return ({}, None) if by_frame is None else (before.by_index(), by_frame)
+        people = read_people(previous) if before is not None else None
+        if before is None or people is None:
+            return {}, None, {}
+        on_crop = previous_crop_landmarks(previous, people=people)
+        return before.by_index(), previous_people(previous, people), on_crop
 
     def _kept_track(
         self, tracks: list[Track], images: ImageCache, ctx: StageContext
