@@ -237,14 +237,17 @@ def test_fingerprints_of_the_stages_are_unchanged() -> None:
     or only act on records that carry something new (pose2d's keypoint prior) are left out
     at their defaults (``Stage.extra_files``, ``Stage.late_settings``). remove-bg at version
     4 with ``rescan_every`` (zoomed rescans with ``person: all``, weak and hidden bridging
-    find more people: its outputs are redone). sample-frames' ``png_encoder`` (its frames
+    find more people: its outputs are redone), at version 5 with ``crop_file: matte`` (no
+    colour crop written: the crop is rebuilt from the frame and the 8-bit matte, which the
+    blend now takes quantised: crops and crop landmarks move by a grey level at most, and
+    are redone). sample-frames' ``png_encoder`` (its frames
     through the fast PNG encoder by default since issue 19) is left out at its default too:
     it changes the files' bytes, never their pixels, so frames made by libpng stay valid."""
     from hpt_data.stages import STAGES
 
     assert {cls.name: cls().fingerprint() for cls in STAGES} == {
         "sample-frames": "60dcaaeb6f117023",
-        "remove-bg": "4e2d2ae75729e289",
+        "remove-bg": "017fdd5822d8a4d5",
         "pose2d": "8e248223b4ad1d44",
         "fit-smpl": "da827de0ec896b31",
         "render-maps": "1404330577e483c1",
