@@ -26,7 +26,7 @@ Last, the shard's array fields (``hpt_data.shards.schema``, codec ``blosc``) of 
 records written into an HDF5 file as write-shards writes them, with each Blosc setting:
 ms per frame to write and to read back, bytes per frame.
 
-    python benchmarks/image_io.py [--frames 12] [--repeats 3]
+    python benchmarks/image_io.py [--frames 12] [--repeats 5]
 
 Writes ``benchmarks/results/image_io.json``.
 """
@@ -320,7 +320,7 @@ def shard_arrays(vdir: Path, video: Any, repeats: int) -> dict[str, dict[str, An
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=12, help="frames of the clip")
-    parser.add_argument("--repeats", type=int, default=3, help="best of this many")
+    parser.add_argument("--repeats", type=int, default=5, help="best of this many")
     parser.add_argument("--data", type=Path, default=None, help="clip cache (default: temp)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
