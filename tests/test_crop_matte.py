@@ -4,6 +4,7 @@ grey level of the colour crop ``crop_file: image`` writes."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -78,3 +79,7 @@ def test_matte_crops_read_as_the_colour_crops(tmp_path: Path) -> None:
         colour, rebuilt = image.image(a), matte.image(b)
         assert rebuilt.shape == colour.shape == (256, 256, 3)
         assert np.abs(rebuilt.astype(np.int16) - colour).max() <= 1
+    clip_set = out / "clips" / "p1"  # a person clip's crop set (person: all), read in place
+    shutil.move(shutil.copytree(out, tmp_path / "p1"), clip_set)
+    in_place = Crops.read(clip_set)
+    assert np.array_equal(in_place.image(in_place.frames[0]), matte.image(matte.frames[0]))

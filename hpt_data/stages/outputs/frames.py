@@ -231,7 +231,10 @@ class Crops:
             raise StageError(f"{folder}: frame {crop.index} has no crop")
         from hpt_data.stages._crop_matte import rebuild_crop
 
-        frame = read_image(folder.parent / Frames.STAGE / crop.source_file)
+        # the video's folder: the parent, or further up for a person clip's crop set read
+        # in place (remove-bg/clips/p1)
+        video = next((d for d in folder.parents if (d / Frames.STAGE).is_dir()), folder.parent)
+        frame = read_image(video / Frames.STAGE / crop.source_file)
         alpha8 = read_image(folder / crop.alpha, gray=True)
         return rebuild_crop(frame, alpha8, crop.window, self.background_rgb)
 
