@@ -492,12 +492,64 @@ def render_chain_table(results: Path = RESULTS) -> str:
     return "\n".join(lines)
 
 
+IMAGE_IO_BEGIN = (
+    "<!-- image-io:begin (written by benchmarks/figures.py from benchmarks/results) -->"
+)
+
+
+def render_image_io_table(results: Path = RESULTS) -> str:
+    """``docs/throughput.md``'s image I/O tables, from ``benchmarks/image_io.py``: each way
+    of storing the frames and crops (ms per image, bytes, error), the chain's image I/O per
+    frame for each combination, and the shards' Blosc settings."""
+    r = _load("image_io", results)
+    if r is None:
+        return "**not measured yet** (`python benchmarks/image_io.py`)"
+    lines = [
+        f"{r['frames']} frames, {r['crops']} crops; {r['what']}; {_when(r)}.",
+        "",
+        "| stored as | frame: encode ms | decode ms | bytes | crop: encode ms | decode ms "
+        "| bytes | error (largest; PSNR dB) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, c in r["crop"].items():
+        f = r["frame"].get(name)
+        err = "lossless" if c["lossless"] else f"{c['max_error']}"
+        if c["psnr_db"] is not None:
+            err += f"; {c['psnr_db']:.1f} (crop), {f['psnr_db']:.1f} (frame)" if f else ""
+        frame = f"{f['encode_ms']:.1f} | {f['decode_ms']:.1f} | {f['bytes']:,}" if f else "| |"
+        lines.append(
+            f"| {name} | {frame} | {c['encode_ms']:.1f} | {c['decode_ms']:.1f} "
+            f"| {c['bytes']:,} | {err} |"
+        )
+    lines += [
+        "",
+        "| frames, crops | image I/O ms per frame | scratch bytes per frame (frame + crop) |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {c['combination']} | {c['io_ms_per_frame']:.1f} | {c['scratch_bytes_per_frame']:,} |"
+        for c in r["chain"]
+    ]
+    lines += [
+        "",
+        "| shard array fields, Blosc | write ms per frame | read ms per frame | bytes per frame |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {name} | {a['write_ms_per_frame']:.1f} | {a['read_ms_per_frame']:.1f} "
+        f"| {a['bytes_per_frame']:,} |"
+        for name, a in r["shard_arrays"].items()
+    ]
+    return "\n".join(lines)
+
+
 def update_readme(readme: Path = README, results: Path = RESULTS) -> bool:
     """Replace the table between the markers (and ``docs/throughput.md``'s); True when the
     README changed."""
     from scale_out_figures import SCALE_OUT, render_scale_out_table
 
     rewrite_between_markers(THROUGHPUT, BEGIN, END, render_chain_table(results))
+    rewrite_between_markers(THROUGHPUT, IMAGE_IO_BEGIN, END, render_image_io_table(results))
     rewrite_between_markers(SCALE_OUT, BEGIN, END, render_scale_out_table(results))
     return rewrite_between_markers(readme, BEGIN, END, render_table(results))
 

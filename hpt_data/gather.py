@@ -31,6 +31,7 @@ from hpt_data.stages.outputs import (
     Crops,
     Fits,
     FittedFrame,
+    Frames,
     Maps,
     Pose2D,
     VolumeFrame,
@@ -72,8 +73,15 @@ class VideoOutputs:
         for name in SHARD_INPUTS:
             if not (vdir.output(name) / "_stage.json").exists():
                 raise HptError(f"{vdir.path}: no complete '{name}' output; run hpt-data {name}")
+        crops = Crops.read(vdir.output("remove-bg"))
+        # crop_file: matte: the crops are rebuilt from sample-frames' frames
+        if crops.crop_file == "matte" and not (vdir.output(Frames.STAGE) / "_stage.json").exists():
+            raise HptError(
+                f"{vdir.path}: no complete 'sample-frames' output, which remove-bg's crops "
+                "are rebuilt from; run hpt-data sample-frames"
+            )
         return cls(
-            Crops.read(vdir.output("remove-bg")),
+            crops,
             Pose2D.read(vdir.output("pose2d")),
             Fits.read(vdir.output("fit-smpl")),
             Maps.read(vdir.output("render-maps")),

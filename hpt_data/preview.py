@@ -68,7 +68,7 @@ def stage_tiles(
             pe, skeleton = pose[e.index]
             flags, reason = pe.flags, pe.reason
         text = f"#{e.index} {reason}" if flags else f"#{e.index} {e.time_ms / 1000:.2f}s"
-        if e.image:
+        if e.has_crop:
             mask = crops.mask(e)
             if mask is None:
                 raise HptError(f"{crops.folder}/{e.mask}: cannot read the mask")

@@ -22,6 +22,8 @@ def test_readme_table_is_the_one_the_results_make() -> None:
     doc = (ROOT / "docs" / "throughput.md").read_text()
     chain = doc.split(figures.BEGIN, 1)[1].split(figures.END, 1)[0].strip()
     assert chain == figures.render_chain_table(), "run: python benchmarks/figures.py"
+    image_io = doc.split(figures.IMAGE_IO_BEGIN, 1)[1].split(figures.END, 1)[0].strip()
+    assert image_io == figures.render_image_io_table(), "run: python benchmarks/figures.py"
     doc = (ROOT / "docs" / "scale_out.md").read_text()
     sizing = doc.split(figures.BEGIN, 1)[1].split(figures.END, 1)[0].strip()
     assert sizing == scale_out_figures.render_scale_out_table(), "run: benchmarks/figures.py"

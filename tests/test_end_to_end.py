@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from hpt_data.cli import app
 from hpt_data.shards.reading import load_manifest
+from hpt_data.stages.outputs import Crops
 from hpt_model.data import PairDataset, ShardFrames
 
 pytestmark = pytest.mark.slow
@@ -69,7 +70,8 @@ def test_shards_hold_what_the_stages_wrote(built: Path) -> None:
                 row = next(e["row"] for e in index if f"{e['index']:06d}" == fid)
                 want = pose["landmarks_crop"][row][:, [0, 1, 3]] - [0.5, 0.5, 0.0]
                 np.testing.assert_array_equal(got["landmarks"], want.astype(np.float32))
-            crop = cv2.imread(str(vdir / "remove-bg" / "image" / f"{fid}.png"))[:, :, ::-1]
+            crops = Crops.read(vdir / "remove-bg")  # rebuilt from the frame and the matte
+            crop = crops.image(crops.by_index()[int(fid)])[:, :, ::-1]
             mse = np.mean((got["image"].astype(float) - crop.astype(float)) ** 2)
             worst_psnr = min(worst_psnr, 10 * np.log10(255**2 / max(mse, 1e-12)))
     assert worst_psnr >= 38.0, worst_psnr

@@ -239,14 +239,19 @@ def test_fingerprints_of_the_stages_are_unchanged() -> None:
     4 with ``rescan_every`` (zoomed rescans with ``person: all``, weak and hidden bridging
     find more people: its outputs are redone); at version 5 a zoomed tile's person needs half
     their landmark box inside the frame (no phantom drawn beyond the frame: outputs made
-    with rescans, ``person: all`` by default, change and are redone). fit-smpl at version 4
-    (landmarks MediaPipe marks hidden keep a weight where they lie on the mask, the world
-    term summed over frames: every fit is redone)."""
+    with rescans, ``person: all`` by default, change and are redone); at version 6
+    ``crop_file: matte`` (no colour crop written: the crop is rebuilt from the frame and the
+    8-bit matte, which the blend now takes quantised: crops and crop landmarks move by a
+    grey level at most, and are redone). fit-smpl at version 4 (landmarks MediaPipe marks
+    hidden keep a weight where they lie on the mask, the world term summed over frames:
+    every fit is redone). sample-frames' ``png_encoder`` (its frames through the fast PNG
+    encoder by default since issue 19) is left out at its default too: it changes the
+    files' bytes, never their pixels, so frames made by libpng stay valid."""
     from hpt_data.stages import STAGES
 
     assert {cls.name: cls().fingerprint() for cls in STAGES} == {
         "sample-frames": "60dcaaeb6f117023",
-        "remove-bg": "99e6aecc5322ba82",
+        "remove-bg": "044f4e825997429b",
         "pose2d": "8e248223b4ad1d44",
         "fit-smpl": "0384b5288c97e797",
         "render-maps": "1404330577e483c1",

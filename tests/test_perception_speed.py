@@ -13,7 +13,7 @@ import pytest
 from frames_for_tests import portrait
 
 from hpt_data.perception.people import LANDMARK_SIZE, refine_from_heatmap
-from hpt_data.stages._frames_io import gray_png, read_image, write_image
+from hpt_data.stages._frames_io import fast_png, gray_png, read_image, write_image
 
 
 def _heatmap_with_blob(col: int, row: int, channel: int) -> np.ndarray:
@@ -56,6 +56,25 @@ def test_gray_png_decodes_to_the_same_pixels(shape: tuple[int, int], tmp_path: P
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), image)  # libpng aside
         write_image(tmp_path / "m.png", image)
         assert np.array_equal(read_image(tmp_path / "m.png", gray=True), image)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (37, 53), (120, 96)])
+def test_fast_colour_png_decodes_to_the_same_pixels(shape: tuple[int, int], tmp_path: Path) -> None:
+    """The frames' fast encoder (every row Up-filtered) is lossless, read by Pillow (as
+    RGB) and by OpenCV (as BGR, what the stages read), whatever the size."""
+    from PIL import Image
+
+    rng = np.random.default_rng(sum(shape))
+    noise = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    flat = np.zeros((*shape, 3), np.uint8)
+    flat[:] = (12, 200, 255)
+    for image in (noise, flat, portrait()[: shape[0], : shape[1]]):
+        data = fast_png(image)
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(data)))[..., ::-1], image)
+        write_image(tmp_path / "f.png", image, png="fast")
+        assert np.array_equal(read_image(tmp_path / "f.png"), image)
+    with pytest.raises(ValueError, match="3-channel"):
+        fast_png(np.zeros((4, 4, 4), np.uint8))
 
 
 def test_gray_png_of_a_mask_is_small() -> None:

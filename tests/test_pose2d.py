@@ -176,7 +176,7 @@ def test_rerun_skips_and_a_redone_crop_keeps_pose2d(tmp_path: Path) -> None:
         first = build(ds, ex, progress=False)
         assert [s.outcomes[0].state for s in first.steps[1:]] == ["ok", "ok", "ok"]
         pose = output_files(ds.dirs.video("hopper").output("pose2d"))
-        (ds.dirs.video("hopper").output("remove-bg") / "image" / "000001.png").unlink()
+        (ds.dirs.video("hopper").output("remove-bg") / "alpha" / "000001.png").unlink()
         second = build(ds, ex, progress=False)
     assert [s.outcomes[0].state for s in second.steps[1:]] == ["skipped", "ok", "skipped"]
     assert output_files(ds.dirs.video("hopper").output("pose2d")) == pose

@@ -54,7 +54,8 @@ def crop(tmp_path_factory: pytest.TempPathFactory):
     frames, rb = tmp / "sample-frames", tmp / "remove-bg"
     frames.mkdir(), rb.mkdir()
     SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, frames))
-    RemoveBackground(RemoveBgSettings()).run(StageContext(record, {"sample-frames": frames}, rb))
+    settings = RemoveBgSettings(crop_file="image")  # a crop file the tests can replace
+    RemoveBackground(settings).run(StageContext(record, {"sample-frames": frames}, rb))
     return record, rb
 
 

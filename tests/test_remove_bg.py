@@ -32,6 +32,7 @@ from hpt_data.executors import LocalExecutor
 from hpt_data.orchestrator import build
 from hpt_data.sources.base import VideoRecord
 from hpt_data.stages.base import StageContext
+from hpt_data.stages.outputs import Crops
 from hpt_data.stages.remove_bg import RemoveBackground, RemoveBgSettings, segment_person
 from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
 
@@ -41,7 +42,7 @@ TESTS_DIR = Path(__file__).parent
 def run_stages(tmp: Path, video: Path, **settings) -> tuple[Path, dict]:
     """sample-frames (every frame) then remove-bg on one file; remove-bg's folder and index."""
     record = VideoRecord(video.stem, "p0", "test", str(video))
-    frames, out = tmp / "frames", tmp / "rb"
+    frames, out = tmp / "sample-frames", tmp / "remove-bg"  # a video folder's layout
     frames.mkdir(parents=True)
     out.mkdir()
     SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, frames))
@@ -109,7 +110,7 @@ def test_photograph_crop_contains_the_whole_mask(tmp_path: Path) -> None:
     ys, xs = np.nonzero(mask)
     # centred, with the margin free on the sides the photograph does not cut
     assert xs.min() > 20 and xs.max() < 491 and ys.min() > 20
-    image = cv2.imread(str(out / entry["image"]))
+    image = Crops.read(out).image(Crops.read(out).frames[0])  # rebuilt from frame and matte
     assert np.all(image[mask == 0].mean(axis=0) > 240)  # white background where no person
 
 
@@ -162,7 +163,7 @@ def test_frames_without_a_person_are_flagged_and_have_no_files(tmp_path: Path) -
     assert flags == [[], ["no_person"], [], []]
     assert index["frames"][1]["reason"] == "no person found"
     assert not index["frames"][1]["usable"]
-    assert sorted(p.name for p in (out / "image").iterdir()) == [
+    assert sorted(p.name for p in (out / "alpha").iterdir()) == [
         "000000.png",
         "000002.png",
         "000003.png",
@@ -186,7 +187,7 @@ def test_rerun_skips_and_a_deleted_crop_is_redone_alone(tmp_path: Path) -> None:
         before = output_files(out)
         inodes = {p: (out / p).stat().st_ino for p in before}
         assert {o.state for o in build(ds, ex, progress=False).steps[-1].outcomes} == {"skipped"}
-        assert not (out / "alpha").exists()  # keep: needed; no later stage reads the matte
+        assert not (out / "image").exists()  # crop_file: matte: no colour crop on disk
         (out / "mask" / "000003.png").unlink()
         report = build(ds, ex, progress=False)
     assert [o.state for o in report.steps[-1].outcomes] == ["ok"]
@@ -194,7 +195,7 @@ def test_rerun_skips_and_a_deleted_crop_is_redone_alone(tmp_path: Path) -> None:
     assert metrics["reused"] == 4 and metrics["frames"] == 5
     assert output_files(out) == before  # the redone frame is byte-identical
     redone = {p for p in before if (out / p).stat().st_ino != inodes[p]}
-    assert redone == {"frames.json", "people.npz", "image/000003.png", "mask/000003.png"}
+    assert redone == {"frames.json", "people.npz", "alpha/000003.png", "mask/000003.png"}
 
 
 @pytest.mark.slow

@@ -193,7 +193,7 @@ def test_remove_bg_keeps_the_performer_among_three(crowd: tuple, tmp_path: Path)
         assert np.isfinite(world).all()
         assert np.all(np.abs(world[:, [23, 24], :3].mean(axis=1)) < 0.05)
         assert np.all(np.linalg.norm(world[:, 11, :3] - world[:, 12, :3], axis=-1) > 0.2)
-    with_crop = [e for e in crops.frames if e.image]
+    with_crop = [e for e in crops.frames if e.has_crop]
     assert found.all() and len(raw) == len(with_crop)
     pos = {int(i): k for k, i in enumerate(people.frame_index)}
     for row, entry in enumerate(with_crop):

@@ -33,10 +33,21 @@ from hpt_data.shards.schema import ENCODED_IMAGES, FIELDS, SCHEMA_VERSION, check
 
 MANIFEST = "manifest.json"
 JPEG_QUALITY = 95
-# Blosc LZ4HC level 3 with byte shuffle: decodes as fast as plain LZ4 and stores about a
-# quarter less; level 3 writes the maps and volume in about 60 % of level 5's time for
-# about 1 % more bytes, decoding the same values at the same speed (docs/shards.md).
+# Blosc LZ4HC level 3 with byte shuffle for the labels, masks and volume: decodes as fast
+# as plain LZ4 and stores about a quarter less; level 3 writes them in about 60 % of level
+# 5's time for about 1 % more bytes, decoding the same values at the same speed.
 BLOSC = hdf5plugin.Blosc(cname="lz4hc", clevel=3, shuffle=hdf5plugin.Blosc.SHUFFLE)
+# Plain LZ4 with byte shuffle for the float16 depth maps: LZ4HC's match search spent most of
+# the array writing time on them for ~10 % fewer bytes; plain LZ4 writes them several times
+# faster and decodes them as fast or faster (docs/shards.md, benchmarks/results/image_io.json).
+BLOSC_DEPTH = hdf5plugin.Blosc(cname="lz4", clevel=9, shuffle=hdf5plugin.Blosc.SHUFFLE)
+
+
+def blosc_filter(dtype: str) -> Any:
+    """The Blosc settings of an array field of ``dtype``: :data:`BLOSC_DEPTH` for float16
+    depth, :data:`BLOSC` for the rest. Either is HDF5 filter 32001, which says in each chunk
+    how it was compressed: readers need no change."""
+    return BLOSC_DEPTH if dtype == "float16" else BLOSC
 
 
 def encode_image(rgb: np.ndarray, codec: str) -> bytes:
@@ -87,7 +98,7 @@ class _OpenShard:
             else:
                 kwargs: dict[str, Any] = {"fletcher32": True}
                 if f.codec == "blosc":
-                    kwargs.update(BLOSC)
+                    kwargs.update(blosc_filter(f.dtype))
                 self.h5.create_dataset(
                     f.name,
                     (0, *f.shape),
@@ -105,17 +116,19 @@ class _OpenShard:
                 chunks=(1024,),
                 fletcher32=True,
             )
+        # the datasets, looked up once (h5py's lookup by name costs more than a small write)
+        self._ds = {name: self.h5[name] for name in self.h5}
 
     def append(self, record: dict[str, Any]) -> None:
         n = self.frames
         for f in FIELDS:
-            ds = self.h5[f.name]
+            ds = self._ds[f.name]
             ds.resize((n + 1, *ds.shape[1:]))
             value = record[f.name]
             if f.codec in ("jpeg", "png"):
                 data = encode_image(np.asarray(value), f.codec)
                 ds[n] = np.frombuffer(data, np.uint8)
-                crc = self.h5[crc_name(f.name)]
+                crc = self._ds[crc_name(f.name)]
                 crc.resize((n + 1,))
                 crc[n] = zlib.crc32(data)
             else:

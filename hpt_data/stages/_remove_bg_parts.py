@@ -1,16 +1,18 @@
-"""remove-bg's helpers: its rescans rule, the frames kept in memory between its passes,
-its ``people.npz`` made from the frames' people and tracks, and the last run's people (and
-the kept person's landmarks found on the crop) read back."""
+"""remove-bg's helpers: its rescans rule, its flags in words, the frames kept in memory
+between its passes, its ``people.npz`` made from the frames' people and tracks, and the last
+run's people (and the kept person's landmarks found on the crop) read back."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hpt_data.errors import StageError
 from hpt_data.stages._frames_io import PreviousOutput
-from hpt_data.stages.outputs import Frames
+from hpt_data.stages.outputs import Crop, Frames
 from hpt_data.stages.outputs.people import People
 
 if TYPE_CHECKING:
@@ -30,6 +32,20 @@ def rescans(rescan_every: int | None, person: str | int) -> int:
     if rescan_every is not None:
         return rescan_every
     return RESCAN_EVERY_ALL if person == "all" else RESCAN_EVERY_MAIN
+
+
+FLAG_TEXT = {
+    "no_person": "no person found",
+    "cut_by_edge": "the person is cut by the frame edge",
+    "several_people": "another person overlaps the kept person",
+}
+
+
+def flag_summary(entries: Sequence[Crop]) -> str:
+    """``all 12 flagged (no person found: 12)``: why none of ``entries`` is usable."""
+    counts = Counter(f for e in entries for f in e.flags)
+    detail = ", ".join(f"{FLAG_TEXT[f]}: {k}" for f, k in sorted(counts.items()))
+    return f"all {len(entries)} flagged ({detail})"
 
 
 class ImageCache:

@@ -286,8 +286,10 @@ class FitSMPL(Stage):
         for v, jts, k in zip(verts, joints, picks, strict=True):
             i = fit_rows[k]
             entry = rb_frames.get(frames[i].index)
-            path = crops.folder / entry.image if crops.folder and entry and entry.image else None
-            image = cv2.imread(str(path)) if path is not None and path.is_file() else None
+            try:  # the crop (a file, or rebuilt from the frame with crop_file: matte)
+                image = crops.image(entry) if entry is not None and entry.has_crop else None
+            except StageError:
+                image = None
             if image is None:
                 image = np.full((tile, tile, 3), 255, np.uint8)
             image = cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA)

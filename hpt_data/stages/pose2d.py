@@ -111,7 +111,7 @@ class Pose2D(Stage):
         folder = ctx.inputs["remove-bg"]
         crops = outputs.Crops.read(folder)
         frames = crops.frames
-        with_crop = [e for e in frames if e.image]
+        with_crop = [e for e in frames if e.has_crop]
         windows = [e.window for e in with_crop]
         rows = {entry.index: row for row, entry in enumerate(with_crop)}
         reuse = s.landmarks == "remove-bg" and (folder / People.ARRAYS).is_file()

@@ -39,9 +39,11 @@ Output folder::
     people.npz             every person of every frame, their track and the kept one
                            (:class:`hpt_data.stages.outputs.People`) and the kept
                            person's landmarks found on the crop; pose2d reads these
-    image/000012.png       the person over the background colour, size x size, BGR
+    image/000012.png       the person over the background colour, size x size, BGR;
+                           not with ``crop_file: matte`` (the crop is then rebuilt from
+                           the frame and the matte: :mod:`hpt_data.stages._crop_matte`)
     alpha/000012.png       the soft matte, uint8 (255 = person); only with ``alpha``
-                           (``keep: all``): no later stage reads it
+                           (``keep: all``) or ``crop_file: matte``
     mask/000012.png        the binary mask, uint8 0/255 (alpha >= 128)
 
 With ``person: all``: ``people.npz`` (no one kept), ``clips.json`` and, per clip,
@@ -58,15 +60,18 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from hpt_data.crop import CropWindow
 from hpt_data.errors import StageError
+from hpt_data.stages._crop_matte import blend_crop, quantise_matte
 from hpt_data.stages._frames_io import PreviousOutput, write_image
 from hpt_data.stages._remove_bg_parts import (
+    FLAG_TEXT,
     ImageCache,
+    flag_summary,
     people_arrays,
     previous_crop_landmarks,
     previous_people,
@@ -81,11 +86,6 @@ if TYPE_CHECKING:
     from hpt_data.perception.people import PersonDetection
     from hpt_data.perception.tracking import Track
 
-FLAG_TEXT = {
-    "no_person": "no person found",
-    "cut_by_edge": "the person is cut by the frame edge",
-    "several_people": "another person overlaps the kept person",
-}
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,11 @@ class RemoveBgSettings:
     # turned-away people the whole-frame detector misses; their tracks carry them on (a
     # pass: ~19 detections). None: 16 with person: all, never otherwise (the performer is
     # found without; on the dev seed rescans kept them no better and flagged 2 more frames)
-    alpha: bool = False  # also keep the soft matte (alpha/); no later stage reads it
+    alpha: bool = False  # keep the soft matte (alpha/) with crop_file: image too (for a person)
+
+    # the crop on disk: matte (only the 8-bit matte, alpha/: the crop is rebuilt from the
+    # frame when read) or image (also its colour PNG, image/)
+    crop_file: Literal["matte", "image"] = "matte"
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -272,8 +276,9 @@ def crop_person(
 ) -> tuple[np.ndarray, np.ndarray, CropWindow]:
     """The square crop of one segmented frame: the person over ``settings.background``
     ((size, size, 3) uint8 BGR), the soft matte in the crop ((size, size) float32 in
-    [0, 1]) and the crop window (by default the one around the person, as the stage
-    crops). Shared by the stage and the one-image pipelines."""
+    [0, 1]; with ``crop_file: matte``, quantised to 8 bits as stored, so that the crop
+    rebuilt from it is this one) and the crop window (by default the one around the
+    person, as the stage crops). Shared by the stage and the one-image pipelines."""
     import cv2
 
     if seg.matte is None or seg.box is None:
@@ -284,12 +289,9 @@ def crop_person(
     alpha = window.cut(
         seg.matte, 0.0, cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
     )
-    crop = window.cut(image, 0)
-    bg = np.empty_like(crop)
-    # one row of the colour copied down (numpy broadcasting a (3,) colour is ~10 ms at 1024²)
-    bg[:] = np.tile(np.array(settings.background[::-1], np.uint8), (crop.shape[1], 1))  # BGR
-    composite = cv2.blendLinear(crop, bg, alpha, 1.0 - alpha)
-    return composite, alpha, window
+    if settings.crop_file == "matte":
+        alpha = quantise_matte(alpha)[1]
+    return blend_crop(image, alpha, window, settings.background), alpha, window
 
 
 class RemoveBackground(Stage):
@@ -300,7 +302,9 @@ class RemoveBackground(Stage):
     name = "remove-bg"
     requires = ("sample-frames",)
     Settings = RemoveBgSettings
-    version = 5
+    # 5: a zoomed tile's person needs half their landmark box in the frame; 6: crop_file:
+    # matte by default (the colour crop no longer written; blended with the 8-bit matte)
+    version = 6
     extra_files = ("alpha",)
     late_settings = ("min_track_frames",)
 
@@ -347,7 +351,7 @@ class RemoveBackground(Stage):
         if usable == 0:
             raise StageError(f"{ctx.video.path}: no usable frame; {flag_summary(entries)}")
         people_arrays(upstream, found, tracks, kept, on_crop).write(ctx.out_dir)
-        Crops(entries, s.size, list(s.background)).write(ctx.out_dir)
+        Crops(entries, s.size, list(s.background), s.crop_file).write(ctx.out_dir)
         metrics: dict[str, Any] = {"frames": len(entries), "usable": usable, "reused": reused}
         metrics.update({"tracks": len(tracks), "kept_track": _tid(kept)})
         metrics.update({f"flagged_{f}": k for f, k in sorted(counts.items())})
@@ -414,10 +418,12 @@ class RemoveBackground(Stage):
 
         refined = landmarks_on_crop(composite, window, people[member])
         name = f"{frame.index:06d}.png"
-        entry.image, entry.mask = f"image/{name}", f"mask/{name}"
-        write_image(out_dir / entry.image, composite)
-        alpha8 = np.rint(alpha * 255).astype(np.uint8)
-        if s.alpha:
+        entry.mask = f"mask/{name}"
+        if s.crop_file == "image":  # else Crops.image rebuilds it from the frame and matte
+            entry.image = f"image/{name}"
+            write_image(out_dir / entry.image, composite)
+        alpha8 = quantise_matte(alpha)[0]
+        if s.alpha or s.crop_file == "matte":
             entry.alpha = f"alpha/{name}"
             write_image(out_dir / entry.alpha, alpha8)
         write_image(out_dir / entry.mask, np.where(alpha8 >= 128, 255, 0).astype(np.uint8))
@@ -427,13 +433,6 @@ class RemoveBackground(Stage):
 
 def _tid(track: Track | None) -> int | None:
     return None if track is None else track.id
-
-
-def flag_summary(entries: Sequence[Crop]) -> str:
-    """``all 12 flagged (no person found: 12)``: why none of ``entries`` is usable."""
-    counts = Counter(f for e in entries for f in e.flags)
-    detail = ", ".join(f"{FLAG_TEXT[f]}: {k}" for f, k in sorted(counts.items()))
-    return f"all {len(entries)} flagged ({detail})"
 
 
 @dataclass

@@ -84,7 +84,7 @@ def write_clips(passes: Any, tracks: list[Track], old: OldClips, video: str) -> 
             left_out[str(track.id)] = f"no usable frame of {len(track)}"
             continue
         people_arrays(passes.upstream, passes.found, tracks, track, on_crop).write(out / folder)
-        Crops(entries, s.size, list(s.background)).write(out / folder)
+        Crops(entries, s.size, list(s.background), s.crop_file).write(out / folder)
         first = passes.upstream.frames[track.frames[0]].index
         clips.append(PersonClip(name, track.id, int(first), len(track), usable))
         reused_total += reused

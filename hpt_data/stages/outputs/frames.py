@@ -132,6 +132,12 @@ class Crop:
     mask: str | None = None  # mask/000012.png: uint8 0/255 (alpha >= 128)
 
     @property
+    def has_crop(self) -> bool:
+        """Whether the frame has a crop: its image file, or (``crop_file: matte``) the matte
+        and window it is rebuilt from."""
+        return bool(self.image) or (bool(self.alpha) and self.crop is not None)
+
+    @property
     def window(self) -> CropWindow:
         if self.crop is None:
             raise ValueError(f"frame {self.index} has no crop")
@@ -182,6 +188,9 @@ class Crops:
     frames: list[Crop]
     size: int = 1024  # side of the square crops, pixels
     background_rgb: list[int] = field(default_factory=lambda: [255, 255, 255])
+    # image: each crop's colour PNG; matte: rebuilt from the sample-frames frame and the
+    # 8-bit matte (hpt_data.stages._crop_matte), the frames in ../sample-frames
+    crop_file: str = "image"
     folder: Path | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -190,6 +199,7 @@ class Crops:
             [Crop.from_json(e) for e in data["frames"]],
             data.get("size", 1024),
             data.get("background_rgb", [255, 255, 255]),
+            data.get("crop_file", "image"),
             folder,
         )
 
@@ -198,11 +208,10 @@ class Crops:
         return parse_index(cls, folder)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "size": self.size,
-            "background_rgb": self.background_rgb,
-            "frames": [f.to_json() for f in self.frames],
-        }
+        out: dict[str, Any] = {"size": self.size, "background_rgb": self.background_rgb}
+        if self.crop_file != "image":  # an index of image crops reads as before
+            out["crop_file"] = self.crop_file
+        return {**out, "frames": [f.to_json() for f in self.frames]}
 
     def write(self, folder: Path) -> None:
         """``frames.json`` (the crops are written frame by frame by the stage)."""
@@ -212,10 +221,22 @@ class Crops:
         return {int(c.index): c for c in self.frames}
 
     def image(self, crop: Crop) -> np.ndarray:
-        """The person over the background: (size, size, 3) uint8 BGR."""
-        if not crop.image:
-            raise StageError(f"{folder_of(self, 'Crops')}: frame {crop.index} has no crop")
-        return read_image(folder_of(self, "Crops") / crop.image)
+        """The person over the background: (size, size, 3) uint8 BGR; with ``crop_file:
+        matte``, rebuilt from the frame it was cut from (the video's ``sample-frames``,
+        beside this folder) and its matte, the same pixels remove-bg blended."""
+        folder = folder_of(self, "Crops")
+        if crop.image:
+            return read_image(folder / crop.image)
+        if self.crop_file != "matte" or not crop.has_crop or not crop.alpha:
+            raise StageError(f"{folder}: frame {crop.index} has no crop")
+        from hpt_data.stages._crop_matte import rebuild_crop
+
+        # the video's folder: the parent, or further up for a person clip's crop set read
+        # in place (remove-bg/clips/p1)
+        video = next((d for d in folder.parents if (d / Frames.STAGE).is_dir()), folder.parent)
+        frame = read_image(video / Frames.STAGE / crop.source_file)
+        alpha8 = read_image(folder / crop.alpha, gray=True)
+        return rebuild_crop(frame, alpha8, crop.window, self.background_rgb)
 
     def mask(self, crop: Crop) -> np.ndarray | None:
         """The person's mask, (size, size) bool; None when the frame has none or its file

@@ -1,0 +1,85 @@
+"""remove-bg's ``crop_file: matte``: no colour crop on disk, the crop rebuilt from the
+frame and the 8-bit matte when read, bit for bit the one remove-bg blended, and within one
+grey level of the colour crop ``crop_file: image`` writes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+from frames_for_tests import portrait_frames, write_video
+
+from hpt_data.crop import CropWindow
+from hpt_data.sources.base import VideoRecord
+from hpt_data.stages._crop_matte import quantise_matte, rebuild_crop
+from hpt_data.stages.base import StageContext
+from hpt_data.stages.outputs import Crops
+from hpt_data.stages.remove_bg import (
+    RemoveBackground,
+    RemoveBgSettings,
+    Segmentation,
+    crop_person,
+)
+from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
+
+
+def _segmentation(h: int, w: int) -> Segmentation:
+    """A soft elliptic matte (edges between 0 and 1) and its box, in an (h, w) frame."""
+    sharp = np.zeros((h, w), np.uint8)
+    cv2.ellipse(sharp, (w // 2, h // 2), (w // 5, h // 3), 15, 0, 360, 255, -1)
+    matte = cv2.GaussianBlur(sharp.astype(np.float32) / 255, (0, 0), 3)
+    ys, xs = np.nonzero(matte >= 0.5)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return Segmentation(None, matte, box, [], {})
+
+
+def test_rebuilt_crop_equals_the_blend_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    seg = _segmentation(240, 320)
+    for size in (64, 512):  # the window shrunk, and enlarged
+        matte = RemoveBgSettings(size=size, background=[10, 20, 30], crop_file="matte")
+        crop, alpha, window = crop_person(frame, seg, matte)
+        alpha8 = quantise_matte(alpha)[0]
+        stored = CropWindow.from_json(window.to_json())  # as frames.json gives it back
+        assert np.array_equal(rebuild_crop(frame, alpha8, stored, matte.background), crop)
+        image = RemoveBgSettings(size=size, background=[10, 20, 30])
+        colour, soft, _ = crop_person(frame, seg, image)
+        assert np.abs(colour.astype(np.int16) - crop).max() <= 1  # the 8-bit matte's step
+        assert np.array_equal(quantise_matte(soft)[0], alpha8)  # the same stored matte
+
+
+def _remove_bg(folder: Path, video: Path, **settings: object) -> Crops:
+    """sample-frames (every frame) then remove-bg, in a video folder's layout."""
+    record = VideoRecord(video.stem, "p0", "test", str(video))
+    frames, out = folder / "sample-frames", folder / "remove-bg"
+    frames.mkdir(parents=True)
+    out.mkdir()
+    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, frames))
+    stage = RemoveBackground(RemoveBgSettings(**settings))  # type: ignore[arg-type]
+    stage.run(StageContext(record, {"sample-frames": frames}, out))
+    return Crops.read(out)
+
+
+def test_matte_crops_read_as_the_colour_crops(tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "hopper.avi", portrait_frames(3), 10, "FFV1")
+    image = _remove_bg(tmp_path / "image", clip, size=256, max_edge_cut=1.0, crop_file="image")
+    matte = _remove_bg(tmp_path / "matte", clip, size=256, max_edge_cut=1.0)  # the default
+    out = tmp_path / "matte" / "remove-bg"
+    assert not (out / "image").exists() and matte.crop_file == "matte"
+    assert image.crop_file == "image"
+    assert sum(e.has_crop for e in matte.frames) == 3
+    for a, b in zip(image.frames, matte.frames, strict=True):
+        assert b.image is None and b.alpha and a.crop == b.crop
+        assert (tmp_path / "image" / "remove-bg" / a.mask).read_bytes() == (
+            out / b.mask
+        ).read_bytes()
+        colour, rebuilt = image.image(a), matte.image(b)
+        assert rebuilt.shape == colour.shape == (256, 256, 3)
+        assert np.abs(rebuilt.astype(np.int16) - colour).max() <= 1
+    clip_set = out / "clips" / "p1"  # a person clip's crop set (person: all), read in place
+    shutil.move(shutil.copytree(out, tmp_path / "p1"), clip_set)
+    in_place = Crops.read(clip_set)
+    assert np.array_equal(in_place.image(in_place.frames[0]), matte.image(matte.frames[0]))
