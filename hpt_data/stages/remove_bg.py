@@ -87,7 +87,6 @@ if TYPE_CHECKING:
     from hpt_data.perception.tracking import Track
 
 
-
 @dataclass(frozen=True)
 class RemoveBgSettings:
     """Keys under ``stages: remove-bg:`` in ``datasets.yaml``."""
