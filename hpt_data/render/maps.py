@@ -216,7 +216,7 @@ def render_maps(
     except RasterTooLarge:
         return _empty(size, [*flags, "bad_camera"], j2d, len(jts))
     fid, depth = zbuffer(frags, size, size)
-    parsing = np.where(fid >= 0, flab[np.maximum(fid, 0)], 0).astype(np.uint8)
+    parsing = np.concatenate([[0], flab]).astype(np.uint8)[fid + 1]  # fid -1: background
     z_lo, z_hi = float(v[:, 2].min()), float(v[:, 2].max())
     maps = Maps(
         size=size,
