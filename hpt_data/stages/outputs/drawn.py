@@ -20,6 +20,7 @@ from hpt_data.stages.outputs._common import (
     parse_index,
     safe_name,
 )
+from hpt_data.stages.outputs._window import crop_window, fill_window
 
 if TYPE_CHECKING:
     from hpt_data.render.maps import Maps as RenderedMaps
@@ -132,6 +133,11 @@ class FrameMaps:
         keys = [f"{f}_{s}" for s in sizes for f in ("parsing", "depth", "joints2d", "sigma")]
         keys += ["z_range", "boxes", *(f"part_depth_{n}" for n in layers)]
         need_arrays(arrays, keys, path)
+        for s in sizes:  # the body's window (render-maps 4 on), back to the full frame
+            if f"window_{s}" in arrays:
+                window = arrays[f"window_{s}"]
+                arrays[f"parsing_{s}"] = _filled(arrays[f"parsing_{s}"], window, 0, path)
+                arrays[f"depth_{s}"] = _filled(arrays[f"depth_{s}"], window, np.inf, path)
         return cls(
             parsing={s: arrays[f"parsing_{s}"] for s in sizes},
             depth={s: arrays[f"depth_{s}"] for s in sizes},
@@ -145,7 +151,15 @@ class FrameMaps:
         )
 
     def write(self, path: Path) -> None:
-        save_npz(path, self.to_arrays(), level=1)
+        """The arrays, S and D as the body's window at each size (``window_<size>``:
+        origin and full shape; :mod:`hpt_data.stages.outputs._window`)."""
+        arrays = self.to_arrays()
+        for size in self.parsing:
+            parsing, depth = self.parsing[size], self.depth[size]
+            box, window = crop_window([parsing, depth], [0, np.inf])
+            arrays[f"parsing_{size}"], arrays[f"depth_{size}"] = parsing[box], depth[box]
+            arrays[f"window_{size}"] = window
+        save_npz(path, arrays, level=1)
 
     def shard_fields(self) -> dict[str, np.ndarray]:
         """The shard fields of these maps (``hpt_data.shards.schema``): parsing, depth,
@@ -166,6 +180,14 @@ class FrameMaps:
             fields[f"layer_mask_{layer}"] = self.part_masks[layer].astype(np.uint8)
             fields[f"layer_depth_{layer}"] = _shard_depth(self.part_depths[layer])
         return fields
+
+
+def _filled(block: np.ndarray, window: np.ndarray, background: float, path: Path) -> np.ndarray:
+    """A windowed array back to its full shape; StageError when the window does not fit."""
+    try:
+        return fill_window(block, window, background)
+    except ValueError as exc:
+        raise StageError(f"{path}: {exc}") from None
 
 
 def _keypoints(points: np.ndarray | None) -> np.ndarray:
@@ -259,8 +281,11 @@ class FrameVolume:
         arrays = load_arrays(path, "voxelize")
         keys = ("labels", "z0", "dz", "camera", "camera_distance", "ref_z")
         need_arrays(arrays, keys, path)
+        labels = arrays["labels"]
+        if "labels_window" in arrays:  # the body's window (voxelize 3 on)
+            labels = _filled(labels, arrays["labels_window"], 0, path)
         return cls(
-            labels=arrays["labels"],
+            labels=labels,
             z0=float(arrays["z0"]),
             dz=float(arrays["dz"]),
             camera=arrays["camera"],
@@ -269,10 +294,15 @@ class FrameVolume:
         )
 
     def write(self, path: Path) -> None:
+        """The arrays, the labels as the body's window (``labels_window``: origin and full
+        shape; :mod:`hpt_data.stages.outputs._window`)."""
+        labels = np.asarray(self.labels, np.uint8)
+        box, window = crop_window([labels], [0])
         save_npz(
             path,
             {
-                "labels": np.asarray(self.labels, np.uint8),
+                "labels": labels[box],
+                "labels_window": window,
                 "z0": np.float64(self.z0),
                 "dz": np.float64(self.dz),
                 "camera": np.asarray(self.camera, np.float64),
