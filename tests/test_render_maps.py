@@ -287,6 +287,8 @@ def test_render_maps_stage_writes_maps_and_skips_failed_fits(tmp_path: Path, bod
         block = stored["parsing_1024"]
         assert window.shape == (2, 2) and window[1].tolist() == [1024, 1024]
         assert block.size < 1024 * 1024 / 2 and (block[0] > 0).any() and (block[:, -1] > 0).any()
+        arm = stored["part_mask_right_arm"]  # a part map: its part's window in its box
+        assert stored["part_window_right_arm"][1].tolist() == [256, 256] and arm[0].any()
     data = FrameMaps.read(out / rows[2]["file"]).to_arrays()  # the full frame again
     assert data["parsing_1024"].shape == (1024, 1024)
     assert data["parsing_512"].shape == (512, 512)
@@ -298,6 +300,7 @@ def test_render_maps_stage_writes_maps_and_skips_failed_fits(tmp_path: Path, bod
     assert data["parsing_1024"].sum() == block.sum()
     assert data["boxes"].shape == (5, 3) and data["boxes"][2, 2] == 256
     assert data["part_mask_right_arm"].shape == (256, 256)
+    assert data["part_mask_right_arm"].sum() == arm.sum()
     heat = render_heatmaps(data["joints2d_512"], 512, float(data["sigma_512"]))
     assert heat.shape == (24, 512, 512)
     assert len(list((out / "preview").glob("*.png"))) == 1

@@ -19,7 +19,8 @@ Output folder::
                          part_mask_<layer> (n, n) bool and part_depth_<layer> (n, n)
                          float16: the complete part maps inside the boxes. parsing_N and
                          depth_N are stored as the body's window (window_N: origin and
-                         full shape; deflating a quarter of the frame), read back whole
+                         full shape; deflating a quarter of the frame), the part maps as
+                         their part's (part_window_<layer>); read back whole
     preview/<frame_id>.png  S, D, H and the complete part masks, for the first frames
 
 Frames whose fit failed (``ok`` false) and frames with a fatal flag (degenerate mesh, bad

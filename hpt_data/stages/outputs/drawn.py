@@ -138,6 +138,11 @@ class FrameMaps:
                 window = arrays[f"window_{s}"]
                 arrays[f"parsing_{s}"] = _filled(arrays[f"parsing_{s}"], window, 0, path)
                 arrays[f"depth_{s}"] = _filled(arrays[f"depth_{s}"], window, np.inf, path)
+        for n in layers:
+            if f"part_window_{n}" in arrays:
+                window = arrays[f"part_window_{n}"]
+                arrays[f"part_mask_{n}"] = _filled(arrays[f"part_mask_{n}"], window, False, path)
+                arrays[f"part_depth_{n}"] = _filled(arrays[f"part_depth_{n}"], window, np.inf, path)
         return cls(
             parsing={s: arrays[f"parsing_{s}"] for s in sizes},
             depth={s: arrays[f"depth_{s}"] for s in sizes},
@@ -152,13 +157,19 @@ class FrameMaps:
 
     def write(self, path: Path) -> None:
         """The arrays, S and D as the body's window at each size (``window_<size>``:
-        origin and full shape; :mod:`hpt_data.stages.outputs._window`)."""
+        origin and full shape; :mod:`hpt_data.stages.outputs._window`), each part map
+        as its part's window in its box (``part_window_<layer>``)."""
         arrays = self.to_arrays()
         for size in self.parsing:
             parsing, depth = self.parsing[size], self.depth[size]
             box, window = crop_window([parsing, depth], [0, np.inf])
             arrays[f"parsing_{size}"], arrays[f"depth_{size}"] = parsing[box], depth[box]
             arrays[f"window_{size}"] = window
+        for name in self.part_masks:  # and each complete part map in its box
+            mask, depth = self.part_masks[name], self.part_depths[name]
+            box, window = crop_window([mask, depth], [False, np.inf])
+            arrays[f"part_mask_{name}"], arrays[f"part_depth_{name}"] = mask[box], depth[box]
+            arrays[f"part_window_{name}"] = window
         save_npz(path, arrays, level=1)
 
     def shard_fields(self) -> dict[str, np.ndarray]:
