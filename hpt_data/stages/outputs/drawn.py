@@ -98,13 +98,13 @@ class FrameMaps:
             raise ValueError("the first maps must hold the layer boxes and complete part maps")
         return cls(
             parsing={m.size: m.parsing for m in maps},
-            depth={m.size: m.depth.astype(np.float16) for m in maps},
+            depth={m.size: _half_depth(m.depth) for m in maps},
             joints2d={m.size: m.joints2d.astype(np.float32) for m in maps},
             sigma={m.size: np.float32(m.sigma) for m in maps},
             z_range=np.asarray(fine.z_range, np.float32),
             boxes=np.stack([fine.boxes[n] for n in LAYERS]).astype(np.int32),
             part_masks={n: fine.part_masks[n] for n in LAYERS},
-            part_depths={n: fine.part_depths[n].astype(np.float16) for n in LAYERS},
+            part_depths={n: _half_depth(fine.part_depths[n]) for n in LAYERS},
             keypoints=_keypoints(fine.keypoints),
         )
 
@@ -191,6 +191,13 @@ class FrameMaps:
             fields[f"layer_mask_{layer}"] = self.part_masks[layer].astype(np.uint8)
             fields[f"layer_depth_{layer}"] = _shard_depth(self.part_depths[layer])
         return fields
+
+
+def _half_depth(depth: np.ndarray) -> np.ndarray:
+    """``depth.astype(float16)``, converting only the window of its non-``+inf`` values
+    (numpy converts to float16 one value at a time; the body is a quarter of the frame)."""
+    box, window = crop_window([depth], [np.inf])
+    return fill_window(depth[box].astype(np.float16), window, np.inf)
 
 
 def _filled(block: np.ndarray, window: np.ndarray, background: float, path: Path) -> np.ndarray:
