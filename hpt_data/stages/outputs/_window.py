@@ -24,6 +24,15 @@ def _span(flags: np.ndarray) -> tuple[int, int]:
     return (int(idx[0]), int(idx[-1]) + 1) if idx.size else (0, 0)
 
 
+def _not_background(a: np.ndarray, bg: float) -> np.ndarray:
+    """``~(a == bg)``; for floats by their bits where ``bg`` has one pattern (``±inf``:
+    numpy compares float16 one value at a time, ~6x slower than the bits)."""
+    bits = {np.dtype(np.float16): np.uint16, np.dtype(np.float32): np.uint32}
+    if a.dtype in bits and np.isinf(bg):
+        return a.view(bits[a.dtype]) != np.array(bg, a.dtype).view(bits[a.dtype])
+    return ~(a == bg)
+
+
 def crop_window(
     arrays: Sequence[np.ndarray], backgrounds: Sequence[float]
 ) -> tuple[tuple[slice, ...], np.ndarray]:
@@ -42,7 +51,7 @@ def crop_window(
     for a, bg in zip(arrays, backgrounds, strict=True):
         if a.shape != shape:
             raise ValueError(f"arrays to window together differ in shape: {a.shape} {shape}")
-        mask |= ~(a == bg)
+        mask |= _not_background(a, bg)
     # project onto the last two axes first (one pass over the array), then the leading ones
     plane = mask.reshape(-1, *shape[-2:]).any(axis=0) if mask.ndim > 2 else mask
     y0, y1 = _span(plane.any(axis=1))
