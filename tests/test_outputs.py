@@ -144,3 +144,45 @@ def test_plan_frames_records_failed_fits_and_reuses_intact_frames(tmp_path: Path
         "file": None,
         "binvox": None,
     }
+
+
+def test_body_windows_round_trip_and_full_frame_files_still_read(tmp_path: Path) -> None:
+    """S, D and the voxel labels are stored as the body's window: reading gives back the
+    full arrays (background, NaN and an empty frame included); files written before the
+    window (full arrays, no window key) read as they are; a window that does not fit the
+    block is a StageError naming the file."""
+    from hpt_data.stages._frames_io import save_npz
+    from hpt_data.stages.outputs._window import crop_window, fill_window
+
+    rng = np.random.default_rng(0)
+    parsing = np.zeros((64, 64), np.uint8)
+    parsing[10:30, 5:12] = rng.integers(1, 7, (20, 7))
+    depth = np.full((64, 64), np.inf, np.float16)
+    depth[10:30, 5:12] = rng.uniform(2, 3, (20, 7))
+    depth[40, 50] = np.nan  # not background: kept
+    box, window = crop_window([parsing, depth], [0, np.inf])
+    assert window.tolist() == [[10, 5], [64, 64]] and parsing[box].shape == (31, 46)
+    np.testing.assert_array_equal(fill_window(depth[box], window, np.inf), depth)
+    np.testing.assert_array_equal(fill_window(parsing[box], window, 0), parsing)
+    labels = np.zeros((8, 16, 16), np.uint8)
+    labels[2:5, 3, 4:9] = 3
+    box, window = crop_window([labels], [0])
+    assert labels[box].shape == (3, 1, 5)
+    np.testing.assert_array_equal(fill_window(labels[box], window, 0), labels)
+    empty = np.zeros((8, 16, 16), np.uint8)
+    box, window = crop_window([empty], [0])
+    assert empty[box].size == 0
+    np.testing.assert_array_equal(fill_window(empty[box], window, 0), empty)
+
+    volume = outputs.FrameVolume(labels, 1.5, 0.01, np.array([1.0, 0, 0]), 3.0, 2.9)
+    volume.write(tmp_path / "new.npz")
+    full = {"labels": labels, "z0": np.float64(1.5), "dz": np.float64(0.01)}
+    full |= {"camera": np.array([1.0, 0, 0]), "camera_distance": np.float64(3.0)}
+    save_npz(tmp_path / "old.npz", full | {"ref_z": np.float64(2.9)})
+    for name in ("new", "old"):
+        back = outputs.FrameVolume.read(tmp_path / f"{name}.npz")
+        np.testing.assert_array_equal(back.labels, labels)
+        assert (back.z0, back.dz, back.camera_distance, back.ref_z) == (1.5, 0.01, 3.0, 2.9)
+    save_npz(tmp_path / "bad.npz", full | {"ref_z": np.float64(2.9), "labels_window": window[:1]})
+    with pytest.raises(StageError, match=r"bad\.npz"):
+        outputs.FrameVolume.read(tmp_path / "bad.npz")

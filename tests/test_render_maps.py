@@ -16,6 +16,7 @@ from hpt_data.render.boxes import LAYERS, box_size, centred_box, part_boxes
 from hpt_data.render.heatmaps import heatmap_sigma, render_heatmaps
 from hpt_data.render.maps import Maps, render_maps, render_target_maps, zbuffer
 from hpt_data.render.raster import rasterize
+from hpt_data.stages.outputs import FrameMaps
 
 
 @pytest.fixture(scope="module")
@@ -281,15 +282,27 @@ def test_render_maps_stage_writes_maps_and_skips_failed_fits(tmp_path: Path, bod
     rows = index["frames"]
     assert [r["ok"] for r in rows] == [True, False, True]
     assert rows[1]["reason"] == "fit-smpl: fit_diverged"
-    with np.load(out / rows[2]["file"]) as data:
-        assert data["parsing_1024"].shape == (1024, 1024)
-        assert data["parsing_512"].shape == (512, 512)
-        assert data["depth_1024"].dtype == np.float16
-        np.testing.assert_array_equal(np.isinf(data["depth_512"]), data["parsing_512"] == 0)
-        assert data["boxes"].shape == (5, 3) and data["boxes"][2, 2] == 256
-        assert data["part_mask_right_arm"].shape == (256, 256)
-        h = render_heatmaps(data["joints2d_512"], 512, float(data["sigma_512"]))
-        assert h.shape == (24, 512, 512)
+    with np.load(out / rows[2]["file"]) as stored:  # S and D as the body's window
+        window = stored["window_1024"]
+        block = stored["parsing_1024"]
+        assert window.shape == (2, 2) and window[1].tolist() == [1024, 1024]
+        assert block.size < 1024 * 1024 / 2 and (block[0] > 0).any() and (block[:, -1] > 0).any()
+        arm = stored["part_mask_right_arm"]  # a part map: its part's window in its box
+        assert stored["part_window_right_arm"][1].tolist() == [256, 256] and arm[0].any()
+    data = FrameMaps.read(out / rows[2]["file"]).to_arrays()  # the full frame again
+    assert data["parsing_1024"].shape == (1024, 1024)
+    assert data["parsing_512"].shape == (512, 512)
+    assert data["depth_1024"].dtype == np.float16
+    np.testing.assert_array_equal(np.isinf(data["depth_512"]), data["parsing_512"] == 0)
+    y0, x0 = window[0]
+    h, w = block.shape
+    np.testing.assert_array_equal(data["parsing_1024"][y0 : y0 + h, x0 : x0 + w], block)
+    assert data["parsing_1024"].sum() == block.sum()
+    assert data["boxes"].shape == (5, 3) and data["boxes"][2, 2] == 256
+    assert data["part_mask_right_arm"].shape == (256, 256)
+    assert data["part_mask_right_arm"].sum() == arm.sum()
+    heat = render_heatmaps(data["joints2d_512"], 512, float(data["sigma_512"]))
+    assert heat.shape == (24, 512, 512)
     assert len(list((out / "preview").glob("*.png"))) == 1
 
 
@@ -368,16 +381,16 @@ def test_maps_joints_are_the_conventions_projection_pixel_exactly(tmp_path: Path
     fits = Fits.read(fit)
     assert fits.camera_distance.tolist() == [3.0, 3.0]
     for row, verts, joints in posed_frames(fits, [0, 1]):
-        with np.load(out / "maps" / f"{row:06d}.npz") as m:
-            for size in (1024, 512):
-                cam = fits.camera[row]  # CAMERA as fits.npz stores it (float32)
-                want = to_pixels(project(joints, cam, 3.0, joints[0, 2]), size)
-                np.testing.assert_array_equal(m[f"joints2d_{size}"], want.astype(np.float32))
-            # and S covers exactly the projected mesh's extent (the maps align with it)
-            xy = to_pixels(project(verts, fits.camera[row], 3.0, joints[0, 2]), 1024)
-            ys, xs = np.nonzero(m["parsing_1024"])
-            assert abs(xs.min() - xy[:, 0].min()) <= 1 and abs(xs.max() - xy[:, 0].max()) <= 1
-            assert abs(ys.min() - xy[:, 1].min()) <= 1 and abs(ys.max() - xy[:, 1].max()) <= 1
+        m = FrameMaps.read(out / "maps" / f"{row:06d}.npz").to_arrays()
+        for size in (1024, 512):
+            cam = fits.camera[row]  # CAMERA as fits.npz stores it (float32)
+            want = to_pixels(project(joints, cam, 3.0, joints[0, 2]), size)
+            np.testing.assert_array_equal(m[f"joints2d_{size}"], want.astype(np.float32))
+        # and S covers exactly the projected mesh's extent (the maps align with it)
+        xy = to_pixels(project(verts, fits.camera[row], 3.0, joints[0, 2]), 1024)
+        ys, xs = np.nonzero(m["parsing_1024"])
+        assert abs(xs.min() - xy[:, 0].min()) <= 1 and abs(xs.max() - xy[:, 0].max()) <= 1
+        assert abs(ys.min() - xy[:, 1].min()) <= 1 and abs(ys.max() - xy[:, 1].max()) <= 1
 
 
 def test_fits_without_a_camera_distance_render_as_before(tmp_path: Path, body) -> None:
@@ -403,7 +416,7 @@ def test_fits_without_a_camera_distance_render_as_before(tmp_path: Path, body) -
     fits = Fits.read(tmp_path / "old" / "fit-smpl")
     assert not fits.camera_distance.any()
     for row, _, joints in posed_frames(fits, [0]):
-        with np.load(tmp_path / "old" / "out" / "maps" / f"{row:06d}.npz") as m:
-            s, tx, ty = fits.camera[row]
-            by_hand = (np.stack([s * joints[:, 0] + tx, s * joints[:, 1] + ty], 1) + 1) * 256
-            np.testing.assert_allclose(m["joints2d_512"], by_hand - 0.5, atol=1e-4)
+        m = FrameMaps.read(tmp_path / "old" / "out" / "maps" / f"{row:06d}.npz").to_arrays()
+        s, tx, ty = fits.camera[row]
+        by_hand = (np.stack([s * joints[:, 0] + tx, s * joints[:, 1] + ty], 1) + 1) * 256
+        np.testing.assert_allclose(m["joints2d_512"], by_hand - 0.5, atol=1e-4)

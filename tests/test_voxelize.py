@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hpt_data.body.weak_perspective import UPRIGHT_FACING_CAMERA
+from hpt_data.stages.outputs import FrameMaps, FrameVolume
 from hpt_data.voxel import depth_range, project_volume, voxelize
 from hpt_data.voxel.binvox import cubic_grid, read_binvox, write_part_binvox
 
@@ -324,9 +325,14 @@ def test_voxelize_stage_writes_volumes_binvox_and_skips_failed_fits(
     rows = index["frames"]
     assert [r["ok"] for r in rows] == [True, False, True]
     assert rows[1]["reason"] == "fit-smpl: fit_diverged" and rows[1]["file"] is None
-    with np.load(out / rows[0]["file"]) as data:
-        assert data["labels"].shape == (64, 256, 256) and data["labels"].dtype == np.uint8
-        assert float(data["dz"]) > 0
+    with np.load(out / rows[0]["file"]) as data:  # the labels as the body's window
+        block, window = data["labels"], data["labels_window"]
+    assert block.size < 64 * 256 * 256 / 4 and window[1].tolist() == [64, 256, 256]
+    volume = FrameVolume.read(out / rows[0]["file"])  # the full grid again
+    assert volume.labels.shape == (64, 256, 256) and volume.labels.dtype == np.uint8
+    assert volume.dz > 0 and np.count_nonzero(volume.labels) == np.count_nonzero(block) > 0
+    z, y, x = window[0]
+    np.testing.assert_array_equal(volume.labels[z:, y:, x:][tuple(map(slice, block.shape))], block)
     assert len(list((out / rows[0]["binvox"]).glob("*.binvox"))) == 7
     assert len(list((out / "preview").glob("*.png"))) == 1
 
@@ -378,10 +384,9 @@ def test_stages_draw_volumes_and_maps_with_the_fits_camera_distance(tmp_path: Pa
             folder = tmp_path / name / stage.name
             folder.mkdir()
             stage.run(StageContext(video, {"fit-smpl": fit}, folder))
-        with np.load(tmp_path / name / "render-maps" / "maps" / "000000.npz") as m:
-            maps = dict(m)
-        with np.load(tmp_path / name / "voxelize" / "voxels" / "000000.npz") as z:
-            vox = dict(z)
+        maps = FrameMaps.read(tmp_path / name / "render-maps" / "maps" / "000000.npz").to_arrays()
+        volume = FrameVolume.read(tmp_path / name / "voxelize" / "voxels" / "000000.npz")
+        vox = {k: getattr(volume, k) for k in ("labels", "z0", "dz", "camera_distance")}
         out[name] = maps, vox
         assert float(vox["camera_distance"]) == (distance or 0.0)
         # the stages stay aligned: S projected from the volume is render-maps' S

@@ -216,7 +216,7 @@ def render_maps(
     except RasterTooLarge:
         return _empty(size, [*flags, "bad_camera"], j2d, len(jts))
     fid, depth = zbuffer(frags, size, size)
-    parsing = np.where(fid >= 0, flab[np.maximum(fid, 0)], 0).astype(np.uint8)
+    parsing = np.concatenate([[0], flab]).astype(np.uint8)[fid + 1]  # fid -1: background
     z_lo, z_hi = float(v[:, 2].min()), float(v[:, 2].max())
     maps = Maps(
         size=size,
@@ -230,13 +230,42 @@ def render_maps(
     )
     if layers:
         maps.boxes = part_boxes(j2d, xy, lab, size)
-        frag_label = flab[frags.face]
-        for name in LAYERS:
-            x0, y0, n = (int(t) for t in maps.boxes[name])
-            pf, pd = zbuffer(frags.subset(frag_label == LAYER_LABEL[name]), n, n, (x0, y0))
-            maps.part_masks[name] = pf >= 0
-            maps.part_depths[name] = pd
+        maps.part_masks, maps.part_depths = part_zbuffers(frags, flab, maps.boxes)
     return maps
+
+
+def part_zbuffers(
+    frags: Fragments, flab: np.ndarray, boxes: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The complete part maps: per layer, :func:`zbuffer` of the fragments of its part in
+    its box (mask: a fragment won the pixel; depth float32, ``+inf`` elsewhere), all
+    layers in one pass over the fragments: one buffer holds the boxes one after the other
+    (the same minima and winners as one z-buffer per layer: a pixel belongs to one box)."""
+    names = list(LAYERS)
+    side = np.array([int(boxes[n][2]) for n in names], np.int64)
+    x0 = np.array([int(boxes[n][0]) for n in names], np.int64)
+    y0 = np.array([int(boxes[n][1]) for n in names], np.int64)
+    offset = np.concatenate([[0], np.cumsum(side * side)])
+    layer_of = np.full(max(int(flab.max(initial=0)), max(LAYER_LABEL.values())) + 1, -1)
+    for i, n in enumerate(names):
+        layer_of[LAYER_LABEL[n]] = i
+    li = layer_of[flab[frags.face]]
+    sel = np.flatnonzero(li >= 0)
+    li = li[sel]
+    x, y, n = frags.x[sel] - x0[li], frags.y[sel] - y0[li], side[li]
+    keep = (x >= 0) & (x < n) & (y >= 0) & (y < n)
+    pix = (offset[li] + y * n + x)[keep]
+    z = frags.z[sel][keep]
+    zbuf = np.full(int(offset[-1]), np.inf)
+    np.minimum.at(zbuf, pix, z)
+    hit = np.zeros(zbuf.size, bool)
+    hit[pix[z == zbuf[pix]]] = True
+    depth = zbuf.astype(np.float32)
+    masks, depths = {}, {}
+    for i, name in enumerate(names):
+        a, b, k = int(offset[i]), int(offset[i + 1]), int(side[i])
+        masks[name], depths[name] = hit[a:b].reshape(k, k), depth[a:b].reshape(k, k)
+    return masks, depths
 
 
 def render_target_maps(

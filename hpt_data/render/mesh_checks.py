@@ -35,7 +35,17 @@ def is_closed(faces: np.ndarray) -> bool:
     f = np.ascontiguousarray(faces, dtype=np.int64)
     if f.ndim != 2 or f.shape[1] != 3:
         raise ValueError(f"faces must have shape (F, 3), got {f.shape}")
-    return _is_closed_cached(hashlib.blake2b(f.tobytes(), digest_size=16).hexdigest(), f.tobytes())
+    # the same faces frame after frame: a comparison by value (tens of µs) before hashing
+    # (~1 ms for the body's 27k faces, three times per frame in render-maps and voxelize)
+    if _LAST and np.array_equal(_LAST[0][0], f):
+        return _LAST[0][1]
+    blob = f.tobytes()
+    closed = _is_closed_cached(hashlib.blake2b(blob, digest_size=16).hexdigest(), blob)
+    _LAST[:] = [(f.copy(), closed)]
+    return closed
+
+
+_LAST: list[tuple[np.ndarray, bool]] = []
 
 
 @lru_cache(maxsize=16)

@@ -125,7 +125,8 @@ def rasterize(
     x0, y0 = origin
     gx = xy[:, 0] - x0
     gy = xy[:, 1] - y0
-    coef, area = _edge_coefficients(gx, gy, faces)
+    lo, hi, sgn = _topology(faces)
+    area = _signed_area(gx, gy, faces, lo, hi, sgn)
     # per-triangle bounds from the three corners (elementwise: numpy's reduction over a
     # length-3 axis costs several times more)
     ax, bx, cx = gx[faces[:, 0]], gx[faces[:, 1]], gx[faces[:, 2]]
@@ -145,6 +146,13 @@ def rasterize(
             f"{total} candidate pixels: the projected mesh is far larger than the frame"
         )
     live = np.flatnonzero(count)
+    if not live.size:
+        empty_i = np.zeros(0, np.int64)
+        return Fragments(empty_i, empty_i, empty_i, np.zeros(0), np.zeros(0, bool))
+    # from here on, the live triangles only (elementwise per triangle: the same values)
+    coef = _edge_coefficients(gx, gy, lo[live], hi[live], sgn[live], area[live])
+    xmin, ymin, nx, ny = xmin[live], ymin[live], nx[live], ny[live]
+    lfaces, larea = faces[live], area[live]
     parts: list[tuple[np.ndarray, ...]] = []
     start = 0
     cum = np.cumsum(count[live])
@@ -152,47 +160,78 @@ def rasterize(
         base = cum[start - 1] if start else 0
         stop = int(np.searchsorted(cum, base + CHUNK, side="right"))
         stop = max(stop, start + 1)
-        parts.append(_cover(live[start:stop], xmin, ymin, nx, ny, coef, z, faces, area))
+        fids = np.arange(start, stop)
+        parts.append(_cover(fids, xmin, ymin, nx, ny, coef, z, lfaces, larea))
         start = stop
-    if not parts:
-        empty_i = np.zeros(0, np.int64)
-        return Fragments(empty_i, empty_i, empty_i, np.zeros(0), np.zeros(0, bool))
     cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    cols[0] = live[cols[0]]
     return Fragments(*cols)
 
 
+#: The last mesh's edge topology: meshes are drawn frame after frame with the same faces.
+_TOPOLOGY: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
+
+
+def _topology(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per triangle and edge (edge k from vertex k to k+1), its endpoints in canonical
+    order (lower index first) and ``-1.0`` where that reverses the edge: (F, 3) each.
+    Kept for the last ``faces`` seen (compared by value: a few tens of µs)."""
+    if _TOPOLOGY and np.array_equal(_TOPOLOGY[0][0], faces):
+        return _TOPOLOGY[0][1]
+    a = faces
+    b = np.roll(faces, -1, axis=1)
+    swap = a > b
+    topo = (np.where(swap, b, a), np.where(swap, a, b), np.where(swap, -1.0, 1.0))
+    _TOPOLOGY[:] = [(faces.copy(), topo)]
+    return topo
+
+
+def _signed_area(
+    gx: np.ndarray,
+    gy: np.ndarray,
+    faces: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    sgn: np.ndarray,
+) -> np.ndarray:
+    """(F,) signed double area of each triangle: edge 0's canonical function (oriented)
+    at vertex 2, from the same floats as :func:`_edge_coefficients`."""
+    ax, ay, bx, by = gx[lo[:, 0]], gy[lo[:, 0]], gx[hi[:, 0]], gy[hi[:, 0]]
+    ca = -(by - ay)
+    cb = bx - ax
+    cc = -(ca * ax + cb * ay)
+    v2x, v2y = gx[faces[:, 2]], gy[faces[:, 2]]
+    return sgn[:, 0] * (ca * v2x + cb * v2y + cc)
+
+
 def _edge_coefficients(
-    gx: np.ndarray, gy: np.ndarray, faces: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    gx: np.ndarray,
+    gy: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    sgn: np.ndarray,
+    area: np.ndarray,
+) -> np.ndarray:
     """Per triangle and edge, ``(A, B, C, tie)`` with ``E(p) = A·px + B·py + C`` positive
     inside the triangle whatever its winding, and ``tie`` (1 or 0) whether a pixel centre
-    exactly on the edge counts; plus the signed double area of each triangle.
+    exactly on the edge counts (``lo``, ``hi``, ``sgn`` from :func:`_topology`, ``area``
+    from :func:`_signed_area`, for the same triangles).
 
     Returns
     -------
     coef : (4, 3, F) float64
-    area : (F,) float64
     """
-    a = faces
-    b = np.roll(faces, -1, axis=1)
-    swap = a > b
-    lo = np.where(swap, b, a)
-    hi = np.where(swap, a, b)
-    sgn = np.where(swap, -1.0, 1.0)  # (F, 3)
     ax, ay, bx, by = gx[lo], gy[lo], gx[hi], gy[hi]
     # canonical edge function E = (bx - ax)(py - ay) - (by - ay)(px - ax), expanded; both
     # triangles of an edge compute the same A, B, C from the same floats
     ca = -(by - ay)
     cb = bx - ax
     cc = -(ca * ax + cb * ay)
-    # signed double area: edge 0's function (oriented) at vertex 2
-    v2x, v2y = gx[a[:, 2]], gy[a[:, 2]]
-    area = sgn[:, 0] * (ca[:, 0] * v2x + cb[:, 0] * v2y + cc[:, 0])
     orient = sgn * np.where(area >= 0, 1.0, -1.0)[:, None]
     # tie: the sign E takes at p + eps*(1, eps): dE/dx, else dE/dy (horizontal edge)
     tie = (orient * np.where(ca != 0, ca, cb)) > 0
     coef = np.stack([ca * orient, cb * orient, cc * orient, tie.astype(np.float64)])
-    return coef.transpose(0, 2, 1).copy(), area
+    return coef.transpose(0, 2, 1).copy()
 
 
 def _cover(
@@ -206,43 +245,100 @@ def _cover(
     faces: np.ndarray,
     area: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
-    """Test every pixel centre of the bounding boxes of triangles ``fids``.
+    """The pixel centres covered by triangles ``fids``, row by row of their bounding boxes.
 
-    Candidates are laid out row by row; per-row quantities are expanded with ``np.repeat``
-    (much cheaper than gathers). Every triangle evaluates an edge at a pixel as
-    ``A·px + (B·py + C)`` from the same canonical ``A, B, C``: the two triangles of an edge
-    get bit-identical values there, which the watertight tie rule relies on.
+    Along a row an edge's value ``A·px + (B·py + C)`` is monotone in ``px`` (so is its
+    floating-point value: each rounding is), so each edge admits a half-line of the row
+    and the triangle covers one run of it. The runs' ends are found per row
+    (:func:`_crossings`) and only covered pixels are made, instead of testing every pixel
+    of the box (2.5x as many on the body at 1024). Covered pixels evaluate their edges as
+    ``A·px + (B·py + C)`` from the same canonical ``A, B, C``, as the box test did: the
+    two triangles of an edge get bit-identical values there, which the watertight tie
+    rule relies on, and fragments come in the same order (triangle, row, column).
+    Per-row and per-pixel values are gathered through one expanded index (a gather by a
+    sorted index costs a fifth of ``np.repeat`` here).
     """
-    w, h = nx[fids], ny[fids]
-    n_rows = int(h.sum())
-    row_face = np.repeat(np.arange(fids.size), h)  # index into fids, per row
-    row_fid = fids[row_face]
-    row_y = np.arange(n_rows) - np.repeat(np.cumsum(h) - h, h) + ymin[row_fid]
+    h = ny[fids]
+    row = np.repeat(np.arange(fids.size), h)  # per row: its triangle's index in fids
+    row_fid = fids[row]
+    row_y = np.arange(row.size) - (np.cumsum(h) - h)[row] + ymin[row_fid]
     row_yf = row_y.astype(np.float64)
-    row_w = w[row_face]
-    n = int(row_w.sum())
-    row_start = np.cumsum(row_w) - row_w
-    px = np.arange(n, dtype=np.int64) - np.repeat(row_start - xmin[row_fid], row_w)
-    pxf = px.astype(np.float64)
-    inside = np.ones(n, bool)
-    es = []
+    start = xmin[row_fid]
+    end = start + nx[row_fid] - 1
+    edges = []
     for k in range(3):
-        a, b, c, tie = (coef[i, k] for i in range(4))
-        e = np.repeat(a[row_fid], row_w) * pxf
-        e += np.repeat(b[row_fid] * row_yf + c[row_fid], row_w)
-        ok = e > 0
-        zero = np.flatnonzero(e == 0)
-        if zero.size:  # exactly on the edge: the tie rule
-            zero_row = np.searchsorted(row_start, zero, side="right") - 1
-            ok[zero] = tie[row_fid[zero_row]] > 0
-        inside &= ok
+        a = coef[0, k, row_fid]
+        off = coef[1, k, row_fid] * row_yf
+        off += coef[2, k, row_fid]
+        edges.append((a, off))
+        t, flat_out = _crossings(a, off, coef[3, k, row_fid] > 0, start, end)
+        start = np.where(a > 0, np.maximum(start, t), start)
+        end = np.where(a < 0, np.minimum(end, t - 1), end)
+        end = np.where(flat_out, start - 1, end)
+    count = np.maximum(end - start + 1, 0)
+    run = np.repeat(np.arange(count.size), count)  # per covered pixel: its row
+    px = np.arange(run.size) - (np.cumsum(count) - count - start)[run]
+    pxf = px.astype(np.float64)
+    es = []
+    for a, off in edges:
+        e = a[run] * pxf
+        e += off[run]
         es.append(e)
-    keep = np.flatnonzero(inside)
-    keep_row = np.searchsorted(row_start, keep, side="right") - 1
-    f = row_fid[keep_row]
-    px, py = px[keep], row_y[keep_row]
+    f = row_fid[run]
     fa = np.abs(area[f])
     # e_k is opposite to vertex k+2 (edge k runs from vertex k to vertex k+1)
-    e0, e1, e2 = (e[keep] for e in es)
+    e0, e1, e2 = es
     zz = (e1 * z[faces[f, 0]] + e2 * z[faces[f, 1]] + e0 * z[faces[f, 2]]) / fa
-    return f, px, py, zz, area[f] < 0
+    return f, px, row_y[run], zz, area[f] < 0
+
+
+def _crossings(
+    a: np.ndarray, off: np.ndarray, tie: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where one edge crosses each row of ``[lo, hi]``: the first integer ``x`` in
+    ``[lo, hi + 1]`` inside the edge (``a > 0``) or outside it (``a < 0``); and, for rows
+    the edge runs along (``a == 0``), whether the whole row is outside.
+
+    "Inside" is the box test's own, on its floats: ``e = fl(fl(a·x) + off) > 0``, or
+    ``e == 0`` and the tie rule; monotone in ``x``. ``ceil(-off / a)`` is right or one
+    off; rows whose neighbour says otherwise step, and those still moving after a few
+    steps (a nearly horizontal edge, where ``-off / a`` loses its digits) are bisected.
+    """
+    rising = a > 0
+    flat = a == 0
+    flat_in = flat & ((off > 0) | ((off == 0) & tie))
+
+    def past(rows: np.ndarray | slice, x: np.ndarray) -> np.ndarray:
+        e = a[rows] * x.astype(np.float64)
+        e += off[rows]
+        inside = (e > 0) | ((e == 0) & tie[rows])
+        return inside == rising[rows]
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        guess = np.ceil(-off / a)
+    guess = np.fmin(np.fmax(guess, lo - 1), hi + 1).astype(np.int64)  # NaN (flat): lo - 1
+    t = np.maximum(guess, lo)
+    t = np.where(flat, np.where(flat_in, hi + 1, lo), t)  # flat rows: nothing to find
+    # one full check, then only the rows that moved
+    down = (t > lo) & past(slice(None), t - 1)
+    up = ~down & (t <= hi) & ~past(slice(None), t)
+    rows = np.flatnonzero(down | up)
+    t[rows] += np.where(down[rows], -1, 1)
+    for _ in range(3):
+        if not rows.size:
+            return t, flat & ~flat_in
+        tr, lr = t[rows], lo[rows]
+        down = tr > lr
+        down[down] = past(rows[down], tr[down] - 1)
+        up = ~down & (tr <= hi[rows])
+        up[up] = ~past(rows[up], tr[up])
+        t[rows] += np.where(down, -1, np.where(up, 1, 0))
+        rows = rows[down | up]
+    left, right = lo[rows].copy(), hi[rows] + 1  # bisect: the answer is in [left, right]
+    while (open_ := np.flatnonzero(left < right)).size:
+        mid = (left[open_] + right[open_]) // 2
+        yes = past(rows[open_], mid)
+        right[open_[yes]] = mid[yes]
+        left[open_[~yes]] = mid[~yes] + 1
+    t[rows] = left
+    return t, flat & ~flat_in

@@ -9,6 +9,8 @@ make of a posed mesh differs.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +22,7 @@ from hpt_data.render.mesh_checks import FLAG_TEXT
 from hpt_data.stages._frames_io import PreviousOutput
 from hpt_data.stages.outputs import Fits, FittedFrame, safe_name
 
-__all__ = ["body_model_for", "flag_reason", "plan_frames", "posed_frames"]
+__all__ = ["body_model_for", "flag_reason", "forget_poses", "plan_frames", "posed_frames"]
 
 E = TypeVar("E", bound=FittedFrame)
 _MODELS: dict[str, Any] = {}
@@ -47,20 +49,53 @@ def posed_frames(fits: Fits, rows: list[int]) -> Iterator[tuple[int, np.ndarray,
 
     One body-model call per frame, not per batch: batched matrix products round differently
     with the batch's size on some CPUs, and a frame redone alone (``ctx.previous`` lost its
-    file) must come out bit-identical to the first run. Posing is ~10 ms a frame, small
-    beside rendering."""
+    file) must come out bit-identical to the first run. Posing is ~7 ms a frame; both
+    stages pose the same frames, so the last ``POSED_CACHE`` poses are kept per process
+    (float32, as the model returns them): when ``voxelize`` follows ``render-maps`` in one
+    process (``build --fuse-stages``, the chain benchmark) it takes theirs, identical."""
     import torch
 
     model = body_model_for(fits)
     betas = torch.as_tensor(fits.betas[None]) if fits.betas.size else None
     for row in rows:
-        with torch.no_grad():
-            out = model(
-                betas=betas,
-                body_pose=torch.as_tensor(fits.body_pose[row : row + 1]),
-                global_orient=torch.as_tensor(fits.global_orient[row : row + 1]),
-            )
-        yield row, out.vertices[0].double().numpy(), out.joints[0].double().numpy()
+        key = _pose_key(fits, row)
+        hit = _POSED.get(key)
+        if hit is None:
+            with torch.no_grad():
+                out = model(
+                    betas=betas,
+                    body_pose=torch.as_tensor(fits.body_pose[row : row + 1]),
+                    global_orient=torch.as_tensor(fits.global_orient[row : row + 1]),
+                )
+            hit = (out.vertices[0].numpy().copy(), out.joints[0].numpy().copy())
+            _POSED[key] = hit
+            while len(_POSED) > POSED_CACHE:
+                _POSED.popitem(last=False)
+        else:
+            _POSED.move_to_end(key)
+        yield row, hit[0].astype(np.float64), hit[1].astype(np.float64)
+
+
+#: Poses kept per process (each ~160 KB for the 13k-vertex body: 256 are ~40 MB).
+POSED_CACHE = 256
+_POSED: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+
+def forget_poses() -> None:
+    """Empty the per-process poses (a benchmark timing ``render-maps`` again in one
+    process, which would otherwise find its own poses of the run before)."""
+    _POSED.clear()
+
+
+def _pose_key(fits: Fits, row: int) -> bytes:
+    """What the body model's output depends on: the model, the shape and the row's pose."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"{fits.body_model}:{fits.betas.size}:{fits.betas.dtype}".encode())
+    for a in (fits.betas, fits.body_pose[row], fits.global_orient[row]):
+        arr = np.ascontiguousarray(a)
+        h.update(f"{arr.dtype}{arr.shape}".encode())
+        h.update(arr.tobytes())
+    return h.digest()
 
 
 def flag_reason(flags: list[str]) -> str | None:

@@ -17,7 +17,10 @@ Output folder::
                          z_range (2,) float32; boxes (5, 3) int32 ``[x0, y0, size]`` at
                          1024 in the order face, left_arm, right_arm, left_leg, right_leg;
                          part_mask_<layer> (n, n) bool and part_depth_<layer> (n, n)
-                         float16: the complete part maps inside the boxes
+                         float16: the complete part maps inside the boxes. parsing_N and
+                         depth_N are stored as the body's window (window_N: origin and
+                         full shape; deflating a quarter of the frame), the part maps as
+                         their part's (part_window_<layer>); read back whole
     preview/<frame_id>.png  S, D, H and the complete part masks, for the first frames
 
 Frames whose fit failed (``ok`` false) and frames with a fatal flag (degenerate mesh, bad
@@ -64,6 +67,8 @@ class RenderMaps(Stage):
     requires = ("fit-smpl",)
     Settings = RenderMapsSettings
     version = 3  # 2: fits.npz's camera_distance (perspective about the pelvis); 3: keypoints
+    # (S and D stored as the body's window: the same arrays once read, files of either kind
+    # read alike, so outputs made before stay valid: no new version)
 
     def run(self, ctx: StageContext) -> StageResult:
         import numpy as np

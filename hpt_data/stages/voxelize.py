@@ -13,7 +13,9 @@ Output folder::
     voxels/<frame_id>.npz   labels (64, 256, 256) uint8; z0, dz () float64 (bin k spans
                             z0 + [k, k+1)·dz metres); camera (3,) float64;
                             camera_distance, ref_z () float64 (the perspective about the
-                            pelvis at depth ref_z; 0 = weak perspective)
+                            pelvis at depth ref_z; 0 = weak perspective); labels are
+                            stored as the body's window (labels_window: origin and full
+                            shape), read back whole
     binvox/<frame_id>/      body.binvox and one <part>.binvox per part: cubic 256³ grids
                             with cubic voxels of the xy pitch (binvox has one scale); only
                             with ``binvox`` (``keep: all``): no later stage reads them
@@ -63,6 +65,8 @@ class Voxelize(Stage):
     requires = ("fit-smpl",)
     Settings = VoxelizeSettings
     version = 2  # 2: columns follow fits.npz's camera_distance (perspective about the pelvis)
+    # (labels stored as the body's window: the same grid once read, files of either kind
+    # read alike, so outputs made before stay valid: no new version)
     extra_files = ("binvox",)
 
     def run(self, ctx: StageContext) -> StageResult:

@@ -20,6 +20,7 @@ from hpt_data.stages.outputs._common import (
     parse_index,
     safe_name,
 )
+from hpt_data.stages.outputs._window import crop_window, fill_window
 
 if TYPE_CHECKING:
     from hpt_data.render.maps import Maps as RenderedMaps
@@ -97,13 +98,13 @@ class FrameMaps:
             raise ValueError("the first maps must hold the layer boxes and complete part maps")
         return cls(
             parsing={m.size: m.parsing for m in maps},
-            depth={m.size: m.depth.astype(np.float16) for m in maps},
+            depth={m.size: _half_depth(m.depth) for m in maps},
             joints2d={m.size: m.joints2d.astype(np.float32) for m in maps},
             sigma={m.size: np.float32(m.sigma) for m in maps},
             z_range=np.asarray(fine.z_range, np.float32),
             boxes=np.stack([fine.boxes[n] for n in LAYERS]).astype(np.int32),
             part_masks={n: fine.part_masks[n] for n in LAYERS},
-            part_depths={n: fine.part_depths[n].astype(np.float16) for n in LAYERS},
+            part_depths={n: _half_depth(fine.part_depths[n]) for n in LAYERS},
             keypoints=_keypoints(fine.keypoints),
         )
 
@@ -132,6 +133,16 @@ class FrameMaps:
         keys = [f"{f}_{s}" for s in sizes for f in ("parsing", "depth", "joints2d", "sigma")]
         keys += ["z_range", "boxes", *(f"part_depth_{n}" for n in layers)]
         need_arrays(arrays, keys, path)
+        for s in sizes:  # the body's window (render-maps 4 on), back to the full frame
+            if f"window_{s}" in arrays:
+                window = arrays[f"window_{s}"]
+                arrays[f"parsing_{s}"] = _filled(arrays[f"parsing_{s}"], window, 0, path)
+                arrays[f"depth_{s}"] = _filled(arrays[f"depth_{s}"], window, np.inf, path)
+        for n in layers:
+            if f"part_window_{n}" in arrays:
+                window = arrays[f"part_window_{n}"]
+                arrays[f"part_mask_{n}"] = _filled(arrays[f"part_mask_{n}"], window, False, path)
+                arrays[f"part_depth_{n}"] = _filled(arrays[f"part_depth_{n}"], window, np.inf, path)
         return cls(
             parsing={s: arrays[f"parsing_{s}"] for s in sizes},
             depth={s: arrays[f"depth_{s}"] for s in sizes},
@@ -145,7 +156,21 @@ class FrameMaps:
         )
 
     def write(self, path: Path) -> None:
-        save_npz(path, self.to_arrays(), level=1)
+        """The arrays, S and D as the body's window at each size (``window_<size>``:
+        origin and full shape; :mod:`hpt_data.stages.outputs._window`), each part map
+        as its part's window in its box (``part_window_<layer>``)."""
+        arrays = self.to_arrays()
+        for size in self.parsing:
+            parsing, depth = self.parsing[size], self.depth[size]
+            box, window = crop_window([parsing, depth], [0, np.inf])
+            arrays[f"parsing_{size}"], arrays[f"depth_{size}"] = parsing[box], depth[box]
+            arrays[f"window_{size}"] = window
+        for name in self.part_masks:  # and each complete part map in its box
+            mask, depth = self.part_masks[name], self.part_depths[name]
+            box, window = crop_window([mask, depth], [False, np.inf])
+            arrays[f"part_mask_{name}"], arrays[f"part_depth_{name}"] = mask[box], depth[box]
+            arrays[f"part_window_{name}"] = window
+        save_npz(path, arrays, level=1)
 
     def shard_fields(self) -> dict[str, np.ndarray]:
         """The shard fields of these maps (``hpt_data.shards.schema``): parsing, depth,
@@ -166,6 +191,21 @@ class FrameMaps:
             fields[f"layer_mask_{layer}"] = self.part_masks[layer].astype(np.uint8)
             fields[f"layer_depth_{layer}"] = _shard_depth(self.part_depths[layer])
         return fields
+
+
+def _half_depth(depth: np.ndarray) -> np.ndarray:
+    """``depth.astype(float16)``, converting only the window of its non-``+inf`` values
+    (numpy converts to float16 one value at a time; the body is a quarter of the frame)."""
+    box, window = crop_window([depth], [np.inf])
+    return fill_window(depth[box].astype(np.float16), window, np.inf)
+
+
+def _filled(block: np.ndarray, window: np.ndarray, background: float, path: Path) -> np.ndarray:
+    """A windowed array back to its full shape; StageError when the window does not fit."""
+    try:
+        return fill_window(block, window, background)
+    except ValueError as exc:
+        raise StageError(f"{path}: {exc}") from None
 
 
 def _keypoints(points: np.ndarray | None) -> np.ndarray:
@@ -259,8 +299,11 @@ class FrameVolume:
         arrays = load_arrays(path, "voxelize")
         keys = ("labels", "z0", "dz", "camera", "camera_distance", "ref_z")
         need_arrays(arrays, keys, path)
+        labels = arrays["labels"]
+        if "labels_window" in arrays:  # the body's window (voxelize 3 on)
+            labels = _filled(labels, arrays["labels_window"], 0, path)
         return cls(
-            labels=arrays["labels"],
+            labels=labels,
             z0=float(arrays["z0"]),
             dz=float(arrays["dz"]),
             camera=arrays["camera"],
@@ -269,10 +312,15 @@ class FrameVolume:
         )
 
     def write(self, path: Path) -> None:
+        """The arrays, the labels as the body's window (``labels_window``: origin and full
+        shape; :mod:`hpt_data.stages.outputs._window`)."""
+        labels = np.asarray(self.labels, np.uint8)
+        box, window = crop_window([labels], [0])
         save_npz(
             path,
             {
-                "labels": np.asarray(self.labels, np.uint8),
+                "labels": labels[box],
+                "labels_window": window,
                 "z0": np.float64(self.z0),
                 "dz": np.float64(self.dz),
                 "camera": np.asarray(self.camera, np.float64),
