@@ -44,18 +44,18 @@ if TYPE_CHECKING:
 # Per-video files (previews, fit.json) are spread over 60 frames there: shorter videos
 # need a little more per frame.
 BYTES_PER_FRAME: dict[str, int] = {
-    "remove-bg": 183_145,  # 1024 crop and mask (the alpha matte only with keep: all)
-    "pose2d": 3_199,
-    "fit-smpl": 3_888,  # fits.npz, fit.json, preview.png
-    "render-maps": 431_151,  # S, D at 1024 and 512, joints, layer maps, previews
-    "voxelize": 50_341,  # the label volume (.binvox grids only with keep: all)
+    "remove-bg": 36_815,  # the 1024 crop's 8-bit matte and mask (crop_file: matte)
+    "pose2d": 3_202,
+    "fit-smpl": 3_890,  # fits.npz, fit.json, preview.png
+    "render-maps": 373_476,  # S, D at 1024 and 512 (body window), joints, layer maps
+    "voxelize": 32_920,  # the label volume (.binvox grids only with keep: all)
 }
-# sample-frames keeps each frame at the source's resolution (PNG by default): 284,841 B per
-# 1024x1024 frame of the same run = 0.27 B per source pixel (about 0.56 MB for 1080p).
-SAMPLE_BYTES_PER_PIXEL = 284_841 / (1024 * 1024)
+# sample-frames keeps each frame at the source's resolution (fast PNG by default): 296,737 B per
+# 1024x1024 frame of the same run = 0.28 B per source pixel (about 0.59 MB for 1080p).
+SAMPLE_BYTES_PER_PIXEL = 296_737 / (1024 * 1024)
 UNKNOWN_SOURCE_PIXELS = 1920 * 1080  # a video whose size cannot be read is taken as 1080p
 # write-shards: the shards' bytes per frame of the same run.
-SHARD_BYTES_PER_FRAME = 454_814
+SHARD_BYTES_PER_FRAME = 486_007
 
 # What each stage imports beyond the core dependencies (pip install 'hpt[data]').
 _STAGE_MODULES: dict[str, tuple[str, ...]] = {
