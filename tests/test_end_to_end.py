@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from hpt_data.cli import app
 from hpt_data.shards.reading import load_manifest
-from hpt_data.stages.outputs import Crops
+from hpt_data.stages.outputs import Crops, FrameMaps, FrameVolume
 from hpt_model.data import PairDataset, ShardFrames
 
 pytestmark = pytest.mark.slow
@@ -50,17 +50,20 @@ def test_shards_hold_what_the_stages_wrote(built: Path) -> None:
             got = frames.read(i)
             vdir = videos / got["video_id"]
             fid = got["frame_id"]
-            with np.load(vdir / "render-maps" / "maps" / f"{fid}.npz") as maps:
-                np.testing.assert_array_equal(got["parsing"], maps["parsing_1024"])
-                np.testing.assert_array_equal(got["parsing_512"], maps["parsing_512"])
-                np.testing.assert_array_equal(got["joints2d"], maps["joints2d_1024"])
-                np.testing.assert_array_equal(got["part_boxes"], maps["boxes"])
-                depth = maps["depth_1024"]
-                fg = np.isfinite(depth)
-                np.testing.assert_array_equal(got["depth"][fg], depth[fg].astype(np.float16))
-                assert np.all(np.isposinf(got["depth"][~fg]))
-            with np.load(vdir / "voxelize" / "voxels" / f"{fid}.npz") as vox:
-                np.testing.assert_array_equal(got["voxels"], vox["labels"])
+            # read back through the stage's reader: the files hold the body's window
+            maps = FrameMaps.read(vdir / "render-maps" / "maps" / f"{fid}.npz")
+            np.testing.assert_array_equal(got["parsing"], maps.parsing[1024])
+            np.testing.assert_array_equal(got["parsing_512"], maps.parsing[512])
+            np.testing.assert_array_equal(got["joints2d"], maps.joints2d[1024])
+            np.testing.assert_array_equal(got["part_boxes"], maps.boxes)
+            depth = maps.depth[1024]
+            fg = np.isfinite(depth)
+            assert fg.any()
+            np.testing.assert_array_equal(got["depth"][fg], depth[fg].astype(np.float16))
+            assert np.all(np.isposinf(got["depth"][~fg]))
+            vox = FrameVolume.read(vdir / "voxelize" / "voxels" / f"{fid}.npz")
+            assert vox.labels.shape == (64, 256, 256) and vox.labels.any()
+            np.testing.assert_array_equal(got["voxels"], vox.labels)
             with np.load(vdir / "fit-smpl" / "fits.npz") as fits:
                 row = list(fits["frame_ids"]).index(fid)
                 np.testing.assert_array_equal(got["camera"], fits["camera"][row])

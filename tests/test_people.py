@@ -4,7 +4,6 @@ files, and one-person clips unchanged."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import cv2
@@ -32,15 +31,17 @@ from hpt_data.video import VideoReader
 
 pytest.importorskip("ai_edge_litert")
 
-#: The one-person clip of ``ONE``: its ground-truth file as rendered by the code before
-#: ``people_per_clip`` existed (commit d85fe21), and 24x32 thumbnails of its decoded frames
+#: The one-person clip of ``ONE``: its ground truth (tests/data/one_person_clip_truth.npz,
+#: rendered by 100449c, whose file had the sha256 of the code before ``people_per_clip``
+#: existed, d85fe21, on the machine that recorded it; the bytes differ between machines, so
+#: the arrays are compared), and 24x32 thumbnails of its decoded frames
 #: (tests/data/one_person_clip_thumbnails.npy, INTER_AREA) since the faster noise and
 #: shadows (a9d3daa; against the older frames: mean 0.5, max 8 levels apart).
 ONE = SyntheticOptions(
     persons=1, clips_per_person=1, seconds=0.5, fps=8, width=192, height=256, seed=7,
     actions=["walk"],
 )  # fmt: skip
-ONE_GT_SHA256 = "8db02a6310ac18401003616914659afa12948a993364e0fb16691c68ea744def"
+ONE_TRUTH = Path(__file__).parent / "data" / "one_person_clip_truth.npz"
 ONE_THUMBNAILS = Path(__file__).parent / "data" / "one_person_clip_thumbnails.npy"
 
 CROWD = SyntheticOptions(
@@ -95,15 +96,27 @@ def test_decode_and_weighted_nms_merge_one_object() -> None:
 
 def test_one_person_clips_are_unchanged(tmp_path: Path) -> None:
     """people_per_clip defaults to 1 and then renders what the code did before: the same
-    truth byte for byte, and frames within a few levels (video decoding and float rounding
-    differ between machines; another person or a moved one is tens of levels off)."""
+    truth (labels exact, floats to 1e-3, masks to a few edge pixels) and frames within a
+    few levels (video decoding, rendering and float rounding differ between machines;
+    another person or a moved one is thousands of pixels and tens of levels off)."""
     src = SyntheticSource(tmp_path, ONE)
     (video,) = src.scan().videos
     assert "people" not in video.meta
     src.materialize(video)
     gt = load_ground_truth(str(video.ground_truth))
     assert not any(k.startswith("people_") for k in gt)
-    assert hashlib.sha256(Path(str(video.ground_truth)).read_bytes()).hexdigest() == ONE_GT_SHA256
+    want = load_ground_truth(ONE_TRUTH)
+    assert gt.keys() == want.keys()
+    for key, value in want.items():
+        got = gt[key]
+        assert got.dtype == value.dtype and got.shape == value.shape, key
+        if key in ("mask", "parts"):  # a few edge pixels may round the other way
+            differ = (got != value).reshape(len(got), -1).mean(axis=1)
+            assert differ.max() < 0.002, (key, differ)  # a bystander is ~3 % of the frame
+        elif value.dtype.kind == "f":
+            np.testing.assert_allclose(got, value, rtol=1e-4, atol=1e-3, err_msg=key)
+        else:
+            np.testing.assert_array_equal(got, value, err_msg=key)
     frames = np.stack(_frames(video.path))
     thumbs = np.stack([cv2.resize(f, (24, 32), interpolation=cv2.INTER_AREA) for f in frames])
     diff = np.abs(thumbs.astype(int) - np.load(ONE_THUMBNAILS).astype(int))

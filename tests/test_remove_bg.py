@@ -222,7 +222,7 @@ def test_sigkill_mid_stage_then_rerun_equals_an_uninterrupted_run(tmp_path: Path
     videos = killed / "work" / "clips" / "videos"
     try:
         deadline = time.monotonic() + 120
-        while len(list(videos.glob("*/.remove-bg.tmp-*/image/*.png"))) < 2:
+        while len(list(videos.glob("*/.remove-bg.tmp-*/mask/*.png"))) < 2:
             assert proc.poll() is None, proc.communicate()[1][-2000:]
             assert time.monotonic() < deadline, "remove-bg never started"
             time.sleep(0.02)

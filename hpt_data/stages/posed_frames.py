@@ -52,8 +52,12 @@ def posed_frames(fits: Fits, rows: list[int]) -> Iterator[tuple[int, np.ndarray,
     file) must come out bit-identical to the first run. Posing is ~7 ms a frame; both
     stages pose the same frames, so the last ``POSED_CACHE`` poses are kept per process
     (float32, as the model returns them): when ``voxelize`` follows ``render-maps`` in one
-    process (``build --fuse-stages``, the chain benchmark) it takes theirs, identical."""
+    process (``build --fuse-stages``, the chain benchmark) it takes theirs, identical.
+    Posing runs on one torch thread: the vertices' last bits change with the thread count
+    (a Ray worker has one, a local build the machine's), and with them pixels on an edge."""
     import torch
+
+    from hpt_data.fitting.runtime import torch_threads
 
     model = body_model_for(fits)
     betas = torch.as_tensor(fits.betas[None]) if fits.betas.size else None
@@ -61,7 +65,7 @@ def posed_frames(fits: Fits, rows: list[int]) -> Iterator[tuple[int, np.ndarray,
         key = _pose_key(fits, row)
         hit = _POSED.get(key)
         if hit is None:
-            with torch.no_grad():
+            with torch.no_grad(), torch_threads(1):
                 out = model(
                     betas=betas,
                     body_pose=torch.as_tensor(fits.body_pose[row : row + 1]),
