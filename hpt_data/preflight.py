@@ -166,7 +166,8 @@ def check_disk(
                 continue
             frames, pixels = plan(v)
             if name == "sample-frames":
-                need += round(frames * pixels * SAMPLE_BYTES_PER_PIXEL)
+                in_source = getattr(stage.settings, "image_format", "png") == "video"
+                need += 0 if in_source else round(frames * pixels * SAMPLE_BYTES_PER_PIXEL)
             else:
                 need += frames * BYTES_PER_FRAME[name]
     if shards:

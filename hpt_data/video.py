@@ -312,3 +312,50 @@ class VideoReader:
                 f"truncated or corrupt: decoding stopped after {index} of the "
                 f"{declared} frames its header declares"
             )
+
+
+class FrameDecoder:
+    """Frames of one source by index, decoded again (sample-frames ``image_format: video``
+    keeps no file of them): forward from the last one asked for, the frames between
+    grabbed (decoded, not converted), from the start again when asked for an earlier one.
+
+    Decoding is deterministic, so a frame comes out as the pixels sample-frames saw (the
+    same decoder, the same frames before it); an image folder's frame is its file.
+    """
+
+    def __init__(self, reader: VideoReader) -> None:
+        self.reader = reader
+        self._cap = None
+        self._next = 0  # source index the capture decodes next
+
+    def image(self, index: int) -> np.ndarray:
+        """Frame ``index`` of the source: (H, W, 3) uint8 BGR, rotated as sample-frames'."""
+        import cv2
+
+        r = self.reader
+        if r.info.kind == "images":
+            if not 0 <= index < len(r._images):
+                raise r._error(f"has no frame {index} (it holds {len(r._images)} images)")
+            image = cv2.imread(str(r._images[index]), cv2.IMREAD_COLOR)
+            if image is None:
+                raise r._error(f"image {r._images[index].name} cannot be decoded")
+            return image
+        if self._cap is None or index < self._next:
+            self.close()
+            self._cap, self._next = r._capture(), 0
+        while self._next < index:
+            if not self._cap.grab():
+                raise r._error(f"frame {index} can no longer be decoded (stops at {self._next})")
+            self._next += 1
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            raise r._error(f"frame {index} can no longer be decoded")
+        self._next += 1
+        if r.info.rotation:
+            image = cv2.rotate(image, _ROTATE[r.info.rotation])
+        return image
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None

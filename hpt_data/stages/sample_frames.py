@@ -32,6 +32,7 @@ import numpy as np
 
 from hpt_data.errors import StageError
 from hpt_data.stages._frames_io import PreviousOutput, file_signature, write_image
+from hpt_data.stages._source_frames import video_frame_file, video_frame_index
 from hpt_data.stages.base import Stage, StageContext, StageResult
 from hpt_data.stages.outputs import Frames, SampledFrame, SourceFacts
 from hpt_data.video import Frame, VideoError, VideoReader
@@ -50,7 +51,9 @@ class SampleFramesSettings:
     fps: float = 10.0  # fps mode: frames kept per second of video
     min_pose_change: float = 0.05  # diverse mode: in pose radii (keypoints.pose_distance)
     max_frames: int = 0  # at most this many frames per video, evenly spread (0: no cap)
-    image_format: Literal["png", "jpg"] = "png"  # of the kept frames (png: lossless)
+    # of the kept frames: png (lossless), jpg, or video: no file, later stages decode the
+    # frame from the source again (no scratch; the source must stay, unchanged)
+    image_format: Literal["png", "jpg", "video"] = "png"
     jpeg_quality: int = 95  # with image_format: jpg
     png_encoder: Literal["fast", "libpng"] = "fast"  # png: fast (rows Up-filtered: half
     # libpng's encoding time, 2/3 of its decoding, ~7 % more bytes) or libpng; both lossless
@@ -163,8 +166,10 @@ class SampleFrames(Stage):
         return self.settings.image_format
 
     def _write(self, frame: Frame, out_dir: Path) -> str:
-        rel = f"frames/{frame.index:06d}.{self._ext()}"
         s: SampleFramesSettings = self.settings
+        if s.image_format == "video":  # hpt_data.stages._source_frames decodes it again
+            return video_frame_file(frame.index)
+        rel = f"frames/{frame.index:06d}.{self._ext()}"
         write_image(out_dir / rel, frame.image, s.image_format, s.jpeg_quality, s.png_encoder)
         return rel
 
@@ -183,7 +188,7 @@ class SampleFrames(Stage):
         if s.max_frames and len(kept) > s.max_frames:
             chosen = set(np.round(np.linspace(0, len(kept) - 1, s.max_frames)).astype(int).tolist())
             for i, entry in enumerate(kept):
-                if i not in chosen:
+                if i not in chosen and video_frame_index(entry.file) is None:
                     (out_dir / entry.file).unlink()
             kept = [e for i, e in enumerate(kept) if i in chosen]
         info = reader.info
@@ -208,7 +213,8 @@ class SampleFrames(Stage):
         intact and decode only up to the last missing one."""
         missing = {}
         for entry in old.frames:
-            if not previous.reuse(entry.file, out_dir):
+            in_source = video_frame_index(entry.file) is not None  # no file to lose
+            if not in_source and not previous.reuse(entry.file, out_dir):
                 missing[entry.index] = entry
         reused = len(old.frames) - len(missing)
         if missing:

@@ -90,7 +90,13 @@ class Frames:
         write_json(Path(folder) / INDEX, self.to_json())
 
     def image(self, file: str) -> np.ndarray:
-        """A kept frame ((H, W, 3) uint8 BGR), by its ``file``."""
+        """A kept frame ((H, W, 3) uint8 BGR), by its ``file``: read from the file, or
+        decoded again from the source for a ``video#`` entry (``image_format: video``)."""
+        from hpt_data.stages._source_frames import source_frame, video_frame_index
+
+        index = video_frame_index(file)
+        if index is not None:
+            return source_frame(self.source.path, self.source.signature, index)
         return read_image(folder_of(self, "Frames") / file)
 
 
@@ -192,6 +198,8 @@ class Crops:
     # 8-bit matte (hpt_data.stages._crop_matte), the frames in ../sample-frames
     crop_file: str = "image"
     folder: Path | None = field(default=None, compare=False, repr=False)
+    # the video's sample-frames index, read once for the crops rebuilt from its frames
+    _frames: Frames | None = field(default=None, init=False, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any], folder: Path | None = None) -> Crops:
@@ -234,7 +242,10 @@ class Crops:
         # the video's folder: the parent, or further up for a person clip's crop set read
         # in place (remove-bg/clips/p1)
         video = next((d for d in folder.parents if (d / Frames.STAGE).is_dir()), folder.parent)
-        frame = read_image(video / Frames.STAGE / crop.source_file)
+        frames = self._frames
+        if frames is None or frames.folder != video / Frames.STAGE:
+            frames = self._frames = Frames.read(video / Frames.STAGE)
+        frame = frames.image(crop.source_file)
         alpha8 = read_image(folder / crop.alpha, gray=True)
         return rebuild_crop(frame, alpha8, crop.window, self.background_rgb)
 

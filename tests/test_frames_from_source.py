@@ -1,0 +1,116 @@
+"""sample-frames ``image_format: video``: no frame file is written and later stages decode
+each kept frame from the source again; they must get the very pixels a PNG run keeps, in
+any order, and a source that moved or changed must say so in one line."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from frames_for_tests import (
+    dot_frames,
+    frame_stages,
+    make_dataset,
+    output_files,
+    portrait_frames,
+    write_video,
+)
+
+from hpt_data.errors import StageError
+from hpt_data.executors import LocalExecutor
+from hpt_data.orchestrator import build
+from hpt_data.sources.base import VideoRecord
+from hpt_data.stages._source_frames import forget_decoders
+from hpt_data.stages.base import StageContext
+from hpt_data.stages.outputs import Crops, Frames
+from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
+
+
+def sampled(tmp: Path, video: Path, name: str, **settings) -> Frames:
+    out = tmp / name
+    out.mkdir(parents=True)
+    record = VideoRecord(video.stem, "p0", "test", str(video))
+    SampleFrames(SampleFramesSettings(**settings)).run(StageContext(record, {}, out))
+    return Frames.read(out)
+
+
+@pytest.mark.parametrize("codec", ["FFV1", "mp4v"])
+def test_frames_decoded_again_equal_the_png_frames_in_any_order(tmp_path: Path, codec) -> None:
+    # a lossy codec too: the decoder, not the codec, must give the same pixels again
+    suffix = ".avi" if codec == "FFV1" else ".mp4"
+    clip = write_video(tmp_path / f"dots{suffix}", dot_frames(12, (96, 64)), 10, codec)
+    png = sampled(tmp_path, clip, "png", mode="stride", stride=2)
+    video = sampled(tmp_path, clip, "video", mode="stride", stride=2, image_format="video")
+    assert [f.index for f in video.frames] == [f.index for f in png.frames] == [0, 2, 4, 6, 8, 10]
+    assert [f.time_ms for f in video.frames] == [f.time_ms for f in png.frames]
+    assert not list((tmp_path / "video").rglob("*.png")), "no frame file with image_format: video"
+    forget_decoders()
+    # forward, backward (the decoder starts again) and repeated
+    for pos in [0, 3, 5, 1, 1, 4, 2, 0]:
+        got = video.image(video.frames[pos].file)
+        want = png.image(png.frames[pos].file)
+        assert got.shape == want.shape == (64, 96, 3)
+        assert np.array_equal(got, want), pos
+    if codec == "FFV1":  # lossless end to end: the very frames written
+        assert np.array_equal(video.image(video.frames[2].file), dot_frames(12, (96, 64))[4])
+
+
+def test_image_folder_frames_come_from_their_files(tmp_path: Path) -> None:
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    frames = dot_frames(4)
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), f)
+    index = sampled(tmp_path, folder, "out", mode="stride", image_format="video")
+    assert [f.file for f in index.frames] == [f"video#{i:06d}" for i in range(4)]
+    for entry in reversed(index.frames):
+        assert np.array_equal(index.image(entry.file), frames[entry.index])
+
+
+def test_a_moved_or_changed_source_is_named_in_one_line(tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "dots.avi", dot_frames(6), 10, "FFV1")
+    index = sampled(tmp_path, clip, "out", mode="stride", image_format="video")
+    forget_decoders()
+    moved = clip.with_name("moved.avi")
+    shutil.move(clip, moved)
+    with pytest.raises(StageError, match=r"dots\.avi: the source is gone") as gone:
+        index.image(index.frames[1].file)
+    assert "\n" not in str(gone.value)
+    write_video(clip, dot_frames(6, (64, 40)), 10, "FFV1")  # another video in its place
+    with pytest.raises(StageError, match=r"dots\.avi: the source changed since sample-frames"):
+        index.image(index.frames[1].file)
+
+
+def test_remove_bg_and_pose2d_write_the_same_files_from_decoded_frames(tmp_path: Path) -> None:
+    """The whole frame chain from frames decoded again equals the chain from PNG frames,
+    byte for byte, and the crops rebuilt from the matte are the same pixels."""
+    clip = write_video(tmp_path / "hopper.avi", portrait_frames(6, step=4), 10, "FFV1")
+    stages = "sample-frames,remove-bg,pose2d"
+    classes, settings = frame_stages(stages)
+    roots = {"png": tmp_path / "png", "video": tmp_path / "video"}
+    for fmt, root in roots.items():
+        fmt_settings = dict(settings)
+        fmt_settings["sample-frames"] = SampleFramesSettings(mode="stride", image_format=fmt)
+        ds = make_dataset(root, [clip], classes, fmt_settings)
+        with LocalExecutor(workers=1) as ex:
+            report = build(ds, ex, progress=False)
+        done = [o.state for s in report.steps if s.step in stages.split(",") for o in s.outcomes]
+        assert done == ["ok"] * 3, report
+    videos = {fmt: root / "work" / "clips" / "videos" / "hopper" for fmt, root in roots.items()}
+    assert not list((videos["video"] / "sample-frames").rglob("*.png"))
+    for stage in ("remove-bg", "pose2d"):
+        got, want = output_files(videos["video"] / stage), output_files(videos["png"] / stage)
+        assert got.keys() == want.keys(), stage
+        # the index names each crop's source frame: video#000002 against frames/000002.png
+        got["frames.json"] = re.sub(rb"video#(\d+)", rb"frames/\1.png", got["frames.json"])
+        assert got == want, stage
+    crops = {fmt: Crops.read(v / "remove-bg") for fmt, v in videos.items()}
+    kept = [c for c in crops["png"].frames if c.has_crop]
+    assert len(kept) >= 4
+    for crop in kept:
+        same = crops["video"].by_index()[crop.index]
+        assert np.array_equal(crops["video"].image(same), crops["png"].image(crop))
