@@ -17,6 +17,10 @@ write-shards is also timed with ``--workers`` local processes against one, over
 ``--copies`` copies of the clip's outputs (videos of their own, so the shard plan has
 several ranges to share out); the output of both must be byte-identical.
 
+Last, sample-frames ``image_format: video`` (no frame file; the stages that read frames
+decode them from the source again) against the PNG frames: sample-frames, remove-bg and
+write-shards timed alternately, the files of remove-bg and the shards compared.
+
     python benchmarks/chain.py [--frames 60] [--workers 2] [--quick] [--profile]
 
 Prints a table and writes ``benchmarks/results/chain.json``.
@@ -50,8 +54,9 @@ STAGE_ORDER = (
 )
 
 
-def open_clip(data: Path, work: Path, frames: int) -> Any:
-    """The one-clip synthetic dataset (every frame kept) and its stages."""
+def open_clip(data: Path, work: Path, frames: int, image_format: str = "png") -> Any:
+    """The one-clip synthetic dataset (every frame kept, as ``image_format``) and its
+    stages."""
     from hpt_data.config import DatasetConfig
     from hpt_data.orchestrator import Dataset
     from hpt_data.sources.split import SplitRule
@@ -67,7 +72,7 @@ def open_clip(data: Path, work: Path, frames: int) -> Any:
         root=data,
         options=options,
         split=SplitRule(test_fraction=0.0),
-        stages={"sample-frames": SampleFramesSettings(mode="stride")},
+        stages={"sample-frames": SampleFramesSettings(mode="stride", image_format=image_format)},
     )
     return Dataset.open(config, work)
 
@@ -151,6 +156,67 @@ def run_stages(ds: Any, video: Any, frames: int, profile: bool) -> dict[str, Any
             prof.runcall(execute_stage_task, task)
             out[name]["profile_top"] = top_functions(prof, frames)
     return out
+
+
+def warm_ms(ds: Any, video: Any, name: str, frames: int) -> float:
+    """One forced run of stage ``name`` on the clip (its models loaded): ms per frame."""
+    from hpt_data.stages._source_frames import forget_decoders
+    from hpt_data.tasks import StageTask, execute_stage_task
+
+    stage = ds.stage(name)
+    vdir = ds.dirs.video(video.video_id)
+    task = StageTask(stage, video, vdir.path, ds.upstream_fingerprints(stage), force=True)
+    forget_decoders()
+    start = time.perf_counter()
+    result = execute_stage_task(task)
+    if result.state != "ok":
+        raise SystemExit(f"{name} failed: {result.error}")
+    return 1000 * (time.perf_counter() - start) / frames
+
+
+def frames_from_source(ds: Any, video: Any, work: Path, frames: int, out: Path) -> dict:
+    """sample-frames ``image_format: video`` against the PNG frames of ``ds``: the stages
+    that read frames (sample-frames, remove-bg, write-shards) timed alternately, twice
+    each, best of two; remove-bg's files and the shards compared byte for byte (the other
+    stages' outputs are linked from the PNG run: they never read a frame)."""
+    from hpt_data.orchestrator import scan_videos
+
+    other = open_clip(ds.config.root, work, frames, "video")
+    vid = scan_videos(other).videos[0]
+    src, dst = ds.dirs.video(video.video_id), other.dirs.video(vid.video_id)
+    for name in ("sample-frames", "remove-bg"):
+        warm_ms(other, vid, name, frames)
+    for name in ("pose2d", "fit-smpl", "render-maps", "voxelize"):
+        if dst.output(name).exists():
+            shutil.rmtree(dst.output(name))
+        shutil.copytree(src.output(name), dst.output(name), copy_function=os.link)
+    figures: dict[str, dict[str, float]] = {}
+    for name in ("sample-frames", "remove-bg"):
+        runs = {"png": [], "video": []}
+        for _ in range(2):
+            runs["png"].append(warm_ms(ds, video, name, frames))
+            runs["video"].append(warm_ms(other, vid, name, frames))
+        figures[name] = {k: round(min(v), 1) for k, v in runs.items()}
+    shards = {"png": [], "video": []}
+    sha = {}
+    for _ in range(2):
+        for key, (d, v) in {"png": (ds, video), "video": (other, vid)}.items():
+            got = time_shards(d, [v], 1, out / f"shards-{key}", 64)
+            shards[key].append(1000 * got["seconds"] / got["frames"])
+            sha[key] = got["sha256"]
+    figures["write-shards"] = {k: round(min(v), 1) for k, v in shards.items()}
+    a, b = src.output("remove-bg"), dst.output("remove-bg")
+    files = [p.relative_to(a) for p in a.rglob("*") if p.is_file()]
+    # frames.json differs only in naming each crop's source frame (video#… / frames/….png)
+    files = [f for f in files if f.name not in ("_stage.json", "frames.json")]
+    same = all((b / f).is_file() and (a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    return {
+        "ms_per_frame": figures,
+        "saved_ms_per_frame": round(sum(f["png"] - f["video"] for f in figures.values()), 1),
+        "sample_frames_bytes_per_frame": round(folder_bytes(dst.output("sample-frames")) / frames),
+        "shards_identical": sha["png"] == sha["video"],
+        "remove_bg_identical": same,
+    }
 
 
 def copy_videos(ds: Any, video: Any, copies: int) -> list[Any]:
@@ -241,6 +307,9 @@ def main() -> None:
         shards_cpu_s = (time.process_time() - cpu) / 2  # it writes twice
         parallel = time_shards(ds, copies, args.workers, Path(tmp) / "shards-n", max_mb)
         one_copy = serial["frames"] // args.copies
+        from_video = frames_from_source(
+            ds, video, (args.work or Path(tmp)) / "work-video-frames", n, Path(tmp)
+        )
         stages["write-shards"] = {
             "ms_per_frame": round(1000 * serial["seconds"] / serial["frames"], 1),
             "cpu_ms_per_frame": round(1000 * shards_cpu_s / serial["frames"], 1),
@@ -282,6 +351,7 @@ def main() -> None:
             "shards": serial["shards"],
             "identical": serial["sha256"] == parallel["sha256"],
         },
+        "frames_from_video": from_video,
         "peak_rss_mb": round(peak_rss_mb()),
         "cpu_count": os.cpu_count(),
         "load_average_before": load_before,
@@ -314,6 +384,14 @@ def main() -> None:
         f"write-shards {sh['workers']} workers vs 1: {sh['speedup']}x warm pool, "
         f"{sh['speedup_with_pool_start']}x with the pool's start, over {sh['copies']} "
         f"copies ({sh['shards']} shards), byte-identical: {sh['identical']}"
+    )
+    fv = from_video["ms_per_frame"]
+    print(
+        "image_format: video against png (ms/frame): "
+        + ", ".join(f"{k} {v['png']} -> {v['video']}" for k, v in fv.items())
+        + f"; saved {from_video['saved_ms_per_frame']} ms/frame and "
+        f"{stages['sample-frames']['bytes_per_frame']} bytes/frame of scratch; remove-bg files "
+        f"identical: {from_video['remove_bg_identical']}, shards: {from_video['shards_identical']}"
     )
     print(f"load average before / after: {load_before} / {result['load_average_after']}")
     print(f"wrote {args.out}")
