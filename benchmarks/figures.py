@@ -318,12 +318,20 @@ def _chain(r: Results) -> str:
 
 
 def _chain_footprint(r: Results) -> str:
-    return (
+    text = (
         f"perception {r['perception_over_detector']:.2f}× the detector; scratch "
         f"{r['scratch_bytes_per_frame'] / 1e6:.2f} MB per frame, shards "
         f"{r['stages']['write-shards']['bytes_per_frame'] / 1e6:.2f} MB; peak RSS "
         f"{r['peak_rss_mb'] / 1024:.1f} GB"
     )
+    if "frames_from_video" in r:
+        v, frames = r["frames_from_video"], r["stages"]["sample-frames"]["bytes_per_frame"]
+        left = (r["scratch_bytes_per_frame"] - frames) / 1e6
+        text += (
+            f"; with `image_format: video` scratch {left:.2f} MB per frame and "
+            f"{v['saved_ms_per_frame']:.0f} ms per frame less"
+        )
+    return text
 
 
 def _chain_shards(r: Results) -> str:
@@ -489,7 +497,24 @@ def render_chain_table(results: Path = RESULTS) -> str:
         f"average before / after: {r['load_average_before'][0]} / "
         f"{r['load_average_after'][0]} on {r['cpu_count']} cores.",
     ]
+    if "frames_from_video" in r:
+        lines += ["", _frames_from_video(r)]
     return "\n".join(lines)
+
+
+def _frames_from_video(r: Results) -> str:
+    """The sentence on sample-frames ``image_format: video`` against PNG frames."""
+    v = r["frames_from_video"]
+    per = ", ".join(f"{k} {x['png']:.0f} → {x['video']:.0f}" for k, x in v["ms_per_frame"].items())
+    same = v["remove_bg_identical"] and v["shards_identical"]
+    return (
+        f"`image_format: video` (no frame files; decoded from the source again) against PNG "
+        f"frames, alternately in the same run, ms per frame: {per}; "
+        f"{v['saved_ms_per_frame']:.0f} ms and "
+        f"{r['stages']['sample-frames']['bytes_per_frame']:,} bytes of scratch saved per "
+        f"frame; remove-bg's files and the shards "
+        f"{'byte-identical' if same else '**not identical**'}."
+    )
 
 
 IMAGE_IO_BEGIN = (
