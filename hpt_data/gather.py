@@ -74,12 +74,17 @@ class VideoOutputs:
             if not (vdir.output(name) / "_stage.json").exists():
                 raise HptError(f"{vdir.path}: no complete '{name}' output; run hpt-data {name}")
         crops = Crops.read(vdir.output("remove-bg"))
-        # crop_file: matte: the crops are rebuilt from sample-frames' frames
-        if crops.crop_file == "matte" and not (vdir.output(Frames.STAGE) / "_stage.json").exists():
-            raise HptError(
-                f"{vdir.path}: no complete 'sample-frames' output, which remove-bg's crops "
-                "are rebuilt from; run hpt-data sample-frames"
-            )
+        # crop_file: matte: the crops are rebuilt from sample-frames' frames, which must
+        # all be there (or their source, image_format: video): else the video fails in one
+        # line here, not frame by frame as unreadable
+        if crops.crop_file == "matte":
+            if not (vdir.output(Frames.STAGE) / "_stage.json").exists():
+                raise HptError(
+                    f"{vdir.path}: no complete 'sample-frames' output, which remove-bg's "
+                    "crops are rebuilt from; run hpt-data sample-frames"
+                )
+            frames = Frames.read(vdir.output(Frames.STAGE))
+            frames.check_readable(c.source_file for c in crops.frames if c.has_crop)
         return cls(
             crops,
             Pose2D.read(vdir.output("pose2d")),

@@ -54,6 +54,9 @@ BYTES_PER_FRAME: dict[str, int] = {
 # 1024x1024 frame of the same run = 0.28 B per source pixel (about 0.59 MB for 1080p).
 SAMPLE_BYTES_PER_PIXEL = 296_737 / (1024 * 1024)
 UNKNOWN_SOURCE_PIXELS = 1920 * 1080  # a video whose size cannot be read is taken as 1080p
+# remove-bg crop_file: image also writes each 1024 crop's colour PNG (libpng, level 1 RLE):
+# 168,014 B a crop in benchmarks/results/image_io.json (crops, "until now").
+CROP_IMAGE_BYTES = 168_014
 # write-shards: the shards' bytes per frame of the same run.
 SHARD_BYTES_PER_FRAME = 486_007
 
@@ -147,6 +150,29 @@ def check_disk(
     force: bool = False,
 ) -> None:
     """Free space at ``folder`` covers the planned frames at the measured bytes per frame."""
+    need, frames = disk_needed(ds, stages, videos, shards=shards, force=force)
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise HptError(
+            f"free disk at {folder}: {_gb(free)} free, the run needs about {_gb(need)} "
+            f"({frames} frames at the bytes per frame measured in hpt_data/preflight.py); "
+            "free some space, or run fewer videos (--limit) or fewer frames "
+            "(stages.sample-frames.max_frames)"
+        )
+
+
+def disk_needed(
+    ds: Dataset,
+    stages: Sequence[str],
+    videos: Sequence[VideoRecord],
+    *,
+    shards: bool = False,
+    force: bool = False,
+) -> tuple[int, int]:
+    """Bytes the stages (and shards) still to run will write, and the frames planned: the
+    outputs already done count nothing (unless ``force``); sample-frames' frames count
+    only when it writes them (not ``image_format: video``), remove-bg's colour crops only
+    with ``crop_file: image``."""
     plans: dict[str, tuple[int, int]] = {}
 
     def plan(v: VideoRecord) -> tuple[int, int]:
@@ -169,18 +195,11 @@ def check_disk(
                 in_source = getattr(stage.settings, "image_format", "png") == "video"
                 need += 0 if in_source else round(frames * pixels * SAMPLE_BYTES_PER_PIXEL)
             else:
-                need += frames * BYTES_PER_FRAME[name]
+                colour = getattr(stage.settings, "crop_file", "matte") == "image"
+                need += frames * (BYTES_PER_FRAME[name] + (CROP_IMAGE_BYTES if colour else 0))
     if shards:
         need += sum(plan(v)[0] for v in videos) * SHARD_BYTES_PER_FRAME
-    free = shutil.disk_usage(folder).free
-    if need > free:
-        frames = sum(f for f, _ in plans.values())
-        raise HptError(
-            f"free disk at {folder}: {_gb(free)} free, the run needs about {_gb(need)} "
-            f"({frames} frames at the bytes per frame measured in hpt_data/preflight.py); "
-            "free some space, or run fewer videos (--limit) or fewer frames "
-            "(stages.sample-frames.max_frames)"
-        )
+    return need, sum(f for f, _ in plans.values())
 
 
 def planned_frames(ds: Dataset, video: VideoRecord) -> tuple[int, int]:

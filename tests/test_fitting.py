@@ -258,6 +258,14 @@ def test_fit_from_ground_truth_2d_meets_the_aims(body: Any, fitter: Any, action:
     _check_no_hyperextension(res.body_pose)
 
 
+def test_wrong_inputs_are_named_before_any_work(fitter: Any) -> None:
+    landmarks = np.full((3, 33, 3), 0.5)
+    with pytest.raises(ValueError, match=r"2 masks for 3 frames"):
+        fitter.fit(landmarks, [np.ones((8, 8), bool)] * 2)
+    with pytest.raises(ValueError, match=r"shape \(T, 33, 3\), got \(3, 33, 2\)"):
+        fitter.fit(landmarks[..., :2], [np.ones((8, 8), bool)] * 3)
+
+
 def test_perspective_projection_by_hand(fitter: Any) -> None:
     from hpt_data.fitting.fit_camera import focal_from_fov
 

@@ -19,7 +19,9 @@ from frames_for_tests import (
     portrait_frames,
     write_video,
 )
+from typer.testing import CliRunner
 
+from hpt_data.cli import app
 from hpt_data.errors import StageError
 from hpt_data.executors import LocalExecutor
 from hpt_data.orchestrator import build
@@ -28,6 +30,8 @@ from hpt_data.stages._source_frames import forget_decoders
 from hpt_data.stages.base import StageContext
 from hpt_data.stages.outputs import Crops, Frames
 from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
+
+runner = CliRunner()
 
 
 def sampled(tmp: Path, video: Path, name: str, **settings) -> Frames:
@@ -114,3 +118,45 @@ def test_remove_bg_and_pose2d_write_the_same_files_from_decoded_frames(tmp_path:
     for crop in kept:
         same = crops["video"].by_index()[crop.index]
         assert np.array_equal(crops["video"].image(same), crops["png"].image(crop))
+
+
+TINY = """\
+version: 1
+work_root: work
+datasets:
+  tiny:
+    source: synthetic
+    root: clips
+    options: {persons: 2, clips_per_person: 1, seconds: 0.8, fps: 5, width: 240,
+              height: 320, actions: [walk, wave]}
+    split: {by: person, test_fraction: 0.5, seed: 0}
+    stages:
+      sample-frames: {image_format: FORMAT}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("image_format", ["png", "video"])
+def test_write_shards_fails_a_video_whose_frames_are_gone_in_one_line(
+    tmp_path: Path, image_format: str
+) -> None:
+    """remove-bg's crops are rebuilt from the frames when the shards are written: a lost
+    frame file, or a moved source with ``image_format: video``, fails that video with
+    one line naming what is gone; the other video is written."""
+    config = tmp_path / "datasets.yaml"
+    config.write_text(TINY.replace("FORMAT", image_format))
+    args = ["-c", str(config), "-d", "tiny"]
+    result = runner.invoke(app, ["build", *args, "-q"])
+    assert result.exit_code == 0, result.output
+    if image_format == "video":
+        gone = tmp_path / "clips" / "p000-walk.mp4"
+        gone.rename(tmp_path / "elsewhere.mp4")
+        reason = f"{gone}: the source is gone"
+    else:
+        frames = tmp_path / "work" / "tiny" / "videos" / "p000-walk" / "sample-frames"
+        next(iter(sorted((frames / "frames").iterdir()))).unlink()
+        reason = f"{frames}: 1 of the kept frames are gone (frames/000000.png first)"
+    result = runner.invoke(app, ["write-shards", *args])
+    failed = [ln for ln in result.output.splitlines() if "failed p000-walk" in ln]
+    assert len(failed) == 1 and reason in failed[0], result.output
+    assert "frames written: 0 test, 4 train" in result.output or "4 test, 0 train" in result.output

@@ -173,3 +173,27 @@ def test_bytes_per_frame_are_the_chain_benchmarks() -> None:
     assert abs(pf.SHARD_BYTES_PER_FRAME - shards) <= 0.1 * shards
     frame = stages["sample-frames"]["bytes_per_frame"]
     assert abs(pf.SAMPLE_BYTES_PER_PIXEL * 1024 * 1024 - frame) <= 0.1 * frame
+
+
+def test_disk_estimate_follows_what_the_settings_write(tmp_path: Path) -> None:
+    """Frames decoded from the source (image_format: video) need no disk for the frames;
+    colour crops (crop_file: image) need their PNG beside the matte."""
+    need = {}
+    for key, stages in {
+        "default": "",
+        "video": "      sample-frames: {image_format: video}\n",
+        "colour": "      remove-bg: {crop_file: image}\n",
+    }.items():
+        root = tmp_path / key
+        root.mkdir()
+        datasets = load_datasets(_tiny_config(root, stages))
+        ds = Dataset.open(datasets.dataset("tiny"), datasets.work_root)
+        videos = ds.source.scan().videos
+        for v in videos:  # known sizes, so no clip is rendered: 10 frames of 320x240
+            v.meta.update(frames=10, fps=5.0, width=240, height=320)
+        need[key] = pf.disk_needed(ds, ["sample-frames", "remove-bg"], videos)
+    frames = need["default"][1]
+    assert frames == need["video"][1] == need["colour"][1] > 0
+    frame_bytes = frames * 240 * 320 * pf.SAMPLE_BYTES_PER_PIXEL
+    assert need["default"][0] - need["video"][0] == pytest.approx(frame_bytes, abs=frames)
+    assert need["colour"][0] - need["default"][0] == frames * pf.CROP_IMAGE_BYTES

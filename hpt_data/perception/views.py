@@ -53,8 +53,8 @@ def covered(box: np.ndarray, others: list[np.ndarray]) -> bool:
 #: the frame's edge: on the demo clip p003-arm_across a zoom-2 tile found such a body (22 %
 #: inside the frame, detector 0.52, presence 0.51) over the performer's hand and shadow,
 #: which its track then carried onto the performer. Someone that large, and mostly out of
-#: view, is the whole frame's to find; the people tiles are for (small, far, turned away)
-#: stand inside it.
+#: view, is the whole frame's to find; the people the tiles are for (small, far, turned
+#: away) stand inside it.
 TILE_MIN_IN_FRAME = 0.5
 
 

@@ -100,10 +100,6 @@ def fast_png(image: np.ndarray) -> bytes:
     )
 
 
-#: The encoder of the binary masks (gray): :func:`fast_png`
-gray_png = fast_png
-
-
 def read_image(path: Path, gray: bool = False) -> np.ndarray:
     """An image written by ``write_image``: (H, W, 3) BGR, or (H, W) with ``gray``."""
     import cv2

@@ -28,6 +28,8 @@ VIDEO_FRAME = "video#"
 #: remove-bg's two passes walk one video forward at a time.
 _DECODERS: OrderedDict[tuple[str, str], FrameDecoder] = OrderedDict()
 _KEEP = 2
+#: Stages run one per process today; the lock keeps a decoder to one caller should a
+#: reader ever run in threads (a decoder's position is its state).
 _LOCK = threading.Lock()
 
 
@@ -57,6 +59,15 @@ def source_frame(path: str, signature: str, index: int) -> np.ndarray:
             return decoder.image(index)
         except VideoError as exc:
             raise StageError(str(exc)) from None
+
+
+def check_source(path: str, signature: str) -> None:
+    """Raise a one-line ``StageError`` unless the source is there with ``signature``."""
+    with _LOCK:
+        if (path, signature) not in _DECODERS:
+            _DECODERS[(path, signature)] = _open(Path(path), signature)
+            while len(_DECODERS) > _KEEP:
+                _DECODERS.popitem(last=False)[1].close()
 
 
 def _open(path: Path, signature: str) -> FrameDecoder:

@@ -112,7 +112,7 @@ class RemoveBgSettings:
     # turned-away people the whole-frame detector misses; their tracks carry them on (a
     # pass: ~19 detections). None: 16 with person: all, never otherwise (the performer is
     # found without; on the dev seed rescans kept them no better and flagged 2 more frames)
-    alpha: bool = False  # keep the soft matte (alpha/) with crop_file: image too (for a person)
+    alpha: bool = False  # keep the soft matte (alpha/) with crop_file: image too (to look at)
 
     # the crop on disk: matte (only the 8-bit matte, alpha/: the crop is rebuilt from the
     # frame when read) or image (also its colour PNG, image/)

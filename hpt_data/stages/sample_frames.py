@@ -4,7 +4,10 @@ Output folder::
 
     frames.json             source facts (size, rotation, fps, frame counts, signature) and
                             one entry per kept frame: source index, time stamp (ms), file
-    frames/000012.png       the kept frames, named by their index in the source
+    frames/000012.png       the kept frames, named by their index in the source; none
+                            with ``image_format: video``, whose entries name the frame
+                            ``video#000012`` and are decoded from the source when read
+                            (:mod:`hpt_data.stages._source_frames`)
 
 Modes (``Settings.mode``):
 - ``stride``: every ``stride``-th decoded frame;
@@ -51,9 +54,9 @@ class SampleFramesSettings:
     fps: float = 10.0  # fps mode: frames kept per second of video
     min_pose_change: float = 0.05  # diverse mode: in pose radii (keypoints.pose_distance)
     max_frames: int = 0  # at most this many frames per video, evenly spread (0: no cap)
-    # of the kept frames: png (lossless), jpg, or video: no file, later stages decode the
-    # frame from the source again (no scratch; the source must stay, unchanged)
-    image_format: Literal["png", "jpg", "video"] = "png"
+    image_format: Literal["png", "jpg", "video"] = "png"  # of the kept frames: png
+    # (lossless), jpg, or video: no file, later stages decode each from the source again
+    # (no scratch; the source must stay where it is, unchanged)
     jpeg_quality: int = 95  # with image_format: jpg
     png_encoder: Literal["fast", "libpng"] = "fast"  # png: fast (rows Up-filtered: half
     # libpng's encoding time, 2/3 of its decoding, ~7 % more bytes) or libpng; both lossless

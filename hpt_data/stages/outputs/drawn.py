@@ -133,7 +133,7 @@ class FrameMaps:
         keys = [f"{f}_{s}" for s in sizes for f in ("parsing", "depth", "joints2d", "sigma")]
         keys += ["z_range", "boxes", *(f"part_depth_{n}" for n in layers)]
         need_arrays(arrays, keys, path)
-        for s in sizes:  # the body's window (render-maps 4 on), back to the full frame
+        for s in sizes:  # the body's window (files since the window format), back to the full frame
             if f"window_{s}" in arrays:
                 window = arrays[f"window_{s}"]
                 arrays[f"parsing_{s}"] = _filled(arrays[f"parsing_{s}"], window, 0, path)
@@ -300,7 +300,7 @@ class FrameVolume:
         keys = ("labels", "z0", "dz", "camera", "camera_distance", "ref_z")
         need_arrays(arrays, keys, path)
         labels = arrays["labels"]
-        if "labels_window" in arrays:  # the body's window (voxelize 3 on)
+        if "labels_window" in arrays:  # the body's window (files since the window format)
             labels = _filled(labels, arrays["labels_window"], 0, path)
         return cls(
             labels=labels,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -88,6 +89,26 @@ class Frames:
     def write(self, folder: Path) -> None:
         """``frames.json`` (the frame images are written as they are decoded)."""
         write_json(Path(folder) / INDEX, self.to_json())
+
+    def check_readable(self, files: Iterable[str]) -> None:
+        """Raise a one-line ``StageError`` unless every kept frame in ``files`` can be read:
+        its file is there, or (``video#`` entries) the source is, with the signature
+        sample-frames recorded. A reader that needs many frames asks once, up front, so
+        that a lost frame folder or a moved source fails the video, not each frame."""
+        from hpt_data.stages._source_frames import check_source, video_frame_index
+
+        folder = folder_of(self, "Frames")
+        files = set(files)
+        if any(video_frame_index(f) is not None for f in files):
+            check_source(self.source.path, self.source.signature)
+        missing = sorted(
+            f for f in files if video_frame_index(f) is None and not (folder / f).is_file()
+        )
+        if missing:
+            raise StageError(
+                f"{folder}: {len(missing)} of the kept frames are gone ({missing[0]} first); "
+                "run hpt-data sample-frames again"
+            )
 
     def image(self, file: str) -> np.ndarray:
         """A kept frame ((H, W, 3) uint8 BGR), by its ``file``: read from the file, or
@@ -241,7 +262,9 @@ class Crops:
 
         # the video's folder: the parent, or further up for a person clip's crop set read
         # in place (remove-bg/clips/p1)
-        video = next((d for d in folder.parents if (d / Frames.STAGE).is_dir()), folder.parent)
+        video = next(
+            (d for d in list(folder.parents)[:3] if (d / Frames.STAGE).is_dir()), folder.parent
+        )
         frames = self._frames
         if frames is None or frames.folder != video / Frames.STAGE:
             frames = self._frames = Frames.read(video / Frames.STAGE)

@@ -2,7 +2,7 @@
 
 With ``person: all`` remove-bg writes no crop set of its own: each track seen in at least
 ``min_track_frames`` frames (and usable in one) gets a complete one-person crop set under
-``clips/<name>/`` (``frames.json``, ``people.npz``, ``image/``, ``mask/``: the same files,
+``clips/<name>/`` (``frames.json``, ``people.npz``, ``alpha/``, ``mask/``: the same files,
 and the same bytes, as ``person: <track id>`` writes at the top), and ``clips.json`` lists
 them. Clips are named ``p1``, ``p2``, ... in order of first appearance (the source index of
 the track's first frame; ties by track id). The orchestrator turns each into the person
