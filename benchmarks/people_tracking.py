@@ -364,11 +364,14 @@ def _missed(a: dict, fps: int) -> str:
         return ""
     text = ", ".join(f"{r} {n}" for r, n in missed.items())
     out = f" Those missed were tracked in at most (frames of {fps} per second): {text}."
-    half = [m["half_visible_frames"] for m in a.get("missed", [])]
-    if half and None not in half:
-        out += (
-            f" They showed at least half of the most they ever showed of themselves in"
-            f" {min(half)}–{max(half)} frames."
+    each = [m for m in a.get("missed", []) if m.get("half_visible_frames") is not None]
+    if each:
+        out += " Frames in which they showed at least half of the most they ever showed: " + (
+            ", ".join(
+                f"{m['role']} {m['half_visible_frames']} ({m['height_px']:.0f} px tall)"
+                for m in each
+            )
+            + "."
         )
     return out
 
