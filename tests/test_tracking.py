@@ -478,3 +478,49 @@ def test_remove_bg_person_all_makes_a_clip_of_a_crosser_behind_the_performer(
         clips[who] = votes.count(best)
     assert set(clips) == {"performer", "crosser", "bystander"}, clips
     assert clips["crosser"] >= 8, clips
+
+
+def test_a_track_is_followed_back_to_where_its_person_was_first_in_view(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A walker first found at frame 5 (10 px a frame to the right) is looked for by the
+    landmark model backwards, where their motion says they were: found in frames 4, 3 and
+    2 (the model, faked here, sees them from frame 2 on), each appended to that frame's
+    people; not into a frame a rerun restored."""
+    from hpt_data.perception import relink
+    from hpt_data.perception.people import PeopleOptions, PersonDetection, RoiLandmarks
+
+    def walker(t: int) -> Observation:
+        obs = _walker(100 + 10 * t, 300, 200, 20)
+        roi = np.array([100 + 10 * t, 300, 260, 0.0, 80.0])
+        return Observation(obs.box, obs.landmarks, roi)
+
+    def fake(img: np.ndarray, roi: np.ndarray, model: object, mask: bool = False):
+        lms = _walker(roi[0], roi[1], 200, 20).landmarks
+        seen = roi[0] >= 100 + 10 * 2 - 1  # in view from frame 2
+        return RoiLandmarks(lms, 1.0 if seen else 0.0, None, roi.copy(), np.zeros((33, 4)))
+
+    monkeypatch.setattr(relink, "landmarks_in_roi", fake)
+    monkeypatch.setattr(relink, "landmark_model", lambda: None)
+
+    def run(fresh: set[int]) -> tuple[Tracker, list]:
+        tracker = Tracker(TrackOptions(max_gap=2))
+        found: list[list[PersonDetection]] = [[] for _ in range(10)]
+        for t in range(10):
+            people = [walker(t)] if t >= 5 else []
+            tracker.step(t, people)
+            found[t] = [PersonDetection(o.box, 0.9, 1.0, o.landmarks, o.roi) for o in people]
+        rgb = np.zeros((480, 640, 3), np.uint8)
+        relink.extend_back(tracker, found, lambda t: rgb, fresh, PeopleOptions())
+        return tracker, found
+
+    tracker, found = run(set(range(10)))
+    (track,) = tracker.tracks
+    assert track.frames == list(range(2, 10))
+    assert [len(found[t]) for t in range(10)] == [0, 0] + [1] * 8
+    for t in (2, 3, 4):
+        centre = (found[t][0].box[0] + found[t][0].box[2]) / 2
+        assert centre == pytest.approx(100 + 10 * t, abs=1.0)
+        assert track.member_at(t) == 0
+    restored, _ = run(set(range(10)) - {3})  # frame 3 restored: the look stops there
+    assert restored.tracks[0].frames == list(range(4, 10))
