@@ -56,7 +56,7 @@ from hpt_data.sources.base import VideoRecord
 from hpt_data.sources.synthetic import SyntheticOptions, SyntheticSource
 from hpt_data.sources.synthetic.ground_truth import load_ground_truth
 from hpt_data.stages.base import StageContext
-from hpt_data.stages.outputs import Crops
+from hpt_data.stages.outputs import Crops, Frames
 from hpt_data.stages.outputs.people import People
 from hpt_data.stages.outputs.person_clips import PersonClips
 from hpt_data.stages.pose2d import Pose2D, Pose2DSettings
@@ -94,7 +94,8 @@ def _stages(video: VideoRecord, work: Path, all_mode: bool) -> tuple[Path, dict[
     with ``all_mode`` also remove-bg with ``person: all`` (``rb_all``)."""
     rec = VideoRecord(video.video_id, video.person_id, "test", video.path)
     keys = ("f", "rb", "pose", "pose_reuse") + (("rb_all",) if all_mode else ())
-    dirs = {k: work / video.video_id / k for k in keys}
+    # the frames where a crop set (crop_file: matte) looks for them: sample-frames beside it
+    dirs = {k: work / video.video_id / (Frames.STAGE if k == "f" else k) for k in keys}
     for d in dirs.values():
         d.mkdir(parents=True)
     SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(rec, {}, dirs["f"]))
@@ -204,12 +205,20 @@ def evaluate_all(gt_path: Path, folder: Path, fps: int) -> dict:
             if track in clips:
                 matched.append(person)
     found = [k for k in visible if k in matched]
+    pixels = gt["people_pixels"].astype(np.float64)
+    boxes = gt["people_boxes"].astype(np.float64)
     return {
         "visible": [roles[k] for k in visible],
         "clips": [roles[k] if k is not None else None for k in matched],
         "found": [roles[k] for k in found],
         "extra": sum(k is None or k not in visible for k in matched),
         "longest_track": {roles[k]: longest[k] for k in visible},
+        # frames where at least half of the most they show of themselves is in view (a
+        # person mostly behind another shows 0.2 % of the frame long before they are seen)
+        "half_visible_frames": {
+            roles[k]: int((pixels[k] >= 0.5 * pixels[k].max()).sum()) for k in visible
+        },
+        "height_px": {roles[k]: float(np.median(boxes[k, :, 3] - boxes[k, :, 1])) for k in visible},
     }
 
 
@@ -265,6 +274,19 @@ def _all_summary(clips: list[dict]) -> dict:
         r: [sum(c["found"].count(r) for c in clips), sum(c["visible"].count(r) for c in clips)]
         for r in roles
     }
+    # each person visible for 1 s but no clip: role, longest track, frames at least half
+    # visible, median height (pixels)
+    out["missed"] = [
+        {
+            "role": r,
+            "longest_track": c["longest_track"][r],
+            "half_visible_frames": c.get("half_visible_frames", {}).get(r),
+            "height_px": c.get("height_px", {}).get(r),
+        }
+        for c in clips
+        for r in c["visible"]
+        if r not in c["found"]
+    ]
     # of the people visible for 1 s but no clip: their longest track, in frames
     out["missed_longest_track"] = {
         r: max(
@@ -341,7 +363,17 @@ def _missed(a: dict, fps: int) -> str:
     if not missed:
         return ""
     text = ", ".join(f"{r} {n}" for r, n in missed.items())
-    return f" Those missed were tracked in at most (frames of {fps} per second): {text}."
+    out = f" Those missed were tracked in at most (frames of {fps} per second): {text}."
+    each = [m for m in a.get("missed", []) if m.get("half_visible_frames") is not None]
+    if each:
+        out += " Frames in which they showed at least half of the most they ever showed: " + (
+            ", ".join(
+                f"{m['role']} {m['half_visible_frames']} ({m['height_px']:.0f} px tall)"
+                for m in each
+            )
+            + "."
+        )
+    return out
 
 
 def write_doc(r: dict, doc: Path = DOC) -> None:

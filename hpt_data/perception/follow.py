@@ -19,6 +19,7 @@ import numpy as np
 
 from hpt_data.crop import CropWindow
 from hpt_data.perception.anchors import box_iou
+from hpt_data.perception.masks import MAX_ON_PAINTED, on_painted, without_others
 from hpt_data.perception.people import (
     RESCAN_ZOOM,
     PeopleOptions,
@@ -59,29 +60,41 @@ def bridge(
     options: PeopleOptions | None = None,
 ) -> list[PersonDetection]:
     """The people of the live tracks that frame ``pos`` (already through
-    ``tracker.step``) did not continue, each added to its track. A region adds no one when
-    its pose presence is below ``min_presence`` (below it down to :data:`WEAK_PRESENCE`
-    only while the box is plausible, see there), or when it finds someone already in the
-    frame (landmark-box IoU above ``max_overlap`` and OKS above :data:`SAME_PERSON_OKS`).
+    ``tracker.step``) did not continue, each added to its track, the largest first, each
+    looked for with the people already in the frame left out
+    (:func:`~hpt_data.perception.masks.without_others`).
+    A region adds no one when its pose presence is below ``min_presence`` (below it down
+    to :data:`WEAK_PRESENCE` only while the box is plausible, see there), or when it finds
+    someone already in the frame (landmark-box IoU above ``max_overlap`` and OKS above
+    :data:`SAME_PERSON_OKS`, or a mask mostly on those left out:
+    :data:`~hpt_data.perception.masks.MAX_ON_PAINTED`).
     ``rgb``: (H, W, 3) uint8."""
     opts = options or PeopleOptions()
     added: list[PersonDetection] = []
-    for track in tracker.missing(pos):
+    # the largest first: the people in front, whose pixels the others' looks then leave out
+    for track in sorted(tracker.missing(pos), key=lambda tr: -_height(tr.boxes[-1])):
         roi = track.predicted_roi(pos)
         if roi is None:
             continue
-        lms, presence, seg, nxt, _ = landmarks_in_roi(rgb, roi, landmark_model(), mask=True)
+        img, painted = without_others(rgb, roi, people + added)
+        lms, presence, seg, nxt, _ = landmarks_in_roi(img, roi, landmark_model(), mask=True)
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
         gap = tracker.options.max_gap
         if presence < opts.min_presence and not _plausible(track, box, presence, pos, opts, gap):
             continue
-        if _someone_else(box, lms, people + added, opts.max_overlap):
+        person = PersonDetection(box, 0.0, presence, lms, roi, seg, nxt)
+        if someone_else(box, lms, people + added, opts.max_overlap) or (
+            on_painted(person, painted) > MAX_ON_PAINTED
+        ):
             track.hidden = True
             continue
-        person = PersonDetection(box, 0.0, presence, lms, roi, seg, nxt)
         added.append(person)
         tracker.add(track, pos, len(people) + len(added) - 1, observation(person))
     return added
+
+
+def _height(box: np.ndarray) -> float:
+    return float(box[3] - box[1])
 
 
 def wants_rescan(tracker: Tracker, pos: int, every: int) -> bool:
@@ -104,7 +117,7 @@ def _plausible(
     return float(box_iou(box, track.predicted(pos)[0][None])[0]) >= WEAK_MIN_IOU
 
 
-def _someone_else(
+def someone_else(
     box: np.ndarray, lms: np.ndarray, people: list[PersonDetection], max_overlap: float
 ) -> bool:
     """Whether the region found one of ``people`` (box and landmarks alike)."""
@@ -150,15 +163,25 @@ def follow_frame(
     people += found
     if tracker.missing(pos):
         people += bridge(rgb, people, tracker, pos, options)
+    if rescan:  # those the detector misses at any zoom: the landmark model, the others out
+        from hpt_data.perception.peel import peel
+
+        more = peel(rgb, people, options)
+        tracker.step(pos, [observation(p) for p in more], first=len(people))
+        people += more
     return people
 
 
 def with_masks(rgb: np.ndarray, people: list[PersonDetection]) -> list[PersonDetection]:
     """``people`` with their masks: the landmark model on each one's ``roi`` (the region
-    their landmarks came from, so the mask is the one they had)."""
-    out = []
+    their landmarks came from, and the frame as they were looked for in, so the mask is
+    the one they had)."""
+    out: list[PersonDetection] = []
     for p in people:
-        seg = landmarks_in_roi(rgb, p.roi, landmark_model(), mask=True).mask
+        # one the landmark model alone found (score 0) was looked for without those
+        # before them in the frame's list (:func:`bridge`)
+        img = without_others(rgb, p.roi, out)[0] if p.score == 0.0 else rgb
+        seg = landmarks_in_roi(img, p.roi, landmark_model(), mask=True).mask
         out.append(dataclasses.replace(p, segmentation=seg))
     return out
 

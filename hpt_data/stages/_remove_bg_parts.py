@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: ``rescan_every`` when unset, with ``person: all`` and otherwise: the zoomed rescans find
 #: the small and turned-away people that make clips of their own (``docs/perception.md``)
-RESCAN_EVERY_ALL = 16
+RESCAN_EVERY_ALL = 4
 RESCAN_EVERY_MAIN = 0
 
 

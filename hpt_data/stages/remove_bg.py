@@ -109,9 +109,10 @@ class RemoveBgSettings:
     detect_every: int = 5  # frames; between, the people followed by the landmark model alone
     rescan_every: int | None = None  # every this many frames (and after a track went
     # unseen) the detector also looks on zoomed tiles (0: never), for the small and
-    # turned-away people the whole-frame detector misses; their tracks carry them on (a
-    # pass: ~19 detections). None: 16 with person: all, never otherwise (the performer is
-    # found without; on the dev seed rescans kept them no better and flagged 2 more frames)
+    # turned-away people the whole-frame detector misses, and peels people off with the
+    # landmark model; their tracks carry them on (a pass: ~19 detections, up to 18 landmark
+    # looks). None: 4 with person: all, never otherwise (the performer is found without;
+    # on the dev seed rescans kept them no better and flagged 2 more frames)
     alpha: bool = False  # keep the soft matte (alpha/) with crop_file: image too (to look at)
 
     # the crop on disk: matte (only the 8-bit matte, alpha/: the crop is rebuilt from the
@@ -302,8 +303,9 @@ class RemoveBackground(Stage):
     requires = ("sample-frames",)
     Settings = RemoveBgSettings
     # 5: a zoomed tile's person needs half their landmark box in the frame; 6: crop_file:
-    # matte by default (the colour crop no longer written; blended with the 8-bit matte)
-    version = 6
+    # matte by default (no colour crop; blended with the 8-bit matte); 7: tracks mended,
+    # looks with the others painted out, person: all rescans every 4 frames and peels
+    version = 7
     extra_files = ("alpha",)
     late_settings = ("min_track_frames",)
 
@@ -312,6 +314,7 @@ class RemoveBackground(Stage):
 
         from hpt_data.perception.follow import follow_frame, observation
         from hpt_data.perception.people import PeopleOptions
+        from hpt_data.perception.relink import mend
         from hpt_data.perception.tracking import Tracker, TrackOptions
 
         s: RemoveBgSettings = self.settings
@@ -339,6 +342,8 @@ class RemoveBackground(Stage):
                 people = follow_frame(rgb, tracker, pos, s.detect_every, options, rescan_every)
                 fresh.add(pos)
             found.append(people)
+        rgb_of = lambda pos: cv2.cvtColor(images.get(pos), cv2.COLOR_BGR2RGB)  # noqa: E731
+        mend(tracker, found, rgb_of, fresh, options)
         tracks = tracker.tracks
         passes = _Passes(self, upstream, images, found, fresh, previous, ctx.out_dir)
         if s.person == "all":
