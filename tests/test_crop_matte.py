@@ -113,3 +113,9 @@ def test_landmark_input_keeps_the_surroundings_and_drops_the_others() -> None:
     # the kept person's own matte plays no part
     seg.matte = np.zeros_like(seg.matte)
     assert np.array_equal(landmark_input(frame, seg, window, settings), got)
+    seg.others = None  # alone: the whole window of the frame
+    alone = landmark_input(frame, seg, window, settings)
+    for x, y in np.rint(np.concatenate([pts, claimed])).astype(int):
+        assert np.array_equal(alone[y, x], scene[y, x])
+    for x, y in np.rint(beyond).astype(int):
+        assert np.array_equal(alone[y, x], bg)

@@ -315,12 +315,10 @@ def landmark_input(
     most: ``docs/perception.md``)."""
     import cv2
 
-    h, w = image.shape[:2]
-    visible = np.ones((h, w), np.float32)
-    if seg.others is not None:
-        visible -= seg.others
+    if seg.others is None:  # alone: the window, beyond the frame in the background colour
+        return window.cut(image, np.array(settings.background[::-1], np.uint8))
     interpolation = cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
-    alpha = window.cut(visible, 0.0, interpolation)
+    alpha = window.cut(1.0 - seg.others, 0.0, interpolation)
     return blend_crop(image, alpha, window, settings.background)
 
 
