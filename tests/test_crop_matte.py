@@ -21,6 +21,7 @@ from hpt_data.stages.remove_bg import (
     RemoveBgSettings,
     Segmentation,
     crop_person,
+    landmark_input,
 )
 from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
 
@@ -83,3 +84,38 @@ def test_matte_crops_read_as_the_colour_crops(tmp_path: Path) -> None:
     shutil.move(shutil.copytree(out, tmp_path / "p1"), clip_set)
     in_place = Crops.read(clip_set)
     assert np.array_equal(in_place.image(in_place.frames[0]), matte.image(matte.frames[0]))
+
+
+def test_landmark_input_keeps_the_surroundings_and_drops_the_others() -> None:
+    """The landmark pass on the crop sees the frame around the person (not the composite:
+    a matte edge or a limb of the background's colour moved the points), with only what
+    another person claims and what lies beyond the frame in the background colour."""
+    rng = np.random.default_rng(5)
+    h, w = 240, 320
+    frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    seg = _segmentation(h, w)
+    others = np.zeros((h, w), np.float32)
+    others[:, 200:] = 1.0  # someone on the right
+    seg.others = others
+    settings = RemoveBgSettings(size=256, background=[10, 20, 30])
+    window = CropWindow(-40, -20, 280, 256)  # beyond the frame's top and left
+    got = landmark_input(frame, seg, window, settings)
+    scene = window.cut(frame, 0)  # as remove-bg cuts the crop
+    bg = np.array([30, 20, 10], np.uint8)  # BGR
+    pts = window.to_crop(np.array([[20.0, 120.0], [150.0, 10.0], [60.0, 220.0]]))
+    for x, y in np.rint(pts).astype(int):  # off the person, in the frame, nobody else's
+        assert seg.matte[int(y / window.scale) - 20, int(x / window.scale) - 40] < 0.01
+        assert np.array_equal(got[y, x], scene[y, x])
+    beyond = window.to_crop(np.array([[-20.0, 100.0], [100.0, -10.0]]))
+    claimed = window.to_crop(np.array([[220.0, 120.0], [230.0, 30.0]]))
+    for x, y in np.rint(np.concatenate([beyond, claimed])).astype(int):
+        assert np.array_equal(got[y, x], bg)
+    # the kept person's own matte plays no part
+    seg.matte = np.zeros_like(seg.matte)
+    assert np.array_equal(landmark_input(frame, seg, window, settings), got)
+    seg.others = None  # alone: the whole window of the frame
+    alone = landmark_input(frame, seg, window, settings)
+    for x, y in np.rint(np.concatenate([pts, claimed])).astype(int):
+        assert np.array_equal(alone[y, x], scene[y, x])
+    for x, y in np.rint(beyond).astype(int):
+        assert np.array_equal(alone[y, x], bg)

@@ -27,9 +27,10 @@ Per video, over the kept frames of ``sample-frames``:
 5. A square window centred on the person's box, ``margin`` of its longer side added on
    each side, is resized to ``size`` (see ``hpt_data.crop`` for the transform) and the
    person is composited over ``background`` (the other people's pixels are background).
-6. The kept person's landmarks found again on that crop (the person alone: a few pixels
-   closer to the truth than on the frame, as close as a second Pose pass on the crop),
-   for pose2d (``landmarks: remove-bg``).
+6. The kept person's landmarks found again on that crop window at the crop's size, the
+   other people removed but the person's surroundings kept (:func:`landmark_input`: not
+   the composite, whose matte edge and background colour move the points), for pose2d
+   (``landmarks: remove-bg``).
 
 Output folder::
 
@@ -156,6 +157,9 @@ class Segmentation:
     box: tuple[int, int, int, int] | None
     flags: list[str]
     facts: dict[str, Any]
+    #: (H, W) float32, what the other people claim (their matte where above the kept
+    #: person's, :func:`~hpt_data.perception.masks.kept_and_others`); None when alone
+    others: np.ndarray | None = None
 
 
 def _landmark_box(lm: np.ndarray, min_vis: float = 0.5) -> tuple[float, float, float, float]:
@@ -203,7 +207,7 @@ def segment_kept(
     """Segment ``people[keep]`` in one (H, W, 3) BGR frame and flag problems."""
     import cv2
 
-    from hpt_data.perception.masks import kept_matte
+    from hpt_data.perception.masks import kept_and_others
     from hpt_data.perception.people import region_window
 
     h, w = image.shape[:2]
@@ -212,7 +216,7 @@ def segment_kept(
     lm = people[keep].landmarks
     # the kept person's matte is 0 outside their region: work in its window of the frame
     x0, y0, x1, y1 = region_window(people[keep], w, h)
-    soft, overlap = kept_matte(people, keep, w, h, (x0, y0, x1, y1))
+    soft, overlap, claimed = kept_and_others(people, keep, w, h, (x0, y0, x1, y1))
     lx0, ly0, lx1, ly1 = _landmark_box(lm)
     binary = _keep_person_components(soft >= 0.5, (lx0 - x0, ly0 - y0, lx1 - x0, ly1 - y0))
     area = float(binary.sum()) / (h * w)
@@ -238,7 +242,11 @@ def segment_kept(
         flags.append("cut_by_edge")
     if settings.check_other_people and overlap > settings.max_other_overlap:
         flags.append("several_people")
-    return Segmentation(lm, matte, box, flags, facts)
+    others = None
+    if claimed is not None:
+        others = np.zeros((h, w), np.float32)
+        others[y0:y1, x0:x1] = claimed
+    return Segmentation(lm, matte, box, flags, facts, others)
 
 
 def segment_person(
@@ -294,6 +302,27 @@ def crop_person(
     return blend_crop(image, alpha, window, settings.background), alpha, window
 
 
+def landmark_input(
+    image: np.ndarray, seg: Segmentation, window: CropWindow, settings: RemoveBgSettings
+) -> np.ndarray:
+    """What the landmark pass on the crop looks at (:func:`landmarks_on_crop`): the crop
+    window of ``image`` ((H, W, 3) uint8 BGR) with the other people's pixels (``seg.others``)
+    and the part beyond the frame replaced by ``settings.background``, the kept person's
+    surroundings kept: (size, size, 3) uint8 BGR.
+
+    Not the composite (the person over the background colour): there the matte's edge
+    cuts into the limbs and a limb of the background's colour (white shoes, socks) loses its
+    outline, and the landmarks move off the joints (the fit benchmark's dev clips, ankles
+    most: ``docs/perception.md``)."""
+    import cv2
+
+    if seg.others is None:  # alone: the window, beyond the frame in the background colour
+        return window.cut(image, np.array(settings.background[::-1], np.uint8))
+    interpolation = cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
+    alpha = window.cut(1.0 - seg.others, 0.0, interpolation)
+    return blend_crop(image, alpha, window, settings.background)
+
+
 class RemoveBackground(Stage):
     """Find every person, keep one (tracked through the video), crop a square around them
     and remove the background and the others; flag frames where the kept person is not
@@ -304,8 +333,9 @@ class RemoveBackground(Stage):
     Settings = RemoveBgSettings
     # 5: a zoomed tile's person needs half their landmark box in the frame; 6: crop_file:
     # matte by default (no colour crop; blended with the 8-bit matte); 7: tracks mended,
-    # looks with the others painted out, person: all rescans every 4 frames and peels
-    version = 7
+    # looks with the others painted out, person: all rescans every 4 frames and peels; 8:
+    # the landmark pass on the crop sees the person's surroundings (landmark_input)
+    version = 8
     extra_files = ("alpha",)
     late_settings = ("min_track_frames",)
 
@@ -420,7 +450,7 @@ class RemoveBackground(Stage):
         composite, alpha, window = crop_person(image, seg, s)
         from hpt_data.perception.follow import landmarks_on_crop
 
-        refined = landmarks_on_crop(composite, window, people[member])
+        refined = landmarks_on_crop(landmark_input(image, seg, window, s), window, people[member])
         name = f"{frame.index:06d}.png"
         entry.mask = f"mask/{name}"
         if s.crop_file == "image":  # else Crops.image rebuilds it from the frame and matte
