@@ -13,16 +13,10 @@ from frames_for_tests import portrait_frames, write_video
 
 from hpt_data.crop import CropWindow
 from hpt_data.sources.base import VideoRecord
-from hpt_data.stages._crop_matte import quantise_matte, rebuild_crop
+from hpt_data.stages._crop_matte import crop_person, landmark_input, quantise_matte, rebuild_crop
 from hpt_data.stages.base import StageContext
 from hpt_data.stages.outputs import Crops
-from hpt_data.stages.remove_bg import (
-    RemoveBackground,
-    RemoveBgSettings,
-    Segmentation,
-    crop_person,
-    landmark_input,
-)
+from hpt_data.stages.remove_bg import RemoveBackground, RemoveBgSettings, Segmentation
 from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
 
 

@@ -252,12 +252,7 @@ class Fitter:
             z = estimate_distance(landmarks, world_np)
             if z is not None:
                 self._distance_m, source = z, "world_landmarks"
-        lm_in = np.asarray(landmarks)
-        if lm_in.ndim != 3 or lm_in.shape[1:] != (33, 3):  # before hidden_floor indexes it
-            raise ValueError(f"landmarks must have shape (T, 33, 3), got {lm_in.shape}")
-        if masks is not None and len(masks) != len(lm_in):
-            raise ValueError(f"{len(masks)} masks for {len(lm_in)} frames")
-        lm_np = hidden_floor(lm_in, masks, cfg.hidden_confidence)  # hidden.py
+        lm_np = hidden_floor(landmarks, masks, cfg.hidden_confidence)  # hidden.py
         pts_np, conf_np = targets_from_mediapipe(lm_np)
         t = len(pts_np)
         if t == 0:

@@ -44,8 +44,13 @@ def hidden_floor(
 ) -> np.ndarray:
     """``landmarks (T, 33, 3)`` (normalised crop x, y, confidence) with the confidence of
     every landmark that lies on its frame's mask raised to at least ``floor``; frames
-    without a mask, and ``floor <= 0``, are unchanged. Returns a new array."""
+    without a mask, and ``floor <= 0``, are unchanged. Returns a new array. The fit's
+    first look at its inputs: wrong shapes or counts are named here."""
     out = np.array(landmarks, dtype=np.float64, copy=True)
+    if out.ndim != 3 or out.shape[1:] != (33, 3):
+        raise ValueError(f"landmarks must have shape (T, 33, 3), got {out.shape}")
+    if masks is not None and len(masks) != len(out):
+        raise ValueError(f"{len(masks)} masks for {len(out)} frames")
     if floor <= 0 or masks is None:
         return out
     for t, mask in enumerate(masks):

@@ -193,7 +193,7 @@ def landmarks_on_crop(
     (metres, image axes, visibility: what Pose's ``pose_world_landmarks`` gives, read by
     fit-smpl's 3D terms), from the landmark model run again on their crop window
     (``image``: (size, size, 3) BGR, remove-bg's
-    :func:`~hpt_data.stages.remove_bg.landmark_input`: the frame's window at the crop's
+    :func:`~hpt_data.stages._crop_matte.landmark_input`: the frame's window at the crop's
     size, other people removed) at the region their first landmarks came from
     (``person.roi``, in the crop). On the composite instead (the person over the
     background colour) the matte's edge and the colour move the points: a white shoe over

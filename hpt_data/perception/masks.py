@@ -47,7 +47,7 @@ def kept_and_others(
     """:func:`kept_matte`'s matte and overlap, and what the others claim: their matte
     where it is above the kept person's, 0 elsewhere (same shape, float32 in [0, 1]; None
     when the kept person is alone). remove-bg's landmark pass on the crop removes those
-    pixels only (:func:`hpt_data.stages.remove_bg.landmark_input`)."""
+    pixels only (:func:`hpt_data.stages._crop_matte.landmark_input`)."""
     own = person_matte(people[keep], width, height, window)
     if len(people) == 1:
         return own, 0.0, None

@@ -1,6 +1,7 @@
-"""remove-bg's crop as a blend of the frame's window and the person's matte, and the crop
-rebuilt from what remove-bg keeps with ``crop_file: matte`` (the 8-bit matte and the crop
-window) and the sample-frames frame it was cut from.
+"""remove-bg's crop as a blend of the frame's window and the person's matte
+(:func:`crop_person`), what its second landmark pass looks at (:func:`landmark_input`), and
+the crop rebuilt from what remove-bg keeps with ``crop_file: matte`` (the 8-bit matte and
+the crop window) and the sample-frames frame it was cut from.
 
 Why: the crop's colour PNG was the largest file remove-bg wrote (about 0.17 MB per 1024
 crop) and its encoding about a quarter of the stage's time, while every one of its pixels
@@ -13,10 +14,14 @@ the one remove-bg blended (and found the landmarks on).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hpt_data.crop import CropWindow
+
+if TYPE_CHECKING:  # remove_bg imports this module
+    from hpt_data.stages.remove_bg import RemoveBgSettings, Segmentation
 
 
 def quantise_matte(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,3 +57,50 @@ def rebuild_crop(
     """The crop remove-bg blended with ``crop_file: matte``, from the ``frame`` ((H, W, 3)
     uint8 BGR) it was cut from and its stored (size, size) uint8 matte."""
     return blend_crop(frame, matte_from_uint8(alpha8), window, background_rgb)
+
+
+def crop_person(
+    image: np.ndarray,
+    seg: Segmentation,
+    settings: RemoveBgSettings,
+    window: CropWindow | None = None,
+) -> tuple[np.ndarray, np.ndarray, CropWindow]:
+    """The square crop of one segmented frame: the person over ``settings.background``
+    ((size, size, 3) uint8 BGR), the soft matte in the crop ((size, size) float32 in
+    [0, 1]; with ``crop_file: matte``, quantised to 8 bits as stored, so that the crop
+    rebuilt from it is this one) and the crop window (by default the one around the
+    person, as the stage crops). Shared by the stage and the one-image pipelines."""
+    import cv2
+
+    if seg.matte is None or seg.box is None:
+        raise ValueError("crop_person needs a segmentation that found a person")
+    if window is None:
+        window = CropWindow.around(seg.box, settings.margin, settings.size)
+    # area and linear resampling are convex: the matte stays in [0, 1]
+    alpha = window.cut(
+        seg.matte, 0.0, cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
+    )
+    if settings.crop_file == "matte":
+        alpha = quantise_matte(alpha)[1]
+    return blend_crop(image, alpha, window, settings.background), alpha, window
+
+
+def landmark_input(
+    image: np.ndarray, seg: Segmentation, window: CropWindow, settings: RemoveBgSettings
+) -> np.ndarray:
+    """What the landmark pass on the crop looks at (:func:`landmarks_on_crop`): the crop
+    window of ``image`` ((H, W, 3) uint8 BGR) with the other people's pixels (``seg.others``)
+    and the part beyond the frame replaced by ``settings.background``, the kept person's
+    surroundings kept: (size, size, 3) uint8 BGR.
+
+    Not the composite (the person over the background colour): there the matte's edge
+    cuts into the limbs and a limb of the background's colour (white shoes, socks) loses its
+    outline, and the landmarks move off the joints (the fit benchmark's dev clips, ankles
+    most: ``docs/perception.md``)."""
+    import cv2
+
+    if seg.others is None:  # alone: the window, beyond the frame in the background colour
+        return window.cut(image, np.array(settings.background[::-1], np.uint8))
+    interpolation = cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
+    alpha = window.cut(1.0 - seg.others, 0.0, interpolation)
+    return blend_crop(image, alpha, window, settings.background)

@@ -65,9 +65,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from hpt_data.crop import CropWindow
 from hpt_data.errors import StageError
-from hpt_data.stages._crop_matte import blend_crop, quantise_matte
+from hpt_data.stages._crop_matte import crop_person, landmark_input, quantise_matte
 from hpt_data.stages._frames_io import PreviousOutput, write_image
 from hpt_data.stages._remove_bg_parts import (
     FLAG_TEXT,
@@ -274,53 +273,6 @@ def segment_person(
     if keep is not None:
         seg.facts["person"] = order.index(keep) + 1
     return seg
-
-
-def crop_person(
-    image: np.ndarray,
-    seg: Segmentation,
-    settings: RemoveBgSettings,
-    window: CropWindow | None = None,
-) -> tuple[np.ndarray, np.ndarray, CropWindow]:
-    """The square crop of one segmented frame: the person over ``settings.background``
-    ((size, size, 3) uint8 BGR), the soft matte in the crop ((size, size) float32 in
-    [0, 1]; with ``crop_file: matte``, quantised to 8 bits as stored, so that the crop
-    rebuilt from it is this one) and the crop window (by default the one around the
-    person, as the stage crops). Shared by the stage and the one-image pipelines."""
-    import cv2
-
-    if seg.matte is None or seg.box is None:
-        raise ValueError("crop_person needs a segmentation that found a person")
-    if window is None:
-        window = CropWindow.around(seg.box, settings.margin, settings.size)
-    # area and linear resampling are convex: the matte stays in [0, 1]
-    alpha = window.cut(
-        seg.matte, 0.0, cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
-    )
-    if settings.crop_file == "matte":
-        alpha = quantise_matte(alpha)[1]
-    return blend_crop(image, alpha, window, settings.background), alpha, window
-
-
-def landmark_input(
-    image: np.ndarray, seg: Segmentation, window: CropWindow, settings: RemoveBgSettings
-) -> np.ndarray:
-    """What the landmark pass on the crop looks at (:func:`landmarks_on_crop`): the crop
-    window of ``image`` ((H, W, 3) uint8 BGR) with the other people's pixels (``seg.others``)
-    and the part beyond the frame replaced by ``settings.background``, the kept person's
-    surroundings kept: (size, size, 3) uint8 BGR.
-
-    Not the composite (the person over the background colour): there the matte's edge
-    cuts into the limbs and a limb of the background's colour (white shoes, socks) loses its
-    outline, and the landmarks move off the joints (the fit benchmark's dev clips, ankles
-    most: ``docs/perception.md``)."""
-    import cv2
-
-    if seg.others is None:  # alone: the window, beyond the frame in the background colour
-        return window.cut(image, np.array(settings.background[::-1], np.uint8))
-    interpolation = cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
-    alpha = window.cut(1.0 - seg.others, 0.0, interpolation)
-    return blend_crop(image, alpha, window, settings.background)
 
 
 class RemoveBackground(Stage):
