@@ -2,8 +2,10 @@
 
 Renders one synthetic 1024×1024 clip (one person, ``--frames`` frames at 15 fps; cached in
 ``--data``), decodes it once and times raw MediaPipe Pose over the decoded frames
-(tracking mode, segmentation on: the detector alone, no file I/O). Then runs every stage
-in this process over the same frames, in order (sample-frames keeps every frame):
+(tracking mode, segmentation on: the detector alone, no file I/O), before the stages and
+again after them (the figure is the mean: the machine's speed drifts over minutes). Then
+runs every stage in this process over the same frames, in order (sample-frames keeps every
+frame):
 sample-frames, remove-bg, pose2d, fit-smpl, render-maps, voxelize, write-shards. Each stage
 runs once cold (its models load) and once warm (forced); the warm run is the figure. With
 ``--profile`` a third run goes under cProfile: the top functions per stage (own time, ms
@@ -297,9 +299,13 @@ def main() -> None:
             raise SystemExit(f"rendering failed: {render.failures[0].error}")
         frames = decode(video.path)
         n = len(frames)
-        detector_ms, detector_cpu_ms = time_detector(frames)
+        before = time_detector(frames)
         del frames
         stages = run_stages(ds, video, n, args.profile)
+        # the detector again after the stages: the machine's speed drifts over minutes (runs
+        # of the same code timed it at 24-39 ms a frame), and the ratio is the headline
+        after = time_detector(decode(video.path))
+        detector_ms, detector_cpu_ms = ((b + a) / 2 for b, a in zip(before, after, strict=True))
         copies = copy_videos(ds, video, args.copies)
         max_mb = max(1, round(n * 0.12))  # about four shard ranges per copy of the clip
         cpu = time.process_time()
@@ -327,6 +333,7 @@ def main() -> None:
         "render_ms_per_frame": round(1000 * render_s / n, 1),
         "detector_ms_per_frame": round(detector_ms, 1),
         "detector_cpu_ms_per_frame": round(detector_cpu_ms, 1),
+        "detector_ms_per_frame_before_after": [round(before[0], 1), round(after[0], 1)],
         "stages": stages,
         "chain_ms_per_frame": round(chain_ms, 1),
         "chain_over_detector": round(chain_ms / detector_ms, 2),

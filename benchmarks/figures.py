@@ -474,6 +474,9 @@ def render_chain_table(results: Path = RESULTS) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
         f"| raw MediaPipe Pose (tracking, segmentation) | {det:.0f} | 1 | {det_cpu:.0f} | 1 | | |",
     ]
+    if "detector_ms_per_frame_before_after" in r:
+        b, a = r["detector_ms_per_frame_before_after"]
+        lines[0] += f" The detector: {b:.0f} ms a frame before the stages, {a:.0f} after."
     for name, s in r["stages"].items():
         lines.append(
             f"| {name} | {s['ms_per_frame']:.0f} | {s['ms_per_frame'] / det:.2f} "

@@ -19,6 +19,7 @@ from frames_for_tests import (
     portrait_frames,
     write_video,
 )
+from stages_for_tests import TINY_DATASET
 from typer.testing import CliRunner
 
 from hpt_data.cli import app
@@ -120,19 +121,7 @@ def test_remove_bg_and_pose2d_write_the_same_files_from_decoded_frames(tmp_path:
         assert np.array_equal(crops["video"].image(same), crops["png"].image(crop))
 
 
-TINY = """\
-version: 1
-work_root: work
-datasets:
-  tiny:
-    source: synthetic
-    root: clips
-    options: {persons: 2, clips_per_person: 1, seconds: 0.8, fps: 5, width: 240,
-              height: 320, actions: [walk, wave]}
-    split: {by: person, test_fraction: 0.5, seed: 0}
-    stages:
-      sample-frames: {image_format: FORMAT}
-"""
+TINY = TINY_DATASET + "    stages:\n      sample-frames: {image_format: FORMAT}\n"
 
 
 @pytest.mark.slow

@@ -295,12 +295,32 @@ def test_a_person_hidden_behind_another_keeps_their_track_twice_as_long() -> Non
     assert len(run(False)) == 3
 
 
+def _clip_roles(rb_dir: Path, gt: dict, min_iou: float) -> list[tuple[str | None, int]]:
+    """Per person clip of a ``person: all`` remove-bg output: the true role that most of
+    its frames' boxes match (IoU at least ``min_iou``; None without a majority) and how
+    many of its frames vote for the most voted role."""
+    from hpt_data.stages.outputs.person_clips import PersonClips
+
+    people = People.read(rb_dir)
+    frame_of_row = np.repeat(people.frame_index, people.count)
+    roles = [str(r) for r in gt["people_roles"]]
+    out: list[tuple[str | None, int]] = []
+    for clip in PersonClips.read(rb_dir).clips:
+        votes = []
+        for row in np.nonzero(people.track == clip.track)[0]:
+            truth = gt["people_boxes"][:, int(frame_of_row[row])].astype(np.float64)
+            iou = box_iou(people.boxes[row].astype(np.float64), truth)
+            votes.append(roles[int(np.argmax(iou))] if iou.max() >= min_iou else None)
+        best = max(set(votes), key=votes.count)
+        out.append((best if votes.count(best) * 2 > len(votes) else None, votes.count(best)))
+    return out
+
+
 def test_remove_bg_person_all_finds_the_small_bystander(crowd: tuple, tmp_path: Path) -> None:
     """The bystander far behind (about 190 px of 640), whom the whole-frame detector never
     finds, is found by a zoomed rescan and followed by their track to the clip's end: with
     person: all their clip matches their true box in most of its frames (before the rescans:
     no clip of them at all)."""
-    from hpt_data.stages.outputs.person_clips import PersonClips
 
     video, gt = crowd
     record = VideoRecord(video.video_id, video.person_id, "test", video.path)
@@ -311,20 +331,10 @@ def test_remove_bg_person_all_finds_the_small_bystander(crowd: tuple, tmp_path: 
     RemoveBackground(RemoveBgSettings(person="all", min_track_frames=3)).run(
         StageContext(record, {"sample-frames": frames_dir}, rb_dir)
     )
-    people = People.read(rb_dir)
-    frame_of_row = np.repeat(people.frame_index, people.count)
-    roles = [str(r) for r in gt["people_roles"]]
     found: dict[str, int] = {}  # per role: the most frames one clip matched them
-    for clip in PersonClips.read(rb_dir).clips:
-        rows = np.nonzero(people.track == clip.track)[0]
-        votes = []
-        for row in rows:
-            truth = gt["people_boxes"][:, int(frame_of_row[row])].astype(np.float64)
-            iou = box_iou(people.boxes[row].astype(np.float64), truth)
-            votes.append(roles[int(np.argmax(iou))] if iou.max() >= 0.4 else None)
-        best = max(set(votes), key=votes.count)
-        if best is not None and votes.count(best) * 2 > len(votes):
-            found[best] = max(found.get(best, 0), votes.count(best))
+    for who, frames in _clip_roles(rb_dir, gt, 0.4):
+        if who is not None:
+            found[who] = max(found.get(who, 0), frames)
     assert found.get("performer", 0) >= 11, found
     assert found.get("bystander", 0) >= 6, found
 
@@ -447,7 +457,6 @@ def test_remove_bg_person_all_makes_a_clip_of_a_crosser_behind_the_performer(
     region where their track said they were found the performer's arms, the track broke
     after 6 frames and no clip was made); performer and bystander are clips too, and no
     clip is of no one."""
-    from hpt_data.stages.outputs.person_clips import PersonClips
 
     src = SyntheticSource(tmp_path / "src", DEV_CROWD)
     video = src.scan().videos[1]
@@ -461,21 +470,10 @@ def test_remove_bg_person_all_makes_a_clip_of_a_crosser_behind_the_performer(
     RemoveBackground(RemoveBgSettings(person="all")).run(
         StageContext(record, {"sample-frames": frames_dir}, rb_dir)
     )
-    people = People.read(rb_dir)
-    frame_of_row = np.repeat(people.frame_index, people.count)
-    roles = [str(r) for r in gt["people_roles"]]
     clips: dict[str | None, int] = {}  # per role: frames of their clip matching them
-    for clip in PersonClips.read(rb_dir).clips:
-        rows = np.nonzero(people.track == clip.track)[0]
-        votes = []
-        for row in rows:
-            truth = gt["people_boxes"][:, int(frame_of_row[row])].astype(np.float64)
-            iou = box_iou(people.boxes[row].astype(np.float64), truth)
-            votes.append(roles[int(np.argmax(iou))] if iou.max() >= 0.5 else None)
-        best = max(set(votes), key=votes.count)
-        who = best if votes.count(best) * 2 > len(votes) else None
+    for who, frames in _clip_roles(rb_dir, gt, 0.5):
         assert who not in clips, (who, clips)  # one clip per person, none of no one
-        clips[who] = votes.count(best)
+        clips[who] = frames
     assert set(clips) == {"performer", "crosser", "bystander"}, clips
     assert clips["crosser"] >= 8, clips
 
