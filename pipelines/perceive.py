@@ -7,7 +7,7 @@ the stages call, with the stages' settings:
 1. ``remove-bg``: :func:`hpt_data.stages.remove_bg.segment_person` (every person found,
    each with the landmark model's own mask; the main one kept, or the ``person``-th from
    the left, the others' pixels excluded) and
-   :func:`~hpt_data.stages._crop_matte.crop_person` (the square window around the person,
+   :func:`~hpt_data.stages.remove_bg.crop_person` (the square window around the person,
    resized to 1024, the background replaced by a plain colour);
 2. ``pose2d``: MediaPipe Pose (complexity 1) on the crop, one image (static mode: there is
    no previous frame to track from, and no track to filter);
@@ -114,9 +114,8 @@ def perceive(
     PerceptionError
         One line naming the image: unreadable, no person found, too few landmarks.
     """
-    from hpt_data.stages._crop_matte import crop_person
     from hpt_data.stages.mediapipe_models import pose_model, run_pose
-    from hpt_data.stages.remove_bg import segment_person
+    from hpt_data.stages.remove_bg import crop_person, segment_person
 
     rb = remove_bg or RemoveBgSettings()
     fs = fit or FitSMPLSettings()

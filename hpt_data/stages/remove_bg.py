@@ -53,6 +53,9 @@ With ``person: all``: ``people.npz`` (no one kept), ``clips.json`` and, per clip
 A frame flagged ``no_person`` has no files. A video none of whose frames is usable (with
 ``person: all``: none of whose tracks makes a clip) fails with a one-line reason.
 ``frames.json`` is written and read through :class:`hpt_data.stages.outputs.Crops`.
+
+For one image (the pose-transfer pipelines' photos): :func:`segment_person` and
+``crop_person`` (from :mod:`hpt_data.stages._crop_matte`, public here).
 """
 
 from __future__ import annotations
