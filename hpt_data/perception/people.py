@@ -225,8 +225,10 @@ def _sampling(roi: np.ndarray) -> np.ndarray:
     return np.concatenate([m[:, :2], (m[:, 2] + shift)[:, None]], axis=1)
 
 
-def _crop(rgb: np.ndarray, roi: np.ndarray) -> np.ndarray:
-    """The rotated square region as a (1, 256, 256, 3) float tensor in [0, 1]."""
+def _crop(rgb: np.ndarray, roi: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """The rotated square region as a (1, 256, 256, 3) float tensor in [0, 1] (RGB; from
+    a BGR image with ``bgr``: the warp takes each channel alone, so the region's channels
+    are swapped instead of the whole image's)."""
     import cv2
 
     crop = cv2.warpAffine(
@@ -236,6 +238,8 @@ def _crop(rgb: np.ndarray, roi: np.ndarray) -> np.ndarray:
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
+    if bgr:
+        crop = crop[..., ::-1]
     return (crop.astype(np.float32) / 255.0)[None]
 
 
@@ -289,9 +293,10 @@ class RoiLandmarks(NamedTuple):
 
 
 def landmarks_in_roi(
-    rgb: np.ndarray, roi: np.ndarray, model: TfliteModel, mask: bool = False
+    rgb: np.ndarray, roi: np.ndarray, model: TfliteModel, mask: bool = False, bgr: bool = False
 ) -> RoiLandmarks:
-    """Run the landmark model on one region (the person mask only with ``mask``). The
+    """Run the landmark model on one region of ``rgb`` ((H, W, 3) uint8; BGR with ``bgr``)
+    (the person mask only with ``mask``). The
     world points are turned by the region's rotation into the image's axes, with the
     image landmarks' visibility, as MediaPipe's graph does for ``pose_world_landmarks``."""
     # Identity (1, 195): 39 points x (x, y, z, visibility, presence logits) in crop pixels
@@ -299,7 +304,7 @@ def landmarks_in_roi(
     # Identity_1 (1, 1): pose presence, a probability; Identity_2 (1, 256, 256, 1): the
     # person mask's logits over the region; Identity_3 (1, 64, 64, 39): the points'
     # heatmap logits (refine_from_heatmap); Identity_4 (1, 117): 39 world points, metres
-    out = model.run(_crop(rgb, roi), outputs=5)
+    out = model.run(_crop(rgb, roi, bgr), outputs=5)
     raw = out[0].reshape(39, 5).astype(np.float64)
     raw[:, :2] = refine_from_heatmap(raw[:, :2], out[3].reshape(out[3].shape[-3:]))
     presence = float(np.clip(out[1].reshape(-1)[0], 0.0, 1.0))

@@ -70,6 +70,16 @@ def crop_person(
     [0, 1]; with ``crop_file: matte``, quantised to 8 bits as stored, so that the crop
     rebuilt from it is this one) and the crop window (by default the one around the
     person, as the stage crops). Shared by the stage and the one-image pipelines."""
+    alpha, _, window = crop_alpha(seg, settings, window)
+    return blend_crop(image, alpha, window, settings.background), alpha, window
+
+
+def crop_alpha(
+    seg: Segmentation, settings: RemoveBgSettings, window: CropWindow | None = None
+) -> tuple[np.ndarray, np.ndarray, CropWindow]:
+    """:func:`crop_person`'s matte and window without the colour crop, and the matte as
+    stored ((size, size) uint8, 255 = person): remove-bg blends no crop with ``crop_file:
+    matte`` (the crop is rebuilt when read)."""
     import cv2
 
     if seg.matte is None or seg.box is None:
@@ -80,9 +90,11 @@ def crop_person(
     alpha = window.cut(
         seg.matte, 0.0, cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
     )
-    if settings.crop_file == "matte":
-        alpha = quantise_matte(alpha)[1]
-    return blend_crop(image, alpha, window, settings.background), alpha, window
+    if settings.crop_file == "matte":  # the stored value back, as the blend takes it
+        alpha8, alpha = quantise_matte(alpha)
+    else:
+        alpha8 = quantise_matte(alpha)[0]
+    return alpha, alpha8, window
 
 
 def landmark_input(
