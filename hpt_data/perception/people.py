@@ -244,7 +244,12 @@ def _crop(rgb: np.ndarray, roi: np.ndarray, bgr: bool = False) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -80.0, 80.0)))
+    """1 / (1 + exp(-x)) in float64, x clipped to [-80, 80] (computed in one new array)."""
+    y = np.atleast_1d(np.clip(np.asarray(x, np.float64), -80.0, 80.0))  # a new array
+    np.negative(y, out=y)
+    np.exp(y, out=y)
+    y += 1.0
+    return np.divide(1.0, y, out=y).reshape(np.shape(x))
 
 
 #: ``RefineLandmarksFromHeatmapCalculator`` as the Pose graph sets it: a point moves to the
@@ -263,6 +268,19 @@ def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
     half = (HEATMAP_KERNEL - 1) // 2
     cols = np.trunc(xy[:, 0] / cell).astype(int)  # C's float-to-int, as the graph does
     rows = np.trunc(xy[:, 1] / LANDMARK_SIZE * hm_h).astype(int)
+    # the whole windows' confidences in one go (the same values as window by window);
+    # windows cut by the heatmap's edge one at a time
+    whole = (rows >= half) & (rows + half < hm_h) & (cols >= half) & (cols + half < hm_w)
+    inner = np.flatnonzero(whole)
+    steps = np.arange(-half, half + 1)
+    confs = _sigmoid(
+        heatmap[
+            rows[inner, None, None] + steps[:, None],
+            cols[inner, None, None] + steps,
+            inner[:, None, None],
+        ]
+    )
+    at = dict(zip(inner.tolist(), range(len(inner)), strict=True))
     for k, (c, r) in enumerate(zip(cols, rows, strict=True)):
         if not (0 <= c < hm_w and 0 <= r < hm_h):
             continue
@@ -272,7 +290,7 @@ def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
             max(0, c - half),
             min(hm_w, c + half + 1),
         )
-        conf = _sigmoid(heatmap[r0:r1, c0:c1, k])
+        conf = confs[at[k]] if k in at else _sigmoid(heatmap[r0:r1, c0:c1, k])
         total = conf.sum()
         if conf.max() < HEATMAP_MIN_CONFIDENCE or total <= 0:
             continue

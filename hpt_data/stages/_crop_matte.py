@@ -27,8 +27,16 @@ if TYPE_CHECKING:  # remove_bg imports this module
 def quantise_matte(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A soft matte (H, W) float in [0, 1] as stored, (H, W) uint8 (255 = person), and as
     the blend takes it back, (H, W) float32 (the stored value / 255)."""
-    alpha8 = np.rint(np.asarray(alpha) * 255).astype(np.uint8)
+    alpha8 = stored_matte(alpha)
     return alpha8, matte_from_uint8(alpha8)
+
+
+def stored_matte(alpha: np.ndarray) -> np.ndarray:
+    """:func:`quantise_matte`'s (H, W) uint8 matte alone."""
+    scaled = np.asarray(alpha) * 255
+    if scaled.dtype.kind == "f":  # rounded in place: one array less
+        return np.rint(scaled, out=scaled).astype(np.uint8)
+    return np.rint(scaled).astype(np.uint8)
 
 
 def matte_from_uint8(alpha8: np.ndarray) -> np.ndarray:
@@ -71,15 +79,19 @@ def crop_person(
     rebuilt from it is this one) and the crop window (by default the one around the
     person, as the stage crops). Shared by the stage and the one-image pipelines."""
     alpha, _, window = crop_alpha(seg, settings, window)
+    assert alpha is not None
     return blend_crop(image, alpha, window, settings.background), alpha, window
 
 
 def crop_alpha(
-    seg: Segmentation, settings: RemoveBgSettings, window: CropWindow | None = None
-) -> tuple[np.ndarray, np.ndarray, CropWindow]:
-    """:func:`crop_person`'s matte and window without the colour crop, and the matte as
-    stored ((size, size) uint8, 255 = person): remove-bg blends no crop with ``crop_file:
-    matte`` (the crop is rebuilt when read)."""
+    seg: Segmentation,
+    settings: RemoveBgSettings,
+    window: CropWindow | None = None,
+    blend: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, CropWindow]:
+    """:func:`crop_person`'s matte (None without ``blend``: remove-bg blends no crop with
+    ``crop_file: matte``, the crop is rebuilt when read) and window, and the matte as
+    stored ((size, size) uint8, 255 = person)."""
     import cv2
 
     if seg.matte is None or seg.box is None:
@@ -90,10 +102,11 @@ def crop_alpha(
     alpha = window.cut(
         seg.matte, 0.0, cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
     )
+    alpha8 = stored_matte(alpha)
+    if not blend:
+        return None, alpha8, window
     if settings.crop_file == "matte":  # the stored value back, as the blend takes it
-        alpha8, alpha = quantise_matte(alpha)
-    else:
-        alpha8 = quantise_matte(alpha)[0]
+        return matte_from_uint8(alpha8), alpha8, window
     return alpha, alpha8, window
 
 

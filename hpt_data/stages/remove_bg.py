@@ -177,15 +177,24 @@ def _keep_person_components(binary: np.ndarray, box: tuple[float, ...]) -> np.nd
     if binary.size == 0:
         return binary
 
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.view(np.uint8), connectivity=8)
+    # labelled within the box of the set pixels only (the parts and their boxes are those
+    # of the whole: nothing is set outside it)
+    ox, oy, ow, oh = cv2.boundingRect(binary.view(np.uint8))
+    if ow == 0:  # nothing set
+        return binary
+    part = binary[oy : oy + oh, ox : ox + ow]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(part.view(np.uint8), connectivity=8)
     x0, y0, x1, y1 = box
     keep = np.zeros(n, bool)
     for k in range(1, n):
         bx, by, bw, bh = stats[k, :4]
+        bx, by = bx + ox, by + oy
         keep[k] = bx < x1 and bx + bw > x0 and by < y1 and by + bh > y0
     if keep[1:].all():  # every part kept (the usual one body): binary itself
         return binary
-    return keep[labels]
+    out = np.zeros_like(binary)
+    out[oy : oy + oh, ox : ox + ow] = keep[labels]
+    return out
 
 
 def find_frame_people(image: np.ndarray, settings: RemoveBgSettings) -> list[PersonDetection]:
@@ -402,13 +411,13 @@ class RemoveBackground(Stage):
         )
         if seg.matte is None or seg.box is None or member is None:
             return entry, None
-        alpha, alpha8, window = crop_alpha(seg, s)
+        alpha, alpha8, window = crop_alpha(seg, s, blend=s.crop_file == "image")
         from hpt_data.perception.follow import landmarks_on_crop
 
         refined = landmarks_on_crop(landmark_input(image, seg, window, s), window, people[member])
         name = f"{frame.index:06d}.png"
         entry.mask = f"mask/{name}"
-        if s.crop_file == "image":  # else Crops.image rebuilds it from the frame and matte
+        if alpha is not None:  # crop_file: image; else Crops.image rebuilds it when read
             entry.image = f"image/{name}"
             write_image(out_dir / entry.image, blend_crop(image, alpha, window, s.background))
         if s.alpha or s.crop_file == "matte":
