@@ -31,8 +31,15 @@ def quantise_matte(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return alpha8, matte_from_uint8(alpha8)
 
 
-def stored_matte(alpha: np.ndarray) -> np.ndarray:
-    """:func:`quantise_matte`'s (H, W) uint8 matte alone."""
+def stored_matte(alpha: np.ndarray, unit: bool = False) -> np.ndarray:
+    """:func:`quantise_matte`'s (H, W) uint8 matte alone. ``unit``: ``alpha`` is known to
+    lie in [0, 1] (a resampled matte), and float32 is then scaled and rounded by OpenCV in
+    one pass: the same bytes (every float32 in [0, 1.0001] checked), where numpy's cast
+    would wrap values beyond [-0.5, 255.5] / 255 and OpenCV's saturate."""
+    import cv2
+
+    if unit and alpha.dtype == np.float32 and alpha.ndim == 2:
+        return cv2.convertScaleAbs(alpha, alpha=255.0)
     scaled = np.asarray(alpha) * 255
     if scaled.dtype.kind == "f":  # rounded in place: one array less
         return np.rint(scaled, out=scaled).astype(np.uint8)
@@ -102,7 +109,7 @@ def crop_alpha(
     alpha = window.cut(
         seg.matte, 0.0, cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
     )
-    alpha8 = stored_matte(alpha)
+    alpha8 = stored_matte(alpha, unit=True)
     if not blend:
         return None, alpha8, window
     if settings.crop_file == "matte":  # the stored value back, as the blend takes it

@@ -236,7 +236,7 @@ def segment_kept(
     binary8 = binary.view(np.uint8)  # 0/1, no copy
     dilated = cv2.dilate(binary8, np.ones((5, 5), np.uint8)).view(bool)
     matte = np.zeros((h, w), np.float32)
-    matte[y0:y1, x0:x1] = np.where(dilated, soft, 0)
+    np.copyto(matte[y0:y1, x0:x1], soft, where=dilated)  # 0 elsewhere
     bx, by, bw, bh = cv2.boundingRect(binary8)  # of the nonzero pixels
     box = (bx + x0, by + y0, bx + bw + x0, by + bh + y0)
 
