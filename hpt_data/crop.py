@@ -68,16 +68,24 @@ class CropWindow:
         import cv2
 
         h, w = image.shape[:2]
-        canvas = np.empty((self.side, self.side, *image.shape[2:]), dtype=image.dtype)
-        canvas[...] = fill
         sx0, sy0 = max(self.x0, 0), max(self.y0, 0)
         sx1, sy1 = min(self.x0 + self.side, w), min(self.y0 + self.side, h)
-        if sx1 > sx0 and sy1 > sy0:
-            canvas[sy0 - self.y0 : sy1 - self.y0, sx0 - self.x0 : sx1 - self.x0] = image[
-                sy0:sy1, sx0:sx1
-            ]
         if interpolation is None:
             interpolation = cv2.INTER_AREA if self.side > self.size else cv2.INTER_CUBIC
+        pad = (sy0 - self.y0, self.y0 + self.side - sy1, sx0 - self.x0, self.x0 + self.side - sx1)
+        border = _border_value(image, fill) if sx1 > sx0 and sy1 > sy0 else None
+        if border is not None and not any(pad):  # inside the frame: resized in place
+            canvas = image[sy0:sy1, sx0:sx1]
+        elif border is not None:  # the part in the frame, the rest filled (as below)
+            const = cv2.BORDER_CONSTANT | cv2.BORDER_ISOLATED
+            canvas = cv2.copyMakeBorder(image[sy0:sy1, sx0:sx1], *pad, const, value=border)
+        else:
+            canvas = np.empty((self.side, self.side, *image.shape[2:]), dtype=image.dtype)
+            canvas[...] = fill
+            if sx1 > sx0 and sy1 > sy0:
+                canvas[sy0 - self.y0 : sy1 - self.y0, sx0 - self.x0 : sx1 - self.x0] = image[
+                    sy0:sy1, sx0:sx1
+                ]
         return cv2.resize(canvas, (self.size, self.size), interpolation=interpolation)
 
     def to_json(self) -> dict[str, Any]:
@@ -93,3 +101,26 @@ class CropWindow:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CropWindow:
         return cls(int(data["x0"]), int(data["y0"]), int(data["side"]), int(data["size"]))
+
+
+#: dtypes whose padding OpenCV writes as numpy would (integers exactly, floats as given)
+_CV_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+
+
+def _border_value(image: np.ndarray, fill: Any) -> tuple[float, ...] | None:
+    """``fill`` as the value of :func:`cv2.copyMakeBorder` for ``image``, or None where
+    OpenCV would not pad exactly as assigning ``fill`` to a numpy array of its dtype does
+    (a channel count or dtype it does not take, a fractional fill of integers)."""
+    channels = 1 if image.ndim == 2 else image.shape[2] if image.ndim == 3 else 0
+    if image.dtype.type not in _CV_DTYPES or not (image.ndim == 2 or 2 <= channels <= 4):
+        return None
+    try:
+        values = np.broadcast_to(np.asarray(fill), (channels,))
+    except ValueError:
+        return None
+    if values.dtype.kind not in "biuf":
+        return None
+    as_dtype = values.astype(image.dtype)
+    if not np.array_equal(as_dtype, values):  # wrapped, truncated or rounded: numpy's way
+        return None
+    return tuple(float(v) for v in as_dtype)

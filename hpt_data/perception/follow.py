@@ -199,13 +199,10 @@ def landmarks_on_crop(
     background colour) the matte's edge and the colour move the points: a white shoe over
     white loses its outline (the fit benchmark's dev clips: ankles 4.01 px median against
     3.35 here, raw MediaPipe on the frames 3.77)."""
-    import cv2
-
     roi = np.array(person.roi, np.float64)  # stored: a frame redone alone gets the same
     roi[:2] = window.to_crop(roi[None, :2])[0]
     roi[[2, 4]] *= window.scale
-    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    found = landmarks_in_roi(rgb, roi, landmark_model())
+    found = landmarks_in_roi(image, roi, landmark_model(), bgr=True)
     lms = found.landmarks
     lms[:, :2] = window.to_source(lms[:, :2])
     lms[:, 2] /= window.scale

@@ -36,10 +36,11 @@ import numpy as np
 
 from hpt_data.errors import HptError
 from hpt_data.perception.anchors import INPUT_SIZE, Detections, box_iou, decode, weighted_nms
+from hpt_data.perception.heatmap import LANDMARK_SIZE, refine_from_heatmap
+from hpt_data.perception.heatmap import sigmoid as _sigmoid
 from hpt_data.perception.views import TILE_MIN_IN_FRAME, in_frame, tiles
 from hpt_data.perception.views import covered as _covered
 
-LANDMARK_SIZE = 256
 NUM_LANDMARKS = 33
 #: ``PoseDetectionToRoi``: the region's side is this times the body circle's diameter.
 ROI_SCALE = 1.25
@@ -225,8 +226,10 @@ def _sampling(roi: np.ndarray) -> np.ndarray:
     return np.concatenate([m[:, :2], (m[:, 2] + shift)[:, None]], axis=1)
 
 
-def _crop(rgb: np.ndarray, roi: np.ndarray) -> np.ndarray:
-    """The rotated square region as a (1, 256, 256, 3) float tensor in [0, 1]."""
+def _crop(rgb: np.ndarray, roi: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """The rotated square region as a (1, 256, 256, 3) float tensor in [0, 1] (RGB; from
+    a BGR image with ``bgr``: the warp takes each channel alone, so the region's channels
+    are swapped instead of the whole image's)."""
     import cv2
 
     crop = cv2.warpAffine(
@@ -236,46 +239,9 @@ def _crop(rgb: np.ndarray, roi: np.ndarray) -> np.ndarray:
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
+    if bgr:
+        crop = crop[..., ::-1]
     return (crop.astype(np.float32) / 255.0)[None]
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -80.0, 80.0)))
-
-
-#: ``RefineLandmarksFromHeatmapCalculator`` as the Pose graph sets it: a point moves to the
-#: heatmap's weighted centre within a 7×7 window around it where the window's peak is sure.
-HEATMAP_KERNEL = 7
-HEATMAP_MIN_CONFIDENCE = 0.5
-
-
-def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
-    """The Pose graph's heatmap refinement: (39, 2) points in 256² crop pixels, the
-    (64, 64, 39) heatmap logits; the refined (39, 2) points. Without it the points are a
-    few pixels off where MediaPipe's own Pose puts them."""
-    hm_h, hm_w, _ = heatmap.shape
-    cell = LANDMARK_SIZE / hm_w
-    out = xy.astype(np.float64).copy()
-    half = (HEATMAP_KERNEL - 1) // 2
-    cols = np.trunc(xy[:, 0] / cell).astype(int)  # C's float-to-int, as the graph does
-    rows = np.trunc(xy[:, 1] / LANDMARK_SIZE * hm_h).astype(int)
-    for k, (c, r) in enumerate(zip(cols, rows, strict=True)):
-        if not (0 <= c < hm_w and 0 <= r < hm_h):
-            continue
-        r0, r1, c0, c1 = (
-            max(0, r - half),
-            min(hm_h, r + half + 1),
-            max(0, c - half),
-            min(hm_w, c + half + 1),
-        )
-        conf = _sigmoid(heatmap[r0:r1, c0:c1, k])
-        total = conf.sum()
-        if conf.max() < HEATMAP_MIN_CONFIDENCE or total <= 0:
-            continue
-        # the graph weights cell indices (not cell centres): kept, as Pose's points are
-        out[k, 0] = (conf.sum(axis=0) @ np.arange(c0, c1)) / total * cell
-        out[k, 1] = (conf.sum(axis=1) @ np.arange(r0, r1)) / total * (LANDMARK_SIZE / hm_h)
-    return out
 
 
 class RoiLandmarks(NamedTuple):
@@ -289,9 +255,10 @@ class RoiLandmarks(NamedTuple):
 
 
 def landmarks_in_roi(
-    rgb: np.ndarray, roi: np.ndarray, model: TfliteModel, mask: bool = False
+    rgb: np.ndarray, roi: np.ndarray, model: TfliteModel, mask: bool = False, bgr: bool = False
 ) -> RoiLandmarks:
-    """Run the landmark model on one region (the person mask only with ``mask``). The
+    """Run the landmark model on one region of ``rgb`` ((H, W, 3) uint8; BGR with ``bgr``)
+    (the person mask only with ``mask``). The
     world points are turned by the region's rotation into the image's axes, with the
     image landmarks' visibility, as MediaPipe's graph does for ``pose_world_landmarks``."""
     # Identity (1, 195): 39 points x (x, y, z, visibility, presence logits) in crop pixels
@@ -299,7 +266,7 @@ def landmarks_in_roi(
     # Identity_1 (1, 1): pose presence, a probability; Identity_2 (1, 256, 256, 1): the
     # person mask's logits over the region; Identity_3 (1, 64, 64, 39): the points'
     # heatmap logits (refine_from_heatmap); Identity_4 (1, 117): 39 world points, metres
-    out = model.run(_crop(rgb, roi), outputs=5)
+    out = model.run(_crop(rgb, roi, bgr), outputs=5)
     raw = out[0].reshape(39, 5).astype(np.float64)
     raw[:, :2] = refine_from_heatmap(raw[:, :2], out[3].reshape(out[3].shape[-3:]))
     presence = float(np.clip(out[1].reshape(-1)[0], 0.0, 1.0))

@@ -27,8 +27,23 @@ if TYPE_CHECKING:  # remove_bg imports this module
 def quantise_matte(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A soft matte (H, W) float in [0, 1] as stored, (H, W) uint8 (255 = person), and as
     the blend takes it back, (H, W) float32 (the stored value / 255)."""
-    alpha8 = np.rint(np.asarray(alpha) * 255).astype(np.uint8)
+    alpha8 = stored_matte(alpha)
     return alpha8, matte_from_uint8(alpha8)
+
+
+def stored_matte(alpha: np.ndarray, unit: bool = False) -> np.ndarray:
+    """:func:`quantise_matte`'s (H, W) uint8 matte alone. ``unit``: ``alpha`` is known to
+    lie in [0, 1] (a resampled matte), and float32 is then scaled and rounded by OpenCV in
+    one pass: the same bytes (every float32 in [0, 1.0001] checked), where numpy's cast
+    would wrap values beyond [-0.5, 255.5] / 255 and OpenCV's saturate."""
+    import cv2
+
+    if unit and alpha.dtype == np.float32 and alpha.ndim == 2:
+        return cv2.convertScaleAbs(alpha, alpha=255.0)
+    scaled = np.asarray(alpha) * 255
+    if scaled.dtype.kind == "f":  # rounded in place: one array less
+        return np.rint(scaled, out=scaled).astype(np.uint8)
+    return np.rint(scaled).astype(np.uint8)
 
 
 def matte_from_uint8(alpha8: np.ndarray) -> np.ndarray:
@@ -70,6 +85,20 @@ def crop_person(
     [0, 1]; with ``crop_file: matte``, quantised to 8 bits as stored, so that the crop
     rebuilt from it is this one) and the crop window (by default the one around the
     person, as the stage crops). Shared by the stage and the one-image pipelines."""
+    alpha, _, window = crop_alpha(seg, settings, window)
+    assert alpha is not None
+    return blend_crop(image, alpha, window, settings.background), alpha, window
+
+
+def crop_alpha(
+    seg: Segmentation,
+    settings: RemoveBgSettings,
+    window: CropWindow | None = None,
+    blend: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, CropWindow]:
+    """:func:`crop_person`'s matte (None without ``blend``: remove-bg blends no crop with
+    ``crop_file: matte``, the crop is rebuilt when read) and window, and the matte as
+    stored ((size, size) uint8, 255 = person)."""
     import cv2
 
     if seg.matte is None or seg.box is None:
@@ -80,9 +109,12 @@ def crop_person(
     alpha = window.cut(
         seg.matte, 0.0, cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
     )
-    if settings.crop_file == "matte":
-        alpha = quantise_matte(alpha)[1]
-    return blend_crop(image, alpha, window, settings.background), alpha, window
+    alpha8 = stored_matte(alpha, unit=True)
+    if not blend:
+        return None, alpha8, window
+    if settings.crop_file == "matte":  # the stored value back, as the blend takes it
+        return matte_from_uint8(alpha8), alpha8, window
+    return alpha, alpha8, window
 
 
 def landmark_input(

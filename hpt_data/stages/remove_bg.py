@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from hpt_data.errors import StageError
-from hpt_data.stages._crop_matte import crop_person, landmark_input, quantise_matte
+from hpt_data.stages._crop_matte import blend_crop, crop_alpha, landmark_input
 from hpt_data.stages._frames_io import PreviousOutput, write_image
 from hpt_data.stages._remove_bg_parts import (
     FLAG_TEXT,
@@ -180,13 +180,24 @@ def _keep_person_components(binary: np.ndarray, box: tuple[float, ...]) -> np.nd
     if binary.size == 0:
         return binary
 
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    # labelled within the box of the set pixels only (the parts and their boxes are those
+    # of the whole: nothing is set outside it)
+    ox, oy, ow, oh = cv2.boundingRect(binary.view(np.uint8))
+    if ow == 0:  # nothing set
+        return binary
+    part = binary[oy : oy + oh, ox : ox + ow]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(part.view(np.uint8), connectivity=8)
     x0, y0, x1, y1 = box
     keep = np.zeros(n, bool)
     for k in range(1, n):
         bx, by, bw, bh = stats[k, :4]
+        bx, by = bx + ox, by + oy
         keep[k] = bx < x1 and bx + bw > x0 and by < y1 and by + bh > y0
-    return keep[labels]
+    if keep[1:].all():  # every part kept (the usual one body): binary itself
+        return binary
+    out = np.zeros_like(binary)
+    out[oy : oy + oh, ox : ox + ow] = keep[labels]
+    return out
 
 
 def find_frame_people(image: np.ndarray, settings: RemoveBgSettings) -> list[PersonDetection]:
@@ -221,15 +232,16 @@ def segment_kept(
     soft, overlap, claimed = kept_and_others(people, keep, w, h, (x0, y0, x1, y1))
     lx0, ly0, lx1, ly1 = _landmark_box(lm)
     binary = _keep_person_components(soft >= 0.5, (lx0 - x0, ly0 - y0, lx1 - x0, ly1 - y0))
-    area = float(binary.sum()) / (h * w)
+    area = float(np.count_nonzero(binary)) / (h * w)
     facts: dict[str, Any] = {"people": len(people), "mask_area": round(area, 6)}
     if area < settings.min_person_area:
         return Segmentation(lm, None, None, ["no_person"], facts)
-    dilated = cv2.dilate(binary.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    binary8 = binary.view(np.uint8)  # 0/1, no copy
+    dilated = cv2.dilate(binary8, np.ones((5, 5), np.uint8)).view(bool)
     matte = np.zeros((h, w), np.float32)
-    matte[y0:y1, x0:x1] = np.where(dilated, soft, 0)
-    ys, xs = np.nonzero(binary)
-    box = (int(xs.min()) + x0, int(ys.min()) + y0, int(xs.max()) + 1 + x0, int(ys.max()) + 1 + y0)
+    np.copyto(matte[y0:y1, x0:x1], soft, where=dilated)  # 0 elsewhere
+    bx, by, bw, bh = cv2.boundingRect(binary8)  # of the nonzero pixels
+    box = (bx + x0, by + y0, bx + bw + x0, by + bh + y0)
 
     # extent: the matte's box and every landmark, including those placed beyond the frame
     ex0 = min(box[0], lm[:, 0].min())
@@ -402,20 +414,19 @@ class RemoveBackground(Stage):
         )
         if seg.matte is None or seg.box is None or member is None:
             return entry, None
-        composite, alpha, window = crop_person(image, seg, s)
+        alpha, alpha8, window = crop_alpha(seg, s, blend=s.crop_file == "image")
         from hpt_data.perception.follow import landmarks_on_crop
 
         refined = landmarks_on_crop(landmark_input(image, seg, window, s), window, people[member])
         name = f"{frame.index:06d}.png"
         entry.mask = f"mask/{name}"
-        if s.crop_file == "image":  # else Crops.image rebuilds it from the frame and matte
+        if alpha is not None:  # crop_file: image; else Crops.image rebuilds it when read
             entry.image = f"image/{name}"
-            write_image(out_dir / entry.image, composite)
-        alpha8 = quantise_matte(alpha)[0]
+            write_image(out_dir / entry.image, blend_crop(image, alpha, window, s.background))
         if s.alpha or s.crop_file == "matte":
             entry.alpha = f"alpha/{name}"
             write_image(out_dir / entry.alpha, alpha8)
-        write_image(out_dir / entry.mask, np.where(alpha8 >= 128, 255, 0).astype(np.uint8))
+        write_image(out_dir / entry.mask, np.where(alpha8 >= 128, np.uint8(255), np.uint8(0)))
         entry.box, entry.crop = list(seg.box), window.to_json()
         return entry, refined
 
@@ -472,8 +483,9 @@ class _Passes:
                     reused += 1
                     continue
             image = self.images.get(pos)
-            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-            people = self.found[pos] if pos in self.fresh else with_masks(rgb, self.found[pos])
+            people = self.found[pos]
+            if pos not in self.fresh:  # read back without masks: found again
+                people = with_masks(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), people)
             entry, on_crop[pos] = self.stage._frame(frame, image, people, member, _tid(kept), out)
             entries.append(entry)
             if drop:
