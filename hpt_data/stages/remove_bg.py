@@ -70,6 +70,7 @@ import numpy as np
 
 from hpt_data.errors import StageError
 from hpt_data.stages._crop_matte import blend_crop, crop_alpha, landmark_input
+from hpt_data.stages._crop_matte import crop_person as crop_person  # public here (pipelines)
 from hpt_data.stages._frames_io import PreviousOutput, write_image
 from hpt_data.stages._remove_bg_parts import (
     FLAG_TEXT,
