@@ -46,15 +46,8 @@ def video_frame_index(file: str) -> int | None:
 def source_frame(path: str, signature: str, index: int) -> np.ndarray:
     """Frame ``index`` of the source at ``path`` ((H, W, 3) uint8 BGR), which must still
     have the ``signature`` sample-frames recorded."""
-    key = (path, signature)
     with _LOCK:
-        decoder = _DECODERS.get(key)
-        if decoder is None:
-            decoder = _open(Path(path), signature)
-            _DECODERS[key] = decoder
-            while len(_DECODERS) > _KEEP:
-                _DECODERS.popitem(last=False)[1].close()
-        _DECODERS.move_to_end(key)
+        decoder = _decoder(path, signature)
         try:
             return decoder.image(index)
         except VideoError as exc:
@@ -64,10 +57,20 @@ def source_frame(path: str, signature: str, index: int) -> np.ndarray:
 def check_source(path: str, signature: str) -> None:
     """Raise a one-line ``StageError`` unless the source is there with ``signature``."""
     with _LOCK:
-        if (path, signature) not in _DECODERS:
-            _DECODERS[(path, signature)] = _open(Path(path), signature)
-            while len(_DECODERS) > _KEEP:
-                _DECODERS.popitem(last=False)[1].close()
+        _decoder(path, signature)
+
+
+def _decoder(path: str, signature: str) -> FrameDecoder:
+    """The open decoder of (``path``, ``signature``), opened (and checked) when there is
+    none, the least recently used closed beyond :data:`_KEEP`. Call with ``_LOCK`` held."""
+    key = (path, signature)
+    decoder = _DECODERS.get(key)
+    if decoder is None:
+        decoder = _DECODERS[key] = _open(Path(path), signature)
+        while len(_DECODERS) > _KEEP:
+            _DECODERS.popitem(last=False)[1].close()
+    _DECODERS.move_to_end(key)
+    return decoder
 
 
 def _open(path: Path, signature: str) -> FrameDecoder:
