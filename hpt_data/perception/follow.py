@@ -187,7 +187,7 @@ def with_masks(rgb: np.ndarray, people: list[PersonDetection]) -> list[PersonDet
 
 
 def landmarks_on_crop(
-    image: np.ndarray, window: CropWindow, person: PersonDetection
+    image: np.ndarray, window: CropWindow, person: PersonDetection, mirror: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """The kept person's (33, 5) landmarks in source pixels and (33, 4) world landmarks
     (metres, image axes, visibility: what Pose's ``pose_world_landmarks`` gives, read by
@@ -198,12 +198,20 @@ def landmarks_on_crop(
     (``person.roi``, in the crop). On the composite instead (the person over the
     background colour) the matte's edge and the colour move the points: a white shoe over
     white loses its outline (the fit benchmark's dev clips: ankles 4.01 px median against
-    3.35 here, raw MediaPipe on the frames 3.77)."""
+    3.35 here, raw MediaPipe on the frames 3.77).
+
+    ``mirror``: the image points are the mean of the model's look at the region and at its
+    mirror image (:func:`~hpt_data.perception.people.landmarks_in_roi`; z, visibility,
+    presence and the world landmarks are the first look's): the model's noise averaged and
+    MediaPipe's sampling offset cancelled in x (``docs/perception.md``)."""
     roi = np.array(person.roi, np.float64)  # stored: a frame redone alone gets the same
     roi[:2] = window.to_crop(roi[None, :2])[0]
     roi[[2, 4]] *= window.scale
     found = landmarks_in_roi(image, roi, landmark_model(), bgr=True)
     lms = found.landmarks
+    if mirror:
+        seen = landmarks_in_roi(image, roi, landmark_model(), bgr=True, mirror=True)
+        lms[:, :2] = (lms[:, :2] + seen.landmarks[:, :2]) / 2
     lms[:, :2] = window.to_source(lms[:, :2])
     lms[:, 2] /= window.scale
     return lms, found.world

@@ -1,6 +1,7 @@
 """The Pose landmark model's heatmap refinement (``RefineLandmarksFromHeatmapCalculator``
-as the Pose graph sets it) and the sigmoid its logits go through
-(:func:`hpt_data.perception.people.landmarks_in_roi` runs both)."""
+as the Pose graph sets it), the sigmoid its logits go through
+(:func:`hpt_data.perception.people.landmarks_in_roi` runs both) and the mirror order of
+its points (its look at a mirrored region)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ import numpy as np
 
 #: The landmark model's input side, pixels (its points are in these crop pixels).
 LANDMARK_SIZE = 256
+
+#: Each of the model's 39 points' mirror image (the person's left and right swapped: eyes,
+#: ears, mouth corners, then 11-32 in left/right pairs; the alignment points 33 and 34 and
+#: the rest lie on the body's axis).
+MIRROR_ORDER = np.array(
+    [0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9]
+    + [i + (1 if i % 2 else -1) for i in range(11, 33)]
+    + [33, 34, 35, 36, 37, 38]
+)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

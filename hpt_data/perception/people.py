@@ -36,7 +36,7 @@ import numpy as np
 
 from hpt_data.errors import HptError
 from hpt_data.perception.anchors import INPUT_SIZE, Detections, box_iou, decode, weighted_nms
-from hpt_data.perception.heatmap import LANDMARK_SIZE, refine_from_heatmap
+from hpt_data.perception.heatmap import LANDMARK_SIZE, MIRROR_ORDER, refine_from_heatmap
 from hpt_data.perception.heatmap import sigmoid as _sigmoid
 from hpt_data.perception.views import TILE_MIN_IN_FRAME, in_frame, tiles
 from hpt_data.perception.views import covered as _covered
@@ -255,12 +255,33 @@ class RoiLandmarks(NamedTuple):
 
 
 def landmarks_in_roi(
-    rgb: np.ndarray, roi: np.ndarray, model: TfliteModel, mask: bool = False, bgr: bool = False
+    rgb: np.ndarray,
+    roi: np.ndarray,
+    model: TfliteModel,
+    mask: bool = False,
+    bgr: bool = False,
+    mirror: bool = False,
 ) -> RoiLandmarks:
     """Run the landmark model on one region of ``rgb`` ((H, W, 3) uint8; BGR with ``bgr``)
     (the person mask only with ``mask``). The
     world points are turned by the region's rotation into the image's axes, with the
-    image landmarks' visibility, as MediaPipe's graph does for ``pose_world_landmarks``."""
+    image landmarks' visibility, as MediaPipe's graph does for ``pose_world_landmarks``.
+
+    ``mirror``: the model looks at the region's mirror image (the image flipped left to
+    right, the region with it) and its answer is flipped back, the person's left and right
+    swapped: the same landmarks seen once more, with other pixels and another sub-pixel
+    phase of the sampling, and MediaPipe's sampling offset (:data:`MEDIAPIPE_SAMPLING`)
+    the other way in x (remove-bg's crop pass averages the two: ``mirror_pass``)."""
+    if mirror and mask:
+        raise ValueError("landmarks_in_roi: no person mask from a mirrored look")
+    width = rgb.shape[1]
+    if mirror:  # the flipped image (a copy: OpenCV's warp of the image itself with a
+        # flipping map rounds otherwise, up to 2 grey levels) and the region in it
+        import cv2
+
+        rgb = cv2.flip(rgb, 1)
+        roi = np.array(roi, np.float64)
+        roi[0], roi[3] = width - roi[0], -roi[3]
     # Identity (1, 195): 39 points x (x, y, z, visibility, presence logits) in crop pixels
     # (33 landmarks, then alignment points: 33 hip centre, 34 body-circle point);
     # Identity_1 (1, 1): pose presence, a probability; Identity_2 (1, 256, 256, 1): the
@@ -282,6 +303,10 @@ def landmarks_in_roi(
     world = out[4].reshape(39, 3)[:NUM_LANDMARKS].astype(np.float64)
     world[:, :2] = world[:, :2] @ (m[:, :2] / (roi[2] / LANDMARK_SIZE)).T  # rotation only
     world = np.column_stack([world, lms[:, 3]])
+    if mirror:  # back into the image as it is: x flipped, left and right swapped
+        xy[:, 0] = width - xy[:, 0]
+        lms, world = lms[MIRROR_ORDER[:NUM_LANDMARKS]], world[MIRROR_ORDER[:NUM_LANDMARKS]]
+        lms[:, 0], world[:, 0] = width - lms[:, 0], -world[:, 0]
     return RoiLandmarks(lms, presence, seg, detection_rois(xy[None, 33:35])[0], world)
 
 

@@ -29,8 +29,8 @@ Per video, over the kept frames of ``sample-frames``:
    person is composited over ``background`` (the other people's pixels are background).
 6. The kept person's landmarks found again on that crop window at the crop's size, the
    other people removed but the person's surroundings kept (:func:`landmark_input`: not
-   the composite, whose matte edge and background colour move the points), for pose2d
-   (``landmarks: remove-bg``).
+   the composite, whose matte edge and background colour move the points), averaged with
+   the model's look at the mirror image (``mirror_pass``), for pose2d.
 
 Output folder::
 
@@ -117,6 +117,8 @@ class RemoveBgSettings:
     # landmark model; their tracks carry them on (a pass: ~19 detections, up to 18 landmark
     # looks). None: 4 with person: all, never otherwise (the performer is found without;
     # on the dev seed rescans kept them no better and flagged 2 more frames)
+    mirror_pass: bool = True  # the crop's landmarks: mean of the model's look and its look at
+    # the mirror image (one landmark run more a frame; docs/perception.md)
     alpha: bool = False  # keep the soft matte (alpha/) with crop_file: image too (to look at)
 
     # the crop on disk: matte (only the 8-bit matte, alpha/: the crop is rebuilt from the
@@ -245,10 +247,8 @@ def segment_kept(
     box = (bx + x0, by + y0, bx + bw + x0, by + bh + y0)
 
     # extent: the matte's box and every landmark, including those placed beyond the frame
-    ex0 = min(box[0], lm[:, 0].min())
-    ey0 = min(box[1], lm[:, 1].min())
-    ex1 = max(box[2], lm[:, 0].max())
-    ey1 = max(box[3], lm[:, 1].max())
+    ex0, ey0 = min(box[0], lm[:, 0].min()), min(box[1], lm[:, 1].min())
+    ex1, ey1 = max(box[2], lm[:, 0].max()), max(box[3], lm[:, 1].max())
     inside = max(0.0, min(ex1, w) - max(ex0, 0)) * max(0.0, min(ey1, h) - max(ey0, 0))
     edge_cut = 1.0 - inside / max((ex1 - ex0) * (ey1 - ey0), 1e-9)
     facts.update({"edge_cut": round(edge_cut, 4), "other_person": round(overlap, 4)})
@@ -302,8 +302,9 @@ class RemoveBackground(Stage):
     # 5: a zoomed tile's person needs half their landmark box in the frame; 6: crop_file:
     # matte by default (no colour crop; blended with the 8-bit matte); 7: tracks mended,
     # looks with the others painted out, person: all rescans every 4 frames and peels; 8:
-    # the landmark pass on the crop sees the person's surroundings (landmark_input)
-    version = 8
+    # the landmark pass on the crop sees the person's surroundings (landmark_input); 9: and
+    # its mirror image (mirror_pass)
+    version = 9
     extra_files = ("alpha",)
     late_settings = ("min_track_frames",)
 
@@ -418,7 +419,8 @@ class RemoveBackground(Stage):
         alpha, alpha8, window = crop_alpha(seg, s, blend=s.crop_file == "image")
         from hpt_data.perception.follow import landmarks_on_crop
 
-        refined = landmarks_on_crop(landmark_input(image, seg, window, s), window, people[member])
+        look = landmark_input(image, seg, window, s)
+        refined = landmarks_on_crop(look, window, people[member], s.mirror_pass)
         name = f"{frame.index:06d}.png"
         entry.mask = f"mask/{name}"
         if alpha is not None:  # crop_file: image; else Crops.image rebuilds it when read
