@@ -272,6 +272,22 @@ def _small_training(r: Results) -> str:
     )
 
 
+def _offset_init(r: Results) -> str:
+    rows = r["rows"]
+
+    def row(name: str) -> str:
+        x = rows[name]
+        return f"{name} {x['ssim']:.3f} / {x['l1']:.3f}"
+
+    arms = [row(f"{arm}: final") for arm in r["arms"]]
+    steps = ", ".join(f"{stage} {n}" for stage, n in r["steps"].items())
+    return (
+        f"SSIM / L1 on the person, {r['n_pairs']} held-out pairs at {r['size']} px, final image: "
+        + "; ".join([row("copy the source"), *arms])
+        + f" (same coarse generator; steps {steps})"
+    )
+
+
 def _step_costs(r: Results) -> str:
     parts = []
     for threads, stages in r["summary"].items():
@@ -429,6 +445,11 @@ ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
         "learning check on the tiny synthetic dataset (real data chain), L1 vs copying the source",
         "learning_check",
         _learning,
+    ),
+    (
+        "small config: offset generators started as pix2pixHD does vs near the identity",
+        "offset_init",
+        _offset_init,
     ),
     (
         "small config trained by `hpt-model train-all` vs copying the source (Table IV rows)",

@@ -108,6 +108,26 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         ("--configs", "tiny", "--steps", "3", "--warmup", "1"),
     ),
     Benchmark("learning_check", "benchmarks/learning_check.py", (), ("--seeds", "3")),
+    # the offset generators' initialisation, held-out on the small dataset (~30 CPU-minutes)
+    Benchmark(
+        "offset_init",
+        "benchmarks/offset_init.py",
+        (),
+        (
+            "--data",
+            "{work}/work/demo/shards",
+            "--runs",
+            "{work}/runs/offset_init",
+            "--coarse-steps",
+            "2",
+            "--layer-steps",
+            "1",
+            "1",
+            "1",
+            "--e2e-steps",
+            "1",
+        ),
+    ),
     # trains the small config's rows (./run train-small's model; 30 min each) if not done
     Benchmark(
         "small_training",

@@ -158,11 +158,16 @@ class GeneratorsConfig:
     )
     norm: str = "instance"  # §IV-B: batch size 1, so instance norm
     offset_scale: float = 2.0  # offsets = offset_scale·tanh(·): images in [-1,1] differ by ≤ 2
+    # std of the offset generators' last conv at init: small, so that they start near the
+    # identity (benchmarks/offset_init.py; pix2pixHD's 0.02 starts them as noise)
+    offset_init_std: float = 0.001
 
     def validate(self, inputs: InputsConfig) -> None:
         _choice("generators.norm", self.norm, NORMS)
         if self.offset_scale <= 0:
             raise ValueError(f"generators.offset_scale must be > 0, got {self.offset_scale}")
+        if not self.offset_init_std >= 0:
+            raise ValueError(f"generators.offset_init_std must be >= 0, got {self.offset_init_std}")
         self.coarse.validate("coarse", inputs.coarse_size)
         self.face.validate("face", inputs.face_size)
         self.arm.validate("arm", inputs.arm_size)

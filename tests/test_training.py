@@ -147,10 +147,10 @@ def test_every_stage_learns_below_its_start_and_copying_the_source(
     for stage, fig in figures.items():
         ratio = LEARNING_PLAN[stage][1]
         assert fig["end"] < ratio * fig["start"], (stage, fig)
-        # end / copy_source over torch seeds 0-4, 1 or 2 threads and ATEN_CPU_CAPABILITY=default:
-        # worst 0.81 (fine, seed 3; leg 0.80), the 0.9 this was sat 11 % above it; 0.95 is 17 %
-        # beyond it and still needs the stage to beat copying the source (fine starts at 1.9x).
-        assert fig["end"] < 0.95 * fig["copy_source"], (stage, fig)
+        # end / copy_source over torch seeds 0-4 at 1 thread and 0-1 at 2: worst 0.84 (coarse,
+        # seed 4; leg 0.71, fine 0.45 since the offset generators start near the identity);
+        # 0.97 is 16 % beyond it and still needs every stage to beat copying the source.
+        assert fig["end"] < 0.97 * fig["copy_source"], (stage, fig)
 
 
 def test_volume_network_learns(shards: Path, tmp_path: Path) -> None:

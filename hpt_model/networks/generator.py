@@ -6,7 +6,11 @@ the output channels, then the output activation:
 
 - ``"tanh"``: an image in [-1, 1] (the coarse stage);
 - ``"offset"``: ``offset_scale · tanh``, an offset image (part layers, fine fusion). With
-  images in [-1, 1] a target minus a prediction lies in [-2, 2], so the default scale is 2;
+  images in [-1, 1] a target minus a prediction lies in [-2, 2], so the default scale is 2.
+  ``offset_init_std`` sets the last conv's initial weights: with pix2pixHD's 0.02 a new
+  offset generator adds noise of mean magnitude ~0.55 to the image it refines (measured at
+  every stage of the ``small`` config), which a stage trained for few steps never removes;
+  a small std starts it near the identity (the refined image passed through);
 - ``"none"``: raw values.
 
 The normalisation is injected as a factory ``norm_layer(num_channels) -> nn.Module``
@@ -103,6 +107,7 @@ class ResnetGenerator(nn.Module):
         offset_scale: float = 2.0,
         upsample: str = "transpose",
         max_channels: int = 1024,
+        offset_init_std: float = 0.001,
     ) -> None:
         super().__init__()
         if output not in OUTPUT_ACTIVATIONS:
@@ -136,6 +141,8 @@ class ResnetGenerator(nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(widths[0], out_channels, 7)]
         self.model = nn.Sequential(*layers)
         self.apply(init_weights)
+        if output == "offset":
+            init_weights(self.model[-1], std=offset_init_std)
 
     @classmethod
     def from_config(
@@ -146,6 +153,7 @@ class ResnetGenerator(nn.Module):
         output: str = "tanh",
         offset_scale: float = 2.0,
         out_channels: int = 3,
+        offset_init_std: float = 0.001,
     ) -> ResnetGenerator:
         """Build from one stage's :class:`~hpt_model.config.GeneratorConfig`."""
         return cls(
@@ -159,6 +167,7 @@ class ResnetGenerator(nn.Module):
             offset_scale=offset_scale,
             upsample=cfg.upsample,
             max_channels=cfg.max_channels,
+            offset_init_std=offset_init_std,
         )
 
     def forward(self, x: Tensor) -> Tensor:

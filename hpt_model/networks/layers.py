@@ -115,6 +115,7 @@ class PartLayerGenerator(nn.Module):
             norm=config.generators.norm,
             output="offset",
             offset_scale=config.generators.offset_scale,
+            offset_init_std=config.generators.offset_init_std,
         )
 
     def forward(self, crops: PartCrops) -> Tensor:
