@@ -328,7 +328,9 @@ def nearest(
     live: np.ndarray,
     width: int,
     zbuf: np.ndarray,
-    fbuf: np.ndarray,
+    vbuf: np.ndarray,
+    value: np.ndarray,
+    background: int,
     layer: np.ndarray,
     boxes: np.ndarray,
     pbuf: np.ndarray,
@@ -336,8 +338,9 @@ def nearest(
 ) -> None:
     """Z-buffer the live triangles' pixels in fragment order, as ``np.minimum.at`` then
     ``face[pix[win]] = fid[win]`` do: ``zbuf`` (H·W,) float64 takes
-    ``minimum(zbuf, z)`` (numpy's: NaN sticks, an equal value replaces), ``fbuf`` (H·W,)
-    int64 the last fragment equal to the final minimum (-1 where it is NaN).
+    ``minimum(zbuf, z)`` (numpy's: NaN sticks, an equal value replaces), ``vbuf`` (H·W,)
+    ``value[f]`` ((F,): the face index, or its label) of the last fragment's triangle
+    ``f`` equal to the final minimum (``background`` where it is NaN).
 
     With ``layer`` (F,) int64 (-1: no layer) and ``boxes`` (n, 4) int64 rows ``(x0, y0,
     side, offset)``, each fragment of a layer's part inside its box does the same on the
@@ -368,10 +371,10 @@ def nearest(
                 if q == q:  # NaN sticks: no fragment equals it
                     if d != d:
                         zbuf[p] = d
-                        fbuf[p] = -1
+                        vbuf[p] = background
                     elif d <= q:
                         zbuf[p] = d
-                        fbuf[p] = f
+                        vbuf[p] = value[f]
                 if in_box_row:
                     bx = x - bx0
                     if 0 <= bx < side:

@@ -221,19 +221,21 @@ def render_maps(
     boxes = part_boxes(j2d, xy, lab, size) if layers else {}
     parts = None
     try:
-        if compiled():
+        if compiled():  # the same maps (tests/test_raster_compiled.py), no fragments made
             layer_of, table = _part_layout(flab, boxes) if layers else (None, None)
             layer = None if layer_of is None else layer_of[flab]
-            fid, zbuf, hit, pbuf = nearest_surfaces(xy, v[:, 2], f, size, front_only, layer, table)
+            parsing, zbuf, hit, pbuf = nearest_surfaces(
+                xy, v[:, 2], f, size, front_only, layer, table, flab.astype(np.uint8)
+            )
             depth = zbuf.astype(np.float32)
             parts = _part_maps(hit, pbuf, table) if layers else None
         else:
             frags = rasterize(xy, v[:, 2], f, size, size, front_only=front_only)
             fid, depth = zbuffer(frags, size, size)
             parts = part_zbuffers(frags, flab, boxes) if layers else None
+            parsing = np.concatenate([[0], flab]).astype(np.uint8)[fid + 1]  # -1: background
     except RasterTooLarge:
         return _empty(size, [*flags, "bad_camera"], j2d, len(jts))
-    parsing = np.concatenate([[0], flab]).astype(np.uint8)[fid + 1]  # fid -1: background
     z_lo, z_hi = float(v[:, 2].min()), float(v[:, 2].max())
     maps = Maps(
         size=size,

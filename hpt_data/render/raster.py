@@ -149,6 +149,7 @@ def nearest_surfaces(
     front_only: bool = False,
     layer: np.ndarray | None = None,
     boxes: np.ndarray | None = None,
+    value: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The z-buffers of ``render-maps`` straight from the covered pixels (compiled path
     only: no fragments are made), with :func:`rasterize`'s arguments on a square grid.
@@ -164,11 +165,14 @@ def nearest_surfaces(
     boxes : (n, 4) int, optional
         Per layer ``(x0, y0, side, offset)``: its square box in the grid and where the box
         starts in the boxes' buffer (the boxes one after the other, row-major).
+    value : (F,) uint8, optional
+        What the first output holds per visible triangle (its part label, say) in place
+        of the triangle's index; 0 on the background.
 
     Returns
     -------
-    face : (size, size) int64
-        The visible triangle, -1 on the background.
+    face : (size, size) int64, or uint8 with ``value``
+        The visible triangle (``value[triangle]``), -1 (0) on the background.
     depth : (size, size) float64
         Its depth, ``+inf`` on the background.
     part_hit, part_depth : (M,) bool, (M,) float64
@@ -182,17 +186,22 @@ def nearest_surfaces(
         layer, boxes = np.full(nf, -1, np.int64), np.zeros((0, 4), np.int64)
     layer = np.ascontiguousarray(layer, dtype=np.int64)
     boxes = np.ascontiguousarray(boxes, dtype=np.int64).reshape(-1, 4)
-    if layer.shape != (nf,):
-        raise ValueError(f"layer must have shape ({nf},), got {layer.shape}")
+    if value is None:
+        value, background = np.arange(nf, dtype=np.int64), -1
+    else:
+        value, background = np.ascontiguousarray(value, dtype=np.uint8), 0
+    if layer.shape != (nf,) or value.shape != (nf,):
+        raise ValueError(f"layer and value must have shape ({nf},)")
     m = int(boxes[-1, 3] + boxes[-1, 2] ** 2) if len(boxes) else 0
     zbuf = np.full(size * size, np.inf)
-    fbuf = np.full(size * size, -1, np.int64)
+    vbuf = np.full(size * size, background, value.dtype)
     pbuf = np.full(m, np.inf)
     phit = np.zeros(m, bool)
     setup = _setup(xy, z, faces, size, size, (0, 0), front_only)
     if setup is not None:
-        _raster_jit.nearest(*setup, size, zbuf, fbuf, layer, boxes, pbuf, phit)
-    return fbuf.reshape(size, size), zbuf.reshape(size, size), phit, pbuf
+        args = (size, zbuf, vbuf, value, background, layer, boxes, pbuf, phit)
+        _raster_jit.nearest(*setup, *args)
+    return vbuf.reshape(size, size), zbuf.reshape(size, size), phit, pbuf
 
 
 def _checked(
