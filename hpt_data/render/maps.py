@@ -41,7 +41,13 @@ from hpt_data.body.weak_perspective import project, to_pixels
 from hpt_data.render.boxes import LAYER_LABEL, LAYERS, part_boxes
 from hpt_data.render.heatmaps import heatmap_sigma, render_heatmaps
 from hpt_data.render.mesh_checks import FATAL_FLAGS, frame_flags, mesh_flags
-from hpt_data.render.raster import Fragments, RasterTooLarge, rasterize
+from hpt_data.render.raster import (
+    Fragments,
+    RasterTooLarge,
+    compiled,
+    nearest_surfaces,
+    rasterize,
+)
 from hpt_data.render.scene import face_labels
 
 
@@ -210,13 +216,26 @@ def render_maps(
         return _empty(size, flags, j2d, len(jts))
     flab = face_labels(f, lab)
     closed = "not_watertight" not in flags
+    # one pass: with the layers, back faces are needed too (a part alone is open)
+    front_only = closed and not layers
+    boxes = part_boxes(j2d, xy, lab, size) if layers else {}
+    parts = None
     try:
-        # one pass: with the layers, back faces are needed too (a part alone is open)
-        frags = rasterize(xy, v[:, 2], f, size, size, front_only=closed and not layers)
+        if compiled():  # the same maps (tests/test_raster_compiled.py), no fragments made
+            layer_of, table = _part_layout(flab, boxes) if layers else (None, None)
+            layer = None if layer_of is None else layer_of[flab]
+            parsing, zbuf, hit, pbuf = nearest_surfaces(
+                xy, v[:, 2], f, size, front_only, layer, table, flab.astype(np.uint8)
+            )
+            depth = zbuf.astype(np.float32)
+            parts = _part_maps(hit, pbuf, table) if layers else None
+        else:
+            frags = rasterize(xy, v[:, 2], f, size, size, front_only=front_only)
+            fid, depth = zbuffer(frags, size, size)
+            parts = part_zbuffers(frags, flab, boxes) if layers else None
+            parsing = np.concatenate([[0], flab]).astype(np.uint8)[fid + 1]  # -1: background
     except RasterTooLarge:
         return _empty(size, [*flags, "bad_camera"], j2d, len(jts))
-    fid, depth = zbuffer(frags, size, size)
-    parsing = np.concatenate([[0], flab]).astype(np.uint8)[fid + 1]  # fid -1: background
     z_lo, z_hi = float(v[:, 2].min()), float(v[:, 2].max())
     maps = Maps(
         size=size,
@@ -228,9 +247,9 @@ def render_maps(
         z_range=(z_lo, z_hi),
         flags=tuple(flags),
     )
-    if layers:
-        maps.boxes = part_boxes(j2d, xy, lab, size)
-        maps.part_masks, maps.part_depths = part_zbuffers(frags, flab, maps.boxes)
+    if parts is not None:
+        maps.boxes = boxes
+        maps.part_masks, maps.part_depths = parts
     return maps
 
 
@@ -241,14 +260,8 @@ def part_zbuffers(
     its box (mask: a fragment won the pixel; depth float32, ``+inf`` elsewhere), all
     layers in one pass over the fragments: one buffer holds the boxes one after the other
     (the same minima and winners as one z-buffer per layer: a pixel belongs to one box)."""
-    names = list(LAYERS)
-    side = np.array([int(boxes[n][2]) for n in names], np.int64)
-    x0 = np.array([int(boxes[n][0]) for n in names], np.int64)
-    y0 = np.array([int(boxes[n][1]) for n in names], np.int64)
-    offset = np.concatenate([[0], np.cumsum(side * side)])
-    layer_of = np.full(max(int(flab.max(initial=0)), max(LAYER_LABEL.values())) + 1, -1)
-    for i, n in enumerate(names):
-        layer_of[LAYER_LABEL[n]] = i
+    layer_of, table = _part_layout(flab, boxes)
+    x0, y0, side, offset = table.T
     li = layer_of[flab[frags.face]]
     sel = np.flatnonzero(li >= 0)
     li = li[sel]
@@ -256,15 +269,38 @@ def part_zbuffers(
     keep = (x >= 0) & (x < n) & (y >= 0) & (y < n)
     pix = (offset[li] + y * n + x)[keep]
     z = frags.z[sel][keep]
-    zbuf = np.full(int(offset[-1]), np.inf)
+    zbuf = np.full(int(offset[-1] + side[-1] ** 2), np.inf)
     np.minimum.at(zbuf, pix, z)
     hit = np.zeros(zbuf.size, bool)
     hit[pix[z == zbuf[pix]]] = True
+    return _part_maps(hit, zbuf, table)
+
+
+def _part_layout(flab: np.ndarray, boxes: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per face label, its layer's index in ``LAYERS`` (-1: none), and per layer ``(x0,
+    y0, side, offset)`` (n, 4) int64: its box, and where it starts in the boxes' buffer."""
+    names = list(LAYERS)
+    side = np.array([int(boxes[n][2]) for n in names], np.int64)
+    x0 = np.array([int(boxes[n][0]) for n in names], np.int64)
+    y0 = np.array([int(boxes[n][1]) for n in names], np.int64)
+    offset = np.concatenate([[0], np.cumsum(side * side)[:-1]]).astype(np.int64)
+    layer_of = np.full(max(int(flab.max(initial=0)), max(LAYER_LABEL.values())) + 1, -1)
+    for i, n in enumerate(names):
+        layer_of[LAYER_LABEL[n]] = i
+    return layer_of, np.stack([x0, y0, side, offset], axis=1)
+
+
+def _part_maps(
+    hit: np.ndarray, zbuf: np.ndarray, table: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The boxes' buffer (M,) cut into per-layer masks and float32 depths (side, side)."""
     depth = zbuf.astype(np.float32)
     masks, depths = {}, {}
-    for i, name in enumerate(names):
-        a, b, k = int(offset[i]), int(offset[i + 1]), int(side[i])
-        masks[name], depths[name] = hit[a:b].reshape(k, k), depth[a:b].reshape(k, k)
+    for name, (_, _, k, a) in zip(LAYERS, table.tolist(), strict=True):
+        masks[name], depths[name] = (
+            hit[a : a + k * k].reshape(k, k),
+            depth[a : a + k * k].reshape(k, k),
+        )
     return masks, depths
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hpt_data.render import _raster_jit
+
 #: Largest number of candidate (triangle, pixel) pairs tested in one batch.
 CHUNK = 1 << 21
 #: Refuse work beyond this many candidate pairs (a camera far too close: every triangle
@@ -109,6 +111,103 @@ def rasterize(
     RasterTooLarge
         When the triangles' bounding boxes hold more than ``MAX_CANDIDATES`` pixels.
     """
+    setup = _setup(xy, z, faces, width, height, origin, front_only)
+    if setup is None:
+        empty_i = np.zeros(0, np.int64)
+        return Fragments(empty_i, empty_i, empty_i, np.zeros(0), np.zeros(0, bool))
+    if _raster_jit.ENABLED:
+        # views with numpy's own dtype instances: a cached kernel returns unpickled ones,
+        # which send ufunc.at (z-buffers) down its generic path, 30x slower
+        cols = _raster_jit.fragments(*setup)
+        return Fragments(*(c.view(c.dtype.type) for c in cols))
+    xmin, ymin, nx, ny, coef, z, lfaces, larea, live = setup
+    parts: list[tuple[np.ndarray, ...]] = []
+    start = 0
+    cum = np.cumsum(nx * ny)
+    while start < live.size:
+        base = cum[start - 1] if start else 0
+        stop = int(np.searchsorted(cum, base + CHUNK, side="right"))
+        stop = max(stop, start + 1)
+        fids = np.arange(start, stop)
+        parts.append(_cover(fids, xmin, ymin, nx, ny, coef, z, lfaces, larea))
+        start = stop
+    cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    cols[0] = live[cols[0]]
+    return Fragments(*cols)
+
+
+def compiled() -> bool:
+    """Whether :func:`rasterize` and :func:`nearest_surfaces` run compiled (numba)."""
+    return _raster_jit.ENABLED
+
+
+def nearest_surfaces(
+    xy: np.ndarray,
+    z: np.ndarray,
+    faces: np.ndarray,
+    size: int,
+    front_only: bool = False,
+    layer: np.ndarray | None = None,
+    boxes: np.ndarray | None = None,
+    value: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The z-buffers of ``render-maps`` straight from the covered pixels (compiled path
+    only: no fragments are made), with :func:`rasterize`'s arguments on a square grid.
+
+    The same values as ``hpt_data.render.maps.zbuffer`` and ``part_zbuffers`` of
+    :func:`rasterize`'s fragments: per pixel the minimum depth (numpy's ``minimum``), and
+    the last fragment, in (triangle, row, column) order, whose depth equals it.
+
+    Parameters
+    ----------
+    layer : (F,) int, optional
+        Per triangle, its layer's row of ``boxes`` (-1: in no layer).
+    boxes : (n, 4) int, optional
+        Per layer ``(x0, y0, side, offset)``: its square box in the grid and where the box
+        starts in the boxes' buffer (the boxes one after the other, row-major).
+    value : (F,) uint8, optional
+        What the first output holds per visible triangle (its part label, say) in place
+        of the triangle's index; 0 on the background.
+
+    Returns
+    -------
+    face : (size, size) int64, or uint8 with ``value``
+        The visible triangle (``value[triangle]``), -1 (0) on the background.
+    depth : (size, size) float64
+        Its depth, ``+inf`` on the background.
+    part_hit, part_depth : (M,) bool, (M,) float64
+        The boxes' buffer (``M = offset + side²`` of the last box; empty without boxes):
+        whether a fragment of the layer's part reached the pixel, and the nearest depth.
+    """
+    if not compiled():
+        raise RuntimeError("nearest_surfaces needs numba; use rasterize and zbuffer")
+    nf = np.asarray(faces).shape[0] if np.ndim(faces) == 2 else 0
+    if layer is None or boxes is None:
+        layer, boxes = np.full(nf, -1, np.int64), np.zeros((0, 4), np.int64)
+    layer = np.ascontiguousarray(layer, dtype=np.int64)
+    boxes = np.ascontiguousarray(boxes, dtype=np.int64).reshape(-1, 4)
+    if value is None:
+        value, background = np.arange(nf, dtype=np.int64), -1
+    else:
+        value, background = np.ascontiguousarray(value, dtype=np.uint8), 0
+    if layer.shape != (nf,) or value.shape != (nf,):
+        raise ValueError(f"layer and value must have shape ({nf},)")
+    m = int(boxes[-1, 3] + boxes[-1, 2] ** 2) if len(boxes) else 0
+    zbuf = np.full(size * size, np.inf)
+    vbuf = np.full(size * size, background, value.dtype)
+    pbuf = np.full(m, np.inf)
+    phit = np.zeros(m, bool)
+    setup = _setup(xy, z, faces, size, size, (0, 0), front_only)
+    if setup is not None:
+        args = (size, zbuf, vbuf, value, background, layer, boxes, pbuf, phit)
+        _raster_jit.nearest(*setup, *args)
+    return vbuf.reshape(size, size), zbuf.reshape(size, size), phit, pbuf
+
+
+def _checked(
+    xy: np.ndarray, z: np.ndarray, faces: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``xy`` (V, 2), ``z`` (V,) float64 and ``faces`` (F, 3) int64, or ValueError."""
     xy = np.asarray(xy, dtype=np.float64)
     z = np.asarray(z, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
@@ -122,9 +221,31 @@ def rasterize(
         raise ValueError("faces index vertices that do not exist")
     if not (np.isfinite(xy).all() and np.isfinite(z).all()):
         raise ValueError("vertex coordinates must be finite")
+    return xy, z, faces
+
+
+def _setup(
+    xy: np.ndarray,
+    z: np.ndarray,
+    faces: np.ndarray,
+    width: int,
+    height: int,
+    origin: tuple[int, int],
+    front_only: bool,
+) -> tuple[np.ndarray, ...] | None:
+    """Per live triangle (one covering a pixel centre of its box may exist): ``(xmin,
+    ymin, nx, ny)`` (L,) int64 its box in the grid, ``coef`` (4, 3, L) from
+    :func:`_edge_coefficients`, then ``z`` (V,), ``faces`` (L, 3), ``area`` (L,) and
+    ``live`` (L,) its index in ``faces``: what both rasterisers take. None: no live one.
+    """
+    xy, z, faces = _checked(xy, z, faces, width, height)
     x0, y0 = origin
     gx = xy[:, 0] - x0
     gy = xy[:, 1] - y0
+    if _raster_jit.ENABLED and np.abs(xy).max(initial=0.0) + abs(x0) + abs(y0) < _raster_jit.SAFE:
+        *out, total = _raster_jit.setup(gx, gy, faces, width, height, front_only)
+        _check_total(int(total))
+        return (*out[:5], z, *out[5:]) if out[-1].size else None
     lo, hi, sgn = _topology(faces)
     area = _signed_area(gx, gy, faces, lo, hi, sgn)
     # per-triangle bounds from the three corners (elementwise: numpy's reduction over a
@@ -140,32 +261,21 @@ def rasterize(
     nx = np.maximum(xmax - xmin + 1, 0)
     ny = np.maximum(ymax - ymin + 1, 0)
     count = np.where((area < 0) if front_only else (area != 0), nx * ny, 0)
-    total = int(count.sum())
+    _check_total(int(count.sum()))
+    live = np.flatnonzero(count)
+    if not live.size:
+        return None
+    # from here on, the live triangles only (elementwise per triangle: the same values)
+    coef = _edge_coefficients(gx, gy, lo[live], hi[live], sgn[live], area[live])
+    return xmin[live], ymin[live], nx[live], ny[live], coef, z, faces[live], area[live], live
+
+
+def _check_total(total: int) -> None:
+    """RasterTooLarge beyond ``MAX_CANDIDATES`` candidate pixels."""
     if total > MAX_CANDIDATES:
         raise RasterTooLarge(
             f"{total} candidate pixels: the projected mesh is far larger than the frame"
         )
-    live = np.flatnonzero(count)
-    if not live.size:
-        empty_i = np.zeros(0, np.int64)
-        return Fragments(empty_i, empty_i, empty_i, np.zeros(0), np.zeros(0, bool))
-    # from here on, the live triangles only (elementwise per triangle: the same values)
-    coef = _edge_coefficients(gx, gy, lo[live], hi[live], sgn[live], area[live])
-    xmin, ymin, nx, ny = xmin[live], ymin[live], nx[live], ny[live]
-    lfaces, larea = faces[live], area[live]
-    parts: list[tuple[np.ndarray, ...]] = []
-    start = 0
-    cum = np.cumsum(count[live])
-    while start < live.size:
-        base = cum[start - 1] if start else 0
-        stop = int(np.searchsorted(cum, base + CHUNK, side="right"))
-        stop = max(stop, start + 1)
-        fids = np.arange(start, stop)
-        parts.append(_cover(fids, xmin, ymin, nx, ny, coef, z, lfaces, larea))
-        start = stop
-    cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
-    cols[0] = live[cols[0]]
-    return Fragments(*cols)
 
 
 #: The last mesh's edge topology: meshes are drawn frame after frame with the same faces.

@@ -29,8 +29,9 @@ import numpy as np
 
 from hpt_data.body.weak_perspective import from_pixels, project, to_pixels, unproject
 from hpt_data.render.mesh_checks import FATAL_FLAGS, frame_flags, mesh_flags
-from hpt_data.render.raster import Fragments, RasterTooLarge, rasterize
+from hpt_data.render.raster import Fragments, RasterTooLarge, compiled, rasterize
 from hpt_data.render.scene import face_labels
+from hpt_data.voxel import _fill_jit
 
 XY_SIZE = 256
 Z_BINS = 64
@@ -212,10 +213,15 @@ def _fill(
     dz: float,
     surface: bool,
 ) -> tuple[np.ndarray, bool]:
-    """Winding-number fill and nearest-crossing labels from the column crossings."""
+    """Winding-number fill and nearest-crossing labels from the column crossings: compiled
+    (:mod:`hpt_data.voxel._fill_jit`, the same bytes) when it can be, else in numpy."""
     labels = np.zeros((z_bins, xy_size, xy_size), np.uint8)
     if len(frags) == 0:
         return labels, False
+    if compiled() and np.isfinite(frags.z).all():
+        lab = flab[frags.face].astype(np.uint8)
+        args = (frags.x, frags.y, frags.z, frags.front, lab, xy_size, z_bins)
+        return labels, bool(_fill_jit.fill(*args, float(z0), float(dz), surface, labels))
     col = frags.y * xy_size + frags.x
     zc = frags.z
     cols, inv = np.unique(col, return_inverse=True)
