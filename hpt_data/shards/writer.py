@@ -41,10 +41,11 @@ from hpt_data.shards.schema import (
 
 MANIFEST = "manifest.json"
 JPEG_QUALITY = 95
-# Blosc LZ4HC level 3 with byte shuffle for the labels, masks and volume: decodes as fast
-# as plain LZ4 and stores about a quarter less; level 3 writes them in about 60 % of level
-# 5's time for about 1 % more bytes, decoding the same values at the same speed.
-BLOSC = hdf5plugin.Blosc(cname="lz4hc", clevel=3, shuffle=hdf5plugin.Blosc.SHUFFLE)
+# Blosc's own BloscLZ, level 5, for the uint8 labels, masks and volume (byte shuffle, a
+# no-op on one-byte values): about a quarter of LZ4HC level 3's writing time on them for
+# about 30 % more of their bytes (~4 % of a frame's), decoding a little slower (docs/shards.md,
+# docs/throughput.md); LZ4HC 3 until 2026-12-06, whose shards read the same values.
+BLOSC = hdf5plugin.Blosc(cname="blosclz", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
 # Plain LZ4 with byte shuffle for the float16 depth maps: LZ4HC's match search spent most of
 # the array writing time on them for ~10 % fewer bytes; plain LZ4 writes them several times
 # faster and decodes them as fast or faster (docs/shards.md, benchmarks/results/image_io.json).
