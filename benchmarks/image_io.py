@@ -271,15 +271,19 @@ def shard_arrays(vdir: Path, video: Any, repeats: int) -> dict[str, dict[str, An
 
     from hpt_data.gather import GatherCounts, gather_video
     from hpt_data.shards.schema import FIELDS
-    from hpt_data.shards.writer import BLOSC, BLOSC_DEPTH, blosc_filter
+    from hpt_data.shards.writer import BLOSC_DEPTH, blosc_filter
     from hpt_data.workdir import VideoDir
 
     records = list(gather_video(VideoDir(vdir), video, GatherCounts()))
     fields = [f for f in FIELDS if f.codec == "blosc"]
     z1 = hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.SHUFFLE)
+    hc3 = hdf5plugin.Blosc(cname="lz4hc", clevel=3, shuffle=hdf5plugin.Blosc.SHUFFLE)
     settings: dict[str, Callable[[str], Any]] = {
-        "LZ4HC 3 everywhere (until now)": lambda dtype: BLOSC,
-        "LZ4HC 3, LZ4 for float16 depth (now)": blosc_filter,
+        "LZ4HC 3 everywhere (the first)": lambda dtype: hc3,
+        "LZ4HC 3, LZ4 for float16 depth (until 2026-12-06)": lambda dtype: (
+            BLOSC_DEPTH if dtype == "float16" else hc3
+        ),
+        "BloscLZ 5, LZ4 for float16 depth (now)": blosc_filter,
         "LZ4 everywhere": lambda dtype: BLOSC_DEPTH,
         "zstd 1 everywhere": lambda dtype: z1,
     }

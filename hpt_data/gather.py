@@ -160,8 +160,7 @@ def _record(
     """One frame's shard record. ``landmarks`` (33, 5): x, y, z, visibility, presence."""
     maps = out.maps.maps(maps_entry)
     vox = out.volumes.volume(vox_entry)
-    image = out.crops.image(entry)
-    mask = out.crops.mask(entry)
+    image, mask = out.crops.image_and_mask(entry)
     if mask is None:
         raise HptError(f"{out.crops.folder}/{entry.mask}: cannot read the crop or its mask")
     fits = out.fits

@@ -33,9 +33,10 @@ from hpt_data.stages.outputs import Crops
 from hpt_data.workdir import VideoDir
 
 #: Shard bytes per frame assumed when the ranges are cut (a 1024 frame with its maps and
-#: voxels is about 0.49 MB in a shard since the depth maps are LZ4, docs/shards.md; a little
-#: above, so that a range fills one shard rather than spilling a few frames into a second).
-BYTES_PER_FRAME_ESTIMATE = 500_000
+#: voxels is about 0.51 MB in a shard since the labels, masks and volume are BloscLZ,
+#: docs/shards.md; a little above, so that a range fills one shard rather than spilling a
+#: few frames into a second).
+BYTES_PER_FRAME_ESTIMATE = 520_000
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,14 @@ def test_matte_crops_read_as_the_colour_crops(tmp_path: Path) -> None:
         colour, rebuilt = image.image(a), matte.image(b)
         assert rebuilt.shape == colour.shape == (256, 256, 3)
         assert np.abs(rebuilt.astype(np.int16) - colour).max() <= 1
+        # write-shards' read: the matte decoded once, the mask taken from it
+        for crops, entry in ((image, a), (matte, b)):
+            both = crops.image_and_mask(entry)
+            mask = crops.mask(entry)
+            assert mask is not None and both[1] is not None and both[1].dtype == mask.dtype
+            assert np.array_equal(both[0], crops.image(entry)) and np.array_equal(both[1], mask)
+    (out / matte.frames[0].mask).unlink()  # no mask file: no mask, as Crops.mask says
+    assert matte.image_and_mask(matte.frames[0])[1] is None
     clip_set = out / "clips" / "p1"  # a person clip's crop set (person: all), read in place
     shutil.move(shutil.copytree(out, tmp_path / "p1"), clip_set)
     in_place = Crops.read(clip_set)

@@ -186,3 +186,40 @@ def test_body_windows_round_trip_and_full_frame_files_still_read(tmp_path: Path)
     save_npz(tmp_path / "bad.npz", full | {"ref_z": np.float64(2.9), "labels_window": window[:1]})
     with pytest.raises(StageError, match=r"bad\.npz"):
         outputs.FrameVolume.read(tmp_path / "bad.npz")
+
+
+def test_npz_files_read_as_numpy_reads_them(tmp_path: Path) -> None:
+    """``load_arrays``' own reader gives numpy's arrays (dtype, shape, order, values,
+    writable); what it does not take goes to ``np.load``, with numpy's errors."""
+    from hpt_data.stages._frames_io import save_npz
+    from hpt_data.stages.outputs._common import _fast_npz, load_arrays
+
+    arrays = {
+        "f2": np.array([[1.5, np.inf], [-np.inf, np.nan]], np.float16),
+        "big": np.arange(12, dtype=">f4").reshape(3, 4),
+        "scalar": np.float64(3.25),
+        "empty": np.zeros((0, 3), np.int32),
+        "fortran": np.asfortranarray(np.arange(6).reshape(2, 3)),
+        "bool": np.array([True, False]),
+        "text": np.array(["ab", "c"]),
+        "one": np.arange(5, dtype=np.uint8)[None],
+    }
+    for level in (0, 1, 6):
+        save_npz(tmp_path / "a.npz", arrays, level=level)
+        fast = _fast_npz((tmp_path / "a.npz").read_bytes())  # not a fallback
+        for got in (fast, load_arrays(tmp_path / "a.npz", "t")):
+            with np.load(tmp_path / "a.npz") as ref:
+                assert sorted(got) == sorted(ref.files)
+                for key in ref.files:
+                    want = ref[key]
+                    assert got[key].dtype == want.dtype and got[key].shape == want.shape
+                    assert got[key].flags.f_contiguous == want.flags.f_contiguous
+                    assert got[key].flags.writeable
+                    assert np.array_equal(got[key], want, equal_nan=want.dtype.kind == "f")
+    np.savez(tmp_path / "b.npz", **arrays)  # numpy's own writer
+    assert sorted(load_arrays(tmp_path / "b.npz", "t")) == sorted(arrays)
+    np.savez(tmp_path / "o.npz", o=np.array([{}], dtype=object))
+    with pytest.raises(StageError, match=r"o\.npz: cannot read the t arrays"):
+        load_arrays(tmp_path / "o.npz", "t")
+    with pytest.raises(StageError, match=r"missing\.npz"):
+        load_arrays(tmp_path / "missing.npz", "t")

@@ -10,10 +10,13 @@ fields carry HDF5's Fletcher-32 checksum per chunk, so a flipped bit fails the r
 that chunk; encoded images are variable-length bytes (outside the chunks), so each has
 its CRC-32 in ``<name>_crc32``, checked by the reader.
 
-Array maps are compressed with Blosc (LZ4HC, byte shuffle; HDF5 filter 32001, registered
-by ``hdf5plugin``): labels and masks shrink by one to two orders of magnitude, as with
-HDF5's ``lzf``, but decode 5-15x faster (about 0.2 ms for a 1024² map here, against 2-4
-ms), which is what a training loader pays on every frame (docs/shards.md, "Measured").
+Array maps are compressed with Blosc (byte shuffle; BloscLZ for the labels, masks and
+volume, LZ4 for the float16 depth maps, LZ4HC until 2026-12-06: each chunk names its codec;
+HDF5 filter 32001, registered by ``hdf5plugin``): labels and masks shrink by one to two
+orders of magnitude, as with HDF5's ``lzf``, but decode 5-15x faster (about 0.2 ms for a
+1024² map here, against 2-4 ms), which is what a training loader pays on every frame
+(docs/shards.md, "Measured"). The codecs are not part of the version: they change the
+bytes of a shard, never the values it reads back.
 
 Versions: 1 stored the same arrays with ``lzf``; 2 stores them with Blosc and adds
 ``camera_distance`` (fit-smpl's perspective about the pelvis); 3 adds the pairs a set stores

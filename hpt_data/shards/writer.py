@@ -27,16 +27,25 @@ from typing import Any
 import h5py
 import hdf5plugin
 import numpy as np
+from h5py import h5s
 
 from hpt_data.shards.pairs import Pair, format_pairs, pairs_file_name
-from hpt_data.shards.schema import ENCODED_IMAGES, FIELDS, SCHEMA_VERSION, check_record, crc_name
+from hpt_data.shards.schema import (
+    ENCODED_IMAGES,
+    FIELDS,
+    SCHEMA_VERSION,
+    Field,
+    check_record,
+    crc_name,
+)
 
 MANIFEST = "manifest.json"
 JPEG_QUALITY = 95
-# Blosc LZ4HC level 3 with byte shuffle for the labels, masks and volume: decodes as fast
-# as plain LZ4 and stores about a quarter less; level 3 writes them in about 60 % of level
-# 5's time for about 1 % more bytes, decoding the same values at the same speed.
-BLOSC = hdf5plugin.Blosc(cname="lz4hc", clevel=3, shuffle=hdf5plugin.Blosc.SHUFFLE)
+# Blosc's own BloscLZ, level 5, for the uint8 labels, masks and volume (byte shuffle, a
+# no-op on one-byte values): about a quarter of LZ4HC level 3's writing time on them for
+# about 30 % more of their bytes (~4 % of a frame's), decoding a little slower (docs/shards.md,
+# docs/throughput.md); LZ4HC 3 until 2026-12-06, whose shards read the same values.
+BLOSC = hdf5plugin.Blosc(cname="blosclz", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
 # Plain LZ4 with byte shuffle for the float16 depth maps: LZ4HC's match search spent most of
 # the array writing time on them for ~10 % fewer bytes; plain LZ4 writes them several times
 # faster and decodes them as fast or faster (docs/shards.md, benchmarks/results/image_io.json).
@@ -118,13 +127,31 @@ class _OpenShard:
             )
         # the datasets, looked up once (h5py's lookup by name costs more than a small write)
         self._ds = {name: self.h5[name] for name in self.h5}
+        # each array field's frame as a memory space, made once: its frame is written by
+        # h5py's low-level call (the same H5Dwrite as ``ds[n] = value``, without the
+        # selection machinery, which cost more than most fields' writes)
+        self._frame_space = {
+            f.name: h5s.create_simple((1, *f.shape)) for f in FIELDS if not f.encoded
+        }
+
+    def _write_array(self, f: Field, n: int, value: Any) -> None:
+        """Frame ``n`` of array field ``f``: grow the dataset by one frame, write it."""
+        dsid = self._ds[f.name].id
+        dsid.set_extent((n + 1, *f.shape))
+        space = dsid.get_space()
+        space.select_hyperslab((n, *(0 for _ in f.shape)), (1, *f.shape))
+        arr = np.ascontiguousarray(value, dtype=f.dtype).reshape(1, *f.shape)
+        dsid.write(self._frame_space[f.name], space, arr)
 
     def append(self, record: dict[str, Any]) -> None:
         n = self.frames
         for f in FIELDS:
+            value = record[f.name]
+            if not f.encoded:
+                self._write_array(f, n, value)
+                continue
             ds = self._ds[f.name]
             ds.resize((n + 1, *ds.shape[1:]))
-            value = record[f.name]
             if f.codec in ("jpeg", "png"):
                 data = encode_image(np.asarray(value), f.codec)
                 ds[n] = np.frombuffer(data, np.uint8)

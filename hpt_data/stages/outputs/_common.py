@@ -4,7 +4,12 @@ malformed."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import struct
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,8 +61,67 @@ def parse_index(cls: Any, folder: Path) -> Any:
         raise malformed(folder, INDEX, cls.STAGE, exc) from None
 
 
+# the header numpy writes for a plain array (``np.lib.format``): dtype, order and shape
+_NPY_HEADER = re.compile(
+    rb"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (False|True), "
+    rb"'shape': \(((?:\d+, ?)*\d*)\), \} *\n"
+)
+
+
+def _fast_npz(data: bytes) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` held in ``data``, each member inflated in one call and its
+    CRC-32 checked, its header matched by :data:`_NPY_HEADER`: the same arrays as
+    ``np.load`` (writable copies) at about half its time on a frame's maps, where numpy's
+    per-member file objects and ``ast`` header parsing cost as much as the inflating.
+    Raises on anything else (an unusual header or member): the caller falls back to numpy."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+    out = {}
+    for info in infos:
+        if info.flag_bits & 1 or not info.filename.endswith(".npy"):
+            raise ValueError("encrypted or not an array")
+        off = info.header_offset
+        if data[off : off + 4] != b"PK\x03\x04":
+            raise ValueError("no local header")
+        name_len, extra_len = struct.unpack("<HH", data[off + 26 : off + 30])
+        start = off + 30 + name_len + extra_len
+        stored = data[start : start + info.compress_size]
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            raw = zlib.decompress(stored, -15)
+        elif info.compress_type == zipfile.ZIP_STORED:
+            raw = stored
+        else:
+            raise ValueError("compression")
+        if len(raw) != info.file_size or zlib.crc32(raw) != info.CRC:
+            raise ValueError("CRC-32")
+        if raw[:6] != b"\x93NUMPY" or raw[6] not in (1, 2, 3):
+            raise ValueError("not an array")
+        if raw[6] == 1:  # format 1: a 2-byte header length, 2 and 3: 4 bytes
+            size, at = struct.unpack("<H", raw[8:10])[0], 10
+        else:
+            size, at = struct.unpack("<I", raw[8:12])[0], 12
+        match = _NPY_HEADER.fullmatch(raw[at : at + size])
+        if match is None:
+            raise ValueError("header")
+        dtype = np.dtype(match.group(1).decode())
+        shape = tuple(int(x) for x in match.group(3).split(b",") if x.strip())
+        count = int(np.prod(shape, dtype=np.int64))
+        if dtype.hasobject or len(raw) != at + size + count * dtype.itemsize:
+            raise ValueError("size")
+        order = "F" if match.group(2) == b"True" else "C"
+        flat = np.frombuffer(raw, dtype, count, at + size)
+        out[info.filename[:-4]] = flat.reshape(shape, order=order).copy(order=order)
+    return out
+
+
 def load_arrays(path: Path, stage: str) -> dict[str, np.ndarray]:
-    """Every array of the ``.npz`` at ``path`` (no pickles), loaded; StageError if unreadable."""
+    """Every array of the ``.npz`` at ``path`` (no pickles), loaded; StageError if unreadable.
+    Read by :func:`_fast_npz`; a file it does not take (or cannot read) goes to ``np.load``,
+    whose arrays or errors are the answer."""
+    try:
+        return _fast_npz(Path(path).read_bytes())
+    except Exception:  # numpy reads it, or says why not
+        pass
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}

@@ -258,6 +258,23 @@ class Crops:
             return read_image(folder / crop.image)
         if self.crop_file != "matte" or not crop.has_crop or not crop.alpha:
             raise StageError(f"{folder}: frame {crop.index} has no crop")
+        return self._rebuild(crop, read_image(folder / crop.alpha, gray=True))
+
+    def image_and_mask(self, crop: Crop) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`image` and :meth:`mask` together. With ``crop_file: matte`` the matte is
+        decoded once: remove-bg writes the mask as the stored matte's ``>= 128``
+        (``mask/<frame>.png``, 0/255), so the mask is taken from it, the same values, when
+        the mask file is there (else None, as :meth:`mask` gives)."""
+        folder = folder_of(self, "Crops")
+        if crop.image or self.crop_file != "matte" or not crop.has_crop or not crop.alpha:
+            return self.image(crop), self.mask(crop)
+        alpha8 = read_image(folder / crop.alpha, gray=True)
+        has_mask = bool(crop.mask) and (folder / str(crop.mask)).is_file()
+        return self._rebuild(crop, alpha8), (alpha8 >= 128) if has_mask else None
+
+    def _rebuild(self, crop: Crop, alpha8: np.ndarray) -> np.ndarray:
+        """The crop of ``crop_file: matte`` from its frame and ``alpha8``, its stored matte."""
+        folder = folder_of(self, "Crops")
         from hpt_data.stages._crop_matte import rebuild_crop
 
         # the video's folder: the parent, or further up for a person clip's crop set read
@@ -269,7 +286,6 @@ class Crops:
         if frames is None or frames.folder != video / Frames.STAGE:
             frames = self._frames = Frames.read(video / Frames.STAGE)
         frame = frames.image(crop.source_file)
-        alpha8 = read_image(folder / crop.alpha, gray=True)
         return rebuild_crop(frame, alpha8, crop.window, self.background_rgb)
 
     def mask(self, crop: Crop) -> np.ndarray | None:
