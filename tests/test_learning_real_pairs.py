@@ -20,9 +20,10 @@ source frame (held-out error / copy-source 1.0–1.4 for coarse and fine, 2–4 
 and leg layers). The held-out check is therefore that training on one person's pairs still
 takes the other person's error far below the untrained network's for the coarse stage,
 and that the fine stage, which starts from Eq. 6's İ_t (its offset generator starts near
-the identity, ``generators.offset_init_std``), does not make it much worse. Beating copying on a new person needs more people
-to train on (measured on the blocky records: 2 people give e2e 0.81-0.88x copy-source on a
-third, 6 people 0.60-0.78x); that check is not in the suite yet.
+the identity, ``generators.offset_init_std``), does not make it much worse. Beating
+copying on a new person needs more people to train on (measured on the blocky records: 2
+people give e2e 0.81-0.88x copy-source on a third, 6 people 0.60-0.78x); that check is not
+in the suite yet.
 """
 
 from __future__ import annotations
