@@ -526,3 +526,23 @@ def test_feature_matching_loss_by_hand() -> None:
     loss = feature_matching_loss(fake, real)
     torch.testing.assert_close(loss, torch.tensor(expected))
     assert not loss.requires_grad  # real features are detached
+
+
+def test_offset_generators_start_near_the_identity() -> None:
+    """A new part layer or fine generator leaves the image it refines almost unchanged
+    (``generators.offset_init_std``); pix2pixHD's std on the last conv made it add noise of
+    mean magnitude ~0.55 (benchmarks/offset_init.py)."""
+    from hpt_model.networks.generator import ResnetGenerator
+
+    config = HPTConfig.small()
+    x = torch.randn(1, 20, 64, 64)
+    magnitude = {}
+    for std in (config.generators.offset_init_std, 0.02):
+        torch.manual_seed(0)
+        net = ResnetGenerator.from_config(
+            config.generators.arm, 20, output="offset", offset_init_std=std
+        )
+        with torch.no_grad():
+            magnitude[std] = float(net(x).abs().mean())
+    assert magnitude[config.generators.offset_init_std] < 0.1, magnitude
+    assert magnitude[0.02] > 0.3, magnitude
