@@ -34,7 +34,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from small_training import person_scores  # noqa: E402
+from small_training import person_scores, target_on_person  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "offset_init.json"
 ARMS = {"pix2pixHD init (std 0.02)": 0.02, "near identity (std 0.001)": 0.001}
@@ -84,10 +84,7 @@ def score(folders: dict[str, Path], data: Path, size: int) -> dict[str, dict[str
     for index in range(len(dataset)):
         batch = default_collate([dataset[index]])
         dec = decode_pair_batch(dict(batch))
-        truth = resize(dec["target_image"], size)
-        mask = dec["target_mask"].float().view(1, 1, *dec["target_mask"].shape[-2:])
-        mask = mask / 255 if mask.max() > 1 else mask
-        mask = (resize(mask, size) > 0.5).float()
+        truth, mask = target_on_person(dec, size)
         add("copy the source", resize(dec["source_image"], size), truth, mask)
         for name, g in gens.items():
             out = run_transfer(g, batch)

@@ -110,6 +110,17 @@ def person_scores(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -
     return {"ssim": s.tolist(), "psnr": psnr.tolist(), "l1": l1.tolist()}
 
 
+def target_on_person(dec: dict[str, torch.Tensor], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A decoded pair batch's ground truth (B, 3, size, size) in [-1, 1] and the target's
+    remove-bg mask (B, 1, size, size) in {0, 1}, at the size the results are scored at."""
+    from hpt_model.method import resize
+
+    mask = dec["target_mask"].float()
+    mask = mask.view(mask.shape[0], 1, *mask.shape[-2:])
+    mask = mask / 255 if mask.max() > 1 else mask  # uint8 or [0, 1]
+    return resize(dec["target_image"], size), (resize(mask, size) > 0.5).float()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "work/small/shards")
@@ -188,11 +199,7 @@ def main() -> None:
     for index in range(n):
         batch = default_collate([dataset[index]])
         dec = decode_pair_batch(dict(batch))
-        truth = resize(dec["target_image"], size)
-        mask = dec["target_mask"].float()
-        mask = mask.view(mask.shape[0], 1, *mask.shape[-2:])
-        mask = mask / 255 if mask.max() > 1 else mask  # uint8 or [0, 1]
-        mask = (resize(mask, size) > 0.5).float()
+        truth, mask = target_on_person(dec, size)
         pairs.append(
             {
                 "source": keys[int(dataset.sources[index])],
