@@ -252,3 +252,26 @@ def test_without_numba_the_numpy_path_runs() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, check=True
     )
     assert int(out.stdout) > 20
+
+
+@pytest.mark.parametrize("kind", ["centres", "halves", "anywhere"])
+def test_fit_silhouettes_cover_the_same_pixels(body, bodies, kind: str) -> None:
+    """fit-smpl's silhouette rasteriser (mask IoU): the compiled loop sets the same pixels
+    as the numpy reference, on soups (the tie rule: pixel centres on edges and corners,
+    degenerate triangles) and on bodies, both windings and one; non-finite or huge
+    coordinates take the reference path."""
+    from hpt_data.fitting.metrics import rasterize as silhouette
+
+    rng = np.random.default_rng(["centres", "halves", "anywhere"].index(kind))
+    cases = [(*soup(rng, n, size, kind)[::2], size) for size, n in ((16, 40), (64, 60))]
+    for v in bodies[0]:
+        cases.append((to_pixels(project(v, CAMERA), 512), body.faces, 512))
+    wild = cases[0][0].copy()
+    wild[:3, 0] = [np.nan, np.inf, 1e300]  # the numpy path's (the compiled one's fallback)
+    cases.append((wild, cases[0][1], cases[0][2]))
+    for xy, faces, size in cases:
+        for one_side in (False, True):
+            with np.errstate(invalid="ignore", over="ignore"):  # the wild case's casts
+                ref = silhouette(xy, faces, size, one_side=one_side, compiled=False)
+                got = silhouette(xy, faces, size, one_side=one_side)
+            assert ref.any() and same(ref, got)

@@ -64,7 +64,11 @@ def reprojection_px(pred: np.ndarray, target: np.ndarray, weight: np.ndarray) ->
 
 
 def rasterize(
-    points: np.ndarray, faces: np.ndarray, size: int, one_side: bool = False
+    points: np.ndarray,
+    faces: np.ndarray,
+    size: int,
+    one_side: bool = False,
+    compiled: bool = True,
 ) -> np.ndarray:
     """Binary silhouette of a projected triangle mesh.
 
@@ -77,12 +81,20 @@ def rasterize(
     one_side : draw only the triangles of one winding (positive signed area). For a closed
         mesh that is the same silhouette (every ray through it enters the surface once more
         than it leaves) at half the cost.
+    compiled : the compiled loop (:mod:`hpt_data.fitting._cover_jit`, same pixels) where
+        numba is there; False: the numpy reference
 
     Returns
     -------
     (size, size) bool
     """
+    from hpt_data.fitting import _cover_jit  # numba loads on first use, not on import
+
     pts = np.asarray(points, dtype=np.float64)
+    if compiled and _cover_jit.ENABLED and len(pts) and np.abs(pts).max() <= _cover_jit.SAFE:
+        out = np.zeros((size, size), bool)
+        _cover_jit.cover(pts, np.asarray(faces, np.int64), one_side, out)
+        return out
     tri = pts[np.asarray(faces)]  # (F, 3, 2)
     if one_side:
         e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
