@@ -448,3 +448,31 @@ def test_fields_for_stage_give_each_stage_what_it_uses(shard_set) -> None:
             torch.testing.assert_close(got.volume_image, want.volume_image, atol=2e-2, rtol=0)
     with pytest.raises(ValueError, match="unknown stage 'coarser'"):
         fields_for_stage("coarser")
+
+
+def test_shards_roll_over_where_measuring_every_frame_would(tmp_path: Path, monkeypatch) -> None:
+    """The writer flushes to measure a shard only once an estimate of its size can reach
+    ``max_bytes``; it still closes each shard at the frame where measuring after every
+    frame would, and measures far less often."""
+    from hpt_data.shards import writer as shard_writer
+
+    measured = {"bound": 0, "every": 0}
+    size_on_disk = shard_writer._OpenShard.size_on_disk
+    shards = {}
+    for mode in ("bound", "every"):
+
+        def counted(self, mode=mode):
+            measured[mode] += 1
+            return size_on_disk(self)
+
+        monkeypatch.setattr(shard_writer._OpenShard, "size_on_disk", counted)
+        if mode == "every":
+            monkeypatch.setattr(
+                shard_writer._OpenShard, "reached", lambda self, most: self.size_on_disk() >= most
+            )
+        write_set(tmp_path / mode, n_train=72, n_test=8, max_bytes=10 << 20)
+        manifest = json.loads((tmp_path / mode / "manifest.json").read_text())
+        shards[mode] = [(s["split"], s["frames"]) for s in manifest["shards"]]
+    assert shards["bound"] == shards["every"]
+    assert len(shards["bound"]) >= 5
+    assert measured["every"] == 80 and measured["bound"] < 0.75 * 80

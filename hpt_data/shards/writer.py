@@ -41,6 +41,14 @@ from hpt_data.shards.schema import (
 
 MANIFEST = "manifest.json"
 JPEG_QUALITY = 95
+#: A bound on the bytes of HDF5's own structures one frame adds (chunk index entries,
+#: B-tree nodes, a global heap collection for the encoded images): generous, since a
+#: bound too low only lets a shard pass ``max_bytes`` by a frame more
+FRAME_METADATA_BOUND = 64 << 10
+#: A frame is estimated at up to this many times the most any frame before it in the shard
+#: added (on the chain benchmark's clip frames add 471-512 kB; a person filling more of the
+#: crop adds more); a frame beyond it can carry its shard past ``max_bytes`` by a frame
+GROWTH_MARGIN = 4
 # Blosc's own BloscLZ, level 5, for the uint8 labels, masks and volume (byte shuffle, a
 # no-op on one-byte values): about a quarter of LZ4HC level 3's writing time on them for
 # about 30 % more of their bytes (~4 % of a frame's), decoding a little slower (docs/shards.md,
@@ -100,6 +108,9 @@ class _OpenShard:
         self.h5.attrs["split"] = split
         self.h5.attrs["dataset"] = dataset
         self.frames = 0
+        # the size at the last flush, a bound on what the frames since can have added, how
+        # many there were, and the most one frame has added (:meth:`reached`)
+        self._flushed = self._since = self._frames_since = self._most = 0
         for f in FIELDS:
             if f.encoded:
                 dtype = h5py.string_dtype() if f.codec == "text" else h5py.vlen_dtype(np.uint8)
@@ -145,10 +156,12 @@ class _OpenShard:
 
     def append(self, record: dict[str, Any]) -> None:
         n = self.frames
+        raw = 0
         for f in FIELDS:
             value = record[f.name]
             if not f.encoded:
                 self._write_array(f, n, value)
+                raw += np.asarray(value).nbytes
                 continue
             ds = self._ds[f.name]
             ds.resize((n + 1, *ds.shape[1:]))
@@ -158,13 +171,34 @@ class _OpenShard:
                 crc = self._ds[crc_name(f.name)]
                 crc.resize((n + 1,))
                 crc[n] = zlib.crc32(data)
+                raw += len(data)
             else:
                 ds[n] = value
+                raw += len(str(value).encode())
         self.frames += 1
+        self._frames_since += 1
+        bound = raw + raw // 64 + FRAME_METADATA_BOUND
+        self._since += min(bound, GROWTH_MARGIN * self._most) if self._most else bound
 
     def size_on_disk(self) -> int:
         self.h5.flush()
-        return self.tmp.stat().st_size
+        size = self.tmp.stat().st_size
+        if self._frames_since:
+            self._most = max(self._most, (size - self._flushed) // self._frames_since)
+        self._flushed, self._since, self._frames_since = size, 0, 0
+        return size
+
+    def reached(self, max_bytes: int) -> bool:
+        """Whether the shard holds ``max_bytes`` or more. Flushing to measure costs
+        several ms a frame (a sixth of the writer's time on the chain benchmark's clip), so
+        it is done only once the size at the last flush plus an estimate of what the frames
+        since added can reach the limit: per frame, its uncompressed bytes (with 1/64 for
+        a codec's worst expansion and :data:`FRAME_METADATA_BOUND`), or
+        :data:`GROWTH_MARGIN` times the most a frame has added before, if less. The same
+        frames give the same decisions, so serial and parallel writes stay identical."""
+        if self._flushed + self._since < max_bytes:
+            return False
+        return self.size_on_disk() >= max_bytes
 
     def close(self) -> ShardInfo:
         self.h5.attrs["num_frames"] = self.frames
@@ -217,7 +251,7 @@ class ShardWriter:
             path = self.out_dir / self._gen / f"{split}-{index:05d}.h5"
             shard = self._open[split] = _OpenShard(path, split, self.dataset)
         shard.append(record)
-        if shard.size_on_disk() >= self.max_bytes:
+        if shard.reached(self.max_bytes):
             self._done.append(shard.close())
             del self._open[split]
 
@@ -319,7 +353,7 @@ class RangeWriter:
             path = self.gen_dir / f"{self.stem}-{len(self.done):03d}.h5"
             self._open = _OpenShard(path, self.split, self.dataset)
         self._open.append(record)
-        if self._open.size_on_disk() >= self.max_bytes:
+        if self._open.reached(self.max_bytes):
             self.done.append(self._open.close())
             self._open = None
 
