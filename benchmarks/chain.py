@@ -5,7 +5,8 @@ Renders one synthetic 1024×1024 clip (one person, ``--frames`` frames at 15 fps
 (tracking mode, segmentation on: the detector alone, no file I/O), before the stages and
 again after them (the figure is the mean: the machine's speed drifts over minutes). Then
 runs every stage in this process over the same frames, in order (sample-frames keeps every
-frame):
+frame, stored as its default ``image_format: auto`` chooses: no frame file, since every
+frame is kept):
 sample-frames, remove-bg, pose2d, fit-smpl, render-maps, voxelize, write-shards. Each stage
 runs once cold (its models load) and once warm (forced); the warm run is the figure. With
 ``--profile`` a third run goes under cProfile: the top functions per stage (own time, ms
@@ -19,9 +20,10 @@ write-shards is also timed with ``--workers`` local processes against one, over
 ``--copies`` copies of the clip's outputs (videos of their own, so the shard plan has
 several ranges to share out); the output of both must be byte-identical.
 
-Last, sample-frames ``image_format: video`` (no frame file; the stages that read frames
-decode them from the source again) against the PNG frames: sample-frames, remove-bg and
-write-shards timed alternately, the files of remove-bg and the shards compared.
+Last, the frames from the source (``image_format: video``, what ``auto`` chose: no frame
+file; the stages that read frames decode them from the source again) against PNG frames:
+sample-frames, remove-bg and write-shards timed alternately, the files of remove-bg and the
+shards compared.
 
     python benchmarks/chain.py [--frames 60] [--workers 2] [--quick] [--profile]
 
@@ -56,15 +58,16 @@ STAGE_ORDER = (
 )
 
 
-def open_clip(data: Path, work: Path, frames: int, image_format: str = "png") -> Any:
-    """The one-clip synthetic dataset (every frame kept, as ``image_format``) and its
-    stages."""
+def open_clip(data: Path, work: Path, frames: int, image_format: str | None = None) -> Any:
+    """The one-clip synthetic dataset (every frame kept, as ``image_format``; None: the
+    default) and its stages."""
     from hpt_data.config import DatasetConfig
     from hpt_data.orchestrator import Dataset
     from hpt_data.sources.split import SplitRule
     from hpt_data.sources.synthetic import SyntheticOptions
     from hpt_data.stages.sample_frames import SampleFramesSettings
 
+    fmt = {} if image_format is None else {"image_format": image_format}
     options = SyntheticOptions(
         persons=1, clips_per_person=1, seconds=frames / FPS, fps=FPS, width=SIDE, height=SIDE
     )
@@ -74,7 +77,7 @@ def open_clip(data: Path, work: Path, frames: int, image_format: str = "png") ->
         root=data,
         options=options,
         split=SplitRule(test_fraction=0.0),
-        stages={"sample-frames": SampleFramesSettings(mode="stride", image_format=image_format)},
+        stages={"sample-frames": SampleFramesSettings(mode="stride", **fmt)},
     )
     return Dataset.open(config, work)
 
@@ -177,13 +180,18 @@ def warm_ms(ds: Any, video: Any, name: str, frames: int) -> float:
 
 
 def frames_from_source(ds: Any, video: Any, work: Path, frames: int, out: Path) -> dict:
-    """sample-frames ``image_format: video`` against the PNG frames of ``ds``: the stages
-    that read frames (sample-frames, remove-bg, write-shards) timed alternately, twice
-    each, best of two; remove-bg's files and the shards compared byte for byte (the other
-    stages' outputs are linked from the PNG run: they never read a frame)."""
+    """The frames ``ds`` keeps no file of (sample-frames ``image_format`` auto, resolved to
+    video: every frame is kept) against PNG frames of the same clip: the stages that read
+    frames (sample-frames, remove-bg, write-shards) timed alternately, twice each, best of
+    two; remove-bg's files and the shards compared byte for byte (the other stages'
+    outputs are linked from the default run: they never read a frame)."""
     from hpt_data.orchestrator import scan_videos
+    from hpt_data.stages.outputs import Frames
 
-    other = open_clip(ds.config.root, work, frames, "video")
+    sampled = Frames.read(ds.dirs.video(video.video_id).output("sample-frames"))
+    if not all(f.file.startswith("video#") for f in sampled.frames):
+        raise SystemExit("sample-frames' default wrote frame files for a clip kept whole")
+    other = open_clip(ds.config.root, work, frames, "png")
     vid = scan_videos(other).videos[0]
     src, dst = ds.dirs.video(video.video_id), other.dirs.video(vid.video_id)
     for name in ("sample-frames", "remove-bg"):
@@ -196,13 +204,13 @@ def frames_from_source(ds: Any, video: Any, work: Path, frames: int, out: Path) 
     for name in ("sample-frames", "remove-bg"):
         runs = {"png": [], "video": []}
         for _ in range(2):
-            runs["png"].append(warm_ms(ds, video, name, frames))
-            runs["video"].append(warm_ms(other, vid, name, frames))
+            runs["png"].append(warm_ms(other, vid, name, frames))
+            runs["video"].append(warm_ms(ds, video, name, frames))
         figures[name] = {k: round(min(v), 1) for k, v in runs.items()}
     shards = {"png": [], "video": []}
     sha = {}
     for _ in range(2):
-        for key, (d, v) in {"png": (ds, video), "video": (other, vid)}.items():
+        for key, (d, v) in {"png": (other, vid), "video": (ds, video)}.items():
             got = time_shards(d, [v], 1, out / f"shards-{key}", 64)
             shards[key].append(1000 * got["seconds"] / got["frames"])
             sha[key] = got["sha256"]
@@ -213,9 +221,12 @@ def frames_from_source(ds: Any, video: Any, work: Path, frames: int, out: Path) 
     files = [f for f in files if f.name not in ("_stage.json", "frames.json")]
     same = all((b / f).is_file() and (a / f).read_bytes() == (b / f).read_bytes() for f in files)
     return {
+        "default": "auto: video (every frame kept)",
         "ms_per_frame": figures,
         "saved_ms_per_frame": round(sum(f["png"] - f["video"] for f in figures.values()), 1),
-        "sample_frames_bytes_per_frame": round(folder_bytes(dst.output("sample-frames")) / frames),
+        "png_sample_frames_bytes_per_frame": round(
+            folder_bytes(dst.output("sample-frames")) / frames
+        ),
         "shards_identical": sha["png"] == sha["video"],
         "remove_bg_identical": same,
     }
@@ -314,7 +325,7 @@ def main() -> None:
         parallel = time_shards(ds, copies, args.workers, Path(tmp) / "shards-n", max_mb)
         one_copy = serial["frames"] // args.copies
         from_video = frames_from_source(
-            ds, video, (args.work or Path(tmp)) / "work-video-frames", n, Path(tmp)
+            ds, video, (args.work or Path(tmp)) / "work-png-frames", n, Path(tmp)
         )
         stages["write-shards"] = {
             "ms_per_frame": round(1000 * serial["seconds"] / serial["frames"], 1),
@@ -394,11 +405,12 @@ def main() -> None:
     )
     fv = from_video["ms_per_frame"]
     print(
-        "image_format: video against png (ms/frame): "
+        "frames from the source (auto: video) against png (ms/frame): "
         + ", ".join(f"{k} {v['png']} -> {v['video']}" for k, v in fv.items())
         + f"; saved {from_video['saved_ms_per_frame']} ms/frame and "
-        f"{stages['sample-frames']['bytes_per_frame']} bytes/frame of scratch; remove-bg files "
-        f"identical: {from_video['remove_bg_identical']}, shards: {from_video['shards_identical']}"
+        f"{from_video['png_sample_frames_bytes_per_frame']} bytes/frame of scratch; remove-bg "
+        f"files identical: {from_video['remove_bg_identical']}, shards: "
+        f"{from_video['shards_identical']}"
     )
     print(f"load average before / after: {load_before} / {result['load_average_after']}")
     print(f"wrote {args.out}")

@@ -340,12 +340,13 @@ def _chain_footprint(r: Results) -> str:
         f"{r['stages']['write-shards']['bytes_per_frame'] / 1e6:.2f} MB; peak RSS "
         f"{r['peak_rss_mb'] / 1024:.1f} GB"
     )
-    if "frames_from_video" in r:
-        v, frames = r["frames_from_video"], r["stages"]["sample-frames"]["bytes_per_frame"]
-        left = (r["scratch_bytes_per_frame"] - frames) / 1e6
+    if "frames_from_video" in r and "png_sample_frames_bytes_per_frame" in r["frames_from_video"]:
+        v = r["frames_from_video"]
+        more = (r["scratch_bytes_per_frame"] + v["png_sample_frames_bytes_per_frame"]) / 1e6
         text += (
-            f"; with `image_format: video` scratch {left:.2f} MB per frame and "
-            f"{v['saved_ms_per_frame']:.0f} ms per frame less"
+            f" (`image_format: auto` kept no frame file: every frame is kept); with "
+            f"`image_format: png` scratch {more:.2f} MB per frame and "
+            f"{v['saved_ms_per_frame']:.0f} ms per frame more"
         )
     return text
 
@@ -531,13 +532,15 @@ def _frames_from_video(r: Results) -> str:
     v = r["frames_from_video"]
     per = ", ".join(f"{k} {x['png']:.0f} → {x['video']:.0f}" for k, x in v["ms_per_frame"].items())
     same = v["remove_bg_identical"] and v["shards_identical"]
+    png_bytes = v.get("png_sample_frames_bytes_per_frame")
+    if png_bytes is None:  # results from before auto: the main run kept PNG frames
+        png_bytes = r["stages"]["sample-frames"]["bytes_per_frame"]
     return (
-        f"`image_format: video` (no frame files; decoded from the source again) against PNG "
-        f"frames, alternately in the same run, ms per frame: {per}; "
-        f"{v['saved_ms_per_frame']:.0f} ms and "
-        f"{r['stages']['sample-frames']['bytes_per_frame']:,} bytes of scratch saved per "
-        f"frame; remove-bg's files and the shards "
-        f"{'byte-identical' if same else '**not identical**'}."
+        f"Frames from the source (`image_format: video`, what the default `auto` chose here: "
+        f"no frame files, decoded from the source again) against PNG frames, alternately in "
+        f"the same run, ms per frame png → video: {per}; {v['saved_ms_per_frame']:.0f} ms "
+        f"and {png_bytes:,} bytes of scratch saved per frame; remove-bg's files and the "
+        f"shards {'byte-identical' if same else '**not identical**'}."
     )
 
 

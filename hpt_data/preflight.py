@@ -171,8 +171,8 @@ def disk_needed(
 ) -> tuple[int, int]:
     """Bytes the stages (and shards) still to run will write, and the frames planned: the
     outputs already done count nothing (unless ``force``); sample-frames' frames count
-    only when it writes them (not ``image_format: video``), remove-bg's colour crops only
-    with ``crop_file: image``."""
+    only when it writes them (not where ``image_format`` is or resolves to video),
+    remove-bg's colour crops only with ``crop_file: image``."""
     plans: dict[str, tuple[int, int]] = {}
 
     def plan(v: VideoRecord) -> tuple[int, int]:
@@ -192,7 +192,7 @@ def disk_needed(
                 continue
             frames, pixels = plan(v)
             if name == "sample-frames":
-                in_source = getattr(stage.settings, "image_format", "png") == "video"
+                in_source = _frames_in_source(stage.settings, v)
                 need += 0 if in_source else round(frames * pixels * SAMPLE_BYTES_PER_PIXEL)
             else:
                 colour = getattr(stage.settings, "crop_file", "matte") == "image"
@@ -200,6 +200,19 @@ def disk_needed(
     if shards:
         need += sum(plan(v)[0] for v in videos) * SHARD_BYTES_PER_FRAME
     return need, sum(f for f, _ in plans.values())
+
+
+def _frames_in_source(settings: Any, video: VideoRecord) -> bool:
+    """Whether sample-frames keeps no frame file of ``video`` (``image_format`` video, or
+    auto resolved to it from the source's facts)."""
+    from hpt_data.stages.sample_frames import frame_format
+    from hpt_data.video import IMAGE_SUFFIXES
+
+    path = Path(video.path)
+    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+        return frame_format(settings, "images", 0.0, 0) == "video"
+    frames, fps, _ = _source_facts(video)
+    return frame_format(settings, "video", fps, frames) == "video"
 
 
 def planned_frames(ds: Dataset, video: VideoRecord) -> tuple[int, int]:

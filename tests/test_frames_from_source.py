@@ -48,7 +48,7 @@ def test_frames_decoded_again_equal_the_png_frames_in_any_order(tmp_path: Path, 
     # a lossy codec too: the decoder, not the codec, must give the same pixels again
     suffix = ".avi" if codec == "FFV1" else ".mp4"
     clip = write_video(tmp_path / f"dots{suffix}", dot_frames(12, (96, 64)), 10, codec)
-    png = sampled(tmp_path, clip, "png", mode="stride", stride=2)
+    png = sampled(tmp_path, clip, "png", mode="stride", stride=2, image_format="png")
     video = sampled(tmp_path, clip, "video", mode="stride", stride=2, image_format="video")
     assert [f.index for f in video.frames] == [f.index for f in png.frames] == [0, 2, 4, 6, 8, 10]
     assert [f.time_ms for f in video.frames] == [f.time_ms for f in png.frames]
@@ -74,6 +74,35 @@ def test_image_folder_frames_come_from_their_files(tmp_path: Path) -> None:
     assert [f.file for f in index.frames] == [f"video#{i:06d}" for i in range(4)]
     for entry in reversed(index.frames):
         assert np.array_equal(index.image(entry.file), frames[entry.index])
+
+
+def test_auto_keeps_no_file_where_most_frames_are_kept(tmp_path: Path) -> None:
+    """image_format auto (the default) decodes a video again where at least half its
+    frames are kept, writes PNGs where fewer are, and reads an image folder's own files;
+    the formats that give later stages the same pixels share one fingerprint."""
+    clip = write_video(tmp_path / "dots.avi", dot_frames(12, (96, 64)), 10, "FFV1")
+    half = sampled(tmp_path, clip, "half", mode="stride", stride=2)
+    third = sampled(tmp_path, clip, "third", mode="stride", stride=3)
+    by_fps = sampled(tmp_path, clip, "fps", mode="fps", fps=4.0)  # 4 of its 10 frames a second
+    assert [f.file for f in half.frames] == [f"video#{i:06d}" for i in range(0, 12, 2)]
+    assert [f.file for f in third.frames] == [f"frames/{i:06d}.png" for i in range(0, 12, 3)]
+    assert by_fps.frames and all(f.file.endswith(".png") for f in by_fps.frames)
+    capped = sampled(tmp_path, clip, "capped", mode="stride", max_frames=4)  # a third again
+    assert all(f.file.endswith(".png") for f in capped.frames)
+    in_half = {f.index: f.file for f in half.frames}
+    for entry in third.frames[::2]:  # frames 0 and 6: the same pixels either way
+        assert np.array_equal(half.image(in_half[entry.index]), third.image(entry.file))
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i, f in enumerate(dot_frames(3)):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), f)
+    photos = sampled(tmp_path, folder, "photos", mode="stride", stride=3)
+    assert [f.file for f in photos.frames] == ["video#000000"]
+    prints = {
+        fmt: SampleFrames(SampleFramesSettings(image_format=fmt)).fingerprint()
+        for fmt in ("auto", "png", "video", "jpg")
+    }
+    assert prints["auto"] == prints["png"] == prints["video"] != prints["jpg"]
 
 
 def test_a_moved_or_changed_source_is_named_in_one_line(tmp_path: Path) -> None:

@@ -176,24 +176,29 @@ def test_bytes_per_frame_are_the_chain_benchmarks() -> None:
 
 
 def test_disk_estimate_follows_what_the_settings_write(tmp_path: Path) -> None:
-    """Frames decoded from the source (image_format: video) need no disk for the frames;
-    colour crops (crop_file: image) need their PNG beside the matte."""
+    """Frames decoded from the source (image_format: video, or auto where most frames are
+    kept) need no disk for the frames; colour crops (crop_file: image) need their PNG
+    beside the matte."""
+    png = "      sample-frames: {image_format: png}\n"
     need = {}
-    for key, stages in {
-        "default": "",
-        "video": "      sample-frames: {image_format: video}\n",
-        "colour": "      remove-bg: {crop_file: image}\n",
-    }.items():
+    for key, stages, (count, fps) in (
+        ("png", png, (10, 5.0)),
+        ("video", "      sample-frames: {image_format: video}\n", (10, 5.0)),
+        ("default", "", (10, 5.0)),  # auto, 10 fps of a 5 fps clip: every frame kept
+        ("sparse", "", (30, 30.0)),  # auto, 10 fps of a 30 fps clip: a third kept
+        ("colour", png + "      remove-bg: {crop_file: image}\n", (10, 5.0)),
+    ):
         root = tmp_path / key
         root.mkdir()
         datasets = load_datasets(_tiny_config(root, stages))
         ds = Dataset.open(datasets.dataset("tiny"), datasets.work_root)
         videos = ds.source.scan().videos
-        for v in videos:  # known sizes, so no clip is rendered: 10 frames of 320x240
-            v.meta.update(frames=10, fps=5.0, width=240, height=320)
+        for v in videos:  # known sizes, so no clip is rendered: 10 frames kept of 320x240
+            v.meta.update(frames=count, fps=fps, width=240, height=320)
         need[key] = pf.disk_needed(ds, ["sample-frames", "remove-bg"], videos)
-    frames = need["default"][1]
-    assert frames == need["video"][1] == need["colour"][1] > 0
+    frames = need["png"][1]
+    assert frames == need["video"][1] == need["sparse"][1] == need["colour"][1] > 0
     frame_bytes = frames * 240 * 320 * pf.SAMPLE_BYTES_PER_PIXEL
-    assert need["default"][0] - need["video"][0] == pytest.approx(frame_bytes, abs=frames)
-    assert need["colour"][0] - need["default"][0] == frames * pf.CROP_IMAGE_BYTES
+    assert need["png"][0] - need["video"][0] == pytest.approx(frame_bytes, abs=frames)
+    assert need["default"] == need["video"] and need["sparse"] == need["png"]
+    assert need["colour"][0] - need["png"][0] == frames * pf.CROP_IMAGE_BYTES

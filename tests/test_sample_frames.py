@@ -70,7 +70,8 @@ def test_rotation_metadata_is_applied(tmp_path: Path) -> None:
     img = np.zeros((48, 64, 3), np.uint8)
     img[:16, :16] = 255  # a white square in the stored frame's top-left corner
     clip = write_video(tmp_path / "flat.mp4", [img] * 3)
-    index = sample(tmp_path, rotate_mp4(clip, tmp_path / "upright.mp4"), mode="stride")
+    upright = rotate_mp4(clip, tmp_path / "upright.mp4")
+    index = sample(tmp_path, upright, mode="stride", image_format="png")
     assert index["source"]["rotation"] == 90
     assert (index["source"]["width"], index["source"]["height"]) == (48, 64)
     frame = cv2.imread(str(tmp_path / "out" / index["frames"][0]["file"]))
@@ -168,9 +169,8 @@ def test_truncated_video_can_be_kept_when_asked(tmp_path: Path) -> None:
 
 def test_rerun_skips_and_a_deleted_frame_is_redone_alone(tmp_path: Path) -> None:
     clips = [write_video(tmp_path / f"c{i}.mp4", dot_frames(8)) for i in range(2)]
-    ds = make_dataset(
-        tmp_path, clips, (SampleFrames,), {"sample-frames": SampleFramesSettings(mode="stride")}
-    )
+    settings = SampleFramesSettings(mode="stride", image_format="png")
+    ds = make_dataset(tmp_path, clips, (SampleFrames,), {"sample-frames": settings})
     with LocalExecutor(workers=1) as ex:
         build(ds, ex, progress=False)
         out = ds.dirs.video("c1").output("sample-frames")

@@ -88,12 +88,19 @@ class Stage(ABC):
         for key in self.late_settings:
             if settings[key] == defaults[key]:
                 del settings[key]
+        settings = self.fingerprinted(settings)
         payload = {"stage": self.name, "version": self.version, "settings": settings}
         extra = self.dependencies()
         if extra:  # only when there is any, so other stages' fingerprints stay as they were
             payload["dependencies"] = extra
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    @staticmethod
+    def fingerprinted(settings: dict[str, Any]) -> dict[str, Any]:
+        """The settings as the fingerprint sees them: a stage whose settings name one
+        output in several ways (the same pixels stored differently) maps them to one."""
+        return settings
 
     def provenance(self) -> dict[str, Any]:
         """What makes this stage's outputs, as plain JSON data: ``version``, ``fingerprint``,

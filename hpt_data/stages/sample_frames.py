@@ -5,7 +5,7 @@ Output folder::
     frames.json             source facts (size, rotation, fps, frame counts, signature) and
                             one entry per kept frame: source index, time stamp (ms), file
     frames/000012.png       the kept frames, named by their index in the source; none
-                            with ``image_format: video``, whose entries name the frame
+                            where image_format resolves to video, whose entries name the frame
                             ``video#000012`` and are decoded from the source when read
                             (:mod:`hpt_data.stages._source_frames`)
 
@@ -20,9 +20,10 @@ Modes (``Settings.mode``):
   decides about it and records why.
 
 ``max_frames`` caps the count by keeping frames evenly spread over those selected.
-Frames are PNG by default (lossless: the video's own compression is not compounded before
-segmentation and the 1024 crops; see ``docs/perception.md``). ``frames.json`` is written and
-read through :class:`hpt_data.stages.outputs.Frames`.
+Frames are lossless by default (the video's own compression is not compounded before
+segmentation and the 1024 crops; see ``docs/perception.md``): ``image_format: auto`` keeps
+no file where decoding the source again is cheaper (:func:`frame_format`), PNG otherwise.
+``frames.json`` is written and read through :class:`hpt_data.stages.outputs.Frames`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ from hpt_data.stages.outputs import Frames, SampledFrame, SourceFacts
 from hpt_data.video import Frame, VideoError, VideoReader
 
 DIVERSE_SIDE = 512  # longest side of the copy that the diverse mode's pose pass sees
+#: image_format auto decodes a video again (no frame files) where at least this share of
+#: its frames is kept. Decoding is cheap beside a PNG round trip (benchmarks/chain.py, one
+#: 1024² clip: 1.6 ms a frame against 10 to write and 11 to read back, per reading
+#: stage), so the break-even share is lower; a half leaves room for sources that decode
+#: slower (long GOPs, 4K)
+AUTO_VIDEO_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -54,9 +61,14 @@ class SampleFramesSettings:
     fps: float = 10.0  # fps mode: frames kept per second of video
     min_pose_change: float = 0.05  # diverse mode: in pose radii (keypoints.pose_distance)
     max_frames: int = 0  # at most this many frames per video, evenly spread (0: no cap)
-    image_format: Literal["png", "jpg", "video"] = "png"  # of the kept frames: png
-    # (lossless), jpg, or video: no file, later stages decode each from the source again
-    # (no scratch; the source must stay where it is, unchanged)
+    image_format: Literal["auto", "png", "jpg", "video"] = "auto"  # of the kept frames:
+    # video (no file: later stages decode each from the source again; no scratch, but the
+    # source must stay where it is, unchanged), png (lossless), jpg, or auto: video for
+    # image folders and photos (their files are the frames) and for a video of which at
+    # least half the frames are kept (decoding again costs less than a PNG round trip
+    # there), png otherwise. png, video and auto give later stages the same pixels:
+    # switching among them keeps every output valid (rerun sample-frames with --force to
+    # drop PNGs already written)
     jpeg_quality: int = 95  # with image_format: jpg
     png_encoder: Literal["fast", "libpng"] = "fast"  # png: fast (rows Up-filtered: half
     # libpng's encoding time, 2/3 of its decoding, ~7 % more bytes) or libpng; both lossless
@@ -75,6 +87,31 @@ class SampleFramesSettings:
             raise ValueError(f"jpeg_quality must be in [1, 100], got {self.jpeg_quality}")
         if self.min_pose_change < 0 or self.min_side < 1:
             raise ValueError("min_pose_change must be >= 0 and min_side >= 1")
+
+
+def expected_share(settings: SampleFramesSettings, fps: float, frames: int) -> float:
+    """The share of a video's ``frames`` (0: unknown) at ``fps`` that ``settings`` keep; 0
+    where it cannot be told beforehand (the diverse mode, an unknown frame rate or length
+    under a ``max_frames`` cap)."""
+    if settings.mode == "stride":
+        share = 1.0 / settings.stride
+    elif settings.mode == "fps" and fps > 0:
+        share = min(1.0, settings.fps / fps)
+    else:
+        return 0.0
+    if settings.max_frames:
+        share = min(share, settings.max_frames / frames) if frames else 0.0
+    return share
+
+
+def frame_format(settings: SampleFramesSettings, kind: str, fps: float, frames: int) -> str:
+    """How the kept frames of one source (``kind`` video or images, ``fps``, ``frames``:
+    0 when unknown) are stored: png, jpg or video (no file), ``auto`` resolved."""
+    if settings.image_format != "auto":
+        return settings.image_format
+    if kind == "images":
+        return "video"
+    return "video" if expected_share(settings, fps, frames) >= AUTO_VIDEO_SHARE else "png"
 
 
 class _Selector:
@@ -142,6 +179,14 @@ class SampleFrames(Stage):
     # other one stay valid (no later stage could tell), so its default is not fingerprinted
     late_settings = ("png_encoder",)
 
+    @staticmethod
+    def fingerprinted(settings: dict[str, Any]) -> dict[str, Any]:
+        # png, video and auto give every later stage the same pixels (lossless files, or
+        # the source decoded again): outputs made under one stay valid under another
+        if settings.get("image_format") in ("auto", "video"):
+            settings = {**settings, "image_format": "png"}
+        return settings
+
     def run(self, ctx: StageContext) -> StageResult:
         s: SampleFramesSettings = self.settings
         path = Path(ctx.video.path)
@@ -153,7 +198,9 @@ class SampleFrames(Stage):
             if old is not None and old.source.signature == signature:
                 index, reused = self._redo_missing(reader, old, previous, ctx.out_dir)
             else:
-                index, reused = self._sample(reader, signature, ctx.out_dir), 0
+                info = reader.info
+                fmt = frame_format(s, info.kind, info.fps, info.declared_frames)
+                index, reused = self._sample(reader, signature, ctx.out_dir, fmt), 0
         except VideoError as exc:
             raise StageError(str(exc)) from None
         index.write(ctx.out_dir)
@@ -165,18 +212,15 @@ class SampleFrames(Stage):
             }
         )
 
-    def _ext(self) -> str:
-        return self.settings.image_format
-
-    def _write(self, frame: Frame, out_dir: Path) -> str:
+    def _write(self, frame: Frame, out_dir: Path, fmt: str) -> str:
         s: SampleFramesSettings = self.settings
-        if s.image_format == "video":  # hpt_data.stages._source_frames decodes it again
+        if fmt == "video":  # hpt_data.stages._source_frames decodes it again
             return video_frame_file(frame.index)
-        rel = f"frames/{frame.index:06d}.{self._ext()}"
-        write_image(out_dir / rel, frame.image, s.image_format, s.jpeg_quality, s.png_encoder)
+        rel = f"frames/{frame.index:06d}.{fmt}"
+        write_image(out_dir / rel, frame.image, fmt, s.jpeg_quality, s.png_encoder)
         return rel
 
-    def _sample(self, reader: VideoReader, signature: str, out_dir: Path) -> Frames:
+    def _sample(self, reader: VideoReader, signature: str, out_dir: Path, fmt: str) -> Frames:
         s: SampleFramesSettings = self.settings
         selector = _Selector(s)
         kept: list[SampledFrame] = []
@@ -185,9 +229,8 @@ class SampleFrames(Stage):
             decoded += 1
             keep, note = selector.keep(frame)
             if keep:
-                kept.append(
-                    SampledFrame(frame.index, frame.time_ms, self._write(frame, out_dir), note)
-                )
+                rel = self._write(frame, out_dir, fmt)
+                kept.append(SampledFrame(frame.index, frame.time_ms, rel, note))
         if s.max_frames and len(kept) > s.max_frames:
             chosen = set(np.round(np.linspace(0, len(kept) - 1, s.max_frames)).astype(int).tolist())
             for i, entry in enumerate(kept):
@@ -228,7 +271,7 @@ class SampleFrames(Stage):
                         raise StageError(
                             f"{reader.path}: frame {frame.index} changed its time stamp"
                         )
-                    self._write(frame, out_dir)
+                    self._write(frame, out_dir, Path(missing[frame.index].file).suffix[1:])
                     del missing[frame.index]
             if missing:
                 raise StageError(f"{reader.path}: frame {min(missing)} can no longer be decoded")
