@@ -226,10 +226,10 @@ def landmarks_on_frame(
     shows the model what the follow look saw (the person alone, the window in the frame):
     the follow look's landmarks and world landmarks (``person.landmarks``, ``person.world``),
     with ``mirror`` averaged with the model's look at the mirror image of the frame
-    (``image``: (H, W, 3) BGR) at the same region, and moved by what looking at the crop
-    would have moved them: MediaPipe's sampling (:data:`~hpt_data.perception.people.
-    MEDIAPIPE_SAMPLING`) places a look's points ½(1 − 1/k) source pixels right and down
-    of the true ones more on a crop enlarged k times (``window.scale``) than on the frame,
+    (``image``: (H, W, 3) BGR) at the same region, and moved as the look at the crop would
+    have moved them: with MediaPipe's sampling (:data:`~hpt_data.perception.people.
+    MEDIAPIPE_SAMPLING`) a look at the crop, enlarged k times (``window.scale``), places
+    the points ½(1 − 1/k) source pixels further right and down than a look at the frame,
     whatever the region's rotation; the mirror look's mean cancels the x part."""
     if person.world is None:
         raise ValueError("landmarks_on_frame needs the follow look's world landmarks")
