@@ -7,6 +7,8 @@ with a :class:`~hpt_data.perception.tracking.Tracker` running beside it.
   the landmark model where their track says they are (MediaPipe's own tracking does the
   same: its detector, which needs a face, loses people who turn away);
 - :func:`landmarks_on_crop`: the kept person's landmarks again, on their crop;
+  :func:`landmarks_on_frame`: the same without the look at the crop, where it would see
+  what the follow look saw;
 - :func:`with_masks`: a frame's people read back from ``people.npz`` (no masks stored)
   with their masks again, from the landmark model on each one's stored region.
 """
@@ -77,12 +79,12 @@ def bridge(
         if roi is None:
             continue
         img, painted = without_others(rgb, roi, people + added)
-        lms, presence, seg, nxt, _ = landmarks_in_roi(img, roi, landmark_model(), mask=True)
+        lms, presence, seg, nxt, world = landmarks_in_roi(img, roi, landmark_model(), mask=True)
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
         gap = tracker.options.max_gap
         if presence < opts.min_presence and not _plausible(track, box, presence, pos, opts, gap):
             continue
-        person = PersonDetection(box, 0.0, presence, lms, roi, seg, nxt)
+        person = PersonDetection(box, 0.0, presence, lms, roi, seg, nxt, world)
         if someone_else(box, lms, people + added, opts.max_overlap) or (
             on_painted(person, painted) > MAX_ON_PAINTED
         ):
@@ -181,8 +183,8 @@ def with_masks(rgb: np.ndarray, people: list[PersonDetection]) -> list[PersonDet
         # one the landmark model alone found (score 0) was looked for without those
         # before them in the frame's list (:func:`bridge`)
         img = without_others(rgb, p.roi, out)[0] if p.score == 0.0 else rgb
-        seg = landmarks_in_roi(img, p.roi, landmark_model(), mask=True).mask
-        out.append(dataclasses.replace(p, segmentation=seg))
+        look = landmarks_in_roi(img, p.roi, landmark_model(), mask=True)
+        out.append(dataclasses.replace(p, segmentation=look.mask, world=look.world))
     return out
 
 
@@ -215,3 +217,28 @@ def landmarks_on_crop(
     lms[:, :2] = window.to_source(lms[:, :2])
     lms[:, 2] /= window.scale
     return lms, found.world
+
+
+def landmarks_on_frame(
+    image: np.ndarray, window: CropWindow, person: PersonDetection, mirror: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`landmarks_on_crop`'s answer without a look at the crop, for a crop that
+    shows the model what the follow look saw (the person alone, the window in the frame):
+    the follow look's landmarks and world landmarks (``person.landmarks``, ``person.world``),
+    with ``mirror`` averaged with the model's look at the mirror image of the frame
+    (``image``: (H, W, 3) BGR) at the same region, and moved as the look at the crop would
+    have moved them: with MediaPipe's sampling (:data:`~hpt_data.perception.people.
+    MEDIAPIPE_SAMPLING`) a look at the crop, enlarged k times (``window.scale``), places
+    the points ½(1 − 1/k) source pixels further right and down than a look at the frame,
+    whatever the region's rotation; the mirror look's mean cancels the x part."""
+    if person.world is None:
+        raise ValueError("landmarks_on_frame needs the follow look's world landmarks")
+    lms = np.array(person.landmarks, np.float64)
+    if mirror:
+        seen = landmarks_in_roi(image, person.roi, landmark_model(), bgr=True, mirror=True)
+        lms[:, :2] = (lms[:, :2] + seen.landmarks[:, :2]) / 2
+    shift = 0.5 * (1.0 - 1.0 / window.scale)
+    lms[:, 1] += shift
+    if not mirror:
+        lms[:, 0] += shift
+    return lms, np.array(person.world, np.float64)

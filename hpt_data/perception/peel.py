@@ -83,7 +83,7 @@ def peel(
             continue
         again = first.next_roi
         img, painted = without_others(rgb, again, known)
-        lms, presence, seg, nxt, _ = landmarks_in_roi(img, again, model, mask=True)
+        lms, presence, seg, nxt, world = landmarks_in_roi(img, again, model, mask=True)
         box = _box(lms)
         if presence < PEEL_MIN_PRESENCE:
             continue
@@ -93,7 +93,7 @@ def peel(
             continue
         if known and box_iou(box, np.array([p.box for p in known])).max() > options.max_overlap:
             continue
-        person = PersonDetection(box, 0.0, presence, lms, again, seg, nxt)
+        person = PersonDetection(box, 0.0, presence, lms, again, seg, nxt, world)
         if on_painted(person, painted) > MAX_ON_PAINTED:
             continue
         if len(added) >= options.max_people:

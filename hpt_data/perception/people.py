@@ -72,6 +72,9 @@ class PersonDetection:
         ``roi`` (with ``masks=True``; :func:`person_matte` puts it in the frame), else None
     next_roi : (5,) float64, the region the landmarks themselves give (their alignment
         points, as MediaPipe's tracking uses for the next frame), or None
+    world : (33, 4) float64, the same look's world landmarks (:class:`RoiLandmarks`), or
+        None (read back from ``people.npz``; :func:`~hpt_data.perception.follow.with_masks`
+        looks again)
     """
 
     box: np.ndarray
@@ -81,6 +84,7 @@ class PersonDetection:
     roi: np.ndarray
     segmentation: np.ndarray | None = None
     next_roi: np.ndarray | None = None
+    world: np.ndarray | None = None
 
 
 def mediapipe_model_path(relative: str) -> Path:
@@ -400,7 +404,7 @@ def find_people(
             box = np.array([roi[0] - half, roi[1] - half, roi[0] + half, roi[1] + half])
             people.append(PersonDetection(box, score, score, np.zeros((0, 5)), roi))
             continue
-        lms, presence, seg, nxt, _ = landmarks_in_roi(img, roi, landmark_model(), masks)
+        lms, presence, seg, nxt, world = landmarks_in_roi(img, roi, landmark_model(), masks)
         if presence < opts.min_presence:
             continue
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
@@ -409,7 +413,7 @@ def find_people(
             or in_frame(box, img.shape[1], img.shape[0]) < TILE_MIN_IN_FRAME
         ):
             continue
-        people.append(PersonDetection(box, score, presence, lms, roi, seg, nxt))
+        people.append(PersonDetection(box, score, presence, lms, roi, seg, nxt, world))
     return _merge_same_person(people, opts.max_overlap)
 
 

@@ -123,13 +123,13 @@ def extend_back(
             if roi is None:
                 break
             img, painted = without_others(rgb_of(t), roi, found[t])
-            lms, presence, seg, nxt, _ = landmarks_in_roi(img, roi, landmark_model(), True)
+            lms, presence, seg, nxt, world = landmarks_in_roi(img, roi, landmark_model(), True)
             got = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
             ratio = np.hypot(*(got[2:] - got[:2])) / max(np.hypot(*(box[2:] - box[:2])), 1e-6)
             ok = presence >= options.min_presence and ratio >= 1 / MAX_SCALE_CHANGE
             ok = ok and ratio <= MAX_SCALE_CHANGE
             ok = ok and float(box_iou(got, box[None])[0]) >= BACK_MIN_IOU
-            person = PersonDetection(got, 0.0, presence, lms, roi, seg, nxt)
+            person = PersonDetection(got, 0.0, presence, lms, roi, seg, nxt, world)
             if ok and someone_else(got, lms, found[t], options.max_overlap):
                 ok = False
             if ok and on_painted(person, painted) > MAX_ON_PAINTED:

@@ -1,5 +1,6 @@
 """remove-bg's crop as a blend of the frame's window and the person's matte
-(:func:`crop_person`), what its second landmark pass looks at (:func:`landmark_input`), and
+(:func:`crop_person`), the kept person's landmarks for the crop (:func:`crop_landmarks`) and
+what its second landmark pass looks at (:func:`landmark_input`), and
 the crop rebuilt from what remove-bg keeps with ``crop_file: matte`` (the 8-bit matte and
 the crop window) and the sample-frames frame it was cut from.
 
@@ -21,6 +22,7 @@ import numpy as np
 from hpt_data.crop import CropWindow
 
 if TYPE_CHECKING:  # remove_bg imports this module
+    from hpt_data.perception.people import PersonDetection
     from hpt_data.stages.remove_bg import RemoveBgSettings, Segmentation
 
 
@@ -136,3 +138,30 @@ def landmark_input(
     interpolation = cv2.INTER_AREA if window.side > window.size else cv2.INTER_LINEAR
     alpha = window.cut(1.0 - seg.others, 0.0, interpolation)
     return blend_crop(image, alpha, window, settings.background)
+
+
+def crop_landmarks(
+    image: np.ndarray,
+    seg: Segmentation,
+    window: CropWindow,
+    person: PersonDetection,
+    settings: RemoveBgSettings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The kept person's (33, 5) landmarks and (33, 4) world landmarks for the crop (of
+    ``image``, (H, W, 3) uint8 BGR). With ``settings.reuse_follow_look``, where the look at
+    the crop would see what the follow look saw, the frame's pixels only (the person alone
+    in the frame, ``seg.others`` None, and the window inside the frame: no background
+    colour), the follow look's, moved as the look at the crop would move them
+    (:func:`~hpt_data.perception.follow.landmarks_on_frame`: one landmark run less);
+    elsewhere found again on :func:`landmark_input`
+    (:func:`~hpt_data.perception.follow.landmarks_on_crop`)."""
+    from hpt_data.perception.follow import landmarks_on_crop, landmarks_on_frame
+
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = window.x0, window.y0, window.x0 + window.side, window.y0 + window.side
+    inside = x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h
+    alone = seg.others is None and person.world is not None
+    if settings.reuse_follow_look and alone and inside:
+        return landmarks_on_frame(image, window, person, settings.mirror_pass)
+    look = landmark_input(image, seg, window, settings)
+    return landmarks_on_crop(look, window, person, settings.mirror_pass)

@@ -27,10 +27,10 @@ Per video, over the kept frames of ``sample-frames``:
 5. A square window centred on the person's box, ``margin`` of its longer side added on
    each side, is resized to ``size`` (see ``hpt_data.crop`` for the transform) and the
    person is composited over ``background`` (the other people's pixels are background).
-6. The kept person's landmarks found again on that crop window at the crop's size, the
-   other people removed but the person's surroundings kept (:func:`landmark_input`: not
-   the composite, whose matte edge and background colour move the points), averaged with
-   the model's look at the mirror image (``mirror_pass``), for pose2d.
+6. The kept person's landmarks for pose2d (:func:`crop_landmarks`): found again on the
+   crop window at the crop's size, others removed (:func:`landmark_input`), averaged with
+   the mirror look (``mirror_pass``); where it shows the frame alone, the follow look's,
+   moved as the crop would move them, and its mirror look (``reuse_follow_look``).
 
 Output folder::
 
@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from hpt_data.errors import StageError
-from hpt_data.stages._crop_matte import blend_crop, crop_alpha, landmark_input
+from hpt_data.stages._crop_matte import blend_crop, crop_alpha, crop_landmarks
 from hpt_data.stages._crop_matte import crop_person as crop_person  # public here (pipelines)
 from hpt_data.stages._frames_io import PreviousOutput, write_image
 from hpt_data.stages._remove_bg_parts import (
@@ -119,6 +119,8 @@ class RemoveBgSettings:
     # on the dev seed rescans kept them no better and flagged 2 more frames)
     mirror_pass: bool = True  # the crop's landmarks: mean of the model's look and its look at
     # the mirror image (one landmark run more a frame; docs/perception.md)
+    reuse_follow_look: bool = True  # the person alone, the crop inside the frame: the crop's
+    # landmarks from the follow look, not a look at the crop (one run less a frame)
     alpha: bool = False  # keep the soft matte (alpha/) with crop_file: image too (to look at)
 
     # the crop on disk: matte (only the 8-bit matte, alpha/: the crop is rebuilt from the
@@ -303,8 +305,9 @@ class RemoveBackground(Stage):
     # matte by default (no colour crop; blended with the 8-bit matte); 7: tracks mended,
     # looks with the others painted out, person: all rescans every 4 frames and peels; 8:
     # the landmark pass on the crop sees the person's surroundings (landmark_input); 9: and
-    # its mirror image (mirror_pass)
-    version = 9
+    # its mirror image (mirror_pass); 10: where the crop shows what the follow look saw, that
+    # look's landmarks and its mirror look on the frame (reuse_follow_look: one run less)
+    version = 10
     extra_files = ("alpha",)
     late_settings = ("min_track_frames",)
 
@@ -417,10 +420,7 @@ class RemoveBackground(Stage):
         if seg.matte is None or seg.box is None or member is None:
             return entry, None
         alpha, alpha8, window = crop_alpha(seg, s, blend=s.crop_file == "image")
-        from hpt_data.perception.follow import landmarks_on_crop
-
-        look = landmark_input(image, seg, window, s)
-        refined = landmarks_on_crop(look, window, people[member], s.mirror_pass)
+        refined = crop_landmarks(image, seg, window, people[member], s)
         name = f"{frame.index:06d}.png"
         entry.mask = f"mask/{name}"
         if alpha is not None:  # crop_file: image; else Crops.image rebuilds it when read
