@@ -125,6 +125,12 @@ def test_maps_have_the_documented_formats(body) -> None:
     assert h.shape == (24, 1024, 1024) and h.dtype == np.float32
     peak = np.unravel_index(np.argmax(h[15]), (1024, 1024))
     np.testing.assert_allclose(peak[::-1], np.round(m.joints2d[15]), atol=1)
+    # a preview's heatmaps: every 4th pixel of the full ones, made at the small size
+    small = m.heatmaps(256)
+    assert small.shape == (24, 256, 256) and h[:, ::4, ::4].max() > 0.9
+    np.testing.assert_allclose(small, h[:, ::4, ::4], atol=1e-6)
+    with pytest.raises(ValueError, match="does not divide"):
+        m.heatmaps(300)
 
 
 def test_the_coarse_maps_sample_the_same_body(body) -> None:

@@ -72,9 +72,17 @@ class Maps:
         """False when a fatal flag left the maps empty."""
         return not FATAL_FLAGS.intersection(self.flags)
 
-    def heatmaps(self) -> np.ndarray:
-        """H: (24, size, size) float32 Gaussians at ``joints2d`` with ``sigma``."""
-        return render_heatmaps(self.joints2d, self.size, self.sigma)
+    def heatmaps(self, size: int | None = None) -> np.ndarray:
+        """H: (24, size, size) float32 Gaussians at ``joints2d`` with ``sigma``. A smaller
+        ``size`` (a divisor of the maps' size, for previews) gives every k-th pixel of the
+        full maps: the same Gaussians sampled k times coarser, without making the full
+        ones."""
+        if size is None or size == self.size:
+            return render_heatmaps(self.joints2d, self.size, self.sigma)
+        if self.size % size:
+            raise ValueError(f"size {size} does not divide the maps' size {self.size}")
+        k = self.size // size
+        return render_heatmaps(np.asarray(self.joints2d) / k, size, self.sigma / k)
 
 
 def face_points(body_model: Any, vertices: np.ndarray) -> np.ndarray:

@@ -13,6 +13,9 @@ import numpy as np
 from hpt_data.render.boxes import LAYERS
 from hpt_data.render.volume_views import first_hit
 
+#: Side of a sheet's tiles, pixels.
+TILE = 256
+
 #: BGR colour per part label: background, head, torso, left arm, right arm, left leg, right leg.
 PALETTE = np.array(
     [
@@ -106,7 +109,7 @@ def maps_sheet(
     volume: np.ndarray | None = None,
     volume_z_scale: float = 1.0,
     boxes: dict[str, np.ndarray] | None = None,
-    tile: int = 256,
+    tile: int = TILE,
 ) -> np.ndarray:
     """A contact sheet: S, D, H; the complete part masks (each part alone, in its box); the
     volume's three projections.
@@ -115,8 +118,9 @@ def maps_sheet(
     ----------
     parsing : (N, N) uint8
     depth : (N, N) float, ``+inf`` background
-    heatmaps : (J, N, N) float, optional
-        None leaves the H tile out.
+    heatmaps : (J, N, N) or (J, n, n) float, optional
+        None leaves the H tile out; at the maps' size or already at the tile's (what
+        :meth:`hpt_data.render.maps.Maps.heatmaps` gives for ``tile``).
     part_masks : dict, optional
         Layer → (n, n) bool complete part mask.
     volume : (Z, X, X) uint8, optional
@@ -131,15 +135,24 @@ def maps_sheet(
     Returns
     -------
     (H, W, 3) uint8 BGR
+
+    Maps ``k`` times the tile's side are coloured at every k-th pixel: what the tile's
+    nearest-neighbour shrink keeps, at a k²-th of the cost.
     """
+    n = parsing.shape[0]
+    step = n // tile if n > tile and n % tile == 0 else 1
+    parsing, depth = parsing[::step, ::step], depth[::step, ::step]
+    if heatmaps is not None and heatmaps.shape[-1] == n:
+        heatmaps = heatmaps[:, ::step, ::step]
     s_img = colour_labels(parsing)
     if boxes:
         import cv2
 
         s_img = s_img.copy()
         width = max(1, parsing.shape[0] // tile) + 1
-        for x0, y0, n in (np.asarray(b, dtype=int) for b in boxes.values()):
-            cv2.rectangle(s_img, (x0, y0), (x0 + n - 1, y0 + n - 1), (255, 255, 255), width)
+        for b in boxes.values():
+            x0, y0, side = (np.asarray(b, dtype=float) / step).round().astype(int)
+            cv2.rectangle(s_img, (x0, y0), (x0 + side - 1, y0 + side - 1), (255, 255, 255), width)
     first = [
         _tile(s_img, tile, "S parsing" + (" + layer boxes" if boxes else "")),
         _tile(colour_depth(depth), tile, "D depth"),

@@ -74,7 +74,7 @@ class RenderMaps(Stage):
         import numpy as np
 
         from hpt_data.render.maps import face_points, render_maps
-        from hpt_data.render.preview_maps import maps_sheet, write_sheet
+        from hpt_data.render.preview_maps import TILE, maps_sheet, write_sheet
 
         s: RenderMapsSettings = self.settings
         fits = Fits.read(ctx.inputs["fit-smpl"])
@@ -107,8 +107,9 @@ class RenderMaps(Stage):
             FrameMaps.from_rendered(rendered).write(ctx.out_dir / rel)
             entry.ok, entry.file, entry.reason = True, rel, flag_reason(flags)
             if previews < s.previews:
+                heat = fine.heatmaps(TILE if fine.size % TILE == 0 else None)
                 sheet = maps_sheet(
-                    fine.parsing, fine.depth, fine.heatmaps(), fine.part_masks, boxes=fine.boxes
+                    fine.parsing, fine.depth, heat, fine.part_masks, boxes=fine.boxes
                 )
                 name = safe_name(fits.frame_ids[row])
                 write_sheet(ctx.out_dir / "preview" / f"{name}.png", sheet)
