@@ -147,7 +147,13 @@ def test_remove_bg_and_pose2d_write_the_same_files_from_decoded_frames(tmp_path:
     assert len(kept) >= 4
     for crop in kept:
         same = crops["video"].by_index()[crop.index]
-        assert np.array_equal(crops["video"].image(same), crops["png"].image(crop))
+        full = crops["png"].image(crop)
+        assert np.array_equal(crops["video"].image(same), full)
+        # a small copy for pictures, cut and blended at its size: the crop shrunk, nearly
+        small = crops["png"].image(crop, side=64)
+        shrunk = cv2.resize(full, (64, 64), interpolation=cv2.INTER_AREA)
+        assert small.shape == (64, 64, 3)
+        assert np.abs(small.astype(int) - shrunk).mean() < 3
 
 
 TINY = TINY_DATASET + "    stages:\n      sample-frames: {image_format: FORMAT}\n"

@@ -271,7 +271,6 @@ class FitSMPL(Stage):
         flags: list[str],
         fitter: Any,
     ) -> None:
-        import cv2
 
         from hpt_data.drawing import caption, contact_sheet
         from hpt_data.fitting.overlay import draw_mesh
@@ -287,12 +286,12 @@ class FitSMPL(Stage):
             i = fit_rows[k]
             entry = rb_frames.get(frames[i].index)
             try:  # the crop (a file, or rebuilt from the frame with crop_file: matte)
-                image = crops.image(entry) if entry is not None and entry.has_crop else None
+                has = entry is not None and entry.has_crop
+                image = crops.image(entry, side=tile) if has else None
             except StageError:
                 image = None
             if image is None:
                 image = np.full((tile, tile, 3), 255, np.uint8)
-            image = cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA)
             drawn = draw_mesh(
                 image,
                 v,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -249,16 +249,26 @@ class Crops:
     def by_index(self) -> dict[int, Crop]:
         return {int(c.index): c for c in self.frames}
 
-    def image(self, crop: Crop) -> np.ndarray:
+    def image(self, crop: Crop, side: int | None = None) -> np.ndarray:
         """The person over the background: (size, size, 3) uint8 BGR; with ``crop_file:
         matte``, rebuilt from the frame it was cut from (the video's ``sample-frames``,
-        beside this folder) and its matte, the same pixels remove-bg blended."""
+        beside this folder) and its matte, the same pixels remove-bg blended. ``side``: a
+        smaller copy, (side, side, 3), for pictures (cut and blended at that size: not
+        the crop's pixels shrunk, but cheaper)."""
+        import cv2
+
         folder = folder_of(self, "Crops")
         if crop.image:
-            return read_image(folder / crop.image)
+            image = read_image(folder / crop.image)
+            if side is None or side == image.shape[0]:
+                return image
+            return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
         if self.crop_file != "matte" or not crop.has_crop or not crop.alpha:
             raise StageError(f"{folder}: frame {crop.index} has no crop")
-        return self._rebuild(crop, read_image(folder / crop.alpha, gray=True))
+        alpha8 = read_image(folder / crop.alpha, gray=True)
+        if side is not None and side != alpha8.shape[0]:
+            alpha8 = cv2.resize(alpha8, (side, side), interpolation=cv2.INTER_AREA)
+        return self._rebuild(crop, alpha8)
 
     def image_and_mask(self, crop: Crop) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`image` and :meth:`mask` together. With ``crop_file: matte`` the matte is
@@ -286,7 +296,10 @@ class Crops:
         if frames is None or frames.folder != video / Frames.STAGE:
             frames = self._frames = Frames.read(video / Frames.STAGE)
         frame = frames.image(crop.source_file)
-        return rebuild_crop(frame, alpha8, crop.window, self.background_rgb)
+        window = crop.window
+        if alpha8.shape[0] != window.size:  # a smaller copy (image(side=...))
+            window = replace(window, size=alpha8.shape[0])
+        return rebuild_crop(frame, alpha8, window, self.background_rgb)
 
     def mask(self, crop: Crop) -> np.ndarray | None:
         """The person's mask, (size, size) bool; None when the frame has none or its file
