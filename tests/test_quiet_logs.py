@@ -48,8 +48,10 @@ def sampled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs no MediaPipe graph in its stride mode."""
     folder = tmp_path_factory.mktemp("quiet")
     # pose2d runs MediaPipe Pose again (not its default, which reuses remove-bg's LiteRT
-    # landmarks), so that both native runtimes are heard from
+    # landmarks), so that both native runtimes are heard from; PNG frames, one of which
+    # hpt transfer takes as its photo
     detect = "    stages:\n      pose2d: {landmarks: detect}\n"
+    detect += "      sample-frames: {image_format: png}\n"
     (folder / "datasets.yaml").write_text(TINY_DATASET + detect)
     hpt_data(folder, "sample-frames")
     return folder
