@@ -20,10 +20,11 @@ write-shards is also timed with ``--workers`` local processes against one, over
 ``--copies`` copies of the clip's outputs (videos of their own, so the shard plan has
 several ranges to share out); the output of both must be byte-identical.
 
-Last, the frames from the source (``image_format: video``, what ``auto`` chose: no frame
-file; the stages that read frames decode them from the source again) against PNG frames:
-sample-frames, remove-bg and write-shards timed alternately, the files of remove-bg and the
-shards compared.
+Then remove-bg at its default against ``mirror_pass: false`` (one landmark-model run a frame
+fewer), alternately. Last, the frames from the source (``image_format: video``, what
+``auto`` chose: no frame file; the stages that read frames decode them from the source
+again) against PNG frames: sample-frames, remove-bg and write-shards timed alternately, the
+files of remove-bg and the shards compared.
 
     python benchmarks/chain.py [--frames 60] [--workers 2] [--quick] [--profile]
 
@@ -58,13 +59,16 @@ STAGE_ORDER = (
 )
 
 
-def open_clip(data: Path, work: Path, frames: int, image_format: str | None = None) -> Any:
+def open_clip(
+    data: Path, work: Path, frames: int, image_format: str | None = None, **remove_bg: Any
+) -> Any:
     """The one-clip synthetic dataset (every frame kept, as ``image_format``; None: the
-    default) and its stages."""
+    default; ``remove_bg``: remove-bg settings other than its defaults) and its stages."""
     from hpt_data.config import DatasetConfig
     from hpt_data.orchestrator import Dataset
     from hpt_data.sources.split import SplitRule
     from hpt_data.sources.synthetic import SyntheticOptions
+    from hpt_data.stages.remove_bg import RemoveBgSettings
     from hpt_data.stages.sample_frames import SampleFramesSettings
 
     fmt = {} if image_format is None else {"image_format": image_format}
@@ -77,7 +81,10 @@ def open_clip(data: Path, work: Path, frames: int, image_format: str | None = No
         root=data,
         options=options,
         split=SplitRule(test_fraction=0.0),
-        stages={"sample-frames": SampleFramesSettings(mode="stride", **fmt)},
+        stages={
+            "sample-frames": SampleFramesSettings(mode="stride", **fmt),
+            "remove-bg": RemoveBgSettings(**remove_bg),
+        },
     )
     return Dataset.open(config, work)
 
@@ -232,6 +239,23 @@ def frames_from_source(ds: Any, video: Any, work: Path, frames: int, out: Path) 
     }
 
 
+def without_mirror_pass(ds: Any, video: Any, work: Path, frames: int) -> dict:
+    """remove-bg at its default against ``mirror_pass: false`` (one landmark-model run a
+    frame fewer: the crop's landmarks from one look, not averaged with the mirror image's;
+    docs/perception.md), timed alternately, twice each, best of two, ms per frame."""
+    from hpt_data.orchestrator import scan_videos
+
+    other = open_clip(ds.config.root, work, frames, mirror_pass=False)
+    vid = scan_videos(other).videos[0]
+    warm_ms(other, vid, "sample-frames", frames)
+    warm_ms(other, vid, "remove-bg", frames)
+    runs: dict[str, list[float]] = {"default": [], "mirror_pass_false": []}
+    for _ in range(2):
+        runs["default"].append(warm_ms(ds, video, "remove-bg", frames))
+        runs["mirror_pass_false"].append(warm_ms(other, vid, "remove-bg", frames))
+    return {k: round(min(v), 1) for k, v in runs.items()}
+
+
 def copy_videos(ds: Any, video: Any, copies: int) -> list[Any]:
     """``copies`` videos whose folders hold the clip's outputs (hard links): the shard
     writer sees several videos, each as the one clip."""
@@ -327,6 +351,7 @@ def main() -> None:
         from_video = frames_from_source(
             ds, video, (args.work or Path(tmp)) / "work-png-frames", n, Path(tmp)
         )
+        no_mirror = without_mirror_pass(ds, video, (args.work or Path(tmp)) / "work-no-mirror", n)
         stages["write-shards"] = {
             "ms_per_frame": round(1000 * serial["seconds"] / serial["frames"], 1),
             "cpu_ms_per_frame": round(1000 * shards_cpu_s / serial["frames"], 1),
@@ -355,6 +380,16 @@ def main() -> None:
             (stages["remove-bg"]["ms_per_frame"] + stages["pose2d"]["ms_per_frame"]) / detector_ms,
             2,
         ),
+        "remove_bg_without_mirror_pass": {
+            "ms_per_frame": no_mirror,
+            "perception_over_detector": round(
+                (no_mirror["mirror_pass_false"] + stages["pose2d"]["ms_per_frame"]) / detector_ms,
+                2,
+            ),
+            "perception_over_detector_default": round(
+                (no_mirror["default"] + stages["pose2d"]["ms_per_frame"]) / detector_ms, 2
+            ),
+        },
         "scratch_bytes_per_frame": scratch,
         "shards": {
             "copies": args.copies,
@@ -411,6 +446,12 @@ def main() -> None:
         f"{from_video['png_sample_frames_bytes_per_frame']} bytes/frame of scratch; remove-bg "
         f"files identical: {from_video['remove_bg_identical']}, shards: "
         f"{from_video['shards_identical']}"
+    )
+    nm = result["remove_bg_without_mirror_pass"]
+    print(
+        f"remove-bg default / mirror_pass false (alternately): {no_mirror['default']} / "
+        f"{no_mirror['mirror_pass_false']} ms/frame; perception "
+        f"{nm['perception_over_detector_default']}x / {nm['perception_over_detector']}x"
     )
     print(f"load average before / after: {load_before} / {result['load_average_after']}")
     print(f"wrote {args.out}")

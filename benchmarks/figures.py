@@ -333,9 +333,22 @@ def _chain(r: Results) -> str:
     )
 
 
+def _without_mirror(r: Results) -> str:
+    """`` (… with mirror_pass: false)`` where the run timed it, else nothing."""
+    if "remove_bg_without_mirror_pass" not in r:
+        return ""
+    m = r["remove_bg_without_mirror_pass"]
+    return (
+        f" ({m['perception_over_detector']:.2f}× with `mirror_pass: false`, one landmark run "
+        f"a frame fewer, against {m['perception_over_detector_default']:.2f}× for the "
+        f"default in the same turns)"
+    )
+
+
 def _chain_footprint(r: Results) -> str:
     text = (
-        f"perception {r['perception_over_detector']:.2f}× the detector; scratch "
+        f"perception {r['perception_over_detector']:.2f}× the detector{_without_mirror(r)}; "
+        f"scratch "
         f"{r['scratch_bytes_per_frame'] / 1e6:.2f} MB per frame, shards "
         f"{r['stages']['write-shards']['bytes_per_frame'] / 1e6:.2f} MB; peak RSS "
         f"{r['peak_rss_mb'] / 1024:.1f} GB"
@@ -514,7 +527,8 @@ def render_chain_table(results: Path = RESULTS) -> str:
     lines += [
         "",
         f"Perception (remove-bg + pose2d): {r['perception_over_detector']:.2f}× the detector "
-        f"wall, {r['perception_over_detector_cpu']:.2f}× CPU. write-shards over "
+        f"wall, {r['perception_over_detector_cpu']:.2f}× CPU{_without_mirror(r)}. "
+        f"write-shards over "
         f"{s['copies']} copies of the clip ({s['shards']} shards): {s['workers']} workers "
         f"{s['speedup']:.2f}× one (warm pool; {s['speedup_with_pool_start']:.2f}× counting "
         f"the pool's start), byte-identical: {'yes' if s['identical'] else '**no**'}. The "
