@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -45,9 +46,10 @@ NUM_LANDMARKS = 33
 #: ``PoseDetectionToRoi``: the region's side is this times the body circle's diameter.
 ROI_SCALE = 1.25
 #: The zooms of remove-bg's periodic pass over tiles (``rescan_every``): 2 finds people in
-#: profile and half hidden, 3 the small ones far behind (dev seed of
-#: ``benchmarks/people_tracking.py``).
-RESCAN_ZOOM = (2.0, 3.0)
+#: profile and half hidden, 3 the small ones far behind, 4 some the detector misses at 3 (a
+#: bystander 147 px of 640: <= 0.08 at 3, 0.57-0.87 at 4), kept only with the others painted
+#: out (``follow.tile_look``; dev seeds of ``benchmarks/people_tracking.py``).
+RESCAN_ZOOM = (2.0, 3.0, 4.0)
 
 
 class PerceptionModelError(HptError):
@@ -356,6 +358,11 @@ def person_matte(
     return out
 
 
+#: :func:`find_people`'s look at a zoomed tile's person: (frame, region, people found so far)
+#: -> the person (score 0) or None (remove-bg's paints those out: ``follow.tile_look``).
+TileLook = Callable[[np.ndarray, np.ndarray, list[PersonDetection]], PersonDetection | None]
+
+
 @dataclass(frozen=True)
 class PeopleOptions:
     """Thresholds of :func:`find_people` (chosen on the dev seeds of
@@ -373,12 +380,14 @@ def find_people(
     options: PeopleOptions | None = None,
     landmarks: bool = True,
     masks: bool = False,
+    tile_look: TileLook | None = None,
 ) -> list[PersonDetection]:
     """Every person in an (H, W, 3) uint8 RGB frame, best score first.
 
     With ``landmarks=False`` only the detector runs: boxes are the region squares, the
     presence is the score and the landmarks are empty (0, 5). With ``masks`` each person
-    also carries the landmark model's person mask (:func:`person_matte`).
+    also carries the landmark model's person mask (:func:`person_matte`). ``tile_look``:
+    how a zoomed tile's person is looked at (:data:`TileLook`), after the whole frame's.
     """
     opts = options or PeopleOptions()
     img = np.asarray(rgb)
@@ -400,16 +409,24 @@ def find_people(
             box = np.array([roi[0] - half, roi[1] - half, roi[0] + half, roi[1] + half])
             people.append(PersonDetection(box, score, score, np.zeros((0, 5)), roi))
             continue
-        lms, presence, seg, nxt, _ = landmarks_in_roi(img, roi, landmark_model(), masks)
-        if presence < opts.min_presence:
-            continue
-        box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
+        if i >= whole and tile_look is not None:
+            if i == whole:  # the whole frame's people, as the tile's look paints them
+                people = _merge_same_person(people, opts.max_overlap)
+            person = tile_look(img, roi, people)
+            if person is None or _known(person.box, people, opts.max_overlap):
+                continue
+        else:
+            lms, presence, seg, nxt, _ = landmarks_in_roi(img, roi, landmark_model(), masks)
+            if presence < opts.min_presence:
+                continue
+            box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
+            person = PersonDetection(box, score, presence, lms, roi, seg, nxt)
         if i >= whole and (
-            _covered(box, [p.box for p in people])
-            or in_frame(box, img.shape[1], img.shape[0]) < TILE_MIN_IN_FRAME
+            _covered(person.box, [p.box for p in people])
+            or in_frame(person.box, img.shape[1], img.shape[0]) < TILE_MIN_IN_FRAME
         ):
             continue
-        people.append(PersonDetection(box, score, presence, lms, roi, seg, nxt))
+        people.append(person)
     return _merge_same_person(people, opts.max_overlap)
 
 
@@ -474,7 +491,10 @@ def _combine(found: list[Detections], views: list[tuple[int, int, int]]) -> Dete
 def _merge_same_person(people: list[PersonDetection], max_overlap: float) -> list[PersonDetection]:
     kept: list[PersonDetection] = []
     for p in sorted(people, key=lambda q: -q.score * q.presence):
-        if kept and box_iou(p.box, np.array([k.box for k in kept])).max() > max_overlap:
-            continue
-        kept.append(p)
+        if not _known(p.box, kept, max_overlap):
+            kept.append(p)
     return kept
+
+
+def _known(box: np.ndarray, people: list[PersonDetection], max_overlap: float) -> bool:
+    return bool(people) and box_iou(box, np.array([p.box for p in people])).max() > max_overlap

@@ -303,8 +303,8 @@ class RemoveBackground(Stage):
     # matte by default (no colour crop; blended with the 8-bit matte); 7: tracks mended,
     # looks with the others painted out, person: all rescans every 4 frames and peels; 8:
     # the landmark pass on the crop sees the person's surroundings (landmark_input); 9: and
-    # its mirror image (mirror_pass)
-    version = 9
+    # its mirror image (mirror_pass); 10 (branch bystander): zoom-4 rescans, tile looks painted
+    version = 10
     extra_files = ("alpha",)
     late_settings = ("min_track_frames",)
 
