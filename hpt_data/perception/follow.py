@@ -175,18 +175,29 @@ def follow_frame(
 
 
 def tile_look(
-    rgb: np.ndarray, roi: np.ndarray, people: list[PersonDetection], options: PeopleOptions
+    rgb: np.ndarray,
+    roi: np.ndarray,
+    face: np.ndarray,
+    people: list[PersonDetection],
+    options: PeopleOptions,
 ) -> PersonDetection | None:
     """A zoomed tile's person (:func:`~hpt_data.perception.people.find_people`'s
     ``tile_look``): the landmark model on their region with ``people`` (those found so far
     in the frame) painted out, as the other looks for someone besides them (:func:`bridge`,
-    :func:`~hpt_data.perception.peel.peel`); None when its pose presence is below
-    ``min_presence`` or its mask lies mostly on the painted pixels (someone found, drawn
-    again). On the frame as it is, a small person beside a bigger one is drawn with the
-    bigger one's limbs (test seed 202: a bystander 147 px tall beside the performer's
+    :func:`~hpt_data.perception.peel.peel`); None when the detector's ``face`` box (x0, y0,
+    x1, y1) is centred on the painted pixels (the face of someone found, seen again at
+    another zoom: no landmark look spent on it), when its pose presence is below
+    ``min_presence`` or when its mask lies mostly on the painted pixels (someone found,
+    drawn again). On the frame as it is, a small person beside a bigger one is drawn with
+    the bigger one's limbs (test seed 202: a bystander 147 px tall beside the performer's
     waving arm, found by zoom-4 tiles, got a landmark box matching the performer's better
     than their own in some rescans)."""
     img, painted = without_others(rgb, roi, people)
+    cx, cy = np.clip(
+        ((face[:2] + face[2:]) / 2).astype(int), 0, [rgb.shape[1] - 1, rgb.shape[0] - 1]
+    )
+    if painted is not None and painted[cy, cx]:
+        return None
     lms, presence, seg, nxt, _ = landmarks_in_roi(img, roi, landmark_model(), mask=True)
     if presence < options.min_presence:
         return None

@@ -46,9 +46,8 @@ NUM_LANDMARKS = 33
 #: ``PoseDetectionToRoi``: the region's side is this times the body circle's diameter.
 ROI_SCALE = 1.25
 #: The zooms of remove-bg's periodic pass over tiles (``rescan_every``): 2 finds people in
-#: profile and half hidden, 3 the small ones far behind, 4 some the detector misses at 3 (a
-#: bystander 147 px of 640: <= 0.08 at 3, 0.57-0.87 at 4), kept only with the others painted
-#: out (``follow.tile_look``; dev seeds of ``benchmarks/people_tracking.py``).
+#: profile and half hidden, 3 the small ones far behind, 4 some missed at 3 (a bystander 147
+#: px of 640: <= 0.08 at 3, 0.57-0.87 at 4; see ``follow.tile_look``).
 RESCAN_ZOOM = (2.0, 3.0, 4.0)
 
 
@@ -358,9 +357,8 @@ def person_matte(
     return out
 
 
-#: :func:`find_people`'s look at a zoomed tile's person: (frame, region, people found so far)
-#: -> the person (score 0) or None (remove-bg's paints those out: ``follow.tile_look``).
-TileLook = Callable[[np.ndarray, np.ndarray, list[PersonDetection]], PersonDetection | None]
+#: A tile's person looked at (frame, region, face box, people so far): ``follow.tile_look``
+TileLook = Callable[[np.ndarray, np.ndarray, np.ndarray, list], PersonDetection | None]
 
 
 @dataclass(frozen=True)
@@ -412,7 +410,7 @@ def find_people(
         if i >= whole and tile_look is not None:
             if i == whole:  # the whole frame's people, as the tile's look paints them
                 people = _merge_same_person(people, opts.max_overlap)
-            person = tile_look(img, roi, people)
+            person = tile_look(img, roi, dets.boxes[i], people)
             if person is None or _known(person.box, people, opts.max_overlap):
                 continue
         else:
