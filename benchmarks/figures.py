@@ -118,9 +118,14 @@ def _all_mode(r: Results) -> str:
     a = r.get("all_mode")
     if a is None:
         return ""
+    anyone = (
+        f" ({a['found_any_part']} of {a['expected_any_part']} counting anyone showing any part)"
+        if "expected_any_part" in a
+        else ""
+    )
     return (
-        f"; `person: all`: {a['found']} of {a['expected']} people visible ≥ 1 s are clips, "
-        f"{a['extra_clips']} extra"
+        f"; `person: all`: {a['found']} of {a['expected']} people visible ≥ 1 s are clips"
+        f"{anyone}, {a['extra_clips']} extra"
     )
 
 

@@ -17,11 +17,21 @@ taken from remove-bg) on each clip in this process, and compares with the per-pe
 - *flags*: ``several_people`` on the one-person clips (must be none), and on the clips of
   three (another person over the performer);
 - *person: all* (on the clips of three): remove-bg again with ``person: all`` (its
-  default ``min_track_frames``); a person counts as *visible for 1 s* when their visible
-  pixels (``people_pixels``) cover at least remove-bg's ``min_person_area`` of the frame
-  in at least ``fps`` frames, and as *a clip* when one clip's track box matches theirs at
-  IoU >= 0.5 in most of the track's frames; clips matching no such person are *extra*;
-  for those missed, the longest track that matched them, in frames;
+  default ``min_track_frames``); a person counts as *visible for 1 s* when, in at least
+  ``fps`` frames, their visible pixels (``people_pixels``) cover at least remove-bg's
+  ``min_person_area`` of the frame *and* are at least half of the pixels they would show
+  with no one in front (``people_amodal_pixels``: the body rendered alone), and as *a
+  clip* when one clip's track box matches theirs at IoU >= 0.5 in most of the track's
+  frames; clips matching no person who shows any part of themselves (the pixel floor
+  alone) in ``fps`` frames are *extra*; for those missed, the longest track that matched
+  them, in frames. Why half: the pixel floor alone (0.2 % of the frame, ~600 px at
+  480x640) is reached by a crosser walking right behind the performer with a strip of
+  shoulder and hair (test seed 203: 7-21 % of the body in view in 12 of 16 frames, at
+  least half in 2); no detector finds a person from that, and issue 17's "visible" means
+  a person one could point at. A person half hidden is still counted (seed 202's
+  bystander shows 61-66 % beside the performer throughout). Both counts are reported:
+  ``expected``/``found`` (half in view) and ``expected_any_part``/``found_any_part``
+  (the pixel floor alone, this benchmark's definition before);
 - *cost*: ms per frame, one thread, on the one-person frames, taken in turns frame by frame:
   the MediaPipe calls of remove-bg before this work (Pose, static, segmentation on, plus
   Selfie Segmentation) against what remove-bg runs now per frame to find people (the
@@ -69,6 +79,8 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "perception.md"
 BEGIN = "<!-- people_tracking:begin (written by benchmarks/people_tracking.py) -->"
 END = "<!-- people_tracking:end -->"
 CROWD_SEEDS, SINGLE_SEED = (202, 203), 303
+#: A person is visible in a frame where at least this share of their body shows (module doc).
+MIN_SHOWN = 0.5
 TARGETS = {"kept": 0.98, "switches": 1, "mask_iou": 0.90, "error_px": 12.0, "cost": 0.30}
 
 
@@ -184,7 +196,11 @@ def evaluate_all(gt_path: Path, folder: Path, fps: int) -> dict:
     frame_area = gt["people_instance"].shape[1] * gt["people_instance"].shape[2]
     floor = RemoveBgSettings().min_person_area * frame_area
     roles = [str(r) for r in gt["people_roles"]]
-    visible = [k for k in range(len(roles)) if (gt["people_pixels"][k] >= floor).sum() >= fps]
+    pixels = gt["people_pixels"].astype(np.float64)
+    seen = pixels >= floor
+    shown = pixels >= MIN_SHOWN * gt["people_amodal_pixels"]
+    any_part = [k for k in range(len(roles)) if seen[k].sum() >= fps]
+    visible = [k for k in any_part if (seen[k] & shown[k]).sum() >= fps]
     matched: list[int | None] = []  # per clip: the true person it is
     longest = [0] * len(roles)  # per true person: frames of their longest track
     if PersonClips.present(folder):
@@ -204,21 +220,19 @@ def evaluate_all(gt_path: Path, folder: Path, fps: int) -> dict:
                 longest[person] = max(longest[person], len(rows))
             if track in clips:
                 matched.append(person)
-    found = [k for k in visible if k in matched]
-    pixels = gt["people_pixels"].astype(np.float64)
     boxes = gt["people_boxes"].astype(np.float64)
+    heights = np.median(boxes[:, :, 3] - boxes[:, :, 1], axis=1)
     return {
         "visible": [roles[k] for k in visible],
+        "visible_any_part": [roles[k] for k in any_part],
         "clips": [roles[k] if k is not None else None for k in matched],
-        "found": [roles[k] for k in found],
-        "extra": sum(k is None or k not in visible for k in matched),
-        "longest_track": {roles[k]: longest[k] for k in visible},
-        # frames where at least half of the most they show of themselves is in view (a
-        # person mostly behind another shows 0.2 % of the frame long before they are seen)
-        "half_visible_frames": {
-            roles[k]: int((pixels[k] >= 0.5 * pixels[k].max()).sum()) for k in visible
-        },
-        "height_px": {roles[k]: float(np.median(boxes[k, :, 3] - boxes[k, :, 1])) for k in visible},
+        "found": [roles[k] for k in visible if k in matched],
+        "found_any_part": [roles[k] for k in any_part if k in matched],
+        "extra": sum(k is None or k not in any_part for k in matched),
+        "longest_track": {roles[k]: longest[k] for k in any_part},
+        # frames where at least half of them is in view (no one in front of that half)
+        "half_visible_frames": {roles[k]: int((seen[k] & shown[k]).sum()) for k in any_part},
+        "height_px": {roles[k]: float(heights[k]) for k in any_part},
     }
 
 
@@ -267,6 +281,8 @@ def _all_summary(clips: list[dict]) -> dict:
     out: dict = {
         "expected": sum(len(c["visible"]) for c in clips),
         "found": sum(len(c["found"]) for c in clips),
+        "expected_any_part": sum(len(c["visible_any_part"]) for c in clips),
+        "found_any_part": sum(len(c["found_any_part"]) for c in clips),
         "extra_clips": sum(c["extra"] for c in clips),
         "min_track_frames": RemoveBgSettings().min_track_frames,
     }
@@ -274,18 +290,19 @@ def _all_summary(clips: list[dict]) -> dict:
         r: [sum(c["found"].count(r) for c in clips), sum(c["visible"].count(r) for c in clips)]
         for r in roles
     }
-    # each person visible for 1 s but no clip: role, longest track, frames at least half
-    # visible, median height (pixels)
+    # each person showing a part of themselves for 1 s but no clip: role, whether visible
+    # for 1 s (half in view), longest track, frames half in view, median height (pixels)
     out["missed"] = [
         {
             "role": r,
+            "visible": r in c["visible"],
             "longest_track": c["longest_track"][r],
             "half_visible_frames": c.get("half_visible_frames", {}).get(r),
             "height_px": c.get("height_px", {}).get(r),
         }
         for c in clips
-        for r in c["visible"]
-        if r not in c["found"]
+        for r in c["visible_any_part"]
+        if r not in c["found_any_part"]
     ]
     # of the people visible for 1 s but no clip: their longest track, in frames
     out["missed_longest_track"] = {
@@ -343,8 +360,10 @@ def doc_table(r: dict) -> str:
         rows += [
             "",
             f"`person: all` on the clips of three (`min_track_frames: {a['min_track_frames']}`):"
-            f" every person visible for ≥ 1 s is a clip for {a['found']} of {a['expected']} "
-            f"({by_role}); {a['extra_clips']} clips of no such person."
+            f" every person visible for ≥ 1 s (at least half of them in view) is a clip for "
+            f"{a['found']} of {a['expected']} ({by_role}); counting everyone who shows any part "
+            f"of themselves (0.2 % of the frame) for 1 s, {a['found_any_part']} of "
+            f"{a['expected_any_part']}; {a['extra_clips']} clips of no such person."
             + _missed(a, r["setup"]["fps"]),
         ]
     rows += [
@@ -358,22 +377,17 @@ def doc_table(r: dict) -> str:
 
 
 def _missed(a: dict, fps: int) -> str:
-    """The longest track of the people visible for 1 s that made no clip."""
-    missed = {r: n for r, n in sorted(a.get("missed_longest_track", {}).items()) if n is not None}
-    if not missed:
-        return ""
-    text = ", ".join(f"{r} {n}" for r, n in missed.items())
-    out = f" Those missed were tracked in at most (frames of {fps} per second): {text}."
+    """Each person showing a part of themselves for 1 s that made no clip: their longest
+    track and the frames in which at least half of them was in view."""
     each = [m for m in a.get("missed", []) if m.get("half_visible_frames") is not None]
-    if each:
-        out += " Frames in which they showed at least half of the most they ever showed: " + (
-            ", ".join(
-                f"{m['role']} {m['half_visible_frames']} ({m['height_px']:.0f} px tall)"
-                for m in each
-            )
-            + "."
-        )
-    return out
+    if not each:
+        return ""
+    text = ", ".join(
+        f"{m['role']} tracked {m['longest_track']}, half in view in {m['half_visible_frames']}"
+        f" ({m['height_px']:.0f} px tall{'' if m.get('visible', True) else ', not counted'})"
+        for m in each
+    )
+    return f" Those missed (frames of {fps} per second): {text}."
 
 
 def write_doc(r: dict, doc: Path = DOC) -> None:

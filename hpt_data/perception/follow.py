@@ -16,6 +16,7 @@ with a :class:`~hpt_data.perception.tracking.Tracker` running beside it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -157,7 +158,8 @@ def follow_frame(
         if not tracker.missing(pos):
             return people
     opts = dataclasses.replace(options, zoom=RESCAN_ZOOM) if rescan else options
-    found = find_people(rgb, opts, masks=True)
+    look = functools.partial(tile_look, options=options)
+    found = find_people(rgb, opts, masks=True, tile_look=look)
     if people:  # someone followed already: not again as a new person
         boxes = np.array([p.box for p in people])
         found = [p for p in found if box_iou(p.box, boxes).max() <= options.max_overlap]
@@ -174,6 +176,38 @@ def follow_frame(
     return people
 
 
+def tile_look(
+    rgb: np.ndarray,
+    roi: np.ndarray,
+    face: np.ndarray,
+    people: list[PersonDetection],
+    options: PeopleOptions,
+) -> PersonDetection | None:
+    """A zoomed tile's person (:func:`~hpt_data.perception.people.find_people`'s
+    ``tile_look``): the landmark model on their region with ``people`` (those found so far
+    in the frame) painted out, as the other looks for someone besides them (:func:`bridge`,
+    :func:`~hpt_data.perception.peel.peel`); None when the detector's ``face`` box (x0, y0,
+    x1, y1) is centred on the painted pixels (the face of someone found, seen again at
+    another zoom: no landmark look spent on it), when its pose presence is below
+    ``min_presence`` or when its mask lies mostly on the painted pixels (someone found,
+    drawn again). On the frame as it is, a small person beside a bigger one is drawn with
+    the bigger one's limbs (test seed 202: a bystander 147 px tall beside the performer's
+    waving arm, found by zoom-4 tiles, got a landmark box matching the performer's better
+    than their own in some rescans)."""
+    img, painted = without_others(rgb, roi, people)
+    cx, cy = np.clip(
+        ((face[:2] + face[2:]) / 2).astype(int), 0, [rgb.shape[1] - 1, rgb.shape[0] - 1]
+    )
+    if painted is not None and painted[cy, cx]:
+        return None
+    lms, presence, seg, nxt, world = landmarks_in_roi(img, roi, landmark_model(), mask=True)
+    if presence < options.min_presence:
+        return None
+    box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
+    person = PersonDetection(box, 0.0, presence, lms, roi, seg, nxt, world)
+    return None if on_painted(person, painted) > MAX_ON_PAINTED else person
+
+
 def with_masks(rgb: np.ndarray, people: list[PersonDetection]) -> list[PersonDetection]:
     """``people`` with their masks: the landmark model on each one's ``roi`` (the region
     their landmarks came from, and the frame as they were looked for in, so the mask is
@@ -181,7 +215,7 @@ def with_masks(rgb: np.ndarray, people: list[PersonDetection]) -> list[PersonDet
     out: list[PersonDetection] = []
     for p in people:
         # one the landmark model alone found (score 0) was looked for without those
-        # before them in the frame's list (:func:`bridge`)
+        # before them in the frame's list (:func:`bridge`, :func:`tile_look`, a peel)
         img = without_others(rgb, p.roi, out)[0] if p.score == 0.0 else rgb
         look = landmarks_in_roi(img, p.roi, landmark_model(), mask=True)
         out.append(dataclasses.replace(p, segmentation=look.mask, world=look.world))

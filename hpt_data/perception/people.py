@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -44,10 +45,9 @@ from hpt_data.perception.views import covered as _covered
 NUM_LANDMARKS = 33
 #: ``PoseDetectionToRoi``: the region's side is this times the body circle's diameter.
 ROI_SCALE = 1.25
-#: The zooms of remove-bg's periodic pass over tiles (``rescan_every``): 2 finds people in
-#: profile and half hidden, 3 the small ones far behind (dev seed of
-#: ``benchmarks/people_tracking.py``).
-RESCAN_ZOOM = (2.0, 3.0)
+#: Zooms of remove-bg's tile rescans (``rescan_every``): 2 finds people in profile and half
+#: hidden, 3 small ones far behind, 4 some missed at 3 (147 px of 640; ``follow.tile_look``).
+RESCAN_ZOOM = (2.0, 3.0, 4.0)
 
 
 class PerceptionModelError(HptError):
@@ -360,10 +360,13 @@ def person_matte(
     return out
 
 
+#: A tile's person looked at (frame, region, face box, people so far): ``follow.tile_look``
+TileLook = Callable[[np.ndarray, np.ndarray, np.ndarray, list], PersonDetection | None]
+
+
 @dataclass(frozen=True)
 class PeopleOptions:
-    """Thresholds of :func:`find_people` (chosen on the dev seeds of
-    ``benchmarks/people_detection.py``)."""
+    """Thresholds of :func:`find_people` (chosen on people_detection.py's dev seeds)."""
 
     min_score: float = 0.5  # detector score (MediaPipe's own threshold)
     min_presence: float = 0.5  # landmark model's pose presence
@@ -377,12 +380,14 @@ def find_people(
     options: PeopleOptions | None = None,
     landmarks: bool = True,
     masks: bool = False,
+    tile_look: TileLook | None = None,
 ) -> list[PersonDetection]:
     """Every person in an (H, W, 3) uint8 RGB frame, best score first.
 
     With ``landmarks=False`` only the detector runs: boxes are the region squares, the
     presence is the score and the landmarks are empty (0, 5). With ``masks`` each person
-    also carries the landmark model's person mask (:func:`person_matte`).
+    also carries the landmark model's person mask (:func:`person_matte`). ``tile_look``:
+    how a zoomed tile's person is looked at (:data:`TileLook`), after the whole frame's.
     """
     opts = options or PeopleOptions()
     img = np.asarray(rgb)
@@ -404,16 +409,24 @@ def find_people(
             box = np.array([roi[0] - half, roi[1] - half, roi[0] + half, roi[1] + half])
             people.append(PersonDetection(box, score, score, np.zeros((0, 5)), roi))
             continue
-        lms, presence, seg, nxt, world = landmarks_in_roi(img, roi, landmark_model(), masks)
-        if presence < opts.min_presence:
-            continue
-        box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
+        if i >= whole and tile_look is not None:
+            if i == whole:  # the whole frame's people, as the tile's look paints them
+                people = _merge_same_person(people, opts.max_overlap)
+            person = tile_look(img, roi, dets.boxes[i], people)
+            if person is None or _known(person.box, people, opts.max_overlap):
+                continue
+        else:
+            lms, presence, seg, nxt, world = landmarks_in_roi(img, roi, landmark_model(), masks)
+            if presence < opts.min_presence:
+                continue
+            box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
+            person = PersonDetection(box, score, presence, lms, roi, seg, nxt, world)
         if i >= whole and (
-            _covered(box, [p.box for p in people])
-            or in_frame(box, img.shape[1], img.shape[0]) < TILE_MIN_IN_FRAME
+            _covered(person.box, [p.box for p in people])
+            or in_frame(person.box, img.shape[1], img.shape[0]) < TILE_MIN_IN_FRAME
         ):
             continue
-        people.append(PersonDetection(box, score, presence, lms, roi, seg, nxt, world))
+        people.append(person)
     return _merge_same_person(people, opts.max_overlap)
 
 
@@ -478,7 +491,10 @@ def _combine(found: list[Detections], views: list[tuple[int, int, int]]) -> Dete
 def _merge_same_person(people: list[PersonDetection], max_overlap: float) -> list[PersonDetection]:
     kept: list[PersonDetection] = []
     for p in sorted(people, key=lambda q: -q.score * q.presence):
-        if kept and box_iou(p.box, np.array([k.box for k in kept])).max() > max_overlap:
-            continue
-        kept.append(p)
+        if not _known(p.box, kept, max_overlap):
+            kept.append(p)
     return kept
+
+
+def _known(box: np.ndarray, people: list[PersonDetection], max_overlap: float) -> bool:
+    return bool(people) and box_iou(box, np.array([p.box for p in people])).max() > max_overlap

@@ -305,9 +305,9 @@ class RemoveBackground(Stage):
     # matte by default (no colour crop; blended with the 8-bit matte); 7: tracks mended,
     # looks with the others painted out, person: all rescans every 4 frames and peels; 8:
     # the landmark pass on the crop sees the person's surroundings (landmark_input); 9: and
-    # its mirror image (mirror_pass); 10: where the crop shows what the follow look saw, that
-    # look's landmarks and its mirror look on the frame (reuse_follow_look: one run less)
-    version = 10
+    # its mirror image (mirror_pass); 10: the follow look and its mirror where the crop shows
+    # what it saw (reuse_follow_look); 11: zoom-4 rescans, tile looks with the others painted
+    version = 11
     extra_files = ("alpha",)
     late_settings = ("min_track_frames",)
 
