@@ -50,6 +50,20 @@ CROWD = SyntheticOptions(
 )  # fmt: skip
 
 
+def _remove_bg_all(video, tmp_path: Path) -> Path:
+    """sample-frames (every frame) and remove-bg with ``person: all`` on ``video``; the
+    remove-bg output folder."""
+    record = VideoRecord(video.video_id, video.person_id, "test", video.path)
+    frames, out = tmp_path / "f", tmp_path / "rb"
+    frames.mkdir()
+    out.mkdir()
+    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, frames))
+    RemoveBackground(RemoveBgSettings(person="all")).run(
+        StageContext(record, {"sample-frames": frames}, out)
+    )
+    return out
+
+
 def _frames(path: str) -> list[np.ndarray]:
     """Every decoded frame of the video at ``path``: (H, W, 3) uint8 BGR each."""
     return [f.image for f in VideoReader(path).frames()]
@@ -262,16 +276,9 @@ def test_zoomed_tiles_find_no_phantom_on_a_one_person_demo_clip(
     assert [_iou(p.box, truth) >= 0.5 for p in people] == [True], [
         (p.box.round(), round(p.score, 2), round(p.presence, 2)) for p in people
     ]
-    record = VideoRecord(video.video_id, video.person_id, "test", video.path)
-    dirs = {k: tmp_path / k for k in ("f", "rb")}
-    for d in dirs.values():
-        d.mkdir()
-    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, dirs["f"]))
-    RemoveBackground(RemoveBgSettings(person="all")).run(
-        StageContext(record, {"sample-frames": dirs["f"]}, dirs["rb"])
-    )
-    (clip,) = PersonClips.read(dirs["rb"]).clips
-    crops = Crops.read(dirs["rb"] / clip.folder)
+    out = _remove_bg_all(video, tmp_path)
+    (clip,) = PersonClips.read(out).clips
+    crops = Crops.read(out / clip.folder)
     assert len(crops.frames) == len(frames)
     assert not any("several_people" in e.flags for e in crops.frames)
 
@@ -321,18 +328,11 @@ def test_a_small_person_beside_a_big_one_is_found_with_the_big_one_painted_out(
         best = max(_iou(p.box, truth[k]) for p in people)
         assert (best >= 0.5) == want, (painted is not None, round(best, 2))
         assert _iou(people[0].box, truth[roles.index("performer")]) >= 0.5
-    record = VideoRecord(video.video_id, video.person_id, "test", video.path)
-    dirs = {k: tmp_path / k for k in ("f", "rb")}
-    for d in dirs.values():
-        d.mkdir()
-    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, dirs["f"]))
-    RemoveBackground(RemoveBgSettings(person="all")).run(
-        StageContext(record, {"sample-frames": dirs["f"]}, dirs["rb"])
-    )
-    people = People.read(dirs["rb"])
+    out = _remove_bg_all(video, tmp_path)
+    people = People.read(out)
     pos = np.searchsorted(np.cumsum(people.count), np.arange(len(people.track)), "right")
     by_clip = {}
-    for clip in PersonClips.read(dirs["rb"]).clips:
+    for clip in PersonClips.read(out).clips:
         rows = np.nonzero(people.track == clip.track)[0]
         hits = [
             _iou(people.boxes[r], gt["people_boxes"][k, int(people.frame_index[pos[r]])]) >= 0.5
