@@ -4,6 +4,7 @@ one wall-clock budget, resumable) and the wall budget that sets a stage's length
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from typer.testing import CliRunner
 
 from hpt_model.cli import app
 from hpt_model.config import HPTConfig
+from hpt_model.errors import TrainingError
 from hpt_model.training.all_stages import row_stages, stage_budgets
 from hpt_model.training.budget import WallBudget
+from hpt_model.training.settings import TrainSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
@@ -126,3 +129,22 @@ def test_a_budget_fixes_the_length_and_resume_keeps_it(tmp_path: Path) -> None:
     assert again.exit_code == 0, again.output
     final = torch.load(out / "coarse" / "final.pt", map_location="cpu", weights_only=True)
     assert final["step"] == final["total_steps"] == fixed
+
+
+def test_a_cpu_budget_does_not_count_time_spent_waiting() -> None:
+    """budget_clock: cpu counts this process's CPU seconds: a run that waits (a machine
+    loaded by others) is given the steps its compute fits, not fewer; the wall clock counts
+    the waits."""
+    from hpt_model.training.budget import BUDGET_CLOCKS
+
+    totals = {}
+    for name in ("wall", "cpu"):
+        budget = WallBudget(0.5, calibrate_steps=2, clock=BUDGET_CLOCKS[name])
+        for step in range(1, 4):
+            time.sleep(0.1)  # waiting, as behind other jobs: no CPU time
+            total = budget.after_step(step, 10_000)
+        totals[name] = total
+    assert totals["wall"] is not None and totals["wall"] <= 5  # 0.3 s of 0.5 gone waiting
+    assert totals["cpu"] is not None and totals["cpu"] >= 50  # steps of ~no CPU: many fit
+    with pytest.raises(TrainingError, match="budget_clock"):
+        TrainSettings(stage="coarse", budget_clock="gpu")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from hpt_model.checkpoints import FINAL, LAST
 from hpt_model.config import HPTConfig
 from hpt_model.errors import TrainingError
+from hpt_model.training.budget import BUDGET_CLOCKS
 from hpt_model.training.loop import TrainResult, train
 from hpt_model.training.probe import probe_step_seconds
 from hpt_model.training.settings import TrainSettings
@@ -92,7 +92,8 @@ def _plan_budgets(
     if plan is not None and set(plan.get("stages", {})) == set(stages):
         total = sum(plan["stages"].values())
         return {s: minutes * 60 * plan["stages"][s] / total for s in stages}
-    start = time.monotonic()
+    clock = BUDGET_CLOCKS[str(common.get("budget_clock", "wall"))]
+    start = clock()
     step_seconds = None
     if len(stages) > 1:
         step_seconds = probe_step_seconds(data, config, stages, common)
@@ -100,7 +101,7 @@ def _plan_budgets(
             "seconds per step: %s",
             ", ".join(f"{s} {v:.2f}" for s, v in step_seconds.items()),
         )
-    probe_s = time.monotonic() - start
+    probe_s = clock() - start
     budgets = stage_budgets(stages, max(minutes * 60 - probe_s, 1.0), step_seconds)
     _write_plan(
         out,

@@ -1,16 +1,25 @@
-"""A stage's length from a wall-clock budget (``time_budget_s``): the run times its first
-steps, then fixes its total number of steps to what that speed fits in the rest of the
-budget. The learning-rate schedule (constant for the first half, then linear to zero) is a
-function of the total, so it is fixed early — after ``calibrate_steps`` steps, well inside
-the constant half — and from then on the run is an ordinary one of that length: the
-checkpoint keeps it, ``final.pt`` is written when it is reached and ``--resume`` goes on to
-it. Speed on a shared machine varies, so the run ends near the budget, not exactly on it.
+"""A stage's length from a time budget (``time_budget_s``, by the wall clock or by the
+process's CPU time: ``budget_clock``): the run times its first steps, then fixes its total
+number of steps to what that speed fits in the rest of the budget. The learning-rate
+schedule (constant for the first half, then linear to zero) is a function of the total, so
+it is fixed early — after ``calibrate_steps`` steps, well inside the constant half — and
+from then on the run is an ordinary one of that length: the checkpoint keeps it,
+``final.pt`` is written when it is reached and ``--resume`` goes on to it. Speed on a
+shared machine varies, so the run ends near the budget, not exactly on it (by the wall
+clock; the CPU clock takes the same steps under any load).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+
+#: What a budget counts (``TrainSettings.budget_clock``): the wall clock, or this process's
+#: CPU time (the same steps under any load; ``time.process_time`` counts every thread).
+BUDGET_CLOCKS: dict[str, Callable[[], float]] = {
+    "wall": time.monotonic,
+    "cpu": time.process_time,
+}
 
 
 class WallBudget:

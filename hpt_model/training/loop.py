@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from hpt_model.checkpoints import FINAL, LAST, checkpoint_config, load_checkpoint, save_checkpoint
 from hpt_model.config import HPTConfig
 from hpt_model.errors import TrainingError
-from hpt_model.training.budget import WallBudget
+from hpt_model.training.budget import BUDGET_CLOCKS, WallBudget
 from hpt_model.training.distributed import (
     DistInfo,
     dist_info_from_env,
@@ -141,7 +141,8 @@ def _train(
     stop = min(total, settings.stop_after) if settings.stop_after else total
     budget = None
     if settings.time_budget_s is not None and not budgeted:
-        budget = WallBudget(settings.time_budget_s, settings.calibrate_steps)
+        clock = BUDGET_CLOCKS[settings.budget_clock]
+        budget = WallBudget(settings.time_budget_s, settings.calibrate_steps, clock)
 
     log = RunLog(settings, total, trainer.step, info.is_main)
     last_losses: dict[str, float] = {}

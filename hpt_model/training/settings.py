@@ -18,6 +18,7 @@ from hpt_data.shards.schema import HEATMAP_SIGMA_1024
 from hpt_model.config import HPTConfig
 from hpt_model.errors import TrainingError
 from hpt_model.method import LAYER_STAGES, STAGES
+from hpt_model.training.budget import BUDGET_CLOCKS
 
 PRECISIONS = ("auto", "fp32", "bf16")
 SWITCHES = ("auto", "on", "off")
@@ -58,6 +59,11 @@ class TrainSettings:
     # what the measured speed fits in the rest of the budget (at most the epochs' steps);
     # the schedule and final.pt follow that length, and --resume keeps it
     time_budget_s: float | None = None
+    # what time_budget_s counts: wall (the clock) or cpu (this process's CPU seconds, so a
+    # run takes the same steps however loaded the machine is; loader workers, which run
+    # beside the loop, are not counted; with it, threads: 1 makes it wall seconds on an idle
+    # core)
+    budget_clock: str = "wall"
     calibrate_steps: int = 10  # steps timed (after the first) before the length is set
     resume: bool = False  # continue from <out>/last.pt
     init: Path | None = None  # start from this checkpoint's weights (e2e: a fine run's, option)
@@ -102,6 +108,10 @@ class TrainSettings:
                 raise TrainingError(f"{name} must be positive, got {getattr(self, name)}")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise TrainingError(f"time_budget_s must be positive, got {self.time_budget_s}")
+        if self.budget_clock not in BUDGET_CLOCKS:
+            raise TrainingError(
+                f"budget_clock must be one of {tuple(BUDGET_CLOCKS)}, got {self.budget_clock!r}"
+            )
         if self.threads is not None and self.threads < 1:
             raise TrainingError(f"threads must be at least 1, got {self.threads}")
         if self.calibrate_steps < 1:
