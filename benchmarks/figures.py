@@ -271,7 +271,12 @@ def _small_training(r: Results) -> str:
     return (
         f"SSIM / PSNR / L1 / OSA on the person, {r['n_pairs']} held-out pairs "
         f"({r['n_test_persons']} unseen people, {r['size']} px): {rows}. Each row trained "
-        f"{r['train_minutes']:g} min on 2 shared CPU cores (steps: {steps}), "
+        + (
+            f"{r['train_minutes']:g} CPU-minutes (`budget_clock=cpu`, one thread; "
+            if "budget_clock=cpu" in r.get("train_set", [])
+            else f"{r['train_minutes']:g} min on 2 shared CPU cores ("
+        )
+        + f"steps: {steps}), "
         + ("1 seed" if seeds == 1 else f"mean ± std over {seeds} seeds")
         + ", random VGG-19: small scale, not the paper's"
     )

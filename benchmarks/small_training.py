@@ -258,6 +258,7 @@ def main() -> None:
         "rows": table,
         "config": args.config,
         "train_minutes": args.minutes,
+        "train_set": args.train_set,  # train-all's --set values (budget_clock among them)
         "runs": {name: run_info(Path(folder)) for name, folder in rows.items()},
         "seed_runs": {
             f"{row} seed {seed}": run_info(Path(folder))
