@@ -42,12 +42,14 @@ from hpt_data.shards.schema import (
 MANIFEST = "manifest.json"
 JPEG_QUALITY = 95
 #: A bound on the bytes of HDF5's own structures one frame adds (chunk index entries,
-#: B-tree nodes, a global heap collection for the encoded images): generous, since a
-#: bound too low only lets a shard pass ``max_bytes`` by a frame more
+#: B-tree nodes, a global heap collection for the encoded images): generous, since an
+#: estimate too low delays the flush that measures, and the shard passes ``max_bytes`` by
+#: the frames written meanwhile
 FRAME_METADATA_BOUND = 64 << 10
 #: A frame is estimated at up to this many times the most any frame before it in the shard
 #: added (on the chain benchmark's clip frames add 471-512 kB; a person filling more of the
-#: crop adds more); a frame beyond it can carry its shard past ``max_bytes`` by a frame
+#: crop adds more); frames beyond it can carry their shard past ``max_bytes`` before a
+#: flush measures it
 GROWTH_MARGIN = 4
 # Blosc's own BloscLZ, level 5, for the uint8 labels, masks and volume (byte shuffle, a
 # no-op on one-byte values): about a quarter of LZ4HC level 3's writing time on them for
