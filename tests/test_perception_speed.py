@@ -77,6 +77,25 @@ def test_fast_colour_png_decodes_to_the_same_pixels(shape: tuple[int, int], tmp_
         fast_png(np.zeros((4, 4, 4), np.uint8))
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (37, 53), (64, 1021), (1024, 1024)])
+def test_a_bool_mask_png_reads_as_the_0_255_mask(shape: tuple[int, int], tmp_path: Path) -> None:
+    """remove-bg's masks go 1 bit a pixel (rows not a multiple of 8 wide padded): OpenCV
+    (what the stages read with) and Pillow read the pixels of the 8-bit 0/255 file."""
+    from PIL import Image
+
+    rng = np.random.default_rng(shape[1])
+    mask = rng.random(shape) > 0.6
+    want = np.where(mask, 255, 0).astype(np.uint8)
+    write_image(tmp_path / "m.png", mask)
+    data = (tmp_path / "m.png").read_bytes()
+    assert data[24] == 1  # IHDR bit depth
+    assert np.array_equal(read_image(tmp_path / "m.png", gray=True), want)
+    assert np.array_equal(cv2.imread(str(tmp_path / "m.png"), cv2.IMREAD_UNCHANGED), want)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("L")), want)
+    if shape[0] >= 64:  # an eighth of the pixels' bytes: smaller than the 8-bit file
+        assert len(data) < len(fast_png(want))
+
+
 def test_gray_png_of_a_mask_is_small() -> None:
     mask = np.zeros((1024, 1024), np.uint8)
     cv2.ellipse(mask, (512, 512), (200, 450), 0, 0, 360, 255, -1)
@@ -134,3 +153,30 @@ def test_a_person_matte_in_a_window_is_that_part_of_the_frame_matte() -> None:
     part = (x0 + 10, y0 + 20, x1 - 5, y1)  # a window cutting the region: the same matte,
     got = person_matte(person, w, h, part)  # up to OpenCV's interpolation steps (1/32)
     assert np.abs(got - full[part[1] : part[3], part[0] : part[2]]).max() <= 1 / 16
+
+
+def test_bgr_frames_give_the_people_of_their_rgb_copies() -> None:
+    """remove-bg hands its frames over as read, BGR (``PeopleOptions.bgr``): the detector's
+    letterbox and each landmark region swap their channels, not the whole frame, and the
+    people found (zoomed tiles, painted looks and peels included) are those of the RGB
+    copy to the bit."""
+    from hpt_data.perception.follow import follow_frame
+    from hpt_data.perception.people import PeopleOptions, find_people
+    from hpt_data.perception.tracking import Tracker
+
+    bgr = cv2.copyMakeBorder(portrait(), 0, 0, 300, 300, cv2.BORDER_CONSTANT, value=(40, 90, 200))
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    assert not np.array_equal(rgb, bgr)
+    a = find_people(rgb, PeopleOptions(), masks=True)
+    b = find_people(bgr, PeopleOptions(bgr=True), masks=True)
+    runs = [
+        follow_frame(img, Tracker(), 0, 5, PeopleOptions(bgr=flag), rescan_every=1)
+        for img, flag in ((rgb, False), (bgr, True))
+    ]
+    assert len(a) >= 1 and len(runs[0]) >= 1
+    for got, want in ((b, a), (runs[1], runs[0])):
+        assert len(got) == len(want)
+        for p, q in zip(got, want, strict=True):
+            assert np.array_equal(p.landmarks, q.landmarks) and np.array_equal(p.roi, q.roi)
+            assert np.array_equal(p.segmentation, q.segmentation)
+            assert np.array_equal(p.world, q.world)

@@ -80,7 +80,8 @@ def bridge(
         if roi is None:
             continue
         img, painted = without_others(rgb, roi, people + added)
-        lms, presence, seg, nxt, world = landmarks_in_roi(img, roi, landmark_model(), mask=True)
+        look = landmarks_in_roi(img, roi, landmark_model(), mask=True, bgr=opts.bgr)
+        lms, presence, seg, nxt, world = look
         box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
         gap = tracker.options.max_gap
         if presence < opts.min_presence and not _plausible(track, box, presence, pos, opts, gap):
@@ -141,13 +142,13 @@ def follow_frame(
     options: PeopleOptions,
     rescan_every: int = 0,
 ) -> list[PersonDetection]:
-    """Every person of frame ``pos`` ((H, W, 3) uint8 RGB), with masks, each added to
-    ``tracker``. Where everyone followed was seen in the frame before and ``pos`` is not a
-    multiple of ``detect_every``, the landmark model alone runs where each should be
-    (MediaPipe's own tracking); the detector runs on the other frames, and wherever that
-    loses someone, so that new people are found within ``detect_every`` frames. Where
-    :func:`wants_rescan` says so (``rescan_every``), the detector also runs on the zoomed
-    tiles of :data:`~hpt_data.perception.people.RESCAN_ZOOM`."""
+    """Every person of frame ``pos`` ((H, W, 3) uint8 RGB; BGR with ``options.bgr``), with
+    masks, each added to ``tracker``. Where everyone followed was seen in the frame before
+    and ``pos`` is not a multiple of ``detect_every``, the landmark model alone runs where
+    each should be (MediaPipe's own tracking); the detector runs on the other frames, and
+    wherever that loses someone, so that new people are found within ``detect_every``
+    frames. Where :func:`wants_rescan` says so (``rescan_every``), the detector also runs
+    on the zoomed tiles of :data:`~hpt_data.perception.people.RESCAN_ZOOM`."""
     live = tracker.live(pos)
     people: list[PersonDetection] = []
     rescan = wants_rescan(tracker, pos, rescan_every)
@@ -200,7 +201,8 @@ def tile_look(
     )
     if painted is not None and painted[cy, cx]:
         return None
-    lms, presence, seg, nxt, world = landmarks_in_roi(img, roi, landmark_model(), mask=True)
+    look = landmarks_in_roi(img, roi, landmark_model(), mask=True, bgr=options.bgr)
+    lms, presence, seg, nxt, world = look
     if presence < options.min_presence:
         return None
     box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])

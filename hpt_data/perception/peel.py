@@ -68,22 +68,23 @@ def _box(lms: np.ndarray) -> np.ndarray:
 def peel(
     rgb: np.ndarray, people: list[PersonDetection], options: PeopleOptions
 ) -> list[PersonDetection]:
-    """The people in an (H, W, 3) uint8 RGB frame besides ``people`` (with masks) that the
-    landmark model finds with those painted out (see the module doc), each with their mask,
-    score 0 (no detector), in the order found; each found one is painted out for the next
-    regions too."""
+    """The people in an (H, W, 3) uint8 RGB frame (BGR with ``options.bgr``) besides
+    ``people`` (with masks) that the landmark model finds with those painted out (see the
+    module doc), each with their mask, score 0 (no detector), in the order found; each
+    found one is painted out for the next regions too."""
     h, w = rgb.shape[:2]
     known = list(people)
     added: list[PersonDetection] = []
     model = landmark_model()
     for roi in regions(w, h):
         img, _ = without_others(rgb, roi, known)
-        first = landmarks_in_roi(img, roi, model)
+        first = landmarks_in_roi(img, roi, model, bgr=options.bgr)
         if first.presence < PEEL_MIN_PRESENCE:
             continue
         again = first.next_roi
         img, painted = without_others(rgb, again, known)
-        lms, presence, seg, nxt, world = landmarks_in_roi(img, again, model, mask=True)
+        look = landmarks_in_roi(img, again, model, mask=True, bgr=options.bgr)
+        lms, presence, seg, nxt, world = look
         box = _box(lms)
         if presence < PEEL_MIN_PRESENCE:
             continue

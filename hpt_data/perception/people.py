@@ -27,18 +27,19 @@ convention of :mod:`hpt_data.stages.mediapipe_models`).
 from __future__ import annotations
 
 import functools
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from hpt_data.errors import HptError
 from hpt_data.perception.anchors import INPUT_SIZE, Detections, box_iou, decode, weighted_nms
 from hpt_data.perception.heatmap import LANDMARK_SIZE, MIRROR_ORDER, refine_from_heatmap
 from hpt_data.perception.heatmap import sigmoid as _sigmoid
+from hpt_data.perception.tflite import PerceptionModelError as PerceptionModelError
+from hpt_data.perception.tflite import TfliteModel as TfliteModel
+from hpt_data.perception.tflite import mediapipe_model_path as mediapipe_model_path
 from hpt_data.perception.views import TILE_MIN_IN_FRAME, in_frame, tiles
 from hpt_data.perception.views import covered as _covered
 
@@ -48,10 +49,6 @@ ROI_SCALE = 1.25
 #: Zooms of remove-bg's tile rescans (``rescan_every``): 2 finds people in profile and half
 #: hidden, 3 small ones far behind, 4 some missed at 3 (147 px of 640; ``follow.tile_look``).
 RESCAN_ZOOM = (2.0, 3.0, 4.0)
-
-
-class PerceptionModelError(HptError):
-    """A model file is missing, unreadable or not the model expected."""
 
 
 @dataclass(frozen=True)
@@ -87,70 +84,8 @@ class PersonDetection:
     world: np.ndarray | None = None
 
 
-def mediapipe_model_path(relative: str) -> Path:
-    """A model file shipped inside the installed ``mediapipe`` wheel (not imported: its
-    package would load the whole framework)."""
-    spec = importlib.util.find_spec("mediapipe")
-    if spec is None or not spec.submodule_search_locations:
-        raise PerceptionModelError(
-            f"mediapipe is not installed: {relative} ships in its wheel (pip install 'hpt[data]')"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / relative
-
-
 DETECTOR = "modules/pose_detection/pose_detection.tflite"
 LANDMARKER = "modules/pose_landmark/pose_landmark_full.tflite"
-
-
-def _interpreter_class() -> Any:
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError:
-            raise PerceptionModelError(
-                "no TFLite interpreter: pip install ai-edge-litert (or tflite-runtime)"
-            ) from None
-    return Interpreter
-
-
-class TfliteModel:
-    """One ``.tflite`` file behind an interpreter: ``run(x)`` gives its outputs by name order.
-
-    Raises :class:`PerceptionModelError` naming the file when it is missing, is not a
-    TFLite model, or does not take ``input_shape``.
-    """
-
-    def __init__(self, path: Path, input_shape: tuple[int, ...], threads: int = 1) -> None:
-        from hpt_data.native_logs import quiet_native_logs
-
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise PerceptionModelError(f"{self.path}: model file not found")
-        interpreter = _interpreter_class()
-        try:
-            with quiet_native_logs():
-                self._it = interpreter(model_path=str(self.path), num_threads=threads)
-                self._it.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            msg = f"{self.path}: not a usable TFLite model ({first})"
-            raise PerceptionModelError(msg) from None
-        inp = self._it.get_input_details()
-        if len(inp) != 1 or tuple(inp[0]["shape"]) != input_shape:
-            got = [tuple(d["shape"]) for d in inp]
-            raise PerceptionModelError(f"{self.path}: expected input {input_shape}, got {got}")
-        self._input = inp[0]["index"]
-        outs = sorted(self._it.get_output_details(), key=lambda d: d["name"])
-        self._outputs = [d["index"] for d in outs]
-
-    def run(self, x: np.ndarray, outputs: int | None = None) -> list[np.ndarray]:
-        """The outputs in name order (``Identity``, ``Identity_1``, ...), the first
-        ``outputs`` of them only when given (copying the others out costs time)."""
-        self._it.set_tensor(self._input, np.ascontiguousarray(x, dtype=np.float32))
-        self._it.invoke()
-        return [self._it.get_tensor(i) for i in self._outputs[:outputs]]
 
 
 @functools.cache
@@ -166,8 +101,11 @@ def landmark_model(path: str | None = None) -> TfliteModel:
     return TfliteModel(p, (1, LANDMARK_SIZE, LANDMARK_SIZE, 3))
 
 
-def letterbox(rgb: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, float, np.ndarray]:
-    """Fit an (H, W, 3) uint8 image into ``size``² with black bars, as float in [-1, 1].
+def letterbox(
+    rgb: np.ndarray, size: int = INPUT_SIZE, bgr: bool = False
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Fit an (H, W, 3) uint8 image into ``size``² with black bars, as float in [-1, 1]
+    (RGB; from a BGR image with ``bgr``: the channels of the small image swapped).
 
     Returns the (1, size, size, 3) tensor, the scale (tensor pixels per image pixel) and
     the (2,) offset of the image in the tensor, so ``image = (tensor - offset) / scale``.
@@ -180,7 +118,7 @@ def letterbox(rgb: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, floa
     resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
     canvas = np.zeros((size, size, 3), np.uint8)
     ox, oy = (size - nw) // 2, (size - nh) // 2
-    canvas[oy : oy + nh, ox : ox + nw] = resized
+    canvas[oy : oy + nh, ox : ox + nw] = resized[..., ::-1] if bgr else resized
     tensor = canvas.astype(np.float32) / 127.5 - 1.0
     return tensor[None], scale, np.array([ox, oy], np.float64)
 
@@ -373,6 +311,7 @@ class PeopleOptions:
     max_overlap: float = 0.6  # landmark-box IoU above which two people are one
     max_people: int = 8  # the landmark model runs at most this many times per frame
     zoom: tuple[float, ...] = ()  # also detect on overlapping tiles of 1/zoom the longer side
+    bgr: bool = False  # frames in OpenCV's BGR order (the models' inputs swapped, not the frame)
 
 
 def find_people(
@@ -382,7 +321,8 @@ def find_people(
     masks: bool = False,
     tile_look: TileLook | None = None,
 ) -> list[PersonDetection]:
-    """Every person in an (H, W, 3) uint8 RGB frame, best score first.
+    """Every person in an (H, W, 3) uint8 RGB frame (BGR with ``options.bgr``), best score
+    first.
 
     With ``landmarks=False`` only the detector runs: boxes are the region squares, the
     presence is the score and the landmarks are empty (0, 5). With ``masks`` each person
@@ -394,7 +334,7 @@ def find_people(
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {img.shape} {img.dtype}")
     views = tiles(img, opts.zoom)
-    found = [_detect(img, *view, opts.min_score) for view in views]
+    found = [_detect(img, *view, opts.min_score, opts.bgr) for view in views]
     dets = _combine(found, views)
     whole = len(found[0])  # dets[:whole]: the whole frame's, then the tiles'
     if not len(dets):
@@ -416,7 +356,9 @@ def find_people(
             if person is None or _known(person.box, people, opts.max_overlap):
                 continue
         else:
-            lms, presence, seg, nxt, world = landmarks_in_roi(img, roi, landmark_model(), masks)
+            lms, presence, seg, nxt, world = landmarks_in_roi(
+                img, roi, landmark_model(), masks, opts.bgr
+            )
             if presence < opts.min_presence:
                 continue
             box = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
@@ -433,10 +375,13 @@ def find_people(
 _FIELDS = ("scores", "boxes", "keypoints")
 
 
-def _detect(image: np.ndarray, x0: int, y0: int, side: int, min_score: float) -> Detections:
-    """The detector on ``image[y0:y0+side, x0:x0+side]``: detections in frame pixels."""
+def _detect(
+    image: np.ndarray, x0: int, y0: int, side: int, min_score: float, bgr: bool = False
+) -> Detections:
+    """The detector on ``image[y0:y0+side, x0:x0+side]`` (BGR with ``bgr``): detections in
+    frame pixels."""
     view = image[y0 : y0 + side, x0 : x0 + side]
-    tensor, scale, offset = letterbox(view)
+    tensor, scale, offset = letterbox(view, bgr=bgr)
     raw = sorted(detector_model().run(tensor), key=lambda a: a.shape[-1], reverse=True)
     d = weighted_nms(decode(raw[0], raw[1], min_score))
     origin = np.array([x0, y0], np.float64)

@@ -109,7 +109,7 @@ def extend_back(
     :data:`~hpt_data.perception.masks.MAX_ON_PAINTED`); up to ``max_gap`` frames in a row
     may fail (someone in front) before the search stops. Each sighting is
     appended to ``found[frame]`` and prepended to its track. Returns how many were added.
-    ``rgb_of(pos)``: frame ``pos`` as (H, W, 3) uint8 RGB."""
+    ``rgb_of(pos)``: frame ``pos`` as (H, W, 3) uint8 RGB (BGR with ``options.bgr``)."""
     from hpt_data.perception.follow import observation, someone_else
     from hpt_data.perception.masks import MAX_ON_PAINTED, on_painted, without_others
 
@@ -123,7 +123,8 @@ def extend_back(
             if roi is None:
                 break
             img, painted = without_others(rgb_of(t), roi, found[t])
-            lms, presence, seg, nxt, world = landmarks_in_roi(img, roi, landmark_model(), True)
+            look = landmarks_in_roi(img, roi, landmark_model(), True, bgr=options.bgr)
+            lms, presence, seg, nxt, world = look
             got = np.concatenate([lms[:, :2].min(axis=0), lms[:, :2].max(axis=0)])
             ratio = np.hypot(*(got[2:] - got[:2])) / max(np.hypot(*(box[2:] - box[:2])), 1e-6)
             ok = presence >= options.min_presence and ratio >= 1 / MAX_SCALE_CHANGE
@@ -146,16 +147,17 @@ def extend_back(
     return added
 
 
-def appearance(rgb: np.ndarray, person: PersonDetection) -> np.ndarray | None:
+def appearance(rgb: np.ndarray, person: PersonDetection, bgr: bool = False) -> np.ndarray | None:
     """The person's colour histogram (hue × saturation, :data:`HIST_BINS`), their pixels
-    weighted by their mask over their region, summing to 1 (None without a mask)."""
+    weighted by their mask over their region, summing to 1 (None without a mask; ``rgb``
+    BGR with ``bgr``)."""
     import cv2
 
     from hpt_data.perception.people import _crop
 
     if person.segmentation is None:
         return None
-    crop = (_crop(rgb, person.roi)[0] * 255).astype(np.uint8)
+    crop = (_crop(rgb, person.roi, bgr)[0] * 255).astype(np.uint8)
     hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)
     weight = np.where(person.segmentation >= 0.5, person.segmentation, 0).astype(np.float32)
     hist = np.histogram2d(
@@ -268,7 +270,7 @@ def mend(
         if pos not in fresh:
             return None
         if (pos, member) not in cache:
-            cache[pos, member] = appearance(rgb_of(pos), found[pos][member])
+            cache[pos, member] = appearance(rgb_of(pos), found[pos][member], options.bgr)
         return cache[pos, member]
 
     extend_back(tracker, found, rgb_of, fresh, options)

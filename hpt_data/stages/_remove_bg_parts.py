@@ -48,6 +48,42 @@ def flag_summary(entries: Sequence[Crop]) -> str:
     return f"all {len(entries)} flagged ({detail})"
 
 
+def landmark_box(lm: np.ndarray, min_vis: float = 0.5) -> tuple[float, float, float, float]:
+    pts = lm[lm[:, 3] >= min_vis, :2]
+    if len(pts) == 0:
+        pts = lm[:, :2]
+    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+    pad = 0.15 * max(x1 - x0, y1 - y0)
+    return x0 - pad, y0 - pad, x1 + pad, y1 + pad
+
+
+def keep_person_components(binary: np.ndarray, box: tuple[float, ...]) -> np.ndarray:
+    """The connected parts of ``binary`` (H, W) bool that overlap ``box``."""
+    import cv2
+
+    if binary.size == 0:
+        return binary
+
+    # labelled within the box of the set pixels only (the parts and their boxes are those
+    # of the whole: nothing is set outside it)
+    ox, oy, ow, oh = cv2.boundingRect(binary.view(np.uint8))
+    if ow == 0:  # nothing set
+        return binary
+    part = binary[oy : oy + oh, ox : ox + ow]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(part.view(np.uint8), connectivity=8)
+    x0, y0, x1, y1 = box
+    keep = np.zeros(n, bool)
+    for k in range(1, n):
+        bx, by, bw, bh = stats[k, :4]
+        bx, by = bx + ox, by + oy
+        keep[k] = bx < x1 and bx + bw > x0 and by < y1 and by + bh > y0
+    if keep[1:].all():  # every part kept (the usual one body): binary itself
+        return binary
+    out = np.zeros_like(binary)
+    out[oy : oy + oh, ox : ox + ow] = keep[labels]
+    return out
+
+
 class ImageCache:
     """The frames of ``sample-frames`` by position, kept in memory between remove-bg's
     two passes up to ``limit`` bytes (then read again)."""

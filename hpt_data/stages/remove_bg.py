@@ -76,6 +76,8 @@ from hpt_data.stages._remove_bg_parts import (
     FLAG_TEXT,
     ImageCache,
     flag_summary,
+    keep_person_components,
+    landmark_box,
     people_arrays,
     previous_crop_landmarks,
     previous_people,
@@ -169,42 +171,6 @@ class Segmentation:
     others: np.ndarray | None = None
 
 
-def _landmark_box(lm: np.ndarray, min_vis: float = 0.5) -> tuple[float, float, float, float]:
-    pts = lm[lm[:, 3] >= min_vis, :2]
-    if len(pts) == 0:
-        pts = lm[:, :2]
-    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
-    pad = 0.15 * max(x1 - x0, y1 - y0)
-    return x0 - pad, y0 - pad, x1 + pad, y1 + pad
-
-
-def _keep_person_components(binary: np.ndarray, box: tuple[float, ...]) -> np.ndarray:
-    """The connected parts of ``binary`` (H, W) bool that overlap ``box``."""
-    import cv2
-
-    if binary.size == 0:
-        return binary
-
-    # labelled within the box of the set pixels only (the parts and their boxes are those
-    # of the whole: nothing is set outside it)
-    ox, oy, ow, oh = cv2.boundingRect(binary.view(np.uint8))
-    if ow == 0:  # nothing set
-        return binary
-    part = binary[oy : oy + oh, ox : ox + ow]
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(part.view(np.uint8), connectivity=8)
-    x0, y0, x1, y1 = box
-    keep = np.zeros(n, bool)
-    for k in range(1, n):
-        bx, by, bw, bh = stats[k, :4]
-        bx, by = bx + ox, by + oy
-        keep[k] = bx < x1 and bx + bw > x0 and by < y1 and by + bh > y0
-    if keep[1:].all():  # every part kept (the usual one body): binary itself
-        return binary
-    out = np.zeros_like(binary)
-    out[oy : oy + oh, ox : ox + ow] = keep[labels]
-    return out
-
-
 def find_frame_people(image: np.ndarray, settings: RemoveBgSettings) -> list[PersonDetection]:
     """Every person in one (H, W, 3) uint8 BGR frame, with their masks."""
     import cv2
@@ -235,8 +201,8 @@ def segment_kept(
     # the kept person's matte is 0 outside their region: work in its window of the frame
     x0, y0, x1, y1 = region_window(people[keep], w, h)
     soft, overlap, claimed = kept_and_others(people, keep, w, h, (x0, y0, x1, y1))
-    lx0, ly0, lx1, ly1 = _landmark_box(lm)
-    binary = _keep_person_components(soft >= 0.5, (lx0 - x0, ly0 - y0, lx1 - x0, ly1 - y0))
+    lx0, ly0, lx1, ly1 = landmark_box(lm)
+    binary = keep_person_components(soft >= 0.5, (lx0 - x0, ly0 - y0, lx1 - x0, ly1 - y0))
     area = float(np.count_nonzero(binary)) / (h * w)
     facts: dict[str, Any] = {"people": len(people), "mask_area": round(area, 6)}
     if area < settings.min_person_area:
@@ -312,7 +278,6 @@ class RemoveBackground(Stage):
     late_settings = ("min_track_frames",)
 
     def run(self, ctx: StageContext) -> StageResult:
-        import cv2
 
         from hpt_data.perception.follow import follow_frame, observation
         from hpt_data.perception.people import PeopleOptions
@@ -330,7 +295,7 @@ class RemoveBackground(Stage):
             old, old_people, old_on_crop = self._previous(previous)
         rescan_every = rescans(s.rescan_every, s.person)
         tracker = Tracker(TrackOptions(max_gap=s.max_track_gap))
-        options = PeopleOptions(min_score=s.min_detection_confidence)
+        options = PeopleOptions(min_score=s.min_detection_confidence, bgr=True)
         found: list[list[PersonDetection]] = []  # per frame: fresh, or the last run's
         images = ImageCache(upstream)
         fresh: set[int] = set()
@@ -339,13 +304,13 @@ class RemoveBackground(Stage):
             if prev is not None and old_people is not None and prev.source_file == frame.file:
                 people, ids = old_people[frame.index]
                 tracker.restore(pos, [observation(p) for p in people], ids)
-            else:
-                rgb = cv2.cvtColor(images.get(pos), cv2.COLOR_BGR2RGB)
-                people = follow_frame(rgb, tracker, pos, s.detect_every, options, rescan_every)
+            else:  # BGR as read: the models' inputs are swapped (options.bgr), not the frame
+                people = follow_frame(
+                    images.get(pos), tracker, pos, s.detect_every, options, rescan_every
+                )
                 fresh.add(pos)
             found.append(people)
-        rgb_of = lambda pos: cv2.cvtColor(images.get(pos), cv2.COLOR_BGR2RGB)  # noqa: E731
-        mend(tracker, found, rgb_of, fresh, options)
+        mend(tracker, found, images.get, fresh, options)
         tracks = tracker.tracks
         passes = _Passes(self, upstream, images, found, fresh, previous, ctx.out_dir)
         if s.person == "all":
@@ -429,7 +394,7 @@ class RemoveBackground(Stage):
         if s.alpha or s.crop_file == "matte":
             entry.alpha = f"alpha/{name}"
             write_image(out_dir / entry.alpha, alpha8)
-        write_image(out_dir / entry.mask, np.where(alpha8 >= 128, np.uint8(255), np.uint8(0)))
+        write_image(out_dir / entry.mask, alpha8 >= 128)  # 1 bit a pixel, read as 0/255
         entry.box, entry.crop = list(seg.box), window.to_json()
         return entry, refined
 
