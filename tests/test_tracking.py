@@ -493,7 +493,7 @@ def test_a_track_is_followed_back_to_where_its_person_was_first_in_view(
         roi = np.array([100 + 10 * t, 300, 260, 0.0, 80.0])
         return Observation(obs.box, obs.landmarks, roi)
 
-    def fake(img: np.ndarray, roi: np.ndarray, model: object, mask: bool = False):
+    def fake(img: np.ndarray, roi: np.ndarray, model: object, mask: bool = False, bgr=False):
         lms = _walker(roi[0], roi[1], 200, 20).landmarks
         seen = roi[0] >= 100 + 10 * 2 - 1  # in view from frame 2
         return RoiLandmarks(lms, 1.0 if seen else 0.0, None, roi.copy(), np.zeros((33, 4)))
