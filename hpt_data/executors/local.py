@@ -4,6 +4,12 @@ Workers start with ``spawn`` (not ``fork``): torch, MediaPipe and EGL keep threa
 driver state that a forked child must not inherit. With one worker the tasks run in this
 process, which is what tests and debuggers want.
 
+Each worker's native thread pools (OpenCV's, and OpenMP/MKL's for torch and numpy) get
+``os.cpu_count() // workers`` threads (:func:`limit_threads`), so N workers on N cores do
+not oversubscribe them: left alone, one process's OpenCV spreads over every core, and two
+such workers on 2 cores slow each other down (``benchmarks/chain.py``'s write-shards
+figures, docs/throughput.md). Ray does the same for its tasks (``OMP_NUM_THREADS=1``).
+
 If a worker dies, Python's pool breaks and every task in flight fails with it; the
 executor starts a new pool and resubmits those tasks. A task that was in flight during
 more than ``retries`` breakages is reported as ``WorkerLost``.
@@ -12,6 +18,7 @@ more than ``retries`` breakages is reported as ``WorkerLost``.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -21,6 +28,24 @@ from hpt_data.executors.base import Executor, WorkerLost
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def threads_per_worker(workers: int) -> int:
+    """Native threads each of ``workers`` processes may use: the cores shared out."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def limit_threads(threads: int) -> None:
+    """Cap this process's native thread pools at ``threads``: OpenMP/MKL through the
+    environment (read when torch or numpy's BLAS first starts them: call it before), and
+    OpenCV's pool directly."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        import cv2
+    except ImportError:  # not every task needs OpenCV
+        return
+    cv2.setNumThreads(threads)
 
 
 class LocalExecutor(Executor):
@@ -33,7 +58,12 @@ class LocalExecutor(Executor):
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=ctx,
+                initializer=limit_threads,
+                initargs=(threads_per_worker(self.workers),),
+            )
         return self._pool
 
     def _drop_pool(self) -> None:
