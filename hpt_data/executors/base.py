@@ -8,6 +8,7 @@ and the stages never know which one runs them.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -53,3 +54,16 @@ class Executor(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def limit_threads(threads: int) -> None:
+    """Cap this process's native thread pools at ``threads``: OpenMP/MKL through the
+    environment (read when torch or numpy's BLAS first starts them: call it before), and
+    OpenCV's pool directly."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        import cv2
+    except ImportError:  # not every task needs OpenCV
+        return
+    cv2.setNumThreads(threads)

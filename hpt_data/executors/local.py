@@ -24,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-from hpt_data.executors.base import Executor, WorkerLost
+from hpt_data.executors.base import Executor, WorkerLost, limit_threads
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,19 +33,6 @@ R = TypeVar("R")
 def threads_per_worker(workers: int) -> int:
     """Native threads each of ``workers`` processes may use: the cores shared out."""
     return max(1, (os.cpu_count() or 1) // max(1, workers))
-
-
-def limit_threads(threads: int) -> None:
-    """Cap this process's native thread pools at ``threads``: OpenMP/MKL through the
-    environment (read when torch or numpy's BLAS first starts them: call it before), and
-    OpenCV's pool directly."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    try:
-        import cv2
-    except ImportError:  # not every task needs OpenCV
-        return
-    cv2.setNumThreads(threads)
 
 
 class LocalExecutor(Executor):

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hpt_data.errors import HptError
-from hpt_data.executors.base import Executor, WorkerLost
+from hpt_data.executors.base import Executor, WorkerLost, limit_threads
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -129,7 +129,9 @@ def _driver_paths() -> list[str]:
 
 
 def _call(fn: Callable[[T], R], task: T) -> R:
-    """What a Ray worker runs: the orchestrator's task function on one task."""
+    """What a Ray worker runs: the orchestrator's task function on one task, on the one
+    CPU the task holds (OpenCV's pool too: Ray caps only OpenMP's)."""
+    limit_threads(1)
     return fn(task)
 
 
