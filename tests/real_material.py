@@ -100,7 +100,7 @@ TWO_SMALL_TORSO = (768 + (512 - 190) // 2, 256 + 380 // 2)
 #: astronaut taken for the performer (the closer one: her face is the larger); the
 #: cameraman's box, from his photo (x 0-512), around his coat, head and hands on the camera.
 BESIDE = Photo(
-    "camera.png | astronaut.jpg",
+    "camera.png + astronaut.jpg",
     people=2,
     performer=(512 + 190, 380),
     others=((0, 60, 340, 512),),
