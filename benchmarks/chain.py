@@ -18,7 +18,13 @@ The chain's total is the headline: its ms per frame over the detector's.
 
 write-shards is also timed with ``--workers`` local processes against one, over
 ``--copies`` copies of the clip's outputs (videos of their own, so the shard plan has
-several ranges to share out); the output of both must be byte-identical.
+several ranges to share out), in three turns whose order rotates (medians): the pool's
+workers and the one worker each get the local executor's share of the cores' threads
+(``threads_per_worker``: 1 on 2 cores, 2 workers), and a third way is one worker with
+OpenCV's threads free, as ``--workers 1`` runs (OpenCV spreads a process over every core).
+The output of all must be byte-identical. Beside it, this machine's own ceiling for that
+many processes (``cpu_ceiling.py``: a fixed CPU-bound job alone and N at once), before
+and after the turns.
 
 Then remove-bg at its default against ``mirror_pass: false`` (one landmark-model run a frame
 fewer), alternately. Last, the frames from the source (``image_format: video``, what
@@ -294,20 +300,33 @@ def opencv_threads(n: int) -> Iterator[None]:
         cv2.setNumThreads(old)
 
 
-def write_once(ds: Any, videos: list[Any], out: Path, max_mb: int, executor: Any) -> dict:
-    """One write-shards over ``videos``: seconds, frames, every shard's sha256 in order,
-    bytes per frame."""
+def write_once(
+    ds: Any,
+    videos: list[Any],
+    out: Path,
+    max_mb: int,
+    executor: Any,
+    opencv: int | None = None,
+) -> dict:
+    """One write-shards over ``videos`` (in this process with OpenCV held to ``opencv``
+    threads where given): wall and CPU seconds (this process's), frames, every shard's
+    sha256 in order, bytes per frame."""
     from hpt_data.shard_tasks import write_dataset_shards
 
     pairs = [(v, ds.dirs.video(v.video_id)) for v in videos]
     shutil.rmtree(out, ignore_errors=True)
-    start = time.perf_counter()
-    summary = write_dataset_shards("chain", pairs, out, max_mb << 20, False, executor=executor)
-    seconds = time.perf_counter() - start
+    held = opencv_threads(opencv) if opencv else contextlib.nullcontext()
+    with held:
+        start, cpu = time.perf_counter(), time.process_time()
+        summary = write_dataset_shards(
+            "chain", pairs, out, max_mb << 20, progress=False, executor=executor
+        )
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     manifest = json.loads((out / "manifest.json").read_text())
     frames = sum(summary.frames.values())
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "frames": frames,
         "shards": len(manifest["shards"]),
         "sha256": [s["sha256"] for s in manifest["shards"]],
@@ -318,48 +337,53 @@ def write_once(ds: Any, videos: list[Any], out: Path, max_mb: int, executor: Any
 def compare_shards(
     ds: Any, videos: list[Any], workers: int, tmp: Path, max_mb: int, turns: int = 3
 ) -> dict:
-    """write-shards with one worker against ``workers``, in alternate turns (medians).
+    """write-shards with one worker against ``workers``, in turns whose order rotates
+    (medians over the turns).
 
-    Both sides give each worker one core's threads, as the local executor does
-    (``limit_threads``): one worker is this process with OpenCV on 1 thread, the others a
-    warm pool. The first write of the pool (its start: spawned workers import h5py and
-    ``hpt_data``) and one write by this process with OpenCV's threads free are reported
-    beside them."""
+    Three ways each turn: ``workers`` processes of a warm pool, each with the local
+    executor's share of the cores' threads (``threads_per_worker``); one worker (this
+    process) with OpenCV held to that same share; and one worker with OpenCV's threads
+    free, as ``--workers 1`` runs. The pool's first write (its start: spawned workers
+    import h5py and ``hpt_data``; it also warms the page cache) is reported beside them."""
     from hpt_data.executors import LocalExecutor
     from hpt_data.executors.local import threads_per_worker
 
-    one, many = [], []
+    share = threads_per_worker(workers)
+    runs: dict[str, list[dict]] = {"one": [], "many": [], "free": []}
     with LocalExecutor(workers=workers) as ex:
-        cold = write_once(ds, videos, tmp / "shards-n", max_mb, ex)  # also warms the page cache
-        cpu = time.process_time()
-        free_threads = write_once(ds, videos, tmp / "shards-free", max_mb, None)
-        free_cpu = time.process_time() - cpu
-        for _ in range(turns):
-            with opencv_threads(threads_per_worker(workers)):
-                one.append(write_once(ds, videos, tmp / "shards-1", max_mb, None))
-            many.append(write_once(ds, videos, tmp / "shards-n", max_mb, ex))
-    one_s = statistics.median(r["seconds"] for r in one)
-    many_s = statistics.median(r["seconds"] for r in many)
-    same = all(r["sha256"] == free_threads["sha256"] for r in [*one, *many, cold])
-    frames = free_threads["frames"]
+        cold = write_once(ds, videos, tmp / "shards-n", max_mb, ex)
+        ways = {
+            "one": lambda: write_once(ds, videos, tmp / "shards-1", max_mb, None, share),
+            "many": lambda: write_once(ds, videos, tmp / "shards-n", max_mb, ex),
+            "free": lambda: write_once(ds, videos, tmp / "shards-free", max_mb, None),
+        }
+        order = list(ways)
+        for turn in range(turns):
+            for way in order[turn % 3 :] + order[: turn % 3]:
+                runs[way].append(ways[way]())
+    med = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
+    free_cpu = statistics.median(r["cpu_seconds"] for r in runs["free"])
+    first = runs["free"][0]
+    same = all(r["sha256"] == first["sha256"] for v in runs.values() for r in v)
+    frames = first["frames"]
     return {
         "turns": turns,
         "workers": workers,
-        "seconds_1_worker": round(one_s, 2),
-        "seconds_n_workers": round(many_s, 2),
-        "speedup": round(one_s / many_s, 2),
-        "seconds_1_worker_each_turn": [round(r["seconds"], 2) for r in one],
-        "seconds_n_workers_each_turn": [round(r["seconds"], 2) for r in many],
+        "threads_per_worker": share,
+        "seconds_1_worker": round(med["one"], 2),
+        "seconds_n_workers": round(med["many"], 2),
+        "speedup": round(med["one"] / med["many"], 2),
+        "seconds_each_turn": {k: [round(r["seconds"], 2) for r in v] for k, v in runs.items()},
         "seconds_n_workers_with_pool_start": round(cold["seconds"], 2),
-        "speedup_with_pool_start": round(one_s / cold["seconds"], 2),
-        "seconds_1_worker_opencv_threads_free": round(free_threads["seconds"], 2),
-        "speedup_over_opencv_threads_free": round(free_threads["seconds"] / many_s, 2),
-        "ms_per_frame": round(1000 * free_threads["seconds"] / frames, 1),
+        "speedup_with_pool_start": round(med["one"] / cold["seconds"], 2),
+        "seconds_1_worker_opencv_threads_free": round(med["free"], 2),
+        "speedup_over_opencv_threads_free": round(med["free"] / med["many"], 2),
+        "ms_per_frame": round(1000 * med["free"] / frames, 1),
         "cpu_ms_per_frame": round(1000 * free_cpu / frames, 1),
         "frames": frames,
-        "shards": free_threads["shards"],
-        "bytes_per_frame": free_threads["bytes_per_frame"],
-        "identical": same,
+        "shards": first["shards"],
+        "bytes_per_frame": first["bytes_per_frame"],
+        "identical": same and cold["sha256"] == first["sha256"],
     }
 
 
@@ -404,8 +428,9 @@ def main() -> None:
         detector_ms, detector_cpu_ms = ((b + a) / 2 for b, a in zip(before, after, strict=True))
         copies = copy_videos(ds, video, args.copies)
         max_mb = max(1, round(n * 0.12))  # about four shard ranges per copy of the clip
+        ceiling_before = measure_ceiling(processes=args.workers)
         shards = compare_shards(ds, copies, args.workers, Path(tmp), max_mb)
-        ceiling = measure_ceiling()
+        ceiling_after = measure_ceiling(processes=args.workers)
         from_video = frames_from_source(
             ds, video, (args.work or Path(tmp)) / "work-png-frames", n, Path(tmp)
         )
@@ -454,8 +479,12 @@ def main() -> None:
             "frames_per_copy": shards["frames"] // args.copies,
             "max_mb": max_mb,
             **{k: v for k, v in shards.items() if k not in ("ms_per_frame", "cpu_ms_per_frame")},
-            "machine_ceiling": ceiling,
-            "share_of_ceiling": round(shards["speedup"] / ceiling["ceiling_two_processes"], 2),
+            # the machine's ceiling for --workers processes, before and after the turns
+            "machine_ceiling": {
+                "before": ceiling_before,
+                "after": ceiling_after,
+                "ceiling": round((ceiling_before["ceiling"] + ceiling_after["ceiling"]) / 2, 2),
+            },
         },
         "frames_from_video": from_video,
         "peak_rss_mb": round(peak_rss_mb()),
@@ -487,11 +516,12 @@ def main() -> None:
     )
     sh = result["shards"]
     print(
-        f"write-shards {sh['workers']} workers vs 1 (one core's threads each, median of "
-        f"{sh['turns']} turns): {sh['speedup']}x warm pool, {sh['speedup_with_pool_start']}x "
-        f"with the pool's start, {sh['speedup_over_opencv_threads_free']}x over one worker "
-        f"with OpenCV's threads free; the machine's ceiling for two processes "
-        f"{sh['machine_ceiling']['ceiling_two_processes']}x; over {sh['copies']} copies "
+        f"write-shards {sh['workers']} workers vs 1 ({sh['threads_per_worker']} thread(s) "
+        f"each, median of {sh['turns']} turns): {sh['speedup']}x warm pool, "
+        f"{sh['speedup_with_pool_start']}x with the pool's start, "
+        f"{sh['speedup_over_opencv_threads_free']}x over one worker with OpenCV's threads "
+        f"free; this machine's ceiling for {sh['workers']} processes "
+        f"{sh['machine_ceiling']['ceiling']}x; over {sh['copies']} copies "
         f"({sh['shards']} shards), byte-identical: {sh['identical']}"
     )
     fv = from_video["ms_per_frame"]

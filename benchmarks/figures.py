@@ -375,12 +375,12 @@ def _chain_footprint(r: Results) -> str:
 
 
 def _ceiling(s: Results) -> str:
-    """The machine's own two-process ceiling beside a speedup (results since it is
-    measured)."""
+    """The machine's own ceiling for that many processes beside a speedup (results since
+    it is measured)."""
     if "machine_ceiling" not in s:
         return ""
-    c = s["machine_ceiling"]["ceiling_two_processes"]
-    return f"; this machine's ceiling for two processes {c:.2f}×"
+    c = s["machine_ceiling"]["ceiling"]
+    return f"; this machine's ceiling for {s['workers']} processes {c:.2f}×"
 
 
 def _chain_shards(r: Results) -> str:
@@ -388,7 +388,7 @@ def _chain_shards(r: Results) -> str:
     same = "byte-identical" if s["identical"] else "**not identical**"
     return (
         f"{s['speedup']:.2f}× on {s['workers']} workers ({s['speedup_with_pool_start']:.2f}× "
-        f"counting the pool's start){_ceiling(s)}, {s['shards']} shards, {same}"
+        f"counting the pool's start{_one_worker(s)}{_ceiling(s)}), {s['shards']} shards, {same}"
     )
 
 
@@ -562,13 +562,13 @@ def render_chain_table(results: Path = RESULTS) -> str:
 
 
 def _one_worker(s: Results) -> str:
-    """How the one worker ran (results since both sides get one core's threads)."""
+    """How the one worker ran (results since both sides get the same threads)."""
     if "turns" not in s:
         return ""
     return (
-        f"; each worker one core's threads, median of {s['turns']} alternate turns; "
-        f"{s['speedup_over_opencv_threads_free']:.2f}× one worker whose OpenCV spreads over "
-        "every core"
+        f"; {s['threads_per_worker']} thread(s) a worker on both sides, median of "
+        f"{s['turns']} turns; {s['speedup_over_opencv_threads_free']:.2f}× one worker whose "
+        "OpenCV spreads over every core, as `--workers 1` runs"
     )
 
 

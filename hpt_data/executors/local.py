@@ -4,11 +4,11 @@ Workers start with ``spawn`` (not ``fork``): torch, MediaPipe and EGL keep threa
 driver state that a forked child must not inherit. With one worker the tasks run in this
 process, which is what tests and debuggers want.
 
-Each worker's native thread pools (OpenCV's, and OpenMP/MKL's for torch and numpy) get
-``os.cpu_count() // workers`` threads (:func:`limit_threads`), so N workers on N cores do
-not oversubscribe them: left alone, one process's OpenCV spreads over every core, and two
+Each worker's native thread pools (OpenCV's, OpenMP's for torch) get ``cores // workers``
+threads (``limit_threads``; a user's lower setting stays), so N workers on N cores do not
+oversubscribe them: left alone, one process's OpenCV spreads over every core, and two
 such workers on 2 cores slow each other down (``benchmarks/chain.py``'s write-shards
-figures, docs/throughput.md). Ray does the same for its tasks (``OMP_NUM_THREADS=1``).
+figures, docs/throughput.md). Ray caps OpenMP for its tasks the same way.
 
 If a worker dies, Python's pool breaks and every task in flight fails with it; the
 executor starts a new pool and resubmits those tasks. A task that was in flight during
@@ -18,13 +18,12 @@ more than ``retries`` breakages is reported as ``WorkerLost``.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-from hpt_data.executors.base import Executor, WorkerLost, limit_threads
+from hpt_data.executors.base import Executor, WorkerLost, limit_threads, usable_cores
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -32,7 +31,7 @@ R = TypeVar("R")
 
 def threads_per_worker(workers: int) -> int:
     """Native threads each of ``workers`` processes may use: the cores shared out."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    return max(1, usable_cores() // max(1, workers))
 
 
 class LocalExecutor(Executor):
