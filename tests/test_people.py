@@ -264,7 +264,21 @@ def test_free_squares_are_the_shorter_sides_squares_holding_no_one_found() -> No
     assert free_squares(1024, 512, [right, np.array([40.0, 140.0, 330.0, 600.0])]) == []
     tall = np.array([100.0, 20.0, 380.0, 620.0])  # a performer standing in a 480 x 640 frame
     assert free_squares(480, 640, [tall]) == []
+    low = np.array([100.0, 500.0, 300.0, 640.0])  # someone in the bottom 140 rows of 640
+    assert free_squares(480, 640, [low]) == [(0, 0, 480)]  # the upper square holds none
     assert free_squares(512, 512, []) == free_squares(530, 500, []) == []
+
+
+def test_free_squares_share_bound_and_boxes_past_the_frame() -> None:
+    """In a 1024 x 512 frame (squares at x 0, 256, 512): a box with exactly a tenth of
+    itself in a square leaves it free, one with 11 % does not; a box reaching past the frame
+    counts by its part inside, else its own square at the edge would look free."""
+    tenth = np.array([502.0, 0.0, 602.0, 100.0])  # 10 of its 100 columns left of x 512
+    assert (0, 0, 512) in free_squares(1024, 512, [tenth])
+    more = np.array([501.0, 0.0, 601.0, 100.0])  # 11 of 100
+    assert (0, 0, 512) not in free_squares(1024, 512, [more])
+    beyond = np.array([1014.0, 0.0, 1124.0, 100.0])  # 10 columns inside, 100 past the edge
+    assert free_squares(1024, 512, [beyond]) == [(0, 0, 512), (256, 0, 512)]
 
 
 @pytest.mark.slow

@@ -157,10 +157,11 @@ def test_cameraman_beside_the_astronaut_both_found() -> None:
     one found (``free_squares``) is looked at again, and there he is. Without that look
     he is missed."""
     scene = _rgb(camera_beside_astronaut())
-    astronaut = (512 + ASTRONAUT.performer[0], ASTRONAUT.performer[1])
+    astronaut = BESIDE.performer
     found = find_people(scene)
     assert sum(in_box(CAMERA.performer, p.box) for p in found) == 1
     assert sum(in_box(astronaut, p.box) for p in found) == 1
+    # the control: the pinned detector's own scores, why the free squares exist
     (alone,) = find_people(scene, PeopleOptions(free_views=False))
     assert in_box(astronaut, alone.box)
 

@@ -47,7 +47,9 @@ def free_squares(
     side = min(width, height)
     if max(width, height) < FREE_MIN_ASPECT * side:
         return []
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    # the share of each box inside the frame: a landmark box reaching past the edge would
+    # otherwise hold less of itself in its own square, which could then count as free
+    b = np.asarray(boxes, np.float64).reshape(-1, 4).clip(0, [width, height, width, height])
     area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-12)
     free = []
     for y0 in _starts(height, side):
