@@ -18,7 +18,13 @@ The chain's total is the headline: its ms per frame over the detector's.
 
 write-shards is also timed with ``--workers`` local processes against one, over
 ``--copies`` copies of the clip's outputs (videos of their own, so the shard plan has
-several ranges to share out); the output of both must be byte-identical.
+several ranges to share out), in three turns whose order rotates (medians): the pool's
+workers and the one worker each get the local executor's share of the cores' threads
+(``threads_per_worker``: 1 on 2 cores, 2 workers), and a third way is one worker with
+OpenCV's threads free, as ``--workers 1`` runs (OpenCV spreads a process over every core).
+The output of all must be byte-identical. Beside it, this machine's own ceiling for that
+many processes (``cpu_ceiling.py``: a fixed CPU-bound job alone and N at once), before
+and after the turns.
 
 Then remove-bg at its default against ``mirror_pass: false`` (one landmark-model run a frame
 fewer), alternately. Last, the frames from the source (``image_format: video``, what
@@ -34,16 +40,24 @@ Prints a table and writes ``benchmarks/results/chain.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import json
 import os
 import pstats
 import resource
 import shutil
+import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmarks
+
+from cpu_ceiling import measure as measure_ceiling
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "chain.json"
@@ -218,7 +232,7 @@ def frames_from_source(ds: Any, video: Any, work: Path, frames: int, out: Path) 
     sha = {}
     for _ in range(2):
         for key, (d, v) in {"png": (other, vid), "video": (ds, video)}.items():
-            got = time_shards(d, [v], 1, out / f"shards-{key}", 64)
+            got = write_once(d, [v], out / f"shards-{key}", 64, None)
             shards[key].append(1000 * got["seconds"] / got["frames"])
             sha[key] = got["sha256"]
     figures["write-shards"] = {k: round(min(v), 1) for k, v in shards.items()}
@@ -273,32 +287,103 @@ def copy_videos(ds: Any, video: Any, copies: int) -> list[Any]:
     return videos
 
 
-def time_shards(ds: Any, videos: list[Any], workers: int, out: Path, max_mb: int) -> dict:
-    """write-shards over ``videos`` with ``workers`` local processes, twice on one pool:
-    the first write includes the pool's start (spawned workers import h5py and
-    ``hpt_data``), the second is the pool warm, as in ``build`` after the stages. The
-    seconds of both, frames, the sha256 of every shard in order, bytes per frame."""
-    from hpt_data.executors import LocalExecutor
+@contextlib.contextmanager
+def opencv_threads(n: int) -> Iterator[None]:
+    """OpenCV's thread pool at ``n`` threads for the block, restored after."""
+    import cv2
+
+    old = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(old)
+
+
+def write_once(
+    ds: Any,
+    videos: list[Any],
+    out: Path,
+    max_mb: int,
+    executor: Any,
+    opencv: int | None = None,
+) -> dict:
+    """One write-shards over ``videos`` (in this process with OpenCV held to ``opencv``
+    threads where given): wall and CPU seconds (this process's), frames, every shard's
+    sha256 in order, bytes per frame."""
     from hpt_data.shard_tasks import write_dataset_shards
 
     pairs = [(v, ds.dirs.video(v.video_id)) for v in videos]
-    seconds = []
-    with LocalExecutor(workers=workers) as ex:
-        for _ in range(2):
-            start = time.perf_counter()
-            summary = write_dataset_shards(
-                "chain", pairs, out, max_mb << 20, progress=False, executor=ex
-            )
-            seconds.append(time.perf_counter() - start)
+    shutil.rmtree(out, ignore_errors=True)
+    held = opencv_threads(opencv) if opencv else contextlib.nullcontext()
+    with held:
+        start, cpu = time.perf_counter(), time.process_time()
+        summary = write_dataset_shards(
+            "chain", pairs, out, max_mb << 20, progress=False, executor=executor
+        )
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     manifest = json.loads((out / "manifest.json").read_text())
     frames = sum(summary.frames.values())
     return {
-        "seconds_cold": round(seconds[0], 2),
-        "seconds": round(seconds[1], 2),
+        "seconds": seconds,
+        "cpu_seconds": cpu,
         "frames": frames,
         "shards": len(manifest["shards"]),
         "sha256": [s["sha256"] for s in manifest["shards"]],
         "bytes_per_frame": round(sum(s["bytes"] for s in manifest["shards"]) / max(frames, 1)),
+    }
+
+
+def compare_shards(
+    ds: Any, videos: list[Any], workers: int, tmp: Path, max_mb: int, turns: int = 3
+) -> dict:
+    """write-shards with one worker against ``workers``, in turns whose order rotates
+    (medians over the turns).
+
+    Three ways each turn: ``workers`` processes of a warm pool, each with the local
+    executor's share of the cores' threads (``threads_per_worker``); one worker (this
+    process) with OpenCV held to that same share; and one worker with OpenCV's threads
+    free, as ``--workers 1`` runs. The pool's first write (its start: spawned workers
+    import h5py and ``hpt_data``; it also warms the page cache) is reported beside them."""
+    from hpt_data.executors import LocalExecutor
+    from hpt_data.executors.local import threads_per_worker
+
+    share = threads_per_worker(workers)
+    runs: dict[str, list[dict]] = {"one": [], "many": [], "free": []}
+    with LocalExecutor(workers=workers) as ex:
+        cold = write_once(ds, videos, tmp / "shards-n", max_mb, ex)
+        ways = {
+            "one": lambda: write_once(ds, videos, tmp / "shards-1", max_mb, None, share),
+            "many": lambda: write_once(ds, videos, tmp / "shards-n", max_mb, ex),
+            "free": lambda: write_once(ds, videos, tmp / "shards-free", max_mb, None),
+        }
+        order = list(ways)
+        for turn in range(turns):
+            for way in order[turn % 3 :] + order[: turn % 3]:
+                runs[way].append(ways[way]())
+    med = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
+    free_cpu = statistics.median(r["cpu_seconds"] for r in runs["free"])
+    first = runs["free"][0]
+    same = all(r["sha256"] == first["sha256"] for v in runs.values() for r in v)
+    frames = first["frames"]
+    return {
+        "turns": turns,
+        "workers": workers,
+        "threads_per_worker": share,
+        "seconds_1_worker": round(med["one"], 2),
+        "seconds_n_workers": round(med["many"], 2),
+        "speedup": round(med["one"] / med["many"], 2),
+        "seconds_each_turn": {k: [round(r["seconds"], 2) for r in v] for k, v in runs.items()},
+        "seconds_n_workers_with_pool_start": round(cold["seconds"], 2),
+        "speedup_with_pool_start": round(med["one"] / cold["seconds"], 2),
+        "seconds_1_worker_opencv_threads_free": round(med["free"], 2),
+        "speedup_over_opencv_threads_free": round(med["free"] / med["many"], 2),
+        "ms_per_frame": round(1000 * med["free"] / frames, 1),
+        "cpu_ms_per_frame": round(1000 * free_cpu / frames, 1),
+        "frames": frames,
+        "shards": first["shards"],
+        "bytes_per_frame": first["bytes_per_frame"],
+        "identical": same and cold["sha256"] == first["sha256"],
     }
 
 
@@ -343,19 +428,17 @@ def main() -> None:
         detector_ms, detector_cpu_ms = ((b + a) / 2 for b, a in zip(before, after, strict=True))
         copies = copy_videos(ds, video, args.copies)
         max_mb = max(1, round(n * 0.12))  # about four shard ranges per copy of the clip
-        cpu = time.process_time()
-        serial = time_shards(ds, copies, 1, Path(tmp) / "shards-1", max_mb)
-        shards_cpu_s = (time.process_time() - cpu) / 2  # it writes twice
-        parallel = time_shards(ds, copies, args.workers, Path(tmp) / "shards-n", max_mb)
-        one_copy = serial["frames"] // args.copies
+        ceiling_before = measure_ceiling(processes=args.workers)
+        shards = compare_shards(ds, copies, args.workers, Path(tmp), max_mb)
+        ceiling_after = measure_ceiling(processes=args.workers)
         from_video = frames_from_source(
             ds, video, (args.work or Path(tmp)) / "work-png-frames", n, Path(tmp)
         )
         no_mirror = without_mirror_pass(ds, video, (args.work or Path(tmp)) / "work-no-mirror", n)
-        stages["write-shards"] = {
-            "ms_per_frame": round(1000 * serial["seconds"] / serial["frames"], 1),
-            "cpu_ms_per_frame": round(1000 * shards_cpu_s / serial["frames"], 1),
-            "bytes_per_frame": serial["bytes_per_frame"],
+        stages["write-shards"] = {  # this process, OpenCV's threads free, as the stages ran
+            "ms_per_frame": shards["ms_per_frame"],
+            "cpu_ms_per_frame": shards["cpu_ms_per_frame"],
+            "bytes_per_frame": shards["bytes_per_frame"],
             "peak_rss_mb": round(peak_rss_mb()),
         }
     chain_ms = sum(s["ms_per_frame"] for s in stages.values())
@@ -393,16 +476,15 @@ def main() -> None:
         "scratch_bytes_per_frame": scratch,
         "shards": {
             "copies": args.copies,
-            "frames_per_copy": one_copy,
+            "frames_per_copy": shards["frames"] // args.copies,
             "max_mb": max_mb,
-            "workers": args.workers,
-            "seconds_1_worker": serial["seconds"],
-            "seconds_n_workers": parallel["seconds"],
-            "speedup": round(serial["seconds"] / parallel["seconds"], 2),
-            "seconds_n_workers_with_pool_start": parallel["seconds_cold"],
-            "speedup_with_pool_start": round(serial["seconds"] / parallel["seconds_cold"], 2),
-            "shards": serial["shards"],
-            "identical": serial["sha256"] == parallel["sha256"],
+            **{k: v for k, v in shards.items() if k not in ("ms_per_frame", "cpu_ms_per_frame")},
+            # the machine's ceiling for --workers processes, before and after the turns
+            "machine_ceiling": {
+                "before": ceiling_before,
+                "after": ceiling_after,
+                "ceiling": round((ceiling_before["ceiling"] + ceiling_after["ceiling"]) / 2, 2),
+            },
         },
         "frames_from_video": from_video,
         "peak_rss_mb": round(peak_rss_mb()),
@@ -434,9 +516,13 @@ def main() -> None:
     )
     sh = result["shards"]
     print(
-        f"write-shards {sh['workers']} workers vs 1: {sh['speedup']}x warm pool, "
-        f"{sh['speedup_with_pool_start']}x with the pool's start, over {sh['copies']} "
-        f"copies ({sh['shards']} shards), byte-identical: {sh['identical']}"
+        f"write-shards {sh['workers']} workers vs 1 ({sh['threads_per_worker']} thread(s) "
+        f"each, median of {sh['turns']} turns): {sh['speedup']}x warm pool, "
+        f"{sh['speedup_with_pool_start']}x with the pool's start, "
+        f"{sh['speedup_over_opencv_threads_free']}x over one worker with OpenCV's threads "
+        f"free; this machine's ceiling for {sh['workers']} processes "
+        f"{sh['machine_ceiling']['ceiling']}x; over {sh['copies']} copies "
+        f"({sh['shards']} shards), byte-identical: {sh['identical']}"
     )
     fv = from_video["ms_per_frame"]
     print(

@@ -374,12 +374,21 @@ def _chain_footprint(r: Results) -> str:
     return text
 
 
+def _ceiling(s: Results) -> str:
+    """The machine's own ceiling for that many processes beside a speedup (results since
+    it is measured)."""
+    if "machine_ceiling" not in s:
+        return ""
+    c = s["machine_ceiling"]["ceiling"]
+    return f"; this machine's ceiling for {s['workers']} processes {c:.2f}×"
+
+
 def _chain_shards(r: Results) -> str:
     s = r["shards"]
     same = "byte-identical" if s["identical"] else "**not identical**"
     return (
         f"{s['speedup']:.2f}× on {s['workers']} workers ({s['speedup_with_pool_start']:.2f}× "
-        f"counting the pool's start), {s['shards']} shards, {same}"
+        f"counting the pool's start{_one_worker(s)}{_ceiling(s)}), {s['shards']} shards, {same}"
     )
 
 
@@ -541,7 +550,8 @@ def render_chain_table(results: Path = RESULTS) -> str:
         f"write-shards over "
         f"{s['copies']} copies of the clip ({s['shards']} shards): {s['workers']} workers "
         f"{s['speedup']:.2f}× one (warm pool; {s['speedup_with_pool_start']:.2f}× counting "
-        f"the pool's start), byte-identical: {'yes' if s['identical'] else '**no**'}. The "
+        f"the pool's start{_one_worker(s)}{_ceiling(s)}), byte-identical: "
+        f"{'yes' if s['identical'] else '**no**'}. The "
         f"synthetic clip rendered at {r['render_ms_per_frame']:.0f} ms a frame. Load "
         f"average before / after: {r['load_average_before'][0]} / "
         f"{r['load_average_after'][0]} on {r['cpu_count']} cores.",
@@ -549,6 +559,17 @@ def render_chain_table(results: Path = RESULTS) -> str:
     if "frames_from_video" in r:
         lines += ["", _frames_from_video(r)]
     return "\n".join(lines)
+
+
+def _one_worker(s: Results) -> str:
+    """How the one worker ran (results since both sides get the same threads)."""
+    if "turns" not in s:
+        return ""
+    return (
+        f"; {s['threads_per_worker']} thread(s) a worker on both sides, median of "
+        f"{s['turns']} turns; {s['speedup_over_opencv_threads_free']:.2f}× one worker whose "
+        "OpenCV spreads over every core, as `--workers 1` runs"
+    )
 
 
 def _frames_from_video(r: Results) -> str:

@@ -7,9 +7,10 @@ issue 17's "real single-person footage: no frame flagged for other people").
   edge-cut flag let through, the photos' people being cut by the frame): frames flagged
   ``several_people`` (must be none), frames where exactly one person is found, tracks, and
   frames whose kept box holds the hand-marked pixel on the person;
-- *photos*: every shipped photo and the two-astronaut scene, one image each through
-  ``segment_person`` (what ``hpt transfer`` runs): people counted by hand against people
-  found, whether the kept person's box and matte hold the hand-marked pixel, and flags.
+- *photos*: every shipped photo, the two-astronaut scene and the cameraman beside the
+  astronaut, one image each through ``segment_person`` (what ``hpt transfer`` runs):
+  people counted by hand against people found, whether the kept person's box and matte
+  hold the hand-marked pixel, and flags.
 
 The expectations (people, the performer's pixel) are hand-written in
 ``tests/real_material.py``. Writes ``benchmarks/results/real_material.json``.
@@ -35,10 +36,12 @@ sys.path.insert(0, str(ROOT / "tests"))  # the shipped photos' hand-written expe
 from real_material import (  # noqa: E402
     ASCENT,
     ASTRONAUT,
+    BESIDE,
     CAMERA,
     SETTINGS,
     TWO,
     Photo,
+    camera_beside_astronaut,
     image,
     in_box,
     pan_through_remove_bg,
@@ -100,7 +103,8 @@ def main() -> None:
         for photo in tqdm((CAMERA, ASTRONAUT), desc="one-person pans"):
             result["clips"][photo.file] = clip(photo, args.frames, Path(tmp) / photo.file)
     scenes = [(p, image(p.file)) for p in (CAMERA, ASTRONAUT, ASCENT)]
-    for photo, img in tqdm([*scenes, (TWO, two_astronauts())], desc="photos"):
+    scenes += [(TWO, two_astronauts()), (BESIDE, camera_beside_astronaut())]
+    for photo, img in tqdm(scenes, desc="photos"):
         result["photos"][photo.file] = photo_figures(photo, img)
     clips = result["clips"].values()
     result["single"] = {

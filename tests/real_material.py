@@ -96,6 +96,18 @@ TWO = Photo(
 TWO_SMALL_TORSO = (768 + (512 - 190) // 2, 256 + 380 // 2)
 
 
+#: The scene of :func:`camera_beside_astronaut`: two people about the same size, the
+#: astronaut taken for the performer (the closer one: her face is the larger); the
+#: cameraman's box, from his photo (x 0-512), around his coat, head and hands on the camera.
+BESIDE = Photo(
+    "camera.png + astronaut.jpg",
+    people=2,
+    performer=(512 + 190, 380),
+    others=((0, 60, 340, 512),),
+    note="the two one-person photos side by side; the cameraman in profile behind his camera",
+)
+
+
 def image(name: str) -> np.ndarray:
     """A shipped photo as (H, W, 3) uint8 BGR (grey photos repeated over the channels)."""
     path = REAL / name

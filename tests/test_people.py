@@ -20,7 +20,7 @@ from hpt_data.perception.people import (
     find_people,
     mediapipe_model_path,
 )
-from hpt_data.perception.views import in_frame
+from hpt_data.perception.views import free_squares, in_frame
 from hpt_data.sources.base import VideoRecord
 from hpt_data.sources.synthetic import SyntheticOptions, SyntheticSource
 from hpt_data.sources.synthetic.ground_truth import load_ground_truth
@@ -252,6 +252,33 @@ def test_share_of_a_box_inside_the_frame() -> None:
     assert in_frame(np.array([50.0, 0.0, 150.0, 100.0]), 100, 100) == pytest.approx(0.5)
     assert in_frame(np.array([-40.0, -40.0, 0.0, 0.0]), 100, 100) == pytest.approx(0.0)
     assert in_frame(np.array([5.0, 5.0, 5.0, 9.0]), 100, 100) == 0.0
+
+
+def test_free_squares_are_the_shorter_sides_squares_holding_no_one_found() -> None:
+    """The squares a second detector look runs on: in a 1024 x 512 frame those of side 512
+    at x 0, 256 and 512, each kept only while it holds at most a tenth of every person's
+    box; none in a square frame, nor in one less than 1.1 times as long as wide."""
+    right = np.array([557.0, 103.0, 833.0, 560.0])  # the astronaut beside the cameraman
+    assert free_squares(1024, 512, []) == [(0, 0, 512), (256, 0, 512), (512, 0, 512)]
+    assert free_squares(1024, 512, [right]) == [(0, 0, 512)]
+    assert free_squares(1024, 512, [right, np.array([40.0, 140.0, 330.0, 600.0])]) == []
+    tall = np.array([100.0, 20.0, 380.0, 620.0])  # a performer standing in a 480 x 640 frame
+    assert free_squares(480, 640, [tall]) == []
+    low = np.array([100.0, 500.0, 300.0, 640.0])  # someone in the bottom 140 rows of 640
+    assert free_squares(480, 640, [low]) == [(0, 0, 480)]  # the upper square holds none
+    assert free_squares(512, 512, []) == free_squares(530, 500, []) == []
+
+
+def test_free_squares_share_bound_and_boxes_past_the_frame() -> None:
+    """In a 1024 x 512 frame (squares at x 0, 256, 512): a box with exactly a tenth of
+    itself in a square leaves it free, one with 11 % does not; a box reaching past the frame
+    counts by its part inside, else its own square at the edge would look free."""
+    tenth = np.array([502.0, 0.0, 602.0, 100.0])  # 10 of its 100 columns left of x 512
+    assert (0, 0, 512) in free_squares(1024, 512, [tenth])
+    more = np.array([501.0, 0.0, 601.0, 100.0])  # 11 of 100
+    assert (0, 0, 512) not in free_squares(1024, 512, [more])
+    beyond = np.array([1014.0, 0.0, 1124.0, 100.0])  # 10 columns inside, 100 past the edge
+    assert free_squares(1024, 512, [beyond]) == [(0, 0, 512), (256, 0, 512)]
 
 
 @pytest.mark.slow

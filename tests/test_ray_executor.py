@@ -31,6 +31,7 @@ from stages_for_tests import (
     make_dataset,
     wait_for_file,
 )
+from test_local_executor import threads_seen
 from typer.testing import CliRunner
 
 from hpt_data.cli import app
@@ -241,6 +242,16 @@ def test_in_flight_bound_holds(tmp_path: Path, ray_instance: RayExecutor) -> Non
     spans = sorted(tuple(map(float, Path(t).read_text().split())) for t in tasks)
     for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end  # never two at once, although 2 CPUs were free
+
+
+@pytest.mark.slow
+def test_a_ray_task_runs_on_the_one_cpu_it_holds(ray_instance: RayExecutor) -> None:
+    """Every step asks Ray for one CPU; OpenCV's pool, which Ray leaves at every core,
+    is held to it too (as the local executor's workers are: test_local_executor)."""
+    ex = RayExecutor(workers=2)
+    seen = [r for _, r in ex.imap_unordered(threads_seen, [0, 1], step="remove-bg")]
+    ex.close()
+    assert seen == [(1, "1")] * 2
 
 
 @pytest.mark.slow

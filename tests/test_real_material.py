@@ -19,6 +19,7 @@ from real_material import (
     ASCENT,
     ASCENT_SHIRT,
     ASTRONAUT,
+    BESIDE,
     CAMERA,
     REAL,
     SETTINGS,
@@ -33,7 +34,7 @@ from real_material import (
 )
 
 from hpt_data.crop import CropWindow
-from hpt_data.perception.people import find_people
+from hpt_data.perception.people import PeopleOptions, find_people
 from hpt_data.stages.remove_bg import (
     Segmentation,
     segment_person,
@@ -98,7 +99,11 @@ def test_stairs_photo_keeps_the_man_with_the_backpack() -> None:
     _assert_keeps(segment_person(img, SETTINGS), ASCENT)
 
 
-@pytest.mark.xfail(reason="the climber behind the railing: no detector score >= 0.05")
+@pytest.mark.xfail(
+    reason="the climber behind the railing: no detector score >= 0.05 on the frame; on tiles "
+    "of zoom 1.5-5 at most 0.45, on the railing at his legs, none on his head; the rescans and "
+    "the peel find no one (docs/perception.md, Limits)"
+)
 def test_stairs_photo_finds_the_climber_behind_the_railing() -> None:
     found = find_people(_rgb(image(ASCENT.file)))
     (x0, y0, x1, y1) = ASCENT.others[0]
@@ -106,7 +111,11 @@ def test_stairs_photo_finds_the_climber_behind_the_railing() -> None:
     assert any(in_box(centre, p.box) for p in found)
 
 
-@pytest.mark.xfail(reason="the man seen from behind: his matte covers head and backpack only")
+@pytest.mark.xfail(
+    reason="the man seen from behind: the detector's region is turned 57 degrees from upright "
+    "and the landmark model draws his whole body (hips included) in head and backpack: no "
+    "landmark lies below the backpack to complete the matte from (docs/perception.md, Limits)"
+)
 def test_stairs_photo_matte_covers_the_shirt_below_the_backpack() -> None:
     seg = segment_person(image(ASCENT.file), SETTINGS)
     assert seg.matte is not None and seg.matte[ASCENT_SHIRT[1], ASCENT_SHIRT[0]] >= 0.5
@@ -142,14 +151,56 @@ def test_person_n_picks_the_one_asked_for(two: np.ndarray) -> None:
         segment_person(two, SETTINGS, person=3)
 
 
-@pytest.mark.xfail(reason="beside the astronaut, the cameraman (face in profile) is not found")
 def test_cameraman_beside_the_astronaut_both_found() -> None:
-    found = find_people(_rgb(camera_beside_astronaut()))
+    """The detector's scores compete: on the whole frame the astronaut scores 0.94 and the
+    cameraman below 0.02 (0.57 on his photo alone); the square of the frame that holds no
+    one found (``free_squares``) is looked at again, and there he is. Without that look
+    he is missed."""
+    scene = _rgb(camera_beside_astronaut())
+    astronaut = BESIDE.performer
+    found = find_people(scene)
     assert sum(in_box(CAMERA.performer, p.box) for p in found) == 1
-    assert (
-        sum(in_box((512 + ASTRONAUT.performer[0], ASTRONAUT.performer[1]), p.box) for p in found)
-        == 1
-    )
+    assert sum(in_box(astronaut, p.box) for p in found) == 1
+    # the control: the pinned detector's own scores, why the free squares exist
+    (alone,) = find_people(scene, PeopleOptions(free_views=False))
+    assert in_box(astronaut, alone.box)
+
+
+@pytest.mark.parametrize("cap", [1, 2])
+def test_the_landmark_model_runs_at_most_max_people_times(
+    cap: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``PeopleOptions.max_people`` bounds the landmark looks of a frame, the free squares'
+    included (on the scene, one look on the whole frame and one on the free square), and
+    once it is reached the free squares are not even searched."""
+    import hpt_data.perception.people as people_module
+
+    calls: dict[str, int] = {"landmarks_in_roi": 0, "_detect": 0}
+    for name in calls:
+        real = getattr(people_module, name)
+
+        def counted(*args: object, _real: object = real, _name: str = name) -> object:
+            calls[_name] += 1
+            return _real(*args)  # type: ignore[operator]
+
+        monkeypatch.setattr(people_module, name, counted)
+    found = find_people(_rgb(camera_beside_astronaut()), PeopleOptions(max_people=cap))
+    assert calls["landmarks_in_roi"] == cap and len(found) == cap
+    assert calls["_detect"] == cap  # the whole frame, then the free square only below the cap
+
+
+def test_cameraman_beside_the_astronaut_kept_or_picked() -> None:
+    """``segment_person`` on the scene: the astronaut kept by default, the cameraman out of
+    her matte; ``--person 1`` (numbered from the left) the cameraman, the astronaut out."""
+    scene = camera_beside_astronaut()
+    seg = segment_person(scene, SETTINGS)
+    assert seg.facts["people"] == 2
+    _assert_keeps(seg, BESIDE)
+    cameraman = segment_person(scene, SETTINGS, person=1)
+    assert cameraman.box is not None and cameraman.matte is not None
+    assert in_box(CAMERA.performer, np.array(cameraman.box))
+    assert cameraman.matte[CAMERA.performer[1], CAMERA.performer[0]] >= 0.5
+    assert _kept_share(cameraman, (512, 0, 1024, 512)) <= 0.02
 
 
 @pytest.mark.parametrize("photo", [CAMERA, ASTRONAUT], ids=lambda p: p.file)

@@ -4,6 +4,12 @@ Workers start with ``spawn`` (not ``fork``): torch, MediaPipe and EGL keep threa
 driver state that a forked child must not inherit. With one worker the tasks run in this
 process, which is what tests and debuggers want.
 
+Each worker's native thread pools (OpenCV's, OpenMP's for torch) get ``cores // workers``
+threads (``limit_threads``; a user's lower setting stays), so N workers on N cores do not
+oversubscribe them: left alone, one process's OpenCV spreads over every core, and two
+such workers on 2 cores slow each other down (``benchmarks/chain.py``'s write-shards
+figures, docs/throughput.md). Ray caps OpenMP for its tasks the same way.
+
 If a worker dies, Python's pool breaks and every task in flight fails with it; the
 executor starts a new pool and resubmits those tasks. A task that was in flight during
 more than ``retries`` breakages is reported as ``WorkerLost``.
@@ -17,10 +23,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-from hpt_data.executors.base import Executor, WorkerLost
+from hpt_data.executors.base import Executor, WorkerLost, limit_threads, usable_cores
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def threads_per_worker(workers: int) -> int:
+    """Native threads each of ``workers`` processes may use: the cores shared out."""
+    return max(1, usable_cores() // max(1, workers))
 
 
 class LocalExecutor(Executor):
@@ -33,7 +44,12 @@ class LocalExecutor(Executor):
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=ctx,
+                initializer=limit_threads,
+                initargs=(threads_per_worker(self.workers),),
+            )
         return self._pool
 
     def _drop_pool(self) -> None:

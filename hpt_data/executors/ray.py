@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hpt_data.errors import HptError
-from hpt_data.executors.base import Executor, WorkerLost
+from hpt_data.executors.base import Executor, WorkerLost, limit_threads
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -128,8 +128,11 @@ def _driver_paths() -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _call(fn: Callable[[T], R], task: T) -> R:
-    """What a Ray worker runs: the orchestrator's task function on one task."""
+def _call(fn: Callable[[T], R], task: T, cpus: int = 1) -> R:
+    """What a Ray worker runs: the orchestrator's task function on one task, its native
+    threads held to the ``cpus`` the task asked for (OpenCV's pool too: Ray caps only
+    OpenMP's)."""
+    limit_threads(cpus)
     return fn(task)
 
 
@@ -245,12 +248,13 @@ class RayExecutor(Executor):
         opts = self.task_options(ray, step)
         remote = self._remote(ray, "num_gpus" in opts).options(**opts)
         limit = self.in_flight_limit(ray)
+        cpus = max(1, int(opts.get("num_cpus", 1)))
         pending: dict[Any, int] = {}
         submitted = 0
         try:
             while submitted < len(tasks) or pending:
                 while submitted < len(tasks) and len(pending) < limit:
-                    pending[remote.remote(fn, tasks[submitted])] = submitted
+                    pending[remote.remote(fn, tasks[submitted], cpus)] = submitted
                     submitted += 1
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:

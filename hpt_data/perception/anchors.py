@@ -154,3 +154,22 @@ def weighted_nms(dets: Detections, iou: float = NMS_IOU) -> Detections:
     if not scores:
         return dets
     return Detections(np.array(scores), np.array(boxes), np.array(kps))
+
+
+#: ``PoseDetectionToRoi``: the region's side is this times the body circle's diameter.
+ROI_SCALE = 1.25
+
+
+def detection_rois(keypoints: np.ndarray) -> np.ndarray:
+    """``PoseDetectionToRoi`` for (N, 4, 2) detector keypoints in frame pixels.
+
+    Returns (N, 5): centre x, y, side, rotation (radians; the image is turned by it so
+    that the body stands upright) and the body-circle radius.
+    """
+    hip, circle = keypoints[:, 0], keypoints[:, 1]
+    d = circle - hip
+    radius = np.hypot(d[:, 0], d[:, 1])
+    rotation = np.pi / 2 - np.arctan2(-d[:, 1], d[:, 0])
+    rotation = (rotation + np.pi) % (2 * np.pi) - np.pi
+    side = 2.0 * radius * ROI_SCALE
+    return np.stack([hip[:, 0], hip[:, 1], side, rotation, radius], axis=1)

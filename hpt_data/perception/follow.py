@@ -158,7 +158,11 @@ def follow_frame(
         people = bridge(rgb, [], tracker, pos, options)
         if not tracker.missing(pos):
             return people
-    opts = dataclasses.replace(options, zoom=RESCAN_ZOOM) if rescan else options
+    # no free squares (find_people's look beside those found, for photos): the rescans look
+    # closer, and footage with the performer off-centre would pay a detector run per detection
+    opts = dataclasses.replace(
+        options, free_views=False, zoom=RESCAN_ZOOM if rescan else options.zoom
+    )
     look = functools.partial(tile_look, options=options)
     found = find_people(rgb, opts, masks=True, tile_look=look)
     if people:  # someone followed already: not again as a new person

@@ -18,7 +18,9 @@ graphs written out (``docs/perception.md``, "Several people"):
    whose score is below ``min_presence`` is dropped (the detector's false alarms mostly
    end there);
 5. people whose landmark boxes overlap by more than ``max_overlap`` IoU are one person
-   (two detections of the same body): the better scoring one is kept.
+   (two detections of the same body): the better scoring one is kept;
+6. the detector's scores compete (beside someone it is sure of, a second person scores
+   low): the squares of the frame that hold no one found are looked at again.
 
 Coordinates are pixels of the given frame with its corners at (0, 0) and (W, H) (the
 convention of :mod:`hpt_data.stages.mediapipe_models`).
@@ -34,18 +36,23 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hpt_data.perception.anchors import INPUT_SIZE, Detections, box_iou, decode, weighted_nms
+from hpt_data.perception.anchors import (
+    INPUT_SIZE,
+    Detections,
+    box_iou,
+    decode,
+    detection_rois,
+    weighted_nms,
+)
 from hpt_data.perception.heatmap import LANDMARK_SIZE, MIRROR_ORDER, refine_from_heatmap
 from hpt_data.perception.heatmap import sigmoid as _sigmoid
 from hpt_data.perception.tflite import PerceptionModelError as PerceptionModelError
 from hpt_data.perception.tflite import TfliteModel as TfliteModel
 from hpt_data.perception.tflite import mediapipe_model_path as mediapipe_model_path
-from hpt_data.perception.views import TILE_MIN_IN_FRAME, in_frame, tiles
+from hpt_data.perception.views import TILE_MIN_IN_FRAME, combine, free_squares, in_frame, tiles
 from hpt_data.perception.views import covered as _covered
 
 NUM_LANDMARKS = 33
-#: ``PoseDetectionToRoi``: the region's side is this times the body circle's diameter.
-ROI_SCALE = 1.25
 #: Zooms of remove-bg's tile rescans (``rescan_every``): 2 finds people in profile and half
 #: hidden, 3 small ones far behind, 4 some missed at 3 (147 px of 640; ``follow.tile_look``).
 RESCAN_ZOOM = (2.0, 3.0, 4.0)
@@ -121,21 +128,6 @@ def letterbox(
     canvas[oy : oy + nh, ox : ox + nw] = resized[..., ::-1] if bgr else resized
     tensor = canvas.astype(np.float32) / 127.5 - 1.0
     return tensor[None], scale, np.array([ox, oy], np.float64)
-
-
-def detection_rois(keypoints: np.ndarray) -> np.ndarray:
-    """``PoseDetectionToRoi`` for (N, 4, 2) detector keypoints in frame pixels.
-
-    Returns (N, 5): centre x, y, side, rotation (radians; the image is turned by it so
-    that the body stands upright) and the body-circle radius.
-    """
-    hip, circle = keypoints[:, 0], keypoints[:, 1]
-    d = circle - hip
-    radius = np.hypot(d[:, 0], d[:, 1])
-    rotation = np.pi / 2 - np.arctan2(-d[:, 1], d[:, 0])
-    rotation = (rotation + np.pi) % (2 * np.pi) - np.pi
-    side = 2.0 * radius * ROI_SCALE
-    return np.stack([hip[:, 0], hip[:, 1], side, rotation, radius], axis=1)
 
 
 def roi_matrix(roi: np.ndarray, size: int = LANDMARK_SIZE) -> np.ndarray:
@@ -311,6 +303,7 @@ class PeopleOptions:
     max_overlap: float = 0.6  # landmark-box IoU above which two people are one
     max_people: int = 8  # the landmark model runs at most this many times per frame
     zoom: tuple[float, ...] = ()  # also detect on overlapping tiles of 1/zoom the longer side
+    free_views: bool = True  # also detect on the squares holding no one found (free_squares)
     bgr: bool = False  # frames in OpenCV's BGR order (the models' inputs swapped, not the frame)
 
 
@@ -328,6 +321,9 @@ def find_people(
     presence is the score and the landmarks are empty (0, 5). With ``masks`` each person
     also carries the landmark model's person mask (:func:`person_matte`). ``tile_look``:
     how a zoomed tile's person is looked at (:data:`TileLook`), after the whole frame's.
+    With ``free_views`` (and landmarks), once someone is found the detector also runs on
+    the squares of the frame's shorter side that hold none of them
+    (:func:`~hpt_data.perception.views.free_squares`), their people held to the tile rules.
     """
     opts = options or PeopleOptions()
     img = np.asarray(rgb)
@@ -335,24 +331,55 @@ def find_people(
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {img.shape} {img.dtype}")
     views = tiles(img, opts.zoom)
     found = [_detect(img, *view, opts.min_score, opts.bgr) for view in views]
-    dets = _combine(found, views)
-    whole = len(found[0])  # dets[:whole]: the whole frame's, then the tiles'
-    if not len(dets):
-        return []
-    dets = dets.take(np.arange(min(len(dets), opts.max_people)))
-    rois = detection_rois(dets.keypoints)
-    people = []
-    for i, roi in enumerate(rois):
+    dets = combine(found, views)
+    look = functools.partial(
+        _look, img, opts=opts, landmarks=landmarks, masks=masks, tile=tile_look
+    )
+    first = min(len(dets), opts.max_people)  # the landmark model's runs on these
+    people = look(dets, len(found[0]), [], first)  # dets[:whole]: the whole frame's, then tiles'
+    if not (people and landmarks and opts.free_views and first < opts.max_people):
+        return _merge_same_person(people, opts.max_overlap)
+    # the detector's scores compete: beside someone it is sure of, a second person often
+    # scores below any threshold; the frame's squares that hold none of the people found
+    # are looked at again (tiles that are not among the views already run)
+    h, w = img.shape[:2]
+    free = [v for v in free_squares(w, h, [p.box for p in people]) if v not in views]
+    if free:
+        more = combine(
+            [dets] + [_detect(img, *v, opts.min_score, opts.bgr) for v in free], views[:1] + free
+        )
+        people = look(
+            more.take(np.arange(len(dets), len(more))), 0, people, opts.max_people - first
+        )
+    return _merge_same_person(people, opts.max_overlap)
+
+
+def _look(
+    img: np.ndarray,
+    dets: Detections,
+    whole: int,
+    people: list[PersonDetection],
+    runs: int,
+    opts: PeopleOptions,
+    landmarks: bool,
+    masks: bool,
+    tile: TileLook | None,
+) -> list[PersonDetection]:
+    """``people`` and the people of the first ``runs`` of ``dets`` (one landmark look each;
+    the first ``whole`` the whole frame's, the others a tile's, held to the tile rules)."""
+    people = list(people)
+    dets = dets.take(np.arange(min(len(dets), max(runs, 0))))
+    for i, roi in enumerate(detection_rois(dets.keypoints) if len(dets) else []):
         score = float(dets.scores[i])
         if not landmarks:
             half = roi[2] / 2
             box = np.array([roi[0] - half, roi[1] - half, roi[0] + half, roi[1] + half])
             people.append(PersonDetection(box, score, score, np.zeros((0, 5)), roi))
             continue
-        if i >= whole and tile_look is not None:
+        if i >= whole and tile is not None:
             if i == whole:  # the whole frame's people, as the tile's look paints them
                 people = _merge_same_person(people, opts.max_overlap)
-            person = tile_look(img, roi, dets.boxes[i], people)
+            person = tile(img, roi, dets.boxes[i], people)
             if person is None or _known(person.box, people, opts.max_overlap):
                 continue
         else:
@@ -369,10 +396,7 @@ def find_people(
         ):
             continue
         people.append(person)
-    return _merge_same_person(people, opts.max_overlap)
-
-
-_FIELDS = ("scores", "boxes", "keypoints")
+    return people
 
 
 def _detect(
@@ -388,49 +412,6 @@ def _detect(
     kps = (d.keypoints * INPUT_SIZE - offset) / scale + origin
     boxes = (d.boxes.reshape(-1, 2, 2) * INPUT_SIZE - offset) / scale + origin
     return Detections(d.scores, boxes.reshape(-1, 4), kps)
-
-
-#: A tile's detection counts only if the person's body circle lies within the tile, grown
-#: by this share of its side, and the body is within this angle of upright: a body cut by
-#: the tile's edge is seen by the whole frame or by the neighbouring tile, and cut bodies
-#: gave the false alarms (partial, often upside-down regions of the same person).
-TILE_MARGIN = 0.1
-TILE_MAX_ROTATION = np.radians(60.0)
-TILE_BIG = 0.6
-
-
-def _combine(found: list[Detections], views: list[tuple[int, int, int]]) -> Detections:
-    """One set of detections from the views' (each already through weighted NMS): the whole
-    frame's first, then each tile's that passes the tile rules and overlaps no detection
-    kept so far (face box IoU > 0.3), best score first. Tiles are not averaged in: a view
-    that cuts the body places its keypoints worse than the one that sees it whole."""
-    keep = [found[0]]
-    boxes = found[0].boxes
-    cands = []
-    for d, (x0, y0, side) in zip(found[1:], views[1:], strict=True):
-        if not len(d):
-            continue
-        roi = detection_rois(d.keypoints)
-        m = TILE_MARGIN * side
-        inside = (roi[:, 0] - roi[:, 4] >= x0 - m) & (roi[:, 0] + roi[:, 4] <= x0 + side + m)
-        inside &= (roi[:, 1] - roi[:, 4] >= y0 - m) & (roi[:, 1] + roi[:, 4] <= y0 + side + m)
-        # a body too tall for any tile (circle wider than TILE_BIG of its side) counts when
-        # its face box lies inside the tile: no tile holds it whole, and the landmark model
-        # looks at the whole frame's region anyway
-        big = 2 * roi[:, 4] > TILE_BIG * side
-        face = (d.boxes[:, :2] >= (x0 - m, y0 - m)).all(1)
-        face &= (d.boxes[:, 2:] <= (x0 + side + m, y0 + side + m)).all(1)
-        inside |= big & face
-        inside &= np.abs(roi[:, 3]) <= TILE_MAX_ROTATION
-        cands.append(d.take(np.flatnonzero(inside)))
-    if cands:
-        pool = Detections(*(np.concatenate([getattr(c, f) for c in cands]) for f in _FIELDS))
-        for i in np.argsort(-pool.scores, kind="stable"):
-            if len(boxes) and box_iou(pool.boxes[i], boxes).max() > 0.3:
-                continue
-            keep.append(pool.take(np.array([i])))
-            boxes = np.concatenate([boxes, pool.boxes[i : i + 1]])
-    return Detections(*(np.concatenate([getattr(k, f) for k in keep]) for f in _FIELDS))
 
 
 def _merge_same_person(people: list[PersonDetection], max_overlap: float) -> list[PersonDetection]:
