@@ -26,11 +26,12 @@ The output of all must be byte-identical. Beside it, this machine's own ceiling 
 many processes (``cpu_ceiling.py``: a fixed CPU-bound job alone and N at once), before
 and after the turns.
 
-Then remove-bg at its default against ``mirror_pass: false`` (one landmark-model run a frame
-fewer), alternately. Last, the frames from the source (``image_format: video``, what
-``auto`` chose: no frame file; the stages that read frames decode them from the source
-again) against PNG frames: sample-frames, remove-bg and write-shards timed alternately, the
-files of remove-bg and the shards compared.
+Then remove-bg at its default (``mirror_pass: true``) against ``false`` and ``alternate``
+(the mirror look on every frame, on none, on every other frame), in turns. Last, the
+frames from the source (``image_format: video``, what ``auto`` chose: no frame file; the
+stages that read frames decode them from the source again) against PNG frames:
+sample-frames, remove-bg and write-shards timed alternately, the files of remove-bg and the
+shards compared.
 
     python benchmarks/chain.py [--frames 60] [--workers 2] [--quick] [--profile]
 
@@ -254,19 +255,24 @@ def frames_from_source(ds: Any, video: Any, work: Path, frames: int, out: Path) 
 
 
 def without_mirror_pass(ds: Any, video: Any, work: Path, frames: int) -> dict:
-    """remove-bg at its default against ``mirror_pass: false`` (one landmark-model run a
-    frame fewer: the crop's landmarks from one look, not averaged with the mirror image's;
-    docs/perception.md), timed alternately, twice each, best of two, ms per frame."""
+    """remove-bg at its default (``mirror_pass: true``) against ``mirror_pass: false`` (the
+    crop's landmarks from one look, not averaged with the mirror image's) and ``alternate``
+    (the mirror look on every other frame; docs/perception.md), timed in turns, twice each,
+    best of two, ms per frame."""
     from hpt_data.orchestrator import scan_videos
 
-    other = open_clip(ds.config.root, work, frames, mirror_pass=False)
-    vid = scan_videos(other).videos[0]
-    warm_ms(other, vid, "sample-frames", frames)
-    warm_ms(other, vid, "remove-bg", frames)
-    runs: dict[str, list[float]] = {"default": [], "mirror_pass_false": []}
+    others = {}
+    for key, value in (("mirror_pass_false", False), ("mirror_pass_alternate", "alternate")):
+        other = open_clip(ds.config.root, work / key, frames, mirror_pass=value)
+        vid = scan_videos(other).videos[0]
+        warm_ms(other, vid, "sample-frames", frames)
+        warm_ms(other, vid, "remove-bg", frames)
+        others[key] = (other, vid)
+    runs: dict[str, list[float]] = {"default": [], **{k: [] for k in others}}
     for _ in range(2):
         runs["default"].append(warm_ms(ds, video, "remove-bg", frames))
-        runs["mirror_pass_false"].append(warm_ms(other, vid, "remove-bg", frames))
+        for key, (other, vid) in others.items():
+            runs[key].append(warm_ms(other, vid, "remove-bg", frames))
     return {k: round(min(v), 1) for k, v in runs.items()}
 
 
@@ -472,6 +478,11 @@ def main() -> None:
             "perception_over_detector_default": round(
                 (no_mirror["default"] + stages["pose2d"]["ms_per_frame"]) / detector_ms, 2
             ),
+            "perception_over_detector_alternate": round(
+                (no_mirror["mirror_pass_alternate"] + stages["pose2d"]["ms_per_frame"])
+                / detector_ms,
+                2,
+            ),
         },
         "scratch_bytes_per_frame": scratch,
         "shards": {
@@ -535,9 +546,10 @@ def main() -> None:
     )
     nm = result["remove_bg_without_mirror_pass"]
     print(
-        f"remove-bg default / mirror_pass false (alternately): {no_mirror['default']} / "
-        f"{no_mirror['mirror_pass_false']} ms/frame; perception "
-        f"{nm['perception_over_detector_default']}x / {nm['perception_over_detector']}x"
+        f"remove-bg default / mirror_pass false / alternate (in turns): {no_mirror['default']} / "
+        f"{no_mirror['mirror_pass_false']} / {no_mirror['mirror_pass_alternate']} ms/frame; "
+        f"perception {nm['perception_over_detector_default']}x / "
+        f"{nm['perception_over_detector']}x / {nm['perception_over_detector_alternate']}x"
     )
     print(f"load average before / after: {load_before} / {result['load_average_after']}")
     print(f"wrote {args.out}")

@@ -264,7 +264,10 @@ def test_fingerprints_of_the_stages_are_unchanged() -> None:
     found with ``person: all``, whose outputs change and are redone).
     sample-frames' ``png_encoder`` (its frames through the fast PNG
     encoder by default since issue 19) is left out at its default too: it changes the
-    files' bytes, never their pixels, so frames made by libpng stay valid."""
+    files' bytes, never their pixels, so frames made by libpng stay valid; for the same
+    reason remove-bg's masks written 1 bit a pixel (issue 19: the same 0/255 pixels read
+    back) and its frames handed to the models as BGR (the same people to the bit) left
+    its version at 11, as did ``mirror_pass: alternate`` (a setting value, not the default)."""
     from hpt_data.stages import STAGES
 
     assert {cls.name: cls().fingerprint() for cls in STAGES} == {

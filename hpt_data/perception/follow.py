@@ -22,6 +22,7 @@ import numpy as np
 
 from hpt_data.crop import CropWindow
 from hpt_data.perception.anchors import box_iou
+from hpt_data.perception.heatmap import LANDMARK_SIZE
 from hpt_data.perception.masks import MAX_ON_PAINTED, on_painted, without_others
 from hpt_data.perception.people import (
     RESCAN_ZOOM,
@@ -260,7 +261,11 @@ def landmarks_on_crop(
 
 
 def landmarks_on_frame(
-    image: np.ndarray, window: CropWindow, person: PersonDetection, mirror: bool = False
+    image: np.ndarray,
+    window: CropWindow,
+    person: PersonDetection,
+    mirror: bool = False,
+    centred: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`landmarks_on_crop`'s answer without a look at the crop, for a crop that
     shows the model what the follow look saw (the person alone, the window in the frame):
@@ -270,7 +275,15 @@ def landmarks_on_frame(
     have moved them: with MediaPipe's sampling (:data:`~hpt_data.perception.people.
     MEDIAPIPE_SAMPLING`) a look at the crop, enlarged k times (``window.scale``), places
     the points ½(1 − 1/k) source pixels further right and down than a look at the frame,
-    whatever the region's rotation; the mirror look's mean cancels the x part."""
+    whatever the region's rotation; the mirror look's mean cancels the x part.
+
+    ``centred`` (without ``mirror``): the follow look moved to where its mean with the
+    mirror look would sit (remove-bg's ``mirror_pass: alternate``, the frames without the
+    mirror look): MediaPipe's sampling puts the look ``L·(½, ½) − ½`` frame pixels off
+    (``L``: the region's map, side s/256 = ``r`` frame pixels a tensor pixel, rotation θ)
+    and the mirror look, flipped back, at that offset mirrored, so the plain look sits
+    ``(r cos θ − 1, r sin θ) / 2`` from their mean: 0 for a region of 256 frame pixels,
+    1.5 px in x for one of 1024."""
     if person.world is None:
         raise ValueError("landmarks_on_frame needs the follow look's world landmarks")
     lms = np.array(person.landmarks, np.float64)
@@ -279,6 +292,9 @@ def landmarks_on_frame(
         lms[:, :2] = (lms[:, :2] + seen.landmarks[:, :2]) / 2
     shift = 0.5 * (1.0 - 1.0 / window.scale)
     lms[:, 1] += shift
-    if not mirror:
+    if centred and not mirror:
+        r, rot = person.roi[2] / LANDMARK_SIZE, person.roi[3]
+        lms[:, :2] -= np.array([r * np.cos(rot) - 1.0, r * np.sin(rot)]) / 2
+    elif not mirror:
         lms[:, 0] += shift
     return lms, np.array(person.world, np.float64)

@@ -140,12 +140,19 @@ def landmark_input(
     return blend_crop(image, alpha, window, settings.background)
 
 
+def mirror_look(mirror_pass: bool | str, pos: int) -> bool:
+    """Whether frame ``pos``'s crop landmarks take the mirror look (``mirror_pass``: true,
+    every frame; alternate, the odd frames; false, none)."""
+    return mirror_pass is True or (mirror_pass == "alternate" and pos % 2 == 1)
+
+
 def crop_landmarks(
     image: np.ndarray,
     seg: Segmentation,
     window: CropWindow,
     person: PersonDetection,
     settings: RemoveBgSettings,
+    mirror: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The kept person's (33, 5) landmarks and (33, 4) world landmarks for the crop (of
     ``image``, (H, W, 3) uint8 BGR). With ``settings.reuse_follow_look``, where the look at
@@ -154,7 +161,10 @@ def crop_landmarks(
     colour), the follow look's, moved as the look at the crop would move them
     (:func:`~hpt_data.perception.follow.landmarks_on_frame`: one landmark run less);
     elsewhere found again on :func:`landmark_input`
-    (:func:`~hpt_data.perception.follow.landmarks_on_crop`)."""
+    (:func:`~hpt_data.perception.follow.landmarks_on_crop`). ``mirror``: the follow look
+    averaged with its mirror look (:func:`mirror_look`; None: ``mirror_pass`` true); with
+    ``mirror_pass: alternate`` a follow look alone is moved to where that mean would sit
+    (``centred``); the look at the crop is two looks with ``mirror_pass`` true or alternate."""
     from hpt_data.perception.follow import landmarks_on_crop, landmarks_on_frame
 
     h, w = image.shape[:2]
@@ -162,6 +172,8 @@ def crop_landmarks(
     inside = x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h
     alone = seg.others is None and person.world is not None
     if settings.reuse_follow_look and alone and inside:
-        return landmarks_on_frame(image, window, person, settings.mirror_pass)
+        twice = settings.mirror_pass is True if mirror is None else mirror
+        centred = settings.mirror_pass == "alternate" and not twice
+        return landmarks_on_frame(image, window, person, twice, centred)
     look = landmark_input(image, seg, window, settings)
-    return landmarks_on_crop(look, window, person, settings.mirror_pass)
+    return landmarks_on_crop(look, window, person, settings.mirror_pass is not False)

@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from hpt_data.errors import StageError
-from hpt_data.stages._crop_matte import blend_crop, crop_alpha, crop_landmarks
+from hpt_data.stages._crop_matte import blend_crop, crop_alpha, crop_landmarks, mirror_look
 from hpt_data.stages._crop_matte import crop_person as crop_person  # public here (pipelines)
 from hpt_data.stages._frames_io import PreviousOutput, write_image
 from hpt_data.stages._remove_bg_parts import (
@@ -119,8 +119,10 @@ class RemoveBgSettings:
     # landmark model; their tracks carry them on (a pass: ~19 detections, up to 18 landmark
     # looks). None: 4 with person: all, never otherwise (the performer is found without;
     # on the dev seed rescans kept them no better and flagged 2 more frames)
-    mirror_pass: bool = True  # the crop's landmarks: mean of the model's look and its look at
-    # the mirror image (one landmark run more a frame; docs/perception.md)
+    mirror_pass: bool | Literal["alternate"] = True  # the crop's landmarks: mean of the
+    # model's look and its look at the mirror image (one landmark run more a frame);
+    # alternate: on every other frame only, one look on the others moved to where the mean
+    # would sit (half a run more a frame; docs/perception.md)
     reuse_follow_look: bool = True  # the person alone, the crop inside the frame: the crop's
     # landmarks from the follow look, not a look at the crop (one run less a frame)
     alpha: bool = False  # keep the soft matte (alpha/) with crop_file: image too (to look at)
@@ -366,10 +368,11 @@ class RemoveBackground(Stage):
         member: int | None,
         track: int | None,
         out_dir: Path,
+        mirror: bool,
     ) -> tuple[Crop, tuple[np.ndarray, np.ndarray] | None]:
         """One frame's crop entry (its files written) and the kept person's landmarks and
         world landmarks found again on the crop (:func:`landmarks_on_crop`; None without
-        a crop)."""
+        a crop; ``mirror``: with the mirror look, :func:`crop_landmarks`)."""
         s: RemoveBgSettings = self.settings
         seg = segment_kept(image, people, member, s)
         entry = Crop(
@@ -385,7 +388,7 @@ class RemoveBackground(Stage):
         if seg.matte is None or seg.box is None or member is None:
             return entry, None
         alpha, alpha8, window = crop_alpha(seg, s, blend=s.crop_file == "image")
-        refined = crop_landmarks(image, seg, window, people[member], s)
+        refined = crop_landmarks(image, seg, window, people[member], s, mirror)
         name = f"{frame.index:06d}.png"
         entry.mask = f"mask/{name}"
         if alpha is not None:  # crop_file: image; else Crops.image rebuilds it when read
@@ -454,7 +457,9 @@ class _Passes:
             people = self.found[pos]
             if pos not in self.fresh:  # read back without masks: found again
                 people = with_masks(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), people)
-            entry, on_crop[pos] = self.stage._frame(frame, image, people, member, _tid(kept), out)
+            mirror = mirror_look(self.stage.settings.mirror_pass, pos)
+            tid = _tid(kept)
+            entry, on_crop[pos] = self.stage._frame(frame, image, people, member, tid, out, mirror)
             entries.append(entry)
             if drop:
                 self.images.drop(pos)
