@@ -348,10 +348,13 @@ def _without_mirror(r: Results) -> str:
     if "remove_bg_without_mirror_pass" not in r:
         return ""
     m = r["remove_bg_without_mirror_pass"]
+    alternate = m.get("perception_over_detector_alternate")
     return (
         f" ({m['perception_over_detector']:.2f}× with `mirror_pass: false`, one landmark run "
-        f"a frame fewer, against {m['perception_over_detector_default']:.2f}× for the "
-        f"default in the same turns)"
+        f"a frame fewer"
+        + (f", {alternate:.2f}× with `alternate`" if alternate is not None else "")
+        + f", against {m['perception_over_detector_default']:.2f}× for the default in the "
+        "same turns)"
     )
 
 
