@@ -117,10 +117,12 @@ TILE_BIG = 0.6
 
 
 def combine(found: list[Detections], views: list[tuple[int, int, int]]) -> Detections:
-    """One set of detections from the views' (each already through weighted NMS): the whole
-    frame's first, then each tile's that passes the tile rules and overlaps no detection
-    kept so far (face box IoU > 0.3), best score first. Tiles are not averaged in: a view
-    that cuts the body places its keypoints worse than the one that sees it whole."""
+    """One set of detections from the views' (each already through weighted NMS): the
+    first entry kept as it is (the whole frame's; or, for ``find_people``'s free squares,
+    every detection combined so far, its view then unused), then each tile's that passes
+    the tile rules and overlaps no detection kept so far (face box IoU > 0.3), best score
+    first. Tiles are not averaged in: a view that cuts the body places its keypoints worse
+    than the one that sees it whole."""
     keep = [found[0]]
     boxes = found[0].boxes
     cands = []
