@@ -10,6 +10,17 @@ import numpy as np
 from hpt_data.perception.anchors import Detections, box_iou, detection_rois
 
 
+def share_inside(boxes: np.ndarray, rects: np.ndarray) -> np.ndarray:
+    """(N, M): the share of each of the (N, 4) ``boxes`` (x0, y0, x1, y1 pixels) that lies
+    inside each of the (M, 4) ``rects``, in [0, 1] (0 for an empty box)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 1, 4)
+    r = np.asarray(rects, np.float64).reshape(1, -1, 4)
+    ix = np.clip(np.minimum(b[..., 2], r[..., 2]) - np.maximum(b[..., 0], r[..., 0]), 0, None)
+    iy = np.clip(np.minimum(b[..., 3], r[..., 3]) - np.maximum(b[..., 1], r[..., 1]), 0, None)
+    area = np.maximum((b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]), 1e-12)
+    return ix * iy / area
+
+
 def tiles(image: np.ndarray, zoom: tuple[float, ...] = ()) -> list[tuple[int, int, int]]:
     """The views the detector runs on, as (x0, y0, side): the whole frame, and for each
     zoom > 1 squares of side ``longer side / zoom`` overlapping by at least a quarter."""
@@ -50,15 +61,12 @@ def free_squares(
     # the share of each box inside the frame: a landmark box reaching past the edge would
     # otherwise hold less of itself in its own square, which could then count as free
     b = np.asarray(boxes, np.float64).reshape(-1, 4).clip(0, [width, height, width, height])
-    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-12)
-    free = []
-    for y0 in _starts(height, side):
-        for x0 in _starts(width, side):
-            ix = np.clip(np.minimum(b[:, 2], x0 + side) - np.maximum(b[:, 0], x0), 0, None)
-            iy = np.clip(np.minimum(b[:, 3], y0 + side) - np.maximum(b[:, 1], y0), 0, None)
-            if not len(b) or (ix * iy / area).max() <= max_share:
-                free.append((x0, y0, side))
-    return free
+    squares = [(x0, y0, side) for y0 in _starts(height, side) for x0 in _starts(width, side)]
+    if not len(b):
+        return squares
+    rects = [(x0, y0, x0 + side, y0 + side) for x0, y0, side in squares]
+    most = share_inside(b, np.array(rects)).max(axis=0)  # (squares,): the largest share
+    return [sq for sq, share in zip(squares, most, strict=True) if share <= max_share]
 
 
 #: A person found on a tile whose landmark box lies more than this share inside someone
@@ -74,11 +82,7 @@ def covered(box: np.ndarray, others: list[np.ndarray]) -> bool:
     ``others`` ((4,) boxes each)."""
     if not others:
         return False
-    o = np.asarray(others, np.float64)
-    ix = np.clip(np.minimum(box[2], o[:, 2]) - np.maximum(box[0], o[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], o[:, 3]) - np.maximum(box[1], o[:, 1]), 0, None)
-    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-12)
-    return bool((ix * iy / area).max() > TILE_MAX_COVER)
+    return bool(share_inside(box, np.asarray(others)).max() > TILE_MAX_COVER)
 
 
 #: A person found on a tile must have at least this share of their landmark box inside the
@@ -95,13 +99,7 @@ TILE_MIN_IN_FRAME = 0.5
 def in_frame(box: np.ndarray, width: int, height: int) -> float:
     """The share of the (4,) ``box`` (x0, y0, x1, y1 pixels) inside a ``width`` x
     ``height`` frame, in [0, 1] (0 for an empty box)."""
-    x0, y0, x1, y1 = np.asarray(box, np.float64)
-    area = (x1 - x0) * (y1 - y0)
-    if area <= 0:
-        return 0.0
-    ix = max(0.0, min(x1, width) - max(x0, 0.0))
-    iy = max(0.0, min(y1, height) - max(y0, 0.0))
-    return float(ix * iy / area)
+    return float(share_inside(box, np.array([0.0, 0.0, width, height]))[0, 0])
 
 
 _FIELDS = ("scores", "boxes", "keypoints")
