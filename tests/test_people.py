@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from people_clips import rendered_clip, sample_and_remove_bg
 
 from hpt_data.errors import HptError
 from hpt_data.perception.anchors import Detections, decode, ssd_anchors, weighted_nms
@@ -24,9 +25,6 @@ from hpt_data.perception.views import free_squares, in_frame
 from hpt_data.sources.base import VideoRecord
 from hpt_data.sources.synthetic import SyntheticOptions, SyntheticSource
 from hpt_data.sources.synthetic.ground_truth import load_ground_truth
-from hpt_data.stages.base import StageContext
-from hpt_data.stages.remove_bg import RemoveBackground, RemoveBgSettings
-from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
 from hpt_data.video import VideoReader
 
 pytest.importorskip("ai_edge_litert")
@@ -50,20 +48,6 @@ CROWD = SyntheticOptions(
 )  # fmt: skip
 
 
-def _remove_bg_all(video, tmp_path: Path) -> Path:
-    """sample-frames (every frame) and remove-bg with ``person: all`` on ``video``; the
-    remove-bg output folder."""
-    record = VideoRecord(video.video_id, video.person_id, "test", video.path)
-    frames, out = tmp_path / "f", tmp_path / "rb"
-    frames.mkdir()
-    out.mkdir()
-    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, frames))
-    RemoveBackground(RemoveBgSettings(person="all")).run(
-        StageContext(record, {"sample-frames": frames}, out)
-    )
-    return out
-
-
 def _frames(path: str) -> list[np.ndarray]:
     """Every decoded frame of the video at ``path``: (H, W, 3) uint8 BGR each."""
     return [f.image for f in VideoReader(path).frames()]
@@ -71,11 +55,8 @@ def _frames(path: str) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def crowd_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[np.ndarray], dict]:
-    root = tmp_path_factory.mktemp("crowd")
-    src = SyntheticSource(root, CROWD)
-    (video,) = src.scan().videos
-    src.materialize(video)
-    return _frames(video.path), load_ground_truth(str(video.ground_truth))
+    video, gt = rendered_clip(tmp_path_factory.mktemp("crowd"), CROWD)
+    return _frames(video.path), gt
 
 
 def test_anchor_layout_matches_the_model_rows() -> None:
@@ -241,10 +222,7 @@ ARM_ACROSS = SyntheticOptions(persons=4, clips_per_person=1, actions=["arm_acros
 
 @pytest.fixture(scope="module")
 def arm_across(tmp_path_factory: pytest.TempPathFactory) -> tuple[VideoRecord, dict]:
-    src = SyntheticSource(tmp_path_factory.mktemp("arm_across"), ARM_ACROSS)
-    video = next(v for v in src.scan().videos if v.video_id == "p003-arm_across")
-    src.materialize(video)
-    return video, load_ground_truth(str(video.ground_truth))
+    return rendered_clip(tmp_path_factory.mktemp("arm_across"), ARM_ACROSS, "p003-arm_across")
 
 
 def test_share_of_a_box_inside_the_frame() -> None:
@@ -303,7 +281,7 @@ def test_zoomed_tiles_find_no_phantom_on_a_one_person_demo_clip(
     assert [_iou(p.box, truth) >= 0.5 for p in people] == [True], [
         (p.box.round(), round(p.score, 2), round(p.presence, 2)) for p in people
     ]
-    out = _remove_bg_all(video, tmp_path)
+    out = sample_and_remove_bg(video, tmp_path)
     (clip,) = PersonClips.read(out).clips
     crops = Crops.read(out / clip.folder)
     assert len(crops.frames) == len(frames)
@@ -322,10 +300,7 @@ BESIDE = SyntheticOptions(
 
 @pytest.fixture(scope="module")
 def beside(tmp_path_factory: pytest.TempPathFactory) -> tuple[VideoRecord, dict]:
-    src = SyntheticSource(tmp_path_factory.mktemp("beside"), BESIDE)
-    video = next(v for v in src.scan().videos if v.video_id == "p001-wave")
-    src.materialize(video)
-    return video, load_ground_truth(str(video.ground_truth))
+    return rendered_clip(tmp_path_factory.mktemp("beside"), BESIDE, "p001-wave")
 
 
 @pytest.mark.slow
@@ -355,7 +330,7 @@ def test_a_small_person_beside_a_big_one_is_found_with_the_big_one_painted_out(
         best = max(_iou(p.box, truth[k]) for p in people)
         assert (best >= 0.5) == want, (painted is not None, round(best, 2))
         assert _iou(people[0].box, truth[roles.index("performer")]) >= 0.5
-    out = _remove_bg_all(video, tmp_path)
+    out = sample_and_remove_bg(video, tmp_path)
     people = People.read(out)
     pos = np.searchsorted(np.cumsum(people.count), np.arange(len(people.track)), "right")
     by_clip = {}

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from people_clips import rendered_clip, sample_and_remove_bg
 
 from hpt_data.perception.anchors import box_iou
 from hpt_data.perception.tracking import (
@@ -22,8 +23,7 @@ from hpt_data.perception.tracking import (
     track_people,
 )
 from hpt_data.sources.base import VideoRecord
-from hpt_data.sources.synthetic import SyntheticOptions, SyntheticSource
-from hpt_data.sources.synthetic.ground_truth import load_ground_truth
+from hpt_data.sources.synthetic import SyntheticOptions
 from hpt_data.stages.base import StageContext
 from hpt_data.stages.outputs import Crops
 from hpt_data.stages.outputs.people import People
@@ -41,11 +41,7 @@ CROWD = SyntheticOptions(
 
 @pytest.fixture(scope="module")
 def crowd(tmp_path_factory: pytest.TempPathFactory) -> tuple[VideoRecord, dict]:
-    root = tmp_path_factory.mktemp("crowd")
-    src = SyntheticSource(root, CROWD)
-    (video,) = src.scan().videos
-    src.materialize(video)
-    return video, load_ground_truth(str(video.ground_truth))
+    return rendered_clip(tmp_path_factory.mktemp("crowd"), CROWD)
 
 
 def _truth_observations(gt: dict, k: int, i: int) -> Observation:
@@ -145,14 +141,10 @@ def test_remove_bg_keeps_the_performer_among_three(crowd: tuple, tmp_path: Path)
     one track for them, mask IoU against their true mask, the others excluded; pose2d
     takes the kept person's landmarks from remove-bg."""
     video, gt = crowd
+    rb_dir = sample_and_remove_bg(video, tmp_path, RemoveBgSettings())
     record = VideoRecord(video.video_id, video.person_id, "test", video.path)
-    frames_dir, rb_dir, pose_dir = tmp_path / "f", tmp_path / "rb", tmp_path / "p"
-    for d in (frames_dir, rb_dir, pose_dir):
-        d.mkdir()
-    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, frames_dir))
-    RemoveBackground(RemoveBgSettings()).run(
-        StageContext(record, {"sample-frames": frames_dir}, rb_dir)
-    )
+    pose_dir = tmp_path / "p"
+    pose_dir.mkdir()
     crops = Crops.read(rb_dir)
     people = People.read(rb_dir)
     assert len(crops.frames) == gt["people_boxes"].shape[1]
@@ -218,17 +210,11 @@ def test_remove_bg_names_the_tracks_when_the_chosen_one_does_not_exist(
     from hpt_data.errors import StageError
 
     video, _ = crowd
-    record = VideoRecord(video.video_id, video.person_id, "test", video.path)
-    frames_dir, rb_dir = tmp_path / "f", tmp_path / "rb"
-    frames_dir.mkdir()
-    rb_dir.mkdir()
-    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, frames_dir))
-    stage = RemoveBackground(RemoveBgSettings(person=9))
     with pytest.raises(StageError) as err:
-        stage.run(StageContext(record, {"sample-frames": frames_dir}, rb_dir))
+        sample_and_remove_bg(video, tmp_path, RemoveBgSettings(person=9))
     text = str(err.value)
     assert "no person track 9; tracks: 1 (12 frames)" in text and "\n" not in text
-    assert not (rb_dir / "frames.json").exists()
+    assert not (tmp_path / "rb" / "frames.json").exists()
 
 
 def test_remove_bg_person_all_writes_what_a_track_id_writes(crowd: tuple, tmp_path: Path) -> None:
@@ -458,18 +444,8 @@ def test_remove_bg_person_all_makes_a_clip_of_a_crosser_behind_the_performer(
     after 6 frames and no clip was made); performer and bystander are clips too, and no
     clip is of no one."""
 
-    src = SyntheticSource(tmp_path / "src", DEV_CROWD)
-    video = src.scan().videos[1]
-    src.materialize(video)
-    gt = load_ground_truth(str(video.ground_truth))
-    record = VideoRecord(video.video_id, video.person_id, "test", video.path)
-    frames_dir, rb_dir = tmp_path / "f", tmp_path / "rb"
-    frames_dir.mkdir()
-    rb_dir.mkdir()
-    SampleFrames(SampleFramesSettings(mode="stride")).run(StageContext(record, {}, frames_dir))
-    RemoveBackground(RemoveBgSettings(person="all")).run(
-        StageContext(record, {"sample-frames": frames_dir}, rb_dir)
-    )
+    video, gt = rendered_clip(tmp_path / "src", DEV_CROWD, "p001-wave")
+    rb_dir = sample_and_remove_bg(video, tmp_path)
     clips: dict[str | None, int] = {}  # per role: frames of their clip matching them
     for who, frames in _clip_roles(rb_dir, gt, 0.5):
         assert who not in clips, (who, clips)  # one clip per person, none of no one
