@@ -44,6 +44,37 @@ def test_heatmap_refinement_leaves_far_and_outside_points() -> None:
         assert np.array_equal(refine_from_heatmap(xy, hm)[0], point)
 
 
+def _refine_point_by_point(xy: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+    """The calculator as written: each point's 7×7 window, clipped at the heatmap's edge,
+    moved to its confidence-weighted cell index where the window's peak is at least 0.5."""
+    out = xy.astype(np.float64).copy()
+    cell = LANDMARK_SIZE / heatmap.shape[1]
+    for k, (x, y) in enumerate(xy):
+        c, r = int(x / cell), int(y / cell)  # truncation toward zero, as C's cast
+        if not (0 <= c < heatmap.shape[1] and 0 <= r < heatmap.shape[0]):
+            continue
+        r0, r1, c0, c1 = max(0, r - 3), min(64, r + 4), max(0, c - 3), min(64, c + 4)
+        conf = 1 / (1 + np.exp(-heatmap[r0:r1, c0:c1, k].astype(np.float64)))
+        if conf.max() < 0.5:
+            continue
+        out[k] = (conf.sum(0) @ np.arange(c0, c1), conf.sum(1) @ np.arange(r0, r1))
+        out[k] *= cell / conf.sum()
+    return out
+
+
+def test_heatmap_refinement_matches_the_point_by_point_calculator() -> None:
+    """All points at once (the windows cut by the heatmap's edge included) give what the
+    calculator's point-by-point loop gives, on random logits and points anywhere."""
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        hm = rng.normal(0.0, 3.0, (64, 64, 39)).astype(np.float32)
+        xy = rng.uniform(-20.0, LANDMARK_SIZE + 20.0, (39, 2))
+        xy[:4] = rng.uniform(0.0, 12.0, (4, 2))  # windows cut by the top-left corner
+        expected = _refine_point_by_point(xy, hm)
+        assert not np.array_equal(expected, xy)  # some points do move
+        assert np.allclose(refine_from_heatmap(xy, hm), expected, rtol=0, atol=1e-9)
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (37, 53), (256, 200)])
 def test_gray_png_decodes_to_the_same_pixels(shape: tuple[int, int], tmp_path: Path) -> None:
     from PIL import Image

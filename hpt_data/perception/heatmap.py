@@ -38,40 +38,30 @@ HEATMAP_MIN_CONFIDENCE = 0.5
 def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
     """The Pose graph's heatmap refinement: (39, 2) points in 256² crop pixels, the
     (64, 64, 39) heatmap logits; the refined (39, 2) points. Without it the points are a
-    few pixels off where MediaPipe's own Pose puts them."""
+    few pixels off where MediaPipe's own Pose puts them.
+
+    Every point inside the heatmap at once: its 7×7 window of confidences, cells beyond
+    the heatmap's edge counted as 0 (the graph clips the window there: the same sums)."""
     hm_h, hm_w, _ = heatmap.shape
-    cell = LANDMARK_SIZE / hm_w
     out = xy.astype(np.float64).copy()
     half = (HEATMAP_KERNEL - 1) // 2
-    cols = np.trunc(xy[:, 0] / cell).astype(int)  # C's float-to-int, as the graph does
+    cols = np.trunc(xy[:, 0] / (LANDMARK_SIZE / hm_w)).astype(int)  # C's float-to-int
     rows = np.trunc(xy[:, 1] / LANDMARK_SIZE * hm_h).astype(int)
-    # the whole windows' confidences in one go (the same values as window by window);
-    # windows cut by the heatmap's edge one at a time
-    whole = (rows >= half) & (rows + half < hm_h) & (cols >= half) & (cols + half < hm_w)
-    inner = np.flatnonzero(whole)
+    inside = np.flatnonzero((cols >= 0) & (cols < hm_w) & (rows >= 0) & (rows < hm_h))
     steps = np.arange(-half, half + 1)
-    confs = sigmoid(
-        heatmap[
-            rows[inner, None, None] + steps[:, None],
-            cols[inner, None, None] + steps,
-            inner[:, None, None],
-        ]
-    )
-    at = dict(zip(inner.tolist(), range(len(inner)), strict=True))
-    for k, (c, r) in enumerate(zip(cols, rows, strict=True)):
-        if not (0 <= c < hm_w and 0 <= r < hm_h):
-            continue
-        r0, r1, c0, c1 = (
-            max(0, r - half),
-            min(hm_h, r + half + 1),
-            max(0, c - half),
-            min(hm_w, c + half + 1),
-        )
-        conf = confs[at[k]] if k in at else sigmoid(heatmap[r0:r1, c0:c1, k])
-        total = conf.sum()
-        if conf.max() < HEATMAP_MIN_CONFIDENCE or total <= 0:
-            continue
-        # the graph weights cell indices (not cell centres): kept, as Pose's points are
-        out[k, 0] = (conf.sum(axis=0) @ np.arange(c0, c1)) / total * cell
-        out[k, 1] = (conf.sum(axis=1) @ np.arange(r0, r1)) / total * (LANDMARK_SIZE / hm_h)
+    r, c = rows[inside, None] + steps, cols[inside, None] + steps  # (n, 7) cell indices
+    on_r, on_c = (r >= 0) & (r < hm_h), (c >= 0) & (c < hm_w)
+    logits = heatmap[
+        np.clip(r, 0, hm_h - 1)[:, :, None],
+        np.clip(c, 0, hm_w - 1)[:, None, :],
+        inside[:, None, None],
+    ]
+    conf = sigmoid(logits) * (on_r[:, :, None] & on_c[:, None, :])  # (n, 7, 7)
+    total = conf.sum(axis=(1, 2))
+    sure = (conf.max(axis=(1, 2)) >= HEATMAP_MIN_CONFIDENCE) & (total > 0)
+    total = np.where(sure, total, 1.0)
+    # the graph weights cell indices (not cell centres): kept, as Pose's points are
+    x = (conf.sum(axis=1) * c).sum(axis=1) / total * (LANDMARK_SIZE / hm_w)
+    y = (conf.sum(axis=2) * r).sum(axis=1) / total * (LANDMARK_SIZE / hm_h)
+    out[inside[sure]] = np.column_stack([x, y])[sure]
     return out

@@ -125,7 +125,9 @@ def letterbox(
     resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
     canvas = np.zeros((size, size, 3), np.uint8)
     ox, oy = (size - nw) // 2, (size - nh) // 2
-    canvas[oy : oy + nh, ox : ox + nw] = resized[..., ::-1] if bgr else resized
+    canvas[oy : oy + nh, ox : ox + nw] = (
+        cv2.cvtColor(resized, cv2.COLOR_BGR2RGB) if bgr else resized
+    )
     tensor = canvas.astype(np.float32) / 127.5 - 1.0
     return tensor[None], scale, np.array([ox, oy], np.float64)
 
@@ -173,8 +175,8 @@ def _crop(rgb: np.ndarray, roi: np.ndarray, bgr: bool = False) -> np.ndarray:
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
-    if bgr:
-        crop = crop[..., ::-1]
+    if bgr:  # a contiguous copy: numpy converts the reversed view ten times slower
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
     return (crop.astype(np.float32) / 255.0)[None]
 
 
