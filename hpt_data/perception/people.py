@@ -333,7 +333,7 @@ def find_people(
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {img.shape} {img.dtype}")
     views = tiles(img, opts.zoom)
     found = [_detect(img, *view, opts.min_score, opts.bgr) for view in views]
-    dets = combine(found, views)
+    dets = combine(found[0], found[1:], views[1:])
     look = functools.partial(
         _look, img, opts=opts, landmarks=landmarks, masks=masks, tile=tile_look
     )
@@ -347,9 +347,7 @@ def find_people(
     h, w = img.shape[:2]
     free = [v for v in free_squares(w, h, [p.box for p in people]) if v not in views]
     if free:
-        more = combine(
-            [dets] + [_detect(img, *v, opts.min_score, opts.bgr) for v in free], views[:1] + free
-        )
+        more = combine(dets, [_detect(img, *v, opts.min_score, opts.bgr) for v in free], free)
         people = look(
             more.take(np.arange(len(dets), len(more))), 0, people, opts.max_people - first
         )

@@ -114,17 +114,19 @@ TILE_MAX_ROTATION = np.radians(60.0)
 TILE_BIG = 0.6
 
 
-def combine(found: list[Detections], views: list[tuple[int, int, int]]) -> Detections:
-    """One set of detections from the views' (each already through weighted NMS): the
-    first entry kept as it is (the whole frame's; or, for ``find_people``'s free squares,
-    every detection combined so far, its view then unused), then each tile's that passes
-    the tile rules and overlaps no detection kept so far (face box IoU > 0.3), best score
-    first. Tiles are not averaged in: a view that cuts the body places its keypoints worse
-    than the one that sees it whole."""
-    keep = [found[0]]
-    boxes = found[0].boxes
+def combine(
+    known: Detections, found: list[Detections], views: list[tuple[int, int, int]]
+) -> Detections:
+    """One set of detections: ``known`` kept as it is (the whole frame's, or every
+    detection combined so far), then each tile's of ``found`` (one per view of ``views``,
+    each already through weighted NMS) that passes the tile rules and overlaps no
+    detection kept so far (face box IoU > 0.3), best score first. Tiles are not averaged
+    in: a view that cuts the body places its keypoints worse than the one that sees it
+    whole."""
+    keep = [known]
+    boxes = known.boxes
     cands = []
-    for d, (x0, y0, side) in zip(found[1:], views[1:], strict=True):
+    for d, (x0, y0, side) in zip(found, views, strict=True):
         if not len(d):
             continue
         roi = detection_rois(d.keypoints)
