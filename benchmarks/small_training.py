@@ -121,6 +121,31 @@ def target_on_person(dec: dict[str, torch.Tensor], size: int) -> tuple[torch.Ten
     return resize(dec["target_image"], size), (resize(mask, size) > 0.5).float()
 
 
+def write_motion(dataset: Any, generators: Any, out: Path, tile: int, fps: float = 5.0) -> None:
+    """A GIF of held-out transfers in sequence: the source person of the dataset's first
+    pair (never trained on) in every frame of that pair's target clip, in order; each
+    frame source | result | ground truth, ``tile`` pixels each."""
+    from PIL import Image
+    from torch.utils.data import default_collate
+
+    from hpt_model.inference import run_transfer, to_uint8
+    from pipelines.evaluate.report import fixed_tiles, tile_image
+
+    keys = dataset.frames.frame_keys
+    clip = keys[int(dataset.targets[0])].rsplit("/", 1)[0]
+    targets = [i for i, key in enumerate(keys) if key.rsplit("/", 1)[0] == clip]
+    dataset.sources = np.full(len(targets), dataset.sources[0])
+    dataset.targets = np.array(targets)
+    frames = []
+    for index in range(len(targets)):
+        batch = default_collate([dataset[index]])
+        source, _, truth = fixed_tiles(batch, 0, tile, 16.0)
+        result = tile_image(to_uint8(run_transfer(generators, batch).final)[0].numpy(), tile)
+        frames.append(Image.fromarray(np.concatenate([source, result, truth], axis=1)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frames[0].save(out, save_all=True, append_images=frames[1:], duration=1000 / fps, loop=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "work/small/shards")
@@ -147,6 +172,12 @@ def main() -> None:
     parser.add_argument("--grid", type=Path, default=None, help="PNG of held-out transfers")
     parser.add_argument("--grid-rows", type=int, default=6)
     parser.add_argument("--grid-tile", type=int, default=128)
+    parser.add_argument(
+        "--motion",
+        type=Path,
+        default=None,
+        help="GIF: the first pair's source person in every pose of its target's clip",
+    )
     parser.add_argument("--note", default="", help="how the training ran (machine load...)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -301,6 +332,10 @@ def main() -> None:
         args.grid.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(args.grid), np.concatenate([header, body], axis=0)[..., ::-1])
         print(f"grid: {args.grid}")
+    if args.motion:
+        first = next(iter(rows))
+        write_motion(dataset, gens[first], args.motion, args.grid_tile)
+        print(f"motion: {args.motion} ({first})")
 
 
 if __name__ == "__main__":
