@@ -6,8 +6,10 @@ trained row and through "copy the source"; each result is scored against the gro
 at the model's fine size on the person (the target's remove-bg mask): SSIM (the map
 averaged over the mask), PSNR and L1 (images in [-1, 1]) over the mask's pixels, and OSA
 (§IV-C: the result's own fit against the target's) on the first ``--osa-pairs`` pairs.
-Writes ``benchmarks/results/small_training.json`` and, with ``--grid``, a PNG of held-out
-transfers: source, target pose, coarse Ĩ_t, layers İ_t (Eq. 6), result, ground truth.
+Writes ``benchmarks/results/small_training.json`` (or ``--out``); with ``--grid``, a PNG of
+held-out transfers: source, target pose, coarse Ĩ_t, layers İ_t (Eq. 6), result, ground
+truth; with ``--motion``, a GIF of the first row's transfers of one held-out person into
+every frame of another of their clips (source | result | ground truth).
 For a row with the fine generator (F), its Eq. 6 fusion İ_t before the fine generator is
 scored too, as ``ROW: İ_t``.
 
@@ -30,6 +32,7 @@ its spread (standard deviation, and each seed's value)::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -131,9 +134,12 @@ def write_motion(dataset: Any, generators: Any, out: Path, tile: int, fps: float
     from hpt_model.inference import run_transfer, to_uint8
     from pipelines.evaluate.report import fixed_tiles, tile_image
 
-    keys = dataset.frames.frame_keys
+    keys = dataset.frames.frame_keys  # "<video id>/<frame id>"
     clip = keys[int(dataset.targets[0])].rsplit("/", 1)[0]
-    targets = [i for i, key in enumerate(keys) if key.rsplit("/", 1)[0] == clip]
+    targets = sorted(
+        (i for i, key in enumerate(keys) if key.startswith(f"{clip}/")), key=keys.__getitem__
+    )
+    dataset = copy.copy(dataset)  # the caller's pairs stay as they are
     dataset.sources = np.full(len(targets), dataset.sources[0])
     dataset.targets = np.array(targets)
     frames = []
@@ -280,7 +286,7 @@ def main() -> None:
     for name in names[1:]:
         table[name] = over_seeds([summary((seed, name)) for seed in seeds])
     results_json = {
-        "benchmark": "small_training",
+        "benchmark": args.out.stem,  # small_training, or small_ablation (run_all.py)
         "data": str(args.data),
         "split": "test",
         "n_pairs": n,
