@@ -42,6 +42,20 @@ class Benchmark:
     quick: tuple[str, ...] = ()
 
 
+# small_training.py's quick run: the demo's shards, 1 minute a row, 4 pairs
+SMALL_QUICK = (
+    "--data",
+    "{work}/work/demo/shards",
+    "--runs",
+    "{work}/runs",
+    "--minutes",
+    "1",
+    "--limit",
+    "4",
+    "--osa-pairs",
+    "1",
+)
+
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("demo_build", "benchmarks/demo_build.py", ("--keep", "{work}"), ("--keep", "{work}")),
     Benchmark(
@@ -132,18 +146,46 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "small_training",
         "benchmarks/small_training.py",
-        ("--grid", "docs/images/small_transfers.png"),
         (
-            "--data",
-            "{work}/work/demo/shards",
-            "--runs",
-            "{work}/runs",
-            "--minutes",
-            "1",
-            "--limit",
-            "4",
-            "--osa-pairs",
-            "1",
+            "--rows",
+            "full",
+            "H",
+            "--seeds",
+            "3",
+            "--set",
+            "budget_clock=cpu",
+            "--set",
+            "threads=1",
+            "--grid",
+            "docs/images/small_transfers.png",
+            "--motion",
+            "docs/images/small_motion.gif",
+        ),
+        SMALL_QUICK,
+    ),
+    # Table IV's five rows of the small config, seed 0, 30 CPU-minutes each: H and full are
+    # small_training's (its folders, not trained again), the other three 1.5 CPU-hours
+    Benchmark(
+        "small_ablation",
+        "benchmarks/small_training.py",
+        (
+            "--rows",
+            "H",
+            "H+S",
+            "H+S+D",
+            "H+S+D+PL",
+            "full",
+            "--set",
+            "budget_clock=cpu",
+            "--set",
+            "threads=1",
+            "--out",
+            "benchmarks/results/small_ablation.json",
+        ),
+        (
+            *SMALL_QUICK,
+            *("--rows", "H", "H+S", "H+S+D", "H+S+D+PL", "full"),
+            *("--out", "benchmarks/results/small_ablation.json"),
         ),
     ),
     # the paper config on a GPU; without one, its CPU smoke run at the tiny sizes
@@ -202,7 +244,10 @@ def main() -> None:
     walls: dict[str, float] = {}
     if not args.table_only:
         chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
-        needs_demo = {"perception", "shard_loading"} & {b.name for b in chosen}
+        demo_users = {"perception", "shard_loading"}
+        if args.quick:  # the small rows' quick runs train on the demo's shards
+            demo_users |= {"small_training", "small_ablation"}
+        needs_demo = demo_users & {b.name for b in chosen}
         if needs_demo and "demo_build" not in {b.name for b in chosen}:
             chosen.insert(0, BENCHMARKS[0])  # their clips and shards come from the demo build
         with tempfile.TemporaryDirectory(prefix="hpt-bench-") as tmp:
