@@ -286,7 +286,7 @@ def main() -> None:
     for name in names[1:]:
         table[name] = over_seeds([summary((seed, name)) for seed in seeds])
     results_json = {
-        "benchmark": args.out.stem,  # small_training, or small_ablation (run_all.py)
+        "benchmark": args.out.stem,  # small_training, small_training_60, small_ablation
         "data": str(args.data),
         "split": "test",
         "n_pairs": n,
