@@ -276,7 +276,8 @@ def _small_training(r: Results) -> str:
             if "budget_clock=cpu" in r.get("train_set", [])
             else f"{r['train_minutes']:g} min on 2 shared CPU cores ("
         )
-        + f"steps: {steps}), "
+        + ("steps" if seeds == 1 else "seed 0's steps")
+        + f": {steps}), "
         + ("1 seed" if seeds == 1 else f"mean ± std over {seeds} seeds")
         + ", random VGG-19: small scale, not the paper's"
     )
@@ -493,7 +494,7 @@ ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
         _small_training,
     ),
     (
-        "small config, issue 22's budget: 60 CPU-minutes a row, full vs H (one seed)",
+        "small config, issue 22's budget: 60 CPU-minutes a row, full vs H, 3 seeds",
         "small_training_60",
         _small_training,
     ),
