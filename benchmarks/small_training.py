@@ -24,7 +24,9 @@ checkpoints give each row's budget and steps, which go into the results.
 Issue 22's whole protocol (the five Table IV rows, 3 seeds, 60 minutes each: 15 CPU-hours
 on 2 cores) is one command; each seed trains into ``RUNS/small-ROW-seedK`` (seed 0:
 ``RUNS/small-ROW``) and the results give every figure as the mean over the seeds with
-its spread (standard deviation, and each seed's value)::
+its spread (standard deviation, and each seed's value). Seeds after the first split
+their budget over the stages as seed 0's run did (``train-all --split-from``), so that
+they differ by their seed alone::
 
     python benchmarks/small_training.py --rows table --seeds 3 --minutes 60
 """
@@ -67,10 +69,18 @@ def run_info(folder: Path) -> dict[str, Any]:
 
 
 def train_row(
-    data: Path, folder: Path, config: str, minutes: float, seed: int, extra: list[str]
+    data: Path,
+    folder: Path,
+    config: str,
+    minutes: float,
+    seed: int,
+    extra: list[str],
+    split_from: Path | None = None,
 ) -> None:
     """``hpt-model train-all`` of one row (finished stages are skipped, others resumed)."""
     command = [sys.executable, "-m", "hpt_model.cli", "train-all", "--data", str(data)]
+    if split_from is not None:
+        command += ["--split-from", str(split_from)]
     command += ["--out", str(folder), "--model-config", config, "--minutes", str(minutes)]
     command += ["--allow-random-vgg", "--set", "checkpoint_every=200", "--quiet"]
     command += ["--set", f"seed={seed}"]
@@ -209,8 +219,13 @@ def main() -> None:
         for seed in seeds
         for row in row_names
     }
-    for (seed, row), folder in folders.items():
-        train_row(args.data, folder, f"{args.config}:{row}", args.minutes, seed, args.train_set)
+    for (
+        seed,
+        row,
+    ), folder in folders.items():  # seed 0's rows first: later seeds share their split
+        split_from = None if seed == 0 else folders[(0, row)]
+        config = f"{args.config}:{row}"
+        train_row(args.data, folder, config, args.minutes, seed, args.train_set, split_from)
     rows = {row: folders[(0, row)] for row in row_names}
     torch.set_grad_enabled(False)
     by_seed = {k: load_generators(Path(folder)) for k, folder in folders.items()}

@@ -214,6 +214,15 @@ def train_all_command(
     allow_random_vgg: AllowRandomVgg = False,
     vgg_weights: VggWeights = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    split_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--split-from",
+            metavar="RUN",
+            file_okay=False,
+            help="Split the budget by RUN's measured step costs (another seed of this row).",
+        ),
+    ] = None,
 ) -> None:
     """Train every stage of a Table IV row in the paper's order (coarse → face, arm, leg →
     e2e), each with its share of --minutes. Run it again to resume (docs/training.md)."""
@@ -235,7 +244,7 @@ def train_all_command(
         model.loss.allow_random_vgg = allow_random_vgg
         if vgg_weights is not None:
             model.loss.vgg_weights_path = str(vgg_weights)
-        results = train_all(data, out, model, minutes, common)
+        results = train_all(data, out, model, minutes, common, split_from)
     except HptError as exc:
         raise _fail(exc) from exc
     for stage, result in results.items():

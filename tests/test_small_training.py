@@ -35,3 +35,5 @@ def test_rows_and_seeds_train_and_give_mean_and_spread(tmp_path: Path) -> None:
     assert h["ssim_seed_std"] == abs(h["ssim_seeds"][0] - h["ssim_seeds"][1]) / 2
     assert -1 <= h["ssim"] <= 1 and h["l1"] > 0
     assert "copy the source" in r["rows"] and "H seed 1" in r["seed_runs"]
+    plan = json.loads((tmp_path / "runs" / "tiny-H-seed1" / "plan.json").read_text())
+    assert plan["split_from"] == str(tmp_path / "runs" / "tiny-H")  # seed 0's split

@@ -108,6 +108,27 @@ def test_train_all_runs_every_stage_and_resumes_where_it_stopped(tmp_path: Path)
     assert "another model config" in refused.output
 
 
+def test_seeds_can_share_one_split_of_the_budget(tmp_path: Path) -> None:
+    """--split-from takes another run's measured step costs instead of probing again (the
+    probe's figures move with the load, and the stages' shares with them)."""
+    shards = write_train_shards(tmp_path / "shards", persons=2, frames=2)
+    config = write_config(tmp_path / "config.json", small_config())
+    first, second = tmp_path / "seed0", tmp_path / "seed1"
+    assert _train_all(shards, first, config, "--set", "stop_after=1").exit_code == 0
+    shared = _train_all(shards, second, config, "--split-from", str(first), "--set", "stop_after=1")
+    assert shared.exit_code == 0, shared.output
+    plans = [json.loads((run / "plan.json").read_text()) for run in (first, second)]
+    assert plans[1]["step_seconds"] == plans[0]["step_seconds"]
+    assert plans[0]["split_from"] is None and plans[1]["split_from"] == str(first)
+    shares = [{s: v / sum(p["stages"].values()) for s, v in p["stages"].items()} for p in plans]
+    assert shares[1] == pytest.approx(shares[0], rel=1e-9)
+    other = write_config(tmp_path / "other.json", small_config(lambda_fm=3.0))
+    refused = _train_all(shards, tmp_path / "x", other, "--split-from", str(first))
+    assert refused.exit_code == 2 and "that run trained another model config" in refused.output
+    missing = _train_all(shards, tmp_path / "y", config, "--split-from", str(tmp_path))
+    assert missing.exit_code == 2 and "not a readable plan" in missing.output
+
+
 def test_a_budget_fixes_the_length_and_resume_keeps_it(tmp_path: Path) -> None:
     shards = write_train_shards(tmp_path / "shards", persons=2, frames=2)
     row = small_config().to_dict()

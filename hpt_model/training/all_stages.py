@@ -81,12 +81,32 @@ def _write_plan(out: Path, plan: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def _split_of(run: Path, config: HPTConfig, stages: tuple[str, ...]) -> dict[str, Any]:
+    """The plan of another run folder of the same row (``--split-from``), whose step costs
+    this run takes instead of measuring its own."""
+    path = run / PLAN
+    try:
+        plan = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TrainingError(f"--split-from {path}: not a readable plan ({exc})") from exc
+    if plan.get("config") != config.to_dict() or set(plan.get("stages", {})) != set(stages):
+        raise TrainingError(
+            f"--split-from {path}: that run trained another model config; its split does not apply"
+        )
+    return plan
+
+
 def _plan_budgets(
-    data: Path, out: Path, config: HPTConfig, minutes: float, common: Mapping[str, Any]
+    data: Path,
+    out: Path,
+    config: HPTConfig,
+    minutes: float,
+    common: Mapping[str, Any],
+    split_from: Path | None = None,
 ) -> dict[str, float]:
     """Each stage's seconds: from the plan of an earlier run of this folder (its shares, at
-    this call's ``minutes``), else measured step costs (the probe's time is taken from the
-    budget) and a new plan."""
+    this call's ``minutes``), else from step costs, measured (the probe's time is taken from
+    the budget) or those of ``split_from``'s plan, written into a new plan."""
     stages = row_stages(config)
     plan = _read_plan(out, config.to_dict())
     if plan is not None and set(plan.get("stages", {})) == set(stages):
@@ -95,7 +115,9 @@ def _plan_budgets(
     clock = BUDGET_CLOCKS[str(common.get("budget_clock", "wall"))]
     start = clock()
     step_seconds = None
-    if len(stages) > 1:
+    if split_from is not None:
+        step_seconds = _split_of(split_from, config, stages)["step_seconds"]
+    elif len(stages) > 1:
         step_seconds = probe_step_seconds(data, config, stages, common)
         logger.info(
             "seconds per step: %s",
@@ -112,6 +134,7 @@ def _plan_budgets(
             "step_weights": {s: STEP_WEIGHT[s] for s in stages},
             "step_seconds": step_seconds,
             "probe_s": round(probe_s, 2),
+            "split_from": None if split_from is None else str(split_from),
         },
     )
     return budgets
@@ -123,10 +146,14 @@ def train_all(
     config: HPTConfig,
     minutes: float,
     common: Mapping[str, Any] | None = None,
+    split_from: Path | None = None,
 ) -> dict[str, TrainResult | None]:
     """Train every stage of ``config``'s row into ``out/<stage>`` within about ``minutes``.
 
     ``common``: further TrainSettings fields for every stage (seed, num_workers, ...).
+    ``split_from``: a run folder of the same row whose measured step costs split the budget
+    (another seed's: the probe's own figures move with the machine's load, and with them
+    the stages' shares).
     Returns each stage's result (None for a stage already finished); a stage that stops
     before its end (``stop_after``) ends the sequence there.
     """
@@ -136,7 +163,7 @@ def train_all(
     stages = row_stages(config)
     if not data.is_dir():
         raise TrainingError(f"--data {data}: no such folder")
-    budgets = _plan_budgets(data, out, config, minutes, common)
+    budgets = _plan_budgets(data, out, config, minutes, common, split_from)
     finals = {s: out / s / FINAL for s in stages}
     results: dict[str, TrainResult | None] = {}
     for stage in stages:
