@@ -194,6 +194,11 @@ def main() -> None:
         default=None,
         help="GIF: the first pair's source person in every pose of its target's clip",
     )
+    parser.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="score the run folders as they are (trained by hand, e.g. with another loss)",
+    )
     parser.add_argument("--note", default="", help="how the training ran (machine load...)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -201,7 +206,7 @@ def main() -> None:
     from torch.utils.data import default_collate
 
     from hpt_data.body import load_body_model
-    from hpt_model.checkpoints import load_generators
+    from hpt_model.checkpoints import CheckpointError, load_generators
     from hpt_model.data import PairDataset
     from hpt_model.data.pairs import TARGET_FIELDS, decode_pair_batch
     from hpt_model.inference import run_transfer, to_uint8
@@ -219,16 +224,17 @@ def main() -> None:
         for seed in seeds
         for row in row_names
     }
-    for (
-        seed,
-        row,
-    ), folder in folders.items():  # seed 0's rows first: later seeds share their split
+    # seed 0's rows train first: the later seeds take their split of the budget
+    for (seed, row), folder in [] if args.evaluate_only else folders.items():
         split_from = None if seed == 0 else folders[(0, row)]
         config = f"{args.config}:{row}"
         train_row(args.data, folder, config, args.minutes, seed, args.train_set, split_from)
     rows = {row: folders[(0, row)] for row in row_names}
     torch.set_grad_enabled(False)
-    by_seed = {k: load_generators(Path(folder)) for k, folder in folders.items()}
+    try:
+        by_seed = {k: load_generators(Path(folder)) for k, folder in folders.items()}
+    except CheckpointError as exc:  # e.g. --evaluate-only on a folder never trained
+        raise SystemExit(f"error: {exc}") from None
     gens = {row: by_seed[(0, row)] for row in row_names}
     size = {g.config.inputs.fine_size for g in gens.values()}
     if len(size) != 1:

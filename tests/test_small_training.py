@@ -37,3 +37,19 @@ def test_rows_and_seeds_train_and_give_mean_and_spread(tmp_path: Path) -> None:
     assert "copy the source" in r["rows"] and "H seed 1" in r["seed_runs"]
     plan = json.loads((tmp_path / "runs" / "tiny-H-seed1" / "plan.json").read_text())
     assert plan["split_from"] == str(tmp_path / "runs" / "tiny-H")  # seed 0's split
+
+    # --evaluate-only scores the folders as they are: a third seed's is not trained
+    again = tmp_path / "again.json"
+    command[command.index("--seeds") + 1] = "3"
+    command[command.index("--out") + 1] = str(again)
+    done = subprocess.run(
+        [*command, "--evaluate-only"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0 and not (tmp_path / "runs" / "tiny-H-seed2").exists()
+    assert "Traceback" not in done.stderr and "tiny-H-seed2: no such" in done.stderr
+    command[command.index("--seeds") + 1] = "2"
+    done = subprocess.run(
+        [*command, "--evaluate-only"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(again.read_text())["rows"]["H"]["ssim_seeds"] == h["ssim_seeds"]
