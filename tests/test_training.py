@@ -246,6 +246,22 @@ def test_resume_equals_a_straight_run(
         assert bank["real"] is not None and len(bank["real"]) > 0
 
 
+def test_colour_augment_changes_the_training_and_resumes_exactly(
+    pairs: CachedPairs, tmp_path: Path
+) -> None:
+    config = small_config()
+    train(settings("coarse", tmp_path / "plain", epochs=1), config, pairs)
+    swapped = settings("coarse", tmp_path / "straight", epochs=1, colour_augment=True)
+    train(swapped, config, pairs)
+    split = tmp_path / "split"
+    train(settings("coarse", split, epochs=1, stop_after=2, colour_augment=True), config, pairs)
+    train(settings("coarse", split, epochs=1, resume=True, colour_augment=True), config, pairs)
+    plain, want, got = (_parameters(tmp_path / r / FINAL) for r in ("plain", "straight", "split"))
+    assert any(not torch.equal(plain[k], want[k]) for k in want)  # the swaps were applied
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
 def test_resume_refuses_changed_settings(pairs: CachedPairs, tmp_path: Path) -> None:
     config = small_config()
     train(settings("coarse", tmp_path, epochs=1, stop_after=1), config, pairs)

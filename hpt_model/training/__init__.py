@@ -12,6 +12,7 @@ checkpoints are :mod:`hpt_model.checkpoints`.
 - :mod:`~hpt_model.training.settings`: :class:`TrainSettings` and its defaults;
 - :mod:`~hpt_model.training.trainer`: :class:`StageTrainer`, one stage's networks and steps;
 - :mod:`~hpt_model.training.sampling`: the data order, a pure function of (seed, epoch);
+- :mod:`~hpt_model.training.augment`: colour-channel swaps of a pair (an option);
 - :mod:`~hpt_model.training.run_log`: the progress bar and TensorBoard logs;
 - :mod:`~hpt_model.training.loop`: :func:`train`, the loop over epochs with its checkpoints.
 """

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from hpt_model.checkpoints import FINAL, LAST, checkpoint_config, load_checkpoint, save_checkpoint
 from hpt_model.config import HPTConfig
 from hpt_model.errors import TrainingError
+from hpt_model.training.augment import swap_colour_channels
 from hpt_model.training.budget import BUDGET_CLOCKS, WallBudget
 from hpt_model.training.distributed import (
     DistInfo,
@@ -160,6 +161,8 @@ def _train(
         while trainer.step < stop:
             epoch, start = divmod(trainer.step, steps_per_epoch)
             for raw in epoch_batches(dataset, settings, batch, epoch, start, info):
+                if settings.colour_augment:
+                    raw = swap_colour_channels(raw, settings.seed, trainer.step, info.rank)
                 losses = trainer.train_step(trainer.inputs(raw))
                 step = trainer.step
                 log.advance()

@@ -87,6 +87,10 @@ class TrainSettings:
     heatmap_sigma: float = HEATMAP_SIGMA_1024  # σ of H in 1024-frame pixels: the shards' σ
     complete_threshold: float = 0.95  # visible / complete part area for a part to be complete
     bank_size: int = 32  # complete parts kept per layer stage (the set {I^n_r} of Eq. 1)
+    # each pair's source and target in one random order of their colour channels (not the
+    # paper's): with few people, the generators otherwise learn the commonest outfit
+    # instead of copying the source's (training/augment.py)
+    colour_augment: bool = False
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
