@@ -175,6 +175,39 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         ),
         (*SMALL_QUICK, "--out", "benchmarks/results/small_training_60.json"),
     ),
+    # Table IV's five rows at issue 22's 60 CPU-minutes, seed 0, in small_training_60's
+    # folders (H, H+S and H+S+D stop at the 10-epoch cap inside 30 minutes)
+    Benchmark(
+        "small_ablation_60",
+        "benchmarks/small_training.py",
+        (
+            *("--rows", "H", "H+S", "H+S+D", "H+S+D+PL", "full"),
+            *("--minutes", "60", "--runs", "runs/60min"),
+            *("--set", "budget_clock=cpu", "--set", "threads=1"),
+            *("--out", "benchmarks/results/small_ablation_60.json"),
+        ),
+        (
+            *SMALL_QUICK,
+            *("--rows", "H", "H+S", "H+S+D", "H+S+D+PL", "full"),
+            *("--out", "benchmarks/results/small_ablation_60.json"),
+        ),
+    ),
+    # issue 22's clothes: full and H at 60 CPU-minutes with colour_augment, seed 0
+    Benchmark(
+        "small_colour_augment",
+        "benchmarks/small_training.py",
+        (
+            *("--rows", "full", "H", "--minutes", "60", "--runs", "runs/60min-colour"),
+            *("--set", "budget_clock=cpu", "--set", "threads=1", "--set", "colour_augment=true"),
+            *("--grid", "docs/images/small_transfers_colour.png"),
+            *("--out", "benchmarks/results/small_colour_augment.json"),
+        ),
+        (
+            *SMALL_QUICK,
+            *("--runs", "{work}/runs-colour", "--set", "colour_augment=true"),
+            *("--out", "benchmarks/results/small_colour_augment.json"),
+        ),
+    ),
     # Table IV's five rows of the small config, seed 0, 30 CPU-minutes each: H and full are
     # small_training's (its folders, not trained again), the other three 1.5 CPU-hours
     Benchmark(
@@ -258,7 +291,13 @@ def main() -> None:
         chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
         demo_users = {"perception", "shard_loading"}
         if args.quick:  # the small rows' quick runs train on the demo's shards
-            demo_users |= {"small_training", "small_training_60", "small_ablation"}
+            demo_users |= {
+                "small_training",
+                "small_training_60",
+                "small_ablation",
+                "small_ablation_60",
+                "small_colour_augment",
+            }
         needs_demo = demo_users & {b.name for b in chosen}
         if needs_demo and "demo_build" not in {b.name for b in chosen}:
             chosen.insert(0, BENCHMARKS[0])  # their clips and shards come from the demo build
