@@ -65,7 +65,13 @@ def run_info(folder: Path) -> dict[str, Any]:
             "budget_min": round(plan["stages"][stage] / 60, 2),
             "random_vgg": bool(state["config"]["loss"].get("allow_random_vgg")),
         }
-    return {"folder": str(folder), "minutes": plan["minutes"], "stages": stages}
+    return {
+        "folder": str(folder),
+        "minutes": plan["minutes"],
+        "stages": stages,
+        "step_weights": plan.get("step_weights"),
+        "split_from": plan.get("split_from"),
+    }
 
 
 def train_row(
@@ -76,11 +82,13 @@ def train_row(
     seed: int,
     extra: list[str],
     split_from: Path | None = None,
+    step_weights: str = "short",
 ) -> None:
     """``hpt-model train-all`` of one row (finished stages are skipped, others resumed)."""
     command = [sys.executable, "-m", "hpt_model.cli", "train-all", "--data", str(data)]
     if split_from is not None:
         command += ["--split-from", str(split_from)]
+    command += ["--step-weights", step_weights]
     command += ["--out", str(folder), "--model-config", config, "--minutes", str(minutes)]
     command += ["--allow-random-vgg", "--set", "checkpoint_every=200", "--quiet"]
     command += ["--set", f"seed={seed}"]
@@ -183,6 +191,16 @@ def main() -> None:
         help="a TrainSettings field for every stage (train-all's --set)",
     )
     parser.add_argument("--config", default="small", help="the preset the rows are of")
+    parser.add_argument(
+        "--step-weights", default="short", help="train-all's --step-weights (short, paper)"
+    )
+    parser.add_argument(
+        "--split-from",
+        type=Path,
+        default=None,
+        metavar="RUN",
+        help="seed 0 of a one-row run takes RUN's step costs (train-all's --split-from)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="only the first N pairs")
     parser.add_argument("--osa-pairs", type=int, default=24, help="pairs scored with OSA")
     parser.add_argument("--grid", type=Path, default=None, help="PNG of held-out transfers")
@@ -224,11 +242,22 @@ def main() -> None:
         for seed in seeds
         for row in row_names
     }
+    if args.split_from is not None and len(row_names) != 1:
+        raise SystemExit("--split-from: one row only (RUN trained one row's config)")
     # seed 0's rows train first: the later seeds take their split of the budget
     for (seed, row), folder in [] if args.evaluate_only else folders.items():
-        split_from = None if seed == 0 else folders[(0, row)]
+        split_from = args.split_from if seed == 0 else folders[(0, row)]
         config = f"{args.config}:{row}"
-        train_row(args.data, folder, config, args.minutes, seed, args.train_set, split_from)
+        train_row(
+            args.data,
+            folder,
+            config,
+            args.minutes,
+            seed,
+            args.train_set,
+            split_from,
+            args.step_weights,
+        )
     rows = {row: folders[(0, row)] for row in row_names}
     torch.set_grad_enabled(False)
     try:

@@ -223,6 +223,15 @@ def train_all_command(
             help="Split the budget by RUN's measured step costs (another seed of this row).",
         ),
     ] = None,
+    step_weights: Annotated[
+        str,
+        typer.Option(
+            "--step-weights",
+            metavar="NAME",
+            help="The stages' steps relative to one another: 'short' (coarse 4, each layer 2, "
+            "e2e 1) or 'paper' (§IV-B's epochs: 1, 2, 1).",
+        ),
+    ] = "short",
 ) -> None:
     """Train every stage of a Table IV row in the paper's order (coarse → face, arm, leg →
     e2e), each with its share of --minutes. Run it again to resume (docs/training.md)."""
@@ -244,7 +253,7 @@ def train_all_command(
         model.loss.allow_random_vgg = allow_random_vgg
         if vgg_weights is not None:
             model.loss.vgg_weights_path = str(vgg_weights)
-        results = train_all(data, out, model, minutes, common, split_from)
+        results = train_all(data, out, model, minutes, common, split_from, step_weights)
     except HptError as exc:
         raise _fail(exc) from exc
     for stage, result in results.items():

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from hpt_model.cli import app
 from hpt_model.config import HPTConfig
 from hpt_model.errors import TrainingError
-from hpt_model.training.all_stages import row_stages, stage_budgets
+from hpt_model.training.all_stages import STEP_WEIGHTS, row_stages, stage_budgets
 from hpt_model.training.budget import WallBudget
 from hpt_model.training.settings import TrainSettings
 
@@ -127,6 +127,30 @@ def test_seeds_can_share_one_split_of_the_budget(tmp_path: Path) -> None:
     assert refused.exit_code == 2 and "that run trained another model config" in refused.output
     missing = _train_all(shards, tmp_path / "y", config, "--split-from", str(tmp_path))
     assert missing.exit_code == 2 and "not a readable plan" in missing.output
+
+
+def test_step_weights_set_the_stages_steps_relative_to_one_another(tmp_path: Path) -> None:
+    """--step-weights paper gives the coarse generator the paper's 10 epochs to the layers'
+    20 (1:2), where the default gives it 4:2; a run folder keeps the weights it began with."""
+    stages = ("coarse", "face", "arm", "leg", "e2e")
+    seconds = {"coarse": 1.0, "face": 0.5, "arm": 1.0, "leg": 2.0, "e2e": 10.0}
+    paper = stage_budgets(stages, 600.0, seconds, STEP_WEIGHTS["paper"])
+    steps = {s: paper[s] / seconds[s] for s in stages}
+    assert steps["coarse"] == pytest.approx(steps["e2e"]) == pytest.approx(steps["arm"] / 2)
+    shards = write_train_shards(tmp_path / "shards", persons=2, frames=2)
+    config = write_config(tmp_path / "config.json", small_config())
+    out = tmp_path / "run"
+    first = _train_all(shards, out, config, "--step-weights", "paper", "--set", "stop_after=1")
+    assert first.exit_code == 0, first.output
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["step_weights"] == {"coarse": 1, "face": 2, "arm": 2, "leg": 2, "e2e": 1}
+    assert plan["step_weights_name"] == "paper"
+    measured = {s: plan["stages"][s] / plan["step_seconds"][s] for s in stages}
+    assert measured["face"] == pytest.approx(2 * measured["coarse"], rel=1e-9)
+    other = _train_all(shards, out, config, "--set", "stop_after=1")  # the default: short
+    assert other.exit_code == 2 and "split with the step weights" in other.output
+    unknown = _train_all(shards, tmp_path / "x", config, "--step-weights", "long")
+    assert unknown.exit_code == 2 and "'long': not one of short, paper" in unknown.output
 
 
 def test_a_budget_fixes_the_length_and_resume_keeps_it(tmp_path: Path) -> None:

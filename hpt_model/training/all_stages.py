@@ -5,9 +5,9 @@ end to end), each stage with its share of one wall-clock budget
 
 The shares are set in steps, not in wall clock: each stage's seconds per step are
 measured first (:mod:`~hpt_model.training.probe`, a few steps each on random weights), and
-stage s gets the budget share ``STEP_WEIGHT[s] × seconds_per_step[s]`` (normalised), so
-that the stages' step counts stand in the ratio of :data:`STEP_WEIGHT` whatever each step
-costs (docs/training.md, "Budget shares").
+stage s gets the budget share ``weight[s] × seconds_per_step[s]`` (normalised), so that
+the stages' step counts stand in the ratio of the step weights (:data:`STEP_WEIGHTS`,
+``--step-weights``) whatever each step costs (docs/training.md, "Budget shares").
 
 Run folders: ``OUT/<stage>/`` as ``hpt-model train`` writes them, and ``OUT/plan.json``
 (the model config and the budget). Running the same command again resumes: stages with a
@@ -33,10 +33,16 @@ from hpt_model.training.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
 
-#: Steps per stage relative to one another: the paper's proportions between the layers
-#: and e2e (20 and 10 epochs, §IV-B), and the coarse generator, which every later stage
+#: Steps per stage relative to one another, by name (``train-all --step-weights``).
+#: ``paper``: §IV-B's epochs (coarse 10, each layer 20, e2e 10). ``short``, the default: the
+#: same between the layers and e2e, and the coarse generator, which every later stage
 #: stands on (and which the coarse-only rows train for the whole budget), four times e2e's.
-STEP_WEIGHT: Mapping[str, float] = {"coarse": 4, "face": 2, "arm": 2, "leg": 2, "e2e": 1}
+STEP_WEIGHTS: Mapping[str, Mapping[str, float]] = {
+    "short": {"coarse": 4, "face": 2, "arm": 2, "leg": 2, "e2e": 1},
+    "paper": {"coarse": 1, "face": 2, "arm": 2, "leg": 2, "e2e": 1},
+}
+DEFAULT_STEP_WEIGHTS = "short"
+STEP_WEIGHT = STEP_WEIGHTS[DEFAULT_STEP_WEIGHTS]
 PLAN = "plan.json"
 
 
@@ -47,17 +53,23 @@ def row_stages(config: HPTConfig) -> tuple[str, ...]:
 
 
 def stage_budgets(
-    stages: tuple[str, ...], seconds: float, step_seconds: Mapping[str, float] | None = None
+    stages: tuple[str, ...],
+    seconds: float,
+    step_seconds: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] = STEP_WEIGHT,
 ) -> dict[str, float]:
-    """``seconds`` split over ``stages`` ∝ ``STEP_WEIGHT × step_seconds`` (equal step costs
-    when None), so that the step counts stand in the ratio of :data:`STEP_WEIGHT`."""
-    cost = {s: STEP_WEIGHT[s] * (1.0 if step_seconds is None else step_seconds[s]) for s in stages}
+    """``seconds`` split over ``stages`` ∝ ``weights × step_seconds`` (equal step costs
+    when None), so that the step counts stand in the ratio of ``weights``."""
+    cost = {s: weights[s] * (1.0 if step_seconds is None else step_seconds[s]) for s in stages}
     total = sum(cost.values())
     return {s: seconds * cost[s] / total for s in stages}
 
 
-def _read_plan(out: Path, config: dict[str, Any]) -> dict[str, Any] | None:
-    """``OUT/plan.json`` if there is one (refused when made with another config)."""
+def _read_plan(
+    out: Path, config: dict[str, Any], weights: dict[str, float]
+) -> dict[str, Any] | None:
+    """``OUT/plan.json`` if there is one (refused when made with another config or other
+    step weights)."""
     path = out / PLAN
     if not path.is_file():
         return None
@@ -69,6 +81,12 @@ def _read_plan(out: Path, config: dict[str, Any]) -> dict[str, Any] | None:
         raise TrainingError(
             f"{path}: this run folder was made with another model config; "
             "use another --out or remove the folder"
+        )
+    planned = old.get("step_weights", weights)
+    if planned != weights:
+        raise TrainingError(
+            f"{path}: this run folder's budget was split with the step weights {planned}, "
+            f"not {weights}; use another --out or the same --step-weights"
         )
     return old
 
@@ -103,12 +121,14 @@ def _plan_budgets(
     minutes: float,
     common: Mapping[str, Any],
     split_from: Path | None = None,
+    step_weights: str = DEFAULT_STEP_WEIGHTS,
 ) -> dict[str, float]:
     """Each stage's seconds: from the plan of an earlier run of this folder (its shares, at
     this call's ``minutes``), else from step costs, measured (the probe's time is taken from
     the budget) or those of ``split_from``'s plan, written into a new plan."""
     stages = row_stages(config)
-    plan = _read_plan(out, config.to_dict())
+    weights = {s: float(STEP_WEIGHTS[step_weights][s]) for s in stages}
+    plan = _read_plan(out, config.to_dict(), weights)
     if plan is not None and set(plan.get("stages", {})) == set(stages):
         total = sum(plan["stages"].values())
         return {s: minutes * 60 * plan["stages"][s] / total for s in stages}
@@ -124,14 +144,15 @@ def _plan_budgets(
             ", ".join(f"{s} {v:.2f}" for s, v in step_seconds.items()),
         )
     probe_s = clock() - start
-    budgets = stage_budgets(stages, max(minutes * 60 - probe_s, 1.0), step_seconds)
+    budgets = stage_budgets(stages, max(minutes * 60 - probe_s, 1.0), step_seconds, weights)
     _write_plan(
         out,
         {
             "config": config.to_dict(),
             "minutes": minutes,
             "stages": budgets,
-            "step_weights": {s: STEP_WEIGHT[s] for s in stages},
+            "step_weights": weights,
+            "step_weights_name": step_weights,
             "step_seconds": step_seconds,
             "probe_s": round(probe_s, 2),
             "split_from": None if split_from is None else str(split_from),
@@ -147,6 +168,7 @@ def train_all(
     minutes: float,
     common: Mapping[str, Any] | None = None,
     split_from: Path | None = None,
+    step_weights: str = DEFAULT_STEP_WEIGHTS,
 ) -> dict[str, TrainResult | None]:
     """Train every stage of ``config``'s row into ``out/<stage>`` within about ``minutes``.
 
@@ -154,16 +176,21 @@ def train_all(
     ``split_from``: a run folder of the same row whose measured step costs split the budget
     (another seed's: the probe's own figures move with the machine's load, and with them
     the stages' shares).
+    ``step_weights``: a name in :data:`STEP_WEIGHTS`, the stages' steps relative to one another.
     Returns each stage's result (None for a stage already finished); a stage that stops
     before its end (``stop_after``) ends the sequence there.
     """
     if minutes <= 0:
         raise TrainingError(f"--minutes must be positive, got {minutes}")
+    if step_weights not in STEP_WEIGHTS:
+        raise TrainingError(
+            f"--step-weights {step_weights!r}: not one of {', '.join(STEP_WEIGHTS)}"
+        )
     common = dict(common or {})
     stages = row_stages(config)
     if not data.is_dir():
         raise TrainingError(f"--data {data}: no such folder")
-    budgets = _plan_budgets(data, out, config, minutes, common, split_from)
+    budgets = _plan_budgets(data, out, config, minutes, common, split_from, step_weights)
     finals = {s: out / s / FINAL for s in stages}
     results: dict[str, TrainResult | None] = {}
     for stage in stages:
