@@ -208,6 +208,23 @@ BENCHMARKS: tuple[Benchmark, ...] = (
             *("--out", "benchmarks/results/small_colour_augment.json"),
         ),
     ),
+    # issue 22's step weights: the full row at 60 CPU-minutes with the paper's proportions
+    # (coarse 1 : layers 2 : e2e 1), seed 0, on small_training_60's seed-0 step costs
+    Benchmark(
+        "small_step_weights",
+        "benchmarks/small_training.py",
+        (
+            *("--rows", "full", "--minutes", "60", "--runs", "runs/60min-paper-weights"),
+            *("--step-weights", "paper", "--split-from", "runs/60min/small-full"),
+            *("--set", "budget_clock=cpu", "--set", "threads=1"),
+            *("--out", "benchmarks/results/small_step_weights.json"),
+        ),
+        (
+            *SMALL_QUICK,
+            *("--rows", "full", "--runs", "{work}/runs-weights", "--step-weights", "paper"),
+            *("--out", "benchmarks/results/small_step_weights.json"),
+        ),
+    ),
     # Table IV's five rows of the small config, seed 0, 30 CPU-minutes each: H and full are
     # small_training's (its folders, not trained again), the other three 1.5 CPU-hours
     Benchmark(
@@ -297,6 +314,7 @@ def main() -> None:
                 "small_ablation",
                 "small_ablation_60",
                 "small_colour_augment",
+                "small_step_weights",
             }
         needs_demo = demo_users & {b.name for b in chosen}
         if needs_demo and "demo_build" not in {b.name for b in chosen}:
