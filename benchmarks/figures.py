@@ -505,6 +505,11 @@ ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
         _small_training,
     ),
     (
+        "small config with `colour_augment`: the full row over 3 seeds, 60 CPU-minutes",
+        "small_colour_augment_seeds",
+        _small_training,
+    ),
+    (
         "small config, step weights: the paper's (coarse 1 : layers 2 : e2e 1) instead of the "
         "default 4 : 2 : 1, 60 CPU-minutes, full row, seed 0's step costs",
         "small_step_weights",
@@ -537,6 +542,7 @@ SCRIPT_OF = {
     "small_training_60": "benchmarks/small_training.py",
     "small_colour_augment": "benchmarks/small_training.py",
     "small_step_weights": "benchmarks/small_training.py",
+    "small_colour_augment_seeds": "benchmarks/small_training.py",
     "small_ablation_60": "benchmarks/small_training.py",
 }
 

@@ -208,6 +208,24 @@ BENCHMARKS: tuple[Benchmark, ...] = (
             *("--out", "benchmarks/results/small_colour_augment.json"),
         ),
     ),
+    # colour_augment's full row over 3 seeds (seed 0 is small_colour_augment's), each on the
+    # committed seed-0 run's step costs
+    Benchmark(
+        "small_colour_augment_seeds",
+        "benchmarks/small_training.py",
+        (
+            *("--rows", "full", "--seeds", "3", "--minutes", "60", "--runs", "runs/60min-colour"),
+            *("--split-from", "runs/60min/small-full"),
+            *("--set", "budget_clock=cpu", "--set", "threads=1", "--set", "colour_augment=true"),
+            *("--out", "benchmarks/results/small_colour_augment_seeds.json"),
+        ),
+        (
+            *SMALL_QUICK,
+            *("--rows", "full", "--seeds", "2", "--runs", "{work}/runs-colour"),
+            *("--set", "colour_augment=true"),
+            *("--out", "benchmarks/results/small_colour_augment_seeds.json"),
+        ),
+    ),
     # issue 22's step weights: the full row at 60 CPU-minutes with the paper's proportions
     # (coarse 1 : layers 2 : e2e 1), seed 0, on small_training_60's seed-0 step costs
     Benchmark(
@@ -315,6 +333,7 @@ def main() -> None:
                 "small_ablation_60",
                 "small_colour_augment",
                 "small_step_weights",
+                "small_colour_augment_seeds",
             }
         needs_demo = demo_users & {b.name for b in chosen}
         if needs_demo and "demo_build" not in {b.name for b in chosen}:
