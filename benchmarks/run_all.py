@@ -42,6 +42,8 @@ class Benchmark:
     quick: tuple[str, ...] = ()
 
 
+SMALL_TRAINING = "benchmarks/small_training.py"
+
 # small_training.py's quick run: the demo's shards, 1 minute a row, 4 pairs
 SMALL_QUICK = (
     "--data",
@@ -145,7 +147,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     # trains the small config's rows (./run train-small's model; 30 min each) if not done
     Benchmark(
         "small_training",
-        "benchmarks/small_training.py",
+        SMALL_TRAINING,
         (
             "--rows",
             "full",
@@ -167,7 +169,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     # stops at its 10-epoch cap inside 30 minutes, so its 30-minute runs may be linked in)
     Benchmark(
         "small_training_60",
-        "benchmarks/small_training.py",
+        SMALL_TRAINING,
         (
             *("--rows", "full", "H", "--seeds", "3", "--minutes", "60", "--runs", "runs/60min"),
             *("--set", "budget_clock=cpu", "--set", "threads=1"),
@@ -179,7 +181,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     # folders (H, H+S and H+S+D stop at the 10-epoch cap inside 30 minutes)
     Benchmark(
         "small_ablation_60",
-        "benchmarks/small_training.py",
+        SMALL_TRAINING,
         (
             *("--rows", "H", "H+S", "H+S+D", "H+S+D+PL", "full"),
             *("--minutes", "60", "--runs", "runs/60min"),
@@ -195,7 +197,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     # issue 22's clothes: full and H at 60 CPU-minutes with colour_augment, seed 0
     Benchmark(
         "small_colour_augment",
-        "benchmarks/small_training.py",
+        SMALL_TRAINING,
         (
             *("--rows", "full", "H", "--minutes", "60", "--runs", "runs/60min-colour"),
             *("--set", "budget_clock=cpu", "--set", "threads=1", "--set", "colour_augment=true"),
@@ -212,7 +214,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     # committed seed-0 run's step costs
     Benchmark(
         "small_colour_augment_seeds",
-        "benchmarks/small_training.py",
+        SMALL_TRAINING,
         (
             *("--rows", "full", "--seeds", "3", "--minutes", "60", "--runs", "runs/60min-colour"),
             *("--split-from", "runs/60min/small-full"),
@@ -230,7 +232,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     # (coarse 1 : layers 2 : e2e 1), seed 0, on small_training_60's seed-0 step costs
     Benchmark(
         "small_step_weights",
-        "benchmarks/small_training.py",
+        SMALL_TRAINING,
         (
             *("--rows", "full", "--minutes", "60", "--runs", "runs/60min-paper-weights"),
             *("--step-weights", "paper", "--split-from", "runs/60min/small-full"),
@@ -247,7 +249,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     # small_training's (its folders, not trained again), the other three 1.5 CPU-hours
     Benchmark(
         "small_ablation",
-        "benchmarks/small_training.py",
+        SMALL_TRAINING,
         (
             "--rows",
             "H",
@@ -326,15 +328,7 @@ def main() -> None:
         chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
         demo_users = {"perception", "shard_loading"}
         if args.quick:  # the small rows' quick runs train on the demo's shards
-            demo_users |= {
-                "small_training",
-                "small_training_60",
-                "small_ablation",
-                "small_ablation_60",
-                "small_colour_augment",
-                "small_step_weights",
-                "small_colour_augment_seeds",
-            }
+            demo_users |= {b.name for b in BENCHMARKS if b.script == SMALL_TRAINING}
         needs_demo = demo_users & {b.name for b in chosen}
         if needs_demo and "demo_build" not in {b.name for b in chosen}:
             chosen.insert(0, BENCHMARKS[0])  # their clips and shards come from the demo build
