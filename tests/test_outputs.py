@@ -223,3 +223,36 @@ def test_npz_files_read_as_numpy_reads_them(tmp_path: Path) -> None:
         load_arrays(tmp_path / "o.npz", "t")
     with pytest.raises(StageError, match=r"missing\.npz"):
         load_arrays(tmp_path / "missing.npz", "t")
+
+
+def test_fast_npz_is_a_zip_numpy_and_zipfile_read_as_the_arrays_written(tmp_path: Path) -> None:
+    """The per-frame ``.npz`` at level 1 are written by hand (ISA-L's deflate): a valid zip
+    (``testzip``), members named, dated and permissioned as ``zipfile`` writes them, the
+    arrays given back by numpy, and the same bytes when written again."""
+    import zipfile
+
+    from hpt_data.stages._frames_io import save_npz
+
+    rng = np.random.default_rng(3)
+    arrays = {
+        "labels": (rng.random((256, 256)) > 0.7).astype(np.uint8),
+        "depth": rng.random((64, 64)).astype(np.float16),
+        "ref_z": np.float64(2.9),
+    }
+    save_npz(tmp_path / "fast.npz", arrays, level=1)
+    save_npz(tmp_path / "zlib.npz", arrays, level=6)  # through zipfile
+    with (
+        zipfile.ZipFile(tmp_path / "fast.npz") as fast,
+        zipfile.ZipFile(tmp_path / "zlib.npz") as ref,
+    ):
+        assert fast.testzip() is None
+        fields = ("filename", "date_time", "external_attr", "create_system", "compress_type")
+        for a, b in zip(fast.infolist(), ref.infolist(), strict=True):
+            assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
+    with np.load(tmp_path / "fast.npz") as got:
+        assert sorted(got.files) == sorted(arrays)
+        for key, want in arrays.items():
+            assert got[key].dtype == np.asarray(want).dtype and np.array_equal(got[key], want)
+    first = (tmp_path / "fast.npz").read_bytes()
+    save_npz(tmp_path / "fast.npz", arrays, level=1)
+    assert (tmp_path / "fast.npz").read_bytes() == first
