@@ -189,6 +189,107 @@ def test_a_person_matte_in_a_window_is_that_part_of_the_frame_matte() -> None:
     assert np.abs(got - full[part[1] : part[3], part[0] : part[2]]).max() <= 1 / 16
 
 
+def test_a_part_of_a_warp_is_the_whole_warp_there_to_the_bit() -> None:
+    """``warp_part`` gives, on a part of the output, the values of OpenCV's whole warp to
+    the bit (a warp of the smaller window moves the fixed-point grid: values off by up to
+    1/32 on a steep edge): rotated, scaled and flipped maps, parts anywhere, outside too."""
+    from hpt_data.perception.warp import warp_part
+
+    rng = np.random.default_rng(7)
+    mask = (rng.random((256, 256)) ** 3).astype(np.float32)
+    mask[60:200, 90:160] = 1.0  # steep edges, where a moved grid shows
+    shifted = 0
+    for _ in range(40):
+        angle, scale = rng.uniform(-np.pi, np.pi), rng.uniform(0.7, 4.0)
+        c, s = np.cos(angle) * scale, np.sin(angle) * scale
+        flip = rng.choice([-1.0, 1.0])
+        fwd = np.array(
+            [[c * flip, -s, rng.uniform(-50, 400)], [s * flip, c, rng.uniform(-50, 400)]]
+        )
+        size = (int(rng.integers(300, 800)), int(rng.integers(300, 800)))
+        whole = cv2.warpAffine(mask, fwd, size, flags=cv2.INTER_LINEAR)
+        x0, y0 = (int(rng.integers(-20, v)) for v in size)
+        part = (x0, y0, x0 + int(rng.integers(1, 300)), y0 + int(rng.integers(1, 300)))
+        got = warp_part(mask, fwd, part)
+        inside = (max(part[0], 0), max(part[1], 0), min(part[2], size[0]), min(part[3], size[1]))
+        if inside[0] < inside[2] and inside[1] < inside[3]:
+            want = whole[inside[1] : inside[3], inside[0] : inside[2]]
+            at = got[
+                inside[1] - part[1] : inside[3] - part[1], inside[0] - part[0] : inside[2] - part[0]
+            ]
+            assert np.array_equal(at, want)
+            moved = fwd.copy()
+            moved[:, 2] -= inside[:2]
+            small = (inside[2] - inside[0], inside[3] - inside[1])
+            shifted += not np.array_equal(
+                cv2.warpAffine(mask, moved, small, flags=cv2.INTER_LINEAR), want
+            )
+    assert shifted > 0  # the plain warp of the smaller window does differ: the test can fail
+
+
+def _on_a_wide_canvas(image: np.ndarray) -> np.ndarray:
+    """``image`` in the middle of a grey canvas twice its size: the person's region then
+    lies inside the frame, most of it background."""
+    h, w = image.shape[:2]
+    canvas = np.full((2 * h, 2 * w, 3), 127, np.uint8)
+    canvas[h // 2 : h // 2 + h, w // 2 : w // 2 + w] = image
+    return canvas
+
+
+def test_a_person_alone_is_matted_in_the_reach_of_their_mask_with_the_same_values() -> None:
+    """remove-bg warps a lone person's mask only where it can reach 0.5 (``mask_reach``):
+    outside that part the matte over the region's window stays below 0.5, the part is
+    smaller than the window, and its values are the window's to the bit."""
+    pytest.importorskip("ai_edge_litert")
+    from hpt_data.perception.people import (
+        find_people,
+        mask_reach,
+        person_matte,
+        region_matte_part,
+        region_window,
+    )
+
+    rgb = _on_a_wide_canvas(cv2.cvtColor(portrait(), cv2.COLOR_BGR2RGB))
+    (person,) = find_people(rgb, masks=True)
+    h, w = rgb.shape[:2]
+    region = region_window(person, w, h)
+    whole = person_matte(person, w, h, region)
+    x0, y0, x1, y1 = mask_reach(person, w, h, pad=3)
+    rx0, ry0, rx1, ry1 = region
+    assert (x1 - x0) * (y1 - y0) < 0.8 * (rx1 - rx0) * (ry1 - ry0)
+    part = whole[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
+    assert np.array_equal(region_matte_part(person, w, h, (x0, y0, x1, y1)), part)
+    outside = whole.copy()
+    outside[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0] = 0
+    assert outside.max() < 0.5 and part.max() > 0.9
+    ys, xs = np.nonzero(part >= 0.5)  # at least pad pixels from the part's edges
+    assert xs.min() >= 3 or x0 == rx0
+    assert ys.min() >= 3 or y0 == ry0
+    with pytest.raises(ValueError, match="not inside the region"):
+        region_matte_part(person, w, h, (rx0 - 1, ry0, rx1, ry1))
+
+
+def test_segmenting_a_person_alone_equals_segmenting_in_the_whole_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lone person's shortcut changes nothing: ``segment_kept`` with the mask's reach
+    gives the matte, box and facts that the whole region's window gives."""
+    pytest.importorskip("ai_edge_litert")
+    import hpt_data.perception.people as people_module
+    from hpt_data.stages.remove_bg import RemoveBgSettings, find_frame_people, segment_kept
+
+    image, settings = _on_a_wide_canvas(portrait()), RemoveBgSettings()
+    people = find_frame_people(image, settings)
+    assert len(people) == 1
+    fast = segment_kept(image, people, 0, settings)
+    monkeypatch.setattr(
+        people_module, "mask_reach", lambda p, w, h, **_: people_module.region_window(p, w, h)
+    )
+    slow = segment_kept(image, people, 0, settings)
+    assert fast.box == slow.box and fast.flags == slow.flags and fast.facts == slow.facts
+    assert np.array_equal(fast.matte, slow.matte) and fast.matte.max() > 0.9
+
+
 def test_bgr_frames_give_the_people_of_their_rgb_copies() -> None:
     """remove-bg hands its frames over as read, BGR (``PeopleOptions.bgr``): the detector's
     letterbox and each landmark region swap their channels, not the whole frame, and the

@@ -51,6 +51,7 @@ from hpt_data.perception.tflite import TfliteModel as TfliteModel
 from hpt_data.perception.tflite import mediapipe_model_path as mediapipe_model_path
 from hpt_data.perception.views import TILE_MIN_IN_FRAME, combine, free_squares, in_frame, tiles
 from hpt_data.perception.views import covered as _covered
+from hpt_data.perception.warp import warp_part
 
 NUM_LANDMARKS = 33
 #: Zooms of remove-bg's tile rescans (``rescan_every``): 2 finds people in profile and half
@@ -290,6 +291,50 @@ def person_matte(
         borderValue=0.0,
     )
     return out
+
+
+def mask_reach(
+    person: PersonDetection, width: int, height: int, level: float = 0.5, pad: int = 3
+) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the part of :func:`region_window` outside which the person's
+    matte stays below ``level``, widened by ``pad`` pixels (empty when the mask reaches
+    ``level`` nowhere). Why: the region's window is mostly background (a standing person
+    fills a third of their square region), and the mask's warp into it is a frame's
+    costliest step after the models. A bilinear sample reaches ``level`` only within one
+    tensor pixel of one that does: the bound is those pixels' box, one wider, mapped."""
+    import cv2
+
+    if person.segmentation is None:
+        raise ValueError("mask_reach needs a detection found with masks=True")
+    rx0, ry0, rx1, ry1 = region_window(person, width, height)
+    u, v, du, dv = cv2.boundingRect((person.segmentation >= level).view(np.uint8))
+    if du == 0:
+        return rx0, ry0, rx0, ry0
+    corners = np.array([[u - 1, v - 1], [u + du, v - 1], [u - 1, v + dv], [u + du, v + dv]])
+    fwd = _sampling(person.roi)
+    pts = corners @ fwd[:, :2].T + fwd[:, 2]
+    x0, y0 = np.floor(pts.min(axis=0)).astype(int) - pad
+    x1, y1 = np.ceil(pts.max(axis=0)).astype(int) + 1 + pad
+    x0, y0, x1, y1 = max(x0, rx0), max(y0, ry0), min(x1, rx1), min(y1, ry1)
+    return int(x0), int(y0), int(max(x1, x0)), int(max(y1, y0))
+
+
+def region_matte_part(
+    person: PersonDetection, width: int, height: int, part: tuple[int, int, int, int]
+) -> np.ndarray:
+    """:func:`person_matte` in :func:`region_window`'s window, on ``part`` (x0, y0, x1,
+    y1) of the frame inside that window: (y1 - y0, x1 - x0) float32, the same values to
+    the bit (:func:`~hpt_data.perception.warp.warp_part`) at the cost of the part alone
+    (:func:`person_matte` with a smaller window moves OpenCV's sampling grid)."""
+    if person.segmentation is None:
+        raise ValueError("region_matte_part needs a detection found with masks=True")
+    rx0, ry0, rx1, ry1 = region_window(person, width, height)
+    x0, y0, x1, y1 = part
+    if not (rx0 <= x0 <= x1 <= rx1 and ry0 <= y0 <= y1 <= ry1):
+        raise ValueError(f"region_matte_part: {part} is not inside the region's window")
+    fwd = _sampling(person.roi)
+    fwd[:, 2] -= (rx0, ry0)  # as person_matte warps the region's window
+    return warp_part(person.segmentation, fwd, (x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0))
 
 
 #: A tile's person looked at (frame, region, face box, people so far): ``follow.tile_look``

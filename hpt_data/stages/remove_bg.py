@@ -92,6 +92,10 @@ if TYPE_CHECKING:
     from hpt_data.perception.people import PersonDetection
     from hpt_data.perception.tracking import Track
 
+#: The kept person's matte reaches this many pixels (a square's side) around the parts of
+#: their mask at 0.5 or more: the soft edge kept, stray low values farther off dropped.
+MATTE_DILATION = 5
+
 
 @dataclass(frozen=True)
 class RemoveBgSettings:
@@ -194,15 +198,21 @@ def segment_kept(
     import cv2
 
     from hpt_data.perception.masks import kept_and_others
-    from hpt_data.perception.people import region_window
+    from hpt_data.perception.people import mask_reach, region_matte_part, region_window
 
     h, w = image.shape[:2]
     if keep is None:
         return Segmentation(None, None, None, ["no_person"], {"people": len(people)})
     lm = people[keep].landmarks
-    # the kept person's matte is 0 outside their region: work in its window of the frame
-    x0, y0, x1, y1 = region_window(people[keep], w, h)
-    soft, overlap, claimed = kept_and_others(people, keep, w, h, (x0, y0, x1, y1))
+    # the kept person's matte is 0 outside their region: work in its window of the frame;
+    # alone, only in the part where their matte can reach 0.5, with room for the dilation
+    # below (the same values; the others' claims need the whole window: kept_and_others)
+    if len(people) == 1:
+        x0, y0, x1, y1 = mask_reach(people[keep], w, h, pad=MATTE_DILATION // 2 + 1)
+        soft, overlap, claimed = region_matte_part(people[keep], w, h, (x0, y0, x1, y1)), 0.0, None
+    else:
+        x0, y0, x1, y1 = region_window(people[keep], w, h)
+        soft, overlap, claimed = kept_and_others(people, keep, w, h, (x0, y0, x1, y1))
     lx0, ly0, lx1, ly1 = landmark_box(lm)
     binary = keep_person_components(soft >= 0.5, (lx0 - x0, ly0 - y0, lx1 - x0, ly1 - y0))
     area = float(np.count_nonzero(binary)) / (h * w)
@@ -210,7 +220,7 @@ def segment_kept(
     if area < settings.min_person_area:
         return Segmentation(lm, None, None, ["no_person"], facts)
     binary8 = binary.view(np.uint8)  # 0/1, no copy
-    dilated = cv2.dilate(binary8, np.ones((5, 5), np.uint8)).view(bool)
+    dilated = cv2.dilate(binary8, np.ones((MATTE_DILATION,) * 2, np.uint8)).view(bool)
     matte = np.zeros((h, w), np.float32)
     np.copyto(matte[y0:y1, x0:x1], soft, where=dilated)  # 0 elsewhere
     bx, by, bw, bh = cv2.boundingRect(binary8)  # of the nonzero pixels
