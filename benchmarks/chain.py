@@ -18,7 +18,10 @@ The chain's total is the headline: its ms per frame over the detector's.
 
 write-shards is also timed with ``--workers`` local processes against one, over
 ``--copies`` copies of the clip's outputs (videos of their own, so the shard plan has
-several ranges to share out), in three turns whose order rotates (medians): the pool's
+several ranges to share out: four a copy, of a quarter of the clip's frames each, so that
+every worker gets as many frames as the others and the figure is the writers' speed, not
+the wait for a last odd range that a dataset's thousands of ranges do not have), in three
+turns whose order rotates (medians): the pool's
 workers and the one worker each get the local executor's share of the cores' threads
 (``threads_per_worker``: 1 on 2 cores, 2 workers), and a third way is one worker with
 OpenCV's threads free, as ``--workers 1`` runs (OpenCV spreads a process over every core).
@@ -44,6 +47,7 @@ import argparse
 import contextlib
 import cProfile
 import json
+import math
 import os
 import pstats
 import resource
@@ -313,6 +317,7 @@ def write_once(
     max_mb: int,
     executor: Any,
     opencv: int | None = None,
+    frames_per_range: int | None = None,
 ) -> dict:
     """One write-shards over ``videos`` (in this process with OpenCV held to ``opencv``
     threads where given): wall and CPU seconds (this process's), frames, every shard's
@@ -325,7 +330,13 @@ def write_once(
     with held:
         start, cpu = time.perf_counter(), time.process_time()
         summary = write_dataset_shards(
-            "chain", pairs, out, max_mb << 20, progress=False, executor=executor
+            "chain",
+            pairs,
+            out,
+            max_mb << 20,
+            progress=False,
+            executor=executor,
+            frames_per_range=frames_per_range,
         )
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     manifest = json.loads((out / "manifest.json").read_text())
@@ -341,7 +352,13 @@ def write_once(
 
 
 def compare_shards(
-    ds: Any, videos: list[Any], workers: int, tmp: Path, max_mb: int, turns: int = 3
+    ds: Any,
+    videos: list[Any],
+    workers: int,
+    tmp: Path,
+    max_mb: int,
+    frames_per_range: int,
+    turns: int = 3,
 ) -> dict:
     """write-shards with one worker against ``workers``, in turns whose order rotates
     (medians over the turns).
@@ -357,11 +374,15 @@ def compare_shards(
     share = threads_per_worker(workers)
     runs: dict[str, list[dict]] = {"one": [], "many": [], "free": []}
     with LocalExecutor(workers=workers) as ex:
-        cold = write_once(ds, videos, tmp / "shards-n", max_mb, ex)
+
+        def write(out: str, executor: Any, opencv: int | None = None) -> dict:
+            return write_once(ds, videos, tmp / out, max_mb, executor, opencv, frames_per_range)
+
+        cold = write("shards-n", ex)
         ways = {
-            "one": lambda: write_once(ds, videos, tmp / "shards-1", max_mb, None, share),
-            "many": lambda: write_once(ds, videos, tmp / "shards-n", max_mb, ex),
-            "free": lambda: write_once(ds, videos, tmp / "shards-free", max_mb, None),
+            "one": lambda: write("shards-1", None, share),
+            "many": lambda: write("shards-n", ex),
+            "free": lambda: write("shards-free", None),
         }
         order = list(ways)
         for turn in range(turns):
@@ -434,9 +455,12 @@ def main() -> None:
         after = time_detector(decode(video.path))
         detector_ms, detector_cpu_ms = ((b + a) / 2 for b, a in zip(before, after, strict=True))
         copies = copy_videos(ds, video, args.copies)
-        max_mb = max(1, round(n * 0.12))  # about four shard ranges per copy of the clip
+        # four ranges a copy of the clip (16 with 4 copies: as many frames for each of 2
+        # or 4 workers), each range one shard (a frame is ~0.51 MB in a shard)
+        per_range = max(1, n // 4)
+        max_mb = max(1, math.ceil(per_range * 0.6))
         ceiling_before = measure_ceiling(processes=args.workers)
-        shards = compare_shards(ds, copies, args.workers, Path(tmp), max_mb)
+        shards = compare_shards(ds, copies, args.workers, Path(tmp), max_mb, per_range)
         ceiling_after = measure_ceiling(processes=args.workers)
         from_video = frames_from_source(
             ds, video, (args.work or Path(tmp)) / "work-png-frames", n, Path(tmp)
@@ -490,6 +514,7 @@ def main() -> None:
             "copies": args.copies,
             "frames_per_copy": shards["frames"] // args.copies,
             "max_mb": max_mb,
+            "frames_per_range": per_range,
             **{k: v for k, v in shards.items() if k not in ("ms_per_frame", "cpu_ms_per_frame")},
             # the machine's ceiling for --workers processes, before and after the turns
             "machine_ceiling": {

@@ -387,12 +387,27 @@ def _ceiling(s: Results) -> str:
     return f"; this machine's ceiling for {s['workers']} processes {c:.2f}×"
 
 
+def _ranges(s: Results) -> str:
+    """`` of N frames each`` where the run gave the ranges' size (results since the ranges
+    share out evenly)."""
+    return f" of {s['frames_per_range']} frames each" if "frames_per_range" in s else ""
+
+
 def _chain_shards(r: Results) -> str:
     s = r["shards"]
     same = "byte-identical" if s["identical"] else "**not identical**"
     return (
         f"{s['speedup']:.2f}× on {s['workers']} workers ({s['speedup_with_pool_start']:.2f}× "
-        f"counting the pool's start{_one_worker(s)}{_ceiling(s)}), {s['shards']} shards, {same}"
+        f"counting the pool's start{_one_worker(s)}{_ceiling(s)}), {s['shards']} shards"
+        f"{_ranges(s)}, {same}"
+    )
+
+
+def _deflate(r: Results) -> str:
+    return "; ".join(
+        f"{name}: {x['zlib_ms_per_frame']:.2f} → {x['isal_ms_per_frame']:.2f} ms "
+        f"(**{x['zlib_over_isal']:.1f}×**), bytes ×{x['isal_over_zlib_bytes']:.2f}"
+        for name, x in r["rows"].items()
     )
 
 
@@ -466,6 +481,12 @@ ROWS: list[tuple[str, str, Callable[[Results], str]]] = [
     ("data chain, one 1024 clip, every stage in one process, one core", "chain", _chain),
     ("data chain: perception, scratch on disk, memory", "chain", _chain_footprint),
     ("write-shards, 2 workers vs 1 (warm pool)", "chain", _chain_shards),
+    (
+        "deflate per frame of the chain's clip: zlib level 1 → ISA-L level 1 (what the stages "
+        "use), ms and bytes",
+        "deflate",
+        _deflate,
+    ),
     (
         "Ray: a video's stages in one task (`--fuse-stages`) vs one per stage",
         "ray_fused",
@@ -593,7 +614,8 @@ def render_chain_table(results: Path = RESULTS) -> str:
         f"Perception (remove-bg + pose2d): {r['perception_over_detector']:.2f}× the detector "
         f"wall, {r['perception_over_detector_cpu']:.2f}× CPU{_without_mirror(r)}. "
         f"write-shards over "
-        f"{s['copies']} copies of the clip ({s['shards']} shards): {s['workers']} workers "
+        f"{s['copies']} copies of the clip ({s['shards']} shards{_ranges(s)}): "
+        f"{s['workers']} workers "
         f"{s['speedup']:.2f}× one (warm pool; {s['speedup_with_pool_start']:.2f}× counting "
         f"the pool's start{_one_worker(s)}{_ceiling(s)}), byte-identical: "
         f"{'yes' if s['identical'] else '**no**'}. The "
