@@ -20,7 +20,7 @@ write-shards is also timed with ``--workers`` local processes against one, over
 ``--copies`` copies of the clip's outputs (videos of their own, so the shard plan has
 several ranges to share out: four a copy, of a quarter of the clip's frames each, so that
 every worker gets as many frames as the others and the figure is the writers' speed, not
-the wait for a last odd range that a dataset's thousands of ranges do not have), in three
+the wait for a last odd range that a dataset's thousands of ranges do not have), in five
 turns whose order rotates (medians): the pool's
 workers and the one worker each get the local executor's share of the cores' threads
 (``threads_per_worker``: 1 on 2 cores, 2 workers), and a third way is one worker with
@@ -358,7 +358,7 @@ def compare_shards(
     tmp: Path,
     max_mb: int,
     frames_per_range: int,
-    turns: int = 3,
+    turns: int = 5,
 ) -> dict:
     """write-shards with one worker against ``workers``, in turns whose order rotates
     (medians over the turns).
