@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results" / "deflate.json"
-STAGES = ("sample-frames", "remove-bg", "pose2d", "fit-smpl", "render-maps", "voxelize")
 
 
 def up_rows(image: np.ndarray) -> bytes:
@@ -116,7 +115,7 @@ def compare(items: list[list[bytes]], old: Callable, new: Callable, wbits: int, 
 
 def build(data: Path, work: Path, frames: int) -> tuple[Any, Any]:
     """chain.py's clip through voxelize (outputs already there and up to date are kept)."""
-    from chain import open_clip
+    from chain import STAGE_ORDER, open_clip
 
     from hpt_data.executors import LocalExecutor
     from hpt_data.orchestrator import materialize_videos, scan_videos
@@ -129,7 +128,7 @@ def build(data: Path, work: Path, frames: int) -> tuple[Any, Any]:
     if render.failures:
         raise SystemExit(f"rendering failed: {render.failures[0].error}")
     vdir = ds.dirs.video(video.video_id)
-    for name in STAGES:
+    for name in STAGE_ORDER:
         stage = ds.stage(name)
         task = StageTask(stage, video, vdir.path, ds.upstream_fingerprints(stage))
         result = execute_stage_task(task)
