@@ -4,6 +4,7 @@ and masks written as PNG without libpng's filter search."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -225,6 +226,8 @@ def test_a_part_of_a_warp_is_the_whole_warp_there_to_the_bit() -> None:
                 cv2.warpAffine(mask, moved, small, flags=cv2.INTER_LINEAR), want
             )
     assert shifted > 0  # the plain warp of the smaller window does differ: the test can fail
+    for empty in ((5, 5, 5, 9), (5, 5, 9, 5), (9, 9, 5, 5)):  # nothing to warp: no pixels
+        assert warp_part(mask, fwd, empty).size == 0
 
 
 def _on_a_wide_canvas(image: np.ndarray) -> np.ndarray:
@@ -288,6 +291,10 @@ def test_segmenting_a_person_alone_equals_segmenting_in_the_whole_region(
     slow = segment_kept(image, people, 0, settings)
     assert fast.box == slow.box and fast.flags == slow.flags and fast.facts == slow.facts
     assert np.array_equal(fast.matte, slow.matte) and fast.matte.max() > 0.9
+    monkeypatch.undo()
+    faint = dataclasses.replace(people[0], segmentation=np.full((256, 256), 0.2, np.float32))
+    nobody = segment_kept(image, [faint], 0, settings)  # a mask below 0.5 everywhere
+    assert nobody.flags == ["no_person"] and nobody.matte is None
 
 
 def test_bgr_frames_give_the_people_of_their_rgb_copies() -> None:

@@ -43,6 +43,8 @@ def warp_part(src: np.ndarray, fwd: np.ndarray, part: tuple[int, int, int, int])
     import cv2
 
     x0, y0, x1, y1 = part
+    if x1 <= x0 or y1 <= y0:  # OpenCV refuses empty maps
+        return np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), src.dtype)
     m = inverse_map(fwd)
     scale = 1 << _AB_BITS
     xs = np.arange(x0, x1, dtype=np.float64)
