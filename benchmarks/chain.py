@@ -108,6 +108,30 @@ def open_clip(
     return Dataset.open(config, work)
 
 
+def build_clip_stages(ds: Any) -> tuple[Any, Any]:
+    """The dataset's one clip rendered and every stage before write-shards run on it once
+    (outputs already up to date kept): the video and its folder (``VideoDir``). For the
+    benchmarks that measure what the stages wrote (``image_io.py``, ``deflate.py``)."""
+    from hpt_data.executors import LocalExecutor
+    from hpt_data.orchestrator import materialize_videos, scan_videos
+    from hpt_data.tasks import StageTask, execute_stage_task
+
+    video = scan_videos(ds).videos[0]
+    with LocalExecutor(workers=1) as ex:
+        render = materialize_videos(ds, [video], ex, progress=False)
+    if render.failures:
+        raise SystemExit(f"rendering failed: {render.failures[0].error}")
+    vdir = ds.dirs.video(video.video_id)
+    for name in STAGE_ORDER:
+        stage = ds.stage(name)
+        result = execute_stage_task(
+            StageTask(stage, video, vdir.path, ds.upstream_fingerprints(stage))
+        )
+        if result.state not in ("ok", "skipped"):
+            raise SystemExit(f"{name} failed: {result.error}")
+    return video, vdir
+
+
 def decode(path: str) -> list[Any]:
     """Every frame of the clip, decoded once, (H, W, 3) BGR uint8."""
     from hpt_data.video import VideoReader

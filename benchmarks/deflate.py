@@ -114,27 +114,10 @@ def compare(items: list[list[bytes]], old: Callable, new: Callable, wbits: int, 
 
 
 def build(data: Path, work: Path, frames: int) -> tuple[Any, Any]:
-    """chain.py's clip through voxelize (outputs already there and up to date are kept)."""
-    from chain import STAGE_ORDER, open_clip
+    """chain.py's clip through voxelize: the video and its folder."""
+    from chain import build_clip_stages, open_clip
 
-    from hpt_data.executors import LocalExecutor
-    from hpt_data.orchestrator import materialize_videos, scan_videos
-    from hpt_data.tasks import StageTask, execute_stage_task
-
-    ds = open_clip(data, work, frames)
-    video = scan_videos(ds).videos[0]
-    with LocalExecutor(workers=1) as ex:
-        render = materialize_videos(ds, [video], ex, progress=False)
-    if render.failures:
-        raise SystemExit(f"rendering failed: {render.failures[0].error}")
-    vdir = ds.dirs.video(video.video_id)
-    for name in STAGE_ORDER:
-        stage = ds.stage(name)
-        task = StageTask(stage, video, vdir.path, ds.upstream_fingerprints(stage))
-        result = execute_stage_task(task)
-        if result.state not in ("ok", "skipped"):
-            raise SystemExit(f"{name} failed: {result.error}")
-    return ds, video
+    return build_clip_stages(open_clip(data, work, frames))
 
 
 def main() -> None:
@@ -154,8 +137,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or Path(tmp) / "data"
         work = args.work or Path(tmp) / "work"
-        ds, video = build(data, work, args.frames)
-        vdir = ds.dirs.video(video.video_id)
+        video, vdir = build(data, work, args.frames)
         rb = vdir.output("remove-bg")
         mattes = [
             [up_rows(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE))]

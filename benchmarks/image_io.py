@@ -53,19 +53,18 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results" / "image_io.json"
 SIDE = 1024
 FPS = 15
-STAGES = ("sample-frames", "remove-bg", "pose2d", "fit-smpl", "render-maps", "voxelize")
 
 
 def build_clip(data: Path, work: Path, frames: int) -> tuple[Any, Path]:
     """The one-clip synthetic dataset, every stage run once; the video's folder."""
+    from chain import build_clip_stages
+
     from hpt_data.config import DatasetConfig
-    from hpt_data.executors import LocalExecutor
-    from hpt_data.orchestrator import Dataset, materialize_videos, scan_videos
+    from hpt_data.orchestrator import Dataset
     from hpt_data.sources.split import SplitRule
     from hpt_data.sources.synthetic import SyntheticOptions
     from hpt_data.stages.remove_bg import RemoveBgSettings
     from hpt_data.stages.sample_frames import SampleFramesSettings
-    from hpt_data.tasks import StageTask, execute_stage_task
 
     options = SyntheticOptions(
         persons=1, clips_per_person=1, seconds=frames / FPS, fps=FPS, width=SIDE, height=SIDE
@@ -82,20 +81,7 @@ def build_clip(data: Path, work: Path, frames: int) -> tuple[Any, Path]:
             "remove-bg": RemoveBgSettings(alpha=True, crop_file="image"),
         },
     )
-    ds = Dataset.open(config, work)
-    video = scan_videos(ds).videos[0]
-    with LocalExecutor(workers=1) as ex:
-        done = materialize_videos(ds, [video], ex, progress=False)
-    if done.failures:
-        raise SystemExit(f"rendering failed: {done.failures[0].error}")
-    vdir = ds.dirs.video(video.video_id)
-    for name in STAGES:
-        stage = ds.stage(name)
-        result = execute_stage_task(
-            StageTask(stage, video, vdir.path, ds.upstream_fingerprints(stage))
-        )
-        if result.state != "ok":
-            raise SystemExit(f"{name} failed: {result.error}")
+    video, vdir = build_clip_stages(Dataset.open(config, work))
     return video, vdir.path
 
 
