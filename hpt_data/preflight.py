@@ -40,34 +40,35 @@ if TYPE_CHECKING:
 # Disk per kept frame, per stage: the stage folders' bytes per frame that
 # benchmarks/chain.py measured (benchmarks/results/chain.json, ``bytes_per_frame`` of each
 # stage: one 1024x1024 synthetic clip of 60 frames, every frame kept, default settings,
-# keep: needed), 2026-12-05; tests/test_preflight.py checks they still match that file.
+# keep: needed), 2026-12-07; tests/test_preflight.py checks they still match that file.
 # Per-video files (previews, fit.json) are spread over 60 frames there: shorter videos
 # need a little more per frame.
 BYTES_PER_FRAME: dict[str, int] = {
-    "remove-bg": 36_815,  # the 1024 crop's 8-bit matte and mask (crop_file: matte)
-    "pose2d": 3_202,
-    "fit-smpl": 3_890,  # fits.npz, fit.json, preview.png
-    "render-maps": 373_476,  # S, D at 1024 and 512 (body window), joints, layer maps
-    "voxelize": 32_920,  # the label volume (.binvox grids only with keep: all)
+    "remove-bg": 42_518,  # the 1024 crop's 8-bit matte and mask (crop_file: matte)
+    "pose2d": 3_184,
+    "fit-smpl": 3_873,  # fits.npz, fit.json, preview.png
+    "render-maps": 384_460,  # S, D at 1024 and 512 (body window), joints, layer maps
+    "voxelize": 29_135,  # the label volume (.binvox grids only with keep: all)
 }
-# sample-frames keeps each frame at the source's resolution (fast PNG by default): 296,737 B per
-# 1024x1024 frame of the same run = 0.28 B per source pixel (about 0.59 MB for 1080p).
-SAMPLE_BYTES_PER_PIXEL = 296_737 / (1024 * 1024)
+# sample-frames keeps each frame at the source's resolution (fast PNG by default): 308,247 B per
+# 1024x1024 frame of the same run = 0.29 B per source pixel (about 0.61 MB for 1080p).
+SAMPLE_BYTES_PER_PIXEL = 308_247 / (1024 * 1024)
 UNKNOWN_SOURCE_PIXELS = 1920 * 1080  # a video whose size cannot be read is taken as 1080p
 # remove-bg crop_file: image also writes each 1024 crop's colour PNG (libpng, level 1 RLE):
 # 168,014 B a crop in benchmarks/results/image_io.json (crops, "until now").
 CROP_IMAGE_BYTES = 168_014
 # write-shards: the shards' bytes per frame of the same run.
-SHARD_BYTES_PER_FRAME = 486_007
+SHARD_BYTES_PER_FRAME = 503_996
 
 # What each stage imports beyond the core dependencies (pip install 'hpt[data]').
+# isal: ISA-L's deflate, for the stages' PNGs and per-frame .npz (stages/_frames_io.py).
 _STAGE_MODULES: dict[str, tuple[str, ...]] = {
-    "sample-frames": ("cv2",),
-    "remove-bg": ("cv2", "mediapipe"),
+    "sample-frames": ("cv2", "isal"),
+    "remove-bg": ("cv2", "mediapipe", "isal"),
     "pose2d": ("mediapipe",),
-    "fit-smpl": ("smplx",),
-    "render-maps": ("smplx",),
-    "voxelize": ("smplx",),
+    "fit-smpl": ("smplx", "isal"),
+    "render-maps": ("smplx", "isal"),
+    "voxelize": ("smplx", "isal"),
 }
 _BODY_STAGES = ("fit-smpl", "render-maps", "voxelize")
 
