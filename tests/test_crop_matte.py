@@ -13,7 +13,14 @@ from frames_for_tests import portrait_frames, write_video
 
 from hpt_data.crop import CropWindow
 from hpt_data.sources.base import VideoRecord
-from hpt_data.stages._crop_matte import crop_person, landmark_input, quantise_matte, rebuild_crop
+from hpt_data.stages._crop_matte import (
+    blend_crop,
+    crop_person,
+    landmark_input,
+    matte_from_uint8,
+    quantise_matte,
+    rebuild_crop,
+)
 from hpt_data.stages.base import StageContext
 from hpt_data.stages.outputs import Crops
 from hpt_data.stages.remove_bg import RemoveBackground, RemoveBgSettings, Segmentation
@@ -121,3 +128,31 @@ def test_landmark_input_keeps_the_surroundings_and_drops_the_others() -> None:
         assert np.array_equal(alone[y, x], scene[y, x])
     for x, y in np.rint(beyond).astype(int):
         assert np.array_equal(alone[y, x], bg)
+
+
+def test_the_crop_blended_in_the_mattes_box_is_the_whole_crop_blended() -> None:
+    """Only the matte's nonzero box is blended: the bytes are those of ``cv2.blendLinear``
+    over the whole crop (where the matte is 0 it gives the background exactly), for every
+    background value, a matte that dips below 0 (a cubic resampling), an empty matte,
+    and the crop rebuilt from the stored 8-bit matte."""
+    rng = np.random.default_rng(11)
+    frame = rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)
+    window = CropWindow(20, 30, 200, 256)
+
+    def whole(alpha: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
+        crop = window.cut(frame, 0)
+        bg = np.empty_like(crop)
+        bg[:] = rgb[::-1]
+        return cv2.blendLinear(crop, bg, alpha, 1.0 - alpha)
+
+    alpha = np.zeros((256, 256), np.float32)
+    alpha[60:200, 90:150] = rng.random((140, 60), dtype=np.float32)
+    alpha[100, 40] = -0.01  # below 0, outside the main blob
+    for value in range(256):
+        rgb = (value, 255 - value, (value * 7) % 256)
+        assert np.array_equal(blend_crop(frame, alpha, window, rgb), whole(alpha, rgb))
+    empty = np.zeros((256, 256), np.float32)
+    assert np.array_equal(blend_crop(frame, empty, window, (0, 255, 0)), whole(empty, (0, 255, 0)))
+    alpha8 = (alpha.clip(0, 1) * 255).round().astype(np.uint8)
+    got = rebuild_crop(frame, alpha8, window, (255, 255, 255))
+    assert np.array_equal(got, whole(matte_from_uint8(alpha8), (255, 255, 255)))
