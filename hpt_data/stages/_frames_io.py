@@ -77,7 +77,10 @@ def deflate_fast(raw: bytes) -> bytes:
     """``raw`` as a zlib stream (a PNG's IDAT) by ISA-L's deflate at level 1 (``isal``):
     remove-bg's 1024² matte in 0.28 ms against zlib's 5.3 at level 1 run-length, for 1.2×
     the bytes; a 1024² colour frame in 2.5 against 19.5 ms, 1.04× the bytes
-    (``benchmarks/results/deflate.json``). Any inflater reads it."""
+    (``benchmarks/results/deflate.json``). Any inflater reads it. The same bytes every time
+    on one kind of CPU; ISA-L picks its code by the CPU's features, so another kind (an
+    ARM node, an x86 without SSE4.2) may deflate differently: the pixels stay the same, but
+    an output redone there makes the stages after it redo theirs (their inputs' digests)."""
     from isal import isal_zlib
 
     return isal_zlib.compress(raw, 1)
