@@ -350,13 +350,21 @@ def _without_mirror(r: Results) -> str:
         return ""
     m = r["remove_bg_without_mirror_pass"]
     alternate = m.get("perception_over_detector_alternate")
-    return (
+    text = (
         f" ({m['perception_over_detector']:.2f}× with `mirror_pass: false`, one landmark run "
         f"a frame fewer"
         + (f", {alternate:.2f}× with `alternate`" if alternate is not None else "")
         + f", against {m['perception_over_detector_default']:.2f}× for the default in the "
-        "same turns)"
+        "same turns"
     )
+    if "perception_side_by_side" in m:  # results since the detector is timed in each turn
+        side = m["perception_side_by_side"]
+        text += (
+            f"; side by side with the detector in each turn, median of 3: default "
+            f"**{side['default']:.2f}×**, `false` {side['mirror_pass_false']:.2f}×, "
+            f"`alternate` {side['mirror_pass_alternate']:.2f}×"
+        )
+    return text + ")"
 
 
 def _chain_footprint(r: Results) -> str:
