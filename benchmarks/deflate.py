@@ -76,9 +76,9 @@ def isal_png(raw: bytes) -> bytes:
 
 
 def isal_zip(raw: bytes) -> bytes:
-    from isal import isal_zlib
+    from hpt_data.stages._frames_io import deflate_fast
 
-    return isal_zlib.compress(raw, 1, wbits=-15)
+    return deflate_fast(raw, wbits=-15)
 
 
 def best_ms(fn: Callable[[], bytes], repeats: int) -> tuple[float, bytes]:

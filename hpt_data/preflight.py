@@ -61,12 +61,13 @@ CROP_IMAGE_BYTES = 168_014
 SHARD_BYTES_PER_FRAME = 503_996
 
 # What each stage imports beyond the core dependencies (pip install 'hpt[data]').
-# isal: ISA-L's deflate, for the stages' PNGs and per-frame .npz (stages/_frames_io.py).
+# isal: ISA-L's deflate, for the fast PNGs and the level-1 per-frame .npz (stages/_frames_io.py;
+# fit-smpl writes neither: its preview through libpng, fits.npz through zipfile).
 _STAGE_MODULES: dict[str, tuple[str, ...]] = {
     "sample-frames": ("cv2", "isal"),
     "remove-bg": ("cv2", "mediapipe", "isal"),
     "pose2d": ("mediapipe",),
-    "fit-smpl": ("smplx", "isal"),
+    "fit-smpl": ("smplx",),
     "render-maps": ("smplx", "isal"),
     "voxelize": ("smplx", "isal"),
 }

@@ -59,10 +59,8 @@ def blend_crop(
     """The window of ``image`` ((H, W, 3) uint8 BGR frame), blended by ``alpha`` ((size,
     size) float32 in [0, 1], already in the crop) over ``background_rgb``: (size, size, 3)
     uint8 BGR."""
-    import cv2
 
-    x, y, w, h = cv2.boundingRect((alpha != 0).view(np.uint8))  # a resampled matte may dip below 0
-    part = (slice(y, y + h), slice(x, x + w))
+    part = _nonzero_part((alpha != 0).view(np.uint8))  # a resampled matte may dip below 0
     return _over_background(window.cut(image, 0), alpha[part], part, background_rgb)
 
 
@@ -71,12 +69,18 @@ def rebuild_crop(
 ) -> np.ndarray:
     """The crop remove-bg blended with ``crop_file: matte``, from the ``frame`` ((H, W, 3)
     uint8 BGR) it was cut from and its stored (size, size) uint8 matte."""
-    import cv2
-
-    x, y, w, h = cv2.boundingRect(alpha8)  # of its nonzero pixels
-    part = (slice(y, y + h), slice(x, x + w))
+    part = _nonzero_part(alpha8)
     alpha = matte_from_uint8(alpha8[part])
     return _over_background(window.cut(frame, 0), alpha, part, background_rgb)
+
+
+def _nonzero_part(mask: np.ndarray) -> tuple[slice, slice]:
+    """The (rows, columns) slices of the box of ``mask``'s nonzero pixels ((H, W) uint8;
+    empty slices when none is)."""
+    import cv2
+
+    x, y, w, h = cv2.boundingRect(mask)
+    return slice(y, y + h), slice(x, x + w)
 
 
 def _over_background(

@@ -73,8 +73,9 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
-def deflate_fast(raw: bytes) -> bytes:
-    """``raw`` as a zlib stream (a PNG's IDAT) by ISA-L's deflate at level 1 (``isal``):
+def deflate_fast(raw: bytes, wbits: int = 15) -> bytes:
+    """``raw`` as a zlib stream (a PNG's IDAT; ``wbits=-15``: raw deflate, a zip member's)
+    by ISA-L's deflate at level 1 (``isal``):
     remove-bg's 1024² matte in 0.28 ms against zlib's 5.3 at level 1 run-length, for 1.2×
     the bytes; a 1024² colour frame in 2.5 against 19.5 ms, 1.04× the bytes
     (``benchmarks/results/deflate.json``). Any inflater reads it. The same bytes every time
@@ -83,7 +84,7 @@ def deflate_fast(raw: bytes) -> bytes:
     an output redone there makes the stages after it redo theirs (their inputs' digests)."""
     from isal import isal_zlib
 
-    return isal_zlib.compress(raw, 1)
+    return isal_zlib.compress(raw, 1, wbits=wbits)
 
 
 def fast_png(image: np.ndarray) -> bytes:
@@ -169,14 +170,12 @@ def fast_npz(arrays: Mapping[str, np.ndarray]) -> bytes:
     by :func:`deflate_fast`: what ``zipfile`` would write at another deflate, read by
     ``np.load``, ``zipfile`` and ``load_arrays`` alike. Written by hand because
     ``zipfile`` takes no other compressor."""
-    from isal import isal_zlib
-
     local, central = [], []
     offset = 0
     for key in sorted(arrays):
         name = f"{key}.npy".encode()
         raw = _npy_bytes(arrays[key])
-        data = isal_zlib.compress(raw, 1, wbits=-15)  # raw deflate, as zip members are
+        data = deflate_fast(raw, wbits=-15)  # raw deflate, as zip members are
         sizes = struct.pack("<III", zlib.crc32(raw), len(data), len(raw))
         common = struct.pack("<HHHHH", _ZIP_NEEDS, 0, _ZIP_DEFLATE, 0, _DOS_DATE) + sizes
         head = b"PK\x03\x04" + common + struct.pack("<HH", len(name), 0) + name
