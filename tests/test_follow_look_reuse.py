@@ -19,6 +19,7 @@ import pytest
 from hpt_data.crop import CropWindow
 from hpt_data.perception import people as people_module
 from hpt_data.perception.follow import landmarks_on_crop, landmarks_on_frame
+from hpt_data.perception.tflite import TfliteModel
 from hpt_data.stages._crop_matte import crop_landmarks, landmark_input
 from hpt_data.stages.remove_bg import RemoveBgSettings, find_frame_people, segment_kept
 
@@ -63,10 +64,9 @@ def test_the_follow_look_agrees_with_the_crop_pass(canvas: tuple) -> None:
 
 def test_one_landmark_run_less(canvas: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     image, seg, window, person, s = canvas
-    model = people_module.landmark_model()
-    runs = []
-    run = model.run
-    monkeypatch.setattr(model, "run", lambda *a, **k: runs.append(1) or run(*a, **k))
+    runs = []  # the landmark model's runs, whole or without its mask (TfliteModel.without)
+    run = TfliteModel.run
+    monkeypatch.setattr(TfliteModel, "run", lambda *a, **k: runs.append(1) or run(*a, **k))
     crop_landmarks(image, seg, window, person, s)
     assert len(runs) == 1  # the mirror look alone
     crop_landmarks(image, seg, window, person, dataclasses.replace(s, reuse_follow_look=False))

@@ -19,8 +19,8 @@ import pytest
 from frames_for_tests import write_video
 
 from hpt_data.crop import CropWindow
-from hpt_data.perception import people as people_module
 from hpt_data.perception.follow import landmarks_on_frame
+from hpt_data.perception.tflite import TfliteModel
 from hpt_data.sources.base import VideoRecord
 from hpt_data.stages._crop_matte import crop_landmarks, mirror_look
 from hpt_data.stages.base import StageContext
@@ -82,10 +82,9 @@ def test_odd_frames_look_twice_even_frames_once(
     astronaut: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     image, seg, window, person, s = astronaut
-    model = people_module.landmark_model()
-    runs = []
-    run = model.run
-    monkeypatch.setattr(model, "run", lambda *a, **k: runs.append(1) or run(*a, **k))
+    runs = []  # the landmark model's runs, whole or without its mask (TfliteModel.without)
+    run = TfliteModel.run
+    monkeypatch.setattr(TfliteModel, "run", lambda *a, **k: runs.append(1) or run(*a, **k))
     crop_landmarks(image, seg, window, person, s, mirror_look(s.mirror_pass, 0))
     assert len(runs) == 0  # the follow look alone
     crop_landmarks(image, seg, window, person, s, mirror_look(s.mirror_pass, 1))

@@ -94,6 +94,9 @@ class PersonDetection:
 
 DETECTOR = "modules/pose_detection/pose_detection.tflite"
 LANDMARKER = "modules/pose_landmark/pose_landmark_full.tflite"
+#: The landmark model's output holding the person mask (the costliest head; see
+#: :func:`landmarks_in_roi`).
+MASK_OUTPUT = "Identity_2"
 
 
 @functools.cache
@@ -223,11 +226,14 @@ def landmarks_in_roi(
     # (33 landmarks, then alignment points: 33 hip centre, 34 body-circle point);
     # Identity_1 (1, 1): pose presence, a probability; Identity_2 (1, 256, 256, 1): the
     # person mask's logits over the region; Identity_3 (1, 64, 64, 39): the points'
-    # heatmap logits (refine_from_heatmap); Identity_4 (1, 117): 39 world points, metres
-    out = model.run(_crop(rgb, roi, bgr), outputs=5)
-    raw = out[0].reshape(39, 5).astype(np.float64)
-    raw[:, :2] = refine_from_heatmap(raw[:, :2], out[3].reshape(out[3].shape[-3:]))
-    presence = float(np.clip(out[1].reshape(-1)[0], 0.0, 1.0))
+    # heatmap logits (refine_from_heatmap); Identity_4 (1, 117): 39 world points, metres.
+    # Without ``mask`` the model runs without the mask's decoder (TfliteModel.without:
+    # the other outputs the same to the bit, a third of the time saved).
+    out = (model if mask else model.without(MASK_OUTPUT)).run_named(_crop(rgb, roi, bgr))
+    raw = out["Identity"].reshape(39, 5).astype(np.float64)
+    heatmap = out["Identity_3"]
+    raw[:, :2] = refine_from_heatmap(raw[:, :2], heatmap.reshape(heatmap.shape[-3:]))
+    presence = float(np.clip(out["Identity_1"].reshape(-1)[0], 0.0, 1.0))
     m = roi_matrix(roi)
     xy = raw[:, :2] @ m[:, :2].T + m[:, 2]
     z = raw[:NUM_LANDMARKS, 2] * roi[2] / LANDMARK_SIZE
@@ -236,8 +242,8 @@ def landmarks_in_roi(
     )
     seg = None
     if mask:
-        seg = _sigmoid(out[2].reshape(LANDMARK_SIZE, LANDMARK_SIZE)).astype(np.float32)
-    world = out[4].reshape(39, 3)[:NUM_LANDMARKS].astype(np.float64)
+        seg = _sigmoid(out[MASK_OUTPUT].reshape(LANDMARK_SIZE, LANDMARK_SIZE)).astype(np.float32)
+    world = out["Identity_4"].reshape(39, 3)[:NUM_LANDMARKS].astype(np.float64)
     world[:, :2] = world[:, :2] @ (m[:, :2] / (roi[2] / LANDMARK_SIZE)).T  # rotation only
     world = np.column_stack([world, lms[:, 3]])
     if mirror:  # back into the image as it is: x flipped, left and right swapped
