@@ -110,6 +110,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("chain", "benchmarks/chain.py", ("--profile",), ("--quick",)),
     Benchmark("image_io", "benchmarks/image_io.py", (), ("--frames", "6", "--repeats", "1")),
     Benchmark("deflate", "benchmarks/deflate.py", (), ("--frames", "8", "--repeats", "1")),
+    Benchmark("landmark_heads", "benchmarks/landmark_heads.py", (), ("--turns", "3")),
     Benchmark("ray_fused", "benchmarks/ray_fused.py", (), ("--quick",)),
     Benchmark("train_speed", "benchmarks/train_speed.py", (), ("--steps", "4", "--warmup", "1")),
     Benchmark(
