@@ -225,6 +225,26 @@ def test_npz_files_read_as_numpy_reads_them(tmp_path: Path) -> None:
         load_arrays(tmp_path / "missing.npz", "t")
 
 
+def test_a_member_whose_crc_is_wrong_is_refused(tmp_path: Path) -> None:
+    """The fast reader checks each member's CRC-32 (ISA-L's where installed, zlib's
+    otherwise), and numpy's reader, which load_arrays falls back to, does too."""
+    import zipfile
+
+    from hpt_data.stages._frames_io import save_npz
+    from hpt_data.stages.outputs._common import _fast_npz, load_arrays
+
+    save_npz(tmp_path / "a.npz", {"x": np.arange(1000, dtype=np.int32)}, level=1)
+    data = bytearray((tmp_path / "a.npz").read_bytes())
+    with zipfile.ZipFile(tmp_path / "a.npz") as zf:
+        crc = zf.infolist()[0].CRC.to_bytes(4, "little")
+    assert data.count(crc) == 2  # the local header's and the central directory's
+    (tmp_path / "b.npz").write_bytes(bytes(data).replace(crc, bytes(4)))
+    with pytest.raises(ValueError, match="CRC-32"):
+        _fast_npz((tmp_path / "b.npz").read_bytes())
+    with pytest.raises(StageError, match=r"b\.npz"):
+        load_arrays(tmp_path / "b.npz", "t")
+
+
 def test_fast_npz_is_a_zip_numpy_and_zipfile_read_as_the_arrays_written(tmp_path: Path) -> None:
     """The per-frame ``.npz`` at level 1 are written by hand (ISA-L's deflate): a valid zip
     (``testzip``), members named, dated and permissioned as ``zipfile`` writes them, the

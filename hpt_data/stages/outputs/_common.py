@@ -61,6 +61,12 @@ def parse_index(cls: Any, folder: Path) -> Any:
         raise malformed(folder, INDEX, cls.STAGE, exc) from None
 
 
+try:  # ISA-L's inflate and CRC-32: the same bytes as zlib's, inflate ~1.6x and CRC ~5x faster
+    # on a frame's maps and volume (``isal`` comes with the data extra; zlib without it)
+    from isal import isal_zlib as _inflate
+except ImportError:  # pragma: no cover - a node without the data extra
+    _inflate = zlib  # type: ignore[assignment]
+
 # the header numpy writes for a plain array (``np.lib.format``): dtype, order and shape
 _NPY_HEADER = re.compile(
     rb"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (False|True), "
@@ -87,12 +93,12 @@ def _fast_npz(data: bytes) -> dict[str, np.ndarray]:
         start = off + 30 + name_len + extra_len
         stored = data[start : start + info.compress_size]
         if info.compress_type == zipfile.ZIP_DEFLATED:
-            raw = zlib.decompress(stored, -15)
+            raw = _inflate.decompress(stored, -15)
         elif info.compress_type == zipfile.ZIP_STORED:
             raw = stored
         else:
             raise ValueError("compression")
-        if len(raw) != info.file_size or zlib.crc32(raw) != info.CRC:
+        if len(raw) != info.file_size or _inflate.crc32(raw) != info.CRC:
             raise ValueError("CRC-32")
         if raw[:6] != b"\x93NUMPY" or raw[6] not in (1, 2, 3):
             raise ValueError("not an array")
@@ -125,7 +131,7 @@ def load_arrays(path: Path, stage: str) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # BadZipFile: a CRC
         raise StageError(f"{path}: cannot read the {stage} arrays ({exc})") from None
 
 
