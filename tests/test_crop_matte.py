@@ -4,14 +4,17 @@ grey level of the colour crop ``crop_file: image`` writes."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from frames_for_tests import portrait_frames, write_video
 
 from hpt_data.crop import CropWindow
+from hpt_data.errors import StageError
 from hpt_data.sources.base import VideoRecord
 from hpt_data.stages._crop_matte import (
     blend_crop,
@@ -87,8 +90,13 @@ def test_matte_crops_read_as_the_colour_crops(tmp_path: Path) -> None:
             mask = crops.mask(entry)
             assert mask is not None and both[1] is not None and both[1].dtype == mask.dtype
             assert np.array_equal(both[0], crops.image(entry)) and np.array_equal(both[1], mask)
+    damaged = out / matte.frames[1].mask  # a mask file that cannot be decoded: named
+    damaged.write_bytes(damaged.read_bytes()[:20])
+    with pytest.raises(StageError, match=re.escape(f"{damaged}: cannot read the image")):
+        matte.mask(matte.frames[1])
     (out / matte.frames[0].mask).unlink()  # no mask file: no mask, as Crops.mask says
     assert matte.image_and_mask(matte.frames[0])[1] is None
+    assert matte.mask(matte.frames[0]) is None
     clip_set = out / "clips" / "p1"  # a person clip's crop set (person: all), read in place
     shutil.move(shutil.copytree(out, tmp_path / "p1"), clip_set)
     in_place = Crops.read(clip_set)

@@ -8,6 +8,7 @@ import io
 import json
 import re
 import struct
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -67,6 +68,23 @@ try:  # ISA-L's inflate and CRC-32: the same bytes as zlib's, inflate ~1.6x and 
 except ImportError:  # pragma: no cover - a node without the data extra
     _inflate = zlib  # type: ignore[assignment]
 
+#: What ``np.load`` raises on a damaged ``.npz`` (found by flipping bytes of real outputs):
+#: a bad CRC (``BadZipFile``), a broken deflate stream (``zlib.error``), a garbled zip
+#: header (``NotImplementedError``: "zip file version 23.5", a compression method;
+#: ``RuntimeError``: the "encrypted" flag), a garbled ``.npy`` header, which numpy parses
+#: before the CRC is checked (``TokenError``, ``SyntaxError``), and the usual short reads
+UNREADABLE_NPZ = (
+    OSError,
+    RuntimeError,
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,
+    SyntaxError,
+    tokenize.TokenError,
+)
+
 # the header numpy writes for a plain array (``np.lib.format``): dtype, order and shape
 _NPY_HEADER = re.compile(
     rb"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (False|True), "
@@ -74,32 +92,51 @@ _NPY_HEADER = re.compile(
 )
 
 
+class DamagedNpz(ValueError):
+    """An ``.npz`` whose own checks fail (a CRC, a member's size, its name in the two
+    headers, the central directory's count, a deflate stream): read no further, since
+    ``np.load`` reads a member's header before its CRC and may not check the CRC at all
+    (it stops reading a member where the header's shape says the data ends)."""
+
+
 def _fast_npz(data: bytes) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` held in ``data``, each member inflated in one call and its
     CRC-32 checked, its header matched by :data:`_NPY_HEADER`: the same arrays as
     ``np.load`` (writable copies) at about half its time on a frame's maps, where numpy's
     per-member file objects and ``ast`` header parsing cost as much as the inflating.
-    Raises on anything else (an unusual header or member): the caller falls back to numpy."""
+    Raises :class:`DamagedNpz` where the file fails its own checks, ValueError on anything
+    else it does not take (an unusual header or member: the caller falls back to numpy)."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         infos = zf.infolist()
+    end = data.rfind(b"PK\x05\x06")  # the end record: its count of members
+    if end >= 0 and len(data) >= end + 12:
+        listed = struct.unpack("<H", data[end + 10 : end + 12])[0]
+        if listed != 0xFFFF and listed != len(infos):  # 0xFFFF: Zip64 keeps the count
+            raise DamagedNpz(f"{listed} members listed, {len(infos)} found")
     out = {}
     for info in infos:
         if info.flag_bits & 1 or not info.filename.endswith(".npy"):
             raise ValueError("encrypted or not an array")
         off = info.header_offset
         if data[off : off + 4] != b"PK\x03\x04":
-            raise ValueError("no local header")
+            raise DamagedNpz(f"{info.filename}: no local header")
         name_len, extra_len = struct.unpack("<HH", data[off + 26 : off + 30])
+        name = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+        if data[off + 30 : off + 30 + name_len] != name:
+            raise DamagedNpz(f"{info.filename}: its two headers name it differently")
         start = off + 30 + name_len + extra_len
         stored = data[start : start + info.compress_size]
         if info.compress_type == zipfile.ZIP_DEFLATED:
-            raw = _inflate.decompress(stored, -15)
+            try:
+                raw = _inflate.decompress(stored, -15)
+            except Exception as exc:  # zlib.error, isal_zlib.error
+                raise DamagedNpz(f"{info.filename}: {exc}") from None
         elif info.compress_type == zipfile.ZIP_STORED:
             raw = stored
         else:
             raise ValueError("compression")
         if len(raw) != info.file_size or _inflate.crc32(raw) != info.CRC:
-            raise ValueError("CRC-32")
+            raise DamagedNpz(f"{info.filename}: bad CRC-32")
         if raw[:6] != b"\x93NUMPY" or raw[6] not in (1, 2, 3):
             raise ValueError("not an array")
         if raw[6] == 1:  # format 1: a 2-byte header length, 2 and 3: 4 bytes
@@ -122,16 +159,18 @@ def _fast_npz(data: bytes) -> dict[str, np.ndarray]:
 
 def load_arrays(path: Path, stage: str) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` at ``path`` (no pickles), loaded; StageError if unreadable.
-    Read by :func:`_fast_npz`; a file it does not take (or cannot read) goes to ``np.load``,
-    whose arrays or errors are the answer."""
+    Read by :func:`_fast_npz`; a damaged file is refused there, and one it does not take
+    otherwise (or cannot read) goes to ``np.load``, whose arrays or errors are the answer."""
     try:
         return _fast_npz(Path(path).read_bytes())
+    except DamagedNpz as exc:
+        raise StageError(f"{path}: cannot read the {stage} arrays ({exc})") from None
     except Exception:  # numpy reads it, or says why not
         pass
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # BadZipFile: a CRC
+    except UNREADABLE_NPZ as exc:
         raise StageError(f"{path}: cannot read the {stage} arrays ({exc})") from None
 
 

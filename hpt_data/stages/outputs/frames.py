@@ -302,12 +302,10 @@ class Crops:
         return rebuild_crop(frame, alpha8, window, self.background_rgb)
 
     def mask(self, crop: Crop) -> np.ndarray | None:
-        """The person's mask, (size, size) bool; None when the frame has none or its file
-        cannot be read."""
-        import cv2
-
+        """The person's mask, (size, size) bool; None when the frame has none (no mask
+        file). A mask file that cannot be decoded is a StageError naming it: read as
+        "no mask", fit-smpl would fit the frame from its landmarks alone, unsaid."""
         folder = folder_of(self, "Crops")
         if not crop.mask or not (folder / crop.mask).is_file():
             return None
-        mask = cv2.imread(str(folder / crop.mask), cv2.IMREAD_GRAYSCALE)
-        return None if mask is None else mask >= 128
+        return read_image(folder / crop.mask, gray=True) >= 128
