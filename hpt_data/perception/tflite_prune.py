@@ -2,8 +2,8 @@
 
 The Pose landmark model computes a 256² person mask beside its landmarks; a look that
 wants the landmarks alone (the mirror look, the crop pass's plain look) would pay for
-the mask's decoder anyway: about a third of the model's time on one core
-(``benchmarks/chain.py``, docs/throughput.md). Dropping the operators that feed only
+the mask's decoder anyway: a third of the model's time on one core
+(``benchmarks/landmark_heads.py``: 15.2 → 10.1 ms a look; docs/throughput.md). Dropping the operators that feed only
 the unwanted outputs leaves every kept output computed by the same operators on the same
 weights, so they come out the same to the bit (``tests/test_tflite_prune.py``).
 
