@@ -19,9 +19,9 @@ from shard_records import make_record
 from torch.utils.data import DataLoader, DistributedSampler
 
 from hpt_data.shards import open_shard
-from hpt_data.shards.reading import ShardError, load_manifest
+from hpt_data.shards.reading import ShardError, ShardFile, load_manifest
 from hpt_data.shards.schema import FIELDS
-from hpt_data.shards.verify import verify_shards
+from hpt_data.shards.verify import verify_shard_file, verify_shards
 from hpt_data.shards.writer import ShardWriter, sha256_file
 from hpt_model.config import HPTConfig
 from hpt_model.data import (
@@ -144,6 +144,68 @@ def test_corrupt_image_bytes_fail_their_crc(shard_set, tmp_path: Path) -> None:
     assert any("SHA-256" in p for p in verify_shards(out).problems)
     with pytest.raises(ShardError, match="fails its CRC-32"):
         ShardFrames(out, shard.name.split("-")[0]).read(0, ["image"])
+
+
+def test_damaged_hdf5_structure_is_named(shard_set, tmp_path: Path) -> None:
+    """A byte of the file's structure changed (object headers, heaps, datatype and link
+    messages: its first 4 KB, every 8th byte, inverted and low bit flipped) either leaves
+    the shard readable or is a ShardError naming it, never h5py's own RuntimeError,
+    KeyError or TypeError (a link turned into a committed datatype)."""
+    manifest = json.loads((shard_set[0] / "manifest.json").read_text())
+    entry = manifest["shards"][0]
+    good = (shard_set[0] / entry["file"]).read_bytes()
+    bad = tmp_path / entry["file"]
+    bad.parent.mkdir(parents=True)
+    named = 0
+    for at in range(0, 4096, 8):
+        for flip in (0xFF, 0x01):
+            data = bytearray(good)
+            data[at] ^= flip
+            bad.write_bytes(bytes(data))
+            try:
+                ShardFile(tmp_path, entry).close()
+            except ShardError as exc:
+                assert str(exc).startswith(f"{bad}: ") and "\n" not in str(exc), (at, flip)
+                named += 1
+    assert named > 50  # the structure is checked, not read past
+
+
+def test_undecodable_text_is_named(shard_set, tmp_path: Path) -> None:
+    """The text fields (frame ids, people, videos) sit in HDF5's string heap without a
+    checksum: one that no longer decodes is named with its field by the dataset, the
+    verifier and the one-file verifier (which said "ok" before)."""
+    out = _copy_set(shard_set[0], tmp_path / "s")
+    manifest = json.loads((out / "manifest.json").read_text())
+    shard = next(
+        out / e["file"] for e in manifest["shards"] if b"000001" in (out / e["file"]).read_bytes()
+    )
+    data = bytearray(shard.read_bytes())
+    at = data.find(b"000001")
+    assert data.find(b"000001", at + 1) < 0  # the frame id's own bytes, in the heap
+    data[at] ^= 0xFF  # 0xCF then '0': not UTF-8
+    shard.write_bytes(bytes(data))
+    split = shard.name.split("-")[0]
+    with pytest.raises(ShardError, match=rf"^{re.escape(str(shard))}: field 'frame_id' is corrupt"):
+        ShardFrames(out, split)
+    problems = verify_shards(out).problems
+    assert problems == [f"{shard}: SHA-256 differs from the manifest (corrupted)"]
+    alone = verify_shard_file(shard).problems
+    assert len(alone) == 1 and alone[0].startswith(f"{shard}: field 'frame_id' is corrupt")
+
+
+def test_a_manifest_entry_without_a_key_is_named(shard_set, tmp_path: Path) -> None:
+    out = _copy_set(shard_set[0], tmp_path / "s")
+    path = out / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["shards"][1]["bytes"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ShardError, match=rf"^{re.escape(str(path))}: shard entry 1 lacks 'bytes'"):
+        load_manifest(out)
+    assert verify_shards(out).problems[0].startswith(f"{path}: shard entry 1 lacks 'bytes'")
+    manifest["shards"] = {"not": "a list"}
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ShardError, match="no list of 'shards'"):
+        load_manifest(out)
 
 
 def _python(code: str, *args: str) -> subprocess.CompletedProcess[str]:

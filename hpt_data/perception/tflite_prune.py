@@ -3,9 +3,10 @@
 The Pose landmark model computes a 256² person mask beside its landmarks; a look that
 wants the landmarks alone (the mirror look, the crop pass's plain look) would pay for
 the mask's decoder anyway: a third of the model's time on one core
-(``benchmarks/landmark_heads.py``: 15.2 → 10.1 ms a look; docs/throughput.md). Dropping the operators that feed only
-the unwanted outputs leaves every kept output computed by the same operators on the same
-weights, so they come out the same to the bit (``tests/test_tflite_prune.py``).
+(``benchmarks/landmark_heads.py``: 15.2 → 10.1 ms a look; docs/throughput.md).
+Dropping the operators that feed only the unwanted outputs leaves every kept output
+computed by the same operators on the same weights, so they come out the same to the bit
+(``tests/test_tflite_prune.py``).
 
 The flatbuffer is read and written with the schema LiteRT ships
 (``ai_edge_litert.schema_py_generated``) and ``flatbuffers``; nothing is written to disk.

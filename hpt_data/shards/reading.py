@@ -39,6 +39,12 @@ class ShardError(HptError):
     """A shard or manifest that is missing, truncated, corrupt or of another schema."""
 
 
+#: What h5py raises on a damaged file's structure (found by flipping its bytes): "bad heap
+#: free list" (RuntimeError), "bad version number for datatype message" (KeyError on an
+#: object's lookup), a broken chunk or heap (OSError), an undecodable string (ValueError)
+HDF5_DAMAGE = (OSError, RuntimeError, KeyError, ValueError)
+
+
 def open_shard(path: str | Path) -> h5py.File:
     """One shard file opened read-only with the Blosc filter registered.
 
@@ -71,8 +77,29 @@ def load_manifest(shard_dir: Path) -> dict[str, Any]:
         ) from None
     except (OSError, ValueError) as exc:
         raise ShardError(f"{path}: unreadable manifest: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise ShardError(f"{path}: unreadable manifest: not a JSON object")
     _check_version(path, manifest.get("schema_version"))
+    _check_entries(path, manifest)
     return manifest
+
+
+#: What every shard entry of a manifest holds, and its JSON type
+ENTRY_KEYS = {"file": str, "split": str, "frames": int, "bytes": int, "sha256": str}
+
+
+def _check_entries(path: Path, manifest: dict[str, Any]) -> None:
+    """Every shard entry of ``manifest`` has the keys and types readers use (a damaged
+    manifest otherwise fails later as a bare ``KeyError``)."""
+    shards = manifest.get("shards")
+    if not isinstance(shards, list):
+        raise ShardError(f"{path}: unreadable manifest: no list of 'shards'")
+    for i, entry in enumerate(shards):
+        if not isinstance(entry, dict):
+            raise ShardError(f"{path}: shard entry {i} is not a JSON object")
+        for key, kind in ENTRY_KEYS.items():
+            if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
+                raise ShardError(f"{path}: shard entry {i} lacks '{key}' ({kind.__name__})")
 
 
 def _check_version(path: Path, version: object) -> None:
@@ -128,7 +155,10 @@ class ShardFile:
         self.defaults: dict[str, np.ndarray] = {}  # fields newer than this shard's version
         try:
             self._check_structure()
-        except ShardError:
+        except HDF5_DAMAGE as exc:  # a damaged object header, heap or datatype message
+            self.h5.close()
+            raise ShardError(f"{self.path}: HDF5 structure is corrupt ({exc})") from None
+        except BaseException:
             self.h5.close()
             raise
 
@@ -142,6 +172,8 @@ class ShardFile:
             if f.name not in self.h5:
                 raise ShardError(f"{self.path}: field '{f.name}' is missing")
             ds = self.datasets[f.name] = self.h5[f.name]
+            if not isinstance(ds, h5py.Dataset):  # a damaged link's type: a group, a type
+                raise ShardError(f"{self.path}: field '{f.name}' is not a dataset")
             if len(ds) != self.frames:
                 raise ShardError(
                     f"{self.path}: field '{f.name}' has {len(ds)} frames, expected {self.frames}"
@@ -153,7 +185,9 @@ class ShardFile:
         for name in ENCODED_IMAGES:
             if crc_name(name) not in self.h5:
                 raise ShardError(f"{self.path}: field '{crc_name(name)}' is missing")
-            self.datasets[crc_name(name)] = self.h5[crc_name(name)]
+            ds = self.datasets[crc_name(name)] = self.h5[crc_name(name)]
+            if not isinstance(ds, h5py.Dataset):
+                raise ShardError(f"{self.path}: field '{crc_name(name)}' is not a dataset")
 
     def read(
         self, index: int, fields: Iterable[str] | None = None, image_size: int | None = None
@@ -181,12 +215,22 @@ class ShardFile:
                     value = value.decode("utf-8") if isinstance(value, bytes) else str(value)
             except ShardError:
                 raise
-            except (OSError, ValueError) as exc:  # a Fletcher-32 failure, a broken chunk
+            except HDF5_DAMAGE as exc:  # a Fletcher-32 failure, a broken chunk or heap
                 raise ShardError(
                     f"{self.path}: frame {index} field '{name}' is corrupt ({exc})"
                 ) from None
             out[name] = value
         return out
+
+    def text_column(self, name: str) -> list[str]:
+        """Every frame's value of the text field ``name`` (``video_id``, ``frame_id``, ...),
+        read at once; a damaged heap or an undecodable string is a ShardError naming the
+        file and the field."""
+        try:
+            values = self.h5[name][:]
+            return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+        except HDF5_DAMAGE as exc:
+            raise ShardError(f"{self.path}: field '{name}' is corrupt ({exc})") from None
 
     def close(self) -> None:
         self.h5.close()

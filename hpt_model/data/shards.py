@@ -57,11 +57,10 @@ class ShardFrames:
             self._files[i] = ShardFile(self.shard_dir, self.entries[i])
         return self._files[i]
 
-    def _column(self, name: str) -> list[Any]:
-        out: list[Any] = []
+    def _column(self, name: str) -> list[str]:
+        out: list[str] = []
         for i in range(len(self.entries)):
-            values = self._shard(i).h5[name][:]
-            out += [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+            out += self._shard(i).text_column(name)
         return out
 
     def locate(self, index: int) -> tuple[int, int]:
