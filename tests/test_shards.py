@@ -170,19 +170,24 @@ def test_damaged_hdf5_structure_is_named(shard_set, tmp_path: Path) -> None:
     assert named > 50  # the structure is checked, not read past
 
 
-def test_undecodable_text_is_named(shard_set, tmp_path: Path) -> None:
-    """The text fields (frame ids, people, videos) sit in HDF5's string heap without a
-    checksum: one that no longer decodes is named with its field by the dataset, the
-    verifier and the one-file verifier (which said "ok" before)."""
+@pytest.mark.parametrize(("version", "flip"), [(5, 0xFF), (5, 0x01), (4, 0xFF)])
+def test_damaged_text_is_named(shard_set, tmp_path: Path, version: int, flip: int) -> None:
+    """The text fields (frame ids, people, videos): since version 5 in Fletcher-32 chunks,
+    so a changed byte is named even where it spells another valid id ('000001' to
+    '000000', which versions 1-4, their text in HDF5's unchecked heap, read back as a
+    different frame); in a version-4 shard a string that no longer decodes is named. By
+    the dataset, the verifier and the one-file verifier (which said "ok" before)."""
     out = _copy_set(shard_set[0], tmp_path / "s")
+    if version != 5:
+        out = _as_version(out, tmp_path / f"v{version}", version)
     manifest = json.loads((out / "manifest.json").read_text())
     shard = next(
         out / e["file"] for e in manifest["shards"] if b"000001" in (out / e["file"]).read_bytes()
     )
     data = bytearray(shard.read_bytes())
     at = data.find(b"000001")
-    assert data.find(b"000001", at + 1) < 0  # the frame id's own bytes, in the heap
-    data[at] ^= 0xFF  # 0xCF then '0': not UTF-8
+    assert data.find(b"000001", at + 1) < 0  # the frame id's own bytes
+    data[at + 5] ^= flip  # 0x01: '000000', another frame's id; 0xFF: not UTF-8
     shard.write_bytes(bytes(data))
     split = shard.name.split("-")[0]
     with pytest.raises(ShardError, match=rf"^{re.escape(str(shard))}: field 'frame_id' is corrupt"):
@@ -382,19 +387,29 @@ def test_distributed_ranks_read_disjoint_parts(shard_set) -> None:
     assert not seen[0] & seen[1] and seen[0] | seen[1] == set(range(len(ds)))
 
 
-def _as_version_1(src: Path, dst: Path) -> Path:
-    """A copy of a shard set as schema version 1 wrote it: the same datasets but
-    ``camera_distance`` (new in 2), lzf instead of Blosc, manifest and attributes saying 1."""
+def _as_version(src: Path, dst: Path, version: int) -> Path:
+    """A copy of a shard set as an older schema wrote it: the text fields as variable-length
+    strings in HDF5's heap (versions 1-4), lzf instead of Blosc (version 1's; the codec is
+    not part of the version), for version 1 no ``camera_distance`` (new in 2); manifest and
+    attributes saying ``version``."""
     manifest = json.loads((src / "manifest.json").read_text())
+    text = {f.name for f in FIELDS if f.codec == "text"}
     for entry in manifest["shards"]:
         (dst / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(src / entry["file"], "r") as a, h5py.File(dst / entry["file"], "w") as b:
             b.attrs.update(a.attrs)
-            b.attrs["schema_version"] = 1
+            b.attrs["schema_version"] = version
             for name, ds in a.items():
-                if name == "camera_distance":
+                if name == "camera_distance" and version == 1:
                     continue
-                if "32001" in ds._filters:  # Blosc (HDF5 filter id 32001)
+                if name in text:
+                    values = [v.decode("utf-8") for v in ds[:]]
+                    b.create_dataset(
+                        name, data=values, dtype=h5py.string_dtype(), chunks=(64,),
+                        maxshape=(None,),
+                    )  # fmt: skip
+                elif "32001" in ds._filters:  # Blosc (HDF5 filter 32001): lzf, as 1 wrote
+                    # (H5Ocopy of a Blosc dataset aborted the process under pytest here)
                     b.create_dataset(
                         name, data=ds[:], chunks=ds.chunks, maxshape=ds.maxshape,
                         compression="lzf", shuffle=True, fletcher32=True,
@@ -403,7 +418,7 @@ def _as_version_1(src: Path, dst: Path) -> Path:
                     a.copy(name, b)
         entry["bytes"] = (dst / entry["file"]).stat().st_size
         entry["sha256"] = sha256_file(dst / entry["file"])
-    manifest["schema_version"] = 1
+    manifest["schema_version"] = version
     (dst / "manifest.json").write_text(json.dumps(manifest))
     return dst
 
@@ -412,37 +427,44 @@ def test_version_1_shards_read_the_same_and_other_versions_are_refused(
     shard_set, tmp_path: Path
 ) -> None:
     out = shard_set[0]
-    old = _as_version_1(out, tmp_path / "v1")
-    with h5py.File(_first_shard(old), "r") as h5:
-        assert h5["parsing"].compression == "lzf"  # the copy really is version 1's encoding
-    assert verify_shards(old).ok
-    new_frames, old_frames = ShardFrames(out, "train"), ShardFrames(old, "train")
-    for i in range(len(new_frames)):
-        want, got = new_frames.read(i), old_frames.read(i)
-        assert want["camera_distance"] == 3.0  # what shard_records writes
-        assert got["camera_distance"] == 0.0  # version 1 fits were weak perspective
-        for name, value in want.items():
-            if name != "camera_distance":
-                np.testing.assert_array_equal(got[name], value, err_msg=name)
+    with h5py.File(_first_shard(out), "r") as h5:
+        assert h5["frame_id"].dtype == np.dtype("S256") and h5["frame_id"].fletcher32
+    for version in (1, 4):
+        old = _as_version(out, tmp_path / f"v{version}", version)
+        with h5py.File(_first_shard(old), "r") as h5:
+            assert h5["frame_id"].dtype.kind == "O"  # the copy really keeps text in the heap
+            assert h5["parsing"].compression == "lzf"  # and version 1's codec
+        assert verify_shards(old).ok
+        new_frames, old_frames = ShardFrames(out, "train"), ShardFrames(old, "train")
+        assert old_frames.frame_keys == new_frames.frame_keys
+        assert old_frames.person_ids == new_frames.person_ids
+        for i in range(len(new_frames)):
+            want, got = new_frames.read(i), old_frames.read(i)
+            assert want["camera_distance"] == 3.0  # what shard_records writes
+            # version 1 fits were weak perspective
+            assert got["camera_distance"] == (0.0 if version == 1 else 3.0)
+            for name, value in want.items():
+                if name != "camera_distance":
+                    np.testing.assert_array_equal(got[name], value, err_msg=name)
 
-    future = _copy_set(out, tmp_path / "v5")
+    future = _copy_set(out, tmp_path / "v6")
     manifest_path = future / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["schema_version"] = 5
+    manifest["schema_version"] = 6
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(ShardError, match=rf"^{manifest_path}: schema version 5, this hpt reads "):
+    with pytest.raises(ShardError, match=rf"^{manifest_path}: schema version 6, this hpt reads "):
         load_manifest(future)
-    assert "reads versions 1, 2, 3, 4" in verify_shards(future).problems[0]
+    assert "reads versions 1, 2, 3, 4, 5" in verify_shards(future).problems[0]
 
     shard = _first_shard(out)
     entry = next(e for e in manifest["shards"] if out / e["file"] == shard)
-    manifest["schema_version"] = 4
+    manifest["schema_version"] = 5
     renamed = _copy_set(out, tmp_path / "attr")
     with h5py.File(renamed / entry["file"], "r+") as h5:
-        h5.attrs["schema_version"] = 5
+        h5.attrs["schema_version"] = 6
     entry["bytes"] = (renamed / entry["file"]).stat().st_size
     (renamed / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ShardError, match=rf"^{renamed / entry['file']}: schema version 5"):
+    with pytest.raises(ShardError, match=rf"^{renamed / entry['file']}: schema version 6"):
         ShardFrames(renamed, entry["split"])
 
 

@@ -21,11 +21,15 @@ bytes of a shard, never the values it reads back.
 Versions: 1 stored the same arrays with ``lzf``; 2 stores them with Blosc and adds
 ``camera_distance`` (fit-smpl's perspective about the pelvis); 3 adds the pairs a set stores
 per split, beside the shards (``hpt_data.shards.pairs``; a version-1 or 2 set stores none); 4
-adds ``keypoints`` (the target 3D pose: SMPL's joints and five face points, with their depth).
+adds ``keypoints`` (the target 3D pose: SMPL's joints and five face points, with their depth);
+5 stores the text fields as fixed-length UTF-8 (:data:`TEXT_BYTES`) in Fletcher-32 chunks
+like the arrays, where 1-4 kept them as variable-length strings in HDF5's global heap,
+which has no checksum: a flipped byte there read back as another id, and a damaged string
+size made HDF5 itself loop forever while reading the column (docs/shards.md).
 HDF5 undoes either filter by itself, so the reader reads all (``READABLE_VERSIONS``): a field
 newer than a shard (``Field.since``) reads as its ``Field.default``, which for
 ``camera_distance`` (0, weak perspective) is exactly how version-1 fits were made, and for
-``keypoints`` NaN (the model refuses those shards in one line). The writer writes 4.
+``keypoints`` NaN (the model refuses those shards in one line). The writer writes 5.
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ from typing import Literal
 
 import numpy as np
 
-SCHEMA_VERSION = 4
-# 1: lzf, no camera_distance; 1-2: no stored pairs; 1-3: no keypoints
-READABLE_VERSIONS = (1, 2, 3, 4)
+SCHEMA_VERSION = 5
+# 1: lzf, no camera_distance; 1-2: no stored pairs; 1-3: no keypoints; 1-4: text in the heap
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
+#: The UTF-8 bytes a text field holds (version 5 on): fixed-length, in checksummed chunks
+TEXT_BYTES = 256
 CROP = 1024  # the person crop of the fine stage
 COARSE = 512  # the coarse stage
 VOXELS = (64, 256, 256)  # (z, y, x): DESIGN.md's grid, x/y at 1/4 of the crop
@@ -77,7 +83,8 @@ class Field:
 
     @property
     def encoded(self) -> bool:
-        """Stored as variable-length bytes (an image file's bytes, or UTF-8 text)."""
+        """Not a numeric array: an image file's bytes (variable-length) or UTF-8 text
+        (fixed-length since version 5, variable-length before)."""
         return self.codec in ("jpeg", "png", "text")
 
 
@@ -210,6 +217,12 @@ def check_record(record: dict[str, object]) -> None:
         if f.dtype == "str":
             if not isinstance(value, str):
                 raise ValueError(f"{f.name}: expected str, got {type(value).__name__}")
+            size = len(value.encode("utf-8"))
+            if size > TEXT_BYTES or "\0" in value:
+                raise ValueError(
+                    f"{f.name}: {value[:40]!r}... is {size} UTF-8 bytes or holds a NUL; "
+                    f"the shards hold at most {TEXT_BYTES}"
+                )
             continue
         arr = np.asarray(value)
         if arr.shape != f.shape:

@@ -34,6 +34,7 @@ from hpt_data.shards.schema import (
     ENCODED_IMAGES,
     FIELDS,
     SCHEMA_VERSION,
+    TEXT_BYTES,
     Field,
     check_record,
     crc_name,
@@ -114,8 +115,17 @@ class _OpenShard:
         # many there were, and the most one frame has added (:meth:`reached`)
         self._flushed = self._since = self._frames_since = self._most = 0
         for f in FIELDS:
-            if f.encoded:
-                dtype = h5py.string_dtype() if f.codec == "text" else h5py.vlen_dtype(np.uint8)
+            if f.codec == "text":  # fixed-length UTF-8 in checksummed chunks (version 5)
+                self.h5.create_dataset(
+                    f.name,
+                    (0,),
+                    maxshape=(None,),
+                    dtype=f"S{TEXT_BYTES}",
+                    chunks=(64,),
+                    fletcher32=True,
+                )  # uncompressed: 1 KB a frame for the four, readable without hdf5plugin
+            elif f.encoded:
+                dtype = h5py.vlen_dtype(np.uint8)
                 self.h5.create_dataset(f.name, (0,), maxshape=(None,), dtype=dtype, chunks=(64,))
             else:
                 kwargs: dict[str, Any] = {"fletcher32": True}
@@ -175,8 +185,9 @@ class _OpenShard:
                 crc[n] = zlib.crc32(data)
                 raw += len(data)
             else:
-                ds[n] = value
-                raw += len(str(value).encode())
+                data = str(value).encode("utf-8")
+                ds[n] = np.bytes_(data)
+                raw += len(data)
         self.frames += 1
         self._frames_since += 1
         bound = raw + raw // 64 + FRAME_METADATA_BOUND
