@@ -198,6 +198,19 @@ def test_damaged_text_is_named(shard_set, tmp_path: Path, version: int, flip: in
     assert len(alone) == 1 and alone[0].startswith(f"{shard}: field 'frame_id' is corrupt")
 
 
+def test_text_longer_than_a_shard_holds_is_refused() -> None:
+    from hpt_data.shards.schema import TEXT_BYTES, check_record
+
+    record = make_record(0)
+    check_record(record)
+    record["video_id"] = "é" * (TEXT_BYTES // 2 + 1)  # two UTF-8 bytes a character
+    with pytest.raises(ValueError, match=rf"video_id: .* {TEXT_BYTES + 2} UTF-8 bytes"):
+        check_record(record)
+    record["video_id"] = "v\0"
+    with pytest.raises(ValueError, match=r"video_id: .*NUL"):
+        check_record(record)
+
+
 def test_a_manifest_entry_without_a_key_is_named(shard_set, tmp_path: Path) -> None:
     out = _copy_set(shard_set[0], tmp_path / "s")
     path = out / "manifest.json"

@@ -185,9 +185,8 @@ class _OpenShard:
                 crc[n] = zlib.crc32(data)
                 raw += len(data)
             else:
-                data = str(value).encode("utf-8")
-                ds[n] = np.bytes_(data)
-                raw += len(data)
+                ds[n] = np.bytes_(str(value).encode("utf-8"))
+                raw += TEXT_BYTES  # stored fixed-length, uncompressed
         self.frames += 1
         self._frames_since += 1
         bound = raw + raw // 64 + FRAME_METADATA_BOUND
