@@ -86,6 +86,25 @@ def test_two_workers_write_the_bytes_of_a_serial_write(tiny_dataset: Path, tmp_p
     assert sorted(_frames(tmp_path / "whole")) == sorted(_frames(tmp_path / "serial"))
 
 
+def test_a_video_id_longer_than_a_shard_holds_leaves_that_video_out(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """One line naming the video folder; the other videos are written."""
+    import dataclasses
+
+    from hpt_data.shards.schema import TEXT_BYTES
+
+    videos = _videos(tiny_dataset)
+    first, vdir = videos[0]
+    videos[0] = (dataclasses.replace(first, person_id="p" * (TEXT_BYTES + 1)), vdir)
+    summary = write_dataset_shards("tiny", videos, tmp_path / "out", MIB, False)
+    assert [video_id for video_id, _ in summary.failed] == [first.video_id]
+    reason = summary.failed[0][1]
+    assert reason.startswith(f"{vdir.path}: person_id 'ppp") and "\n" not in reason
+    assert f"{TEXT_BYTES} UTF-8 bytes" in reason
+    assert sum(summary.frames.values()) > 0 and verify_shards(tmp_path / "out").ok
+
+
 def _writer_child(config: Path, out: Path) -> subprocess.Popen:
     code = (
         "import sys, json; from pathlib import Path\n"
