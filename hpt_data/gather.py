@@ -24,7 +24,7 @@ import numpy as np
 from hpt_data.errors import HptError
 from hpt_data.pair_rule import RULE, RULE_SEED
 from hpt_data.shard_pairs import RULE_SPLITS, FrameLedger, resolve_pairs, rule_pairs
-from hpt_data.shards.schema import NUM_BETAS, TEXT_BYTES
+from hpt_data.shards.schema import NUM_BETAS, text_problem
 from hpt_data.sources.base import FramePair, VideoRecord
 from hpt_data.stages.outputs import (
     Crop,
@@ -104,13 +104,10 @@ def gather_video(
     """Yield the shard records of one video, in frame order; of remove-bg's frames (the
     candidates) only those in ``[start, stop)`` (a range of ``hpt_data.shard_tasks``)."""
 
-    for name in ("video_id", "person_id", "source"):  # what the shards can hold
-        text = getattr(video, name)
-        if len(text.encode("utf-8")) > TEXT_BYTES or "\0" in text:
-            raise HptError(
-                f"{vdir.path}: {name} {text[:40]!r}... is over the {TEXT_BYTES} UTF-8 bytes a "
-                "shard's text field holds (or has a NUL)"
-            )
+    for name in ("video_id", "person_id", "source"):  # here, not in the writer's range
+        problem = text_problem(getattr(video, name))
+        if problem:
+            raise HptError(f"{vdir.path}: {name} {problem}")
     out = VideoOutputs.read(vdir)
     pose_index = out.pose.by_index()
     maps_index = out.maps.by_frame_id()

@@ -103,12 +103,11 @@ class TfliteModel:
                 self._pruned[key] = TfliteModel(self.path, self.input_shape, self.threads, content)
         return self._pruned[key]
 
-    def run(self, x: np.ndarray, outputs: int | None = None) -> list[np.ndarray]:
-        """The outputs in name order (``Identity``, ``Identity_1``, ...), the first
-        ``outputs`` of them only when given (copying the others out costs time)."""
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """The outputs in name order (``Identity``, ``Identity_1``, ...)."""
         self._it.set_tensor(self._input, np.ascontiguousarray(x, dtype=np.float32))
         self._it.invoke()
-        return [self._it.get_tensor(i) for i in self._outputs[:outputs]]
+        return [self._it.get_tensor(i) for i in self._outputs]
 
     def run_named(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every output by its name (a pruned model's indices are not the whole one's)."""

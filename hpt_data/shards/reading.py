@@ -212,7 +212,7 @@ class ShardFile:
                         )
                     value = decode_image(value, image_size)
                 elif f.codec == "text":
-                    value = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+                    value = _text(value)
             except ShardError:
                 raise
             except HDF5_DAMAGE as exc:  # a Fletcher-32 failure, a broken chunk or heap
@@ -227,13 +227,17 @@ class ShardFile:
         read at once; a damaged heap or an undecodable string is a ShardError naming the
         file and the field."""
         try:
-            values = self.h5[name][:]
-            return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+            return [_text(v) for v in self.h5[name][:]]
         except HDF5_DAMAGE as exc:
             raise ShardError(f"{self.path}: field '{name}' is corrupt ({exc})") from None
 
     def close(self) -> None:
         self.h5.close()
+
+
+def _text(value: Any) -> str:
+    """A text field's stored value as str (bytes in version 5, either kind before)."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def shard_entries(manifest: dict[str, Any], split: str | None = None) -> list[dict[str, Any]]:

@@ -204,6 +204,18 @@ def crc_name(field_name: str) -> str:
     return f"{field_name}_crc32"
 
 
+def text_problem(value: str) -> str | None:
+    """Why a text field cannot hold ``value`` (over :data:`TEXT_BYTES` UTF-8 bytes, or a
+    NUL, which fixed-length storage drops), or None when it can."""
+    size = len(value.encode("utf-8"))
+    if size <= TEXT_BYTES and "\0" not in value:
+        return None
+    return (
+        f"{value[:40]!r}... is {size} UTF-8 bytes; a shard's text field holds {TEXT_BYTES} "
+        "UTF-8 bytes and no NUL"
+    )
+
+
 def check_record(record: dict[str, object]) -> None:
     """Raise ``ValueError`` naming the first field that is missing or malformed."""
     missing = [f.name for f in FIELDS if f.name not in record]
@@ -217,12 +229,9 @@ def check_record(record: dict[str, object]) -> None:
         if f.dtype == "str":
             if not isinstance(value, str):
                 raise ValueError(f"{f.name}: expected str, got {type(value).__name__}")
-            size = len(value.encode("utf-8"))
-            if size > TEXT_BYTES or "\0" in value:
-                raise ValueError(
-                    f"{f.name}: {value[:40]!r}... is {size} UTF-8 bytes or holds a NUL; "
-                    f"the shards hold at most {TEXT_BYTES}"
-                )
+            problem = text_problem(value)
+            if problem:
+                raise ValueError(f"{f.name}: {problem}")
             continue
         arr = np.asarray(value)
         if arr.shape != f.shape:
