@@ -245,7 +245,12 @@ class VideoReader:
     def _capture(self):  # -> cv2.VideoCapture
         import cv2
 
-        cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        # the decoder's threads within the process's share of the cores: a pool's worker
+        # held to fewer threads than the cores (``hpt_data.executors.base.limit_threads``)
+        # would otherwise decode on every core, against its neighbours
+        threads = cv2.getNumThreads()
+        params = [cv2.CAP_PROP_N_THREADS, threads] if threads < cv2.getNumberOfCPUs() else []
+        cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
             raise self._error(_open_failure(self.path))

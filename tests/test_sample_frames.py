@@ -66,6 +66,26 @@ def test_fps_mode_halves_a_constant_rate_clip(tmp_path: Path) -> None:
     assert [f["index"] for f in index["frames"]] == [0, 2, 4, 6]
 
 
+def test_the_decoder_keeps_to_the_process_thread_share(tmp_path: Path) -> None:
+    """A pool worker held to one thread (``limit_threads``) decodes on one thread too, not
+    on every core against its neighbours; the frames are the same either way."""
+    clip = write_video(tmp_path / "c.mp4", dot_frames(8, (96, 64)), fps=10)
+    reader = VideoReader(clip)
+    free = [f.image for f in reader.frames()]
+    old = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        cap = reader._capture()
+        threads = cap.get(cv2.CAP_PROP_N_THREADS)
+        cap.release()
+        held = [f.image for f in VideoReader(clip).frames()]
+    finally:
+        cv2.setNumThreads(old)
+    assert threads == 1
+    assert len(held) == len(free) == 8
+    assert all(np.array_equal(a, b) for a, b in zip(held, free, strict=True))
+
+
 def test_rotation_metadata_is_applied(tmp_path: Path) -> None:
     img = np.zeros((48, 64, 3), np.uint8)
     img[:16, :16] = 255  # a white square in the stored frame's top-left corner
