@@ -175,20 +175,21 @@ class FrameMaps:
     def shard_fields(self) -> dict[str, np.ndarray]:
         """The shard fields of these maps (``hpt_data.shards.schema``): parsing, depth,
         their 512 versions, joints2d, part_boxes and the complete part maps, in the
-        schema's dtypes."""
+        schema's dtypes (the maps' own arrays where they have them already: the writer only
+        reads them, and a 1024² copy per map is memory traffic two writers share)."""
         from hpt_data.shards.schema import COARSE, CROP, PART_LAYERS
 
         fields = {
-            "parsing": self.parsing[CROP].astype(np.uint8),
+            "parsing": self.parsing[CROP].astype(np.uint8, copy=False),
             "depth": _shard_depth(self.depth[CROP]),
-            "parsing_512": self.parsing[COARSE].astype(np.uint8),
+            "parsing_512": self.parsing[COARSE].astype(np.uint8, copy=False),
             "depth_512": _shard_depth(self.depth[COARSE]),
-            "joints2d": self.joints2d[CROP].astype(np.float32),
+            "joints2d": self.joints2d[CROP].astype(np.float32, copy=False),
             "keypoints": _keypoints(self.keypoints),
-            "part_boxes": self.boxes.astype(np.int32),
+            "part_boxes": self.boxes.astype(np.int32, copy=False),
         }
         for layer in PART_LAYERS:
-            fields[f"layer_mask_{layer}"] = self.part_masks[layer].astype(np.uint8)
+            fields[f"layer_mask_{layer}"] = self.part_masks[layer].astype(np.uint8, copy=False)
             fields[f"layer_depth_{layer}"] = _shard_depth(self.part_depths[layer])
         return fields
 
