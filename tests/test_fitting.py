@@ -520,5 +520,7 @@ def test_fingerprint_of_the_builtin_body_model_is_unchanged() -> None:
     assert stage.dependencies() == {"builtin_body_model": "anny-0.6.2-v2"}
     # version 3: MediaPipe's world landmarks as terms (w_world), estimate_distance (off);
     # version 4: hidden landmarks on the mask keep hidden_confidence, the world term summed
-    # over frames (its weight per frame no longer falls with the video's length)
-    assert stage.fingerprint() == "0384b5288c97e797"
+    # over frames (its weight per frame no longer falls with the video's length);
+    # version 5: a world bone's direction across the image weighs a quarter of its depth
+    # slope (world_lateral_share), w_world 500
+    assert stage.fingerprint() == "1b06fd96814a1c65"

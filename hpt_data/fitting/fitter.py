@@ -313,7 +313,7 @@ class Fitter:
             )
             loss = loss + cfg.w_shape * losses.shape_l2(betas)
             if world is not None:
-                loss = loss + cfg.w_world * world_loss(posed.joints, world)
+                loss = loss + cfg.w_world * world_loss(posed.joints, world, cfg.world_lateral_share)
             if sil is not None:
                 uv = self._project(posed.vertices[:, nl:], cam, root_z, focal)
                 loss = loss + cfg.w_silhouette * silhouette_loss(uv, sil, frames, sigma)

@@ -1,5 +1,6 @@
-"""MediaPipe's world landmarks as terms of the fit: bone directions and the relative depth
-of limb pairs, weighted by visibility and down-weighted where they disagree with the 2D.
+"""MediaPipe's world landmarks as terms of the fit: bone directions (their depth slope
+above all) and the relative depth of limb pairs, weighted by visibility and down-weighted
+where they disagree with the 2D.
 
 Pose's world landmarks are metric 3D about the hips' centre in the image's axes (x right,
 y down, z away), the fitter's camera frame up to a small rotation: their depth is what a
@@ -116,18 +117,25 @@ def world_targets(
     return WorldTargets(tensor(dirs), tensor(bone_w), tensor(dz), tensor(depth_w))
 
 
-def world_loss(joints: torch.Tensor, targets: WorldTargets) -> torch.Tensor:
+def world_loss(
+    joints: torch.Tensor, targets: WorldTargets, lateral_share: float = 1.0
+) -> torch.Tensor:
     """Robust disagreement of the model (camera frame) with the world landmarks: per bone
-    the squared distance of the unit directions (0 to 4), per depth pair the squared
-    difference of depth differences in units of ``DEPTH_SCALE_M``; both through
-    :func:`geman_mcclure` at ``SIGMA``, weighted, summed over frames like every other term
-    of the fit (until fit-smpl version 3 averaged over frames: its weight per frame then
-    fell with the video's length, 1e4 / T). joints : (T, 24, 3). Returns ()."""
+    the squared distance of the unit directions, its depth part whole and its part across
+    the image times ``lateral_share`` (0 to 4 at 1; the 2D landmarks place a bone across
+    the image better than the world landmarks do, and what the 2D cannot see is the depth
+    slope); per depth pair the squared difference of depth differences in units of
+    ``DEPTH_SCALE_M``; both through :func:`geman_mcclure` at ``SIGMA``, weighted, summed
+    over frames like every other term of the fit (until fit-smpl version 3 averaged over
+    frames: its weight per frame then fell with the video's length, 1e4 / T).
+    joints : (T, 24, 3). Returns ()."""
     a = [x[0] for x in WORLD_BONES]
     b = [x[1] for x in WORLD_BONES]
     d = joints[:, b] - joints[:, a]
     d = d / d.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-    bones = targets.bone_w * geman_mcclure((d - targets.dirs).pow(2).sum(-1), SIGMA)
+    off = (d - targets.dirs).pow(2)
+    residual = off[..., 2] + lateral_share * off[..., :2].sum(-1)
+    bones = targets.bone_w * geman_mcclure(residual, SIGMA)
     pa = [x[0] for x in DEPTH_PAIRS]
     pb = [x[1] for x in DEPTH_PAIRS]
     dz = joints[:, pa, 2] - joints[:, pb, 2]

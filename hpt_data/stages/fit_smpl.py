@@ -117,8 +117,10 @@ class FitSMPL(Stage):
     # 2: camera is the fit's own (s, t) with camera_distance (perspective about the pelvis),
     # no longer a weak-perspective approximant; 3: MediaPipe's world landmarks as a term
     # (w_world) and the distance estimated per video (estimate_distance); 4: hidden landmarks
-    # on the mask keep a weight (hidden_confidence), the world term summed over frames
-    version = 4
+    # on the mask keep a weight (hidden_confidence), the world term summed over frames;
+    # 5: a world bone's direction across the image weighs a quarter of its depth slope
+    # (world_lateral_share), w_world 500
+    version = 5
 
     def dependencies(self) -> dict[str, str]:
         """The built-in body model's derivation (a new one, e.g. with pose correctives, redoes
