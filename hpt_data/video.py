@@ -33,6 +33,22 @@ from hpt_data.errors import HptError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
+#: A frame further than this past the decoder's position (or before it) is reached by a
+#: seek where its pixels' CRC is known: below it, decoding forward costs about as much as
+#: a seek's decode from the keyframe before the frame.
+SEEK_MIN_FRAMES = 32
+
+
+def pixels_crc32(image: np.ndarray) -> int:
+    """CRC-32 of a frame's pixels (C order): what sample-frames records for a frame it
+    keeps no file of, and what a seek's frame is checked against (ISA-L's where installed,
+    the same value as zlib's)."""
+    try:
+        from isal import isal_zlib as crc
+    except ImportError:
+        import zlib as crc
+    return crc.crc32(np.ascontiguousarray(image))
+
 
 class VideoError(HptError):
     """A video or image folder cannot be used; the message is one line naming the file."""
@@ -326,25 +342,88 @@ class FrameDecoder:
 
     Decoding is deterministic, so a frame comes out as the pixels sample-frames saw (the
     same decoder, the same frames before it); an image folder's frame is its file.
+
+    Given the frame's pixel CRC (``crc32``, sample-frames records it), a frame more than
+    :data:`SEEK_MIN_FRAMES` away is reached by a seek instead (OpenCV seeks to the keyframe
+    before it and decodes forward): a write-shards range that starts deep in a long video
+    would otherwise decode every frame before it. A seek is not exact for every file (a
+    variable frame rate, an open GOP), so its frame is taken only if its CRC matches, and
+    every frame after it, until the decoder is reopened, is checked the same way (a seek
+    onto a twin of the frame, in a still scene, would shift every later frame by one); a
+    mismatch reopens the source and decodes from its first frame, as without a CRC.
     """
 
     def __init__(self, reader: VideoReader) -> None:
         self.reader = reader
         self._cap = None
         self._next = 0  # source index the capture decodes next
+        self._sought = False  # the capture's position came from a seek: check every frame
+        self.decoded = 0  # frames decoded (grabbed or read) since this decoder was made
+        self.seeks = 0  # seeks whose frame matched its CRC
+        self.seek_misses = 0  # seeks (or frames after one) that did not
 
-    def image(self, index: int) -> np.ndarray:
-        """Frame ``index`` of the source: (H, W, 3) uint8 BGR, rotated as sample-frames'."""
+    def image(self, index: int, crc32: int | None = None) -> np.ndarray:
+        """Frame ``index`` of the source: (H, W, 3) uint8 BGR, rotated as sample-frames'.
+        ``crc32``: the frame's :func:`pixels_crc32`, which allows a seek."""
+        r = self.reader
+        if r.info.kind == "images":
+            return self._image_file(index)
+        if crc32 is not None and self._far(index):
+            image = self._seek(index, crc32)
+            if image is not None:
+                return image
+        if self._sought and crc32 is None:  # nothing to check a sought position by
+            self.close()
+        image = self._decode_to(index)
+        if self._sought and pixels_crc32(image) != crc32:
+            self.seek_misses += 1
+            self.close()
+            image = self._decode_to(index)
+        return image
+
+    def _image_file(self, index: int) -> np.ndarray:
         import cv2
 
         r = self.reader
-        if r.info.kind == "images":
-            if not 0 <= index < len(r._images):
-                raise r._error(f"has no frame {index} (it holds {len(r._images)} images)")
-            image = cv2.imread(str(r._images[index]), cv2.IMREAD_COLOR)
-            if image is None:
-                raise r._error(f"image {r._images[index].name} cannot be decoded")
-            return image
+        if not 0 <= index < len(r._images):
+            raise r._error(f"has no frame {index} (it holds {len(r._images)} images)")
+        image = cv2.imread(str(r._images[index]), cv2.IMREAD_COLOR)
+        if image is None:
+            raise r._error(f"image {r._images[index].name} cannot be decoded")
+        return image
+
+    def _far(self, index: int) -> bool:
+        """Whether frame ``index`` is further from the decoder than a seek costs."""
+        if self._cap is None or index < self._next:
+            return index > SEEK_MIN_FRAMES
+        return index - self._next > SEEK_MIN_FRAMES
+
+    def _seek(self, index: int, crc32: int) -> np.ndarray | None:
+        """Frame ``index`` by a seek, if the frame found there has the CRC ``crc32``."""
+        import cv2
+
+        cap = self.reader._capture()
+        try:
+            ok = cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+            ok, image = cap.read() if ok else (False, None)
+        except cv2.error:
+            ok, image = False, None
+        if ok and image is not None:
+            self.decoded += 1
+            image = self._rotated(image)
+            if pixels_crc32(image) == crc32:
+                self.close()
+                self._cap, self._next, self._sought = cap, index + 1, True
+                self.seeks += 1
+                return image
+        cap.release()
+        self.seek_misses += 1
+        return None
+
+    def _decode_to(self, index: int) -> np.ndarray:
+        """Frame ``index`` decoded forward from the capture's position (from the start
+        again when it is past it, or when there is no capture)."""
+        r = self.reader
         if self._cap is None or index < self._next:
             self.close()
             self._cap, self._next = r._capture(), 0
@@ -352,15 +431,22 @@ class FrameDecoder:
             if not self._cap.grab():
                 raise r._error(f"frame {index} can no longer be decoded (stops at {self._next})")
             self._next += 1
+            self.decoded += 1
         ok, image = self._cap.read()
         if not ok or image is None:
             raise r._error(f"frame {index} can no longer be decoded")
         self._next += 1
-        if r.info.rotation:
-            image = cv2.rotate(image, _ROTATE[r.info.rotation])
-        return image
+        self.decoded += 1
+        return self._rotated(image)
+
+    def _rotated(self, image: np.ndarray) -> np.ndarray:
+        import cv2
+
+        rotation = self.reader.info.rotation
+        return cv2.rotate(image, _ROTATE[rotation]) if rotation else image
 
     def close(self) -> None:
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+        self._sought = False

@@ -31,6 +31,7 @@ from hpt_data.stages._source_frames import forget_decoders
 from hpt_data.stages.base import StageContext
 from hpt_data.stages.outputs import Crops, Frames
 from hpt_data.stages.sample_frames import SampleFrames, SampleFramesSettings
+from hpt_data.video import FrameDecoder, VideoReader, pixels_crc32
 
 runner = CliRunner()
 
@@ -184,3 +185,58 @@ def test_write_shards_fails_a_video_whose_frames_are_gone_in_one_line(
     failed = [ln for ln in result.output.splitlines() if "failed p000-walk" in ln]
     assert len(failed) == 1 and reason in failed[0], result.output
     assert "frames written: 0 test, 4 train" in result.output or "4 test, 0 train" in result.output
+
+
+def _moving_dot_clip(tmp_path: Path, n: int = 120) -> tuple[Path, list[np.ndarray]]:
+    """An mp4v clip (a keyframe every 12 frames) whose frames all differ, and its frames as
+    decoded one after the other."""
+    images = []
+    for i in range(n):  # a grey that steps by 2 and a dot that moves: no two alike
+        img = np.full((64, 96, 3), 10 + 2 * i, np.uint8)
+        cv2.circle(img, (8 + (7 * i) % 80, 12 + (3 * i) % 40), 5, (0, 0, 255), -1)
+        images.append(img)
+    clip = write_video(tmp_path / "long.mp4", images, 10, "mp4v")
+    return clip, [f.image for f in VideoReader(clip).frames()]
+
+
+def test_a_far_frame_is_sought_and_checked_by_its_crc(tmp_path: Path) -> None:
+    """A range starting deep in a video seeks there instead of decoding every frame before
+    it, and gets the pixels decoding from the start gives (sample-frames records each
+    kept frame's CRC; the frames after the seek are checked too)."""
+    clip, frames = _moving_dot_clip(tmp_path)
+    index = sampled(tmp_path, clip, "video", mode="stride", stride=1, image_format="video")
+    crc = {f.index: f.crc32 for f in index.frames}
+    assert crc[100] == pixels_crc32(frames[100]) and len(set(crc.values())) == len(frames)
+    decoder = FrameDecoder(VideoReader(clip))
+    for i in range(100, 106):
+        assert np.array_equal(decoder.image(i, crc[i]), frames[i])
+    assert decoder.seeks == 1 and decoder.seek_misses == 0
+    assert decoder.decoded < 20, decoder.decoded  # from the keyframe before 100, not frame 0
+    plain = FrameDecoder(VideoReader(clip))  # no CRC (outputs written before it): no seek
+    assert np.array_equal(plain.image(100), frames[100]) and plain.decoded == 101
+    # through the stage outputs, as write-shards reads them
+    forget_decoders()
+    assert np.array_equal(index.image(index.frames[110].file), frames[110])
+
+
+def test_a_seek_or_a_frame_after_it_that_fails_its_crc_decodes_from_the_start(
+    tmp_path: Path,
+) -> None:
+    clip, frames = _moving_dot_clip(tmp_path)
+    crc = [pixels_crc32(f) for f in frames]
+    decoder = FrameDecoder(VideoReader(clip))
+    # the seek finds a frame whose CRC is not the one asked for: decoded from frame 0
+    assert np.array_equal(decoder.image(90, crc[90] ^ 1), frames[90])
+    assert decoder.seeks == 0 and decoder.seek_misses == 1 and decoder.decoded >= 91
+    # a frame after a good seek that is not what sample-frames saw (a seek onto a twin of
+    # the frame in a still scene): the source is decoded again from its start
+    decoder = FrameDecoder(VideoReader(clip))
+    assert np.array_equal(decoder.image(60, crc[60]), frames[60]) and decoder.seeks == 1
+    before = decoder.decoded
+    assert np.array_equal(decoder.image(61, crc[61] ^ 1), frames[61])
+    assert decoder.seek_misses == 1 and decoder.decoded - before >= 62
+    # and without a CRC the decoder no longer trusts the sought position
+    decoder = FrameDecoder(VideoReader(clip))
+    decoder.image(60, crc[60])
+    before = decoder.decoded
+    assert np.array_equal(decoder.image(62), frames[62]) and decoder.decoded - before == 63

@@ -43,13 +43,14 @@ def video_frame_index(file: str) -> int | None:
     return int(file[len(VIDEO_FRAME) :]) if file.startswith(VIDEO_FRAME) else None
 
 
-def source_frame(path: str, signature: str, index: int) -> np.ndarray:
+def source_frame(path: str, signature: str, index: int, crc32: int | None = None) -> np.ndarray:
     """Frame ``index`` of the source at ``path`` ((H, W, 3) uint8 BGR), which must still
-    have the ``signature`` sample-frames recorded."""
+    have the ``signature`` sample-frames recorded; ``crc32``: its pixels' CRC, where
+    sample-frames recorded it (a far frame is then sought: ``FrameDecoder``)."""
     with _LOCK:
         decoder = _decoder(path, signature)
         try:
-            return decoder.image(index)
+            return decoder.image(index, crc32)
         except VideoError as exc:
             raise StageError(str(exc)) from None
 

@@ -39,7 +39,7 @@ from hpt_data.stages._frames_io import PreviousOutput, file_signature, write_ima
 from hpt_data.stages._source_frames import video_frame_file, video_frame_index
 from hpt_data.stages.base import Stage, StageContext, StageResult
 from hpt_data.stages.outputs import Frames, SampledFrame, SourceFacts
-from hpt_data.video import Frame, VideoError, VideoReader
+from hpt_data.video import Frame, VideoError, VideoReader, pixels_crc32
 
 DIVERSE_SIDE = 512  # longest side of the copy that the diverse mode's pose pass sees
 #: image_format auto decodes a video again (no frame files) where at least this share of
@@ -230,7 +230,8 @@ class SampleFrames(Stage):
             keep, note = selector.keep(frame)
             if keep:
                 rel = self._write(frame, out_dir, fmt)
-                kept.append(SampledFrame(frame.index, frame.time_ms, rel, note))
+                crc = pixels_crc32(frame.image) if fmt == "video" else None
+                kept.append(SampledFrame(frame.index, frame.time_ms, rel, note, crc))
         if s.max_frames and len(kept) > s.max_frames:
             chosen = set(np.round(np.linspace(0, len(kept) - 1, s.max_frames)).astype(int).tolist())
             for i, entry in enumerate(kept):

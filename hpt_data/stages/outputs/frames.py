@@ -45,14 +45,21 @@ class SampledFrame:
     time_ms: float
     file: str  # frames/000012.png
     notes: dict[str, Any] = field(default_factory=dict)  # the mode's own: pose_change (diverse)
+    # a frame kept in the source only (``video#``): its pixels' CRC-32
+    # (hpt_data.video.pixels_crc32), which lets a reader seek to it and check what it found;
+    # None in outputs written before it was recorded (they decode from the first frame)
+    crc32: int | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SampledFrame:
         rest = dict(data)
-        return cls(rest.pop("index"), rest.pop("time_ms"), rest.pop("file"), rest)
+        index, time_ms, file = rest.pop("index"), rest.pop("time_ms"), rest.pop("file")
+        crc = rest.pop("crc32", None)
+        return cls(index, time_ms, file, rest, None if crc is None else int(crc))
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "time_ms": self.time_ms, "file": self.file, **self.notes}
+        out = {"index": self.index, "time_ms": self.time_ms, "file": self.file, **self.notes}
+        return out if self.crc32 is None else {**out, "crc32": self.crc32}
 
 
 @dataclass
@@ -65,6 +72,7 @@ class Frames:
     mode: str  # the sampling mode that chose them
     frames: list[SampledFrame]
     folder: Path | None = field(default=None, compare=False, repr=False)
+    _crc: dict[str, int | None] | None = field(default=None, init=False, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any], folder: Path | None = None) -> Frames:
@@ -112,12 +120,16 @@ class Frames:
 
     def image(self, file: str) -> np.ndarray:
         """A kept frame ((H, W, 3) uint8 BGR), by its ``file``: read from the file, or
-        decoded again from the source for a ``video#`` entry (``image_format: video``)."""
+        decoded again from the source for a ``video#`` entry (``image_format: video``;
+        reached by a seek where its pixels' CRC was recorded)."""
         from hpt_data.stages._source_frames import source_frame, video_frame_index
 
         index = video_frame_index(file)
         if index is not None:
-            return source_frame(self.source.path, self.source.signature, index)
+            if self._crc is None:
+                self._crc = {f.file: f.crc32 for f in self.frames}
+            crc = self._crc.get(file)
+            return source_frame(self.source.path, self.source.signature, index, crc)
         return read_image(folder_of(self, "Frames") / file)
 
 
