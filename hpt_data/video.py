@@ -350,7 +350,8 @@ class FrameDecoder:
     variable frame rate, an open GOP), so its frame is taken only if its CRC matches, and
     every frame after it, until the decoder is reopened, is checked the same way (a seek
     onto a twin of the frame, in a still scene, would shift every later frame by one); a
-    mismatch reopens the source and decodes from its first frame, as without a CRC.
+    mismatch reopens the source and decodes from its first frame, as without a CRC. A
+    source whose first three seeks all miss is not sought again.
     """
 
     def __init__(self, reader: VideoReader) -> None:
@@ -368,7 +369,7 @@ class FrameDecoder:
         r = self.reader
         if r.info.kind == "images":
             return self._image_file(index)
-        if crc32 is not None and self._far(index):
+        if crc32 is not None and self._far(index) and (self.seeks or self.seek_misses < 3):
             image = self._seek(index, crc32)
             if image is not None:
                 return image

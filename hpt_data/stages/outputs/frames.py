@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -72,7 +73,6 @@ class Frames:
     mode: str  # the sampling mode that chose them
     frames: list[SampledFrame]
     folder: Path | None = field(default=None, compare=False, repr=False)
-    _crc: dict[str, int | None] | None = field(default=None, init=False, compare=False, repr=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any], folder: Path | None = None) -> Frames:
@@ -126,11 +126,14 @@ class Frames:
 
         index = video_frame_index(file)
         if index is not None:
-            if self._crc is None:
-                self._crc = {f.file: f.crc32 for f in self.frames}
-            crc = self._crc.get(file)
+            crc = self._crc_by_file.get(file)
             return source_frame(self.source.path, self.source.signature, index, crc)
         return read_image(folder_of(self, "Frames") / file)
+
+    @cached_property
+    def _crc_by_file(self) -> dict[str, int | None]:
+        """Each kept frame's pixel CRC by its ``file`` (looked up per frame read)."""
+        return {f.file: f.crc32 for f in self.frames}
 
 
 # --------------------------------------------------------------------------- remove-bg
