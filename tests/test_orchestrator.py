@@ -267,14 +267,18 @@ def test_fingerprints_of_the_stages_are_unchanged() -> None:
     files' bytes, never their pixels, so frames made by libpng stay valid; for the same
     reason remove-bg's masks written 1 bit a pixel (issue 19: the same 0/255 pixels read
     back) and its frames handed to the models as BGR (the same people to the bit) left
-    its version at 11, as did ``mirror_pass: alternate`` (a setting value, not the default)."""
+    its version at 11, as did ``mirror_pass: alternate`` (a setting value, not the default);
+    sample-frames' ``crc32`` of each frame kept in the source only (issue 19: it lets a
+    reader seek; outputs without it decode from the first frame, as before) left its
+    version as it was. fit-smpl at version 5 (a world bone's direction across the image
+    weighs a quarter of its depth slope, ``w_world`` 500: every fit moves and is redone)."""
     from hpt_data.stages import STAGES
 
     assert {cls.name: cls().fingerprint() for cls in STAGES} == {
         "sample-frames": "60dcaaeb6f117023",
         "remove-bg": "f264ac28c87c99d9",
         "pose2d": "0105c67cd2fc1039",
-        "fit-smpl": "0384b5288c97e797",
+        "fit-smpl": "1b06fd96814a1c65",
         "render-maps": "1404330577e483c1",
         "voxelize": "0e4d7978771bf1ad",
     }

@@ -333,11 +333,14 @@ def test_a_small_person_beside_a_big_one_is_found_with_the_big_one_painted_out(
     out = sample_and_remove_bg(video, tmp_path)
     people = People.read(out)
     pos = np.searchsorted(np.cumsum(people.count), np.arange(len(people.track)), "right")
+    # the bystander's tracked box meets their true one at IoU 0.4-0.75 (the box of a 147-px
+    # person: a few pixels move it across 0.5, and another machine's rounding did), the
+    # other people's clips at 0.03 or less: 0.3 tells a clip of them from the others
     by_clip = {}
     for clip in PersonClips.read(out).clips:
         rows = np.nonzero(people.track == clip.track)[0]
         hits = [
-            _iou(people.boxes[r], gt["people_boxes"][k, int(people.frame_index[pos[r]])]) >= 0.5
+            _iou(people.boxes[r], gt["people_boxes"][k, int(people.frame_index[pos[r]])]) >= 0.3
             for r in rows
         ]
         by_clip[clip.name] = (sum(hits), len(rows))
