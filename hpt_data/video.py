@@ -359,7 +359,7 @@ class FrameDecoder:
         self._cap = None
         self._next = 0  # source index the capture decodes next
         self._sought = False  # the capture's position came from a seek: check every frame
-        self.decoded = 0  # frames decoded (grabbed or read) since this decoder was made
+        self.decoded = 0  # frames grabbed or read (not OpenCV's own decoding within a seek)
         self.seeks = 0  # seeks whose frame matched its CRC
         self.seek_misses = 0  # seeks (or frames after one) that did not
 
