@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 
 from hpt_data.errors import HptError
+from hpt_data.fast_zlib import fast_zlib
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -42,12 +43,8 @@ SEEK_MIN_FRAMES = 32
 def pixels_crc32(image: np.ndarray) -> int:
     """CRC-32 of a frame's pixels (C order): what sample-frames records for a frame it
     keeps no file of, and what a seek's frame is checked against (ISA-L's where installed,
-    the same value as zlib's)."""
-    try:
-        from isal import isal_zlib as crc
-    except ImportError:
-        import zlib as crc
-    return crc.crc32(np.ascontiguousarray(image))
+    the same value as zlib's: ``hpt_data.fast_zlib``)."""
+    return fast_zlib.crc32(np.ascontiguousarray(image))
 
 
 class VideoError(HptError):

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from hpt_data.errors import StageError
+from hpt_data.fast_zlib import fast_zlib
 from hpt_data.stages._frames_io import INDEX
 
 
@@ -61,12 +62,6 @@ def parse_index(cls: Any, folder: Path) -> Any:
     except MALFORMED as exc:
         raise malformed(folder, INDEX, cls.STAGE, exc) from None
 
-
-try:  # ISA-L's inflate and CRC-32: the same bytes as zlib's, inflate ~1.6x and CRC ~5x faster
-    # on a frame's maps and volume (``isal`` comes with the data extra; zlib without it)
-    from isal import isal_zlib as _inflate
-except ImportError:  # pragma: no cover - a node without the data extra
-    _inflate = zlib  # type: ignore[assignment]
 
 #: What ``np.load`` raises on a damaged ``.npz`` (found by flipping bytes of real outputs):
 #: a bad CRC (``BadZipFile``), a broken deflate stream (``zlib.error``), a garbled zip
@@ -128,14 +123,14 @@ def _fast_npz(data: bytes) -> dict[str, np.ndarray]:
         stored = data[start : start + info.compress_size]
         if info.compress_type == zipfile.ZIP_DEFLATED:
             try:
-                raw = _inflate.decompress(stored, -15)
+                raw = fast_zlib.decompress(stored, -15)
             except Exception as exc:  # zlib.error, isal_zlib.error
                 raise DamagedNpz(f"{info.filename}: {exc}") from None
         elif info.compress_type == zipfile.ZIP_STORED:
             raw = stored
         else:
             raise ValueError("compression")
-        if len(raw) != info.file_size or _inflate.crc32(raw) != info.CRC:
+        if len(raw) != info.file_size or fast_zlib.crc32(raw) != info.CRC:
             raise DamagedNpz(f"{info.filename}: bad CRC-32")
         if raw[:6] != b"\x93NUMPY" or raw[6] not in (1, 2, 3):
             raise ValueError("not an array")
