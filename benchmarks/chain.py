@@ -22,7 +22,10 @@ write-shards is also timed with ``--workers`` local processes against one, over
 several ranges to share out: four a copy, of a quarter of the clip's frames each, so that
 every worker gets as many frames as the others and the figure is the writers' speed, not
 the wait for a last odd range that a dataset's thousands of ranges do not have), in five
-turns whose order rotates (medians): the pool's
+turns whose order rotates (medians). Where the pool loses against N times one worker is
+split in two from the range tasks' spans (``RangeSpan``): the tail (from the first worker
+running out of ranges to the end: ranges take unequal times, and 16 ranges leave up to one
+range's wait) and the range tasks' own seconds in the pool over one worker's. The pool's
 workers and the one worker each get the local executor's share of the cores' threads
 (``threads_per_worker``: 1 on 2 cores, 2 workers), and a third way is one worker with
 OpenCV's threads free, as ``--workers 1`` runs (OpenCV spreads a process over every core).
@@ -393,6 +396,25 @@ def write_once(
         "shards": len(manifest["shards"]),
         "sha256": [s["sha256"] for s in manifest["shards"]],
         "bytes_per_frame": round(sum(s["bytes"] for s in manifest["shards"]) / max(frames, 1)),
+        "spans": summary.range_spans,
+    }
+
+
+def pool_tail(spans: list[Any]) -> dict:
+    """How the ranges filled the pool, from the range tasks' spans
+    (``hpt_data.shard_tasks.RangeSpan``): the seconds from the first worker running out of
+    ranges to the last range's end (the other workers idle), and the workers' busy share
+    of the pool's wall (first start to last end)."""
+    by_worker: dict[str, list[Any]] = {}
+    for span in spans:
+        by_worker.setdefault(span.worker, []).append(span)
+    first = min(s.start for s in spans)
+    last = max(s.end for s in spans)
+    busy = sum(s.end - s.start for s in spans)
+    return {
+        "workers_seen": len(by_worker),
+        "tail_seconds": last - min(max(s.end for s in v) for v in by_worker.values()),
+        "busy_share": busy / (len(by_worker) * (last - first)),
     }
 
 
@@ -436,6 +458,11 @@ def compare_shards(
                 runs[way].append(ways[way]())
     med = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
     free_cpu = statistics.median(r["cpu_seconds"] for r in runs["free"])
+    tails = [pool_tail(r["spans"]) for r in runs["many"]]
+    task_seconds = {  # the range tasks' own seconds, summed: the pool's against one worker's
+        way: statistics.median(sum(s.end - s.start for s in r["spans"]) for r in runs[way])
+        for way in ("one", "many")
+    }
     first = runs["free"][0]
     same = all(r["sha256"] == first["sha256"] for v in runs.values() for r in v)
     frames = first["frames"]
@@ -447,6 +474,13 @@ def compare_shards(
         "seconds_n_workers": round(med["many"], 2),
         "speedup": round(med["one"] / med["many"], 2),
         "seconds_each_turn": {k: [round(r["seconds"], 2) for r in v] for k, v in runs.items()},
+        # the wait for the last range (the other workers idle), and the workers' busy share
+        "tail_seconds_each_turn": [round(t["tail_seconds"], 2) for t in tails],
+        "tail_seconds": round(statistics.median(t["tail_seconds"] for t in tails), 2),
+        "busy_share": round(statistics.median(t["busy_share"] for t in tails), 3),
+        "workers_seen": min(t["workers_seen"] for t in tails),
+        # > 1: each range took longer beside the others (caches, memory, the machine)
+        "task_seconds_pool_over_one": round(task_seconds["many"] / task_seconds["one"], 3),
         "seconds_n_workers_with_pool_start": round(cold["seconds"], 2),
         "speedup_with_pool_start": round(med["one"] / cold["seconds"], 2),
         "seconds_1_worker_opencv_threads_free": round(med["free"], 2),
@@ -609,7 +643,9 @@ def main() -> None:
         f"{sh['speedup_over_opencv_threads_free']}x over one worker with OpenCV's threads "
         f"free; this machine's ceiling for {sh['workers']} processes "
         f"{sh['machine_ceiling']['ceiling']}x; over {sh['copies']} copies "
-        f"({sh['shards']} shards), byte-identical: {sh['identical']}"
+        f"({sh['shards']} shards), byte-identical: {sh['identical']}; lost to the tail "
+        f"{sh['tail_seconds']} s (workers busy {sh['busy_share']:.1%} of the wall), range "
+        f"tasks {sh['task_seconds_pool_over_one']}x as long in the pool as alone"
     )
     fv = from_video["ms_per_frame"]
     print(

@@ -210,6 +210,8 @@ class ShardsSummary:
     pairs: dict[str, int] = field(default_factory=dict)
     pairs_origin: dict[str, str] = field(default_factory=dict)
     pairs_left_out: dict[str, Counter[str]] = field(default_factory=dict)
+    # when and where each range was written (hpt_data.shard_tasks.RangeSpan), range order
+    range_spans: list[Any] = field(default_factory=list)
 
 
 def store_pairs(

@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import socket
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +67,17 @@ class ShardRangeTask:
         return f"{self.split}-r{self.index:05d}"
 
 
+@dataclass(frozen=True)
+class RangeSpan:
+    """When a range task ran and where: the writers' timeline (how long the last range kept
+    one worker busy while the others had nothing left; ``benchmarks/chain.py``). Wall
+    clock (``time.time``), so spans from processes of one machine line up."""
+
+    worker: str  # host:pid
+    start: float
+    end: float
+
+
 @dataclass
 class RangeOutcome:
     """What one range task wrote: its shards in order, frames, drops and failed videos, and
@@ -81,6 +94,7 @@ class RangeOutcome:
     written: list[PairKey] = field(default_factory=list)
     dropped_frames: dict[PairKey, str] = field(default_factory=dict)
     gathered: list[str] = field(default_factory=list)
+    span: RangeSpan | None = None
 
 
 def candidate_count(vdir: VideoDir) -> int | None:
@@ -133,6 +147,7 @@ def plan_ranges(
 def execute_range_task(task: ShardRangeTask) -> RangeOutcome:
     """Write one range's shards (closed and renamed, unpublished). A video whose outputs
     cannot be read is reported in the outcome and left out; the others are written."""
+    start = time.time()
     outcome = RangeOutcome(task.split, task.index)
     writer = RangeWriter(task.gen_dir, task.dataset, task.split, task.stem, task.max_bytes)
     try:
@@ -158,6 +173,7 @@ def execute_range_task(task: ShardRangeTask) -> RangeOutcome:
     except BaseException:
         writer.abort()
         raise
+    outcome.span = RangeSpan(f"{socket.gethostname()}:{os.getpid()}", start, time.time())
     return outcome
 
 
@@ -243,6 +259,8 @@ def _collect(
     count: Counter[str] = Counter()
     for o in outcomes:
         summary.frames[o.split] += o.frames
+        if o.span is not None:
+            summary.range_spans.append(o.span)
         summary.dropped.update(o.dropped)
         summary.failed += [f for f in o.failed if f not in summary.failed]
         written += [v for v in o.videos_written if v not in written]

@@ -7,9 +7,11 @@ fits, maps and volumes); every write here goes to a folder of the test's own.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -78,6 +80,16 @@ def test_two_workers_write_the_bytes_of_a_serial_write(tiny_dataset: Path, tmp_p
     one, two = _shards(tmp_path / "serial"), _shards(tmp_path / "two")
     assert len(one) >= 4 and one == two  # same names, same bytes, same frame counts
     assert verify_shards(tmp_path / "two").ok
+
+    # each range's span says where it ran: serially here, one after the other; in the pool
+    # in the workers, never in this process
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    assert len(serial.range_spans) == len(parallel.range_spans) == len(tasks)
+    assert {s.worker for s in serial.range_spans} == {here}
+    in_time = sorted(serial.range_spans, key=lambda s: s.start)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(in_time))
+    assert here not in {s.worker for s in parallel.range_spans}
+    assert all(s.start <= s.end for s in parallel.range_spans)
 
     # the ranges cut the shards, not the frames: one range per split holds the same
     whole = write_dataset_shards("tiny", videos, tmp_path / "whole", 64 * MIB, False)
