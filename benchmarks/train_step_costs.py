@@ -17,7 +17,8 @@ rounds (the least disturbed measure on a shared machine; the median is kept too)
 temporary folder and put first on the child's PYTHONPATH; default: the commit this
 branch started from); "after" is this tree. The VGG-19 has random weights (the speed is
 the same). The shards are ``--data``, or, by default, 12 frames of the learnable records
-the training tests use (``tests/train_records.py``: every field at the shards' 1024).
+the training tests use (``tests/train_records.py``: every field at the shards' 1024),
+written by each version's own code (an older tree reads only the shard schemas it knew).
 
     python benchmarks/train_step_costs.py                # 1 and 2 threads, 2 steps × 3 rounds
     python benchmarks/train_step_costs.py --threads 1 --steps 1 --stages coarse leg
@@ -181,12 +182,17 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the parent
 
 
-def default_shards(folder: Path) -> Path:
-    """12 frames (3 persons × 4) of the training tests' learnable records."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from train_records import write_train_shards  # the training tests. data maker
-
-    return write_train_shards(folder / "shards", persons=3, frames=4)
+def default_shards(tree: Path, folder: Path) -> Path:
+    """12 frames (3 persons × 4) of the training tests' learnable records, written by the
+    code of ``tree`` (its tests' data maker and its shard writer) into ``folder``."""
+    code = (
+        "import sys; from pathlib import Path; sys.path.insert(0, 'tests'); "
+        "from train_records import write_train_shards; "
+        "write_train_shards(Path(sys.argv[1]), persons=3, frames=4)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    subprocess.run([sys.executable, "-c", code, str(folder)], env=env, check=True, cwd=tree)
+    return folder
 
 
 def unpack(ref: str, folder: Path) -> Path | None:
@@ -202,10 +208,10 @@ def unpack(ref: str, folder: Path) -> Path | None:
     return folder
 
 
-def run_child(tree: Path, stage: str, threads: int, args: argparse.Namespace) -> dict:
+def run_child(tree: Path, data: Path, stage: str, threads: int, args: argparse.Namespace) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         command = [sys.executable, __file__, "--child", stage, "--threads", str(threads)]
-        command += ["--steps", str(args.steps), "--data", str(args.data), "--config", args.config]
+        command += ["--steps", str(args.steps), "--data", str(data), "--config", args.config]
         command += ["--vgg-precision", args.vgg_precision, "--child-out", f.name]
         env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(threads)}
         subprocess.run(command, env=env, check=True, cwd=tree)
@@ -236,12 +242,14 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        if args.data is None:
-            args.data = default_shards(work)
         trees = {"after": ROOT}
         before = None if args.baseline == "none" else unpack(args.baseline, work / "before")
         if before is not None:
             trees = {"before": before, "after": ROOT}
+        data = {
+            version: args.data or default_shards(tree, work / f"shards-{version}")
+            for version, tree in trees.items()
+        }
         load = [os.getloadavg()[0]]
         jobs = [
             (t, s, v)
@@ -253,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         runs: dict[tuple, list[dict]] = defaultdict(list)
         for threads, stage, version in tqdm(jobs, desc="steps", unit="run"):
             # before and after alternate, round after round, so load drifts hit both alike
-            result = run_child(trees[version], stage, threads, args)
+            result = run_child(trees[version], data[version], stage, threads, args)
             runs[(stage, threads, version)] += result["steps"]
             load.append(os.getloadavg()[0])
     rows: list[dict[str, Any]] = []
