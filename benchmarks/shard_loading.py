@@ -36,7 +36,6 @@ import resource
 import shutil
 import tempfile
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from hpt_data.shards.reading import decode_image
-from hpt_data.shards.schema import CROP, ENCODED_IMAGES, crc_name
+from hpt_data.shards.schema import CROP, ENCODED_IMAGES
 from hpt_model.data import PairDataset, RingLoader, ShardFrames, fields_for_stage
 from hpt_model.data.pairs import SOURCE_FIELDS, TARGET_FIELDS, field_to_tensor, pair_indices
 
@@ -236,8 +235,7 @@ class PairProfile(Dataset):
                 key = "ids" if name in TEXT else name
                 t0 = time.perf_counter()
                 if name in ENCODED_IMAGES:
-                    data = reader.datasets[name][local]
-                    assert zlib.crc32(data) == int(reader.datasets[crc_name(name)][local])
+                    data = reader.encoded_bytes(name, local)  # its CRC-32 checked
                     t1 = time.perf_counter()
                     value = decode_image(data, size)
                     decode = f"{key}: decode JPEG"

@@ -15,12 +15,13 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from old_shards import as_version
 from shard_records import make_record
 from torch.utils.data import DataLoader, DistributedSampler
 
 from hpt_data.shards import open_shard
 from hpt_data.shards.reading import ShardError, ShardFile, load_manifest
-from hpt_data.shards.schema import FIELDS
+from hpt_data.shards.schema import FIELDS, SCHEMA_VERSION
 from hpt_data.shards.verify import verify_shard_file, verify_shards
 from hpt_data.shards.writer import ShardWriter, sha256_file
 from hpt_model.config import HPTConfig
@@ -135,7 +136,8 @@ def test_corrupt_image_bytes_fail_their_crc(shard_set, tmp_path: Path) -> None:
     out = _copy_set(shard_set[0], tmp_path / "s")
     shard = _first_shard(out)
     with h5py.File(shard, "r") as h5:
-        jpeg = h5["image"][0].tobytes()
+        start, length = h5["image_spans"][0]
+        jpeg = h5["image"][start : start + length].tobytes()
     data = bytearray(shard.read_bytes())
     at = data.find(jpeg[1000:1064])
     assert at > 0
@@ -144,6 +146,34 @@ def test_corrupt_image_bytes_fail_their_crc(shard_set, tmp_path: Path) -> None:
     assert any("SHA-256" in p for p in verify_shards(out).problems)
     with pytest.raises(ShardError, match="fails its CRC-32"):
         ShardFrames(out, shard.name.split("-")[0]).read(0, ["image"])
+
+
+def test_images_are_flat_bytes_with_checked_spans_and_no_heap(shard_set, tmp_path: Path) -> None:
+    """Version 6 stores the JPEG bytes end to end with each frame's span: the file holds no
+    HDF5 global heap (whose collection headers, unchecked, could make HDF5 spin on a
+    changed byte in versions 1-5), and spans that do not tile the bytes are refused at
+    opening, naming the file, before any image is read."""
+    out = _copy_set(shard_set[0], tmp_path / "s")
+    shard = _first_shard(out)
+    assert b"GCOL" not in shard.read_bytes()  # no global heap collection anywhere
+    with h5py.File(shard, "r") as h5:
+        spans = h5["image_spans"][()]
+        assert h5["image"].dtype == np.uint8 and len(h5["image"]) == int(spans[:, 1].sum())
+        assert h5["image_spans"].fletcher32
+    split = shard.name.split("-")[0]
+    before = ShardFrames(out, split).read(1, ["image"])["image"]
+    with h5py.File(shard, "r+") as h5:  # frame 0 one byte longer: frame 1 starts inside it
+        h5["image_spans"][0, 1] = spans[0, 1] + 1
+    manifest_path = out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for entry in manifest["shards"]:  # the manifest agrees: only the spans can tell
+        if out / entry["file"] == shard:
+            entry["bytes"], entry["sha256"] = shard.stat().st_size, sha256_file(shard)
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ShardError, match=rf"^{shard}: field 'image_spans' does not tile"):
+        ShardFrames(out, split)
+    assert verify_shards(out).problems[0].startswith(f"{shard}: field 'image_spans'")
+    assert before.shape == (1024, 1024, 3)
 
 
 def test_damaged_hdf5_structure_is_named(shard_set, tmp_path: Path) -> None:
@@ -170,7 +200,7 @@ def test_damaged_hdf5_structure_is_named(shard_set, tmp_path: Path) -> None:
     assert named > 50  # the structure is checked, not read past
 
 
-@pytest.mark.parametrize(("version", "flip"), [(5, 0xFF), (5, 0x01), (4, 0xFF)])
+@pytest.mark.parametrize(("version", "flip"), [(6, 0xFF), (6, 0x01), (4, 0xFF)])
 def test_damaged_text_is_named(shard_set, tmp_path: Path, version: int, flip: int) -> None:
     """The text fields (frame ids, people, videos): since version 5 in Fletcher-32 chunks,
     so a changed byte is named even where it spells another valid id ('000001' to
@@ -178,8 +208,8 @@ def test_damaged_text_is_named(shard_set, tmp_path: Path, version: int, flip: in
     different frame); in a version-4 shard a string that no longer decodes is named. By
     the dataset, the verifier and the one-file verifier (which said "ok" before)."""
     out = _copy_set(shard_set[0], tmp_path / "s")
-    if version != 5:
-        out = _as_version(out, tmp_path / f"v{version}", version)
+    if version != SCHEMA_VERSION:
+        out = as_version(out, tmp_path / f"v{version}", version)
     manifest = json.loads((out / "manifest.json").read_text())
     shard = next(
         out / e["file"] for e in manifest["shards"] if b"000001" in (out / e["file"]).read_bytes()
@@ -256,6 +286,29 @@ def test_plain_h5py_fails_as_documented_and_open_shard_reads(shard_set) -> None:
         shard,
     )
     assert ours.returncode == 0 and ours.stdout.strip() == "6 r", ours.stderr
+
+
+def test_the_documented_plain_h5py_image_read_gives_the_readers_image(
+    shard_set, tmp_path: Path
+) -> None:
+    """docs/shards.md's block that reads frame ``i``'s image with plain h5py, run as written
+    (in a fresh process, without hdf5plugin): the reader's image, pixel for pixel."""
+    doc = (TESTS_DIR.parent / "docs" / "shards.md").read_text(encoding="utf-8")
+    section = doc.split("### Reading a shard with plain h5py", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    shard = _first_shard(shard_set[0])
+    code = f"import sys, numpy\npath, i = sys.argv[1], 1\n{block}numpy.save(sys.argv[2], rgb)"
+    done = _python(code, str(shard), str(tmp_path / "rgb.npy"))
+    assert done.returncode == 0, done.stderr
+    rgb = np.load(tmp_path / "rgb.npy")
+    entry = {"file": shard.name, "frames": 0, "bytes": shard.stat().st_size}
+    with h5py.File(shard, "r") as h5:
+        entry["frames"] = len(h5["frame_id"])
+    reader = ShardFile(shard.parent, entry)
+    try:
+        np.testing.assert_array_equal(rgb, reader.read(1, ["image"])["image"])
+    finally:
+        reader.close()
 
 
 def test_without_hdf5plugin_the_reader_says_to_install_it(shard_set) -> None:
@@ -400,52 +453,17 @@ def test_distributed_ranks_read_disjoint_parts(shard_set) -> None:
     assert not seen[0] & seen[1] and seen[0] | seen[1] == set(range(len(ds)))
 
 
-def _as_version(src: Path, dst: Path, version: int) -> Path:
-    """A copy of a shard set as an older schema wrote it: the text fields as variable-length
-    strings in HDF5's heap (versions 1-4), lzf instead of Blosc (version 1's; the codec is
-    not part of the version), for version 1 no ``camera_distance`` (new in 2); manifest and
-    attributes saying ``version``."""
-    manifest = json.loads((src / "manifest.json").read_text())
-    text = {f.name for f in FIELDS if f.codec == "text"}
-    for entry in manifest["shards"]:
-        (dst / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
-        with h5py.File(src / entry["file"], "r") as a, h5py.File(dst / entry["file"], "w") as b:
-            b.attrs.update(a.attrs)
-            b.attrs["schema_version"] = version
-            for name, ds in a.items():
-                if name == "camera_distance" and version == 1:
-                    continue
-                if name in text:
-                    values = [v.decode("utf-8") for v in ds[:]]
-                    b.create_dataset(
-                        name, data=values, dtype=h5py.string_dtype(), chunks=(64,),
-                        maxshape=(None,),
-                    )  # fmt: skip
-                elif "32001" in ds._filters:  # Blosc (HDF5 filter 32001): lzf, as 1 wrote
-                    # (H5Ocopy of a Blosc dataset aborted the process under pytest here)
-                    b.create_dataset(
-                        name, data=ds[:], chunks=ds.chunks, maxshape=ds.maxshape,
-                        compression="lzf", shuffle=True, fletcher32=True,
-                    )  # fmt: skip
-                else:
-                    a.copy(name, b)
-        entry["bytes"] = (dst / entry["file"]).stat().st_size
-        entry["sha256"] = sha256_file(dst / entry["file"])
-    manifest["schema_version"] = version
-    (dst / "manifest.json").write_text(json.dumps(manifest))
-    return dst
-
-
 def test_version_1_shards_read_the_same_and_other_versions_are_refused(
     shard_set, tmp_path: Path
 ) -> None:
     out = shard_set[0]
     with h5py.File(_first_shard(out), "r") as h5:
         assert h5["frame_id"].dtype == np.dtype("S256") and h5["frame_id"].fletcher32
-    for version in (1, 4):
-        old = _as_version(out, tmp_path / f"v{version}", version)
+    for version in (1, 4, 5):
+        old = as_version(out, tmp_path / f"v{version}", version)
         with h5py.File(_first_shard(old), "r") as h5:
-            assert h5["frame_id"].dtype.kind == "O"  # the copy really keeps text in the heap
+            assert h5["image"].dtype.kind == "O"  # the copy really keeps images in the heap
+            assert (h5["frame_id"].dtype.kind == "O") == (version < 5)  # and text in 1-4
             assert h5["parsing"].compression == "lzf"  # and version 1's codec
         assert verify_shards(old).ok
         new_frames, old_frames = ShardFrames(out, "train"), ShardFrames(old, "train")
@@ -463,21 +481,21 @@ def test_version_1_shards_read_the_same_and_other_versions_are_refused(
     future = _copy_set(out, tmp_path / "v6")
     manifest_path = future / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["schema_version"] = 6
+    manifest["schema_version"] = 7
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(ShardError, match=rf"^{manifest_path}: schema version 6, this hpt reads "):
+    with pytest.raises(ShardError, match=rf"^{manifest_path}: schema version 7, this hpt reads "):
         load_manifest(future)
-    assert "reads versions 1, 2, 3, 4, 5" in verify_shards(future).problems[0]
+    assert "reads versions 1, 2, 3, 4, 5, 6" in verify_shards(future).problems[0]
 
     shard = _first_shard(out)
     entry = next(e for e in manifest["shards"] if out / e["file"] == shard)
-    manifest["schema_version"] = 5
+    manifest["schema_version"] = SCHEMA_VERSION
     renamed = _copy_set(out, tmp_path / "attr")
     with h5py.File(renamed / entry["file"], "r+") as h5:
-        h5.attrs["schema_version"] = 6
+        h5.attrs["schema_version"] = 7
     entry["bytes"] = (renamed / entry["file"]).stat().st_size
     (renamed / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ShardError, match=rf"^{renamed / entry['file']}: schema version 6"):
+    with pytest.raises(ShardError, match=rf"^{renamed / entry['file']}: schema version 7"):
         ShardFrames(renamed, entry["split"])
 
 

@@ -11,7 +11,6 @@ the name has no ``.``, which webdataset's key rule (the basename up to the first
 from __future__ import annotations
 
 import re
-import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,8 +20,7 @@ from typing import Any
 from hpt_data import pair_rule
 from hpt_data.errors import HptError
 from hpt_data.shards.pairs import read_pairs
-from hpt_data.shards.reading import ShardError, ShardFile, load_manifest
-from hpt_data.shards.schema import crc_name
+from hpt_data.shards.reading import ShardFile, load_manifest
 
 IDS = ("video_id", "person_id", "frame_id")
 SPLITS = ("train", "test")
@@ -121,18 +119,11 @@ class ShardSet:
                     current = ref.entry
                 frame = shard.read(ref.index, fields)
                 if raw_image:
-                    frame["image_jpeg"] = _stored_image(shard, ref.index)
+                    frame["image_jpeg"] = shard.encoded_bytes("image", ref.index)
                 yield frame
         finally:
             if shard is not None:
                 shard.close()
-
-
-def _stored_image(shard: ShardFile, index: int) -> bytes:
-    data = shard.datasets["image"][index].tobytes()
-    if zlib.crc32(data) != int(shard.datasets[crc_name("image")][index]):
-        raise ShardError(f"{shard.path}: frame {index} field 'image' fails its CRC-32")
-    return data
 
 
 def rule_pairs(refs: Sequence[FrameRef], seed: int) -> list[tuple[FrameRef, FrameRef]]:

@@ -24,8 +24,10 @@ from hpt_data.shards.schema import (
     ENCODED_IMAGES,
     FIELD_BY_NAME,
     FIELDS,
+    FLAT_IMAGES_SINCE,
     READABLE_VERSIONS,
     crc_name,
+    spans_name,
 )
 
 with contextlib.suppress(ImportError):  # open_shard says so if it is missing
@@ -111,14 +113,14 @@ def _check_version(path: Path, version: object) -> None:
         )
 
 
-def decode_image(data: np.ndarray, size: int | None = None) -> np.ndarray:
-    """JPEG (or PNG) bytes, as a uint8 array, to (H, W, 3) uint8 RGB.
+def decode_image(data: bytes | np.ndarray, size: int | None = None) -> np.ndarray:
+    """JPEG (or PNG) bytes (or a uint8 array of them) to (H, W, 3) uint8 RGB.
 
     ``size``: decode a JPEG at the smallest of libjpeg's n/8 scales whose sides are at least
     ``size`` (512 from 1024: half the decoding time, and equal to a 2×2 area average within
     rounding); None, or another format: full size.
     """
-    raw = data.tobytes()
+    raw = data if isinstance(data, bytes) else data.tobytes()
     if simplejpeg.is_jpeg(raw):
         side = size or 0
         return simplejpeg.decode_jpeg(raw, "RGB", min_height=side, min_width=side)
@@ -135,8 +137,8 @@ class ShardFile:
 
     Opening checks what is cheap: the size on disk against the manifest (a truncated
     copy fails here), that HDF5 can open it, its schema version and every field's
-    presence, length and per-frame shape. Reads check the chunk checksums (HDF5) and the
-    images' CRC-32.
+    presence, length and per-frame shape, and (version 6 on) that the images' spans tile
+    their flat bytes. Reads check the chunk checksums (HDF5) and the images' CRC-32.
     """
 
     def __init__(self, shard_dir: Path, entry: dict[str, Any]) -> None:
@@ -153,6 +155,9 @@ class ShardFile:
         self.h5 = open_shard(self.path)
         self.datasets: dict[str, h5py.Dataset] = {}  # by name: h5py's lookup costs ~20 µs
         self.defaults: dict[str, np.ndarray] = {}  # fields newer than this shard's version
+        # version 6 on: each image field's (offset, length) per frame, (N, 2) uint64
+        self.spans: dict[str, np.ndarray] = {}
+        self.version = 0
         try:
             self._check_structure()
         except HDF5_DAMAGE as exc:  # a damaged object header, heap or datatype message
@@ -165,6 +170,8 @@ class ShardFile:
     def _check_structure(self) -> None:
         version = self.h5.attrs.get("schema_version")
         _check_version(self.path, version)
+        self.version = int(version)
+        flat = self.version >= FLAT_IMAGES_SINCE
         for f in FIELDS:
             if f.name not in self.h5 and int(version) < f.since:
                 self.defaults[f.name] = np.full(f.shape, f.default, dtype=f.dtype)
@@ -174,6 +181,9 @@ class ShardFile:
             ds = self.datasets[f.name] = self.h5[f.name]
             if not isinstance(ds, h5py.Dataset):  # a damaged link's type: a group, a type
                 raise ShardError(f"{self.path}: field '{f.name}' is not a dataset")
+            if flat and f.name in ENCODED_IMAGES:
+                self.spans[f.name] = self._image_spans(f.name, ds)
+                continue
             if len(ds) != self.frames:
                 raise ShardError(
                     f"{self.path}: field '{f.name}' has {len(ds)} frames, expected {self.frames}"
@@ -189,6 +199,51 @@ class ShardFile:
             if not isinstance(ds, h5py.Dataset):
                 raise ShardError(f"{self.path}: field '{crc_name(name)}' is not a dataset")
 
+    def _image_spans(self, name: str, flat: h5py.Dataset) -> np.ndarray:
+        """The spans of image field ``name``, checked: one per frame, each image after the
+        one before, together exactly the flat bytes (a damaged span would otherwise read
+        another image's bytes, or past the end)."""
+        stored = self.h5.get(spans_name(name))
+        if not isinstance(stored, h5py.Dataset):  # missing, or a damaged link's type
+            raise ShardError(f"{self.path}: field '{spans_name(name)}' is missing")
+        spans = np.asarray(stored[()], dtype=np.int64)
+        if spans.shape != (self.frames, 2) or flat.ndim != 1:
+            raise ShardError(
+                f"{self.path}: field '{name}' has {flat.shape} bytes and spans {spans.shape}, "
+                f"expected (bytes,) and ({self.frames}, 2)"
+            )
+        ends = np.cumsum(spans[:, 1])
+        starts = np.concatenate([[0], ends[:-1]])
+        if (
+            (spans[:, 1] < 0).any()
+            or not np.array_equal(spans[:, 0], starts)
+            or ((ends[-1] if len(ends) else 0) != len(flat))
+        ):
+            raise ShardError(
+                f"{self.path}: field '{spans_name(name)}' does not tile the {len(flat)} bytes "
+                f"of '{name}' (corrupt)"
+            )
+        return spans
+
+    def encoded_bytes(self, name: str, index: int) -> bytes:
+        """Frame ``index``'s stored image file of field ``name`` (JPEG bytes), its CRC-32
+        checked."""
+        spans = self.spans.get(name)
+        try:
+            if spans is None:  # versions 1-5: a variable-length array in HDF5's heap
+                data = self.datasets[name][index].tobytes()
+            else:
+                start, length = spans[index]
+                data = self.datasets[name][start : start + length].tobytes()
+            expected = int(self.datasets[crc_name(name)][index])
+        except HDF5_DAMAGE as exc:  # a broken chunk (or heap), a CRC chunk's Fletcher-32
+            raise ShardError(
+                f"{self.path}: frame {index} field '{name}' is corrupt ({exc})"
+            ) from None
+        if zlib.crc32(data) != expected:
+            raise ShardError(f"{self.path}: frame {index} field '{name}' fails its CRC-32")
+        return data
+
     def read(
         self, index: int, fields: Iterable[str] | None = None, image_size: int | None = None
     ) -> dict[str, Any]:
@@ -203,16 +258,12 @@ class ShardFile:
                 out[name] = self.defaults[name].copy()
                 continue
             try:
-                value = self.datasets[name][index]
                 if name in ENCODED_IMAGES:
-                    expected = int(self.datasets[crc_name(name)][index])
-                    if zlib.crc32(value) != expected:
-                        raise ShardError(
-                            f"{self.path}: frame {index} field '{name}' fails its CRC-32"
-                        )
-                    value = decode_image(value, image_size)
-                elif f.codec == "text":
-                    value = _text(value)
+                    value = decode_image(self.encoded_bytes(name, index), image_size)
+                else:
+                    value = self.datasets[name][index]
+                    if f.codec == "text":
+                        value = _text(value)
             except ShardError:
                 raise
             except HDF5_DAMAGE as exc:  # a Fletcher-32 failure, a broken chunk or heap

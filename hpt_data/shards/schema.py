@@ -7,8 +7,9 @@ field's name, shape, dtype or meaning; readers refuse other versions.
 A shard ``<split>-<nnnnn>.h5`` stores N frames; every field is a dataset whose first axis
 is the frame, chunked one frame per chunk so that random access reads one frame. Array
 fields carry HDF5's Fletcher-32 checksum per chunk, so a flipped bit fails the read of
-that chunk; encoded images are variable-length bytes (outside the chunks), so each has
-its CRC-32 in ``<name>_crc32``, checked by the reader.
+that chunk; an encoded image field holds its frames' JPEG bytes end to end in one flat
+uint8 dataset (each frame's ``(offset, length)`` in ``<name>_spans``, Fletcher-32), and each
+image has its CRC-32 in ``<name>_crc32``, checked by the reader.
 
 Array maps are compressed with Blosc (byte shuffle; BloscLZ for the labels, masks and
 volume, LZ4 for the float16 depth maps, LZ4HC until 2026-12-06: each chunk names its codec;
@@ -25,11 +26,15 @@ adds ``keypoints`` (the target 3D pose: SMPL's joints and five face points, with
 5 stores the text fields as fixed-length UTF-8 (:data:`TEXT_BYTES`) in Fletcher-32 chunks
 like the arrays, where 1-4 kept them as variable-length strings in HDF5's global heap,
 which has no checksum: a flipped byte there read back as another id, and a damaged string
-size made HDF5 itself loop forever while reading the column (docs/shards.md).
+size made HDF5 itself loop forever while reading the column (docs/shards.md); 6 stores the
+encoded images flat with their spans (:data:`IMAGE_CHUNK_BYTES`), where 1-5 kept each as a
+variable-length array in that heap: one changed byte of a heap collection's size made HDF5
+spin for minutes at the first image read, with no error. A version-6 shard has no global
+heap at all.
 HDF5 undoes either filter by itself, so the reader reads all (``READABLE_VERSIONS``): a field
 newer than a shard (``Field.since``) reads as its ``Field.default``, which for
 ``camera_distance`` (0, weak perspective) is exactly how version-1 fits were made, and for
-``keypoints`` NaN (the model refuses those shards in one line). The writer writes 5.
+``keypoints`` NaN (the model refuses those shards in one line). The writer writes 6.
 """
 
 from __future__ import annotations
@@ -39,9 +44,16 @@ from typing import Literal
 
 import numpy as np
 
-SCHEMA_VERSION = 5
-# 1: lzf, no camera_distance; 1-2: no stored pairs; 1-3: no keypoints; 1-4: text in the heap
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+SCHEMA_VERSION = 6
+# 1: lzf, no camera_distance; 1-2: no stored pairs; 1-3: no keypoints; 1-4: text in the heap;
+# 1-5: images in the heap
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
+#: The first version whose encoded images are flat bytes with spans (not in HDF5's heap)
+FLAT_IMAGES_SINCE = 6
+#: Chunk of an image field's flat bytes (version 6 on): a 1024² JPEG (about 80 KB for the
+#: synthetic people) reads from 2-3 of them, with less than a chunk of its neighbours'
+#: bytes on each side
+IMAGE_CHUNK_BYTES = 1 << 16
 #: The UTF-8 bytes a text field holds (version 5 on): fixed-length, in checksummed chunks
 TEXT_BYTES = 256
 CROP = 1024  # the person crop of the fine stage
@@ -83,8 +95,9 @@ class Field:
 
     @property
     def encoded(self) -> bool:
-        """Not a numeric array: an image file's bytes (variable-length) or UTF-8 text
-        (fixed-length since version 5, variable-length before)."""
+        """Not a numeric array: an image file's bytes (flat with spans since version 6,
+        variable-length before) or UTF-8 text (fixed-length since version 5,
+        variable-length before)."""
         return self.codec in ("jpeg", "png", "text")
 
 
@@ -202,6 +215,12 @@ ENCODED_IMAGES = tuple(f.name for f in FIELDS if f.codec in ("jpeg", "png"))
 def crc_name(field_name: str) -> str:
     """The dataset holding the CRC-32 of each encoded image of ``field_name``."""
     return f"{field_name}_crc32"
+
+
+def spans_name(field_name: str) -> str:
+    """The dataset holding each frame's ``(offset, length)`` in the flat bytes of the
+    encoded image field ``field_name`` (version 6 on), shape (N, 2) uint64."""
+    return f"{field_name}_spans"
 
 
 def text_problem(value: str) -> str | None:

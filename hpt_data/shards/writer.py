@@ -33,17 +33,19 @@ from hpt_data.shards.pairs import Pair, format_pairs, pairs_file_name
 from hpt_data.shards.schema import (
     ENCODED_IMAGES,
     FIELDS,
+    IMAGE_CHUNK_BYTES,
     SCHEMA_VERSION,
     TEXT_BYTES,
     Field,
     check_record,
     crc_name,
+    spans_name,
 )
 
 MANIFEST = "manifest.json"
 JPEG_QUALITY = 95
 #: A bound on the bytes of HDF5's own structures one frame adds (chunk index entries,
-#: B-tree nodes, a global heap collection for the encoded images): generous, since an
+#: B-tree nodes, a partly filled chunk of the images' flat bytes): generous, since an
 #: estimate too low delays the flush that measures, and the shard passes ``max_bytes`` by
 #: the frames written meanwhile
 FRAME_METADATA_BOUND = 64 << 10
@@ -108,8 +110,10 @@ class _OpenShard:
         self.tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
         self.h5 = h5py.File(self.tmp, "w")
         self.h5.attrs["schema_version"] = SCHEMA_VERSION
-        self.h5.attrs["split"] = split
-        self.h5.attrs["dataset"] = dataset
+        # fixed-length UTF-8 bytes: a str attribute would be a variable-length string in
+        # HDF5's global heap, which version 6 keeps out of the file (schema.py)
+        self.h5.attrs["split"] = np.bytes_(split.encode("utf-8"))
+        self.h5.attrs["dataset"] = np.bytes_(dataset.encode("utf-8"))
         self.frames = 0
         # the size at the last flush, a bound on what the frames since can have added, how
         # many there were, and the most one frame has added (:meth:`reached`)
@@ -124,9 +128,10 @@ class _OpenShard:
                     chunks=(64,),
                     fletcher32=True,
                 )  # uncompressed: 1 KB a frame for the four, readable without hdf5plugin
-            elif f.encoded:
-                dtype = h5py.vlen_dtype(np.uint8)
-                self.h5.create_dataset(f.name, (0,), maxshape=(None,), dtype=dtype, chunks=(64,))
+            elif f.encoded:  # an image's bytes, end to end (version 6): no heap to damage
+                self.h5.create_dataset(
+                    f.name, (0,), maxshape=(None,), dtype="uint8", chunks=(IMAGE_CHUNK_BYTES,)
+                )  # no Fletcher-32: each image's CRC-32 covers its bytes
             else:
                 kwargs: dict[str, Any] = {"fletcher32": True}
                 if f.codec == "blosc":
@@ -148,6 +153,15 @@ class _OpenShard:
                 chunks=(1024,),
                 fletcher32=True,
             )
+            self.h5.create_dataset(
+                spans_name(name),
+                (0, 2),
+                maxshape=(None, 2),
+                dtype="uint64",
+                chunks=(1024, 2),
+                fletcher32=True,
+            )
+        self._image_end = dict.fromkeys(ENCODED_IMAGES, 0)  # bytes in each image field
         # the datasets, looked up once (h5py's lookup by name costs more than a small write)
         self._ds = {name: self.h5[name] for name in self.h5}
         # each array field's frame as a memory space, made once: its frame is written by
@@ -166,6 +180,22 @@ class _OpenShard:
         arr = np.ascontiguousarray(value, dtype=f.dtype).reshape(1, *f.shape)
         dsid.write(self._frame_space[f.name], space, arr)
 
+    def _append_image(self, name: str, n: int, data: bytes) -> None:
+        """Frame ``n``'s encoded image: its bytes after the field's others, its span and
+        its CRC-32."""
+        start = self._image_end[name]
+        end = self._image_end[name] = start + len(data)
+        flat = self._ds[name]
+        flat.resize((end,))
+        flat[start:end] = np.frombuffer(data, np.uint8)
+        for aux, value in (
+            (spans_name(name), (start, len(data))),
+            (crc_name(name), zlib.crc32(data)),
+        ):
+            ds = self._ds[aux]
+            ds.resize((n + 1, *ds.shape[1:]))
+            ds[n] = value
+
     def append(self, record: dict[str, Any]) -> None:
         n = self.frames
         raw = 0
@@ -175,16 +205,13 @@ class _OpenShard:
                 self._write_array(f, n, value)
                 raw += np.asarray(value).nbytes
                 continue
-            ds = self._ds[f.name]
-            ds.resize((n + 1, *ds.shape[1:]))
             if f.codec in ("jpeg", "png"):
                 data = encode_image(np.asarray(value), f.codec)
-                ds[n] = np.frombuffer(data, np.uint8)
-                crc = self._ds[crc_name(f.name)]
-                crc.resize((n + 1,))
-                crc[n] = zlib.crc32(data)
+                self._append_image(f.name, n, data)
                 raw += len(data)
             else:
+                ds = self._ds[f.name]
+                ds.resize((n + 1,))
                 ds[n] = np.bytes_(str(value).encode("utf-8"))
                 raw += TEXT_BYTES  # stored fixed-length, uncompressed
         self.frames += 1
