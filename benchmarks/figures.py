@@ -395,6 +395,19 @@ def _ceiling(s: Results) -> str:
     return f"; this machine's ceiling for {s['workers']} processes {c:.2f}×"
 
 
+def _pool_loss(s: Results) -> str:
+    """Where the pool lost against N times one worker (results since range tasks report
+    their spans): the wait for the last range, and the range tasks' slow-down beside each
+    other."""
+    if "tail_seconds" not in s:
+        return ""
+    return (
+        f"; the pool's loss: {s['tail_seconds']:.2f} s waiting for the last range (its "
+        f"workers busy {s['busy_share']:.1%} of its wall) and range tasks "
+        f"{s['task_seconds_pool_over_one']:.3f}× as long in the pool as alone"
+    )
+
+
 def _ranges(s: Results) -> str:
     """`` of N frames each`` where the run gave the ranges' size (results since the ranges
     share out evenly)."""
@@ -625,7 +638,7 @@ def render_chain_table(results: Path = RESULTS) -> str:
         f"{s['copies']} copies of the clip ({s['shards']} shards{_ranges(s)}): "
         f"{s['workers']} workers "
         f"{s['speedup']:.2f}× one (warm pool; {s['speedup_with_pool_start']:.2f}× counting "
-        f"the pool's start{_one_worker(s)}{_ceiling(s)}), byte-identical: "
+        f"the pool's start{_one_worker(s)}{_ceiling(s)}{_pool_loss(s)}), byte-identical: "
         f"{'yes' if s['identical'] else '**no**'}. The "
         f"synthetic clip rendered at {r['render_ms_per_frame']:.0f} ms a frame. Load "
         f"average before / after: {r['load_average_before'][0]} / "
