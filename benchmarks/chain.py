@@ -30,8 +30,8 @@ workers and the one worker each get the local executor's share of the cores' thr
 (``threads_per_worker``: 1 on 2 cores, 2 workers), and a third way is one worker with
 OpenCV's threads free, as ``--workers 1`` runs (OpenCV spreads a process over every core).
 The output of all must be byte-identical. Beside it, this machine's own ceiling for that
-many processes (``cpu_ceiling.py``: a fixed CPU-bound job alone and N at once), before
-and after the turns.
+many processes (``cpu_ceiling.py``: a fixed CPU-bound job alone and N at once, and a job
+bound by memory bandwidth the same way), before and after the turns.
 
 Then remove-bg at its default (``mirror_pass: true``) against ``false`` and ``alternate``
 (the mirror look on every frame, on none, on every other frame), in turns, each turn
@@ -539,8 +539,10 @@ def main() -> None:
         per_range = max(1, n // 4)
         max_mb = max(1, math.ceil(per_range * 0.6))
         ceiling_before = measure_ceiling(processes=args.workers)
+        memory_before = measure_ceiling(processes=args.workers, job="memory")
         shards = compare_shards(ds, copies, args.workers, Path(tmp), max_mb, per_range)
         ceiling_after = measure_ceiling(processes=args.workers)
+        memory_after = measure_ceiling(processes=args.workers, job="memory")
         from_video = frames_from_source(
             ds, video, (args.work or Path(tmp)) / "work-png-frames", n, Path(tmp)
         )
@@ -605,6 +607,12 @@ def main() -> None:
                 "before": ceiling_before,
                 "after": ceiling_after,
                 "ceiling": round((ceiling_before["ceiling"] + ceiling_after["ceiling"]) / 2, 2),
+                # the same for a job bound by memory bandwidth (cpu_ceiling.py --job memory)
+                "memory": {
+                    "before": memory_before,
+                    "after": memory_after,
+                    "ceiling": round((memory_before["ceiling"] + memory_after["ceiling"]) / 2, 2),
+                },
             },
         },
         "frames_from_video": from_video,
@@ -642,7 +650,8 @@ def main() -> None:
         f"{sh['speedup_with_pool_start']}x with the pool's start, "
         f"{sh['speedup_over_opencv_threads_free']}x over one worker with OpenCV's threads "
         f"free; this machine's ceiling for {sh['workers']} processes "
-        f"{sh['machine_ceiling']['ceiling']}x; over {sh['copies']} copies "
+        f"{sh['machine_ceiling']['ceiling']}x ({sh['machine_ceiling']['memory']['ceiling']}x "
+        f"memory-bound); over {sh['copies']} copies "
         f"({sh['shards']} shards), byte-identical: {sh['identical']}; lost to the tail "
         f"{sh['tail_seconds']} s (workers busy {sh['busy_share']:.1%} of the wall), range "
         f"tasks {sh['task_seconds_pool_over_one']}x as long in the pool as alone"

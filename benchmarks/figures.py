@@ -392,7 +392,9 @@ def _ceiling(s: Results) -> str:
     if "machine_ceiling" not in s:
         return ""
     c = s["machine_ceiling"]["ceiling"]
-    return f"; this machine's ceiling for {s['workers']} processes {c:.2f}×"
+    memory = s["machine_ceiling"].get("memory")
+    bound = f", {memory['ceiling']:.2f}× for a memory-bound job" if memory else ""
+    return f"; this machine's ceiling for {s['workers']} processes {c:.2f}×{bound}"
 
 
 def _pool_loss(s: Results) -> str:
