@@ -357,7 +357,7 @@ def verify(
     else:
         report = verify_shards(target, deep=not quick)
         whole = "a whole shard set"
-    for line in report.leftovers:
+    for line in report.notes + report.leftovers:
         typer.echo(f"note: {line}")
     for line in report.problems:
         typer.echo(f"problem: {line}")

@@ -459,13 +459,19 @@ def test_version_1_shards_read_the_same_and_other_versions_are_refused(
     out = shard_set[0]
     with h5py.File(_first_shard(out), "r") as h5:
         assert h5["frame_id"].dtype == np.dtype("S256") and h5["frame_id"].fletcher32
+    assert verify_shards(out).notes == [] and verify_shard_file(_first_shard(out)).notes == []
     for version in (1, 4, 5):
         old = as_version(out, tmp_path / f"v{version}", version)
         with h5py.File(_first_shard(old), "r") as h5:
             assert h5["image"].dtype.kind == "O"  # the copy really keeps images in the heap
             assert (h5["frame_id"].dtype.kind == "O") == (version < 5)  # and text in 1-4
             assert h5["parsing"].compression == "lzf"  # and version 1's codec
-        assert verify_shards(old).ok
+        report = verify_shards(old)
+        assert report.ok and len(report.notes) == 1  # whole, and worth rewriting
+        assert report.notes[0].startswith(f"{old / 'manifest.json'}: schema version {version}, ")
+        assert "hpt-data write-shards" in report.notes[0]
+        alone = verify_shard_file(_first_shard(old))
+        assert alone.ok and alone.notes[0].startswith(f"{_first_shard(old)}: schema version ")
         new_frames, old_frames = ShardFrames(out, "train"), ShardFrames(old, "train")
         assert old_frames.frame_keys == new_frames.frame_keys
         assert old_frames.person_ids == new_frames.person_ids

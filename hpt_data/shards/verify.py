@@ -11,13 +11,14 @@ from typing import Any
 from hpt_data.shards.pairs import PairKey, pairs_entry, read_pairs_file
 from hpt_data.shards.reading import (
     HDF5_DAMAGE,
+    MANIFEST,
     ShardError,
     ShardFile,
     label_ranges_ok,
     load_manifest,
     open_shard,
 )
-from hpt_data.shards.schema import ENCODED_IMAGES, FIELDS
+from hpt_data.shards.schema import ENCODED_IMAGES, FIELDS, FLAT_IMAGES_SINCE, SCHEMA_VERSION
 from hpt_data.shards.writer import sha256_file
 
 
@@ -25,10 +26,12 @@ from hpt_data.shards.writer import sha256_file
 class VerifyReport:
     """``problems``: why the set is not whole (empty: it is). ``leftovers``: files of an
     interrupted run that the manifest does not list; harmless, removed by the next
-    successful ``write-shards``."""
+    successful ``write-shards``. ``notes``: what is readable but worth rewriting (a set of
+    an older schema)."""
 
     problems: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -48,6 +51,8 @@ def verify_shards(shard_dir: Path, deep: bool = True) -> VerifyReport:
         report.problems.append(str(exc))
         report.leftovers = [str(p) for p in sorted(shard_dir.glob("gen-*/*.h5"))]
         return report
+    note = older_schema_note(shard_dir / MANIFEST, manifest["schema_version"])
+    report.notes += [note] if note else []
     problems = report.problems
     listed = set()
     keys: dict[str, set[PairKey]] = defaultdict(set)  # split -> its frames
@@ -86,6 +91,18 @@ def verify_shards(shard_dir: Path, deep: bool = True) -> VerifyReport:
         if stray.resolve() not in listed:
             report.leftovers.append(f"{stray}: not in the manifest (left by an interrupted run)")
     return report
+
+
+def older_schema_note(path: Path, version: int) -> str | None:
+    """What a reader of a set (or shard, ``path``) of schema ``version`` risks that the
+    current schema avoids; None for the current one."""
+    if version >= FLAT_IMAGES_SINCE:
+        return None
+    return (
+        f"{path}: schema version {version}, readable, but its images sit in HDF5's global "
+        f"heap, where one damaged byte can hang a reader with no error (version "
+        f"{SCHEMA_VERSION} keeps them out: rewrite with hpt-data write-shards)"
+    )
 
 
 def _frame_keys(shard: ShardFile) -> set[PairKey]:
@@ -148,6 +165,8 @@ def verify_shard_file(path: Path, deep: bool = True) -> VerifyReport:
     except ShardError as exc:
         report.problems.append(str(exc))
         return report
+    note = older_schema_note(path, shard.version)
+    report.notes += [note] if note else []
     try:
         if deep:
             for f in FIELDS:  # no SHA-256: read each array chunk for its checksum (labels below)
