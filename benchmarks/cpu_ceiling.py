@@ -70,11 +70,12 @@ def measure(
     pool of spawned processes, timed from here, in turns): medians, and the ceiling of a
     speedup on that many processes, ``processes × alone / together``."""
     work = JOBS[job]
-    rounds = _rounds_for(work, seconds)
     ctx = mp.get_context("spawn")
     alone, together = [], []
     with ctx.Pool(processes) as pool:
         pool.map(work, [1] * processes * 4, chunksize=1)  # the workers started and warm
+        # calibrated in a worker: the memory job's buffers stay out of the caller's memory
+        rounds = pool.apply(_rounds_for, (work, seconds))
         for _ in range(turns):
             start = time.perf_counter()
             pool.apply(work, (rounds,))

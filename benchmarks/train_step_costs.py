@@ -227,7 +227,13 @@ def main(argv: list[str] | None = None) -> None:
         "--rounds", type=int, default=3, help="child runs per stage and version (alternating)"
     )
     parser.add_argument("--config", default="small", help="model config preset")
-    parser.add_argument("--data", type=Path, default=None, help="shards (default: made)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="shards both versions train on (an older tree refuses a newer schema; "
+        "default: each version writes its own)",
+    )
     parser.add_argument("--baseline", default=BASELINE, help="git ref of 'before'; none: skip")
     parser.add_argument("--vgg-precision", default="auto", help="'after's vgg_precision")
     parser.add_argument("--out", type=Path, default=RESULTS)

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from hpt_data.stages.outputs import (
     frame_id,
 )
 from hpt_data.workdir import VideoDir
+
+if TYPE_CHECKING:  # shard_tasks imports this module
+    from hpt_data.shard_tasks import RangeSpan
 
 logger = logging.getLogger(__name__)
 SHARD_INPUTS = ("remove-bg", "pose2d", "fit-smpl", "render-maps", "voxelize")
@@ -210,8 +213,8 @@ class ShardsSummary:
     pairs: dict[str, int] = field(default_factory=dict)
     pairs_origin: dict[str, str] = field(default_factory=dict)
     pairs_left_out: dict[str, Counter[str]] = field(default_factory=dict)
-    # when and where each range was written (hpt_data.shard_tasks.RangeSpan), range order
-    range_spans: list[Any] = field(default_factory=list)
+    # when and where each range was written, in range order
+    range_spans: list[RangeSpan] = field(default_factory=list)
 
 
 def store_pairs(

@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from hpt_data.shards.schema import ENCODED_IMAGES, FIELDS, spans_name
+from hpt_data.shards.schema import ENCODED_IMAGES, FIELDS, FLAT_IMAGES_SINCE, spans_name
 from hpt_data.shards.writer import sha256_file
 
 
@@ -19,6 +19,7 @@ def as_version(src: Path, dst: Path, version: int) -> Path:
     (versions 1-4), lzf instead of Blosc (version 1's; the codec is not part of the
     version), for version 1 no ``camera_distance`` (new in 2); manifest and attributes
     saying ``version``."""
+    assert version < FLAT_IMAGES_SINCE, "a copy as a version whose images are flat is a copy"
     manifest = json.loads((src / "manifest.json").read_text())
     text = {f.name for f in FIELDS if f.codec == "text" and version < 5}
     for entry in manifest["shards"]:

@@ -176,6 +176,42 @@ def test_images_are_flat_bytes_with_checked_spans_and_no_heap(shard_set, tmp_pat
     assert before.shape == (1024, 1024, 3)
 
 
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("short_crc", "field 'image_crc32' has shape"),
+        ("float_spans", "field 'image_spans' holds float64, not integers"),
+        ("group_spans", "field 'image_spans' is not a dataset"),
+        ("long_spans", "field 'image' has"),
+    ],
+)
+def test_damaged_image_tables_are_named_at_opening(
+    shard_set, tmp_path: Path, damage: str, said: str
+) -> None:
+    """The image's CRC and span tables, changed in ways a damaged file can show (a short
+    table, another datatype, a group in a dataset's place, more rows than frames): one
+    ShardError naming the file when the shard opens, never h5py's IndexError or TypeError
+    at a later read."""
+    out = _copy_set(shard_set[0], tmp_path / "s")
+    shard = _first_shard(out)
+    with h5py.File(shard, "r+") as h5:
+        if damage == "short_crc":
+            h5["image_crc32"].resize((len(h5["image_crc32"]) - 1,))
+        else:
+            spans = h5["image_spans"][()]
+            del h5["image_spans"]
+            if damage == "float_spans":
+                h5["image_spans"] = spans.astype(np.float64)
+            elif damage == "group_spans":
+                h5.create_group("image_spans")
+            else:
+                h5["image_spans"] = np.concatenate([spans, spans])
+        frames = len(h5["frame_id"])
+    entry = {"file": shard.name, "frames": frames, "bytes": shard.stat().st_size}
+    with pytest.raises(ShardError, match=rf"^{re.escape(str(shard))}: {re.escape(said)}"):
+        ShardFile(shard.parent, entry)
+
+
 def test_damaged_hdf5_structure_is_named(shard_set, tmp_path: Path) -> None:
     """A byte of the file's structure changed (object headers, heaps, datatype and link
     messages: its first 4 KB, every 8th byte, inverted and low bit flipped) either leaves
@@ -200,7 +236,9 @@ def test_damaged_hdf5_structure_is_named(shard_set, tmp_path: Path) -> None:
     assert named > 50  # the structure is checked, not read past
 
 
-@pytest.mark.parametrize(("version", "flip"), [(6, 0xFF), (6, 0x01), (4, 0xFF)])
+@pytest.mark.parametrize(
+    ("version", "flip"), [(SCHEMA_VERSION, 0xFF), (SCHEMA_VERSION, 0x01), (4, 0xFF)]
+)
 def test_damaged_text_is_named(shard_set, tmp_path: Path, version: int, flip: int) -> None:
     """The text fields (frame ids, people, videos): since version 5 in Fletcher-32 chunks,
     so a changed byte is named even where it spells another valid id ('000001' to

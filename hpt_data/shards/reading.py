@@ -198,20 +198,32 @@ class ShardFile:
             ds = self.datasets[crc_name(name)] = self.h5[crc_name(name)]
             if not isinstance(ds, h5py.Dataset):
                 raise ShardError(f"{self.path}: field '{crc_name(name)}' is not a dataset")
+            if ds.shape != (self.frames,):
+                raise ShardError(
+                    f"{self.path}: field '{crc_name(name)}' has shape {ds.shape}, "
+                    f"expected ({self.frames},)"
+                )
 
     def _image_spans(self, name: str, flat: h5py.Dataset) -> np.ndarray:
         """The spans of image field ``name``, checked: one per frame, each image after the
         one before, together exactly the flat bytes (a damaged span would otherwise read
         another image's bytes, or past the end)."""
         stored = self.h5.get(spans_name(name))
-        if not isinstance(stored, h5py.Dataset):  # missing, or a damaged link's type
+        if stored is None:
             raise ShardError(f"{self.path}: field '{spans_name(name)}' is missing")
-        spans = np.asarray(stored[()], dtype=np.int64)
-        if spans.shape != (self.frames, 2) or flat.ndim != 1:
+        if not isinstance(stored, h5py.Dataset):  # a damaged link's type: a group, a type
+            raise ShardError(f"{self.path}: field '{spans_name(name)}' is not a dataset")
+        # the shapes before the read: a damaged dimension must not allocate its claim
+        if stored.shape != (self.frames, 2) or flat.ndim != 1:
             raise ShardError(
-                f"{self.path}: field '{name}' has {flat.shape} bytes and spans {spans.shape}, "
+                f"{self.path}: field '{name}' has {flat.shape} bytes and spans {stored.shape}, "
                 f"expected (bytes,) and ({self.frames}, 2)"
             )
+        if stored.dtype.kind not in "iu":  # a damaged datatype message
+            raise ShardError(
+                f"{self.path}: field '{spans_name(name)}' holds {stored.dtype}, not integers"
+            )
+        spans = np.asarray(stored[()], dtype=np.int64)
         ends = np.cumsum(spans[:, 1])
         starts = np.concatenate([[0], ends[:-1]])
         if (

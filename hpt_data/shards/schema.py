@@ -4,12 +4,12 @@ This module is the one piece of ``hpt_data`` that ``hpt_model`` imports, so it n
 numpy (and h5py where files are touched). Bump ``SCHEMA_VERSION`` on any change to a
 field's name, shape, dtype or meaning; readers refuse other versions.
 
-A shard ``<split>-<nnnnn>.h5`` stores N frames; every field is a dataset whose first axis
-is the frame, chunked one frame per chunk so that random access reads one frame. Array
-fields carry HDF5's Fletcher-32 checksum per chunk, so a flipped bit fails the read of
-that chunk; an encoded image field holds its frames' JPEG bytes end to end in one flat
-uint8 dataset (each frame's ``(offset, length)`` in ``<name>_spans``, Fletcher-32), and each
-image has its CRC-32 in ``<name>_crc32``, checked by the reader.
+A shard ``<split>-<nnnnn>.h5`` stores N frames; every field but the encoded images is a
+dataset whose first axis is the frame, chunked one frame per chunk so that random access
+reads one frame. Array fields carry HDF5's Fletcher-32 checksum per chunk, so a flipped
+bit fails the read of that chunk; an encoded image field holds its frames' JPEG bytes end
+to end in one flat uint8 dataset (each frame's ``(offset, length)`` in ``<name>_spans``,
+Fletcher-32), and each image has its CRC-32 in ``<name>_crc32``, checked by the reader.
 
 Array maps are compressed with Blosc (byte shuffle; BloscLZ for the labels, masks and
 volume, LZ4 for the float16 depth maps, LZ4HC until 2026-12-06: each chunk names its codec;

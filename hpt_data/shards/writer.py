@@ -103,7 +103,8 @@ class ShardInfo:
 
 
 class _OpenShard:
-    """One shard being filled: resizable datasets, one chunk per frame."""
+    """One shard being filled: resizable datasets, one chunk per frame (the images: flat
+    bytes in :data:`IMAGE_CHUNK_BYTES` chunks, a span per frame)."""
 
     def __init__(self, path: Path, split: str, dataset: str) -> None:
         self.path = path
