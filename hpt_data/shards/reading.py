@@ -26,6 +26,7 @@ from hpt_data.shards.schema import (
     FIELDS,
     FLAT_IMAGES_SINCE,
     READABLE_VERSIONS,
+    SCHEMA_VERSION,
     crc_name,
     spans_name,
 )
@@ -111,6 +112,18 @@ def _check_version(path: Path, version: object) -> None:
             f"{path}: schema version {version}, this hpt reads versions {readable} "
             f"(rewrite the shards with hpt-data write-shards)"
         )
+
+
+def older_schema_note(path: Path, version: int) -> str | None:
+    """What a reader of a set (or shard, ``path``) of schema ``version`` risks that the
+    current schema avoids; None for the current one."""
+    if version >= FLAT_IMAGES_SINCE:
+        return None
+    return (
+        f"{path}: schema version {version}, readable, but its images sit in HDF5's global "
+        f"heap, where one damaged byte can hang a reader with no error (version "
+        f"{SCHEMA_VERSION} keeps them out: rewrite with hpt-data write-shards)"
+    )
 
 
 def decode_image(data: bytes | np.ndarray, size: int | None = None) -> np.ndarray:

@@ -16,9 +16,10 @@ from hpt_data.shards.reading import (
     ShardFile,
     label_ranges_ok,
     load_manifest,
+    older_schema_note,
     open_shard,
 )
-from hpt_data.shards.schema import ENCODED_IMAGES, FIELDS, FLAT_IMAGES_SINCE, SCHEMA_VERSION
+from hpt_data.shards.schema import ENCODED_IMAGES, FIELDS
 from hpt_data.shards.writer import sha256_file
 
 
@@ -91,18 +92,6 @@ def verify_shards(shard_dir: Path, deep: bool = True) -> VerifyReport:
         if stray.resolve() not in listed:
             report.leftovers.append(f"{stray}: not in the manifest (left by an interrupted run)")
     return report
-
-
-def older_schema_note(path: Path, version: int) -> str | None:
-    """What a reader of a set (or shard, ``path``) of schema ``version`` risks that the
-    current schema avoids; None for the current one."""
-    if version >= FLAT_IMAGES_SINCE:
-        return None
-    return (
-        f"{path}: schema version {version}, readable, but its images sit in HDF5's global "
-        f"heap, where one damaged byte can hang a reader with no error (version "
-        f"{SCHEMA_VERSION} keeps them out: rewrite with hpt-data write-shards)"
-    )
 
 
 def _frame_keys(shard: ShardFile) -> set[PairKey]:

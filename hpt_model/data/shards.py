@@ -7,25 +7,37 @@ a DataLoader worker), because an h5py handle must not cross processes.
 from __future__ import annotations
 
 import os
+import warnings
 from bisect import bisect_right
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hpt_data.shards.reading import ShardError, ShardFile, load_manifest, shard_entries
+from hpt_data.shards.reading import (
+    MANIFEST,
+    ShardError,
+    ShardFile,
+    load_manifest,
+    older_schema_note,
+    shard_entries,
+)
 
 
 class ShardFrames:
     """The frames of ``split`` in the shard folder ``shard_dir``, indexed 0..N-1.
 
     Construction reads the manifest and checks every listed shard's size and structure
-    once (a truncated shard is refused here, naming the file); reads check checksums.
+    once (a truncated shard is refused here, naming the file; a set of schema 1-5, its
+    images in HDF5's heap, is read with a warning to rewrite it); reads check checksums.
     """
 
     def __init__(self, shard_dir: str | Path, split: str = "train") -> None:
         self.shard_dir = Path(shard_dir)
         self.split = split
         manifest = load_manifest(self.shard_dir)
+        note = older_schema_note(self.shard_dir / MANIFEST, manifest["schema_version"])
+        if note:  # readable, but a damaged heap would hang this reader, not fail it
+            warnings.warn(note, stacklevel=2)
         self.entries = shard_entries(manifest, split)
         if not self.entries:
             raise ShardError(f"{self.shard_dir}: no '{split}' shards in the manifest")
