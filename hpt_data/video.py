@@ -171,6 +171,14 @@ def _fourcc(value: float) -> str:
 _ROTATE = {90: 0, 180: 1, 270: 2}  # cv2.ROTATE_90_CLOCKWISE, ROTATE_180, ROTATE_90_COUNTERCLOCKWISE
 
 
+def _rotated(image: np.ndarray, rotation: int) -> np.ndarray:
+    """A decoded frame turned by the container's ``rotation`` (degrees clockwise), as
+    stored frames are shown."""
+    import cv2
+
+    return cv2.rotate(image, _ROTATE[rotation]) if rotation else image
+
+
 class VideoReader:
     """Frames of a video file or an image-sequence folder, in order, with time stamps.
 
@@ -310,8 +318,7 @@ class VideoReader:
                 if not ok or image is None:
                     break
                 time_ms = round(float(cap.get(cv2.CAP_PROP_POS_MSEC)), 3)
-                if self.info.rotation:
-                    image = cv2.rotate(image, _ROTATE[self.info.rotation])
+                image = _rotated(image, self.info.rotation)
                 if index == 0:
                     self._check_size(image)
                 yield Frame(index, time_ms, image)
@@ -408,7 +415,7 @@ class FrameDecoder:
             ok, image = False, None
         if ok and image is not None:
             self.decoded += 1
-            image = self._rotated(image)
+            image = _rotated(image, self.reader.info.rotation)
             if pixels_crc32(image) == crc32:
                 self.close()
                 self._cap, self._next, self._sought = cap, index + 1, True
@@ -435,13 +442,7 @@ class FrameDecoder:
             raise r._error(f"frame {index} can no longer be decoded")
         self._next += 1
         self.decoded += 1
-        return self._rotated(image)
-
-    def _rotated(self, image: np.ndarray) -> np.ndarray:
-        import cv2
-
-        rotation = self.reader.info.rotation
-        return cv2.rotate(image, _ROTATE[rotation]) if rotation else image
+        return _rotated(image, r.info.rotation)
 
     def close(self) -> None:
         if self._cap is not None:
