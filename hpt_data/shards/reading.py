@@ -126,14 +126,13 @@ def older_schema_note(path: Path, version: int) -> str | None:
     )
 
 
-def decode_image(data: bytes | np.ndarray, size: int | None = None) -> np.ndarray:
-    """JPEG (or PNG) bytes (or a uint8 array of them) to (H, W, 3) uint8 RGB.
+def decode_image(raw: bytes, size: int | None = None) -> np.ndarray:
+    """JPEG (or PNG) bytes to (H, W, 3) uint8 RGB.
 
     ``size``: decode a JPEG at the smallest of libjpeg's n/8 scales whose sides are at least
     ``size`` (512 from 1024: half the decoding time, and equal to a 2×2 area average within
     rounding); None, or another format: full size.
     """
-    raw = data if isinstance(data, bytes) else data.tobytes()
     if simplejpeg.is_jpeg(raw):
         side = size or 0
         return simplejpeg.decode_jpeg(raw, "RGB", min_height=side, min_width=side)
